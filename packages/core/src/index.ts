@@ -1,1 +1,14 @@
-export {};
+export * from './dtype.js';
+export * from './errors.js';
+export * from './shape.js';
+export * from './backend.js';
+export * from './tensor.js';
+export * from './engine.js';
+export * from './rng.js';
+export * from './cpu/index.js';
+export * from './ops/util.js';
+export * from './ops/creation.js';
+export * from './ops/elementwise.js';
+export * from './ops/reduce.js';
+export * from './ops/layout.js';
+export * from './safetensors.js';

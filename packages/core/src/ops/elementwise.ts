@@ -1,0 +1,85 @@
+import { isFloat, upcast, type DType } from '../dtype.js';
+import { OpError } from '../errors.js';
+import { broadcastShapes } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { assertTensor, run1, scalarLike, type TensorLike } from './util.js';
+
+function unary(op: string, x: Tensor, attrs: object = {}, floatOnly = true): Tensor {
+  assertTensor(op, x);
+  if (floatOnly && !isFloat(x.dtype)) throw new OpError(op, `expects a float tensor, got ${x.dtype}`);
+  return run1(op, [x], attrs);
+}
+
+export const neg = (x: Tensor): Tensor => unary('neg', x, {}, false);
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export const abs = (x: Tensor): Tensor => unary('abs', x, {}, false);
+export const sign = (x: Tensor): Tensor => unary('sign', x, {}, false);
+export const relu = (x: Tensor): Tensor => unary('relu', x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+export const floor = (x: Tensor): Tensor => unary('floor', x);
+export function leakyRelu(x: Tensor, alpha = 0.01): Tensor {
+  if (!Number.isFinite(alpha)) throw new OpError('leakyRelu', `alpha must be finite, got ${alpha}`);
+  return unary('leakyRelu', x, { alpha });
+}
+export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
+  if (min > max) throw new OpError('clamp', `min ${min} > max ${max}`);
+  return unary('clamp', x, { min, max }, false);
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  assertTensor('cast', x);
+  return run1('cast', [x], { dtype });
+}
+
+function binary(op: string, a: TensorLike, b: TensorLike): Tensor {
+  if (typeof a === 'number' && typeof b === 'number') throw new OpError(op, 'at least one argument must be a Tensor');
+  const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
+  if (ta) assertTensor(op, ta, 'first argument');
+  if (tb) assertTensor(op, tb, 'second argument');
+  // A plain number adopts the tensor's dtype, like a Python scalar in PyTorch.
+  let dtA = ta ? ta.dtype : tb!.dtype, dtB = tb ? tb.dtype : ta!.dtype;
+  // ...except that a fractional number makes an integer op float32.
+  if (!ta && !Number.isInteger(a)) dtA = isFloat(dtB) ? dtB : 'float32';
+  if (!tb && !Number.isInteger(b)) dtB = isFloat(dtA) ? dtA : 'float32';
+  const dtype = upcast(op, dtA, dtB);
+  const x = scalarLike(a, dtype), y = scalarLike(b, dtype);
+  broadcastShapes(op, x.shape, y.shape);
+  const out = run1(op, [x, y], { dtype });
+  if (x !== a) x.dispose();
+  if (y !== b) y.dispose();
+  return out;
+}
+
+export const add = (a: TensorLike, b: TensorLike): Tensor => binary('add', a, b);
+export const sub = (a: TensorLike, b: TensorLike): Tensor => binary('sub', a, b);
+export const mul = (a: TensorLike, b: TensorLike): Tensor => binary('mul', a, b);
+export const div = (a: TensorLike, b: TensorLike): Tensor => binary('div', a, b);
+export const pow = (a: TensorLike, b: TensorLike): Tensor => binary('pow', a, b);
+export const maximum = (a: TensorLike, b: TensorLike): Tensor => binary('maximum', a, b);
+export const minimum = (a: TensorLike, b: TensorLike): Tensor => binary('minimum', a, b);
+export const equal = (a: TensorLike, b: TensorLike): Tensor => binary('equal', a, b);
+export const notEqual = (a: TensorLike, b: TensorLike): Tensor => binary('notEqual', a, b);
+export const less = (a: TensorLike, b: TensorLike): Tensor => binary('less', a, b);
+export const lessEqual = (a: TensorLike, b: TensorLike): Tensor => binary('lessEqual', a, b);
+export const greater = (a: TensorLike, b: TensorLike): Tensor => binary('greater', a, b);
+export const greaterEqual = (a: TensorLike, b: TensorLike): Tensor => binary('greaterEqual', a, b);
+export const logicalAnd = (a: TensorLike, b: TensorLike): Tensor => binary('logicalAnd', a, b);
+export const logicalOr = (a: TensorLike, b: TensorLike): Tensor => binary('logicalOr', a, b);
+export const square = (x: Tensor): Tensor => mul(x, x);
+
+/** cond ? a : b elementwise, with broadcasting of all three. */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  assertTensor('where', cond, 'condition');
+  const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
+  if (!ta && !tb) throw new OpError('where', 'a or b must be a Tensor');
+  const dtype = upcast('where', ta ? ta.dtype : tb!.dtype, tb ? tb.dtype : ta!.dtype);
+  const x = scalarLike(a, dtype), y = scalarLike(b, dtype);
+  broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
+  const out = run1('where', [cond, x, y], { dtype });
+  if (x !== a) x.dispose();
+  if (y !== b) y.dispose();
+  return out;
+}

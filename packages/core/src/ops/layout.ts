@@ -1,0 +1,140 @@
+import { engine } from '../engine.js';
+import { OpError, fmtShape } from '../errors.js';
+import { checkShape, normalizeAxis, shapesEqual, sizeOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { assertTensor, run1 } from './util.js';
+
+/** Same storage, new shape; one entry may be -1. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  assertTensor('reshape', x);
+  const s = [...shape];
+  const neg = s.indexOf(-1);
+  if (neg >= 0) {
+    if (s.indexOf(-1, neg + 1) >= 0) throw new OpError('reshape', `only one -1 allowed in ${fmtShape(shape)}`);
+    const rest = sizeOf(s.filter((_, i) => i !== neg));
+    if (rest === 0 || x.size % rest !== 0) throw new OpError('reshape', `cannot reshape ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+    s[neg] = x.size / rest;
+  }
+  checkShape('reshape', s);
+  if (sizeOf(s) !== x.size) throw new OpError('reshape', `cannot reshape ${fmtShape(x.shape)} (${x.size} elements) to ${fmtShape(shape)}`);
+  const out = engine().view(x, s);
+  engine().recordView('reshape', [x], { shape: s }, [out]);
+  return out;
+}
+
+export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  const a = normalizeAxis('flatten', startDim, Math.max(x.rank, 1)), b = normalizeAxis('flatten', endDim, Math.max(x.rank, 1));
+  const s = [...x.shape.slice(0, a), sizeOf(x.shape.slice(a, b + 1)), ...x.shape.slice(b + 1)];
+  return reshape(x, s);
+}
+
+export function unsqueeze(x: Tensor, axis: number): Tensor {
+  const a = normalizeAxis('unsqueeze', axis, x.rank + 1);
+  return reshape(x, [...x.shape.slice(0, a), 1, ...x.shape.slice(a)]);
+}
+
+export function squeeze(x: Tensor, axis?: number): Tensor {
+  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  const a = normalizeAxis('squeeze', axis, x.rank);
+  if (x.shape[a] !== 1) throw new OpError('squeeze', `axis ${axis} of ${fmtShape(x.shape)} is not 1`);
+  return reshape(x, x.shape.filter((_, i) => i !== a));
+}
+
+/** Reorders axes (copies, as DESIGN.md decides). */
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  assertTensor('permute', x);
+  const p = perm.map((a) => normalizeAxis('permute', a, x.rank));
+  if (p.length !== x.rank || new Set(p).size !== p.length) {
+    throw new OpError('permute', `perm [${perm.join(', ')}] is not a permutation of the axes of ${fmtShape(x.shape)}`);
+  }
+  return run1('permute', [x], { perm: p });
+}
+
+export function transpose(x: Tensor, a = -2, b = -1): Tensor {
+  const p = x.shape.map((_, i) => i);
+  const i = normalizeAxis('transpose', a, x.rank), j = normalizeAxis('transpose', b, x.rank);
+  [p[i], p[j]] = [p[j], p[i]];
+  return permute(x, p);
+}
+
+/** The box [begin, begin + size); size -1 means "to the end". */
+export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
+  assertTensor('slice', x);
+  if (begin.length !== x.rank || (size && size.length !== x.rank)) {
+    throw new OpError('slice', `begin/size must have ${x.rank} entries for shape ${fmtShape(x.shape)}`);
+  }
+  const b = begin.map((v, i) => (v < 0 ? v + x.shape[i] : v));
+  const s = (size ?? x.shape.map(() => -1)).map((v, i) => (v === -1 ? x.shape[i] - b[i] : v));
+  for (let i = 0; i < x.rank; i++) {
+    if (!Number.isInteger(b[i]) || !Number.isInteger(s[i]) || b[i] < 0 || s[i] < 0 || b[i] + s[i] > x.shape[i]) {
+      throw new OpError('slice', `box begin [${b.join(', ')}] size [${s.join(', ')}] is outside shape ${fmtShape(x.shape)}`);
+    }
+  }
+  return run1('slice', [x], { begin: b, size: s });
+}
+
+/** Constant padding; pads[d] = [before, after] for every axis. */
+export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
+  assertTensor('pad', x);
+  if (pads.length !== x.rank) throw new OpError('pad', `need ${x.rank} [before, after] pairs for shape ${fmtShape(x.shape)}, got ${pads.length}`);
+  for (const [a, b] of pads) {
+    if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < 0) {
+      throw new OpError('pad', `padding must be non-negative integers, got ${JSON.stringify(pads)}`);
+    }
+  }
+  return run1('pad', [x], { pads: pads.map((p) => [p[0], p[1]]), value });
+}
+
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new OpError('concat', 'needs at least one tensor');
+  xs.forEach((t, i) => assertTensor('concat', t, `tensor ${i}`));
+  const a = normalizeAxis('concat', axis, xs[0].rank);
+  for (const t of xs) {
+    if (t.dtype !== xs[0].dtype) throw new OpError('concat', `dtype mismatch: ${xs[0].dtype} vs ${t.dtype}`);
+    if (t.rank !== xs[0].rank || t.shape.some((d, i) => i !== a && d !== xs[0].shape[i])) {
+      throw new OpError('concat', `shapes ${xs.map((q) => fmtShape(q.shape)).join(', ')} differ outside axis ${a}`);
+    }
+  }
+  return run1('concat', xs, { axis: a });
+}
+
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new OpError('stack', 'needs at least one tensor');
+  for (const t of xs) {
+    if (!shapesEqual(t.shape, xs[0].shape)) throw new OpError('stack', `shapes differ: ${xs.map((q) => fmtShape(q.shape)).join(', ')}`);
+  }
+  const a = normalizeAxis('stack', axis, xs[0].rank + 1);
+  return engine().tidy(() => concat(xs.map((t) => unsqueeze(t, a)), a));
+}
+
+/** x.index_select(axis, indices) with int32 indices. */
+export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
+  assertTensor('indexSelect', x);
+  const a = normalizeAxis('indexSelect', axis, x.rank);
+  const idx = indices instanceof Tensor ? indices : engine().fromValues(Int32Array.from(indices), [indices.length], 'int32');
+  if (idx.dtype !== 'int32' || idx.rank !== 1) throw new OpError('indexSelect', `indices must be a 1-d int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+  for (const v of idx.dataSync()) {
+    if (v < 0 || v >= x.shape[a]) throw new OpError('indexSelect', `index ${v} out of range for axis ${a} of ${fmtShape(x.shape)}`);
+  }
+  const out = run1('indexSelect', [x, idx], { axis: a });
+  if (idx !== indices) idx.dispose();
+  return out;
+}
+
+/** Zeros of `shape` with src added at `indices` along `axis` (the adjoint of indexSelect). */
+export function indexAdd(src: Tensor, axis: number, indices: Tensor, shape: readonly number[]): Tensor {
+  assertTensor('indexAdd', src);
+  return run1('indexAdd', [src, indices], { axis: normalizeAxis('indexAdd', axis, shape.length), shape: [...shape] });
+}
+
+/** Copy to a new storage (for when a caller must not share). */
+export function clone(x: Tensor): Tensor {
+  assertTensor('clone', x);
+  return run1('slice', [x], { begin: x.shape.map(() => 0), size: [...x.shape] });
+}
+
+/** Broadcasts to `shape` by materializing (used by gradient rules). */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  assertTensor('broadcastTo', x);
+  return run1('broadcastTo', [x], { shape: [...shape] });
+}
