@@ -26,6 +26,8 @@ export interface Backend {
   readSync(id: DataId): TypedArray;
   read(id: DataId): Promise<TypedArray>;
   free(id: DataId): void;
+  /** Copies `src` into `dst` (same dtype and length); used for in-place parameter updates. */
+  copy(src: DataId, dst: DataId): void;
   /** Number of storages allocated and not yet freed. */
   liveBuffers(): number;
   dispose(): void;

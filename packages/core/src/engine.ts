@@ -128,6 +128,18 @@ export class Engine {
     if (this.recorder) this.recorder.record(op, inputs, attrs, outputs);
   }
 
+  /**
+   * Overwrites `target`'s storage with `src`'s values (optimizer updates).
+   * Views sharing the storage see the change; autograd does not record it.
+   */
+  assign(target: Tensor, src: Tensor): void {
+    target.assertAlive('assign'); src.assertAlive('assign');
+    if (target.dtype !== src.dtype || target.size !== src.size || target.backend !== src.backend) {
+      throw new OpError('assign', `cannot assign ${src.dtype} [${src.shape.join(', ')}] to ${target.dtype} [${target.shape.join(', ')}]`);
+    }
+    target.backend.copy(src.dataId, target.dataId);
+  }
+
   onDispose(t: Tensor): void {
     this.liveTensors--;
     if (t.gradNode) { t.gradNode.release(); t.gradNode = null; }

@@ -49,6 +49,8 @@ export class CpuBackend implements Backend {
     (id as CpuData).values = EMPTY;
   }
 
+  copy(src: DataId, dst: DataId): void { (dst as CpuData).values.set((src as CpuData).values); }
+
   liveBuffers(): number { return this.live; }
 
   dispose(): void { this.pool.clear(); this.pooledBytes = 0; }

@@ -77,7 +77,6 @@ function reduceKernel(kind: Combine) {
 registerKernel('sum', 'cpu', reduceKernel('sum'));
 registerKernel('max', 'cpu', reduceKernel('max'));
 registerKernel('min', 'cpu', reduceKernel('min'));
-registerKernel('prod', 'cpu', reduceKernel('prod'));
 
 function argKernel(kind: 'argmax' | 'argmin') {
   return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, backend: unknown) => {

@@ -20,7 +20,6 @@ function reduce(op: string, x: Tensor, axes: Axes, keepDims: boolean): Tensor {
 export const sum = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce('sum', x, axes, keepDims);
 export const max = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce('max', x, axes, keepDims);
 export const min = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce('min', x, axes, keepDims);
-export const prod = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce('prod', x, axes, keepDims);
 
 function argReduce(op: string, x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
   assertTensor(op, x);

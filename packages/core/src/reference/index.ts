@@ -1,1 +1,4 @@
-export {};
+export * from './types.js';
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './layout.js';
