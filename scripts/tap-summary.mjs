@@ -1,0 +1,26 @@
+// Reads TAP from `npm test -- --reporter=tap` and prints one line:
+// "N passed, N failed" counting the tests inside each file (files that crash
+// before reporting any test count as one failure).
+import { readFileSync } from 'node:fs';
+
+const [file, rcArg] = process.argv.slice(2);
+const lines = readFileSync(file, 'utf8').split('\n');
+let passed = 0, failed = 0, skipped = 0;
+let fileFailures = 0, fileTests = 0;
+for (const line of lines) {
+  const m = /^    (not ok|ok) \d+/.exec(line);
+  if (m) {
+    fileTests++;
+    if (/# SKIP/i.test(line)) skipped++;
+    else if (m[1] === 'ok') passed++;
+    else { failed++; fileFailures++; }
+    continue;
+  }
+  const top = /^(not ok|ok) \d+/.exec(line);
+  if (top) {
+    if (top[1] === 'not ok' && fileFailures === 0) failed++;
+    fileFailures = 0; fileTests = 0;
+  }
+}
+if (Number(rcArg) !== 0 && failed === 0) failed = 1;
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
