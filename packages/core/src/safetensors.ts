@@ -421,7 +421,9 @@ export function encodeSafetensors(entries: Record<string, StEntry>, metadata?: R
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
     const meta: Record<string, string> = {};
-    for (const k of Object.keys(metadata).sort()) {
+    const keys = Object.keys(metadata).map((k) => ({ k, b: enc.encode(k) }));
+    keys.sort((x, y) => compareBytes(x.b, y.b)); // UTF-8 byte order, like the names
+    for (const { k } of keys) {
       const v = metadata[k];
       if (typeof v !== 'string') {
         throw new SafetensorsError('ENCODE', '<buffer>', `metadata '${k}' must be a string, got ${typeof v}`);

@@ -198,8 +198,8 @@ t.test('layout matches the reference writer', async (t) => {
   t.same(Object.keys(JSON.parse(headerText(c)).__metadata__), ['a', 'b']);
   // names that are special to JavaScript objects are plain names here
   const special = encodeSafetensors({
-    ['__proto__']: { dtype: 'U8', shape: [1], data: new Uint8Array([1]) },
-    constructor: { dtype: 'U8', shape: [1], data: new Uint8Array([2]) },
+    ['__proto__']: { dtype: 'U8' as const, shape: [1], data: new Uint8Array([1]) },
+    constructor: { dtype: 'U8' as const, shape: [1], data: new Uint8Array([2]) },
   });
   const sp = decodeSafetensors(special).tensors;
   t.same(Object.keys(sp).sort(), ['__proto__', 'constructor']);
@@ -543,4 +543,181 @@ t.test('writeSafetensorsFileAtomic', async (t) => {
   // unwritable target: error, nothing created
   await t.rejects(writeSafetensorsFileAtomic(join(dir, 'missing', 'x.safetensors'), v1));
   t.same(readdirSync(dir), ['ckpt.safetensors']);
+});
+
+// ------------------------------------------------------------------- the committed audit fixture
+
+interface AuditCase {
+  name: string;
+  op: string;
+  params: Record<string, unknown>;
+  inputs: string[];
+  outputs: string[];
+  upstream?: Record<string, string>;
+  grads: Record<string, string>;
+  rtol: number;
+  atol: number;
+}
+
+t.test('fixtures/audit-default: manifest and tensors agree, and several ops recompute', async (t) => {
+  const root = join(here, '..', '..', '..', 'fixtures', 'audit-default');
+  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as { version: number; cases: AuditCase[] };
+  t.equal(manifest.version, 1);
+  t.same(Object.keys(manifest), ['version', 'cases']);
+  const { tensors, metadata } = await readSafetensorsFile(join(root, 'tensors.safetensors'));
+  t.equal(metadata['generator'], 'scripts/make-fixtures.py');
+  const used = new Set<string>();
+  const get = (c: AuditCase, local: string): StEntry => {
+    const e = tensors[`${c.name}.${local}`];
+    if (!e) throw new Error(`${c.name}.${local} missing`);
+    used.add(`${c.name}.${local}`);
+    return e;
+  };
+  const f64 = (e: StEntry): Float64Array => stEntryToFloat64(e);
+  let recomputed = 0;
+  const close = (c: AuditCase, what: string, got: ArrayLike<number>, want: ArrayLike<number>): void => {
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) {
+      worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (c.atol + c.rtol * Math.abs(want[i]!)));
+    }
+    t.ok(got.length === want.length && worst <= 0.1, `${c.name} ${what}: ${worst.toExponential(2)} of the tolerance`);
+    recomputed++;
+  };
+  const ops = new Set<string>();
+  for (const c of manifest.cases) {
+    ops.add(c.op);
+    t.ok(c.rtol > 0 && c.rtol <= 1e-3 && c.atol > 0 && c.atol <= 1e-3, `${c.name} tolerances`);
+    for (const n of [...c.inputs, ...c.outputs, ...Object.values(c.upstream ?? {}), ...Object.values(c.grads)]) {
+      const e = get(c, n);
+      t.ok(e.dtype === 'F32' || (e.dtype === 'I64' && n === 'target'), `${c.name}.${n} dtype ${e.dtype}`);
+    }
+    for (const [inp, g] of Object.entries(c.grads)) t.same(get(c, g).shape, get(c, inp).shape, `${c.name}: grad of ${inp} has its shape`);
+    for (const [out, u] of Object.entries(c.upstream ?? {})) t.same(get(c, u).shape, get(c, out).shape, `${c.name}: upstream of ${out}`);
+    for (const out of c.outputs) if (!c.upstream?.[out]) t.same(get(c, out).shape, [], `${c.name}: output without upstream is a scalar`);
+
+    const x = (n: string) => f64(get(c, n));
+    const shape = (n: string) => get(c, n).shape;
+    switch (c.op) {
+      case 'matmul': {
+        const [sa, sb] = [shape('a'), shape('b')];
+        const [M, K] = sa.slice(-2) as [number, number];
+        const N = sb[sb.length - 1]!;
+        const B = sa.length === 3 ? sa[0]! : 1;
+        const a = x('a'), b = x('b');
+        const y = new Float64Array(B * M * N);
+        for (let p = 0; p < B; p++)
+          for (let i = 0; i < M; i++)
+            for (let j = 0; j < N; j++) {
+              let s = 0;
+              for (let k = 0; k < K; k++) s += a[p * M * K + i * K + k]! * b[(sb.length === 3 ? p * K * N : 0) + k * N + j]!;
+              y[p * M * N + i * N + j] = s;
+            }
+        close(c, 'y', x('y'), y);
+        break;
+      }
+      case 'cp_reconstruct': {
+        const w = x('weights'), A = x('a_out'), Bm = x('a_in'), C = x('a_kernel'), gW = x('gW');
+        const R = w.length, O = shape('a_out')[0]!, I = shape('a_in')[0]!, S = shape('a_kernel')[0]!;
+        t.same(shape('W'), [O, I, S]);
+        const W = new Float64Array(O * I * S);
+        const gw = new Float64Array(R);
+        for (let o = 0; o < O; o++)
+          for (let i = 0; i < I; i++)
+            for (let s = 0; s < S; s++) {
+              let acc = 0;
+              for (let r = 0; r < R; r++) {
+                const term = A[o * R + r]! * Bm[i * R + r]! * C[s * R + r]!;
+                acc += w[r]! * term;
+                gw[r] = gw[r]! + gW[(o * I + i) * S + s]! * term;
+              }
+              W[(o * I + i) * S + s] = acc;
+            }
+        close(c, 'W', x('W'), W);
+        close(c, 'gweights', x('gweights'), gw);
+        break;
+      }
+      case 'leaky_relu': {
+        const s = c.params['negative_slope'] as number;
+        const xs = x('x'), gy = x('gy');
+        close(c, 'y', x('y'), xs.map((v) => (v > 0 ? v : s * v)));
+        close(c, 'gx', x('gx'), xs.map((v, i) => gy[i]! * (v > 0 ? 1 : s)));
+        break;
+      }
+      case 'sum':
+      case 'mean': {
+        const sh = shape('x');
+        const dims = (Array.isArray(c.params['dim']) ? (c.params['dim'] as number[]) : [c.params['dim'] as number]).map((d) => (d + sh.length) % sh.length);
+        const keep = c.params['keepdim'] as boolean;
+        const outShape = sh.map((d, i) => (dims.includes(i) ? 1 : d));
+        t.same(shape('y'), keep ? outShape : sh.filter((_, i) => !dims.includes(i)), `${c.name} output shape`);
+        const xs = x('x');
+        const out = new Float64Array(outShape.reduce((p, q) => p * q, 1));
+        const count = dims.reduce((p, d) => p * sh[d]!, 1);
+        const idx = new Array<number>(sh.length).fill(0);
+        for (let flat = 0; flat < xs.length; flat++) {
+          let r = flat;
+          for (let a = sh.length - 1; a >= 0; a--) {
+            idx[a] = r % sh[a]!;
+            r = Math.floor(r / sh[a]!);
+          }
+          let o = 0;
+          for (let a = 0; a < sh.length; a++) o = o * outShape[a]! + (dims.includes(a) ? 0 : idx[a]!);
+          out[o] = out[o]! + xs[flat]! / (c.op === 'mean' ? count : 1);
+        }
+        close(c, 'y', x('y'), out);
+        break;
+      }
+      case 'bce_with_logits': {
+        const z = x('logits'), y = x('target');
+        let s = 0;
+        for (let i = 0; i < z.length; i++) s += Math.max(z[i]!, 0) - z[i]! * y[i]! + Math.log1p(Math.exp(-Math.abs(z[i]!)));
+        close(c, 'loss', x('loss'), [s / z.length]);
+        break;
+      }
+      case 'cross_entropy': {
+        const sh = shape('logits');
+        const [N, C] = sh as [number, number];
+        const P = sh.slice(2).reduce((p, q) => p * q, 1);
+        const z = x('logits'), tgt = int64ToInt32(get(c, 'target').data as BigInt64Array);
+        let s = 0;
+        for (let n = 0; n < N; n++)
+          for (let p = 0; p < P; p++) {
+            let m = -Infinity;
+            for (let k = 0; k < C; k++) m = Math.max(m, z[(n * C + k) * P + p]!);
+            let e = 0;
+            for (let k = 0; k < C; k++) e += Math.exp(z[(n * C + k) * P + p]! - m);
+            s += m + Math.log(e) - z[(n * C + tgt[n * P + p]!) * P + p]!;
+          }
+        close(c, 'loss', x('loss'), [s / (N * P)]);
+        break;
+      }
+      case 'soft_dice_loss': {
+        const sh = shape('probs');
+        const [N, C] = sh as [number, number];
+        const P = sh.slice(2).reduce((p, q) => p * q, 1);
+        const pr = x('probs'), tg = x('target');
+        const batch = c.params['batch_dice'] as boolean, smooth = c.params['smooth'] as number;
+        const G = batch ? 1 : N;
+        const tp = new Float64Array(G * C), sp = new Float64Array(G * C), st = new Float64Array(G * C);
+        for (let n = 0; n < N; n++)
+          for (let k = 0; k < C; k++)
+            for (let p = 0; p < P; p++) {
+              const g = (batch ? 0 : n) * C + k, i = (n * C + k) * P + p;
+              tp[g] = tp[g]! + pr[i]! * tg[i]!;
+              sp[g] = sp[g]! + pr[i]!;
+              st[g] = st[g]! + tg[i]!;
+            }
+        let dc = 0;
+        for (let g = 0; g < G * C; g++) dc += (2 * tp[g]! + smooth) / (sp[g]! + st[g]! + smooth);
+        close(c, 'loss', x('loss'), [1 - dc / (G * C)]);
+        break;
+      }
+    }
+  }
+  t.same([...ops].sort(), [
+    'bce_with_logits', 'conv2d', 'conv3d', 'conv_transpose3d', 'cp_reconstruct', 'cross_entropy', 'instance_norm',
+    'leaky_relu', 'log_softmax', 'matmul', 'mean', 'soft_dice_loss', 'softmax', 'sum',
+  ]);
+  t.equal(used.size, Object.keys(tensors).length, 'every stored tensor belongs to a case');
+  t.ok(recomputed >= 25, `${recomputed} comparisons recomputed here`);
 });
