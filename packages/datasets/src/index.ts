@@ -1,1 +1,14 @@
-export {};
+export * from './rng.js';
+export * from './nifti.js';
+export * from './volume.js';
+export * from './labels.js';
+export * from './discovery.js';
+export * from './dataset.js';
+export * from './patches.js';
+export * from './idx.js';
+export * from './wav.js';
+export * from './mfcc.js';
+export * from './avmnist.js';
+export * from './phantom.js';
+export * from './inspect.js';
+export * from './tensor.js';

@@ -1,0 +1,169 @@
+/**
+ * Finding cases in a folder: BraTS 2018-2021 (one folder per case, or all
+ * files flat in one folder) and ISLES 2022 BIDS (sub-<id>/ses-<n>/{dwi,anat}/ and
+ * derivatives/ for masks, or flat). Files are grouped by the prefix before
+ * their last `_<modality>` suffix, so nesting depth does not matter.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type Layout = 'brats' | 'isles';
+
+export interface LayoutSpec {
+  /** canonical modality name → accepted filename suffixes (lower case) */
+  aliases: Record<string, string[]>;
+  /** suffixes of the label file */
+  labelSuffixes: string[];
+  /** default modality order */
+  modalities: string[];
+}
+
+export const LAYOUTS: Readonly<Record<Layout, LayoutSpec>> = {
+  brats: {
+    aliases: { flair: ['flair'], t1: ['t1'], t1ce: ['t1ce', 't1post', 't1gd', 't1c'], t2: ['t2'] },
+    labelSuffixes: ['seg'],
+    modalities: ['flair', 't1', 't1ce', 't2'],
+  },
+  isles: {
+    aliases: { dwi: ['dwi'], adc: ['adc'], flair: ['flair'] },
+    labelSuffixes: ['msk', 'mask', 'lesion'],
+    modalities: ['dwi', 'adc', 'flair'],
+  },
+};
+
+export interface CaseEntry {
+  id: string;
+  /** modality → file path, for the modalities present */
+  files: Record<string, string>;
+  /** label map path, or null when the case has none */
+  label: string | null;
+  /** chosen modalities this case lacks (in modality order) */
+  missing: string[];
+}
+
+export interface Discovery {
+  root: string;
+  layout: Layout;
+  modalities: string[];
+  /** every case that has at least one of the chosen modalities, sorted by id */
+  cases: CaseEntry[];
+  /** NIfTI files whose suffix matched nothing (or a modality not chosen), and label files without images */
+  ignored: string[];
+}
+
+export interface DiscoverOptions {
+  layout?: Layout | 'auto';
+  /** modality order (canonical names of the layout); default the layout's */
+  modalities?: string[];
+  /** how deep to descend below root (default 6) */
+  maxDepth?: number;
+}
+
+const NIFTI_RE = /\.nii(\.gz)?$/i;
+
+function listNifti(root: string, maxDepth: number): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      throw new Error(`${dir}: cannot read folder (${(e as Error).message})`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(dir, e.name);
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        try {
+          const s = statSync(p);
+          isDir = s.isDirectory();
+          isFile = s.isFile();
+        } catch {
+          continue; // dangling link
+        }
+      }
+      if (isDir && depth < maxDepth) walk(p, depth + 1);
+      else if (isFile && NIFTI_RE.test(e.name)) out.push(p);
+    }
+  };
+  walk(root, 0);
+  return out;
+}
+
+function splitName(file: string): { prefix: string; suffix: string } | null {
+  const base = file.split(/[\\/]/).pop()!.replace(NIFTI_RE, '');
+  const k = base.lastIndexOf('_');
+  if (k <= 0) return null;
+  return { prefix: base.slice(0, k), suffix: base.slice(k + 1).toLowerCase() };
+}
+
+function suffixOwner(spec: LayoutSpec, suffix: string): string | 'label' | null {
+  if (spec.labelSuffixes.includes(suffix)) return 'label';
+  for (const [m, al] of Object.entries(spec.aliases)) if (al.includes(suffix)) return m;
+  return null;
+}
+
+/** Which layout the files look like: ISLES-only suffixes (dwi, adc, msk) vs BraTS-only ones (t1, t1ce, t2, seg, ...). */
+export function detectLayout(files: string[]): Layout {
+  let isles = 0;
+  let brats = 0;
+  for (const f of files) {
+    const s = splitName(f);
+    if (!s) continue;
+    if (['dwi', 'adc', 'msk'].includes(s.suffix)) isles++;
+    if (['t1', 't1ce', 't1post', 't1gd', 't1c', 't2', 'seg'].includes(s.suffix)) brats++;
+  }
+  return isles > brats ? 'isles' : 'brats';
+}
+
+/** Scan `root` for cases. Throws when the folder is unreadable or two files claim the same case and modality. */
+export function discoverCases(root: string, options: DiscoverOptions = {}): Discovery {
+  let st;
+  try {
+    st = statSync(root);
+  } catch (e) {
+    throw new Error(`${root}: cannot open data folder (${(e as Error).message})`);
+  }
+  if (!st.isDirectory()) throw new Error(`${root}: not a folder`);
+  const files = listNifti(root, options.maxDepth ?? 6);
+  const layout = !options.layout || options.layout === 'auto' ? detectLayout(files) : options.layout;
+  const spec = LAYOUTS[layout];
+  if (!spec) throw new Error(`unknown layout '${String(layout)}' (use 'brats', 'isles' or 'auto')`);
+  const modalities = options.modalities ?? spec.modalities;
+  for (const m of modalities) {
+    if (!(m in spec.aliases)) throw new Error(`modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`);
+  }
+  if (new Set(modalities).size !== modalities.length) throw new Error(`modalities listed twice: [${modalities.join(', ')}]`);
+  const byCase = new Map<string, { files: Record<string, string>; label: string | null }>();
+  const ignored: string[] = [];
+  for (const f of files) {
+    const s = splitName(f);
+    const owner = s ? suffixOwner(spec, s.suffix) : null;
+    if (!s || owner === null || (owner !== 'label' && !modalities.includes(owner))) {
+      ignored.push(f);
+      continue;
+    }
+    let entry = byCase.get(s.prefix);
+    if (!entry) byCase.set(s.prefix, (entry = { files: {}, label: null }));
+    if (owner === 'label') {
+      if (entry.label) throw new Error(`case ${s.prefix} has two label files: ${entry.label} and ${f}`);
+      entry.label = f;
+    } else {
+      const prev = entry.files[owner];
+      if (prev) throw new Error(`case ${s.prefix} has two ${owner} files: ${prev} and ${f}`);
+      entry.files[owner] = f;
+    }
+  }
+  const cases: CaseEntry[] = [];
+  for (const [id, e] of [...byCase.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    if (Object.keys(e.files).length === 0) {
+      if (e.label) ignored.push(e.label);
+      continue;
+    }
+    cases.push({ id, files: e.files, label: e.label, missing: modalities.filter((m) => !(m in e.files)) });
+  }
+  return { root, layout, modalities: [...modalities], cases, ignored };
+}

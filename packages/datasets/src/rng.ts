@@ -1,0 +1,169 @@
+/**
+ * Seeded random numbers for data sampling, augmentation and the phantom.
+ *
+ * Philox-4x32-10 (Salmon et al., SC'11): counter-based, so a stream can be
+ * derived from (seed, ids...) without advancing any shared state, which keeps
+ * every case / patch reproducible regardless of the order they are drawn in.
+ * Kept local to @largo/datasets so this package does not depend on the state of
+ * core's RNG API; the stream is standard Philox-4x32-10 (checked against the
+ * Random123 known-answer vectors in the tests).
+ */
+
+const M0 = 0xd2511f53;
+const M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9;
+const W1 = 0xbb67ae85;
+
+/** High and low 32 bits of a 32x32-bit unsigned product, without BigInt. */
+function mulhilo(a: number, b: number, out: Uint32Array, at: number): void {
+  const al = a & 0xffff;
+  const ah = a >>> 16;
+  const bl = b & 0xffff;
+  const bh = b >>> 16;
+  const ll = al * bl;
+  const lh = al * bh;
+  const hl = ah * bl;
+  const hh = ah * bh;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  out[at] = (hh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
+  out[at + 1] = Math.imul(a, b) >>> 0;
+}
+
+const scratch = new Uint32Array(4);
+
+/** One Philox-4x32-10 block: 4 counter words, 2 key words → 4 random words. */
+export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, out = new Uint32Array(4)): Uint32Array {
+  let c0 = counter[0]! >>> 0;
+  let c1 = counter[1]! >>> 0;
+  let c2 = counter[2]! >>> 0;
+  let c3 = counter[3]! >>> 0;
+  let k0 = key[0]! >>> 0;
+  let k1 = key[1]! >>> 0;
+  for (let r = 0; r < 10; r++) {
+    mulhilo(M0, c0, scratch, 0);
+    mulhilo(M1, c2, scratch, 2);
+    const hi0 = scratch[0]!;
+    const lo0 = scratch[1]!;
+    const hi1 = scratch[2]!;
+    const lo1 = scratch[3]!;
+    c0 = (hi1 ^ c1 ^ k0) >>> 0;
+    c1 = lo1;
+    c2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c3 = lo0;
+    k0 = (k0 + W0) >>> 0;
+    k1 = (k1 + W1) >>> 0;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+  return out;
+}
+
+function checkSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new Error(`seed must be a non-negative safe integer, got ${seed}`);
+  }
+}
+
+/**
+ * A stream of random numbers from (seed, stream ids). The counter walks
+ * through blocks of four 32-bit words; the ids fill the upper counter words so
+ * distinct ids never overlap.
+ */
+export class Rng {
+  private readonly key: Uint32Array;
+  private readonly ctr = new Uint32Array(4);
+  private readonly buf = new Uint32Array(4);
+  private pos = 4;
+  private spare: number | null = null;
+
+  /** @param seed non-negative safe integer; @param ids up to two 32-bit stream ids */
+  constructor(seed: number, ...ids: number[]) {
+    checkSeed(seed);
+    if (ids.length > 2) throw new Error(`Rng: at most 2 stream ids (use Rng.derive for more), got ${ids.length}`);
+    this.key = new Uint32Array([seed >>> 0, Math.floor(seed / 0x100000000) >>> 0]);
+    this.ctr[2] = (ids[0] ?? 0) >>> 0;
+    this.ctr[3] = (ids[1] ?? 0) >>> 0;
+  }
+
+  /** A seed for a sub-stream named by any number of integer ids (hashing through Philox). */
+  static derive(seed: number, ...ids: number[]): number {
+    checkSeed(seed);
+    let k0 = seed >>> 0;
+    let k1 = Math.floor(seed / 0x100000000) >>> 0;
+    const out = new Uint32Array(4);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      philox4x32([id >>> 0, Math.floor(id / 0x100000000) >>> 0, i, 0x5eed], [k0, k1], out);
+      k0 = out[0]!;
+      k1 = out[1]!;
+    }
+    // 53 bits so the result is again a valid seed.
+    return (k1 & 0x1fffff) * 0x100000000 + k0;
+  }
+
+  /** Next uniform 32-bit unsigned integer. */
+  uint32(): number {
+    if (this.pos === 4) {
+      philox4x32(this.ctr, this.key, this.buf);
+      // 64-bit block counter in words 0..1.
+      this.ctr[0] = (this.ctr[0]! + 1) >>> 0;
+      if (this.ctr[0] === 0) this.ctr[1] = (this.ctr[1]! + 1) >>> 0;
+      this.pos = 0;
+    }
+    return this.buf[this.pos++]!;
+  }
+
+  /** Uniform double in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const a = this.uint32() >>> 5;
+    const b = this.uint32() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
+  }
+
+  /** Uniform double in [lo, hi). */
+  range(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.uniform();
+  }
+
+  /** Unbiased integer in [0, n), n ≤ 2^32. */
+  int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0 || n > 0x100000000) throw new Error(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    const limit = 0x100000000 - (0x100000000 % n);
+    for (;;) {
+      const u = this.uint32();
+      if (u < limit) return u % n;
+    }
+  }
+
+  /** Standard normal (Box–Muller; the second value is kept for the next call). */
+  normal(): number {
+    if (this.spare !== null) {
+      const s = this.spare;
+      this.spare = null;
+      return s;
+    }
+    const u1 = 1 - this.uniform(); // (0, 1]: log never sees 0
+    const u2 = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    this.spare = r * Math.sin(2 * Math.PI * u2);
+    return r * Math.cos(2 * Math.PI * u2);
+  }
+
+  /** True with probability p. */
+  bernoulli(p: number): boolean {
+    return p >= 1 ? true : p <= 0 ? false : this.uniform() < p;
+  }
+
+  /** Fisher–Yates shuffle in place. */
+  shuffle<T>(a: T[]): T[] {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = a[i]!;
+      a[i] = a[j]!;
+      a[j] = t;
+    }
+    return a;
+  }
+}
