@@ -4,3 +4,4 @@ import './grads/elementwise.js';
 import './grads/reduce.js';
 import './grads/layout.js';
 export * from './gradcheck.js';
+import './grads/matmul.js';

@@ -12,3 +12,4 @@ export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './safetensors.js';
+export * from './ops/matmul.js';

@@ -2,3 +2,4 @@ export * from './types.js';
 export * from './elementwise.js';
 export * from './reduce.js';
 export * from './layout.js';
+export * from './matmul.js';
