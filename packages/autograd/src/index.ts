@@ -5,3 +5,4 @@ import './grads/reduce.js';
 import './grads/layout.js';
 export * from './gradcheck.js';
 import './grads/matmul.js';
+import './grads/nn.js';

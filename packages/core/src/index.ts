@@ -13,3 +13,4 @@ export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './safetensors.js';
 export * from './ops/matmul.js';
+export * from './ops/nn.js';

@@ -7,3 +7,4 @@ import './layout.js';
 export { CpuBackend, vals, fvals, type CpuData } from './backend.js';
 engine().registerBackend('cpu', () => new CpuBackend(), 1);
 import './matmul.js';
+import './nn.js';

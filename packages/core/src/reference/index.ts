@@ -3,3 +3,4 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './layout.js';
 export * from './matmul.js';
+export * from './nn.js';
