@@ -14,8 +14,9 @@ export const UNARY: Record<string, (a: UnaryAttrs) => Unary> = {
   log: () => Math.log,
   sqrt: () => Math.sqrt,
   abs: () => Math.abs,
-  sign: () => (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
-  relu: () => (x) => (x > 0 ? x : 0),
+  // NaN propagates through sign and relu (as Math.sign and PyTorch's relu do).
+  sign: () => (x) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN),
+  relu: () => (x) => (x > 0 ? x : x <= 0 ? 0 : NaN),
   sigmoid: () => (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
   tanh: () => Math.tanh,
   leakyRelu: (a) => { const s = a.alpha ?? 0.01; return (x) => (x > 0 ? x : s * x); },
@@ -65,8 +66,9 @@ export const BINARY: Record<string, Binary> = {
   lessEqual: (a, b) => (a <= b ? 1 : 0),
   greater: (a, b) => (a > b ? 1 : 0),
   greaterEqual: (a, b) => (a >= b ? 1 : 0),
-  logicalAnd: (a, b) => (a && b ? 1 : 0),
-  logicalOr: (a, b) => (a || b ? 1 : 0),
+  // Any non-zero value is true, NaN included (PyTorch, NumPy); JS truthiness would make NaN false.
+  logicalAnd: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
+  logicalOr: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
 };
 export const COMPARISONS = new Set(['equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr']);
 
@@ -126,7 +128,7 @@ registerKernel<{ dtype: DType }>('where', 'cpu', (inputs, attrs, backend) => {
   const o = be.out(shape, attrs.dtype);
   const cv = vals(c), av = vals(a), bv = vals(b), ov = o.values;
   forEachBroadcast(shape, [c.shape, a.shape, b.shape], (i, offs) => {
-    ov[i] = cv[offs[0]] ? av[offs[1]] : bv[offs[2]];
+    ov[i] = cv[offs[0]] !== 0 ? av[offs[1]] : bv[offs[2]]; // NaN counts as true
   });
   return o.info;
 });
