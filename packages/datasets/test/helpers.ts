@@ -1,0 +1,36 @@
+/** Test helpers: where the shared real data lives, and temp folders. */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root (packages/datasets/test → ../../..). */
+export const repoRoot = resolve(here, '..', '..', '..');
+
+/**
+ * The shared data folder: $LARGO_SHARED_DATASETS, else ../shared/datasets
+ * next to the repository root. null when it does not exist.
+ */
+export function sharedDatasets(): string | null {
+  const p = process.env.LARGO_SHARED_DATASETS ?? resolve(repoRoot, '..', 'shared', 'datasets');
+  return existsSync(p) ? p : null;
+}
+
+export const SHARED = sharedDatasets();
+/** Pass as tap's `skip` option: false when the data is there, else the reason. */
+export const SKIP_SHARED: string | false = SHARED
+  ? false
+  : `shared data sets not found (set LARGO_SHARED_DATASETS or place them at ${resolve(repoRoot, '..', 'shared', 'datasets')})`;
+
+export function shared(...parts: string[]): string {
+  if (!SHARED) throw new Error('shared data sets missing');
+  return join(SHARED, ...parts);
+}
+
+/** A fresh temp folder removed when the test ends. */
+export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'largo-datasets-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
