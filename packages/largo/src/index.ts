@@ -1,1 +1,15 @@
-export {};
+export * from './module.js';
+export * from './subsets.js';
+export * from './init.js';
+export * from './layers/base.js';
+export * from './layers/rank.js';
+export * from './layers/weights.js';
+export * from './layers/family.js';
+export * from './layers/conv.js';
+export * from './layers/linear.js';
+export * from './layers/norm.js';
+export * from './layers/subset.js';
+export * from './nets/factory.js';
+export * from './nets/unet.js';
+export * from './nets/avmnist.js';
+export * from './params.js';
