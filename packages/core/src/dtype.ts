@@ -1,3 +1,5 @@
+import { OpError } from './errors.js';
+
 /** Element types. float64 exists on the CPU backend for gradient checks and audits only. */
 export type DType = 'float32' | 'float64' | 'int32' | 'uint8';
 
@@ -41,5 +43,5 @@ export function upcast(op: string, a: DType, b: DType): DType {
   if (a === 'float64' || b === 'float64') return 'float64';
   if (a === 'float32' || b === 'float32') return 'float32';
   if ((a === 'int32' && b === 'uint8') || (a === 'uint8' && b === 'int32')) return 'int32';
-  throw new Error(`${op}: dtype mismatch ${a} vs ${b}`);
+  throw new OpError(op, `dtype mismatch ${a} vs ${b}`);
 }

@@ -49,25 +49,38 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
   return r;
 }
 
-/** Normalizes axis arguments (negative allowed) to a sorted unique list. */
-export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
+/**
+ * Normalizes axis arguments (negative allowed) to a sorted unique list.
+ * `rankOrShape` may be the input's shape, so that errors can name it. A
+ * rank-0 tensor accepts axis 0 and -1, as in PyTorch (and reduces nothing).
+ */
+export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rankOrShape: number | readonly number[]): number[] {
+  const rank = typeof rankOrShape === 'number' ? rankOrShape : rankOrShape.length;
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = typeof axes === 'number' ? [axes] : [...axes];
+  const r = Math.max(rank, 1);
   const out = new Set<number>();
   for (const a of list) {
-    if (!Number.isInteger(a) || a < -rank || a >= Math.max(rank, 1)) {
-      throw new OpError(op, `axis ${a} out of range for rank ${rank}`);
+    if (!Number.isInteger(a) || a < -r || a >= r) {
+      throw new OpError(op, `axis ${a} out of range for ${describe(rankOrShape)}`);
     }
-    out.add(a < 0 ? a + rank : a);
+    out.add(a < 0 ? a + r : a);
   }
+  // A scalar has no axis to reduce: 0 / -1 name the scalar itself.
+  if (rank === 0) return [];
   return [...out].sort((x, y) => x - y);
 }
 
-export function normalizeAxis(op: string, axis: number, rank: number): number {
+export function normalizeAxis(op: string, axis: number, rankOrShape: number | readonly number[]): number {
+  const rank = typeof rankOrShape === 'number' ? rankOrShape : rankOrShape.length;
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
-    throw new OpError(op, `axis ${axis} out of range for rank ${rank}`);
+    throw new OpError(op, `axis ${axis} out of range for ${describe(rankOrShape)}`);
   }
   return axis < 0 ? axis + rank : axis;
+}
+
+function describe(rankOrShape: number | readonly number[]): string {
+  return typeof rankOrShape === 'number' ? `rank ${rankOrShape}` : `shape ${fmtShape(rankOrShape)} (rank ${rankOrShape.length})`;
 }
 
 export function reducedShape(shape: readonly number[], axes: readonly number[], keepDims: boolean): number[] {

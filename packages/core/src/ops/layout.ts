@@ -1,6 +1,6 @@
 import { engine } from '../engine.js';
 import { OpError, fmtShape } from '../errors.js';
-import { checkShape, normalizeAxis, shapesEqual, sizeOf } from '../shape.js';
+import { broadcastShapes, checkShape, normalizeAxis, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { assertTensor, run1 } from './util.js';
 
@@ -23,7 +23,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  const a = normalizeAxis('flatten', startDim, Math.max(x.rank, 1)), b = normalizeAxis('flatten', endDim, Math.max(x.rank, 1));
+  const a = normalizeAxis('flatten', startDim, x.rank === 0 ? [1] : x.shape), b = normalizeAxis('flatten', endDim, x.rank === 0 ? [1] : x.shape);
   const s = [...x.shape.slice(0, a), sizeOf(x.shape.slice(a, b + 1)), ...x.shape.slice(b + 1)];
   return reshape(x, s);
 }
@@ -35,7 +35,7 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 
 export function squeeze(x: Tensor, axis?: number): Tensor {
   if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
-  const a = normalizeAxis('squeeze', axis, x.rank);
+  const a = normalizeAxis('squeeze', axis, x.shape);
   if (x.shape[a] !== 1) throw new OpError('squeeze', `axis ${axis} of ${fmtShape(x.shape)} is not 1`);
   return reshape(x, x.shape.filter((_, i) => i !== a));
 }
@@ -43,7 +43,7 @@ export function squeeze(x: Tensor, axis?: number): Tensor {
 /** Reorders axes (copies, as DESIGN.md decides). */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   assertTensor('permute', x);
-  const p = perm.map((a) => normalizeAxis('permute', a, x.rank));
+  const p = perm.map((a) => normalizeAxis('permute', a, x.shape));
   if (p.length !== x.rank || new Set(p).size !== p.length) {
     throw new OpError('permute', `perm [${perm.join(', ')}] is not a permutation of the axes of ${fmtShape(x.shape)}`);
   }
@@ -52,7 +52,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 
 export function transpose(x: Tensor, a = -2, b = -1): Tensor {
   const p = x.shape.map((_, i) => i);
-  const i = normalizeAxis('transpose', a, x.rank), j = normalizeAxis('transpose', b, x.rank);
+  const i = normalizeAxis('transpose', a, x.shape), j = normalizeAxis('transpose', b, x.shape);
   [p[i], p[j]] = [p[j], p[i]];
   return permute(x, p);
 }
@@ -79,7 +79,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
   if (pads.length !== x.rank) throw new OpError('pad', `need ${x.rank} [before, after] pairs for shape ${fmtShape(x.shape)}, got ${pads.length}`);
   for (const [a, b] of pads) {
     if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < 0) {
-      throw new OpError('pad', `padding must be non-negative integers, got ${JSON.stringify(pads)}`);
+      throw new OpError('pad', `padding must be non-negative integers, got ${JSON.stringify(pads)} for shape ${fmtShape(x.shape)}`);
     }
   }
   return run1('pad', [x], { pads: pads.map((p) => [p[0], p[1]]), value });
@@ -88,9 +88,11 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new OpError('concat', 'needs at least one tensor');
   xs.forEach((t, i) => assertTensor('concat', t, `tensor ${i}`));
-  const a = normalizeAxis('concat', axis, xs[0].rank);
+  const a = normalizeAxis('concat', axis, xs[0].shape);
   for (const t of xs) {
-    if (t.dtype !== xs[0].dtype) throw new OpError('concat', `dtype mismatch: ${xs[0].dtype} vs ${t.dtype}`);
+    if (t.dtype !== xs[0].dtype) {
+      throw new OpError('concat', `dtype mismatch: ${xs.map((q) => `${q.dtype} ${fmtShape(q.shape)}`).join(', ')}`);
+    }
     if (t.rank !== xs[0].rank || t.shape.some((d, i) => i !== a && d !== xs[0].shape[i])) {
       throw new OpError('concat', `shapes ${xs.map((q) => fmtShape(q.shape)).join(', ')} differ outside axis ${a}`);
     }
@@ -110,21 +112,39 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 /** x.index_select(axis, indices) with int32 indices. */
 export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
   assertTensor('indexSelect', x);
-  const a = normalizeAxis('indexSelect', axis, x.rank);
+  const a = normalizeAxis('indexSelect', axis, x.shape);
   const idx = indices instanceof Tensor ? indices : engine().fromValues(Int32Array.from(indices), [indices.length], 'int32');
-  if (idx.dtype !== 'int32' || idx.rank !== 1) throw new OpError('indexSelect', `indices must be a 1-d int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
-  for (const v of idx.dataSync()) {
-    if (v < 0 || v >= x.shape[a]) throw new OpError('indexSelect', `index ${v} out of range for axis ${a} of ${fmtShape(x.shape)}`);
+  try {
+    checkIndices('indexSelect', idx, x.shape[a], a, x.shape);
+  } catch (e) {
+    if (idx !== indices) idx.dispose();
+    throw e;
   }
   const out = run1('indexSelect', [x, idx], { axis: a });
   if (idx !== indices) idx.dispose();
   return out;
 }
 
+/** Validates a 1-d int32 index tensor against an axis of length `n` (of `shape`). */
+function checkIndices(op: string, idx: Tensor, n: number, axis: number, shape: readonly number[]): void {
+  assertTensor(op, idx, 'indices');
+  if (idx.dtype !== 'int32' || idx.rank !== 1) throw new OpError(op, `indices must be a 1-d int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+  for (const v of idx.dataSync()) {
+    if (v < 0 || v >= n) throw new OpError(op, `index ${v} out of range for axis ${axis} of ${fmtShape(shape)}`);
+  }
+}
+
 /** Zeros of `shape` with src added at `indices` along `axis` (the adjoint of indexSelect). */
 export function indexAdd(src: Tensor, axis: number, indices: Tensor, shape: readonly number[]): Tensor {
   assertTensor('indexAdd', src);
-  return run1('indexAdd', [src, indices], { axis: normalizeAxis('indexAdd', axis, shape.length), shape: [...shape] });
+  checkShape('indexAdd', shape);
+  const a = normalizeAxis('indexAdd', axis, shape);
+  checkIndices('indexAdd', indices, shape[a], a, shape);
+  const expect = shape.map((d, i) => (i === a ? indices.size : d));
+  if (!shapesEqual(src.shape, expect)) {
+    throw new OpError('indexAdd', `source ${fmtShape(src.shape)} does not match ${fmtShape(expect)} (output ${fmtShape(shape)}, ${indices.size} indices on axis ${a})`);
+  }
+  return run1('indexAdd', [src, indices], { axis: a, shape: [...shape] });
 }
 
 /** Copy to a new storage (for when a caller must not share). */
@@ -136,5 +156,8 @@ export function clone(x: Tensor): Tensor {
 /** Broadcasts to `shape` by materializing (used by gradient rules). */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   assertTensor('broadcastTo', x);
+  checkShape('broadcastTo', shape);
+  const b = x.rank <= shape.length ? broadcastShapes('broadcastTo', x.shape, shape) : null;
+  if (!b || !shapesEqual(b, shape)) throw new OpError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   return run1('broadcastTo', [x], { shape: [...shape] });
 }

@@ -10,7 +10,7 @@ type Axes = number | readonly number[] | undefined;
 
 function reduce(op: string, x: Tensor, axes: Axes, keepDims: boolean): Tensor {
   assertTensor(op, x);
-  const ax = normalizeAxes(op, axes, x.rank);
+  const ax = normalizeAxes(op, axes, x.shape);
   if ((op === 'max' || op === 'min') && ax.some((a) => x.shape[a] === 0)) {
     throw new OpError(op, `cannot reduce an empty axis of shape ${fmtShape(x.shape)}`);
   }
@@ -23,13 +23,15 @@ export const min = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce(
 
 function argReduce(op: string, x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
   assertTensor(op, x);
-  if (axis === undefined) {
+  // A scalar has a single element: its index along "axis 0" is 0.
+  if (axis !== undefined && x.rank === 0) normalizeAxes(op, axis, x.shape);
+  if (axis === undefined || x.rank === 0) {
     const flat = engine().tidy(() => reshape(x, [x.size]));
     const r = run1(op, [flat], { axes: [0], keepDims: false });
     flat.dispose();
     return r;
   }
-  const a = normalizeAxis(op, axis, x.rank);
+  const a = normalizeAxis(op, axis, x.shape);
   if (x.shape[a] === 0) throw new OpError(op, `cannot reduce an empty axis of shape ${fmtShape(x.shape)}`);
   return run1(op, [x], { axes: [a], keepDims });
 }
@@ -39,7 +41,7 @@ export const argmin = (x: Tensor, axis?: number, keepDims = false): Tensor => ar
 
 export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   assertFloat('mean', x);
-  const ax = normalizeAxes('mean', axes, x.rank);
+  const ax = normalizeAxes('mean', axes, x.shape);
   const n = sizeOf(ax.map((a) => x.shape[a]));
   return engine().tidy(() => div(sum(x, ax, keepDims), n));
 }
@@ -50,7 +52,7 @@ export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
  */
 export function variance(x: Tensor, axes?: Axes, keepDims = false, correction = 0): Tensor {
   assertFloat('variance', x);
-  const ax = normalizeAxes('variance', axes, x.rank);
+  const ax = normalizeAxes('variance', axes, x.shape);
   const n = sizeOf(ax.map((a) => x.shape[a]));
   return engine().tidy(() => {
     const d = sub(x, mean(x, ax, true));
