@@ -3,16 +3,11 @@
 // reconstruction. Accumulations run in doubles (JS numbers); outputs take the
 // input's dtype. Every kernel writes all of its (pooled, unzeroed) output.
 import { registerKernel, type TensorInfo } from '../backend.js';
-import type { DType, TypedArray } from '../dtype.js';
 import { OpError, fmtShape } from '../errors.js';
 import { sizeOf } from '../shape.js';
 import { CpuBackend, fvals, vals } from './backend.js';
 
 type FArr = Float32Array | Float64Array;
-
-function tmp(dtype: DType, n: number): FArr {
-  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
-}
 
 /** (outer, n, inner) split of `shape` around `axis`. */
 function splitAt(shape: readonly number[], axis: number) {
@@ -338,84 +333,105 @@ registerKernel<SoftDiceAttrs>('softDiceLossGrad', 'cpu', (inputs, attrs, backend
 // ---------------------------------------------------------------------------
 // CP reconstruction: W[o,i,s] = Σ_r w_r·A[o,r]·B[i,r]·K[s,r]
 
+// The GEMM helpers take Float64Array operands only, so that their inner loops
+// stay monomorphic in V8 whatever mix of float32/float64 tensors a process
+// uses; callers pack factors into float64 scratch first (O(size) work).
+
+/** Chunk of the contraction (NT) or of the output row (NN) that stays in L1/L2. */
+const KC = 512, NCH = 256;
+
 /**
- * C[m*ldc + n] = Σ_k A[m*lda + k]·B[n*ldb + k] (C = A·Bᵀ, dot products over
- * contiguous k), with a 4×2 register block. Overwrites C.
+ * C[cOff + m*ldc + n] += Σ_k A[aOff + m*lda + k]·B[bOff + n*ldb + k]
+ * (C += A·Bᵀ, dot products over contiguous k), 4×2 register block, the
+ * contraction split into chunks of KC so that the operand strips stay in cache.
  */
-export function gemmNT(M: number, N: number, K: number, A: ArrayLike<number>, aOff: number, lda: number,
-  B: ArrayLike<number>, bOff: number, ldb: number, C: TypedArray | number[], cOff: number, ldc: number): void {
-  let m = 0;
-  for (; m + 4 <= M; m += 4) {
-    const a0 = aOff + m * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
-    const c0 = cOff + m * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-    let n = 0;
-    for (; n + 2 <= N; n += 2) {
-      const b0 = bOff + n * ldb, b1 = b0 + ldb;
-      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
-      for (let k = 0; k < K; k++) {
-        const x0 = B[b0 + k], x1 = B[b1 + k];
-        let a = A[a0 + k]; s00 += a * x0; s01 += a * x1;
-        a = A[a1 + k]; s10 += a * x0; s11 += a * x1;
-        a = A[a2 + k]; s20 += a * x0; s21 += a * x1;
-        a = A[a3 + k]; s30 += a * x0; s31 += a * x1;
+export function gemmNT(M: number, N: number, K: number, A: Float64Array, aOff: number, lda: number,
+  B: Float64Array, bOff: number, ldb: number, C: Float64Array, cOff: number, ldc: number): void {
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const k1 = Math.min(K, k0 + KC);
+    let m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const a0 = aOff + m * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+      const c0 = cOff + m * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+      let n = 0;
+      for (; n + 2 <= N; n += 2) {
+        const b0 = bOff + n * ldb, b1 = b0 + ldb;
+        let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+        for (let k = k0; k < k1; k++) {
+          const x0 = B[b0 + k], x1 = B[b1 + k];
+          let a = A[a0 + k]; s00 += a * x0; s01 += a * x1;
+          a = A[a1 + k]; s10 += a * x0; s11 += a * x1;
+          a = A[a2 + k]; s20 += a * x0; s21 += a * x1;
+          a = A[a3 + k]; s30 += a * x0; s31 += a * x1;
+        }
+        C[c0 + n] += s00; C[c0 + n + 1] += s01; C[c1 + n] += s10; C[c1 + n + 1] += s11;
+        C[c2 + n] += s20; C[c2 + n + 1] += s21; C[c3 + n] += s30; C[c3 + n + 1] += s31;
       }
-      C[c0 + n] = s00; C[c0 + n + 1] = s01; C[c1 + n] = s10; C[c1 + n + 1] = s11;
-      C[c2 + n] = s20; C[c2 + n + 1] = s21; C[c3 + n] = s30; C[c3 + n + 1] = s31;
-    }
-    for (; n < N; n++) {
-      const b0 = bOff + n * ldb;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < K; k++) {
-        const x = B[b0 + k];
-        s0 += A[a0 + k] * x; s1 += A[a1 + k] * x; s2 += A[a2 + k] * x; s3 += A[a3 + k] * x;
+      for (; n < N; n++) {
+        const b0 = bOff + n * ldb;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let k = k0; k < k1; k++) {
+          const x = B[b0 + k];
+          s0 += A[a0 + k] * x; s1 += A[a1 + k] * x; s2 += A[a2 + k] * x; s3 += A[a3 + k] * x;
+        }
+        C[c0 + n] += s0; C[c1 + n] += s1; C[c2 + n] += s2; C[c3 + n] += s3;
       }
-      C[c0 + n] = s0; C[c1 + n] = s1; C[c2 + n] = s2; C[c3 + n] = s3;
     }
-  }
-  for (; m < M; m++) {
-    const a0 = aOff + m * lda, c0 = cOff + m * ldc;
-    for (let n = 0; n < N; n++) {
-      const b0 = bOff + n * ldb;
-      let s = 0;
-      for (let k = 0; k < K; k++) s += A[a0 + k] * B[b0 + k];
-      C[c0 + n] = s;
+    for (; m < M; m++) {
+      const a0 = aOff + m * lda, c0 = cOff + m * ldc;
+      for (let n = 0; n < N; n++) {
+        const b0 = bOff + n * ldb;
+        let s = 0;
+        for (let k = k0; k < k1; k++) s += A[a0 + k] * B[b0 + k];
+        C[c0 + n] += s;
+      }
     }
   }
 }
 
 /**
- * C[m*ldc + n] += Σ_k X[xOff + m*xsM + k*xsK]·Y[k*ldy + n] (C += X·Y with Y
- * rows contiguous in n); X may be strided (a transposed view). 2×4 register block.
+ * C[m*ldc + n] += Σ_k X[xOff + m*xsM + k*xsK]·Y[k*ldy + n] (C += X·Y, rows of
+ * Y and C contiguous in n); X may be strided (a transposed view) and of
+ * either float type: it is read outside the inner loop. 2×4 register block,
+ * the rows split into chunks of NCH columns.
  */
 export function gemmNNAcc(M: number, N: number, K: number, X: ArrayLike<number>, xOff: number, xsM: number, xsK: number,
-  Y: ArrayLike<number>, ldy: number, C: TypedArray, ldc: number): void {
-  let m = 0;
-  for (; m + 2 <= M; m += 2) {
-    const c0 = m * ldc, c1 = c0 + ldc;
-    const p = xOff + m * xsM, q = p + xsM;
-    let k = 0;
-    for (; k + 4 <= K; k += 4) {
-      const x0 = X[p + k * xsK], x1 = X[p + (k + 1) * xsK], x2 = X[p + (k + 2) * xsK], x3 = X[p + (k + 3) * xsK];
-      const z0 = X[q + k * xsK], z1 = X[q + (k + 1) * xsK], z2 = X[q + (k + 2) * xsK], z3 = X[q + (k + 3) * xsK];
-      const y0 = k * ldy, y1 = y0 + ldy, y2 = y1 + ldy, y3 = y2 + ldy;
-      for (let n = 0; n < N; n++) {
-        const a = Y[y0 + n], b = Y[y1 + n], c = Y[y2 + n], d = Y[y3 + n];
-        C[c0 + n] += x0 * a + x1 * b + x2 * c + x3 * d;
-        C[c1 + n] += z0 * a + z1 * b + z2 * c + z3 * d;
+  Y: Float64Array, ldy: number, C: Float64Array, ldc: number): void {
+  for (let n0 = 0; n0 < N; n0 += NCH) {
+    const n1 = Math.min(N, n0 + NCH);
+    let m = 0;
+    for (; m + 2 <= M; m += 2) {
+      const c0 = m * ldc, c1 = c0 + ldc;
+      const p = xOff + m * xsM, q = p + xsM;
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const x0 = X[p + k * xsK], x1 = X[p + (k + 1) * xsK], x2 = X[p + (k + 2) * xsK], x3 = X[p + (k + 3) * xsK];
+        const z0 = X[q + k * xsK], z1 = X[q + (k + 1) * xsK], z2 = X[q + (k + 2) * xsK], z3 = X[q + (k + 3) * xsK];
+        const y0 = k * ldy, y1 = y0 + ldy, y2 = y1 + ldy, y3 = y2 + ldy;
+        for (let n = n0; n < n1; n++) {
+          const a = Y[y0 + n], b = Y[y1 + n], c = Y[y2 + n], d = Y[y3 + n];
+          C[c0 + n] += x0 * a + x1 * b + x2 * c + x3 * d;
+          C[c1 + n] += z0 * a + z1 * b + z2 * c + z3 * d;
+        }
+      }
+      for (; k < K; k++) {
+        const x = X[p + k * xsK], z = X[q + k * xsK], y = k * ldy;
+        for (let n = n0; n < n1; n++) { const a = Y[y + n]; C[c0 + n] += x * a; C[c1 + n] += z * a; }
       }
     }
-    for (; k < K; k++) {
-      const x = X[p + k * xsK], z = X[q + k * xsK], y = k * ldy;
-      for (let n = 0; n < N; n++) { const a = Y[y + n]; C[c0 + n] += x * a; C[c1 + n] += z * a; }
+    for (; m < M; m++) {
+      const c0 = m * ldc, p = xOff + m * xsM;
+      for (let k = 0; k < K; k++) {
+        const x = X[p + k * xsK], y = k * ldy;
+        for (let n = n0; n < n1; n++) C[c0 + n] += x * Y[y + n];
+      }
     }
   }
-  for (; m < M; m++) {
-    const c0 = m * ldc, p = xOff + m * xsM;
-    for (let k = 0; k < K; k++) {
-      const x = X[p + k * xsK], y = k * ldy;
-      for (let n = 0; n < N; n++) C[c0 + n] += x * Y[y + n];
-    }
-  }
+}
+
+/** The factor as float64 (the storage itself when it already is). */
+function asF64(v: FArr): Float64Array {
+  return v instanceof Float64Array ? v : Float64Array.from(v);
 }
 
 /**
@@ -428,17 +444,22 @@ registerKernel('cpReconstruct', 'cpu', (inputs, _attrs, backend) => {
   const be = backend as CpuBackend;
   const [wt, ao, ai, ak] = inputs;
   const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
-  const w = fvals(wt), A = fvals(ao), B = fvals(ai), K = fvals(ak);
+  const w = fvals(wt), A = asF64(fvals(ao)), B = fvals(ai), K = fvals(ak);
   const o = be.out([O, I, S], wt.dtype);
   const W = o.values;
-  const kr = tmp(wt.dtype, S * R);
+  const kr = new Float64Array(S * R), cs = new Float64Array(O * S);
   for (let i = 0; i < I; i++) {
     const bi = i * R;
     for (let s = 0; s < S; s++) {
       const ks = s * R;
       for (let r = 0; r < R; r++) kr[ks + r] = w[r] * B[bi + r] * K[ks + r];
     }
-    gemmNT(O, S, R, A, 0, R, kr, 0, R, W, i * S, I * S);
+    cs.fill(0);
+    gemmNT(O, S, R, A, 0, R, kr, 0, R, cs, 0, S);
+    for (let q = 0; q < O; q++) {
+      const src = q * S, dst = (q * I + i) * S;
+      for (let s = 0; s < S; s++) W[dst + s] = cs[src + s];
+    }
   }
   return o.info;
 });
@@ -456,13 +477,13 @@ registerKernel('cpReconstructGrad', 'cpu', (inputs, _attrs, backend) => {
   const be = backend as CpuBackend;
   const [gW, wt, ao, ai, ak] = inputs;
   const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
-  const G = fvals(gW), w = fvals(wt), A = fvals(ao), B = fvals(ai), K = fvals(ak);
+  const G = fvals(gW), w = fvals(wt), A = asF64(fvals(ao)), B = fvals(ai), K = fvals(ak);
   const dt = wt.dtype;
   const dwo = be.out([R], dt), dao = be.out([O, R], dt), dio = be.out([I, R], dt), dko = be.out([S, R], dt);
   const dB = dio.values;
-  // Accumulators in float64 (sums over I blocks); kr in the input dtype (bandwidth).
+  // Accumulators and scratch in float64 (sums over the I blocks; monomorphic GEMM loops).
   const dA = new Float64Array(O * R), dw = new Float64Array(R), dK = new Float64Array(S * R), H = new Float64Array(S * R);
-  const kr = tmp(dt, S * R);
+  const kr = new Float64Array(S * R);
   for (let i = 0; i < I; i++) {
     const bi = i * R;
     for (let s = 0; s < S; s++) {
