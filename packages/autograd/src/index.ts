@@ -6,3 +6,4 @@ import './grads/layout.js';
 export * from './gradcheck.js';
 import './grads/matmul.js';
 import './grads/nn.js';
+import './grads/conv.js';

@@ -14,3 +14,4 @@ export * from './ops/layout.js';
 export * from './safetensors.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
+export * from './ops/conv.js';

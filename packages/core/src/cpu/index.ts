@@ -8,3 +8,4 @@ export { CpuBackend, vals, fvals, type CpuData } from './backend.js';
 engine().registerBackend('cpu', () => new CpuBackend(), 1);
 import './matmul.js';
 import './nn.js';
+import './conv.js';

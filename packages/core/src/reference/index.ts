@@ -4,3 +4,4 @@ export * from './reduce.js';
 export * from './layout.js';
 export * from './matmul.js';
 export * from './nn.js';
+export * from './conv.js';
