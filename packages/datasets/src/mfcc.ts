@@ -49,6 +49,23 @@ export const DEFAULT_MFCC: Readonly<Required<Omit<MfccOptions, 'fMax' | 'winLeng
   logOffset: 1e-6,
 };
 
+const twiddleCache = new Map<number, [Float64Array, Float64Array]>();
+
+/** cos / sin of −2πk/n for k < n/2, computed directly (no recurrence, so float64-accurate) and cached per n. */
+function twiddles(n: number): [Float64Array, Float64Array] {
+  let tw = twiddleCache.get(n);
+  if (!tw) {
+    const c = new Float64Array(n >> 1), s = new Float64Array(n >> 1);
+    for (let k = 0; k < n >> 1; k++) {
+      c[k] = Math.cos((-2 * Math.PI * k) / n);
+      s[k] = Math.sin((-2 * Math.PI * k) / n);
+    }
+    tw = [c, s];
+    twiddleCache.set(n, tw);
+  }
+  return tw;
+}
+
 /** In-place iterative radix-2 complex FFT (forward, no scaling). Length must be a power of two. */
 export function fft(re: Float64Array, im: Float64Array): void {
   const n = re.length;
@@ -64,12 +81,12 @@ export function fft(re: Float64Array, im: Float64Array): void {
       t = im[i]!; im[i] = im[j]!; im[j] = t;
     }
   }
+  const [cos, sin] = twiddles(n);
   for (let len = 2; len <= n; len <<= 1) {
     const half = len >> 1;
-    const ang = (-2 * Math.PI) / len;
-    // twiddles computed directly (not by recurrence) to keep float64 accuracy
+    const step = n / len;
     for (let k = 0; k < half; k++) {
-      const wr = Math.cos(ang * k), wi = Math.sin(ang * k);
+      const wr = cos[k * step]!, wi = sin[k * step]!;
       for (let s = 0; s < n; s += len) {
         const a = s + k, b = a + half;
         const xr = re[b]! * wr - im[b]! * wi;
@@ -154,6 +171,8 @@ export class Mfcc {
   readonly options: ReturnType<typeof resolve>;
   private readonly window: Float64Array;
   private readonly fb: Float64Array[];
+  private readonly fbLo: Int32Array;
+  private readonly fbHi: Int32Array;
   private readonly dct: Float64Array[];
 
   constructor(options: MfccOptions = {}) {
@@ -164,6 +183,16 @@ export class Mfcc {
     const w = hannWindow(o.winLength);
     this.window.set(w, Math.floor((o.nFft - o.winLength) / 2));
     this.fb = melFilterbank(o.nFft, o.nMels, o.sampleRate, o.fMin, o.fMax);
+    this.fbLo = new Int32Array(this.fb.length);
+    this.fbHi = new Int32Array(this.fb.length);
+    this.fb.forEach((row, k) => {
+      let lo = row.findIndex((v) => v !== 0);
+      if (lo < 0) lo = 0;
+      let hi = o.nMels;
+      while (hi > lo && row[hi - 1] === 0) hi--;
+      this.fbLo[k] = lo;
+      this.fbHi[k] = hi;
+    });
     this.dct = dctBasis(o.nMfcc, o.nMels);
   }
 
@@ -212,7 +241,8 @@ export class Mfcc {
       for (let k = 0; k < nF; k++) {
         const p = re[k]! * re[k]! + im[k]! * im[k]!;
         const row = this.fb[k]!;
-        for (let m = 0; m < o.nMels; m++) mel[m] = mel[m]! + p * row[m]!;
+        // each frequency touches at most two triangles: skip the zero weights
+        for (let m = this.fbLo[k]!; m < this.fbHi[k]!; m++) mel[m] = mel[m]! + p * row[m]!;
       }
       for (let m = 0; m < o.nMels; m++) mel[m] = Math.log(mel[m]! + o.logOffset);
       out.push(mel);
