@@ -65,12 +65,13 @@ export abstract class Layer implements Module {
   /** Every parameter with its kind and owning layer, depth-first in registration order. */
   parameterInfo(prefix = ''): ParamInfo[] {
     const out: ParamInfo[] = [];
-    for (const [n, t, kind] of this.params) out.push({ name: prefix + n, tensor: t, kind, layerPath: prefix.replace(/\.$/, ''), layer: this });
+    // A child registered under '' is part of this layer (e.g. a conv's weight family): no path segment,
+    // reported as this layer's, listed before the layer's own parameters (weights, then bias).
     for (const [n, c] of this.children) {
-      // A child registered under '' is part of this layer (e.g. a conv's weight family): no path segment, reported as this layer's.
       if (n === '') out.push(...c.parameterInfo(prefix).map((p) => (p.layer === c ? { ...p, layer: this as Layer } : p)));
-      else out.push(...c.parameterInfo(`${prefix}${n}.`));
     }
+    for (const [n, t, kind] of this.params) out.push({ name: prefix + n, tensor: t, kind, layerPath: prefix.replace(/\.$/, ''), layer: this });
+    for (const [n, c] of this.children) if (n !== '') out.push(...c.parameterInfo(`${prefix}${n}.`));
     return out;
   }
 
