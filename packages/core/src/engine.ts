@@ -75,9 +75,9 @@ export class Engine {
     return this.track(new Tensor([...info.shape], info.dtype, storage));
   }
 
-  /** Uploads host values as a new tensor on the active backend. */
-  fromValues(values: TypedArray, shape: readonly number[], dtype: DType): Tensor {
-    const b = this.backend;
+  /** Uploads host values as a new tensor on the active backend (or on `backend`). */
+  fromValues(values: TypedArray, shape: readonly number[], dtype: DType, backend: Backend = this.backend): Tensor {
+    const b = backend;
     const id = b.alloc(dtype, values.length);
     b.write(id, values);
     return this.makeTensor({ dataId: id, shape, dtype }, b);

@@ -45,8 +45,11 @@ function binary(op: string, a: TensorLike, b: TensorLike): Tensor {
   if (!ta && !Number.isInteger(a)) dtA = isFloat(dtB) ? dtB : 'float32';
   if (!tb && !Number.isInteger(b)) dtB = isFloat(dtA) ? dtA : 'float32';
   const dtype = upcast(op, dtA, dtB);
-  const x = scalarLike(a, dtype), y = scalarLike(b, dtype);
-  broadcastShapes(op, x.shape, y.shape);
+  // Numbers live where the tensor operand lives, not on whichever backend is active.
+  // Shapes are checked before a scalar is made for a number, so a failure leaves nothing behind.
+  broadcastShapes(op, ta ? ta.shape : [], tb ? tb.shape : []);
+  const like = ta ?? tb!;
+  const x = scalarLike(a, dtype, like), y = scalarLike(b, dtype, like);
   const out = run1(op, [x, y], { dtype });
   if (x !== a) x.dispose();
   if (y !== b) y.dispose();
@@ -76,8 +79,8 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
   if (!ta && !tb) throw new OpError('where', 'a or b must be a Tensor');
   const dtype = upcast('where', ta ? ta.dtype : tb!.dtype, tb ? tb.dtype : ta!.dtype);
-  const x = scalarLike(a, dtype), y = scalarLike(b, dtype);
-  broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
+  broadcastShapes('where', broadcastShapes('where', cond.shape, ta ? ta.shape : []), tb ? tb.shape : []);
+  const x = scalarLike(a, dtype, cond), y = scalarLike(b, dtype, cond);
   const out = run1('where', [cond, x, y], { dtype });
   if (x !== a) x.dispose();
   if (y !== b) y.dispose();

@@ -113,7 +113,7 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
   assertTensor('indexSelect', x);
   const a = normalizeAxis('indexSelect', axis, x.shape);
-  const idx = indices instanceof Tensor ? indices : engine().fromValues(Int32Array.from(indices), [indices.length], 'int32');
+  const idx = indices instanceof Tensor ? indices : engine().fromValues(Int32Array.from(indices), [indices.length], 'int32', x.backend);
   try {
     checkIndices('indexSelect', idx, x.shape[a], a, x.shape);
   } catch (e) {

@@ -14,11 +14,14 @@ export function assertTensor(op: string, x: unknown, what = 'input'): asserts x 
   x.assertAlive(op);
 }
 
-/** Turns a number into a scalar tensor of the given dtype on the active backend. */
-export function scalarLike(x: TensorLike, dtype: DType): Tensor {
+/**
+ * Turns a number into a scalar tensor of the given dtype, on the backend of
+ * `like` (the other operand) when given, else on the active backend.
+ */
+export function scalarLike(x: TensorLike, dtype: DType, like?: Tensor): Tensor {
   if (x instanceof Tensor) return x;
   const arr = dtype === 'float64' ? new Float64Array([x]) : dtype === 'int32' ? new Int32Array([x]) : dtype === 'uint8' ? new Uint8Array([x]) : new Float32Array([x]);
-  return engine().fromValues(arr, [], dtype);
+  return engine().fromValues(arr, [], dtype, like?.backend);
 }
 
 export function assertRank(op: string, x: Tensor, ranks: number | number[], what = 'input'): void {
