@@ -173,14 +173,14 @@ export function generatePhantomCase(index: number, options: PhantomOptions = {})
   const geo = new Rng(Rng.derive(o.seed, index, 0));
   // Coordinates normalised to [-1, 1] along every axis (voxel centres).
   const brainR = Array.from({ length: dims }, () => geo.range(0.8, 0.92));
-  const tumourC = randomPoint(geo, dims, 0.3);
-  const rWT = geo.range(0.3, 0.42);
+  const tumourC = randomPoint(geo, dims, 0.25);
+  const rWT = geo.range(0.36, 0.5);
   const wt = makeBlob(geo, tumourC, rWT, dims);
   const tcC = tumourC.map((v) => v + geo.range(-0.08, 0.08) * rWT);
-  const rTC = rWT * geo.range(0.55, 0.7);
+  const rTC = rWT * geo.range(0.6, 0.75);
   const tc = makeBlob(geo, tcC, rTC, dims);
   const etC = tcC.map((v) => v + geo.range(-0.08, 0.08) * rTC);
-  const et = makeBlob(geo, etC, rTC * geo.range(0.5, 0.65), dims);
+  const et = makeBlob(geo, etC, rTC * geo.range(0.55, 0.7), dims);
   // Mimics only for classes whose distinguishing modality is present.
   const mimicClasses: number[] = o.m >= 4 ? [TISSUE.M1, TISSUE.M2] : [];
   if (o.m >= 5) mimicClasses.push(TISSUE.V);
@@ -190,9 +190,9 @@ export function generatePhantomCase(index: number, options: PhantomOptions = {})
     for (let n = 0; n < count; n++) {
       const r = geo.range(0.1, 0.15);
       // rejection: away from the tumour and the other mimics, inside the brain
-      for (let tries = 0; tries < 50; tries++) {
-        const c = randomPoint(geo, dims, 0.62);
-        if (dist(c, tumourC) < rWT * 1.25 + r + 0.05) continue;
+      for (let tries = 0; tries < 200; tries++) {
+        const c = randomPoint(geo, dims, 0.68);
+        if (dist(c, tumourC) < rWT * 1.2 + r * 1.15 + 0.02) continue;
         if (mimics.some((mm) => dist(c, mm.blob.c) < mm.blob.r * 1.2 + r * 1.2 + 0.02)) continue;
         mimics.push({ blob: makeBlob(geo, c, r, dims, 0.15), cls });
         break;
