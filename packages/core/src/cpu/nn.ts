@@ -129,10 +129,16 @@ registerKernel<InstanceNormGradAttrs>('instanceNormGrad', 'cpu', (inputs, attrs,
   const dyv = fvals(dy), xv = fvals(x), mv = fvals(mean), iv = fvals(invstd), dxv = dxo.values;
   const dw = new Float64Array(C), db = new Float64Array(C);
   for (let nc = 0; nc < N * C; nc++) {
-    const c = nc % C, base = nc * S, mu = mv[nc], is = iv[nc];
-    let sdy = 0, sdyx = 0;
-    for (let j = 0; j < S; j++) { const g = dyv[base + j]; sdy += g; sdyx += g * (xv[base + j] - mu); }
-    sdyx *= is;
+    const c = nc % C, base = nc * S, mu0 = mv[nc], is = iv[nc];
+    // The saved mean may be rounded (float32): refine it in the same pass,
+    // mean = mu0 + Σ(x − mu0)/S, so that x − mean keeps full precision.
+    let sdy = 0, sdyd = 0, sd = 0;
+    for (let j = 0; j < S; j++) {
+      const g = dyv[base + j], d = xv[base + j] - mu0;
+      sdy += g; sdyd += g * d; sd += d;
+    }
+    const delta = sd / S, mu = mu0 + delta;
+    const sdyx = (sdyd - delta * sdy) * is;
     db[c] += sdy; dw[c] += sdyx;
     const scale = is * (w ? w[c] : 1);
     const a = sdy / S, bq = (sdyx / S) * is;
