@@ -1,1 +1,44 @@
-export {};
+/// <reference types="@webgpu/types" />
+import { engine } from '@largo/core';
+import { WebGpuBackend } from './backend.js';
+import { acquireDevice, onProcessExit } from './device.js';
+import './kernels/elementwise.js';
+import './kernels/reduce.js';
+import './kernels/layout.js';
+import './kernels/matmul.js';
+
+export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch } from './backend.js';
+export { acquireDevice, REQUESTED_LIMITS, type AcquiredDevice, type GpuDeviceInfo } from './device.js';
+export { Uniforms } from './wgsl.js';
+
+let pending: Promise<WebGpuBackend | null> | null = null;
+let lastReason = '';
+
+/** Why the last `initWebGpu()` returned null ('' when it did not). */
+export function webGpuUnavailableReason(): string { return lastReason; }
+
+/**
+ * Creates the WebGPU backend, registers it with the engine at priority 0
+ * (below the CPU's 1, so the CPU stays the default until
+ * `setBackend('webgpu')`), and returns it; or returns null, with the reason
+ * logged, when no adapter can be found. Later calls return the same backend.
+ * The device is destroyed when the process exits.
+ */
+export function initWebGpu(opts: { quiet?: boolean } = {}): Promise<WebGpuBackend | null> {
+  if (!pending || (pending && lastReason)) {
+    pending = (async () => {
+      const got = await acquireDevice();
+      if (typeof got === 'string') {
+        lastReason = got;
+        if (!opts.quiet) console.warn(`webgpu: ${got}`);
+        return null;
+      }
+      lastReason = '';
+      const backend = new WebGpuBackend(got.device, got.info);
+      onProcessExit(() => backend.destroy());
+      engine().addBackendInstance(backend, 0);
+      return backend;
+    })();
+  }
+  return pending;
+}
