@@ -1,4 +1,4 @@
-import { add, engine, OpError, reshape, ones, zeros, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
+import { add, engine, newArray, OpError, reshape, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
 
 export interface GradContext<A = any> {
   /** Saved copies of the op's inputs and outputs (valid during the rule). */
@@ -16,7 +16,7 @@ const rules = new Map<string, GradRule>();
 /** Ops whose outputs carry no gradient (integer or piecewise-constant results). */
 export const NON_DIFFERENTIABLE = new Set<string>([
   'argmax', 'argmin', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual',
-  'logicalAnd', 'logicalOr', 'sign', 'floor', 'cast',
+  'logicalAnd', 'logicalOr', 'sign', 'floor',
 ]);
 
 export function registerGrad<A>(op: string, rule: GradRule<A>): void { rules.set(op, rule as GradRule); }
@@ -84,6 +84,8 @@ class Node implements GradNodeLike {
 const recorder: Recorder = {
   record(op, inputs, attrs, outputs) {
     if (!enabled || NON_DIFFERENTIABLE.has(op)) return;
+    // Integer outputs (a cast to int32, say) carry no gradient.
+    if (outputs.every((o) => o.dtype !== 'float32' && o.dtype !== 'float64')) return;
     let any = false;
     const needs = inputs.map((t) => { const r = t.requiresGrad; any ||= r; return r; });
     if (!any) return;
@@ -141,7 +143,7 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   root.assertAlive('backward');
   if (!root.requiresGrad) throw new OpError('backward', 'tensor does not require grad (no trainable input reached it)');
   const e = engine();
-  const seed = opts.grad ?? ones(root.shape, root.dtype);
+  const seed = opts.grad ?? filled(root, 1);
   if (seed.size !== root.size) throw new OpError('backward', `grad shape [${seed.shape}] does not match [${root.shape}]`);
   const node = root.gradNode as Node | null;
   if (!node) {
@@ -161,7 +163,7 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
       const rule = rules.get(n.op);
       if (!rule) throw new OpError('backward', `no gradient rule for op '${n.op}'`);
       if (n.freed) throw new OpError('backward', `graph through '${n.op}' was already freed`);
-      const dys = gs.map((g, i) => g ?? zeros(n.outputs[i].shape, n.outputs[i].dtype));
+      const dys = gs.map((g, i) => g ?? filled(n.outputs[i], 0));
       const dxs = e.tidy(() => {
         const r = rule(dys, { inputs: n.inputs, outputs: n.outputs, attrs: n.attrs, needs: n.needs });
         // A rule may hand back a cotangent or a saved tensor itself, or one tensor twice: give each slot its own handle.
@@ -196,6 +198,13 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
     }
   });
   for (const gs of pending.values()) for (const g of gs) g?.dispose();
+}
+
+/** A tensor of `like`'s shape and dtype filled with `v`, on `like`'s backend (not the active one). */
+function filled(like: Tensor, v: number): Tensor {
+  const a = newArray(like.dtype, like.size);
+  a.fill(v);
+  return engine().fromValues(a, like.shape, like.dtype, like.backend);
 }
 
 /** An untracked handle owned by the backward pass; the tracked original goes. */

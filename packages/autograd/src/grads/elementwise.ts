@@ -1,5 +1,5 @@
 import {
-  add, div, greater, greaterEqual, lessEqual, logicalAnd, equal, log, mul, neg, pow, sign, sub, where, sqrt, type Tensor,
+  add, cast, div, greater, greaterEqual, lessEqual, logicalAnd, equal, log, mul, neg, pow, sign, sub, where, sqrt, type Tensor,
 } from '@largo/core';
 import { registerGrad } from '../tape.js';
 import { unbroadcast } from './util.js';
@@ -17,6 +17,9 @@ registerGrad('tanh', ([dy], { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
 // Gradient flows where the input was inside [min, max] (PyTorch: inclusive bounds).
 registerGrad<{ min: number; max: number }>('clamp', ([dy], { inputs: [x], attrs }) =>
   [mul(dy, logicalAnd(greaterEqual(x, attrs.min), lessEqual(x, attrs.max)))]);
+
+// A cast between float dtypes is differentiable: the cotangent goes back in the input's dtype.
+registerGrad('cast', ([dy], { inputs: [x] }) => [cast(dy, x.dtype)]);
 
 registerGrad('add', ([dy], { inputs: [a, b] }) => [unbroadcast(dy, a.shape), unbroadcast(dy, b.shape)]);
 registerGrad('sub', ([dy], { inputs: [a, b] }) => [unbroadcast(dy, a.shape), unbroadcast(neg(dy), b.shape)]);
