@@ -5,8 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-export const METHODS = ['largo', 'largo-tucker', 'dedicated', 'dropout', 'full-only'] as const;
-export type Method = (typeof METHODS)[number];
+import { METHODS, type Method } from './nets/factory.js';
 export const DATASETS = ['phantom', 'brats', 'isles', 'avmnist'] as const;
 export type DatasetKind = (typeof DATASETS)[number];
 
@@ -87,6 +86,8 @@ export interface EvalConfig {
   figureRegion: number;
   /** number of tiles per forward pass */
   batchSize: number;
+  /** which checkpoint of each method is evaluated: the final one (nnU-Net's choice) or the best validation score */
+  checkpoint: 'last' | 'best';
 }
 
 export interface LargoConfig {
@@ -142,7 +143,7 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       loss: 'auto',
       batchDice: false,
     },
-    eval: { step: 0.5, mirror: false, hd95: true, figureCases: 2, figureRows: 'single', figureRegion: 0, batchSize: 1 },
+    eval: { step: 0.5, mirror: false, hd95: true, figureCases: 2, figureRows: 'single', figureRegion: 0, batchSize: 1, checkpoint: 'last' },
   };
 }
 
@@ -264,6 +265,7 @@ export function validateConfig(c: LargoConfig): void {
   const s = c.data.split;
   if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9) bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
+  if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
   if ((c.dataset === 'brats' || c.dataset === 'isles' || c.dataset === 'avmnist') && !c.data.path) bad('data.path', `is required for dataset '${c.dataset}' (pass --data <folder>)`);
 }

@@ -1,0 +1,105 @@
+/**
+ * avMNIST training step: a mini-batch of (image, MFCC) pairs in a seeded
+ * per-epoch order, a uniformly sampled subset k of {image, audio}, and
+ * CE(f_k(x_k), y) + CE(f_full(x_full), y) for the per-subset methods
+ * (LARGO, Tucker, dedicated); the dropout baseline uses CE(f(x_k), y) on one
+ * shared network that zero-fills the missing modality; full-only trains on both.
+ * The data order of sample i of the run is a pure function of (seed, epoch),
+ * so the data stream's state is the step counter.
+ */
+import { Philox, crossEntropy, tensor, tidy, type Tensor } from '@largo/core';
+import { backward } from '@largo/autograd';
+import type { AvMnistSplit } from '@largo/datasets';
+import type { LargoConfig } from '../config.js';
+import type { ModelDescriptor } from '../checkpoint.js';
+import type { AvMnistNet } from '../nets/avmnist.js';
+import { isPerSubset, type Method } from '../nets/factory.js';
+import { fullSubset, subsetMask } from '../subsets.js';
+import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREAM, type PhiloxState } from './rng.js';
+import { permutation, type AvData } from './data.js';
+import type { TrainTask } from './loop.js';
+import { evaluateAvMnist } from '../eval/evaluate.js';
+
+export function avDescriptor(cfg: LargoConfig, method: string): ModelDescriptor {
+  return { method, modalities: ['image', 'audio'], classes: 10, network: 'avmnist', rankMultiplier: cfg.model.rankMultiplier, hidden: cfg.model.hidden, dropout: cfg.model.dropout };
+}
+
+export class AvTask implements TrainTask {
+  readonly params;
+  readonly descriptor: ModelDescriptor;
+  private readonly subsetRng: Philox;
+  private readonly gens;
+  private permEpoch = -1;
+  private perm: number[] = [];
+
+  constructor(readonly net: AvMnistNet, readonly data: AvData, readonly cfg: LargoConfig, readonly method: string) {
+    this.params = net.namedParameters();
+    this.descriptor = avDescriptor(cfg, method);
+    this.subsetRng = new Philox(deriveSeed(cfg.seed, STREAM.subsets));
+    this.gens = moduleGenerators(net);
+  }
+
+  setTraining(on: boolean): void { this.net.train(on); }
+
+  private sampleIndex(i: number): number {
+    const n = this.data.train.count;
+    const epoch = Math.floor(i / n);
+    if (epoch !== this.permEpoch) { this.perm = permutation(n, deriveSeed(this.cfg.seed, STREAM.order, epoch)); this.permEpoch = epoch; }
+    return this.perm[i % n]!;
+  }
+
+  private batch(step: number): { image: Float32Array; audio: Float32Array; labels: Int32Array; n: number } {
+    const s: AvMnistSplit = this.data.train;
+    const N = this.cfg.train.batchSize;
+    const pix = s.imageShape[1]! * s.imageShape[2]!, au = s.audioShape[1]! * s.audioShape[2]!;
+    const image = new Float32Array(N * pix), audio = new Float32Array(N * au), labels = new Int32Array(N);
+    for (let b = 0; b < N; b++) {
+      const j = this.sampleIndex(step * N + b);
+      image.set(s.images.subarray(j * pix, (j + 1) * pix), b * pix);
+      audio.set(s.audio.subarray(j * au, (j + 1) * au), b * au);
+      labels[b] = s.labels[j]!;
+    }
+    return { image, audio, labels, n: N };
+  }
+
+  lossStep(step: number): number {
+    const { image, audio, labels, n } = this.batch(step);
+    const s = this.data.train;
+    const k = this.method === 'full-only' ? fullSubset(2) : this.subsetRng.int(3);
+    return tidy(() => {
+      const img = tensor(image, [n, 1, s.imageShape[1]!, s.imageShape[2]!]);
+      const aud = tensor(audio, [n, 1, s.audioShape[1]!, s.audioShape[2]!]);
+      const y = tensor(labels, [n], 'int32');
+      const input = (kk: number): { image?: Tensor; audio?: Tensor } => {
+        const m = subsetMask(kk, 2);
+        return { image: m[0] ? img : undefined, audio: m[1] ? aud : undefined };
+      };
+      let loss = crossEntropy(this.net.forward(input(k), k), y);
+      let value = loss.item();
+      if (this.cfg.train.fullGuidance && isPerSubset(this.method as Method)) {
+        backward(loss);
+        loss = crossEntropy(this.net.forward(input(2), 2), y);
+        value += loss.item();
+      }
+      backward(loss);
+      return value;
+    });
+  }
+
+  validate(): { score: number; metrics: Record<string, number> } {
+    const recs = evaluateAvMnist(this.net, this.method, this.data.val, 'val');
+    const metrics: Record<string, number> = {};
+    for (const r of recs) metrics[`acc_${['image', 'audio', 'both'][r.subset]}`] = r.values[0]!;
+    return { score: recs.reduce((a, r) => a + r.values[0]!, 0) / recs.length, metrics };
+  }
+
+  rngState(): Record<string, unknown> {
+    return { subsets: this.subsetRng.state, module: generatorStates(this.gens) };
+  }
+
+  setRngState(s: Record<string, unknown>, where: string): void {
+    if (!s || !s['subsets']) throw new Error(`${where}: checkpoint has no subset-sampling state`);
+    this.subsetRng.state = s['subsets'] as PhiloxState;
+    restoreGenerators(this.gens, (s['module'] ?? {}) as Record<string, unknown>, where);
+  }
+}

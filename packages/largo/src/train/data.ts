@@ -1,0 +1,187 @@
+/**
+ * Data for training and evaluation: the segmentation sets (phantom, BraTS,
+ * ISLES) as in-memory case arrays with a deterministic split, and avMNIST.
+ */
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import {
+  PhantomDataset, openBrats, openIsles, splitCases, readSplitFile, BRATS_REGIONS, BRATS_LABELS, ISLES_REGIONS, ISLES_LABELS,
+  loadAvMnist, standardizeAudio, Rng, labelsToRegions, type CaseArrays, type Dataset, type Region, type AvMnistSplit,
+} from '@largo/datasets';
+import type { LargoConfig } from '../config.js';
+import { deriveSeed, STREAM } from './rng.js';
+
+export interface SegData {
+  name: string;
+  modalities: string[];
+  labelMode: 'regions' | 'labels';
+  /** evaluation regions (WT/TC/ET, lesion) */
+  regions: readonly Region[];
+  /** label values in class-index order (labels mode): index i ↔ value labelValues[i] */
+  labelValues: readonly number[];
+  /** network output channels: regions count, or number of label values */
+  classes: number;
+  train: CaseArrays[];
+  val: CaseArrays[];
+  test: CaseArrays[];
+}
+
+/** Maps a label map's values to class indices in place (labels mode). */
+function toClassIndices(c: CaseArrays, values: readonly number[]): CaseArrays {
+  if (!c.label) return c;
+  const lut = new Int16Array(256).fill(-1);
+  values.forEach((v, i) => { lut[v] = i; });
+  const out = new Uint8Array(c.label.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = lut[c.label[i]!]!;
+    if (v < 0) throw new Error(`case ${c.id}: label value ${c.label[i]} is not one of ${values.join(', ')}`);
+    out[i] = v;
+  }
+  return { ...c, label: out };
+}
+
+/** Region masks [R, ...spatial] (0/1) of a case's ground truth, whatever the label mode. */
+export function gtRegions(c: CaseArrays, d: SegData): Uint8Array {
+  if (!c.label) throw new Error(`case ${c.id} has no label`);
+  if (d.labelMode === 'regions') return c.label;
+  const vals = new Uint8Array(c.label.length);
+  for (let i = 0; i < vals.length; i++) vals[i] = d.labelValues[c.label[i]!]!;
+  return labelsToRegions(vals, d.regions);
+}
+
+/**
+ * Region masks from fused logits [C, ...spatial]: sigmoid > 0.5 (logit > 0)
+ * per region channel, or argmax over classes then the label → region map.
+ */
+export function predRegions(logits: Float32Array, d: SegData, n: number): Uint8Array {
+  const C = d.classes;
+  if (d.labelMode === 'regions') {
+    const out = new Uint8Array(C * n);
+    for (let i = 0; i < C * n; i++) out[i] = logits[i]! > 0 ? 1 : 0;
+    return out;
+  }
+  return labelsToRegions(predLabels(logits, d, n), d.regions);
+}
+
+/** Label values (e.g. BraTS 0/1/2/4) from fused logits: argmax, or the nested-region rule for regions. */
+export function predLabels(logits: Float32Array, d: SegData, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  if (d.labelMode === 'labels') {
+    for (let i = 0; i < n; i++) {
+      let best = 0, bv = logits[i]!;
+      for (let c = 1; c < d.classes; c++) { const v = logits[c * n + i]!; if (v > bv) { bv = v; best = c; } }
+      out[i] = d.labelValues[best]!;
+    }
+    return out;
+  }
+  // regions → labels: the innermost region wins (BraTS: ET → 4, TC∖ET → 1, WT∖TC → 2)
+  const order = d.regions.map((r, i) => ({ i, size: r.labels.length })).sort((a, b) => b.size - a.size);
+  for (let v = 0; v < n; v++) {
+    let lab = 0;
+    for (const { i } of order) {
+      if (logits[i * n + v]! > 0) {
+        const r = d.regions[i]!;
+        // the region's own label: the one not in any smaller region
+        const smaller = d.regions.filter((q) => q.labels.length < r.labels.length).flatMap((q) => q.labels);
+        lab = r.labels.find((l) => !smaller.includes(l)) ?? r.labels[0]!;
+      }
+    }
+    out[v] = lab;
+  }
+  return out;
+}
+
+function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]; labelValues: readonly number[] } {
+  const d = cfg.data;
+  if (cfg.dataset === 'phantom') {
+    const p = d.phantom;
+    return {
+      ds: new PhantomDataset({ cases: p.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: cfg.seed, labelMode: d.labelMode }),
+      regions: BRATS_REGIONS, labelValues: BRATS_LABELS,
+    };
+  }
+  if (!d.path) throw new Error(`dataset '${cfg.dataset}' needs data.path (--data <folder>)`);
+  if (!existsSync(d.path)) throw new Error(`${d.path}: data folder does not exist`);
+  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true } as const;
+  if (cfg.dataset === 'brats') return { ds: openBrats(d.path, opts), regions: BRATS_REGIONS, labelValues: BRATS_LABELS };
+  return { ds: openIsles(d.path, opts), regions: ISLES_REGIONS, labelValues: ISLES_LABELS };
+}
+
+export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
+  const { ds, regions, labelValues } = segDataset(cfg);
+  if (ds.cases.length === 0) throw new Error(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found`);
+  const split = cfg.data.splitFile
+    ? readSplitFile(cfg.data.splitFile, { cases: ds.cases })
+    : splitCases(ds.cases, { seed: deriveSeed(cfg.seed, STREAM.split), fractions: cfg.data.split });
+  if (split.train.length === 0) throw new Error(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
+  const labelsMode = cfg.data.labelMode === 'labels';
+  const load = async (ids: string[]) => {
+    const out: CaseArrays[] = [];
+    for (const id of ids) {
+      const c = await ds.loadArrays(id);
+      out.push(labelsMode ? toClassIndices(c, labelValues) : c);
+    }
+    return out;
+  };
+  const [train, val, test] = [await load(split.train), await load(split.val), await load(split.test.length ? split.test : split.val)];
+  return {
+    name: ds.name, modalities: ds.modalities, labelMode: cfg.data.labelMode, regions, labelValues,
+    classes: labelsMode ? labelValues.length : regions.length,
+    train, val: val.length ? val : train.slice(0, 1), test,
+  };
+}
+
+// ---------------------------------------------------------------- avMNIST
+
+export interface AvData {
+  modalities: string[];
+  train: AvMnistSplit;
+  val: AvMnistSplit;
+  test: AvMnistSplit;
+}
+
+/** A subset of an avMNIST split by sample indices. */
+export function takeSamples(s: AvMnistSplit, idx: readonly number[]): AvMnistSplit {
+  const pix = s.imageShape[1]! * s.imageShape[2]!;
+  const au = s.audioShape[1]! * s.audioShape[2]!;
+  const images = new Float32Array(idx.length * pix), audio = new Float32Array(idx.length * au);
+  const labels = new Int32Array(idx.length), imageIndices = new Int32Array(idx.length);
+  idx.forEach((j, i) => {
+    images.set(s.images.subarray(j * pix, (j + 1) * pix), i * pix);
+    audio.set(s.audio.subarray(j * au, (j + 1) * au), i * au);
+    labels[i] = s.labels[j]!;
+    imageIndices[i] = s.imageIndices[j]!;
+  });
+  return {
+    count: idx.length, images, imageShape: [idx.length, s.imageShape[1]!, s.imageShape[2]!], audio, audioShape: [idx.length, s.audioShape[1]!, s.audioShape[2]!],
+    labels, recordings: idx.map((j) => s.recordings[j]!), imageIndices,
+  };
+}
+
+/**
+ * avMNIST from a folder holding mnist/ (IDX files) and fsdd/recordings/ (or
+ * fsdd/ with the WAVs). The 2,100 training pairs are split by `data.split`'s
+ * validation fraction into train / val (seeded); the 900 test pairs are the test set.
+ */
+export function loadAvData(cfg: LargoConfig): AvData {
+  const root = cfg.data.path;
+  if (!root) throw new Error(`dataset 'avmnist' needs data.path (--data <folder with mnist/ and fsdd/>)`);
+  const pick = (...cands: string[]) => cands.find((c) => existsSync(c));
+  const images = pick(join(root, 'mnist', 't10k-images-idx3-ubyte.gz'), join(root, 'mnist', 't10k-images-idx3-ubyte'), join(root, 'mnist', 'train-images-idx3-ubyte.gz'));
+  const labels = pick(join(root, 'mnist', 't10k-labels-idx1-ubyte.gz'), join(root, 'mnist', 't10k-labels-idx1-ubyte'), join(root, 'mnist', 'train-labels-idx1-ubyte.gz'));
+  const fsdd = pick(join(root, 'fsdd', 'recordings'), join(root, 'fsdd'));
+  if (!images || !labels) throw new Error(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
+  if (!fsdd) throw new Error(`${join(root, 'fsdd')}: no FSDD recordings folder`);
+  const { train, test } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: cfg.seed });
+  standardizeAudio(train, test);
+  const n = train.count;
+  const nVal = Math.round(n * (cfg.data.split[1] / Math.max(1e-9, cfg.data.split[0] + cfg.data.split[1])));
+  const perm = permutation(n, deriveSeed(cfg.seed, STREAM.split));
+  const valIdx = perm.slice(0, nVal).sort((a, b) => a - b), trIdx = perm.slice(nVal).sort((a, b) => a - b);
+  return { modalities: ['image', 'audio'], train: takeSamples(train, trIdx), val: takeSamples(train, valIdx.length ? valIdx : trIdx.slice(0, 64)), test };
+}
+
+/** A seeded permutation of [0, n). */
+export function permutation(n: number, seed: number): number[] {
+  return new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
+}

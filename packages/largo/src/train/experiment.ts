@@ -1,0 +1,195 @@
+/**
+ * A whole experiment: train every configured method, evaluate each on all
+ * modality subsets of the test cases, and write the paper-style table (md,
+ * JSON, CSV), figures, training curves, checkpoints and the effective config
+ * to one run folder.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configDiff, ConfigError, type LargoConfig } from '../config.js';
+import { loadCheckpoint, restoreParams, checkCompatible } from '../checkpoint.js';
+import { buildSegmentationFamily, type UNet3D } from '../nets/unet.js';
+import { buildAvMnistNet, type AvMnistNet } from '../nets/avmnist.js';
+import type { Method } from '../nets/factory.js';
+import { enumerateSubsets, fullSubset, subsetMask, subsetName } from '../subsets.js';
+import { evaluateSegmentation, evaluateAvMnist } from '../eval/evaluate.js';
+import { toMarkdown, toCsv, toCaseCsv, toJson, overallAverage, type ResultsTable, type CaseRecord } from '../report/table.js';
+import { caseFigure } from '../report/figures.js';
+import { lineChartSvg, smooth } from '../report/curves.js';
+import { writeFileAtomic } from '../checkpoint.js';
+import type { ProgressStream } from '../progress.js';
+import { formatDuration } from '../progress.js';
+import { loadSegData, loadAvData, gtRegions, type SegData, type AvData } from './data.js';
+import { SegTask, segDescriptor } from './seg-task.js';
+import { AvTask, avDescriptor } from './av-task.js';
+import { trainLoop, type History, type TrainResult } from './loop.js';
+
+export interface ExperimentOptions {
+  runDir: string;
+  resume?: boolean;
+  /** progress output (default stderr) */
+  stream?: ProgressStream;
+  tty?: boolean;
+  /** log lines (default: stderr) */
+  log?: (s: string) => void;
+  /** skip the evaluation (train only) */
+  evaluate?: boolean;
+  /** tests: stop each method after this many steps of this call (simulated crash) */
+  stopAfter?: number;
+  /** extra facts stored in config.json (command line, versions) */
+  meta?: Record<string, unknown>;
+}
+
+export interface ExperimentResult {
+  runDir: string;
+  table: ResultsTable | null;
+  markdown: string;
+  train: Record<string, TrainResult>;
+  averages: Record<string, number>;
+  seconds: { total: number; train: Record<string, number>; eval: Record<string, number> };
+}
+
+const MODALITY_LABELS: Record<string, string> = { flair: 'Fl', t1: 'T1', t1ce: 'T1c', t2: 'T2', dwi: 'DWI', adc: 'ADC', image: 'Image', audio: 'Audio' };
+
+/** Writes config.json, or checks it against an existing one when resuming (error names the differing keys). */
+export function writeRunConfig(runDir: string, cfg: LargoConfig, resume: boolean, meta: Record<string, unknown> = {}): void {
+  mkdirSync(runDir, { recursive: true });
+  const path = join(runDir, 'config.json');
+  if (resume && existsSync(path)) {
+    const prev = JSON.parse(readFileSync(path, 'utf8')) as { config: unknown };
+    const diff = configDiff(prev.config, cfg, ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval']);
+    if (diff.length) {
+      throw new ConfigError(`${path}: the run was started with another configuration; differing key(s): ${diff.map((d) => `${d.key} (run ${d.a ?? '(absent)'}, now ${d.b ?? '(absent)'})`).join(', ')}`);
+    }
+  }
+  writeFileAtomic(path, JSON.stringify({ seed: cfg.seed, config: cfg, ...meta, written: new Date().toISOString() }, null, 2) + '\n');
+}
+
+export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData, 'modalities' | 'classes'>): UNet3D {
+  const m = cfg.model;
+  return buildSegmentationFamily({
+    method: method as Method, modalities: data.modalities.length, classes: data.classes, baseFeatures: m.baseFeatures,
+    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, seed: cfg.seed,
+  });
+}
+
+export function buildAvNet(cfg: LargoConfig, method: string): AvMnistNet {
+  return buildAvMnistNet({ method: method as Method, rankMultiplier: cfg.model.rankMultiplier, dropout: cfg.model.dropout, hidden: cfg.model.hidden, seed: cfg.seed });
+}
+
+function subsetRows(M: number) {
+  return enumerateSubsets(M).map((_, k) => ({ index: k, available: subsetMask(k, M) }));
+}
+
+/** Writes loss and validation curves of all methods as SVG. */
+export function writeCurves(dir: string, histories: Record<string, History>, valName: string): void {
+  const names = Object.keys(histories);
+  const window = Math.max(1, Math.round(Math.max(...names.map((n) => histories[n]!.loss.length)) / 40));
+  writeFileSync(join(dir, 'curves-loss.svg'), lineChartSvg(names.map((n) => ({ name: n, points: smooth(histories[n]!.loss, window) })), { title: `training loss (moving average over ${window} steps)`, xLabel: 'step', yLabel: 'loss', logY: true }));
+  writeFileSync(join(dir, 'curves-val.svg'), lineChartSvg(names.map((n) => ({ name: n, points: histories[n]!.val.map(([s, v]) => [s, v] as [number, number]) })), { title: `validation ${valName}`, xLabel: 'step', yLabel: valName }));
+}
+
+export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Promise<ExperimentResult> {
+  const t0 = performance.now();
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta);
+  const seconds = { total: 0, train: {} as Record<string, number>, eval: {} as Record<string, number> };
+  const trainRes: Record<string, TrainResult> = {};
+  const histories: Record<string, History> = {};
+  const records: CaseRecord[] = [];
+  let table: ResultsTable | null = null;
+  let hdTable: ResultsTable | null = null;
+  const evaluate = o.evaluate ?? true;
+
+  if (cfg.dataset === 'avmnist') {
+    const tl = performance.now();
+    const data: AvData = loadAvData(cfg);
+    log(`avMNIST: ${data.train.count} train, ${data.val.count} val, ${data.test.count} test pairs (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
+    for (const method of cfg.methods) {
+      const net = buildAvNet(cfg, method);
+      try {
+        const task = new AvTask(net, data, cfg, method);
+        const r = trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
+        if (!evaluate || r.steps < cfg.train.steps) continue;
+        const te = performance.now();
+        loadForEval(o.runDir, method, cfg, avDescriptor(cfg, method), net.namedParameters());
+        records.push(...evaluateAvMnist(net, method, data.test, 'test'));
+        seconds.eval[method] = (performance.now() - te) / 1000;
+      } finally { net.dispose(); }
+    }
+    table = { title: 'avMNIST classification accuracy', modalities: ['Image', 'Audio'], subsets: subsetRows(2), groups: ['Accuracy'], methods: [...cfg.methods], metric: 'Accuracy', records };
+    writeCurves(o.runDir, histories, 'accuracy (mean over subsets)');
+  } else {
+    const tl = performance.now();
+    const data = await loadSegData(cfg);
+    log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
+    const M = data.modalities.length;
+    const figCases = data.test.slice(0, cfg.eval.figureCases);
+    const figSubsets = cfg.eval.figureRows === 'all' ? enumerateSubsets(M).map((_, k) => k) : [...enumerateSubsets(M).map((s, k) => (s.length === 1 ? k : -1)).filter((k) => k >= 0), fullSubset(M)];
+    const kept = new Map<string, Map<string, Uint8Array>>();
+    for (const method of cfg.methods) {
+      const net = buildSegNet(cfg, method, data);
+      try {
+        const task = new SegTask(net, data, cfg, method);
+        const r = trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
+        if (!evaluate || r.steps < cfg.train.steps) continue;
+        loadForEval(o.runDir, method, cfg, segDescriptor(cfg, method, data), net.namedParameters());
+        const ev = evaluateSegmentation(net, method, data, data.test, {
+          patchSize: cfg.train.patchSize, step: cfg.eval.step, mirror: cfg.eval.mirror, hd95: cfg.eval.hd95, batchSize: cfg.eval.batchSize,
+          keep: (id, k) => figCases.some((c) => c.id === id) && figSubsets.includes(k),
+        });
+        records.push(...ev.records);
+        kept.set(method, ev.kept);
+        seconds.eval[method] = ev.seconds;
+        log(`${method}: evaluated ${data.test.length} case(s) × ${enumerateSubsets(M).length} subsets in ${formatDuration(ev.seconds)}`);
+      } finally { net.dispose(); }
+    }
+    const labels = data.modalities.map((m) => MODALITY_LABELS[m] ?? m);
+    table = { title: `${data.name}: Dice per region`, modalities: labels, subsets: subsetRows(M), groups: data.regions.map((r) => r.name), methods: [...cfg.methods], metric: 'Dice', records };
+    if (cfg.eval.hd95) hdTable = { ...table, title: `${data.name}: HD95 (mm) per region`, metric: 'HD95', records: records.map((r) => ({ ...r, values: r.hd95 ?? r.values.map(() => NaN) })) };
+    writeCurves(o.runDir, histories, 'Dice (mean over subsets and regions)');
+    if (evaluate && kept.size === cfg.methods.length) {
+      mkdirSync(join(o.runDir, 'figures'), { recursive: true });
+      const reg = Math.min(cfg.eval.figureRegion, data.regions.length - 1);
+      for (const c of figCases) {
+        const spatial = c.imageShape.slice(1);
+        const n = spatial.reduce((a, b) => a * b, 1);
+        const gt = gtRegions(c, data).subarray(reg * n, (reg + 1) * n);
+        const cv = caseFigure({
+          caseId: c.id, modalities: labels, image: c.image, shape: spatial, gt,
+          rows: figSubsets.map((k) => ({
+            label: subsetName(k, labels).replace(/\+/g, ''), available: subsetMask(k, M),
+            predictions: cfg.methods.map((m) => ({ method: m, mask: kept.get(m)!.get(`${c.id}\u0000${k}`)!.subarray(reg * n, (reg + 1) * n) })),
+          })),
+        });
+        writeFileSync(join(o.runDir, 'figures', `${c.id}-${data.regions[reg]!.name}.png`), cv.png());
+      }
+    }
+  }
+
+  seconds.total = (performance.now() - t0) / 1000;
+  const averages: Record<string, number> = {};
+  let markdown = '';
+  if (table && records.length) {
+    for (const m of cfg.methods) if (records.some((r) => r.method === m)) averages[m] = overallAverage(table, m);
+    markdown = toMarkdown(table, { modalityLabels: table.modalities });
+    if (hdTable) markdown += '\n' + toMarkdown(hdTable, { scale: 1, digits: 2, bold: false });
+    writeFileSync(join(o.runDir, 'results.md'), `# Results (${cfg.dataset}, seed ${cfg.seed})\n\n${markdown}\nAverages: ${Object.entries(averages).map(([m, v]) => `${m} ${(v * 100).toFixed(2)}`).join(', ')}\n`);
+    writeFileSync(join(o.runDir, 'results.csv'), toCsv(table));
+    writeFileSync(join(o.runDir, 'results-cases.csv'), toCaseCsv(table));
+    writeFileSync(join(o.runDir, 'results.json'), JSON.stringify({ seed: cfg.seed, dataset: cfg.dataset, ...(toJson(table) as object), hd95: hdTable ? toJson(hdTable) : undefined }, null, 2) + '\n');
+  }
+  writeFileSync(join(o.runDir, 'timing.json'), JSON.stringify(seconds, null, 2) + '\n');
+  return { runDir: o.runDir, table, markdown, train: trainRes, averages, seconds };
+}
+
+/** Loads the checkpoint chosen for evaluation (`eval.checkpoint`: last or best) into the network. */
+function loadForEval(runDir: string, method: string, cfg: LargoConfig, desc: ReturnType<typeof segDescriptor>, params: [string, import('@largo/core').Tensor][]): void {
+  const base = join(runDir, method, cfg.eval.checkpoint);
+  const file = existsSync(`${base}.safetensors`) ? `${base}.safetensors` : join(runDir, method, 'last.safetensors');
+  const ck = loadCheckpoint(file);
+  checkCompatible(file, ck, desc, params);
+  restoreParams(ck, params);
+}

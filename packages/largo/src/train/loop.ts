@@ -1,0 +1,164 @@
+/**
+ * The training loop shared by segmentation and avMNIST: learning-rate
+ * schedule, gradient clipping, optimizer step under noGrad, validation
+ * every N steps, `last` / `best` checkpoints and bitwise-exact resume.
+ *
+ * Everything a step consumes is a pure function of the saved state: the
+ * weights, the optimizer state, the step counter and the Philox states of
+ * every random stream (subset sampling, data order, dropout, global). So a
+ * run stopped after step s and resumed from its checkpoint reaches, on the
+ * CPU, bitwise the same weights as a run that never stopped.
+ */
+import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { noGrad, zeroGrad } from '@largo/autograd';
+import type { Tensor } from '@largo/core';
+import type { LargoConfig } from '../config.js';
+import {
+  checkCompatible, loadCheckpoint, restoreParams, saveCheckpoint, writeFileAtomic, type ModelDescriptor,
+} from '../checkpoint.js';
+import { Progress, type ProgressStream } from '../progress.js';
+import { makeOptimizer, scheduledLr, clipGradients, type TrainOptimizer } from './optimizer.js';
+import { globalGeneratorState, setGlobalGeneratorState, type PhiloxState } from './rng.js';
+
+export interface TrainTask {
+  readonly params: readonly [string, Tensor][];
+  readonly descriptor: ModelDescriptor;
+  /** switch train / eval behaviour (dropout, kernel caches) */
+  setTraining(on: boolean): void;
+  /** forward + backward of step `step` (0-based); gradients accumulate into the parameters; returns the loss */
+  lossStep(step: number): number;
+  /** validation: higher `score` is better */
+  validate(): { score: number; metrics: Record<string, number> };
+  rngState(): Record<string, unknown>;
+  setRngState(s: Record<string, unknown>, where: string): void;
+}
+
+export interface History {
+  /** [step, loss] after each step (1-based step numbers) */
+  loss: [number, number][];
+  lr: [number, number][];
+  /** [step, score, metrics] */
+  val: [number, number, Record<string, number>][];
+  /** wall seconds spent in each training segment (one entry per start or resume) */
+  segments: { fromStep: number; toStep: number; seconds: number }[];
+}
+
+export interface TrainResult {
+  history: History;
+  best: { step: number; score: number } | null;
+  steps: number;
+  resumedFrom: number;
+  seconds: number;
+}
+
+export interface TrainLoopOptions {
+  /** method folder: last.* / best.* / history.json go here */
+  dir: string;
+  method: string;
+  /** continue from `dir/last.safetensors` when it exists */
+  resume?: boolean;
+  stream?: ProgressStream;
+  tty?: boolean;
+  /** stop after this many steps of this call (tests simulate a crash) */
+  stopAfter?: number;
+  label?: string;
+}
+
+export function emptyHistory(): History { return { loss: [], lr: [], val: [], segments: [] }; }
+
+export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): TrainResult {
+  mkdirSync(o.dir, { recursive: true });
+  const t = cfg.train;
+  const total = t.steps;
+  const params = task.params;
+  const opt: TrainOptimizer = makeOptimizer(params, cfg);
+  let history = emptyHistory();
+  let best: { step: number; score: number } | null = null;
+  let start = 0;
+  const lastBase = join(o.dir, 'last');
+  if (o.resume && existsSync(`${lastBase}.safetensors`)) {
+    const file = `${lastBase}.safetensors`;
+    const ck = loadCheckpoint(file);
+    checkCompatible(file, ck, task.descriptor, params, cfg);
+    restoreParams(ck, params);
+    opt.load(ck.optim, ck.optimScalars, file);
+    task.setRngState(ck.rng['task'] as Record<string, unknown>, file);
+    if (ck.rng['global']) setGlobalGeneratorState(ck.rng['global'] as PhiloxState);
+    history = (ck.extra['history'] as History | undefined) ?? history;
+    best = (ck.extra['best'] as typeof best | undefined) ?? null;
+    start = ck.step;
+  }
+  const resumedFrom = start;
+  const progress = new Progress({ total, start, label: o.label ?? o.method, stream: o.stream, tty: o.tty });
+  const t0 = performance.now();
+  let segStart = performance.now();
+
+  const save = (base: string, step: number) => {
+    const seg = [...history.segments, { fromStep: resumedFrom, toStep: step, seconds: (performance.now() - segStart) / 1000 }];
+    const st = opt.state();
+    saveCheckpoint(base, {
+      step, method: o.method, config: cfg, model: task.descriptor, params,
+      optim: st.tensors, optimScalars: st.scalars,
+      rng: { task: task.rngState(), global: globalGeneratorState() },
+      extra: { history: { ...history, segments: seg }, best },
+    });
+  };
+
+  if (start >= total) {
+    progress.log(`${o.method}: already trained (${start}/${total} steps in ${lastBase}.safetensors)`);
+    return { history, best, steps: start, resumedFrom, seconds: 0 };
+  }
+
+  task.setTraining(true);
+  let stepsThisCall = 0;
+  for (let s = start; s < total; s++) {
+    const lr = scheduledLr(cfg, s);
+    opt.setLr(lr);
+    const loss = task.lossStep(s);
+    if (!Number.isFinite(loss)) throw new Error(`${o.method}: the loss became ${loss} at step ${s + 1} (lr ${lr}); lower the learning rate`);
+    noGrad(() => {
+      if (t.clipGradNorm > 0) clipGradients(params, t.clipGradNorm);
+      opt.step();
+    });
+    zeroGrad(params.map(([, p]) => p));
+    const step = s + 1;
+    history.loss.push([step, loss]);
+    history.lr.push([step, lr]);
+    progress.tick({ loss, lr });
+    const isLast = step === total;
+    const isVal = (t.valEvery > 0 && step % t.valEvery === 0) || isLast;
+    if (isVal) {
+      task.setTraining(false);
+      const v = task.validate();
+      task.setTraining(true);
+      history.val.push([step, v.score, v.metrics]);
+      const improved = best === null || v.score > best.score;
+      if (improved) best = { step, score: v.score };
+      progress.log(`${o.method} step ${step}: validation ${v.score.toFixed(4)}${improved ? ' (best)' : ''}`);
+      if (improved) save(join(o.dir, 'best'), step);
+    }
+    if (isVal || isLast || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0)) save(lastBase, step);
+    stepsThisCall++;
+    if (o.stopAfter !== undefined && stepsThisCall >= o.stopAfter && !isLast) {
+      progress.done();
+      return { history, best, steps: step, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+    }
+  }
+  progress.done();
+  const seconds = (performance.now() - t0) / 1000;
+  history.segments.push({ fromStep: resumedFrom, toStep: total, seconds: (performance.now() - segStart) / 1000 });
+  segStart = performance.now();
+  writeFileAtomic(join(o.dir, 'history.json'), JSON.stringify({ method: o.method, best, history }) + '\n');
+  return { history, best, steps: total, resumedFrom, seconds };
+}
+
+/** Copies a checkpoint pair (used when `best` must mirror `last`). */
+export function copyCheckpoint(from: string, to: string): void {
+  copyFileSync(`${from}.safetensors`, `${to}.safetensors`);
+  if (existsSync(`${from}.json`)) copyFileSync(`${from}.json`, `${to}.json`);
+}
+
+export function writeJson(path: string, v: unknown): void {
+  writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
+}

@@ -1,0 +1,146 @@
+/**
+ * One training step of a segmentation family (paper §3.3, Eq. 5):
+ * - `largo`, `largo-tucker`, `dedicated`: sample a subset k uniformly from
+ *   the 2^M − 1 (seeded Philox) and minimize L(f_k(x_k), y) + L(f_full(x_full), y);
+ * - `dropout`: one shared network on the zero-filled input of a uniformly
+ *   sampled subset, L(f(x_k), y);
+ * - `full-only`: one shared network on the full input, L(f(x_full), y).
+ * Patches come from the datasets package's PatchSampler, whose draw i is a
+ * pure function of (seed, i): the data stream's state is the draw counter.
+ */
+import { Philox, tensor, tidy } from '@largo/core';
+import { backward } from '@largo/autograd';
+import { PatchSampler, DEFAULT_AUGMENT } from '@largo/datasets';
+import type { LargoConfig } from '../config.js';
+import type { ModelDescriptor } from '../checkpoint.js';
+import type { UNet3D } from '../nets/unet.js';
+import { fullSubset, numSubsets, subsetMask } from '../subsets.js';
+import { makeTargets, segLoss, type SegLossKind } from './losses.js';
+import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREAM, type PhiloxState } from './rng.js';
+import type { TrainTask } from './loop.js';
+import { evaluateSegmentation } from '../eval/evaluate.js';
+import type { SegData } from './data.js';
+import { isPerSubset, type Method } from '../nets/factory.js';
+
+export function segLossKind(cfg: LargoConfig): SegLossKind {
+  if (cfg.train.loss === 'dice-ce' || cfg.train.loss === 'region-dice-bce') return cfg.train.loss;
+  return cfg.data.labelMode === 'labels' ? 'dice-ce' : 'region-dice-bce';
+}
+
+export function segDescriptor(cfg: LargoConfig, method: string, data: Pick<SegData, 'modalities' | 'classes' | 'labelMode'>): ModelDescriptor {
+  const m = cfg.model;
+  return {
+    method, modalities: [...data.modalities], classes: data.classes, labelMode: data.labelMode,
+    network: 'unet3d', baseFeatures: m.baseFeatures, depth: m.depth, maxFeatures: m.maxFeatures,
+    rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, patchSize: [...cfg.train.patchSize],
+  };
+}
+
+export class SegTask implements TrainTask {
+  readonly params;
+  readonly descriptor: ModelDescriptor;
+  private readonly sampler: PatchSampler;
+  private draws = 0;
+  private readonly subsetRng: Philox;
+  private readonly gens;
+  private readonly M: number;
+  private readonly K: number;
+  private readonly lossKind: SegLossKind;
+
+  constructor(readonly net: UNet3D, readonly data: SegData, readonly cfg: LargoConfig, readonly method: string) {
+    this.params = net.namedParameters();
+    this.descriptor = segDescriptor(cfg, method, data);
+    this.M = data.modalities.length;
+    this.K = numSubsets(this.M);
+    this.lossKind = segLossKind(cfg);
+    this.sampler = new PatchSampler(data.train, {
+      patchSize: cfg.train.patchSize, seed: deriveSeed(cfg.seed, STREAM.patches),
+      foregroundFraction: cfg.train.foregroundFraction, augment: cfg.train.augment ? DEFAULT_AUGMENT : false,
+    });
+    this.subsetRng = new Philox(deriveSeed(cfg.seed, STREAM.subsets));
+    this.gens = moduleGenerators(net);
+  }
+
+  setTraining(on: boolean): void { this.net.train(on); }
+
+  /** The next batch, nnU-Net style: the last round(N·fg) samples are forced to contain foreground. */
+  private batch(): { image: Float32Array; label: Uint8Array; labelShape: number[] } {
+    const N = this.cfg.train.batchSize;
+    const nRandom = Math.round(N * (1 - this.cfg.train.foregroundFraction));
+    const ps = this.cfg.train.patchSize;
+    const vox = ps[0]! * ps[1]! * ps[2]!;
+    let image: Float32Array | null = null, label: Uint8Array | null = null, C = 0;
+    for (let b = 0; b < N; b++) {
+      const p = this.sampler.draw(this.draws++, b >= nRandom);
+      if (!p.label) throw new Error(`case ${p.caseId} has no label`);
+      if (!image) { C = p.labelShape![0]!; image = new Float32Array(N * this.M * vox); label = new Uint8Array(N * C * vox); }
+      image.set(p.image, b * this.M * vox);
+      label!.set(p.label, b * C * vox);
+    }
+    return { image: image!, label: label!, labelShape: [N, C, ...ps] };
+  }
+
+  /** The subset of this step (full-only: always the full set). */
+  private nextSubset(): number {
+    if (this.method === 'full-only') return fullSubset(this.M);
+    return this.subsetRng.int(this.K);
+  }
+
+  lossStep(_step: number): number {
+    const { image, label, labelShape } = this.batch();
+    const k = this.nextSubset();
+    const full = fullSubset(this.M);
+    const N = labelShape[0]!;
+    const ps = this.cfg.train.patchSize;
+    const vox = ps[0]! * ps[1]! * ps[2]!;
+    const xk = image.slice();
+    const mask = subsetMask(k, this.M);
+    for (let b = 0; b < N; b++) for (let m = 0; m < this.M; m++) if (!mask[m]) xk.fill(0, (b * this.M + m) * vox, (b * this.M + m + 1) * vox);
+    const lossOpts = { kind: this.lossKind, batchDice: this.cfg.train.batchDice };
+    return tidy(() => {
+      const x = tensor(xk, [N, this.M, ...ps]);
+      const outs = this.net.forward(x, k);
+      const targets = makeTargets(label, labelShape, outs.map((o) => o.shape), this.lossKind, this.data.classes);
+      let loss = segLoss(outs, targets, lossOpts);
+      let value = loss.item();
+      const guided = this.cfg.train.fullGuidance && isPerSubset(this.method as Method);
+      if (guided) {
+        // full-modality guidance: backpropagate the subset term first to free its graph early
+        backward(loss);
+        const xf = tensor(image, [N, this.M, ...ps]);
+        const outsF = this.net.forward(xf, full);
+        loss = segLoss(outsF, targets, lossOpts);
+        value += loss.item();
+      }
+      backward(loss);
+      return value;
+    });
+  }
+
+  validate(): { score: number; metrics: Record<string, number> } {
+    const cases = this.data.val.slice(0, Math.max(1, this.cfg.train.valCases));
+    const r = evaluateSegmentation(this.net, this.method, this.data, cases, { patchSize: this.cfg.train.patchSize, step: this.cfg.eval.step, hd95: false });
+    const metrics: Record<string, number> = {};
+    const R = this.data.regions.length;
+    let all = 0;
+    for (let g = 0; g < R; g++) {
+      const v = r.records.reduce((a, rec) => a + rec.values[g]!, 0) / r.records.length;
+      metrics[`dice_${this.data.regions[g]!.name}`] = v;
+      all += v / R;
+    }
+    const fullRecs = r.records.filter((rec) => rec.subset === fullSubset(this.M));
+    metrics['dice_full'] = fullRecs.reduce((a, rec) => a + rec.values.reduce((x, y) => x + y, 0) / R, 0) / Math.max(1, fullRecs.length);
+    return { score: all, metrics };
+  }
+
+  rngState(): Record<string, unknown> {
+    return { subsets: this.subsetRng.state, draws: this.draws, module: generatorStates(this.gens) };
+  }
+
+  setRngState(s: Record<string, unknown>, where: string): void {
+    if (!s || typeof s['draws'] !== 'number') throw new Error(`${where}: checkpoint has no data-sampling state`);
+    this.subsetRng.state = s['subsets'] as PhiloxState;
+    this.draws = s['draws'] as number;
+    restoreGenerators(this.gens, (s['module'] ?? {}) as Record<string, unknown>, where);
+  }
+}
