@@ -1,4 +1,4 @@
-import { add, engine, newArray, OpError, reshape, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
+import { add, engine, fmtShape, newArray, OpError, reshape, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
 
 export interface GradContext<A = any> {
   /** Saved copies of the op's inputs and outputs (valid during the rule). */
@@ -143,14 +143,18 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   root.assertAlive('backward');
   if (!root.requiresGrad) throw new OpError('backward', 'tensor does not require grad (no trainable input reached it)');
   const e = engine();
-  const seed = opts.grad ?? filled(root, 1);
-  if (seed.size !== root.size) throw new OpError('backward', `grad shape [${seed.shape}] does not match [${root.shape}]`);
+  // Validate before making the seed, so that a failing call leaves nothing behind.
   const node = root.gradNode as Node | null;
+  if (node?.freed) throw new OpError('backward', 'the graph was already freed by an earlier backward (pass retainGraph: true)');
+  if (opts.grad) {
+    opts.grad.assertAlive('backward');
+    if (opts.grad.size !== root.size) throw new OpError('backward', `grad shape ${fmtShape(opts.grad.shape)} does not match ${fmtShape(root.shape)}`);
+  }
+  const seed = opts.grad ?? filled(root, 1);
   if (!node) {
     accumulate(root, opts.grad ? e.share(seed) : own(seed));
     return;
   }
-  if (node.freed) throw new OpError('backward', 'the graph was already freed by an earlier backward (pass retainGraph: true)');
   const order = topoOrder(node);
   const pending = new Map<Node, (Tensor | null)[]>();
   pending.set(node, node.outputIds.map((id) => (id === root.id ? e.share(seed) : null)));
