@@ -30,6 +30,12 @@ export interface ConvGradWeightAttrs extends ConvAttrs { weightShape: number[] }
 
 /** Output voxels per block and reduction rows per block: a [KB × PB] float64 tile is 256 KiB (L2). */
 const PB = 256, KB = 128;
+/**
+ * Row stride of the [· × PB] tiles: PB + 4, not PB. A power-of-two stride
+ * (2 KiB) maps the rows of a 4-column strip onto the same couple of L1 sets
+ * and the micro-kernel thrashes; the pad spreads them out.
+ */
+const LD = PB + 4;
 
 const scratch = new ScratchPool();
 const S_W = 0, S_X = 1, S_TILE = 2, S_ACC = 3, S_DY = 4, S_DW = 5;
@@ -181,7 +187,7 @@ function conv3dForward(xv: TypedArray, wv: TypedArray, bv: TypedArray | null, yv
   const { O, Kc, P } = g;
   const Wm = toF64(wv, O * Kc, scratch.get(S_W, O * Kc));
   const Xp = scratch.get(S_X, g.C * g.Dp * g.Hp * g.Wp);
-  const tile = scratch.get(S_TILE, KB * PB), acc = scratch.get(S_ACC, O * PB);
+  const tile = scratch.get(S_TILE, KB * LD), acc = scratch.get(S_ACC, O * LD);
   const kOff = kOffsets(g);
   for (let n = 0; n < g.N; n++) {
     padSample(xv, n, g, Xp);
@@ -189,14 +195,14 @@ function conv3dForward(xv: TypedArray, wv: TypedArray, bv: TypedArray | null, yv
     for (let p0 = 0; p0 < P; p0 += PB) {
       const pl = Math.min(PB, P - p0);
       const ns = segments(g, p0, pl);
-      acc.fill(0, 0, O * pl);
+      acc.fill(0, 0, O * LD);
       for (let k0 = 0; k0 < Kc; k0 += KB) {
         const kl = Math.min(KB, Kc - k0);
-        gather(Xp, kOff, k0, kl, ns, g.sw, tile, pl);
-        gemm(O, pl, kl, Wm, k0, Kc, 1, tile, 0, pl, 1, acc, 0, pl);
+        gather(Xp, kOff, k0, kl, ns, g.sw, tile, LD);
+        gemm(O, pl, kl, Wm, k0, Kc, 1, tile, 0, LD, 1, acc, 0, LD);
       }
       for (let o = 0; o < O; o++) {
-        const bo = bv ? bv[o] : 0, dst = yn + o * P + p0, src = o * pl;
+        const bo = bv ? bv[o] : 0, dst = yn + o * P + p0, src = o * LD;
         for (let j = 0; j < pl; j++) yv[dst + j] = acc[src + j] + bo;
       }
     }
@@ -207,7 +213,7 @@ function conv3dGradInput(dyv: TypedArray, wv: TypedArray, bv: TypedArray | null,
   const { O, Kc, P } = g;
   const Wm = toF64(wv, O * Kc, scratch.get(S_W, O * Kc));
   const Xp = scratch.get(S_X, g.C * g.Dp * g.Hp * g.Wp);
-  const tile = scratch.get(S_TILE, KB * PB), dyT = scratch.get(S_DY, O * PB);
+  const tile = scratch.get(S_TILE, KB * LD), dyT = scratch.get(S_DY, O * LD);
   const kOff = kOffsets(g);
   for (let n = 0; n < g.N; n++) {
     Xp.fill(0, 0, g.C * g.Dp * g.Hp * g.Wp);
@@ -216,15 +222,15 @@ function conv3dGradInput(dyv: TypedArray, wv: TypedArray, bv: TypedArray | null,
       const pl = Math.min(PB, P - p0);
       const ns = segments(g, p0, pl);
       for (let o = 0; o < O; o++) {
-        const src = yn + o * P + p0, dst = o * pl;
+        const src = yn + o * P + p0, dst = o * LD;
         for (let j = 0; j < pl; j++) dyT[dst + j] = dyv[src + j];
       }
       for (let k0 = 0; k0 < Kc; k0 += KB) {
         const kl = Math.min(KB, Kc - k0);
-        tile.fill(0, 0, kl * pl);
+        tile.fill(0, 0, kl * LD);
         // tile[k, p] = Σ_o W[o, k0 + k] · dy[o, p]
-        gemm(kl, pl, O, Wm, k0, 1, Kc, dyT, 0, pl, 1, tile, 0, pl);
-        scatterAdd(Xp, kOff, k0, kl, ns, g.sw, tile, pl);
+        gemm(kl, pl, O, Wm, k0, 1, Kc, dyT, 0, LD, 1, tile, 0, LD);
+        scatterAdd(Xp, kOff, k0, kl, ns, g.sw, tile, LD);
       }
     }
     unpadSample(Xp, g, dxv, n, bv);
@@ -236,7 +242,7 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
   const dW = scratch.get(S_DW, O * Kc);
   dW.fill(0, 0, O * Kc);
   const Xp = scratch.get(S_X, g.C * g.Dp * g.Hp * g.Wp);
-  const tile = scratch.get(S_TILE, KB * PB), dyT = scratch.get(S_DY, O * PB);
+  const tile = scratch.get(S_TILE, KB * LD), dyT = scratch.get(S_DY, O * LD);
   const kOff = kOffsets(g);
   for (let n = 0; n < g.N; n++) {
     padSample(xv, n, g, Xp);
@@ -245,14 +251,14 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
       const pl = Math.min(PB, P - p0);
       const ns = segments(g, p0, pl);
       for (let o = 0; o < O; o++) {
-        const src = yn + o * P + p0, dst = o * pl;
+        const src = yn + o * P + p0, dst = o * LD;
         for (let j = 0; j < pl; j++) dyT[dst + j] = dyv[src + j];
       }
       for (let k0 = 0; k0 < Kc; k0 += KB) {
         const kl = Math.min(KB, Kc - k0);
-        gather(Xp, kOff, k0, kl, ns, g.sw, tile, pl);
+        gather(Xp, kOff, k0, kl, ns, g.sw, tile, LD);
         // dW[o, k0 + k] += Σ_p dy[o, p] · tile[k, p]
-        gemm(O, kl, pl, dyT, 0, pl, 1, tile, 0, 1, pl, dW, k0, Kc);
+        gemm(O, kl, pl, dyT, 0, LD, 1, tile, 0, 1, LD, dW, k0, Kc);
       }
     }
   }

@@ -131,6 +131,43 @@ function matmulOne(M: number, N: number, K: number,
   a: TypedArray, aOff: number, aI: number, aK: number,
   b: TypedArray, bOff: number, bK: number, bJ: number,
   out: TypedArray, oOff: number): void {
+  if (M <= 2 || N <= 2) {
+    // Vector-matrix and matrix-vector shapes: packing would cost as much as
+    // the product itself, so read the operands in place (one pass over each),
+    // always walking the contiguous axis of the big operand.
+    if (M <= 2 && bJ === 1 && N > 2) {
+      const acc = scratch.get(0, N);
+      for (let i = 0; i < M; i++) {
+        acc.fill(0, 0, N);
+        for (let k = 0; k < K; k++) {
+          const av = a[aOff + i * aI + k * aK], bo = bOff + k * bK;
+          for (let j = 0; j < N; j++) acc[j] += av * b[bo + j];
+        }
+        for (let j = 0; j < N; j++) out[oOff + i * N + j] = acc[j];
+      }
+      return;
+    }
+    if (N <= 2 && aI === 1 && M > 2) {
+      const acc = scratch.get(0, M);
+      for (let j = 0; j < N; j++) {
+        acc.fill(0, 0, M);
+        for (let k = 0; k < K; k++) {
+          const bv = b[bOff + k * bK + j * bJ], ao = aOff + k * aK;
+          for (let i = 0; i < M; i++) acc[i] += a[ao + i] * bv;
+        }
+        for (let i = 0; i < M; i++) out[oOff + i * N + j] = acc[i];
+      }
+      return;
+    }
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0, ao = aOff + i * aI, bo = bOff + j * bJ; k < K; k++, ao += aK, bo += bK) s += a[ao] * b[bo];
+        out[oOff + i * N + j] = s;
+      }
+    }
+    return;
+  }
   for (let jc = 0; jc < N; jc += NC) {
     const nl = Math.min(NC, N - jc);
     for (let ic = 0; ic < M; ic += MC) {

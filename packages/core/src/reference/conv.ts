@@ -5,10 +5,12 @@ import { refTensor, type RefTensor } from './types.js';
  * zero padding, no groups). Plain nested loops straight from the
  * definitions; none of them shares code with another or with the fast kernels.
  */
-export interface RefConvOptions { stride?: number[]; padding?: number[]; dilation?: number[] }
-export interface RefConvTransposeOptions extends RefConvOptions { outputPadding?: number[] }
+type Ints = number | readonly number[];
+export interface RefConvOptions { stride?: Ints; padding?: Ints; dilation?: Ints }
+export interface RefConvTransposeOptions extends RefConvOptions { outputPadding?: Ints }
 
-const three = (v: number[] | undefined, d: number) => v ?? [d, d, d];
+const three = (v: Ints | undefined, d: number): number[] => (v === undefined ? [d, d, d] : typeof v === 'number' ? [v, v, v] : [...v]);
+const two = (v: Ints | undefined, d: number): number[] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : [...v]);
 
 /**
  * y[n, o, z, y, x] = b[o] + Σ_{c, a, e, f} w[o, c, a, e, f] ·
@@ -55,12 +57,11 @@ export function refConv3d(x: RefTensor, w: RefTensor, b: RefTensor | null, opts:
 }
 
 /** y[n, o, oy, ox] = b[o] + Σ_{c, e, f} w[o, c, e, f] · x[n, c, oy·sh − ph + e·dh, ox·sw − pw + f·dw]. */
-export function refConv2d(x: RefTensor, w: RefTensor, b: RefTensor | null,
-  opts: { stride?: number[]; padding?: number[]; dilation?: number[] } = {}): RefTensor {
+export function refConv2d(x: RefTensor, w: RefTensor, b: RefTensor | null, opts: RefConvOptions = {}): RefTensor {
   const [N, C, H, W] = x.shape;
   const [O, Cw, KH, KW] = w.shape;
   if (C !== Cw) throw new Error('reference conv2d: channel mismatch');
-  const [sh, sw] = opts.stride ?? [1, 1], [ph, pw] = opts.padding ?? [0, 0], [dh, dw] = opts.dilation ?? [1, 1];
+  const [sh, sw] = two(opts.stride, 1), [ph, pw] = two(opts.padding, 0), [dh, dw] = two(opts.dilation, 1);
   const OH = Math.floor((H + 2 * ph - dh * (KH - 1) - 1) / sh) + 1;
   const OW = Math.floor((W + 2 * pw - dw * (KW - 1) - 1) / sw) + 1;
   const out = refTensor([N, O, OH, OW]);
@@ -148,7 +149,7 @@ export function refConvTranspose3d(x: RefTensor, w: RefTensor, b: RefTensor | nu
  * → [N, C, ...inputShape spatial]. Each dy voxel is scattered back through
  * the taps that read it.
  */
-export function refConv3dGradInput(dy: RefTensor, w: RefTensor, inputShape: number[], opts: RefConvOptions = {}): RefTensor {
+export function refConv3dGradInput(dy: RefTensor, w: RefTensor, inputShape: readonly number[], opts: RefConvOptions = {}): RefTensor {
   return scatterTranspose(dy, w, null, inputShape.slice(2), opts);
 }
 
@@ -156,7 +157,7 @@ export function refConv3dGradInput(dy: RefTensor, w: RefTensor, inputShape: numb
  * Gradient of conv3d with respect to its weight:
  * dw[o, c, a, e, f] = Σ_{n, z, y, x} dy[n, o, z, y, x] · x[n, c, z·sd − pd + a·dd, ...].
  */
-export function refConv3dGradWeight(x: RefTensor, dy: RefTensor, weightShape: number[], opts: RefConvOptions = {}): RefTensor {
+export function refConv3dGradWeight(x: RefTensor, dy: RefTensor, weightShape: readonly number[], opts: RefConvOptions = {}): RefTensor {
   const [N, C, D, H, W] = x.shape;
   const [, O, OD, OH, OW] = dy.shape;
   const [, , KD, KH, KW] = weightShape;
