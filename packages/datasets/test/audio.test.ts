@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -172,7 +172,7 @@ const fixture = JSON.parse(readFileSync(join(here, 'fixtures', 'mfcc-torchaudio.
  * is ≈ 6e-8 relative; the observed worst case is ≈ 5e-8.
  */
 const TOL = 1e-6;
-function compare(t: Tap.Test, got: { data: Float32Array; shape: number[] }, want: Fixture['cases'][number], name: string) {
+function compare(t: Test, got: { data: Float32Array; shape: number[] }, want: Fixture['cases'][number], name: string) {
   t.same(got.shape, want.shape, `${name} shape`);
   let worst = 0;
   for (let i = 0; i < want.mfcc.length; i++) worst = Math.max(worst, Math.abs(got.data[i]! - want.mfcc[i]!) / (1 + Math.abs(want.mfcc[i]!)));

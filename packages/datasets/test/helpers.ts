@@ -12,16 +12,17 @@ export const repoRoot = resolve(here, '..', '..', '..');
  * The shared data folder: $LARGO_SHARED_DATASETS, else ../shared/datasets
  * next to the repository root. null when it does not exist.
  */
+const candidate = process.env.LARGO_SHARED_DATASETS || resolve(repoRoot, '..', 'shared', 'datasets');
+
 export function sharedDatasets(): string | null {
-  const p = process.env.LARGO_SHARED_DATASETS ?? resolve(repoRoot, '..', 'shared', 'datasets');
-  return existsSync(p) ? p : null;
+  return existsSync(candidate) ? candidate : null;
 }
 
 export const SHARED = sharedDatasets();
 /** Pass as tap's `skip` option: false when the data is there, else the reason. */
 export const SKIP_SHARED: string | false = SHARED
   ? false
-  : `shared data sets not found (set LARGO_SHARED_DATASETS or place them at ${resolve(repoRoot, '..', 'shared', 'datasets')})`;
+  : `shared data sets not found at ${candidate} (set LARGO_SHARED_DATASETS to their folder)`;
 
 export function shared(...parts: string[]): string {
   if (!SHARED) throw new Error('shared data sets missing');
