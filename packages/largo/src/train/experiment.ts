@@ -36,6 +36,8 @@ export interface ExperimentOptions {
   evaluate?: boolean;
   /** tests: stop each method after this many steps of this call (simulated crash) */
   stopAfter?: number;
+  /** evaluate existing checkpoints only (every method must be fully trained) */
+  evalOnly?: boolean;
   /** extra facts stored in config.json (command line, versions) */
   meta?: Record<string, unknown>;
 }
@@ -92,7 +94,10 @@ export function writeCurves(dir: string, histories: Record<string, History>, val
 export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Promise<ExperimentResult> {
   const t0 = performance.now();
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta);
+  if (o.evalOnly) {
+    mkdirSync(o.runDir, { recursive: true });
+    writeFileAtomic(join(o.runDir, 'eval-config.json'), JSON.stringify({ seed: cfg.seed, config: cfg, ...o.meta, written: new Date().toISOString() }, null, 2) + '\n');
+  } else writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta);
   const seconds = { total: 0, train: {} as Record<string, number>, eval: {} as Record<string, number> };
   const trainRes: Record<string, TrainResult> = {};
   const histories: Record<string, History> = {};
@@ -109,7 +114,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
       const net = buildAvNet(cfg, method);
       try {
         const task = new AvTask(net, data, cfg, method);
-        const r = trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
         if (!evaluate || r.steps < cfg.train.steps) continue;
         const te = performance.now();
@@ -132,7 +137,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
       const net = buildSegNet(cfg, method, data);
       try {
         const task = new SegTask(net, data, cfg, method);
-        const r = trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
         if (!evaluate || r.steps < cfg.train.steps) continue;
         loadForEval(o.runDir, method, cfg, segDescriptor(cfg, method, data), net.namedParameters());
@@ -183,6 +188,15 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
   }
   writeFileSync(join(o.runDir, 'timing.json'), JSON.stringify(seconds, null, 2) + '\n');
   return { runDir: o.runDir, table, markdown, train: trainRes, averages, seconds };
+}
+
+/** The training record of a finished method, from its last checkpoint (for `largo eval`). */
+function trainedResult(runDir: string, method: string, cfg: LargoConfig): TrainResult {
+  const file = join(runDir, method, 'last.safetensors');
+  const ck = loadCheckpoint(file);
+  if (ck.step < cfg.train.steps) throw new ConfigError(`${file}: ${method} is trained for ${ck.step} of ${cfg.train.steps} steps; finish it with 'largo train --resume ${runDir}'`);
+  const history = (ck.extra['history'] as History | undefined) ?? { loss: [], lr: [], val: [], segments: [] };
+  return { history, best: (ck.extra['best'] as TrainResult['best']) ?? null, steps: ck.step, resumedFrom: ck.step, seconds: 0 };
 }
 
 /** Loads the checkpoint chosen for evaluation (`eval.checkpoint`: last or best) into the network. */

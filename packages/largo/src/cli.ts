@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The `largo` command line: train, eval, predict, export, params, inspect, audit.
+ * Exit codes: 0 success, 1 internal error, 2 bad input (usage, config, data,
+ * checkpoint) — the message names the file or option at fault.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { exitCodeFor } from './cli/common.js';
+
+export const MAIN_HELP = `largo — LARGO low-rank hypernetwork for missing modalities
+
+Usage: largo <command> [options]      (largo <command> --help for details)
+
+Commands:
+  train     train methods (LARGO, baselines), evaluate every modality subset, write tables/figures
+  eval      re-evaluate the checkpoints of a run
+  predict   segment a case from whatever modalities it has (NIfTI in, NIfTI out)
+  export    write the plain network of one modality subset as safetensors
+  params    parameter counts per method, role and layer
+  inspect   describe a NIfTI file or a BraTS / ISLES folder
+  audit     replay reference fixtures on the backends (numerical audit)
+
+Examples:
+  largo train --config packages/largo/configs/phantom.json
+  largo predict --checkpoint runs/<run>/largo/last.safetensors --flair f.nii.gz --t1ce t.nii.gz --out seg.nii.gz`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  train: async () => (await import('./cli/train.js')).trainCommand,
+  eval: async () => (await import('./cli/eval.js')).evalCommand,
+  predict: async () => (await import('./cli/predict.js')).predictCommand,
+  export: async () => (await import('./cli/export.js')).exportCommand,
+  params: async () => (await import('./cli/params.js')).paramsCommand,
+  inspect: async () => (await import('./cli/inspect.js')).inspectCommand,
+  audit: async () => {
+    const mod = (await import('./audit.js' as string)) as { runAudit: Command };
+    return mod.runAudit;
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) return main([rest[0], '--help']);
+    console.log(MAIN_HELP);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-v') { console.log('largo 0.1.0'); return 0; }
+  const load = COMMANDS[cmd];
+  if (!load) {
+    console.error(`largo: unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(', ')}; see 'largo --help')`);
+    return 2;
+  }
+  try {
+    const run = await load();
+    return await run(rest);
+  } catch (e) {
+    const code = exitCodeFor(e);
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`largo ${cmd}: ${code === 2 ? '' : 'internal error: '}${msg}`);
+    if (code !== 2 && process.env['LARGO_DEBUG'] && e instanceof Error) console.error(e.stack);
+    return code;
+  }
+}
+
+const isMain = (() => {
+  try {
+    const argv1 = process.argv[1];
+    if (!argv1) return false;
+    return realpathSync(argv1) === realpathSync(fileURLToPath(import.meta.url));
+  } catch { return false; }
+})();
+
+if (isMain) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+}
