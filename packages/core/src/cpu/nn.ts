@@ -53,21 +53,27 @@ function softmaxKernel(logOut: boolean) {
         const row = base + j * inner;
         for (let c = 0; c < inner; c++) { const v = xv[row + c]; if (v > mx[c]) mx[c] = v; }
       }
-      for (let j = 0; j < n; j++) {
-        const row = base + j * inner;
-        for (let c = 0; c < inner; c++) sm[c] += Math.exp(xv[row + c] - mx[c]);
-      }
       if (logOut) {
+        for (let j = 0; j < n; j++) {
+          const row = base + j * inner;
+          for (let c = 0; c < inner; c++) sm[c] += Math.exp(xv[row + c] - mx[c]);
+        }
         for (let c = 0; c < inner; c++) mx[c] += Math.log(sm[c]);
         for (let j = 0; j < n; j++) {
           const row = base + j * inner;
           for (let c = 0; c < inner; c++) ov[row + c] = xv[row + c] - mx[c];
         }
       } else {
+        // The exponentials go to the output (one exp per element), then are
+        // scaled: for float32 that is two roundings, within 1.2e-7 relative.
+        for (let j = 0; j < n; j++) {
+          const row = base + j * inner;
+          for (let c = 0; c < inner; c++) { const e = Math.exp(xv[row + c] - mx[c]); ov[row + c] = e; sm[c] += e; }
+        }
         for (let c = 0; c < inner; c++) sm[c] = 1 / sm[c];
         for (let j = 0; j < n; j++) {
           const row = base + j * inner;
-          for (let c = 0; c < inner; c++) ov[row + c] = Math.exp(xv[row + c] - mx[c]) * sm[c];
+          for (let c = 0; c < inner; c++) ov[row + c] *= sm[c];
         }
       }
     }
