@@ -150,7 +150,12 @@ export class NiftiFolderDataset implements Dataset {
     const vols = new Map<string, Volume>();
     await Promise.all(present.map(async (m) => {
       const path = e.files[m]!;
-      vols.set(m, niftiToVolume(await readNifti(path), path));
+      const v = niftiToVolume(await readNifti(path), path);
+      // NaN / Inf would silently poison z-scoring and training.
+      let bad = 0;
+      for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i]!)) bad++;
+      if (bad) throw new NiftiError(path, `${bad} voxel(s) are NaN or infinite`);
+      vols.set(m, v);
     }));
     const refName = present[0]!;
     const ref = vols.get(refName)!;

@@ -172,6 +172,8 @@ t.test('BraTS flat layout and bad label values in a synthetic case', async (t) =
   t.same([...c.label!.subarray(0, 5)], [0, 4, 2, 2, 4], '7 → 4, 3 → 2 (tie to the smaller), 255 → 4');
   const b = await openBrats(root, { labelPolicy: 'background', labelMode: 'labels' }).loadArrays('X');
   t.same([...b.label!.subarray(0, 5)], [0, 0, 0, 0, 0]);
+  writeVol(join(root, 'X_t2.nii'), shape, (d) => (d === 1 ? NaN : 1));
+  await t.rejects(openBrats(root, { labelPolicy: 'background' }).loadArrays('X'), /X_t2\.nii: 20 voxel\(s\) are NaN or infinite/);
 });
 
 t.test('ISLES 2022 BIDS layout with derivatives masks and FLAIR on another grid', async (t) => {
