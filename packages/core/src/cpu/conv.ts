@@ -38,7 +38,7 @@ const PB = 256, KB = 128;
 const LD = PB + 4;
 
 const scratch = new ScratchPool();
-const S_W = 0, S_X = 1, S_TILE = 2, S_ACC = 3, S_DY = 4, S_DW = 5;
+const S_W = 0, S_X = 1, S_ACC = 2, S_DY = 3, S_DW = 4, S_DX = 5;
 
 let segOff = new Int32Array(PB), segCol = new Int32Array(PB), segLen = new Int32Array(PB);
 let kOffBuf = new Int32Array(1024);
@@ -116,45 +116,99 @@ function segments(g: Geom, p0: number, pl: number): number {
   return ns;
 }
 
-/** tile[r·ldt + j] = Xp[kOff[k0 + r] + voxel j's offset]: the im2col tile for rows [k0, k0 + kl). */
-function gather(Xp: Float64Array, kOff: Int32Array, k0: number, kl: number, ns: number, sw: number, tile: Float64Array, ldt: number): void {
+/**
+ * tile[r·ldt + j] = buf[xBase + kOff[k0 + r] + voxel j's offset]: the im2col
+ * tile for rows [k0, k0 + kl), at the start of `buf`, gathered from the padded
+ * sample stored in the same buffer from xBase on. Sharing one buffer lets long
+ * unit-stride runs go through copyWithin (a native memmove), which beats a JS
+ * loop from about 24 elements on.
+ */
+function gather(buf: Float64Array, xBase: number, kOff: Int32Array, k0: number, kl: number, ns: number, sw: number, ldt: number): void {
   for (let r = 0; r < kl; r++) {
-    const base = kOff[k0 + r], row = r * ldt;
+    const base = xBase + kOff[k0 + r], row = r * ldt;
     for (let s = 0; s < ns; s++) {
       const src = base + segOff[s], dst = row + segCol[s], len = segLen[s];
       if (sw === 1) {
-        for (let j = 0; j < len; j++) tile[dst + j] = Xp[src + j];
+        if (len >= 24) buf.copyWithin(dst, src, src + len);
+        else for (let j = 0; j < len; j++) buf[dst + j] = buf[src + j];
       } else {
-        for (let j = 0, q = src; j < len; j++, q += sw) tile[dst + j] = Xp[q];
+        for (let j = 0, q = src; j < len; j++, q += sw) buf[dst + j] = buf[q];
       }
     }
   }
 }
 
-/** The adjoint of `gather`: Xp[...] += tile[...] (col2im for one tile). */
-function scatterAdd(Xp: Float64Array, kOff: Int32Array, k0: number, kl: number, ns: number, sw: number, tile: Float64Array, ldt: number): void {
-  for (let r = 0; r < kl; r++) {
-    const base = kOff[k0 + r], row = r * ldt;
-    for (let s = 0; s < ns; s++) {
-      const src = base + segOff[s], dst = row + segCol[s], len = segLen[s];
-      if (sw === 1) {
-        for (let j = 0; j < len; j++) Xp[src + j] += tile[dst + j];
-      } else {
-        for (let j = 0, q = src; j < len; j++, q += sw) Xp[q] += tile[dst + j];
+/**
+ * The col2im half of grad-input fused into the product:
+ * Xp[cBase + cRow[r0 + i] + j·cJ] += Σ_r A[aOff + i·aI + r·aR] · B[bOff + r·bR + j]
+ * for i < M, j < N, r < K. Row i of the product is tap r0 + i of one run of
+ * output voxels, so each 4×4 register tile is added straight into the padded
+ * input gradient (no tile buffer, no separate scatter pass).
+ */
+function gemmScatter(M: number, N: number, K: number,
+  A: Float64Array, aOff: number, aI: number, aR: number,
+  B: Float64Array, bOff: number, bR: number,
+  C: Float64Array, cRow: Int32Array, r0: number, cBase: number, cJ: number): void {
+  const M4 = M - (M & 3), N4 = N - (N & 3);
+  const aI2 = 2 * aI, aI3 = 3 * aI, cJ2 = 2 * cJ, cJ3 = 3 * cJ;
+  for (let i = 0; i < M4; i += 4) {
+    const aRow = aOff + i * aI;
+    const q0 = cBase + cRow[r0 + i], q1 = cBase + cRow[r0 + i + 1], q2 = cBase + cRow[r0 + i + 2], q3 = cBase + cRow[r0 + i + 3];
+    for (let j = 0; j < N4; j += 4) {
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      let ao = aRow, bo = bOff + j;
+      for (let r = 0; r < K; r++) {
+        const a0 = A[ao], a1 = A[ao + aI], a2 = A[ao + aI2], a3 = A[ao + aI3];
+        const b0 = B[bo], b1 = B[bo + 1], b2 = B[bo + 2], b3 = B[bo + 3];
+        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        ao += aR; bo += bR;
       }
+      const jj = j * cJ;
+      let c = q0 + jj;
+      C[c] += c00; C[c + cJ] += c01; C[c + cJ2] += c02; C[c + cJ3] += c03;
+      c = q1 + jj;
+      C[c] += c10; C[c + cJ] += c11; C[c + cJ2] += c12; C[c + cJ3] += c13;
+      c = q2 + jj;
+      C[c] += c20; C[c + cJ] += c21; C[c + cJ2] += c22; C[c + cJ3] += c23;
+      c = q3 + jj;
+      C[c] += c30; C[c + cJ] += c31; C[c + cJ2] += c32; C[c + cJ3] += c33;
+    }
+    for (let j = N4; j < N; j++) {
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      let ao = aRow, bo = bOff + j;
+      for (let r = 0; r < K; r++) {
+        const bv = B[bo];
+        c0 += A[ao] * bv; c1 += A[ao + aI] * bv; c2 += A[ao + aI2] * bv; c3 += A[ao + aI3] * bv;
+        ao += aR; bo += bR;
+      }
+      const jj = j * cJ;
+      C[q0 + jj] += c0; C[q1 + jj] += c1; C[q2 + jj] += c2; C[q3 + jj] += c3;
+    }
+  }
+  for (let i = M4; i < M; i++) {
+    const aRow = aOff + i * aI, q = cBase + cRow[r0 + i];
+    for (let j = 0; j < N; j++) {
+      let acc = 0;
+      let ao = aRow, bo = bOff + j;
+      for (let r = 0; r < K; r++) { acc += A[ao] * B[bo]; ao += aR; bo += bR; }
+      C[q + j * cJ] += acc;
     }
   }
 }
 
-/** Copies sample n of x into the zero-padded float64 buffer Xp [C, Dp, Hp, Wp]. */
-function padSample(x: TypedArray, n: number, g: Geom, Xp: Float64Array): void {
+/** Copies sample n of x into the zero-padded float64 buffer Xp [C, Dp, Hp, Wp] that starts at Xp[xBase]. */
+function padSample(x: TypedArray, n: number, g: Geom, Xp: Float64Array, xBase: number): void {
   const HWp = g.Hp * g.Wp, Sp = g.Dp * HWp, S = g.D * g.H * g.W;
-  Xp.fill(0, 0, g.C * Sp);
+  Xp.fill(0, xBase, xBase + g.C * Sp);
   let src = n * g.C * S;
   for (let c = 0; c < g.C; c++) {
     for (let z = 0; z < g.D; z++) {
       for (let y = 0; y < g.H; y++) {
-        const dst = c * Sp + (z + g.pd) * HWp + (y + g.ph) * g.Wp + g.pw;
+        const dst = xBase + c * Sp + (z + g.pd) * HWp + (y + g.ph) * g.Wp + g.pw;
         for (let i = 0; i < g.W; i++) Xp[dst + i] = x[src + i];
         src += g.W;
       }
@@ -186,11 +240,13 @@ function toF64(src: TypedArray, n: number, dst: Float64Array): Float64Array {
 function conv3dForward(xv: TypedArray, wv: TypedArray, bv: TypedArray | null, yv: TypedArray, g: Geom): void {
   const { O, Kc, P } = g;
   const Wm = toF64(wv, O * Kc, scratch.get(S_W, O * Kc));
-  const Xp = scratch.get(S_X, g.C * g.Dp * g.Hp * g.Wp);
-  const tile = scratch.get(S_TILE, KB * LD), acc = scratch.get(S_ACC, O * LD);
+  // One buffer: the im2col tile [KB × LD], then the padded sample.
+  const xBase = KB * LD;
+  const buf = scratch.get(S_X, xBase + g.C * g.Dp * g.Hp * g.Wp);
+  const acc = scratch.get(S_ACC, O * LD);
   const kOff = kOffsets(g);
   for (let n = 0; n < g.N; n++) {
-    padSample(xv, n, g, Xp);
+    padSample(xv, n, g, buf, xBase);
     const yn = n * O * P;
     for (let p0 = 0; p0 < P; p0 += PB) {
       const pl = Math.min(PB, P - p0);
@@ -198,8 +254,8 @@ function conv3dForward(xv: TypedArray, wv: TypedArray, bv: TypedArray | null, yv
       acc.fill(0, 0, O * LD);
       for (let k0 = 0; k0 < Kc; k0 += KB) {
         const kl = Math.min(KB, Kc - k0);
-        gather(Xp, kOff, k0, kl, ns, g.sw, tile, LD);
-        gemm(O, pl, kl, Wm, k0, Kc, 1, tile, 0, LD, 1, acc, 0, LD);
+        gather(buf, xBase, kOff, k0, kl, ns, g.sw, LD);
+        gemm(O, pl, kl, Wm, k0, Kc, 1, buf, 0, LD, 1, acc, 0, LD);
       }
       for (let o = 0; o < O; o++) {
         const bo = bv ? bv[o] : 0, dst = yn + o * P + p0, src = o * LD;
@@ -212,8 +268,8 @@ function conv3dForward(xv: TypedArray, wv: TypedArray, bv: TypedArray | null, yv
 function conv3dGradInput(dyv: TypedArray, wv: TypedArray, bv: TypedArray | null, dxv: TypedArray, g: Geom): void {
   const { O, Kc, P } = g;
   const Wm = toF64(wv, O * Kc, scratch.get(S_W, O * Kc));
-  const Xp = scratch.get(S_X, g.C * g.Dp * g.Hp * g.Wp);
-  const tile = scratch.get(S_TILE, KB * LD), dyT = scratch.get(S_DY, O * LD);
+  const Xp = scratch.get(S_DX, g.C * g.Dp * g.Hp * g.Wp);
+  const dyT = scratch.get(S_DY, O * LD);
   const kOff = kOffsets(g);
   for (let n = 0; n < g.N; n++) {
     Xp.fill(0, 0, g.C * g.Dp * g.Hp * g.Wp);
@@ -225,12 +281,9 @@ function conv3dGradInput(dyv: TypedArray, wv: TypedArray, bv: TypedArray | null,
         const src = yn + o * P + p0, dst = o * LD;
         for (let j = 0; j < pl; j++) dyT[dst + j] = dyv[src + j];
       }
-      for (let k0 = 0; k0 < Kc; k0 += KB) {
-        const kl = Math.min(KB, Kc - k0);
-        tile.fill(0, 0, kl * LD);
-        // tile[k, p] = Σ_o W[o, k0 + k] · dy[o, p]
-        gemm(kl, pl, O, Wm, k0, 1, Kc, dyT, 0, LD, 1, tile, 0, LD);
-        scatterAdd(Xp, kOff, k0, kl, ns, g.sw, tile, LD);
+      // dXp[tap k of voxel p] += Σ_o W[o, k] · dy[o, p], one run of voxels at a time.
+      for (let s = 0; s < ns; s++) {
+        gemmScatter(Kc, segLen[s], O, Wm, 0, 1, Kc, dyT, segCol[s], LD, Xp, kOff, 0, segOff[s], g.sw);
       }
     }
     unpadSample(Xp, g, dxv, n, bv);
@@ -241,11 +294,12 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
   const { O, Kc, P } = g;
   const dW = scratch.get(S_DW, O * Kc);
   dW.fill(0, 0, O * Kc);
-  const Xp = scratch.get(S_X, g.C * g.Dp * g.Hp * g.Wp);
-  const tile = scratch.get(S_TILE, KB * LD), dyT = scratch.get(S_DY, O * LD);
+  const xBase = KB * LD;
+  const buf = scratch.get(S_X, xBase + g.C * g.Dp * g.Hp * g.Wp);
+  const dyT = scratch.get(S_DY, O * LD);
   const kOff = kOffsets(g);
   for (let n = 0; n < g.N; n++) {
-    padSample(xv, n, g, Xp);
+    padSample(xv, n, g, buf, xBase);
     const yn = n * O * P;
     for (let p0 = 0; p0 < P; p0 += PB) {
       const pl = Math.min(PB, P - p0);
@@ -256,9 +310,9 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
       }
       for (let k0 = 0; k0 < Kc; k0 += KB) {
         const kl = Math.min(KB, Kc - k0);
-        gather(Xp, kOff, k0, kl, ns, g.sw, tile, LD);
+        gather(buf, xBase, kOff, k0, kl, ns, g.sw, LD);
         // dW[o, k0 + k] += Σ_p dy[o, p] · tile[k, p]
-        gemm(O, kl, pl, dyT, 0, LD, 1, tile, 0, 1, LD, dW, k0, Kc);
+        gemm(O, kl, pl, dyT, 0, LD, 1, buf, 0, 1, LD, dW, k0, Kc);
       }
     }
   }
