@@ -7,3 +7,5 @@ export * from './gradcheck.js';
 import './grads/matmul.js';
 import './grads/nn.js';
 import './grads/conv.js';
+export * from './optim.js';
+export * from './schedule.js';
