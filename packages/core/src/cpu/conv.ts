@@ -12,12 +12,17 @@ import { gemm, ScratchPool } from './matmul.js';
  *   conv3dGradWeight  dW    = Σ_n dy[n][O × P] · col(x[n])ᵀ[P × Kc]
  *
  * with Kc = C·kd·kh·kw and P = output voxels. col(x) is never materialized
- * for the whole volume: output voxels are processed in blocks of PB and the
- * reduction axis in blocks of KB, and only that [KB × PB] tile is gathered
- * into a reused float64 scratch buffer, then multiplied with the 4×4
- * register-tiled `gemm`. Each sample's input is first copied into a float64
- * buffer with the zero padding written out, so the gather and the col2im
- * scatter are plain strided copies with no bounds tests.
+ * for the whole volume: output voxels go in blocks of PB and the reduction
+ * axis in blocks of KB, and only that [KB × PB] tile is gathered into a
+ * reused float64 scratch buffer and multiplied with the 4×4 register-tiled
+ * `gemm`. Grad-input needs no tile at all: its product is added tile by tile
+ * straight into the padded input gradient (`gemmScatter`). Each sample is
+ * first copied into a float64 buffer with the zero padding written out, so
+ * gathers and scatters are plain strided copies with no bounds tests.
+ *
+ * Memory: besides the output, one padded float64 copy of a single sample
+ * (C·(D+2p)·(H+2p)·(W+2p) doubles) plus a few hundred KiB of tiles, all
+ * module-level scratch that grows on demand and is reused.
  */
 
 export interface ConvAttrs {
