@@ -56,7 +56,7 @@ function trainDedicated(): { ded: DedicatedConv3d; teacher: Float32Array; finalL
   teachers.forEach((tc) => { const w = tc.weights.parameters()[0]; const v = tensor(teacher, w.shape); engine().assign(w, v); v.dispose(); });
   const x = randn([16, I, 1, 1, 5], { seed: 3 });
   const targets = teachers.map((tc, k) => noGrad(() => tc.forward(x, k)));
-  const energy = targets.map((y) => y.dataSync().reduce((a, v) => a + v * v, 0));
+  const energy = targets.map((y) => Array.from(y.dataSync()).reduce((a, v) => a + v * v, 0));
   const opt = new TinyAdam(ded.parameters(), 0.05);
   let finalLoss = Infinity;
   for (let step = 0; step < 400; step++) {

@@ -263,7 +263,7 @@ t.test('init: one seed fixes everything; Kaiming std', async (t) => {
   t.notSame(make(5), make(6));
   const big = new Conv3d({ inChannels: 32, outChannels: 64, kernelSize: 3, generator: new Philox(1), negativeSlope: 0.01 });
   const v = big.weights.parameters()[0].dataSync();
-  const sd = Math.sqrt(v.reduce((a, c) => a + c * c, 0) / v.length);
+  const sd = Math.sqrt(Array.from(v).reduce((a, c) => a + c * c, 0) / v.length);
   const want = kaimingGain(0.01) / Math.sqrt(fanIn([64, 32, 3, 3, 3]));
   t.ok(Math.abs(sd / want - 1) < 0.02, `std ${sd} vs ${want}`);
   big.dispose();
