@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import {
-  add, bceWithLogits, cpReconstruct, crossEntropy, dropout, instanceNorm, logSoftmax, memory, mul, Philox, rand, randn,
+  add, bceWithLogits, cpReconstruct, crossEntropy, dropout, instanceNorm, instanceNormWithStats, logSoftmax, memory, mul, Philox, rand, randn,
   reshape, softDiceLoss, softmax, sum, tensor, tidy, type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
@@ -53,6 +53,18 @@ t.test(gradCase('instanceNorm'), async (t) => {
     if (hasB) ins.push(randn([c.C], { seed: c.seed + 2, dtype: 'float64' }));
     const fn = (...xs: Tensor[]) => instanceNorm(xs[0], hasW ? xs[1] : null, hasB ? xs[hasW ? 2 : 1] : null, c.eps);
     expectOk(gradcheck(fn, ins, { atol: 1e-5 }), `instanceNorm ${JSON.stringify(c)}`);
+  });
+});
+
+t.test(gradCase('instanceNorm') + ': through the returned statistics', async (t) => {
+  leakFreeProperty(t, fc.tuple(fc.integer({ min: 1, max: 5 }), fc.boolean(), seed), ([S, affine, s]) => {
+    const x = randn([2, 2, S], { seed: s, dtype: 'float64', mean: -1, std: 2 });
+    const w = randn([2], { seed: s + 1, dtype: 'float64', mean: 1 });
+    const fn = (a: Tensor, b: Tensor) => {
+      const r = instanceNormWithStats(a, affine ? b : null, null, 1e-3);
+      return [r.y, r.mean, r.invstd];
+    };
+    expectOk(gradcheck(fn, [x, w], { atol: 1e-5 }), `instanceNormWithStats S=${S}`);
   });
 });
 

@@ -52,13 +52,18 @@ t.test(oracleCase('instanceNormGrad'), async (t) => {
     const { shape, x, w } = inputs(c);
     const dy = randn(shape, { seed: c.seed + 3, dtype: c.dtype });
     const { mean, invstd } = instanceNormWithStats(x, w, null, c.eps);
-    const got = instanceNormGrad(dy, x, mean, invstd, w);
-    const want = refInstanceNormGrad(toRef(dy), toRef(x), w && toRef(w), c.eps);
+    // Half the cases also backpropagate cotangents of the statistics.
+    const sg = c.seed % 2 ? { dmean: randn([c.N, c.C], { seed: c.seed + 4, dtype: c.dtype }), dinvstd: randn([c.N, c.C], { seed: c.seed + 5, dtype: c.dtype }) } : null;
+    const got = instanceNormGrad(dy, x, mean, invstd, w, sg);
+    const want = refInstanceNormGrad(toRef(dy), toRef(x), w && toRef(w), c.eps, sg ? { dmean: toRef(sg.dmean), dinvstd: toRef(sg.dinvstd) } : undefined);
     const S = size(c.spatial);
     // Each output is a sum of terms that may cancel: compare on the scale of
     // the terms (dx: |w|·σ⁻¹·|dy|; dweight, dbias: Σ|dy|·|x̂| ≤ N·S·max|dy|).
     const dyMax = maxAbs(toRef(dy));
-    const dxScale = dyMax * (w ? maxAbs(toRef(w)) : 1) * maxAbs(toRef(invstd));
+    const isMax = maxAbs(toRef(invstd));
+    let dxScale = dyMax * (w ? maxAbs(toRef(w)) : 1) * isMax;
+    // The statistics' terms: |dμ|/S and |dσ⁻¹|·σ⁻³·|x − μ|/S ≤ |dσ⁻¹|·σ⁻²/√S.
+    if (sg) dxScale += maxAbs(toRef(sg.dmean)) / S + (maxAbs(toRef(sg.dinvstd)) * isMax * isMax) / Math.sqrt(S);
     const sumScale = dyMax * c.N * S;
     for (const [name, a, r, sc] of [['dx', got.dx, want.dx, dxScale], ['dweight', got.dweight, want.dweight, sumScale], ['dbias', got.dbias, want.dbias, sumScale]] as const) {
       const tol = c.dtype === 'float64' ? { rtol: 1e-9, atol: 1e-12 * sc } : { rtol: 1e-4, atol: 1e-6 * sc };
@@ -76,11 +81,22 @@ t.test(oracleCase('instanceNormGrad') + ': the oracle backward matches finite di
     const w = toRef(randn([C], { seed: seed + 1, dtype: 'float64' }));
     const b = toRef(randn([C], { seed: seed + 2, dtype: 'float64' }));
     const dy = toRef(randn([N, C, S], { seed: seed + 3, dtype: 'float64' }));
+    // Cotangents of the statistics too: loss = ⟨y, dy⟩ + ⟨mean, dm⟩ + ⟨invstd, di⟩.
+    const dm = toRef(randn([N, C], { seed: seed + 4, dtype: 'float64' }));
+    const di = toRef(randn([N, C], { seed: seed + 5, dtype: 'float64' }));
     const loss = (xx: RefTensor, ww: RefTensor, bb: RefTensor) => {
       const y = refInstanceNorm(xx, ww, bb, eps);
-      return y.data.reduce((s, v, i) => s + v * dy.data[i], 0);
+      let l = y.data.reduce((s, v, i) => s + v * dy.data[i], 0);
+      for (let k = 0; k < N * C; k++) {
+        let m = 0;
+        for (let j = 0; j < S; j++) m += xx.data[k * S + j] / S;
+        let v = 0;
+        for (let j = 0; j < S; j++) v += (xx.data[k * S + j] - m) ** 2 / S;
+        l += m * dm.data[k] + di.data[k] / Math.sqrt(v + eps);
+      }
+      return l;
     };
-    const g = refInstanceNormGrad(dy, x, w, eps);
+    const g = refInstanceNormGrad(dy, x, w, eps, { dmean: dm, dinvstd: di });
     for (const [target, grad] of [[x, g.dx], [w, g.dweight], [b, g.dbias]] as const) {
       for (let i = 0; i < target.data.length; i++) {
         const v = target.data[i];

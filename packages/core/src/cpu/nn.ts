@@ -119,17 +119,21 @@ registerKernel<InstanceNormAttrs>('instanceNorm', 'cpu', (inputs, attrs, backend
   return [y.info, mo.info, io.info];
 });
 
-export interface InstanceNormGradAttrs { hasWeight: boolean }
+export interface InstanceNormGradAttrs { hasWeight: boolean; hasStatGrads?: boolean }
 
 /**
- * inputs [dy, x, mean, invstd, weight?] → [dx, dweight (C), dbias (C)].
+ * inputs [dy, x, mean, invstd, weight?, dmean?, dinvstd?] → [dx, dweight (C), dbias (C)].
  * With x̂ = (x − μ)·σ⁻¹: dbias = Σ dy, dweight = Σ dy·x̂,
- * dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)).
+ * dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)) + dμ/S − dσ⁻¹·σ⁻³·(x − μ)/S,
+ * the last two terms only when cotangents of the saved statistics are given.
  */
 registerKernel<InstanceNormGradAttrs>('instanceNormGrad', 'cpu', (inputs, attrs, backend) => {
   const be = backend as CpuBackend;
   const [dy, x, mean, invstd] = inputs;
-  const w = attrs.hasWeight ? fvals(inputs[4]) : null;
+  let k = 4;
+  const w = attrs.hasWeight ? fvals(inputs[k++]) : null;
+  const gm = attrs.hasStatGrads ? fvals(inputs[k++]) : null;
+  const gi = attrs.hasStatGrads ? fvals(inputs[k++]) : null;
   const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2));
   const dxo = be.out(x.shape, x.dtype), dwo = be.out([C], x.dtype), dbo = be.out([C], x.dtype);
   const dyv = fvals(dy), xv = fvals(x), mv = fvals(mean), iv = fvals(invstd), dxv = dxo.values;
@@ -147,8 +151,10 @@ registerKernel<InstanceNormGradAttrs>('instanceNormGrad', 'cpu', (inputs, attrs,
     const sdyx = (sdyd - delta * sdy) * is;
     db[c] += sdy; dw[c] += sdyx;
     const scale = is * (w ? w[c] : 1);
-    const a = sdy / S, bq = (sdyx / S) * is;
-    for (let j = 0; j < S; j++) dxv[base + j] = scale * (dyv[base + j] - a - (xv[base + j] - mu) * bq);
+    // dx = scale·dy − A − (x − μ)·B
+    let A = (scale * sdy) / S, B = (scale * sdyx * is) / S;
+    if (gm && gi) { A -= gm[nc] / S; B += (gi[nc] * is * is * is) / S; }
+    for (let j = 0; j < S; j++) dxv[base + j] = scale * dyv[base + j] - A - (xv[base + j] - mu) * B;
   }
   dwo.values.set(dw); dbo.values.set(db);
   return [dxo.info, dwo.info, dbo.info];

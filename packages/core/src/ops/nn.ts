@@ -78,7 +78,10 @@ export function instanceNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | 
   return y;
 }
 
-/** Like `instanceNorm`, also returning the saved statistics mean [N, C] and invstd [N, C] = 1/sqrt(var + eps). */
+/**
+ * Like `instanceNorm`, also returning the statistics mean [N, C] and
+ * invstd [N, C] = 1/sqrt(var + eps) (differentiable too).
+ */
 export function instanceNormWithStats(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): { y: Tensor; mean: Tensor; invstd: Tensor } {
   const op = 'instanceNorm';
   checkInstanceInput(op, x);
@@ -95,14 +98,19 @@ export function instanceNormWithStats(x: Tensor, weight?: Tensor | null, bias?: 
 /**
  * Backward of instance norm from the saved statistics: dx, and the gradients
  * of weight and bias (shape [C], returned even when there is no weight/bias).
+ * `statGrads` are cotangents of the statistics themselves (mean, invstd [N, C]),
+ * for when they were used downstream (see `instanceNormWithStats`).
  */
-export function instanceNormGrad(dy: Tensor, x: Tensor, mean: Tensor, invstd: Tensor, weight?: Tensor | null): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
+export function instanceNormGrad(dy: Tensor, x: Tensor, mean: Tensor, invstd: Tensor, weight?: Tensor | null,
+  statGrads?: { dmean: Tensor; dinvstd: Tensor } | null): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
   const op = 'instanceNormGrad';
   checkInstanceInput(op, x);
   assertTensor(op, dy, 'dy');
   assertSame(op, x, dy, 'x', 'dy');
   const nc = [x.shape[0], x.shape[1]];
-  for (const [t, what] of [[mean, 'mean'], [invstd, 'invstd']] as const) {
+  const stats: [Tensor, string][] = [[mean, 'mean'], [invstd, 'invstd']];
+  if (statGrads) stats.push([statGrads.dmean, 'dmean'], [statGrads.dinvstd, 'dinvstd']);
+  for (const [t, what] of stats) {
     assertTensor(op, t, what);
     if (!shapesEqual(t.shape, nc) || t.dtype !== x.dtype) {
       throw new OpError(op, `${what} must be ${x.dtype} ${fmtShape(nc)} for input ${fmtShape(x.shape)}, got ${t.dtype} ${fmtShape(t.shape)}`);
@@ -111,7 +119,8 @@ export function instanceNormGrad(dy: Tensor, x: Tensor, mean: Tensor, invstd: Te
   const hasWeight = checkAffine(op, x, weight, 'weight');
   const inputs = [dy, x, mean, invstd];
   if (hasWeight) inputs.push(weight);
-  const [dx, dweight, dbias] = engine().runKernel(op, inputs, { hasWeight });
+  if (statGrads) inputs.push(statGrads.dmean, statGrads.dinvstd);
+  const [dx, dweight, dbias] = engine().runKernel(op, inputs, { hasWeight, hasStatGrads: !!statGrads });
   return { dx, dweight, dbias };
 }
 

@@ -77,10 +77,11 @@ export function refInstanceNorm(x: RefTensor, weight: RefTensor | null, bias: Re
 
 /**
  * Backward of instance norm by the explicit Jacobian
- * ∂y_j/∂x_k = w·σ⁻¹·(δ_jk − 1/S − x̂_j·x̂_k/S), summed against dy.
+ * ∂y_j/∂x_k = w·σ⁻¹·(δ_jk − 1/S − x̂_j·x̂_k/S), summed against dy; plus the
+ * cotangents of the statistics (mean, invstd) when given.
  */
-export function refInstanceNormGrad(dy: RefTensor, x: RefTensor, weight: RefTensor | null, eps: number):
-  { dx: RefTensor; dweight: RefTensor; dbias: RefTensor } {
+export function refInstanceNormGrad(dy: RefTensor, x: RefTensor, weight: RefTensor | null, eps: number,
+  statGrads?: { dmean: RefTensor; dinvstd: RefTensor }): { dx: RefTensor; dweight: RefTensor; dbias: RefTensor } {
   const { N, C, S, mean, vr } = refInstanceStats(x);
   const dx = refTensor(x.shape), dweight = refTensor([C]), dbias = refTensor([C]);
   for (let n = 0; n < N; n++) {
@@ -94,6 +95,11 @@ export function refInstanceNormGrad(dy: RefTensor, x: RefTensor, weight: RefTens
       for (let q = 0; q < S; q++) {
         let g = 0;
         for (let j = 0; j < S; j++) g += dy.data[k * S + j] * (w / sig) * ((j === q ? 1 : 0) - 1 / S - (xh(j) * xh(q)) / S);
+        if (statGrads) {
+          // ∂mean/∂x_q = 1/S; ∂(var + eps)^(−1/2)/∂x_q = −(var + eps)^(−3/2)·(x_q − mean)/S.
+          g += statGrads.dmean.data[k] / S;
+          g -= (statGrads.dinvstd.data[k] * (x.data[k * S + q] - mean[k])) / (S * sig * sig * sig);
+        }
         dx.data[k * S + q] = g;
       }
     }
