@@ -15,7 +15,8 @@ const COMPUTE = 4; // GPUShaderStage.COMPUTE
  */
 export interface GpuData extends DataId {
   readonly backendName: 'webgpu';
-  readonly buffer: GPUBuffer;
+  /** May be swapped for another buffer of the same bucket by `write` (see there). */
+  buffer: GPUBuffer;
   readonly dtype: DType;
   /** Elements. */
   readonly size: number;
@@ -66,8 +67,9 @@ export function bucketBytes(bytes: number, maxBinding = Infinity): number {
  * Ordering: kernels are encoded into one command encoder and submitted on a
  * read, on `flush()`, or every `maxBatch` dispatches. `queue.writeBuffer`
  * runs before any later submit, so a write into a buffer that an unsubmitted
- * command still uses flushes first. Uniforms of one batch live in one arena
- * buffer written once per submit.
+ * command still uses (a recycled buffer, typically the scalar of `x + 1`)
+ * moves the storage to another buffer instead of flushing. Uniforms of one
+ * batch live in one arena buffer written once per submit.
  *
  * `readSync` throws: GPU reads are asynchronous (`await t.data()`).
  */
@@ -103,7 +105,7 @@ export class WebGpuBackend implements Backend {
   /** Counters for tests and benchmarks. */
   readonly stats = { dispatches: 0, submits: 0, pipelinesCompiled: 0, buffersCreated: 0, reads: 0 };
 
-  constructor(readonly device: GPUDevice, readonly info: GpuDeviceInfo) {
+  constructor(readonly device: GPUDevice, readonly info: GpuDeviceInfo, readonly adapter: GPUAdapter | null = null) {
     const l = device.limits;
     this.limits = {
       maxInvocations: l.maxComputeInvocationsPerWorkgroup,
@@ -140,14 +142,40 @@ export class WebGpuBackend implements Backend {
       throw new Error(`webgpu: a ${dtype} tensor of ${size} elements (${bytes} bytes) exceeds this device's maxStorageBufferBindingSize of ${this.limits.maxBinding} bytes`);
     }
     const bucket = bucketBytes(bytes, this.limits.maxBinding);
-    let buffer = this.pool.get(bucket)?.pop();
-    if (buffer) this.pooledBytes -= bucket;
-    else {
-      buffer = this.device.createBuffer({ size: bucket, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
-      this.stats.buffersCreated++;
-    }
     this.live++;
-    return { backendName: 'webgpu', buffer, dtype, size, freed: false };
+    return { backendName: 'webgpu', buffer: this.takeBuffer(bucket, false), dtype, size, freed: false };
+  }
+
+  /** A buffer of `bucket` bytes from the pool (one no unsubmitted command uses, if asked) or a new one. */
+  private takeBuffer(bucket: number, notPending: boolean): GPUBuffer {
+    const list = this.pool.get(bucket);
+    if (list && list.length) {
+      let i = list.length - 1;
+      if (notPending) while (i >= 0 && this.pendingUse.has(list[i])) i--;
+      if (i >= 0) {
+        const b = list[i];
+        list[i] = list[list.length - 1];
+        list.pop();
+        this.pooledBytes -= bucket;
+        return b;
+      }
+    }
+    this.stats.buffersCreated++;
+    return this.device.createBuffer({ size: bucket, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+  }
+
+  private returnBuffer(buffer: GPUBuffer): void {
+    const bucket = buffer.size;
+    if (this.destroyed || this.pooledBytes + bucket > this.maxPooledBytes) {
+      // Destroying a buffer that an unsubmitted command uses would invalidate that command.
+      if (this.pendingUse.has(buffer)) this.flush();
+      buffer.destroy();
+      return;
+    }
+    let list = this.pool.get(bucket);
+    if (!list) { list = []; this.pool.set(bucket, list); }
+    list.push(buffer);
+    this.pooledBytes += bucket;
   }
 
   free(id: DataId): void {
@@ -155,17 +183,7 @@ export class WebGpuBackend implements Backend {
     if (d.freed) return;
     d.freed = true;
     this.live--;
-    const bucket = d.buffer.size;
-    if (this.destroyed || this.pooledBytes + bucket > this.maxPooledBytes) {
-      // Destroying a buffer that an unsubmitted command uses would invalidate that command.
-      if (this.pendingUse.has(d.buffer)) this.flush();
-      d.buffer.destroy();
-      return;
-    }
-    let list = this.pool.get(bucket);
-    if (!list) { list = []; this.pool.set(bucket, list); }
-    list.push(d.buffer);
-    this.pooledBytes += bucket;
+    this.returnBuffer(d.buffer);
   }
 
   liveBuffers(): number { return this.live; }
@@ -182,7 +200,14 @@ export class WebGpuBackend implements Backend {
     else if (d.dtype === 'float32') src = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
     else if (d.dtype === 'int32') src = values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>);
     else throw new Error(`webgpu: dtype ${d.dtype} is not supported`);
-    if (this.pendingUse.has(d.buffer)) this.flush();
+    if (this.pendingUse.has(d.buffer)) {
+      // writeBuffer would land before the unsubmitted commands that use this buffer. The write
+      // replaces every value, so give the storage a buffer no pending command touches instead
+      // (those commands keep the old one, which is what program order asks for) — no flush.
+      const old = d.buffer;
+      d.buffer = this.takeBuffer(old.size, true);
+      this.returnBuffer(old);
+    }
     this.device.queue.writeBuffer(d.buffer, 0, src.buffer, src.byteOffset, src.byteLength);
   }
 

@@ -34,7 +34,7 @@ export function initWebGpu(opts: { quiet?: boolean } = {}): Promise<WebGpuBacken
         return null;
       }
       lastReason = '';
-      const backend = new WebGpuBackend(got.device, got.info);
+      const backend = new WebGpuBackend(got.device, got.info, got.adapter);
       onProcessExit(() => backend.destroy());
       engine().addBackendInstance(backend, 0);
       return backend;
