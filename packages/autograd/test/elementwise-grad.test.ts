@@ -28,7 +28,7 @@ function expectGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], what: str
   if (!r.ok) throw new Error(`${what}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr}`);
 }
 
-function leakFree(t: { same(found: unknown, wanted: unknown, msg?: string): boolean }, name: string, body: () => void): void {
+function leakFree(t: { same(found: unknown, wanted: unknown, msg: string): boolean }, name: string, body: () => void): void {
   const before = memory();
   body();
   t.same(memory(), before, `${name}: no tensor or buffer leaked`);
@@ -81,12 +81,12 @@ t.test(gradCase('cast'), async (t) => {
   x.dispose();
 });
 
-interface BinaryGrad { name: string; op: string; fn: (a: Tensor, b: Tensor) => Tensor; a: [number, number]; b: [number, number]; kinksB?: number[]; distinct?: boolean }
+interface BinaryGrad { name: string; op: string; fn: (a: C.TensorLike, b: C.TensorLike) => Tensor; a: [number, number]; b: [number, number]; kinksB?: number[]; distinct?: boolean }
 const BINARY: BinaryGrad[] = [
   { name: gradCase('add'), op: 'add', fn: C.add, a: [-3, 3], b: [-3, 3] },
   { name: gradCase('sub'), op: 'sub', fn: C.sub, a: [-3, 3], b: [-3, 3] },
   { name: gradCase('mul'), op: 'mul', fn: C.mul, a: [-3, 3], b: [-3, 3] },
-  { name: gradCase('div'), op: 'div', fn: C.div, a: [-3, 3], b: [-3, 3], kinksB: [0], },
+  { name: gradCase('div'), op: 'div', fn: C.div, a: [-3, 3], b: [-3, 3], kinksB: [0] },
   { name: gradCase('pow'), op: 'pow', fn: C.pow, a: [0.2, 3], b: [-2, 2] },
   { name: gradCase('maximum'), op: 'maximum', fn: C.maximum, a: [-3, 3], b: [-3, 3], distinct: true },
   { name: gradCase('minimum'), op: 'minimum', fn: C.minimum, a: [-3, 3], b: [-3, 3], distinct: true },
@@ -106,9 +106,9 @@ for (const c of BINARY) {
         }
         expectGrad(c.fn, [a, b], `${c.op}(${JSON.stringify(sa)} ${va}, ${JSON.stringify(sb)} ${vb})`);
         // With a number on one side.
-        expectGrad((x) => c.fn(x, 1.5 as unknown as Tensor), [a], `${c.op}(a, 1.5)`);
+        expectGrad((x) => c.fn(x, 1.5), [a], `${c.op}(a, 1.5)`);
         const k = c.op === 'pow' ? 1.5 : -0.5;
-        expectGrad((x) => c.fn(k as unknown as Tensor, x), [b], `${c.op}(${k}, b)`);
+        expectGrad((x) => c.fn(k, x), [b], `${c.op}(${k}, b)`);
       })), { numRuns: RUNS });
     });
   });

@@ -16,7 +16,7 @@ function expectGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], what: str
   const r = gradcheck(fn, inputs);
   if (!r.ok) throw new Error(`${what}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr}`);
 }
-function leakFree(t: { same(found: unknown, wanted: unknown, msg?: string): boolean }, name: string, body: () => void): void {
+function leakFree(t: { same(found: unknown, wanted: unknown, msg: string): boolean }, name: string, body: () => void): void {
   const before = memory();
   body();
   t.same(memory(), before, `${name}: no tensor or buffer leaked`);

@@ -43,7 +43,7 @@ function batch(g: Philox): { x: Tensor; y: Tensor } {
   return { x, y: tensor(lab, [N, S, S, S]) };
 }
 
-function loop(t: { same(a: unknown, b: unknown, m?: string): boolean; ok(v: unknown, m?: string): boolean }, name: string,
+function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unknown, m: string): boolean }, name: string,
   makeOpt: (params: [string, Tensor][]) => Optimizer): void {
   const base = memory();
   const net = build(3);

@@ -45,7 +45,7 @@ function check(msg: string | null, what: string): void {
 const show = (r: RefTensor) => `[${r.shape.join(', ')}] ${JSON.stringify(Array.from(r.data))}`;
 
 /** Every property must leave the live-tensor counters where it found them. */
-function leakFree(t: { same(found: unknown, wanted: unknown, msg?: string): boolean }, name: string, body: () => void): void {
+function leakFree(t: { same(found: unknown, wanted: unknown, msg: string): boolean }, name: string, body: () => void): void {
   const before = memory();
   body();
   t.same(memory(), before, `${name}: no tensor or buffer leaked`);

@@ -15,7 +15,7 @@ function expectOpError(t: Tap, fn: () => unknown, op: string, fragments: string[
   t.ok(err.message.startsWith(`${op}: `), `${what}: names the op (${err.message})`);
   for (const f of fragments) t.ok(err.message.includes(f), `${what}: mentions ${f}`);
 }
-type Tap = { ok(v: unknown, m?: string): boolean; fail(m?: string): boolean };
+type Tap = { ok(v: unknown, m: string): boolean; fail(m: string): boolean };
 
 const x23 = tensor([[1, 2, 3], [4, 5, 6]]);
 const x3 = tensor([1, 2, 3]);

@@ -29,7 +29,7 @@ function make([shape, dtype, values]: [number[], DType, number[]]): Tensor {
 function check(msg: string | null, what: string): void {
   if (msg !== null) throw new Error(`${what}: ${msg}`);
 }
-function leakFree(t: { same(found: unknown, wanted: unknown, msg?: string): boolean }, name: string, body: () => void): void {
+function leakFree(t: { same(found: unknown, wanted: unknown, msg: string): boolean }, name: string, body: () => void): void {
   const before = memory();
   body();
   t.same(memory(), before, `${name}: no tensor or buffer leaked`);
