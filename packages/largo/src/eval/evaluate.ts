@@ -61,8 +61,9 @@ export function evaluateSegmentation(net: SegmentationFamily & { cacheSubset?(k:
 
 /** Predicted classes of an avMNIST split for subset k (batched, eval mode). */
 export function avPredict(net: AvMnistNet, s: AvMnistSplit, k: number, batch = 256): Int32Array {
+  // eval mode under noGrad: each factorized layer reconstructs and caches the kernel of the index it is
+  // called with (the encoders use their own subset numbering, so no explicit cacheSubset(k) here)
   net.train(false);
-  noGrad(() => net.cacheSubset(k));
   const mask = subsetMask(k, 2);
   const out = new Int32Array(s.count);
   const [, ih, iw] = s.imageShape as [number, number, number];

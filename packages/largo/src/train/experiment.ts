@@ -165,7 +165,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
         const cv = caseFigure({
           caseId: c.id, modalities: labels, image: c.image, shape: spatial, gt,
           rows: figSubsets.map((k) => ({
-            label: subsetName(k, labels).replace(/\+/g, ''), available: subsetMask(k, M),
+            label: subsetMask(k, M).every(Boolean) ? 'ALL' : subsetName(k, labels), available: subsetMask(k, M),
             predictions: cfg.methods.map((m) => ({ method: m, mask: kept.get(m)!.get(`${c.id}\u0000${k}`)!.subarray(reg * n, (reg + 1) * n) })),
           })),
         });
