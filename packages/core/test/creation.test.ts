@@ -32,7 +32,12 @@ t.test('tensor() from nested arrays', async (t) => {
   t.same(tensor([1, 2, 3, 4], [2, 2]).toArray(), [[1, 2], [3, 4]], 'flat values with a shape');
   t.equal(tensor([1.7, -1.7], undefined, 'int32').dtype, 'int32');
   t.same(Array.from(tensor([1.7, -1.7], undefined, 'int32').dataSync()), [1, -1], 'int32 truncates');
-  t.throws(() => tensor([[1, 2], [3]]), { name: 'OpError', message: /^tensor: 3 values do not fill shape \[2, 2\]/ }, 'ragged');
+  t.throws(() => tensor([[1, 2], [3]]), { name: 'OpError', message: /^tensor: ragged nested array: expected length 2 at depth 1 for shape \[2, 2\], got length 1/ }, 'ragged');
+  t.throws(() => tensor([[1, 2], [3, [4]]] as never), { name: 'OpError', message: /^tensor: nested arrays are deeper than the inferred shape \[2, 2\]/ }, 'ragged depth with the right count');
+  t.throws(() => tensor([[1, 2], 3, 4] as never), { name: 'OpError', message: /^tensor: ragged nested array/ }, 'number where an array belongs');
+  const before = memory();
+  try { tensor([[1], [2, 3]]); } catch { /* expected */ }
+  t.same(memory(), before, 'a rejected nested array allocates nothing');
   t.throws(() => tensor([1, 2, 3], [2, 2]), { name: 'OpError', message: /^tensor: 3 values do not fill shape \[2, 2\]/ });
   t.throws(() => tensor([1, 2], [2, -1]), { name: 'OpError', message: /^tensor: invalid shape \[2, -1\]/ });
 });

@@ -14,6 +14,18 @@ function inferShape(x: Nested): number[] {
   return s;
 }
 
+/** Every sub-array at depth d must have length shape[d], and the leaves must sit at depth shape.length. */
+function checkNested(x: Nested, shape: readonly number[], depth = 0): void {
+  if (depth === shape.length) {
+    if (Array.isArray(x)) throw new OpError('tensor', `nested arrays are deeper than the inferred shape ${fmtShape(shape)}`);
+    return;
+  }
+  if (!Array.isArray(x) || x.length !== shape[depth]) {
+    throw new OpError('tensor', `ragged nested array: expected length ${shape[depth]} at depth ${depth} for shape ${fmtShape(shape)}, got ${Array.isArray(x) ? `length ${x.length}` : 'a number'}`);
+  }
+  for (const v of x) checkNested(v, shape, depth + 1);
+}
+
 /**
  * Creates a tensor from values: a typed array (its dtype is kept unless
  * given), a flat or nested number array, or a number (a scalar).
@@ -30,7 +42,11 @@ export function tensor(values: TypedArray | Nested, shape?: readonly number[], d
     const nested = values as Nested;
     const flatList = Array.isArray(nested) ? (nested as unknown[]).flat(Infinity as 1) as number[] : [nested];
     flat = arrayCtor(dtype).from(flatList);
-    shape = shape ?? (Array.isArray(nested) ? inferShape(nested) : []);
+    if (!shape && Array.isArray(nested)) {
+      shape = inferShape(nested);
+      checkNested(nested, shape);
+    }
+    shape = shape ?? [];
   }
   const s = shape ?? [flat.length];
   checkShape('tensor', s);
