@@ -99,6 +99,7 @@ export async function acquireDevice(): Promise<AcquiredDevice | string> {
     if (!adapter) return 'navigator.gpu.requestAdapter() returned null';
     return { adapter, device: await requestDevice(adapter), info: describe(adapter, 'browser', 'core') };
   }
+  if (process.env.LARGO_WEBGPU === 'off') return 'disabled by LARGO_WEBGPU=off';
   await prepareNodeEnv();
   let create: CreateFn;
   try {

@@ -9,6 +9,7 @@ import { bucketBytes, initWebGpu, webGpuUnavailableReason, type GpuData } from '
 // Before anything selects a backend: registering WebGPU must not change the default.
 const be = await initWebGpu({ quiet: true });
 const skip = be ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`;
+if (!be && process.env.LARGO_REQUIRE_WEBGPU === '1') throw new Error(`LARGO_REQUIRE_WEBGPU=1 but ${skip}`);
 const defaultName = engine().backend.name;
 if (be) C.setBackend('webgpu');
 const opts = () => ({ skip });

@@ -9,6 +9,8 @@ export { oracleCase } from '../../core/test/helpers/oracle.js';
 /** The backend, or null; when null `skipReason` says why (tests then skip with it). */
 export const backend: WebGpuBackend | null = await initWebGpu({ quiet: true });
 export const skipReason: string | false = backend ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`;
+// Where a GPU (or llvmpipe) is known to be there, a missing adapter is a failure, not a skip.
+if (!backend && process.env.LARGO_REQUIRE_WEBGPU === '1') throw new Error(`LARGO_REQUIRE_WEBGPU=1 but ${skipReason}`);
 if (backend) setBackend('webgpu');
 
 /** llvmpipe runs every shader on the CPU: fewer property runs than the CPU tests. */
