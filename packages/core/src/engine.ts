@@ -176,7 +176,11 @@ export class Engine {
       this.endScope();
       throw e;
     }
-    if (result instanceof Promise) throw new Error('tidy: the function must be synchronous');
+    if (result instanceof Promise) {
+      // Close the scope before failing: a scope left open would collect every later tensor.
+      this.endScope();
+      throw new Error('tidy: the function must be synchronous');
+    }
     this.endScope(result);
     return result;
   }

@@ -87,8 +87,9 @@ t.test('errors inside tidy dispose the scope and propagate', async (t) => {
   t.same(Array.from(y.dataSync()), [2, 2]);
   y.dispose();
   t.same(memory(), base);
-  t.throws(() => tidy(() => Promise.resolve(1) as unknown as number), /tidy: the function must be synchronous/);
-  t.same(memory(), base);
+  t.throws(() => tidy(() => { C.ones([2]); return Promise.resolve(1) as unknown as number; }), /tidy: the function must be synchronous/);
+  t.same(memory(), base, 'the async function\'s tensors were disposed');
+  t.throws(() => engine().endScope(), /endScope without startScope/, 'no scope was left open');
 });
 
 t.test('reshape shares storage; storage is freed with its last handle', async (t) => {
