@@ -3,7 +3,9 @@
 // kernels, uniform arena overflow, and the clear errors.
 import t from 'tap';
 import * as C from '@largo/core';
-import { engine, tensor, tidy } from '@largo/core';
+import { engine, kernelsFor, tensor, tidy } from '@largo/core';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { bucketBytes, initWebGpu, webGpuUnavailableReason, type GpuData } from '@largo/gpu';
 
 // Before anything selects a backend: registering WebGPU must not change the default.
@@ -136,4 +138,19 @@ t.test('GPU validation errors surface on the next read', opts(), async (t) => {
   });
   await t.rejects(x.data(), { message: /webgpu: / });
   x.dispose();
+});
+
+// Runs without an adapter too: kernels register at import.
+t.test('every webgpu kernel has an oracle test here, and no cpu kernel of this set is missing', async (t) => {
+  const dir = fileURLToPath(new URL('.', import.meta.url));
+  const marker = /\boracleCase\(\s*(['"`])([A-Za-z_][A-Za-z0-9_]*)\1\s*\)/g;
+  const covered = new Set<string>();
+  for (const f of readdirSync(dir)) {
+    if (f.endsWith('.ts')) for (const m of readFileSync(dir + f, 'utf8').matchAll(marker)) covered.add(m[2]);
+  }
+  const gpu = kernelsFor('webgpu');
+  t.ok(gpu.length >= 40, `${gpu.length} webgpu kernels registered`);
+  for (const op of gpu) t.ok(covered.has(op), `oracleCase('${op}') [webgpu] exists`);
+  const missing = kernelsFor('cpu').filter((op) => !gpu.includes(op));
+  t.comment(`cpu kernels without a webgpu kernel yet: ${missing.join(', ') || 'none'}`);
 });

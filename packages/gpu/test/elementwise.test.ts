@@ -9,24 +9,24 @@ import {
   GPU_RUNS, gpuOpts, leakFree, arbBroadcastable, arbF32, arbInts, arbShape, arbShapePair, check, compareTo, oracleCase, size, stored, take, wg,
 } from './helpers.js';
 
-interface UnaryCase { op: string; fn: (x: Tensor) => Tensor; attrs?: { alpha?: number; min?: number; max?: number }; min?: number; max?: number; tol?: number; ints?: boolean; intFn?: (x: Tensor) => Tensor; intAttrs?: { min?: number; max?: number } }
+interface UnaryCase { name: string; op: string; fn: (x: Tensor) => Tensor; attrs?: { alpha?: number; min?: number; max?: number }; min?: number; max?: number; tol?: number; ints?: boolean; intFn?: (x: Tensor) => Tensor; intAttrs?: { min?: number; max?: number } }
 const UNARY: UnaryCase[] = [
-  { op: 'neg', fn: C.neg, ints: true },
-  { op: 'exp', fn: C.exp, min: -10, max: 10, tol: 5e-6 },
-  { op: 'log', fn: C.log, min: -1, max: 10 },
-  { op: 'sqrt', fn: C.sqrt, min: -1, max: 10 },
-  { op: 'abs', fn: C.abs, ints: true },
-  { op: 'sign', fn: C.sign, ints: true },
-  { op: 'relu', fn: C.relu },
-  { op: 'sigmoid', fn: C.sigmoid, min: -20, max: 20 },
-  { op: 'tanh', fn: C.tanh },
-  { op: 'floor', fn: C.floor },
-  { op: 'leakyRelu', fn: (x) => C.leakyRelu(x, 0.2), attrs: { alpha: 0.2 } },
-  { op: 'clamp', fn: (x) => C.clamp(x, -1, 0.5), attrs: { min: -1, max: 0.5 }, ints: true, intFn: (x) => C.clamp(x, -7.5, 12), intAttrs: { min: -7.5, max: 12 } },
+  { name: oracleCase('neg'), op: 'neg', fn: C.neg, ints: true },
+  { name: oracleCase('exp'), op: 'exp', fn: C.exp, min: -10, max: 10, tol: 5e-6 },
+  { name: oracleCase('log'), op: 'log', fn: C.log, min: -1, max: 10 },
+  { name: oracleCase('sqrt'), op: 'sqrt', fn: C.sqrt, min: -1, max: 10 },
+  { name: oracleCase('abs'), op: 'abs', fn: C.abs, ints: true },
+  { name: oracleCase('sign'), op: 'sign', fn: C.sign, ints: true },
+  { name: oracleCase('relu'), op: 'relu', fn: C.relu },
+  { name: oracleCase('sigmoid'), op: 'sigmoid', fn: C.sigmoid, min: -20, max: 20 },
+  { name: oracleCase('tanh'), op: 'tanh', fn: C.tanh },
+  { name: oracleCase('floor'), op: 'floor', fn: C.floor },
+  { name: oracleCase('leakyRelu'), op: 'leakyRelu', fn: (x) => C.leakyRelu(x, 0.2), attrs: { alpha: 0.2 } },
+  { name: oracleCase('clamp'), op: 'clamp', fn: (x) => C.clamp(x, -1, 0.5), attrs: { min: -1, max: 0.5 }, ints: true, intFn: (x) => C.clamp(x, -7.5, 12), intAttrs: { min: -7.5, max: 12 } },
 ];
 
 for (const c of UNARY) {
-  t.test(wg(oracleCase(c.op)), gpuOpts(), async (t) => {
+  t.test(wg(c.name), gpuOpts(), async (t) => {
     await leakFree(t, async () => {
       await fc.assert(fc.asyncProperty(
         arbShape(0, 4, 5).chain((s) => fc.tuple(fc.constant(s), arbF32(size(s), c.min ?? -5, c.max ?? 5))),
@@ -95,29 +95,29 @@ t.test(wg(oracleCase('cast')), gpuOpts(), async (t) => {
   big.dispose();
 });
 
-interface BinaryCase { op: string; fn: (a: C.TensorLike, b: C.TensorLike) => Tensor; min?: number; max?: number; ints?: boolean; cmp?: boolean; rtol?: number }
+interface BinaryCase { name: string; op: string; fn: (a: C.TensorLike, b: C.TensorLike) => Tensor; min?: number; max?: number; ints?: boolean; cmp?: boolean; rtol?: number }
 const BINARY: BinaryCase[] = [
-  { op: 'add', fn: C.add, ints: true },
-  { op: 'sub', fn: C.sub, ints: true },
-  { op: 'mul', fn: C.mul, ints: true },
-  { op: 'div', fn: C.div, ints: true },
-  { op: 'pow', fn: C.pow, min: -3, max: 3, rtol: 2e-5, ints: true },
-  { op: 'maximum', fn: C.maximum, ints: true },
-  { op: 'minimum', fn: C.minimum, ints: true },
-  { op: 'equal', fn: C.equal, ints: true, cmp: true },
-  { op: 'notEqual', fn: C.notEqual, ints: true, cmp: true },
-  { op: 'less', fn: C.less, ints: true, cmp: true },
-  { op: 'lessEqual', fn: C.lessEqual, ints: true, cmp: true },
-  { op: 'greater', fn: C.greater, ints: true, cmp: true },
-  { op: 'greaterEqual', fn: C.greaterEqual, ints: true, cmp: true },
-  { op: 'logicalAnd', fn: C.logicalAnd, ints: true, cmp: true },
-  { op: 'logicalOr', fn: C.logicalOr, ints: true, cmp: true },
+  { name: oracleCase('add'), op: 'add', fn: C.add, ints: true },
+  { name: oracleCase('sub'), op: 'sub', fn: C.sub, ints: true },
+  { name: oracleCase('mul'), op: 'mul', fn: C.mul, ints: true },
+  { name: oracleCase('div'), op: 'div', fn: C.div, ints: true },
+  { name: oracleCase('pow'), op: 'pow', fn: C.pow, min: -3, max: 3, rtol: 2e-5, ints: true },
+  { name: oracleCase('maximum'), op: 'maximum', fn: C.maximum, ints: true },
+  { name: oracleCase('minimum'), op: 'minimum', fn: C.minimum, ints: true },
+  { name: oracleCase('equal'), op: 'equal', fn: C.equal, ints: true, cmp: true },
+  { name: oracleCase('notEqual'), op: 'notEqual', fn: C.notEqual, ints: true, cmp: true },
+  { name: oracleCase('less'), op: 'less', fn: C.less, ints: true, cmp: true },
+  { name: oracleCase('lessEqual'), op: 'lessEqual', fn: C.lessEqual, ints: true, cmp: true },
+  { name: oracleCase('greater'), op: 'greater', fn: C.greater, ints: true, cmp: true },
+  { name: oracleCase('greaterEqual'), op: 'greaterEqual', fn: C.greaterEqual, ints: true, cmp: true },
+  { name: oracleCase('logicalAnd'), op: 'logicalAnd', fn: C.logicalAnd, ints: true, cmp: true },
+  { name: oracleCase('logicalOr'), op: 'logicalOr', fn: C.logicalOr, ints: true, cmp: true },
 ];
 
 const cmpValues = (n: number, extra: number) => fc.array(fc.constantFrom(-1, 0, 0.5, 2, NaN, extra), { minLength: n, maxLength: n });
 
 for (const c of BINARY) {
-  t.test(wg(oracleCase(c.op)), gpuOpts(), async (t) => {
+  t.test(wg(c.name), gpuOpts(), async (t) => {
     const f = REF_BINARY[c.op];
     await leakFree(t, async () => {
       // float32 with broadcasting; comparisons see ties through a coarse grid.
