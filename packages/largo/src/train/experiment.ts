@@ -94,10 +94,13 @@ export function writeCurves(dir: string, histories: Record<string, History>, val
 export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Promise<ExperimentResult> {
   const t0 = performance.now();
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  if (o.evalOnly) {
-    mkdirSync(o.runDir, { recursive: true });
-    writeFileAtomic(join(o.runDir, 'eval-config.json'), JSON.stringify({ seed: cfg.seed, config: cfg, ...o.meta, written: new Date().toISOString() }, null, 2) + '\n');
-  } else writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta);
+  // the data is read (and checked) before anything is written, so bad input leaves no run folder behind
+  const writeConfig = () => {
+    if (o.evalOnly) {
+      mkdirSync(o.runDir, { recursive: true });
+      writeFileAtomic(join(o.runDir, 'eval-config.json'), JSON.stringify({ seed: cfg.seed, config: cfg, ...o.meta, written: new Date().toISOString() }, null, 2) + '\n');
+    } else writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta);
+  };
   const seconds = { total: 0, train: {} as Record<string, number>, eval: {} as Record<string, number> };
   const trainRes: Record<string, TrainResult> = {};
   const histories: Record<string, History> = {};
@@ -109,6 +112,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
   if (cfg.dataset === 'avmnist') {
     const tl = performance.now();
     const data: AvData = loadAvData(cfg);
+    writeConfig();
     log(`avMNIST: ${data.train.count} train, ${data.val.count} val, ${data.test.count} test pairs (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     for (const method of cfg.methods) {
       const net = buildAvNet(cfg, method);
@@ -128,6 +132,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
   } else {
     const tl = performance.now();
     const data = await loadSegData(cfg);
+    writeConfig();
     log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     const M = data.modalities.length;
     const figCases = data.test.slice(0, cfg.eval.figureCases);
