@@ -50,8 +50,13 @@ async function prepareNodeEnv(): Promise<void> {
     const fs = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');
-    process.env.XDG_RUNTIME_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'largo-xdg-'));
-    fs.chmodSync(process.env.XDG_RUNTIME_DIR, 0o700);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'largo-xdg-'));
+    fs.chmodSync(dir, 0o700);
+    process.env.XDG_RUNTIME_DIR = dir;
+    // Registered first, so it runs after the device is destroyed.
+    onProcessExit(() => {
+      try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+    }, true);
   }
 }
 
@@ -127,19 +132,20 @@ export async function acquireDevice(): Promise<AcquiredDevice | string> {
 }
 
 const exitHooks = new Set<() => void>();
+const lastHooks = new Set<() => void>();
 let exitHookInstalled = false;
 
 /** Runs `fn` when the process exits (Node) — used to destroy the device. */
-export function onProcessExit(fn: () => void): () => void {
-  exitHooks.add(fn);
+export function onProcessExit(fn: () => void, last = false): () => void {
+  if (last) lastHooks.add(fn); else exitHooks.add(fn);
   if (isNode && !exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const h of exitHooks) {
+      for (const h of [...exitHooks, ...lastHooks]) {
         try { h(); } catch { /* exiting anyway */ }
       }
-      exitHooks.clear();
+      exitHooks.clear(); lastHooks.clear();
     });
   }
-  return () => exitHooks.delete(fn);
+  return () => { exitHooks.delete(fn); lastHooks.delete(fn); };
 }
