@@ -159,49 +159,58 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   const pending = new Map<Node, (Tensor | null)[]>();
   pending.set(node, node.outputIds.map((id) => (id === root.id ? e.share(seed) : null)));
   if (!opts.grad) seed.dispose();
-  noGrad(() => {
-    for (const n of order) {
-      const gs = pending.get(n);
-      pending.delete(n);
-      if (!gs || gs.every((g) => g === null)) continue;
-      const rule = rules.get(n.op);
-      if (!rule) throw new OpError('backward', `no gradient rule for op '${n.op}'`);
-      if (n.freed) throw new OpError('backward', `graph through '${n.op}' was already freed`);
-      const dys = gs.map((g, i) => g ?? filled(n.outputs[i], 0));
-      const dxs = e.tidy(() => {
-        const r = rule(dys, { inputs: n.inputs, outputs: n.outputs, attrs: n.attrs, needs: n.needs });
-        // A rule may hand back a cotangent or a saved tensor itself, or one tensor twice: give each slot its own handle.
-        const seen = new Set<Tensor>([...dys, ...n.inputs, ...n.outputs]);
-        return r.map((g) => {
-          if (!g) return null;
-          if (seen.has(g)) return e.view(g, g.shape);
-          seen.add(g);
-          return g;
+  let current: (Tensor | null)[] | null = null;
+  try {
+    noGrad(() => {
+      for (const n of order) {
+        const gs = pending.get(n);
+        pending.delete(n);
+        current = gs ?? null;
+        if (!gs || gs.every((g) => g === null)) continue;
+        const rule = rules.get(n.op);
+        if (!rule) throw new OpError('backward', `no gradient rule for op '${n.op}'`);
+        if (n.freed) throw new OpError('backward', `graph through '${n.op}' was already freed`);
+        const dys = gs.map((g, i) => g ?? filled(n.outputs[i], 0));
+        const dxs = e.tidy(() => {
+          const r = rule(dys, { inputs: n.inputs, outputs: n.outputs, attrs: n.attrs, needs: n.needs });
+          // A rule may hand back a cotangent or a saved tensor itself, or one tensor twice: give each slot its own handle.
+          const seen = new Set<Tensor>([...dys, ...n.inputs, ...n.outputs]);
+          return r.map((g) => {
+            if (!g) return null;
+            if (seen.has(g)) return e.view(g, g.shape);
+            seen.add(g);
+            return g;
+          });
         });
-      });
-      for (const d of dys) d.dispose();
-      for (let i = 0; i < n.inputs.length; i++) {
-        const g = dxs[i];
-        if (!g) continue;
-        if (!n.needs[i]) { g.dispose(); continue; }
-        const shaped = fitShape(g, n.inputs[i].shape, n.op);
-        const leaf = n.leaves[i];
-        const parent = n.parents[i];
-        if (leaf) { accumulate(leaf, shaped); continue; }
-        if (!parent) { shaped.dispose(); continue; }
-        let slot = pending.get(parent);
-        if (!slot) { slot = parent.outputIds.map(() => null); pending.set(parent, slot); }
-        const k = n.parentSlot[i];
-        const prev = slot[k];
-        if (prev) {
-          slot[k] = e.share(e.tidy(() => add(prev, shaped)));
-          prev.dispose(); shaped.dispose();
-        } else slot[k] = shaped;
+        for (const d of dys) d.dispose();
+        current = null;
+        for (let i = 0; i < n.inputs.length; i++) {
+          const g = dxs[i];
+          if (!g) continue;
+          if (!n.needs[i]) { g.dispose(); continue; }
+          const shaped = fitShape(g, n.inputs[i].shape, n.op);
+          const leaf = n.leaves[i];
+          const parent = n.parents[i];
+          if (leaf) { accumulate(leaf, shaped); continue; }
+          if (!parent) { shaped.dispose(); continue; }
+          let slot = pending.get(parent);
+          if (!slot) { slot = parent.outputIds.map(() => null); pending.set(parent, slot); }
+          const k = n.parentSlot[i];
+          const prev = slot[k];
+          if (prev) {
+            // own(): the tracked handle tidy hands back must go too, or it outlives backward() outside any scope.
+            slot[k] = own(e.tidy(() => add(prev, shaped)));
+            prev.dispose(); shaped.dispose();
+          } else slot[k] = shaped;
+        }
+        if (!opts.retainGraph) n.dropSaved();
       }
-      if (!opts.retainGraph) n.dropSaved();
-    }
-  });
-  for (const gs of pending.values()) for (const g of gs) g?.dispose();
+    });
+  } finally {
+    // Normally empty; after an error (a missing rule, say) nothing is left behind either.
+    for (const g of (current as (Tensor | null)[] | null) ?? []) g?.dispose();
+    for (const gs of pending.values()) for (const g of gs) g?.dispose();
+  }
 }
 
 /** A tensor of `like`'s shape and dtype filled with `v`, on `like`'s backend (not the active one). */

@@ -158,3 +158,34 @@ t.test('a disposed leaf is skipped, not resurrected', async (t) => {
   loss.dispose(); y.dispose();
   t.same(memory(), base);
 });
+
+t.test('backward outside any scope leaves only the gradients behind', async (t) => {
+  const x = requireGrad(f64([1, 2]));
+  const base = memory();
+  // `a` (not a leaf) feeds two consumers: its cotangents are summed inside backward.
+  const a = C.mul(x, x), b = C.add(a, 1), c = C.mul(b, a), l = C.sum(c);
+  backward(l);
+  t.same(vals(x.grad), [1, 2].map((v) => 4 * v ** 3 + 2 * v), 'd/dx (x²+1)x² = 4x³ + 2x');
+  for (const q of [a, b, c, l]) q.dispose();
+  t.same(memory(), { tensors: base.tensors + 1, storages: base.storages + 1, backendBuffers: base.backendBuffers + 1 }, 'x.grad only');
+  zeroGrad([x]);
+  x.dispose();
+});
+
+t.test('a failing backward (op without a rule) leaves nothing behind', async (t) => {
+  C.registerKernel('tapeTestNoRule', 'cpu', (inputs, _a, backend) => {
+    const v = backend.readSync(inputs[0].dataId);
+    const id = backend.alloc(inputs[0].dtype, v.length);
+    backend.write(id, v);
+    return { dataId: id, shape: inputs[0].shape, dtype: inputs[0].dtype };
+  });
+  const x = requireGrad(f64([1, 2]));
+  const base = memory();
+  const m = C.mul(x, 2);
+  const y = C.engine().runKernel('tapeTestNoRule', [m], {})[0];
+  const l = tidy(() => C.sum(C.mul(y, y)));
+  t.throws(() => backward(l), { name: 'OpError', message: /^backward: no gradient rule for op 'tapeTestNoRule'/ });
+  l.dispose(); y.dispose(); m.dispose();
+  t.same(memory(), base, 'the partial sweep released its cotangents and the graph');
+  x.dispose();
+});
