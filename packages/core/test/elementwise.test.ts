@@ -261,3 +261,17 @@ t.test('square is mul(x, x)', async (t) => {
   const x = tensor([-2, 0.5, 3]);
   t.same(Array.from(C.square(x).dataSync()), [4, 0.25, 9]);
 });
+
+t.test('empty tensors broadcast like NumPy', async (t) => {
+  const shapes: [number[], number[], number[]][] = [[[0], [1], [0]], [[2, 0], [2, 1], [2, 0]], [[0, 3], [3], [0, 3]], [[1, 0], [4, 1], [4, 0]]];
+  for (const [sa, sb, want] of shapes) {
+    const a = tensor(new Float32Array(sa.reduce((p, q) => p * q, 1)), sa), b = tensor(new Float32Array(sb.reduce((p, q) => p * q, 1)).fill(1), sb);
+    for (const op of ['add', 'mul', 'maximum', 'less']) {
+      const y = (C as unknown as Record<string, (x: Tensor, z: Tensor) => Tensor>)[op](a, b);
+      t.same(y.shape, want, `${op} ${JSON.stringify(sa)} with ${JSON.stringify(sb)}`);
+      t.same(refBinary(toRef(a), toRef(b), REF_BINARY[op]).shape, want, `oracle ${op} agrees`);
+    }
+    t.same(C.where(C.greater(b, 0), a, b).shape, want, 'where');
+    t.throws(() => C.add(a, tensor([1, 2])), { name: 'OpError' }, 'a 0-axis does not broadcast against 2');
+  }
+});

@@ -46,7 +46,7 @@ export function refBroadcastShape(a: readonly number[], b: readonly number[]): n
   for (let i = 0; i < n; i++) {
     const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
     if (x !== y && x !== 1 && y !== 1) throw new Error('reference: shapes do not broadcast');
-    out.push(Math.max(x, y) === 1 ? 1 : x === 1 ? y : x);
+    out.push(x === 1 ? y : x); // [0] with [1] is [0]: a size-1 axis stretches to any size, 0 included
   }
   return out;
 }
