@@ -107,6 +107,7 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
 
   if (start >= total) {
     progress.log(`${o.method}: already trained (${start}/${total} steps in ${lastBase}.safetensors)`);
+    opt.dispose();
     return { history, best, steps: start, resumedFrom, seconds: 0 };
   }
 
@@ -142,10 +143,12 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
     stepsThisCall++;
     if (o.stopAfter !== undefined && stepsThisCall >= o.stopAfter && !isLast) {
       progress.done();
+      opt.dispose();
       return { history, best, steps: step, resumedFrom, seconds: (performance.now() - t0) / 1000 };
     }
   }
   progress.done();
+  opt.dispose();
   const seconds = (performance.now() - t0) / 1000;
   history.segments.push({ fromStep: resumedFrom, toStep: total, seconds: (performance.now() - segStart) / 1000 });
   segStart = performance.now();
