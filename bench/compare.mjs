@@ -1,0 +1,357 @@
+// LARGO.ts side by side with peers, as ratios from one run.
+//
+//   npm run bench -w bench                 # every case, 5 interleaved rounds
+//   node bench/compare.mjs --reps 3 --only conv --no-wasm --no-save
+//
+// For each case: make the inputs once (our seeded generator), hand the same
+// numbers to every library, check that every peer's output agrees with ours
+// (max abs diff, printed), then time. Timing is interleaved: each round runs
+// one sample of every library in a rotating order, so a burst of load from
+// other processes on the machine hits all of them alike; the table holds the
+// median over rounds. A sample repeats the computation enough times to last
+// ~50 ms (calibrated per library from the warm-up) and reports ms per call.
+//
+// Peers: @tensorflow/tfjs 4 on its pure-JS 'cpu' backend and on its 'wasm'
+// backend (SIMD, single-threaded in Node: no worker support there), both in
+// this process; PyTorch (Debian's /usr/bin/python3) in a subprocess
+// (peers/torch_peer.py) with torch.set_num_threads(--threads, default 2).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+const { values: args } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '5' },
+    only: { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+    'sample-ms': { type: 'string', default: '50' },
+    'budget-s': { type: 'string', default: '4' },
+    tol: { type: 'string', default: '1e-3' },
+    'no-torch': { type: 'boolean', default: false },
+    'no-wasm': { type: 'boolean', default: false },
+    'no-tfjs-cpu': { type: 'boolean', default: false },
+    'no-save': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+const REPS = Math.max(1, Number(args.reps));
+const THREADS = Math.max(1, Number(args.threads));
+const SAMPLE_MS = Number(args['sample-ms']);
+const MAX_INNER = 64;
+const BUDGET_MS = 1000 * Number(args['budget-s']);
+const SLOW_MS = 4000; // see goesOn() below
+const TOL = Number(args.tol);
+
+// tfjs prints a banner recommending tfjs-node (not installable here: it downloads a binary).
+for (const k of ['log', 'warn']) {
+  const orig = console[k].bind(console);
+  console[k] = (...a) => { if (typeof a[0] === 'string' && /tfjs-node|^=+$/.test(a[0].trim())) return; orig(...a); };
+}
+const tf = await import('@tensorflow/tfjs');
+await import('@tensorflow/tfjs-backend-wasm');
+tf.env().set('IS_TEST', false);
+
+const { CASES } = await import('./lib/cases.mjs');
+
+// ---------------------------------------------------------------------------
+// timing helpers
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const cpuMs = (c0) => { const u = process.cpuUsage(c0); return (u.user + u.system) / 1000; };
+
+/** Runs fn `inner` times; wall and process-CPU ms per call. */
+function sampleLocal(fn, inner) {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  for (let k = 0; k < inner; k++) fn();
+  return { wall: (performance.now() - t0) / inner, cpu: cpuMs(c0) / inner };
+}
+const innerFor = (ms) => Math.max(1, Math.min(MAX_INNER, Math.round(SAMPLE_MS / Math.max(ms, 1e-3))));
+
+// ---------------------------------------------------------------------------
+// the PyTorch subprocess
+
+class TorchPeer {
+  constructor(python, threads) {
+    this.proc = spawn(python, [join(here, 'peers', 'torch_peer.py'), String(threads)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
+    });
+    this.waiting = [];
+    this.dead = null;
+    createInterface({ input: this.proc.stdout }).on('line', (line) => this.waiting.shift()?.resolve(JSON.parse(line)));
+    this.proc.on('exit', (code) => { this.dead = `python exited with ${code}`; for (const w of this.waiting.splice(0)) w.reject(new Error(this.dead)); });
+    this.proc.on('error', (e) => { this.dead = e.message; for (const w of this.waiting.splice(0)) w.reject(e); });
+  }
+  request(msg) {
+    if (this.dead) return Promise.reject(new Error(this.dead));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve: (r) => (r.error ? reject(new Error(r.error)) : resolve(r)), reject });
+      this.proc.stdin.write(JSON.stringify(msg) + '\n');
+    });
+  }
+  close() { if (!this.dead) { this.proc.stdin.write('{"cmd":"quit"}\n'); this.proc.stdin.end(); } }
+}
+
+// ---------------------------------------------------------------------------
+// machine
+
+const cpuModel = (() => {
+  try {
+    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m);
+    return m ? m[1].trim() : cpus()[0]?.model ?? 'unknown';
+  } catch { return cpus()[0]?.model ?? 'unknown'; }
+})();
+const fmtLoad = (l) => l.map((x) => x.toFixed(2)).join(' / ');
+const loadStart = loadavg();
+const loads = [loadStart[0]];
+
+let torch = null, torchInfo = null, torchWhyNot = null;
+if (!args['no-torch']) {
+  try {
+    torch = new TorchPeer(args.python, THREADS);
+    torchInfo = await torch.request({ cmd: 'info' });
+  } catch (e) {
+    torchWhyNot = e.message;
+    torch = null;
+  }
+}
+
+const peers = [];
+if (!args['no-tfjs-cpu']) peers.push('tfjs-cpu');
+if (!args['no-wasm']) peers.push('tfjs-wasm');
+if (torch) peers.push('torch');
+const LIBS = ['ours', ...peers];
+const ALL_PEERS = ['tfjs-cpu', 'tfjs-wasm', 'torch'];
+
+const machine = {
+  date: new Date().toISOString(),
+  host: hostname(),
+  cpu: cpuModel,
+  cores: cpus().length,
+  node: process.version,
+  tfjs: tf.version.tfjs,
+  wasmSimd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
+  wasmThreads: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
+  torch: torchInfo ? `${torchInfo.torch} (numpy ${torchInfo.numpy}, Python ${torchInfo.python}, ${torchInfo.threads} threads, oneDNN ${torchInfo.mkldnn ? 'on' : 'off'})` : `not run (${torchWhyNot ?? 'disabled'})`,
+};
+console.log(`# LARGO.ts vs peers — ${machine.date}`);
+console.log(`host ${machine.host}: ${machine.cpu}, ${machine.cores} cores; node ${machine.node}; tfjs ${machine.tfjs} (wasm SIMD ${machine.wasmSimd}, threads ${machine.wasmThreads}); torch ${machine.torch}`);
+console.log(`load average at start (1/5/15 min): ${fmtLoad(loadStart)}; ${REPS} interleaved rounds per case, ~${SAMPLE_MS} ms samples\n`);
+
+// ---------------------------------------------------------------------------
+// run
+
+const workDir = mkdtempSync(join(tmpdir(), 'largo-bench-'));
+const useBackend = async (name) => { if (tf.getBackend() !== name) { await tf.setBackend(name); await tf.ready(); } };
+
+function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let d = 0;
+  for (let k = 0; k < a.length; k++) { const e = Math.abs(a[k] - b[k]); if (!(e <= d)) d = e; }
+  return d;
+}
+function maxAbs(a) { let m = 0; for (const v of a) { const e = Math.abs(v); if (e > m) m = e; } return m; }
+
+/**
+ * Worst over the output tensors: absolute diff, and diff relative to the
+ * output's scale (max |ours|, but at least 1e-3 of the largest output of the
+ * case: a gradient that is zero up to rounding, like a conv bias followed by
+ * instance norm, is judged on the case's scale rather than its own).
+ */
+function compare(mine, theirs) {
+  let abs = 0, rel = 0;
+  const per = {};
+  const caseScale = Math.max(...Object.values(mine).map(maxAbs));
+  for (const [k, v] of Object.entries(mine)) {
+    if (!(k in theirs)) return { abs: NaN, rel: NaN, per, note: `missing output ${k}` };
+    const d = maxAbsDiff(v, theirs[k]);
+    const r = d / Math.max(maxAbs(v), 1e-3 * caseScale, 1e-30);
+    per[k] = { abs: d, rel: r };
+    abs = Math.max(abs, d);
+    rel = Math.max(rel, r);
+  }
+  return { abs, rel, per };
+}
+
+const selected = args.only ? CASES.filter((c) => new RegExp(args.only, 'i').test(c.id + ' ' + c.label)) : CASES;
+const results = [];
+const tStart = performance.now();
+
+for (const cs of selected) {
+  const inputs = cs.make();
+  const row = { id: cs.id, label: cs.label, flops: cs.flops, check: {}, wrong: {}, verifyMs: {}, wall: {}, cpu: {}, inner: {}, errors: {} };
+  const runners = {};
+
+  // set up every library, run it once and check it against ours
+  let mine;
+  try {
+    const r = cs.ours(inputs);
+    const t0 = performance.now();
+    mine = r.outputs();
+    row.verifyMs.ours = performance.now() - t0;
+    runners.ours = { sample: async (n) => sampleLocal(r.run, n), dispose: r.dispose };
+  } catch (e) {
+    row.errors.ours = e.message.split('\n')[0];
+  }
+  for (const lib of peers) {
+    try {
+      let theirs;
+      if (lib === 'torch') {
+        const spec = {};
+        for (const [k, a] of Object.entries(inputs)) {
+          const path = join(workDir, `${cs.id}-${k}.f32`);
+          writeFileSync(path, Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+          spec[k] = { path, shape: a.shape };
+        }
+        const rep = await torch.request({ cmd: 'setup', case: cs.id, kind: cs.kind, inputs: spec, dir: workDir });
+        row.verifyMs.torch = rep.ms;
+        theirs = {};
+        for (const [k, o] of Object.entries(rep.outputs)) {
+          const buf = readFileSync(o.path);
+          theirs[k] = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+        }
+        runners.torch = {
+          sample: async (n) => { const t = await torch.request({ cmd: 'time', case: cs.id, inner: n }); return { wall: t.wall_ms / n, cpu: t.cpu_ms / n }; },
+          dispose: () => torch.request({ cmd: 'free', case: cs.id }),
+        };
+      } else {
+        const backend = lib === 'tfjs-cpu' ? 'cpu' : 'wasm';
+        await useBackend(backend);
+        const r = cs.tfjs(tf, inputs);
+        const t0 = performance.now();
+        theirs = r.outputs();
+        row.verifyMs[lib] = performance.now() - t0;
+        runners[lib] = {
+          sample: async (n) => { await useBackend(backend); return sampleLocal(r.run, n); },
+          dispose: async () => { await useBackend(backend); r.dispose(); },
+        };
+      }
+      if (mine) {
+        row.check[lib] = compare(mine, theirs);
+        // a peer that computes something else is not timed (and never the "best peer")
+        if (!(row.check[lib].rel <= TOL)) { row.wrong[lib] = true; await runners[lib].dispose(); delete runners[lib]; }
+      }
+    } catch (e) {
+      row.errors[lib] = e.message.split('\n')[0];
+    }
+  }
+
+  // warm-up (the check above was the first call; a fast case gets one more),
+  // which also sets the calls per sample
+  const libs = LIBS.filter((l) => runners[l]);
+  for (const l of libs) {
+    let t = row.verifyMs[l];
+    if (t < 2000) t = (await runners[l].sample(1)).wall;
+    row.inner[l] = innerFor(t);
+    row.wall[l] = [];
+    row.cpu[l] = [];
+  }
+  // Rounds: every library takes part in round r while r < --reps and either it
+  // has fewer than 3 samples of under SLOW_MS each, or one more sample still
+  // fits in --budget-s. Peers that take seconds per call (tfjs on the big
+  // cases) thus get fewer samples, which keeps a full run near five minutes on
+  // a loaded 2-core machine.
+  const goesOn = (l, r) => {
+    const w = row.wall[l];
+    if (r >= REPS) return false;
+    if (r === 0) return true;
+    const m = median(w) * row.inner[l], spent = w.reduce((a, b) => a + b, 0) * row.inner[l];
+    return (r < 3 && m < SLOW_MS) || spent + m <= BUDGET_MS;
+  };
+  for (let r = 0; r < REPS; r++) {
+    const active = libs.filter((l) => goesOn(l, r));
+    if (!active.length) break;
+    const order = active.map((_, k) => active[(k + r) % active.length]);
+    for (const l of order) {
+      const s = await runners[l].sample(row.inner[l]);
+      row.wall[l].push(s.wall);
+      row.cpu[l].push(s.cpu);
+    }
+    loads.push(loadavg()[0]);
+  }
+  for (const l of libs) await runners[l].dispose();
+  row.median = Object.fromEntries(libs.map((l) => [l, median(row.wall[l])]));
+  row.cpuMedian = Object.fromEntries(libs.map((l) => [l, median(row.cpu[l])]));
+  results.push(row);
+
+  const checks = Object.entries(row.check).map(([l, c]) => `${l} ${c.abs.toExponential(1)}${row.wrong[l] ? ' (DISAGREES)' : ''}`).join(', ');
+  const times = libs.map((l) => `${l} ${fmtMs(row.median[l])}`).join(', ');
+  const errs = Object.entries(row.errors).map(([l, e]) => `${l}: ${e}`).join('; ');
+  console.log(`${cs.label}: max|Δ| vs ours: ${checks || '—'} | median ms: ${times}${errs ? ` | errors: ${errs}` : ''}`);
+}
+torch?.close();
+rmSync(workDir, { recursive: true, force: true });
+const elapsed = (performance.now() - tStart) / 1000;
+const loadEnd = loadavg();
+
+// ---------------------------------------------------------------------------
+// report
+
+function fmtMs(ms) {
+  if (ms === undefined || !Number.isFinite(ms)) return 'n/a';
+  return ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
+}
+function ratioCell(row, which = 'median') {
+  const ours = row[which].ours;
+  const best = ALL_PEERS.filter((p) => row[which][p] !== undefined).sort((a, b) => row[which][a] - row[which][b])[0];
+  if (ours === undefined || !best) return 'n/a';
+  return `${(ours / row[which][best]).toFixed(2)} (${best})`;
+}
+function cell(row, lib, which = 'median') {
+  if (row.wrong[lib]) return 'wrong ✗';
+  if (row.errors[lib]) return 'error';
+  if (row[which][lib] === undefined) return '—';
+  const n = row.wall[lib].length;
+  return fmtMs(row[which][lib]) + (n < REPS ? ` (n=${n})` : '');
+}
+
+const lines = [];
+lines.push(`## ${machine.date.slice(0, 10)} on ${machine.host}`, '');
+lines.push(`- CPU: ${machine.cpu}, ${machine.cores} cores (/proc/cpuinfo)`);
+lines.push(`- Node ${machine.node}; @tensorflow/tfjs ${machine.tfjs} (cpu backend: plain JS; wasm backend: SIMD ${machine.wasmSimd ? 'on' : 'off'}, threads ${machine.wasmThreads ? 'on' : 'off'})`);
+lines.push(`- PyTorch ${machine.torch}`);
+lines.push(`- LARGO.ts: CPU backend, one thread`);
+lines.push(`- load average (1/5/15 min): start ${fmtLoad(loadStart)}, end ${fmtLoad(loadEnd)}; 1-min load during the run ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`);
+lines.push(`- median wall-clock ms per call over up to ${REPS} interleaved rounds (rotating order; (n=k): only k samples, a peer taking seconds per call); ${elapsed.toFixed(0)} s in all`, '');
+lines.push('| case | ours ms | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer |');
+lines.push('|---|---:|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours')} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} |`);
+lines.push('', 'Ratio > 1: we are slower than the fastest peer (among those that computed the right numbers) by that factor.');
+lines.push(`"wrong ✗": the peer's output disagreed with ours beyond ${TOL} relative before timing (table below), so it was not timed.`, '');
+lines.push('Process CPU time per call (median ms; torch counts all of its threads):', '');
+lines.push('| case | ours | tfjs-cpu | tfjs-wasm | torch | ours / best peer |');
+lines.push('|---|---:|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} |`);
+lines.push('', 'Agreement with ours before timing: max abs diff over all outputs (relative to the output\'s scale in brackets):', '');
+lines.push('| case | tfjs-cpu | tfjs-wasm | torch |');
+lines.push('|---|---:|---:|---:|');
+const chk = (r, l) => (r.check[l] ? `${r.check[l].abs.toExponential(1)} (${r.check[l].rel.toExponential(1)})${r.wrong[l] ? ' ✗' : ''}` : r.errors[l] ? `error: ${r.errors[l]}` : '—');
+for (const r of results) lines.push(`| ${r.label} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} |`);
+const bad = results.flatMap((r) => Object.keys(r.wrong).map((l) => {
+  const worst = Object.entries(r.check[l].per).filter(([, c]) => !(c.rel <= TOL)).map(([k]) => k);
+  return `${r.label} / ${l} (${worst.join(', ')})`;
+}));
+lines.push('', bad.length ? `Disagreement above ${TOL} relative (outputs): ${bad.join('; ')}.` : `All peers agree with ours to ${TOL} relative or better.`);
+const errs = results.flatMap((r) => Object.entries(r.errors).map(([l, e]) => `${r.label} / ${l}: ${e}`));
+if (errs.length) lines.push('', 'Errors:', '', ...errs.map((e) => `- ${e}`));
+const md = lines.join('\n') + '\n';
+console.log('\n' + md);
+
+if (!args['no-save']) {
+  const out = args.out ?? join(here, 'results', `${machine.date.slice(0, 10)}-${machine.host}.md`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, md);
+  writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify({ machine, reps: REPS, budgetS: BUDGET_MS / 1000, tol: TOL, loads: { start: loadStart, end: loadEnd, during: loads }, results }, null, 1) + '\n');
+  console.log(`written ${out}`);
+}
