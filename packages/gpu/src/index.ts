@@ -6,6 +6,7 @@ import './kernels/elementwise.js';
 import './kernels/reduce.js';
 import './kernels/layout.js';
 import './kernels/matmul.js';
+import './kernels/conv.js';
 
 export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch } from './backend.js';
 export { acquireDevice, REQUESTED_LIMITS, type AcquiredDevice, type GpuDeviceInfo } from './device.js';

@@ -1,0 +1,242 @@
+import { registerKernel, type TensorInfo } from '@largo/core';
+import type { GpuData, WebGpuBackend } from '../backend.js';
+import { Uniforms, uw, uwi } from '../wgsl.js';
+import { gemm, type Operand } from './igemm.js';
+
+/*
+ * 3-D convolution (PyTorch semantics: cross-correlation, NCDHW, weight
+ * [O, C, kd, kh, kw], zero padding, no groups) as three implicit GEMMs on
+ * the tiled generator of igemm.ts. With Kc = C·kd·kh·kw reduction rows and
+ * P = oD·oH·oW output voxels:
+ *
+ *   conv3d            Y[O × (N·P)]  = W[O × Kc] · col(x)[Kc × (N·P)]        (+ bias[o])
+ *   conv3dGradInput   dX[C × (N·V)] = W'[C × O·taps] · dyᵀ-gather[O·taps × (N·V)] (+ bias[c])
+ *   conv3dGradWeight  dW[O × Kc]    = dy[O × (N·P)] · col(x)ᵀ[(N·P) × Kc]     (split-K)
+ *
+ * col(x) is never materialized: the B loader decodes the reduction index k
+ * into (c, a, b, e) and reads x at the tap (zero outside the volume); the
+ * column's voxel (and batch) is decoded once per thread, before the K loop.
+ * The batch is folded into the GEMM's columns, so small volumes with a
+ * larger batch still fill the grid.
+ *
+ * Grad-input is a gather, not a scatter (no atomics, deterministic): dx
+ * voxel z receives dy[(z + p − a·d)/s] from every tap a for which the
+ * division is exact. The dx voxels are split into s_d·s_h·s_w stride
+ * phases; within a phase the contributing taps are fixed, so each phase is
+ * one GEMM over exactly those taps (no zero products for strided
+ * convolutions) with dy offsets from a per-axis tap table in the uniforms.
+ *
+ * Grad-weight reduces over N·P (long) into a small O × Kc output: split-K
+ * gives the grid enough workgroups. 1×1×1 convolutions with unit stride and
+ * no padding use plain strided loaders (no tap decoding).
+ */
+
+export interface ConvAttrs { stride: number[]; padding: number[]; dilation: number[] }
+export interface ConvGradInputAttrs extends ConvAttrs { inputShape: number[] }
+export interface ConvGradWeightAttrs extends ConvAttrs { weightShape: number[] }
+
+interface Geom {
+  N: number; C: number; D: number; H: number; W: number;
+  O: number; kd: number; kh: number; kw: number;
+  oD: number; oH: number; oW: number;
+  s: number[]; p: number[]; d: number[];
+}
+
+function convOutSize(n: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
+
+/** Word indices of the geometry in the uniforms, as WGSL expressions. */
+type G = Record<'C' | 'D' | 'H' | 'W' | 'O' | 'oD' | 'oH' | 'oW' | 'kd' | 'kh' | 'kw' | 'sd' | 'sh' | 'sw' | 'dd' | 'dh' | 'dw'
+  | 'P' | 'DHW' | 'HW' | 'oHW' | 'k3' | 'khw' | 'Kc' | 'pd' | 'ph' | 'pw', string>;
+
+function geomWords(u: Uniforms, g: Geom): G {
+  const w = (v: number) => uw(u.u(v));
+  const wi = (v: number) => uwi(u.i(v));
+  return {
+    C: w(g.C), D: w(g.D), H: w(g.H), W: w(g.W), O: w(g.O), oD: w(g.oD), oH: w(g.oH), oW: w(g.oW),
+    kd: w(g.kd), kh: w(g.kh), kw: w(g.kw), sd: w(g.s[0]), sh: w(g.s[1]), sw: w(g.s[2]),
+    dd: w(g.d[0]), dh: w(g.d[1]), dw: w(g.d[2]),
+    P: w(g.oD * g.oH * g.oW), DHW: w(g.D * g.H * g.W), HW: w(g.H * g.W), oHW: w(g.oH * g.oW),
+    k3: w(g.kd * g.kh * g.kw), khw: w(g.kh * g.kw), Kc: w(g.C * g.kd * g.kh * g.kw),
+    pd: wi(g.p[0]), ph: wi(g.p[1]), pw: wi(g.p[2]),
+  };
+}
+
+/** 1×1×1 kernel, unit stride, no padding: col(x) is x itself (P = DHW). */
+const pointwise = (g: Geom) => g.kd === 1 && g.kh === 1 && g.kw === 1 && g.p.every((v) => v === 0) && g.s.every((v) => v === 1);
+
+/** Statements decoding reduction row k = (c, a, b, e) into names suffixed `s`. */
+const tapDecode = (G: G, k: string, s: string) =>
+  `let c${s} = ${k} / ${G.k3}; let r${s} = ${k} % ${G.k3}; let a${s} = r${s} / ${G.khw}; let q${s} = r${s} % ${G.khw}; let b${s} = q${s} / ${G.kw}; let e${s} = q${s} % ${G.kw};`;
+
+function checkF32(op: string, ...ts: TensorInfo[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: the webgpu kernel takes float32 tensors, got ${t.dtype}`);
+}
+
+// ---------------------------------------------------------------- forward
+
+registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
+  const be = backend as WebGpuBackend;
+  const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
+  checkF32('conv3d', x, w, ...(b ? [b] : []));
+  const [N, C, D, H, W] = x.shape;
+  const [O, , kd, kh, kw] = w.shape;
+  const sp = [0, 1, 2].map((i) => convOutSize(x.shape[i + 2], w.shape[i + 2], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
+  const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD: sp[0], oH: sp[1], oW: sp[2], s: attrs.stride, p: attrs.padding, d: attrs.dilation };
+  const o = be.out([N, O, ...sp], 'float32');
+  const P = prod(sp);
+  if (o.data.size === 0) return o.info;
+  let G!: G;
+  const pw = pointwise(g);
+  const A: Operand = { kFast: true, load: (m, k) => `v = Wt[${m} * ${G.Kc} + ${k}];` };
+  const B: Operand = pw
+    ? {
+      kFast: false,
+      setup: (n, s) => `let xb${s} = (${n} / ${G.P}) * ${G.C} * ${G.P} + ${n} % ${G.P};`,
+      load: (_n, k, s) => `v = X[xb${s} + ${k} * ${G.P}];`,
+    }
+    : {
+      kFast: false,
+      setup: (n, s) => `let bb${s} = ${n} / ${G.P}; let bp${s} = ${n} % ${G.P};
+  let ox${s} = bp${s} % ${G.oW}; let ot${s} = bp${s} / ${G.oW}; let oy${s} = ot${s} % ${G.oH}; let oz${s} = ot${s} / ${G.oH};
+  let iz${s} = i32(oz${s} * ${G.sd}) - ${G.pd}; let iy${s} = i32(oy${s} * ${G.sh}) - ${G.ph}; let ix${s} = i32(ox${s} * ${G.sw}) - ${G.pw};
+  let xb${s} = bb${s} * ${G.C} * ${G.DHW};`,
+      load: (_n, k, s) => `${tapDecode(G, k, '')}
+      let z = iz${s} + i32(a * ${G.dd}); let y = iy${s} + i32(b * ${G.dh}); let x = ix${s} + i32(e * ${G.dw});
+      if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[xb${s} + c * ${G.DHW} + u32(z) * ${G.HW} + u32(y) * ${G.W} + u32(x)]; }`,
+    };
+  gemm(be, {
+    key: `conv3d:${pw ? 'pw' : 'gen'}:${b ? 'bias' : 'nobias'}`,
+    M: O, N: N * P, K: C * kd * kh * kw,
+    words: (u) => { G = geomWords(u, g); },
+    loadInputs: [{ name: 'X', data: x.dataId as GpuData }, { name: 'Wt', data: w.dataId as GpuData }],
+    epiInputs: b ? [{ name: 'Bias', data: b.dataId as GpuData }] : [],
+    out: o.data, A, B,
+    store: (m, n, acc) => `Y[((${n} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${n} % ${G.P}] = ${acc}${b ? ` + Bias[${m}]` : ''};`,
+  });
+  return o.info;
+});
+
+// ------------------------------------------------------------- grad input
+
+/** The taps of one axis that reach dx positions ≡ ph (mod s): [tap, dy offset q] with dy index = j + q. */
+function phaseTaps(ph: number, k: number, s: number, p: number, d: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = 0; a < k; a++) {
+    const r = ph + p - a * d;
+    if (((r % s) + s) % s === 0) out.push([a, r / s]);
+  }
+  return out;
+}
+
+registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, backend) => {
+  const be = backend as WebGpuBackend;
+  const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
+  checkF32('conv3dGradInput', dy, w, ...(b ? [b] : []));
+  const [N, C, D, H, W] = attrs.inputShape;
+  const [O, , kd, kh, kw] = w.shape;
+  const [, , oD, oH, oW] = dy.shape;
+  const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD, oH, oW, s: attrs.stride, p: attrs.padding, d: attrs.dilation };
+  const o = be.out(attrs.inputShape, 'float32');
+  if (o.data.size === 0) return o.info;
+  const [sd, sh, sw] = attrs.stride;
+  const ks = [kd, kh, kw];
+  for (let pz = 0; pz < sd; pz++) for (let py = 0; py < sh; py++) for (let px = 0; px < sw; px++) {
+    const ph = [pz, py, px];
+    const ext = [D, H, W].map((n, i) => Math.max(0, Math.ceil((n - ph[i]) / attrs.stride[i])));
+    if (prod(ext) === 0) continue;
+    const taps = [0, 1, 2].map((i) => phaseTaps(ph[i], ks[i], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
+    const [na, nb, ne] = taps.map((t) => t.length);
+    let G!: G;
+    let F!: Record<'pz' | 'py' | 'px' | 'jD' | 'jH' | 'jW' | 'JV' | 'ne' | 'nbe' | 'nabe' | 'tz' | 'ty' | 'tx', string>;
+    let tab!: { z: number; y: number; x: number };
+    const words = (u: Uniforms) => {
+      G = geomWords(u, g);
+      const wv = (v: number) => uw(u.u(v));
+      F = {
+        pz: wv(pz), py: wv(py), px: wv(px), jD: wv(ext[0]), jH: wv(ext[1]), jW: wv(ext[2]), JV: wv(prod(ext)),
+        ne: wv(ne), nbe: wv(nb * ne), nabe: wv(na * nb * ne), tz: '', ty: '', tx: '',
+      };
+      // Tap tables, [tap, q] pairs; fixed size (2·k words per axis) so every phase has one layout.
+      const at = [0, 0, 0];
+      for (let i = 0; i < 3; i++) {
+        at[i] = u.length;
+        for (let j = 0; j < ks[i]; j++) { u.u(taps[i][j]?.[0] ?? 0); u.i(taps[i][j]?.[1] ?? 0); }
+      }
+      tab = { z: at[0], y: at[1], x: at[2] };
+      // The y and x tables start after 2·kd and 2·(kd + kh) words: computed, so that one pipeline serves every kernel size.
+      F.tz = `${tab.z}u`; F.ty = `(${tab.z}u + 2u * ${G.kd})`; F.tx = `(${tab.z}u + 2u * (${G.kd} + ${G.kh}))`;
+    };
+    const decodeK = (k: string) => `let o = ${k} / ${F.nabe}; let r = ${k} % ${F.nabe}; let ia = r / ${F.nbe}; let r2 = r % ${F.nbe}; let ib = r2 / ${F.ne}; let ie = r2 % ${F.ne};`;
+    const A: Operand = {
+      kFast: true,
+      load: (c, k) => `${decodeK(k)}
+      let a = tw(${F.tz} + 2u * ia); let b = tw(${F.ty} + 2u * ib); let e = tw(${F.tx} + 2u * ie);
+      v = Wt[(((o * ${G.C} + ${c}) * ${G.kd} + a) * ${G.kh} + b) * ${G.kw} + e];`,
+    };
+    const B: Operand = {
+      kFast: false,
+      setup: (n, s) => `let bb${s} = ${n} / ${F.JV}; let vv${s} = ${n} % ${F.JV};
+  let jx${s} = i32(vv${s} % ${F.jW}); let jt${s} = vv${s} / ${F.jW}; let jy${s} = i32(jt${s} % ${F.jH}); let jz${s} = i32(jt${s} / ${F.jH});
+  let db${s} = bb${s} * ${G.O} * ${G.P};`,
+      load: (_n, k, s) => `${decodeK(k)}
+      let z = jz${s} + bitcast<i32>(tw(${F.tz} + 2u * ia + 1u)); let y = jy${s} + bitcast<i32>(tw(${F.ty} + 2u * ib + 1u)); let x = jx${s} + bitcast<i32>(tw(${F.tx} + 2u * ie + 1u));
+      if (u32(z) < ${G.oD} && u32(y) < ${G.oH} && u32(x) < ${G.oW}) { v = DY[db${s} + o * ${G.P} + u32(z) * ${G.oHW} + u32(y) * ${G.oW} + u32(x)]; }`,
+    };
+    gemm(be, {
+      key: `conv3dGradInput:${b ? 'bias' : 'nobias'}`,
+      M: C, N: N * prod(ext), K: O * na * nb * ne,
+      words,
+      helpers: 'fn tw(i: u32) -> u32 { return prm.v[i >> 2u][i & 3u]; }',
+      loadInputs: [{ name: 'Wt', data: w.dataId as GpuData }, { name: 'DY', data: dy.dataId as GpuData }],
+      epiInputs: b ? [{ name: 'Bias', data: b.dataId as GpuData }] : [],
+      out: o.data, A, B,
+      store: (m, n, acc) => `{ let bb = ${n} / ${F.JV}; let vv = ${n} % ${F.JV};
+    let x = ${F.px} + ${G.sw} * (vv % ${F.jW}); let t = vv / ${F.jW}; let y = ${F.py} + ${G.sh} * (t % ${F.jH}); let z = ${F.pz} + ${G.sd} * (t / ${F.jH});
+    Y[(bb * ${G.C} + ${m}) * ${G.DHW} + z * ${G.HW} + y * ${G.W} + x] = ${acc}${b ? ` + Bias[${m}]` : ''}; }`,
+    });
+  }
+  return o.info;
+});
+
+// ------------------------------------------------------------ grad weight
+
+registerKernel<ConvGradWeightAttrs>('conv3dGradWeight', 'webgpu', (inputs, attrs, backend) => {
+  const be = backend as WebGpuBackend;
+  const [x, dy] = inputs;
+  checkF32('conv3dGradWeight', x, dy);
+  const [N, C, D, H, W] = x.shape;
+  const [O, , kd, kh, kw] = attrs.weightShape;
+  const [, , oD, oH, oW] = dy.shape;
+  const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD, oH, oW, s: attrs.stride, p: attrs.padding, d: attrs.dilation };
+  const o = be.out(attrs.weightShape, 'float32');
+  if (o.data.size === 0) return o.info;
+  const P = oD * oH * oW;
+  const pw = pointwise(g);
+  let G!: G;
+  const A: Operand = { kFast: true, load: (m, k) => `v = DY[((${k} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${k} % ${G.P}];` };
+  const B: Operand = pw
+    ? { kFast: true, load: (n, k) => `v = X[((${k} / ${G.P}) * ${G.C} + ${n}) * ${G.P} + ${k} % ${G.P}];` }
+    : {
+      kFast: true,
+      setup: (n, s) => `${tapDecode(G, n, s)}
+  let fz${s} = i32(a${s} * ${G.dd}) - ${G.pd}; let fy${s} = i32(b${s} * ${G.dh}) - ${G.ph}; let fx${s} = i32(e${s} * ${G.dw}) - ${G.pw};
+  let xc${s} = c${s} * ${G.DHW};`,
+      load: (_n, k, s) => `let bb = ${k} / ${G.P}; let p = ${k} % ${G.P};
+      let ox = p % ${G.oW}; let t = p / ${G.oW}; let oy = t % ${G.oH}; let oz = t / ${G.oH};
+      let z = i32(oz * ${G.sd}) + fz${s}; let y = i32(oy * ${G.sh}) + fy${s}; let x = i32(ox * ${G.sw}) + fx${s};
+      if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[bb * ${G.C} * ${G.DHW} + xc${s} + u32(z) * ${G.HW} + u32(y) * ${G.W} + u32(x)]; }`,
+    };
+  gemm(be, {
+    key: `conv3dGradWeight:${pw ? 'pw' : 'gen'}`,
+    M: O, N: C * kd * kh * kw, K: N * P,
+    words: (u) => { G = geomWords(u, g); },
+    loadInputs: [{ name: 'DY', data: dy.dataId as GpuData }, { name: 'X', data: x.dataId as GpuData }],
+    out: o.data, A, B,
+    store: (m, n, acc) => `Y[${m} * ${G.Kc} + ${n}] = ${acc};`,
+  });
+  return o.info;
+});
