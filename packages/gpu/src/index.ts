@@ -8,6 +8,7 @@ import './kernels/layout.js';
 import './kernels/matmul.js';
 import './kernels/conv.js';
 import './kernels/nn.js';
+import './kernels/index-ops.js';
 
 export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch } from './backend.js';
 export { acquireDevice, REQUESTED_LIMITS, type AcquiredDevice, type GpuDeviceInfo } from './device.js';
