@@ -113,23 +113,35 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
   assertTensor('indexSelect', x);
   const a = normalizeAxis('indexSelect', axis, x.shape);
-  const idx = indices instanceof Tensor ? indices : engine().fromValues(Int32Array.from(indices), [indices.length], 'int32', x.backend);
-  try {
-    checkIndices('indexSelect', idx, x.shape[a], a, x.shape);
-  } catch (e) {
-    if (idx !== indices) idx.dispose();
-    throw e;
+  if (indices instanceof Tensor) {
+    checkIndices('indexSelect', indices, x.shape[a], a, x.shape);
+    return run1('indexSelect', [x, indices], { axis: a });
   }
+  // A host list is checked on the host, before it moves to x's backend.
+  const host = Int32Array.from(indices);
+  checkIndexValues('indexSelect', host, x.shape[a], a, x.shape);
+  const idx = engine().fromValues(host, [host.length], 'int32', x.backend);
   const out = run1('indexSelect', [x, idx], { axis: a });
-  if (idx !== indices) idx.dispose();
+  idx.dispose();
   return out;
 }
 
-/** Validates a 1-d int32 index tensor against an axis of length `n` (of `shape`). */
+/**
+ * Validates a 1-d int32 index tensor against an axis of length `n` (of
+ * `shape`). The values are checked only where they can be read
+ * synchronously (the cpu backend): indices that live on a GPU would need a
+ * blocking read, so there the kernels clamp them into [0, n − 1] instead
+ * (documented in @largo/gpu).
+ */
 function checkIndices(op: string, idx: Tensor, n: number, axis: number, shape: readonly number[]): void {
   assertTensor(op, idx, 'indices');
   if (idx.dtype !== 'int32' || idx.rank !== 1) throw new OpError(op, `indices must be a 1-d int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
-  for (const v of idx.dataSync()) {
+  if (idx.backend.name === 'cpu') checkIndexValues(op, idx.dataSync(), n, axis, shape);
+}
+
+function checkIndexValues(op: string, values: ArrayLike<number>, n: number, axis: number, shape: readonly number[]): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (v < 0 || v >= n) throw new OpError(op, `index ${v} out of range for axis ${axis} of ${fmtShape(shape)}`);
   }
 }
