@@ -85,7 +85,7 @@ class TorchPeer {
   constructor(python, threads) {
     this.proc = spawn(python, [join(here, 'peers', 'torch_peer.py'), String(threads)], {
       stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
+      env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
     });
     this.waiting = [];
     this.dead = null;
@@ -106,10 +106,15 @@ class TorchPeer {
 // ---------------------------------------------------------------------------
 // machine
 
+/** CPU model from /proc/cpuinfo, with family/model, clock and the SIMD extensions that matter here. */
 const cpuModel = (() => {
   try {
-    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m);
-    return m ? m[1].trim() : cpus()[0]?.model ?? 'unknown';
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (k) => info.match(new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm'))?.[1].trim();
+    const flags = new Set((field('flags') ?? '').split(/\s+/));
+    const simd = ['avx', 'avx2', 'fma', 'avx512f'].filter((f) => flags.has(f)).map((f) => f.toUpperCase());
+    const extra = [field('cpu family') && `family ${field('cpu family')} model ${field('model')}`, simd.join('+'), field('cpu MHz') && `${Math.round(Number(field('cpu MHz')))} MHz`];
+    return `${field('model name') ?? cpus()[0]?.model ?? 'unknown'} (${extra.filter(Boolean).join(', ')})`;
   } catch { return cpus()[0]?.model ?? 'unknown'; }
 })();
 const fmtLoad = (l) => l.map((x) => x.toFixed(2)).join(' / ');
@@ -143,7 +148,7 @@ const machine = {
   tfjs: tf.version.tfjs,
   wasmSimd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
   wasmThreads: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
-  torch: torchInfo ? `${torchInfo.torch} (numpy ${torchInfo.numpy}, Python ${torchInfo.python}, ${torchInfo.threads} threads, oneDNN ${torchInfo.mkldnn ? 'on' : 'off'})` : `not run (${torchWhyNot ?? 'disabled'})`,
+  torch: torchInfo ? `${torchInfo.torch} (numpy ${torchInfo.numpy}, Python ${torchInfo.python}, ${torchInfo.threads} threads, oneDNN ${torchInfo.mkldnn ? 'on' : 'off'}; BLAS ${torchInfo.blas.join(', ') || 'unknown'})` : `not run (${torchWhyNot ?? 'disabled'})`,
 };
 console.log(`# LARGO.ts vs peers — ${machine.date}`);
 console.log(`host ${machine.host}: ${machine.cpu}, ${machine.cores} cores; node ${machine.node}; tfjs ${machine.tfjs} (wasm SIMD ${machine.wasmSimd}, threads ${machine.wasmThreads}); torch ${machine.torch}`);

@@ -145,6 +145,22 @@ CASES = {
 live = {}
 
 
+def blas_libraries():
+    """The BLAS shared objects actually mapped into this process (Debian's torch uses the system libblas.so.3)."""
+    torch.matmul(torch.ones(64, 64), torch.ones(64, 64))  # make sure GEMM has been reached
+    found = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                name = os.path.basename(path)
+                if "blas" in name or "mkl_rt" in name:
+                    found.add(os.path.realpath(path))
+    except OSError:
+        pass
+    return sorted(found)
+
+
 def handle(msg):
     cmd = msg["cmd"]
     if cmd == "info":
@@ -155,6 +171,7 @@ def handle(msg):
             "python": sys.version.split()[0],
             "parallel": torch.__config__.parallel_info().splitlines()[:8],
             "mkldnn": torch.backends.mkldnn.is_available(),
+            "blas": blas_libraries(),
         }
     if cmd == "setup":
         inputs = {k: load(v) for k, v in msg["inputs"].items()}
