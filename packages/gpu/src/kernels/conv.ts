@@ -144,6 +144,7 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
   if (o.data.size === 0) return o.info;
   const [sd, sh, sw] = attrs.stride;
   const ks = [kd, kh, kw];
+  const cap = Math.max(8, kd, kh, kw);
   for (let pz = 0; pz < sd; pz++) for (let py = 0; py < sh; py++) for (let px = 0; px < sw; px++) {
     const ph = [pz, py, px];
     const ext = [D, H, W].map((n, i) => Math.max(0, Math.ceil((n - ph[i]) / attrs.stride[i])));
@@ -152,7 +153,6 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
     const [na, nb, ne] = taps.map((t) => t.length);
     let G!: G;
     let F!: Record<'pz' | 'py' | 'px' | 'jD' | 'jH' | 'jW' | 'JV' | 'ne' | 'nbe' | 'nabe' | 'tz' | 'ty' | 'tx', string>;
-    let tab!: { z: number; y: number; x: number };
     const words = (u: Uniforms) => {
       G = geomWords(u, g);
       const wv = (v: number) => uw(u.u(v));
@@ -160,15 +160,13 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
         pz: wv(pz), py: wv(py), px: wv(px), jD: wv(ext[0]), jH: wv(ext[1]), jW: wv(ext[2]), JV: wv(prod(ext)),
         ne: wv(ne), nbe: wv(nb * ne), nabe: wv(na * nb * ne), tz: '', ty: '', tx: '',
       };
-      // Tap tables, [tap, q] pairs; fixed size (2·k words per axis) so every phase has one layout.
+      // Tap tables, [tap, q] pairs, `cap` entries per axis: one layout (one pipeline) for every phase and every kernel size ≤ 8.
       const at = [0, 0, 0];
       for (let i = 0; i < 3; i++) {
         at[i] = u.length;
-        for (let j = 0; j < ks[i]; j++) { u.u(taps[i][j]?.[0] ?? 0); u.i(taps[i][j]?.[1] ?? 0); }
+        for (let j = 0; j < cap; j++) { u.u(taps[i][j]?.[0] ?? 0); u.i(taps[i][j]?.[1] ?? 0); }
       }
-      tab = { z: at[0], y: at[1], x: at[2] };
-      // The y and x tables start after 2·kd and 2·(kd + kh) words: computed, so that one pipeline serves every kernel size.
-      F.tz = `${tab.z}u`; F.ty = `(${tab.z}u + 2u * ${G.kd})`; F.tx = `(${tab.z}u + 2u * (${G.kd} + ${G.kh}))`;
+      F.tz = `${at[0]}u`; F.ty = `${at[1]}u`; F.tx = `${at[2]}u`;
     };
     const decodeK = (k: string) => `let o = ${k} / ${F.nabe}; let r = ${k} % ${F.nabe}; let ia = r / ${F.nbe}; let r2 = r % ${F.nbe}; let ib = r2 / ${F.ne}; let ie = r2 % ${F.ne};`;
     const A: Operand = {

@@ -206,7 +206,7 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
   const u = new Uniforms();
   p.words(u);
   const w = { M: u.u(M), N: u.u(N), K: u.u(K), RT: u.u(RT), gx: u.u(gx), chunk: u.u(chunk) };
-  const tk = `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}:u${u.vec4s}`;
+  const tk = `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}:w${u.length}`;
   if (p.loadInputs.length + (p.epiInputs?.length ?? 0) + 1 > 4) throw new Error(`webgpu: ${p.key} would bind more than 4 storage buffers`);
   if (!split) {
     be.dispatch({
@@ -235,7 +235,7 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
     let b = 0;
     const decl = [roDecl(b++, 'P', 'f32'), ...(p.epiInputs ?? []).map((x) => roDecl(b++, x.name, 'f32')), rwDecl(b++, 'Y', 'f32')].join('');
     be.dispatch({
-      key: `igemm:${p.key}:finalize:u${v.vec4s}`,
+      key: `igemm:${p.key}:finalize:w${v.length}`,
       inputs: [partial, ...(p.epiInputs ?? []).map((x) => x.data)], outputs: [p.out], uniforms: v,
       workgroups: [fx, fy],
       wgsl: () => `${decl}${uniformDecl(b, v.vec4s)}

@@ -44,7 +44,7 @@ export function launch1d(be: WebGpuBackend, n: number, spec: LaunchSpec): void {
   const [gx, gy] = be.grid(Math.ceil(n / wg));
   const nW = u.u(n), gW = u.u(gx);
   be.dispatch({
-    key: `${spec.key}:t${wg}:u${u.vec4s}`,
+    key: `${spec.key}:t${wg}:w${u.length}`,
     inputs: spec.inputs.map((x) => x.data), outputs: spec.outputs.map((x) => x.data), uniforms: u, workgroups: [gx, gy],
     wgsl: () => `${decls(spec, u)}
 ${helpersOf(spec)}
@@ -76,7 +76,7 @@ export function launchGroups(be: WebGpuBackend, groups: number, spec: LaunchSpec
   const [gx, gy] = be.grid(groups);
   const nW = u.u(groups), gW = u.u(gx);
   be.dispatch({
-    key: `${spec.key}:g${wg}:u${u.vec4s}`,
+    key: `${spec.key}:g${wg}:w${u.length}`,
     inputs: spec.inputs.map((x) => x.data), outputs: spec.outputs.map((x) => x.data), uniforms: u, workgroups: [gx, gy],
     wgsl: () => `${decls(spec, u)}
 const WG: u32 = ${wg}u;
