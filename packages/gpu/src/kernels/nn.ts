@@ -15,9 +15,11 @@ import { launch1d, launchGroups, rowChunks, treeReduce, type Buf } from './launc
  *    position walking the axis (coalesced along inner: the NCDHW channel
  *    softmax). A NaN in a row, or an infinite row maximum, makes the row NaN
  *    (what the CPU's arithmetic gives).
- *  - instanceNorm: per (n, c) row and chunk, a workgroup computes the chunk
- *    mean, then Σd and Σd² about it (corrected two-pass); chunks merge with
- *    Chan's formula; then one elementwise pass. Never E[x²] − E[x]².
+ *  - instanceNorm: two passes over each (n, c) row, cut into chunks (a
+ *    workgroup each) when rows are long and few: the mean hi from chunk sums,
+ *    then Σd and Σd² about hi (the corrected two-pass algorithm, never
+ *    E[x²] − E[x]²); lo = Σd/S refines the mean, and y = ((x − hi) − lo)·…,
+ *    so that x − mean keeps full precision even for large offsets.
  *  - instanceNormGrad: chunk sums of dy, dy·(x − μ₀), x − μ₀ (μ₀ the saved
  *    mean, refined as on the CPU), a per-channel pass for the row constants
  *    and dweight/dbias (summed over n in order), an elementwise pass for dx.
@@ -129,51 +131,64 @@ registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceN
   const L = Math.ceil(S / chunks);
   chunks = Math.ceil(S / L);
   const partial = be.alloc('float32', R * chunks * 2);
-  const stats = be.alloc('float32', 2 * R);
+  // stats = [saved mean | invstd | hi | lo], mean = hi + lo
+  const stats = be.alloc('float32', 4 * R);
   const wb = w && b ? pack(be, [w, b]).buf : null;
   try {
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
       W = { S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)), R: uw(u.u(R)), C: uw(u.u(C)), eps: uwf(u.f(attrs.eps)) };
     };
+    // Pass 1: the mean (hi) from chunk sums added in order.
     launchGroups(be, R * chunks, {
-      key: 'instanceNorm:chunk', inputs: [{ name: 'X', data: gd(x) }], outputs: [{ name: 'P', data: partial }], words,
-      helpers: 'var<workgroup> sa: array<f32, WG>;\nvar<workgroup> sv: array<vec2<f32>, WG>;',
+      key: 'instanceNorm:sum', inputs: [{ name: 'X', data: gd(x) }], outputs: [{ name: 'P', data: partial }], words,
+      helpers: 'var<workgroup> sa: array<f32, WG>;',
       body: () => `let row = grp / ${W.chunks}; let k = grp % ${W.chunks};
-  let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let cnt = f32(j1 - j0); let base = row * ${W.S};
+  let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let base = row * ${W.S};
   var s = 0.0f;
   for (var j = j0 + lid; j < j1; j = j + WG) { s = s + X[base + j]; }
   sa[lid] = s;
   ${treeReduce('sa', (p, q) => `${p} + ${q}`)}
-  let mean = sa[0] / cnt;
-  var q = vec2<f32>(0.0f, 0.0f);
-  for (var j = j0 + lid; j < j1; j = j + WG) { let d = X[base + j] - mean; q = q + vec2<f32>(d, d * d); }
-  sv[lid] = q;
-  ${treeReduce('sv', (p, r) => `${p} + ${r}`)}
-  if (lid == 0u) { P[grp * 2u] = mean; P[grp * 2u + 1u] = sv[0].y - sv[0].x * sv[0].x / cnt; }`,
+  if (lid == 0u) { P[grp] = sa[0]; }`,
     });
     launch1d(be, R, {
-      key: 'instanceNorm:merge', inputs: [{ name: 'P', data: partial }], outputs: [{ name: 'ST', data: stats }], words, helpers: CLAMP0,
-      body: () => `var na = 0.0f; var mean = 0.0f; var m2 = 0.0f;
-  for (var k = 0u; k < ${W.chunks}; k = k + 1u) {
-    let cnt = f32(min(${W.S}, (k + 1u) * ${W.L}) - k * ${W.L});
-    let mb = P[(idx * ${W.chunks} + k) * 2u]; let qb = P[(idx * ${W.chunks} + k) * 2u + 1u];
-    let nn = na + cnt; let d = mb - mean;
-    mean = mean + d * (cnt / nn);
-    m2 = m2 + qb + d * d * (na * cnt / nn);
-    na = nn;
-  }
-  let variance = clamp0(m2 / f32(${W.S}));
-  ST[idx] = mean;
-  ST[${W.R} + idx] = 1.0f / sqrt(variance + ${W.eps});`,
+      key: 'instanceNorm:mean', inputs: [{ name: 'P', data: partial }], outputs: [{ name: 'ST', data: stats }], words,
+      body: () => `var s = 0.0f;
+  for (var k = 0u; k < ${W.chunks}; k = k + 1u) { s = s + P[idx * ${W.chunks} + k]; }
+  ST[2u * ${W.R} + idx] = s / f32(${W.S});`,
+    });
+    // Pass 2: Σd and Σd² about hi (corrected two-pass); lo = Σd/S refines the mean, so that x − mean keeps full precision.
+    launchGroups(be, R * chunks, {
+      key: 'instanceNorm:dev', inputs: [{ name: 'X', data: gd(x) }, { name: 'ST', data: stats }], outputs: [{ name: 'P', data: partial }], words,
+      helpers: 'var<workgroup> sv: array<vec2<f32>, WG>;',
+      body: () => `let row = grp / ${W.chunks}; let k = grp % ${W.chunks};
+  let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let base = row * ${W.S};
+  let hi = ST[2u * ${W.R} + row];
+  var q = vec2<f32>(0.0f, 0.0f);
+  for (var j = j0 + lid; j < j1; j = j + WG) { let d = X[base + j] - hi; q = q + vec2<f32>(d, d * d); }
+  sv[lid] = q;
+  ${treeReduce('sv', (p, r) => `${p} + ${r}`)}
+  if (lid == 0u) { P[grp * 2u] = sv[0].x; P[grp * 2u + 1u] = sv[0].y; }`,
+    });
+    launch1d(be, R, {
+      key: 'instanceNorm:var', inputs: [{ name: 'P', data: partial }], outputs: [{ name: 'ST', data: stats }], words, helpers: CLAMP0,
+      body: () => `var sd = 0.0f; var sq = 0.0f;
+  for (var k = 0u; k < ${W.chunks}; k = k + 1u) { sd = sd + P[(idx * ${W.chunks} + k) * 2u]; sq = sq + P[(idx * ${W.chunks} + k) * 2u + 1u]; }
+  let S = f32(${W.S});
+  let hi = ST[2u * ${W.R} + idx];
+  let lo = sd / S;
+  let variance = clamp0((sq - sd * sd / S) / S);
+  ST[idx] = hi + lo;
+  ST[${W.R} + idx] = 1.0f / sqrt(variance + ${W.eps});
+  ST[3u * ${W.R} + idx] = lo;`,
     });
     const aff: Buf[] = wb ? [{ name: 'WB', data: wb }] : w ? [{ name: 'WB', data: gd(w) }] : b ? [{ name: 'WB', data: gd(b) }] : [];
     launch1d(be, R * S, {
       key: `instanceNorm:apply:${w ? 'w' : ''}${b ? 'b' : ''}`,
       inputs: [{ name: 'X', data: gd(x) }, { name: 'ST', data: stats }, ...aff], outputs: [{ name: 'Y', data: y.data }], words,
       body: () => `let row = idx / ${W.S}; let c = row % ${W.C};
-  let mean = ST[row]; let is = ST[${W.R} + row];
-  Y[idx] = (X[idx] - mean) * (${w ? 'is * WB[c]' : 'is'}) + ${b ? `WB[${w ? `${W.C} + c` : 'c'}]` : '0.0f'};`,
+  let is = ST[${W.R} + row];
+  Y[idx] = ((X[idx] - ST[2u * ${W.R} + row]) - ST[3u * ${W.R} + row]) * (${w ? 'is * WB[c]' : 'is'}) + ${b ? `WB[${w ? `${W.C} + c` : 'c'}]` : '0.0f'};`,
     });
     be.copyRange(stats, 0, mo.data, 0, R);
     be.copyRange(stats, R, io.data, 0, R);
@@ -241,13 +256,14 @@ registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad
       sdy = sdy + P[at]; sdyd = sdyd + P[at + 1u]; sd = sd + P[at + 2u];
     }
     let mu0 = AUX[row]; let is = AUX[${W.R} + row];
-    let delta = sd / S; let mu = mu0 + delta;
+    let delta = sd / S;
     let sdyx = (sdyd - delta * sdy) * is;
     db = db + sdy; dw = dw + sdyx;
     let scale = is * ${w ? `AUX[${W.wAt} + c]` : '1.0f'};
     var A = (scale * sdy) / S; var B = (scale * sdyx * is) / S;
     ${gm ? `A = A - AUX[${W.gmAt} + row] / S; B = B + (AUX[${W.giAt} + row] * is * is * is) / S;` : ''}
-    RC[row * 4u] = scale; RC[row * 4u + 1u] = A; RC[row * 4u + 2u] = B; RC[row * 4u + 3u] = mu;
+    // dx = scale·dy − A − (x − μ)·B with x − μ = (x − μ₀) − δ: δ folds into A, so that x − μ₀ stays exact.
+    RC[row * 4u] = scale; RC[row * 4u + 1u] = A - delta * B; RC[row * 4u + 2u] = B; RC[row * 4u + 3u] = mu0;
   }
   DWDB[c] = dw; DWDB[${W.C} + c] = db;`,
     });
