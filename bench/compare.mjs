@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     'budget-s': { type: 'string', default: '4' },
     tol: { type: 'string', default: '1e-3' },
     'no-torch': { type: 'boolean', default: false },
+    'no-torch1': { type: 'boolean', default: false },
     'no-wasm': { type: 'boolean', default: false },
     'no-tfjs-cpu': { type: 'boolean', default: false },
     'no-save': { type: 'boolean', default: false },
@@ -85,7 +86,14 @@ class TorchPeer {
   constructor(python, threads) {
     this.proc = spawn(python, [join(here, 'peers', 'torch_peer.py'), String(threads)], {
       stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
+      env: {
+        ...process.env,
+        OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads),
+        // libgomp's default spin-waiting at barriers collapses when the cores are
+        // shared: measured here, torch's 2-thread conv3d grad-weight took 100–2000 ms
+        // spinning and 42–110 ms passive (45 ms on one thread). Keep a caller's choice.
+        OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE',
+      },
     });
     this.waiting = [];
     this.dead = null;
@@ -121,21 +129,27 @@ const fmtLoad = (l) => l.map((x) => x.toFixed(2)).join(' / ');
 const loadStart = loadavg();
 const loads = [loadStart[0]];
 
-let torch = null, torchInfo = null, torchWhyNot = null;
-if (!args['no-torch']) {
+// 'torch' runs with --threads (the table's peer); 'torch-1t' with one thread,
+// for the single-core comparison (ours is single-threaded): an extra column,
+// not counted as a peer in the ratio.
+const torchProcs = {};
+let torchInfo = null, torchWhyNot = null;
+for (const [lib, threads, off] of [['torch', THREADS, args['no-torch']], ['torch-1t', 1, args['no-torch'] || args['no-torch1']]]) {
+  if (off) continue;
   try {
-    torch = new TorchPeer(args.python, THREADS);
-    torchInfo = await torch.request({ cmd: 'info' });
+    const p = new TorchPeer(args.python, threads);
+    const info = await p.request({ cmd: 'info' });
+    torchProcs[lib] = p;
+    if (lib === 'torch') torchInfo = info;
   } catch (e) {
-    torchWhyNot = e.message;
-    torch = null;
+    torchWhyNot ??= e.message;
   }
 }
 
 const peers = [];
 if (!args['no-tfjs-cpu']) peers.push('tfjs-cpu');
 if (!args['no-wasm']) peers.push('tfjs-wasm');
-if (torch) peers.push('torch');
+for (const lib of Object.keys(torchProcs)) peers.push(lib);
 const LIBS = ['ours', ...peers];
 const ALL_PEERS = ['tfjs-cpu', 'tfjs-wasm', 'torch'];
 
@@ -212,7 +226,8 @@ for (const cs of selected) {
   for (const lib of peers) {
     try {
       let theirs;
-      if (lib === 'torch') {
+      if (torchProcs[lib]) {
+        const torch = torchProcs[lib];
         const spec = {};
         for (const [k, a] of Object.entries(inputs)) {
           const path = join(workDir, `${cs.id}-${k}.f32`);
@@ -220,13 +235,13 @@ for (const cs of selected) {
           spec[k] = { path, shape: a.shape };
         }
         const rep = await torch.request({ cmd: 'setup', case: cs.id, kind: cs.kind, inputs: spec, dir: workDir });
-        row.verifyMs.torch = rep.ms;
+        row.verifyMs[lib] = rep.ms;
         theirs = {};
         for (const [k, o] of Object.entries(rep.outputs)) {
           const buf = readFileSync(o.path);
           theirs[k] = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
         }
-        runners.torch = {
+        runners[lib] = {
           sample: async (n) => { const t = await torch.request({ cmd: 'time', case: cs.id, inner: n }); return { wall: t.wall_ms / n, cpu: t.cpu_ms / n }; },
           dispose: () => torch.request({ cmd: 'free', case: cs.id }),
         };
@@ -295,7 +310,7 @@ for (const cs of selected) {
   const errs = Object.entries(row.errors).map(([l, e]) => `${l}: ${e}`).join('; ');
   console.log(`${cs.label}: max|Δ| vs ours: ${checks || '—'} | median ms: ${times}${errs ? ` | errors: ${errs}` : ''}`);
 }
-torch?.close();
+for (const p of Object.values(torchProcs)) p.close();
 rmSync(workDir, { recursive: true, force: true });
 const elapsed = (performance.now() - tStart) / 1000;
 const loadEnd = loadavg();
@@ -325,24 +340,24 @@ const lines = [];
 lines.push(`## ${machine.date.slice(0, 10)} on ${machine.host}`, '');
 lines.push(`- CPU: ${machine.cpu}, ${machine.cores} cores (/proc/cpuinfo)`);
 lines.push(`- Node ${machine.node}; @tensorflow/tfjs ${machine.tfjs} (cpu backend: plain JS; wasm backend: SIMD ${machine.wasmSimd ? 'on' : 'off'}, threads ${machine.wasmThreads ? 'on' : 'off'})`);
-lines.push(`- PyTorch ${machine.torch}`);
+lines.push(`- PyTorch ${machine.torch}; OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}`);
 lines.push(`- LARGO.ts: CPU backend, one thread`);
 lines.push(`- load average (1/5/15 min): start ${fmtLoad(loadStart)}, end ${fmtLoad(loadEnd)}; 1-min load during the run ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`);
 lines.push(`- median wall-clock ms per call over up to ${REPS} interleaved rounds (rotating order; (n=k): only k samples, a peer taking seconds per call); ${elapsed.toFixed(0)} s in all`, '');
-lines.push('| case | ours ms | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer |');
-lines.push('|---|---:|---:|---:|---:|---:|');
-for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours')} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} |`);
-lines.push('', 'Ratio > 1: we are slower than the fastest peer (among those that computed the right numbers) by that factor.');
+lines.push(`| case | ours ms | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer | torch 1-thread ms |`);
+lines.push('|---|---:|---:|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours')} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} | ${cell(r, 'torch-1t')} |`);
+lines.push('', `Ratio > 1: we are slower than the fastest peer (among those that computed the right numbers) by that factor. torch runs ${THREADS} threads; the last column is the same PyTorch with one thread, like ours, and is not counted in the ratio.`);
 lines.push(`"wrong ✗": the peer's output disagreed with ours beyond ${TOL} relative before timing (table below), so it was not timed.`, '');
 lines.push('Process CPU time per call (median ms; torch counts all of its threads):', '');
-lines.push('| case | ours | tfjs-cpu | tfjs-wasm | torch | ours / best peer |');
-lines.push('|---|---:|---:|---:|---:|---:|');
-for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} |`);
+lines.push('| case | ours | tfjs-cpu | tfjs-wasm | torch | ours / best peer | torch 1-thread |');
+lines.push('|---|---:|---:|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} | ${cell(r, 'torch-1t', 'cpuMedian')} |`);
 lines.push('', 'Agreement with ours before timing: max abs diff over all outputs (relative to the output\'s scale in brackets):', '');
-lines.push('| case | tfjs-cpu | tfjs-wasm | torch |');
-lines.push('|---|---:|---:|---:|');
+lines.push('| case | tfjs-cpu | tfjs-wasm | torch | torch 1-thread |');
+lines.push('|---|---:|---:|---:|---:|');
 const chk = (r, l) => (r.check[l] ? `${r.check[l].abs.toExponential(1)} (${r.check[l].rel.toExponential(1)})${r.wrong[l] ? ' ✗' : ''}` : r.errors[l] ? `error: ${r.errors[l]}` : '—');
-for (const r of results) lines.push(`| ${r.label} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} |`);
+for (const r of results) lines.push(`| ${r.label} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} | ${chk(r, 'torch-1t')} |`);
 const bad = results.flatMap((r) => Object.keys(r.wrong).map((l) => {
   const worst = Object.entries(r.check[l].per).filter(([, c]) => !(c.rel <= TOL)).map(([k]) => k);
   return `${r.label} / ${l} (${worst.join(', ')})`;
