@@ -153,7 +153,8 @@ fn pow_f(a: f32, b: f32) -> f32 {
   if (ab == 1.0f && is_inf(b)) { return f32_nan(); }
   let bi = b == floor(b);
   let odd = bi && abs(b) < 16777216.0f && (b - 2.0f * floor(b / 2.0f)) == 1.0f;
-  if (a < 0.0f && !bi && !is_inf(b)) { return f32_nan(); }
+  // An infinite base has a defined power for any exponent (Math.pow(-Infinity, -0.5) = 0).
+  if (a < 0.0f && !bi && !is_inf(b) && !is_inf(a)) { return f32_nan(); }
   var r: f32;
   if (ab == 0.0f) { r = select(0.0f, f32_inf(), b < 0.0f); }
   else if (is_inf(ab)) { r = select(f32_inf(), 0.0f, b < 0.0f); }
