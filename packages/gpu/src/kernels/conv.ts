@@ -90,6 +90,7 @@ registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
   const P = prod(sp);
   if (o.data.size === 0) return o.info;
   let G!: G;
+  let hb = '';
   const pw = pointwise(g);
   const A: Operand = { kFast: true, load: (m, k) => `v = Wt[${m} * ${G.Kc} + ${k}];` };
   const B: Operand = pw
@@ -109,13 +110,14 @@ registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
       if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[xb${s} + c * ${G.DHW} + u32(z) * ${G.HW} + u32(y) * ${G.W} + u32(x)]; }`,
     };
   gemm(be, {
-    key: `conv3d:${pw ? 'pw' : 'gen'}:${b ? 'bias' : 'nobias'}`,
+    key: `conv3d:${pw ? 'pw' : 'gen'}`,
     M: O, N: N * P, K: C * kd * kh * kw,
-    words: (u) => { G = geomWords(u, g); },
+    words: (u) => { G = geomWords(u, g); hb = uw(u.u(b ? 1 : 0)); },
     loadInputs: [{ name: 'X', data: x.dataId as GpuData }, { name: 'Wt', data: w.dataId as GpuData }],
-    epiInputs: b ? [{ name: 'Bias', data: b.dataId as GpuData }] : [],
+    // The bias is a flag (one pipeline); without one, w stands in as an unread binding.
+    epiInputs: [{ name: 'Bias', data: (b ?? w).dataId as GpuData }],
     out: o.data, A, B,
-    store: (m, n, acc) => `Y[((${n} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${n} % ${G.P}] = ${acc}${b ? ` + Bias[${m}]` : ''};`,
+    store: (m, n, acc) => `{ var r = ${acc}; if (${hb} != 0u) { r = r + Bias[${m}]; } Y[((${n} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${n} % ${G.P}] = r; }`,
   });
   return o.info;
 });
@@ -152,9 +154,11 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
     const taps = [0, 1, 2].map((i) => phaseTaps(ph[i], ks[i], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
     const [na, nb, ne] = taps.map((t) => t.length);
     let G!: G;
+    let hb = '';
     let F!: Record<'pz' | 'py' | 'px' | 'jD' | 'jH' | 'jW' | 'JV' | 'ne' | 'nbe' | 'nabe' | 'tz' | 'ty' | 'tx', string>;
     const words = (u: Uniforms) => {
       G = geomWords(u, g);
+      hb = uw(u.u(b ? 1 : 0));
       const wv = (v: number) => uw(u.u(v));
       F = {
         pz: wv(pz), py: wv(py), px: wv(px), jD: wv(ext[0]), jH: wv(ext[1]), jW: wv(ext[2]), JV: wv(prod(ext)),
@@ -185,16 +189,17 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
       if (u32(z) < ${G.oD} && u32(y) < ${G.oH} && u32(x) < ${G.oW}) { v = DY[db${s} + o * ${G.P} + u32(z) * ${G.oHW} + u32(y) * ${G.oW} + u32(x)]; }`,
     };
     gemm(be, {
-      key: `conv3dGradInput:${b ? 'bias' : 'nobias'}`,
+      key: 'conv3dGradInput',
       M: C, N: N * prod(ext), K: O * na * nb * ne,
       words,
       helpers: 'fn tw(i: u32) -> u32 { return prm.v[i >> 2u][i & 3u]; }',
       loadInputs: [{ name: 'Wt', data: w.dataId as GpuData }, { name: 'DY', data: dy.dataId as GpuData }],
-      epiInputs: b ? [{ name: 'Bias', data: b.dataId as GpuData }] : [],
+      epiInputs: [{ name: 'Bias', data: (b ?? w).dataId as GpuData }],
       out: o.data, A, B,
       store: (m, n, acc) => `{ let bb = ${n} / ${F.JV}; let vv = ${n} % ${F.JV};
     let x = ${F.px} + ${G.sw} * (vv % ${F.jW}); let t = vv / ${F.jW}; let y = ${F.py} + ${G.sh} * (t % ${F.jH}); let z = ${F.pz} + ${G.sd} * (t / ${F.jH});
-    Y[(bb * ${G.C} + ${m}) * ${G.DHW} + z * ${G.HW} + y * ${G.W} + x] = ${acc}${b ? ` + Bias[${m}]` : ''}; }`,
+    var r = ${acc}; if (${hb} != 0u) { r = r + Bias[${m}]; }
+    Y[(bb * ${G.C} + ${m}) * ${G.DHW} + z * ${G.HW} + y * ${G.W} + x] = r; }`,
     });
   }
   return o.info;

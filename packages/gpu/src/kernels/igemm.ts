@@ -16,8 +16,11 @@ import { Uniforms, roDecl, rwDecl, uniformDecl, uw } from '../wgsl.js';
  * (consecutive threads take consecutive k: contiguous when memory runs along
  * k) or "mn-fast" (consecutive threads take consecutive rows/columns). A
  * loader may split into a `setup` part that depends only on its row/column
- * (decoded once, before the K loop) and a `load` part per k; when every slot
- * of a thread has the same row/column, the setup runs once per thread.
+ * and a `load` part per k; when every load slot of a thread has the same
+ * row/column (mn-fast loads with a thread count that is a multiple of the
+ * tile extent: the gathered operand of every convolution), the setup runs
+ * once per thread, before the K loop. The slots are a loop, not unrolled:
+ * small shaders compile much faster (software rasterizers compile with LLVM).
  *
  * Long reductions with few output tiles are split along K (split-K): each
  * workgroup of the grid's z axis reduces one chunk into a [chunks, M, N]
@@ -61,19 +64,19 @@ export interface GemmPlan {
   splitK?: boolean;
 }
 
+/**
+ * Few shapes, so that few pipelines are compiled: square, short-and-wide
+ * (few output channels: the first and last layers of a segmentation net),
+ * tall-and-narrow, and a small one for tiny problems.
+ */
 const TILES: Tile[] = [
   { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
-  { bm: 32, bn: 128, bk: 16, tm: 4, tn: 4 },
-  { bm: 128, bn: 32, bk: 16, tm: 4, tn: 4 },
   { bm: 16, bn: 128, bk: 16, tm: 2, tn: 4 },
   { bm: 128, bn: 16, bk: 16, tm: 4, tn: 2 },
-  { bm: 8, bn: 128, bk: 16, tm: 1, tn: 4 },
-  { bm: 128, bn: 8, bk: 16, tm: 4, tn: 1 },
   { bm: 4, bn: 256, bk: 8, tm: 1, tn: 4 },
   { bm: 256, bn: 4, bk: 8, tm: 4, tn: 1 },
   { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
   { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 },
-  { bm: 8, bn: 8, bk: 8, tm: 1, tn: 1 },
 ];
 
 const threads = (t: Tile) => (t.bm / t.tm) * (t.bn / t.tn);
@@ -97,10 +100,24 @@ export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
   return best;
 }
 
+/**
+ * Software adapters (llvmpipe, lavapipe, SwiftShader) compile shaders with
+ * LLVM at the first dispatch, and loops with constant trip counts get
+ * unrolled: there the load-slot and BK loops take their bounds from the
+ * uniforms (same values), which halves the compile time; GPUs get constant
+ * bounds (unrolled).
+ */
+export function isSoftwareAdapter(be: WebGpuBackend): boolean {
+  return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${be.info.device} ${be.info.description} ${be.info.architecture}`);
+}
+
+interface Words { M: number; N: number; K: number; RT: number; gx: number; chunk: number; slotsA: number; slotsB: number; bk: number }
+
 /** WGSL of the tiled kernel. `w` holds the word indices appended by `gemm`. */
-function gemmWgsl(p: GemmPlan, t: Tile, u: Uniforms, w: { M: number; N: number; K: number; RT: number; gx: number; chunk: number }, split: boolean): string {
+function gemmWgsl(p: GemmPlan, t: Tile, u: Uniforms, w: Words, split: boolean, soft: boolean): string {
   const nt = threads(t), TX = t.bn / t.tn, TY = t.bm / t.tm;
   const M = uw(w.M), N = uw(w.N), K = uw(w.K);
+  const bound = (n: number, word: number) => (soft ? uw(word) : `${n}u`);
   const lines: string[] = [];
   const loop: string[] = [];
   for (const [name, op, ext, extW, orig] of [['A', p.A, t.bm, M, 'row0'], ['B', p.B, t.bn, N, 'col0']] as const) {
@@ -108,28 +125,28 @@ function gemmWgsl(p: GemmPlan, t: Tile, u: Uniforms, w: { M: number; N: number; 
     const exact = (ext * t.bk) % nt === 0;
     const shared = !op.kFast && nt % ext === 0;
     const sm = name === 'A' ? 'As' : 'Bs';
-    for (let l = 0; l < slots; l++) {
-      const s = `${name}${l}`;
-      lines.push(`let slE${s} = lid + ${l * nt}u;`);
-      lines.push(op.kFast
-        ? `let slK${s} = slE${s} % ${t.bk}u; let slM${s} = slE${s} / ${t.bk}u;`
-        : `let slM${s} = slE${s} % ${ext}u; let slK${s} = slE${s} / ${ext}u;`);
-      lines.push(`let slG${s} = ${orig} + slM${s};`);
-      lines.push(`let slOk${s} = ${exact ? 'true' : `slE${s} < ${ext * t.bk}u`} && slG${s} < ${extW};`);
-      const ss = shared ? `${name}0` : s;
-      // Clamped, so that a setup never decodes an out-of-range row/column (its loads are skipped anyway).
-      if (!shared || l === 0) {
-        lines.push(`let slC${s} = min(slG${s}, ${extW} - 1u);`);
-        if (op.setup) lines.push(op.setup(`slC${s}`, s));
-      }
-      const body = op.load(`slC${ss}`, 'gk', ss);
-      loop.push(`${exact ? '' : `if (slE${s} < ${ext * t.bk}u) `}{
-      let gk = k0 + slK${s};
-      var v = 0.0f;
-      if (slOk${s} && gk < kEnd) { ${body} }
-      ${sm}[slK${s} * ${ext}u + slM${s}] = v;
-    }`);
+    const slot = (l: string) => [
+      `let slE = lid + ${l} * ${nt}u;`,
+      op.kFast ? `let slK = slE % ${t.bk}u; let slM = slE / ${t.bk}u;` : `let slM = slE % ${ext}u; let slK = slE / ${ext}u;`,
+      `let slG = ${orig} + slM;`,
+    ].join(' ');
+    // The row/column index is clamped, so that a setup never decodes an out-of-range one (its loads are skipped anyway).
+    const setup = op.setup ? `let slC${name} = min(slG, ${extW} - 1u);\n      ${op.setup(`slC${name}`, name)}` : `let slC${name} = min(slG, ${extW} - 1u);`;
+    if (shared) {
+      // Every slot of a thread has the same row/column: decode it once, before the K loop.
+      lines.push(`let slC${name} = min(${orig} + lid % ${ext}u, ${extW} - 1u);`);
+      if (op.setup) lines.push(op.setup(`slC${name}`, name));
     }
+    // A loop over the thread's load slots (not unrolled: smaller shaders compile much faster on software rasterizers).
+    loop.push(`for (var l = 0u; l < ${bound(slots, name === 'A' ? w.slotsA : w.slotsB)}; l = l + 1u) {
+      ${slot('l')}
+      ${exact ? '' : `if (slE >= ${ext * t.bk}u) { break; }`}
+      ${shared ? '' : setup}
+      let gk = k0 + slK;
+      var v = 0.0f;
+      if (slG < ${extW} && gk < kEnd) { ${op.load(`slC${name}`, 'gk', name)} }
+      ${sm}[slK * ${ext}u + slM] = v;
+    }`);
   }
   const acc: string[] = [], fma: string[] = [], aR: string[] = [], bR: string[] = [], st: string[] = [];
   for (let i = 0; i < t.tm; i++) aR.push(`let a${i} = As[kk * ${t.bm}u + ty + ${i * TY}u];`);
@@ -171,7 +188,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${t.bk}u) {
     ${loop.join('\n    ')}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${t.bk}u; kk = kk + 1u) {
+    for (var kk = 0u; kk < ${bound(t.bk, w.bk)}; kk = kk + 1u) {
       ${aR.join(' ')}
       ${bR.join(' ')}
       ${fma.join(' ')}
@@ -205,7 +222,12 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
   const split = chunks > 1;
   const u = new Uniforms();
   p.words(u);
-  const w = { M: u.u(M), N: u.u(N), K: u.u(K), RT: u.u(RT), gx: u.u(gx), chunk: u.u(chunk) };
+  const nt = threads(t);
+  const w: Words = {
+    M: u.u(M), N: u.u(N), K: u.u(K), RT: u.u(RT), gx: u.u(gx), chunk: u.u(chunk),
+    slotsA: u.u(Math.ceil((t.bm * t.bk) / nt)), slotsB: u.u(Math.ceil((t.bn * t.bk) / nt)), bk: u.u(t.bk),
+  };
+  const soft = isSoftwareAdapter(be);
   const tk = `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}:w${u.length}`;
   if (p.loadInputs.length + (p.epiInputs?.length ?? 0) + 1 > 4) throw new Error(`webgpu: ${p.key} would bind more than 4 storage buffers`);
   if (!split) {
@@ -213,7 +235,7 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
       key: `igemm:${p.key}:${tk}`,
       inputs: [...p.loadInputs.map((x) => x.data), ...(p.epiInputs ?? []).map((x) => x.data)], outputs: [p.out], uniforms: u,
       workgroups: [gx, gy, 1],
-      wgsl: () => gemmWgsl(p, t, u, w, false),
+      wgsl: () => gemmWgsl(p, t, u, w, false, soft),
     });
     return;
   }
@@ -223,7 +245,7 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
       key: `igemm:${p.key}:${tk}:split`,
       inputs: p.loadInputs.map((x) => x.data), outputs: [partial], uniforms: u,
       workgroups: [gx, gy, chunks],
-      wgsl: () => gemmWgsl(p, t, u, w, true),
+      wgsl: () => gemmWgsl(p, t, u, w, true, soft),
     });
     // Finalize: Σ over chunks in order, then the store epilogue.
     const v = new Uniforms();

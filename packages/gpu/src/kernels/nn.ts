@@ -137,7 +137,10 @@ registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceN
   try {
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
-      W = { S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)), R: uw(u.u(R)), C: uw(u.u(C)), eps: uwf(u.f(attrs.eps)) };
+      W = {
+        S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)), R: uw(u.u(R)), C: uw(u.u(C)), eps: uwf(u.f(attrs.eps)),
+        hw: uw(u.u(w ? 1 : 0)), hb: uw(u.u(b ? 1 : 0)), bAt: uw(u.u(w && b ? C : 0)),
+      };
     };
     // Pass 1: the mean (hi) from chunk sums added in order.
     launchGroups(be, R * chunks, {
@@ -182,13 +185,17 @@ registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceN
   ST[${W.R} + idx] = 1.0f / sqrt(variance + ${W.eps});
   ST[3u * ${W.R} + idx] = lo;`,
     });
-    const aff: Buf[] = wb ? [{ name: 'WB', data: wb }] : w ? [{ name: 'WB', data: gd(w) }] : b ? [{ name: 'WB', data: gd(b) }] : [];
+    // Weight and bias are flags in the uniforms (one pipeline); without either, x stands in as an unread binding.
+    const affine = wb ?? (w ? gd(w) : b ? gd(b) : gd(x));
     launch1d(be, R * S, {
-      key: `instanceNorm:apply:${w ? 'w' : ''}${b ? 'b' : ''}`,
-      inputs: [{ name: 'X', data: gd(x) }, { name: 'ST', data: stats }, ...aff], outputs: [{ name: 'Y', data: y.data }], words,
+      key: 'instanceNorm:apply',
+      inputs: [{ name: 'X', data: gd(x) }, { name: 'ST', data: stats }, { name: 'WB', data: affine }], outputs: [{ name: 'Y', data: y.data }], words,
       body: () => `let row = idx / ${W.S}; let c = row % ${W.C};
-  let is = ST[${W.R} + row];
-  Y[idx] = ((X[idx] - ST[2u * ${W.R} + row]) - ST[3u * ${W.R} + row]) * (${w ? 'is * WB[c]' : 'is'}) + ${b ? `WB[${w ? `${W.C} + c` : 'c'}]` : '0.0f'};`,
+  var scale = ST[${W.R} + row];
+  if (${W.hw} != 0u) { scale = scale * WB[c]; }
+  var shift = 0.0f;
+  if (${W.hb} != 0u) { shift = WB[${W.bAt} + c]; }
+  Y[idx] = ((X[idx] - ST[2u * ${W.R} + row]) - ST[3u * ${W.R} + row]) * scale + shift;`,
     });
     be.copyRange(stats, 0, mo.data, 0, R);
     be.copyRange(stats, R, io.data, 0, R);
@@ -223,7 +230,7 @@ registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad
     const words = (u: Uniforms) => {
       W = {
         S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)), R: uw(u.u(R)), C: uw(u.u(C)), N: uw(u.u(N)),
-        gmAt: uw(u.u(aux.at[2])), giAt: uw(u.u(aux.at[3])), wAt: uw(u.u(aux.at[4])),
+        gmAt: uw(u.u(aux.at[2])), giAt: uw(u.u(aux.at[3])), wAt: uw(u.u(aux.at[4])), hw: uw(u.u(w ? 1 : 0)), hs: uw(u.u(gm ? 1 : 0)),
       };
     };
     if (R > 0 && S > 0) {
@@ -243,7 +250,7 @@ registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad
       });
     }
     launch1d(be, C, {
-      key: `instanceNormGrad:rows:${w ? 'w' : ''}${gm ? 's' : ''}`,
+      key: 'instanceNormGrad:rows',
       inputs: [{ name: 'P', data: partial }, { name: 'AUX', data: aux.buf }],
       outputs: [{ name: 'RC', data: rowc }, { name: 'DWDB', data: dwdb }], words,
       body: () => `let c = idx; let S = f32(${W.S});
@@ -259,9 +266,10 @@ registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad
     let delta = sd / S;
     let sdyx = (sdyd - delta * sdy) * is;
     db = db + sdy; dw = dw + sdyx;
-    let scale = is * ${w ? `AUX[${W.wAt} + c]` : '1.0f'};
+    var scale = is;
+    if (${W.hw} != 0u) { scale = is * AUX[${W.wAt} + c]; }
     var A = (scale * sdy) / S; var B = (scale * sdyx * is) / S;
-    ${gm ? `A = A - AUX[${W.gmAt} + row] / S; B = B + (AUX[${W.giAt} + row] * is * is * is) / S;` : ''}
+    if (${W.hs} != 0u) { A = A - AUX[${W.gmAt} + row] / S; B = B + (AUX[${W.giAt} + row] * is * is * is) / S; }
     // dx = scale·dy − A − (x − μ)·B with x − μ = (x − μ₀) − δ: δ folds into A, so that x − μ₀ stays exact.
     RC[row * 4u] = scale; RC[row * 4u + 1u] = A - delta * B; RC[row * 4u + 2u] = B; RC[row * 4u + 3u] = mu0;
   }
@@ -317,7 +325,7 @@ interface CeAttrs { ignoreIndex: number; hasWeight: boolean }
 
 /** WGSL helpers of cross-entropy: the label at position `pos` and the log-sum-exp over classes. */
 function ceHelpers(W: Record<string, string>): string {
-  return `fn label(pos: u32) -> i32 { return i32(T[pos]); }
+  return `fn label(pos: u32) -> i32 { return bitcast<i32>(T[pos]); }
 fn lse_at(base: u32) -> f32 {
   let C = ${W.C}; let inner = ${W.inner};
   var m = -f32_inf(); var bad = false;
@@ -335,6 +343,7 @@ function ceWords(logits: TensorInfo, attrs: CeAttrs, extra: Record<string, numbe
   const words = (u: Uniforms) => {
     W.C = uw(u.u(C)); W.inner = uw(u.u(inner)); W.npos = uw(u.u(N * inner));
     W.ig = `bitcast<i32>(${uw(u.i(attrs.ignoreIndex))})`;
+    W.hw = uw(u.u(attrs.hasWeight ? 1 : 0));
     for (const [k, v] of Object.entries(extra)) W[k] = uw(u.u(v));
   };
   return { N, C, inner, npos: N * inner, W, words };
@@ -345,7 +354,7 @@ registerKernel<CeAttrs>('crossEntropy', 'webgpu', (inputs, attrs, backend) => {
   const [logits, target] = inputs;
   const w = attrs.hasWeight ? inputs[2] : null;
   checkF32('crossEntropy', logits, ...(w ? [w] : []));
-  const tt = wtype(target.dtype, 'crossEntropy');
+  wtype(target.dtype, 'crossEntropy');
   const o = be.out([], 'float32');
   const wg = 256;
   const { npos, words, W } = ceWords(logits, attrs);
@@ -354,8 +363,9 @@ registerKernel<CeAttrs>('crossEntropy', 'webgpu', (inputs, attrs, backend) => {
   try {
     let gW = 0;
     launchGroups(be, groups, {
-      key: `crossEntropy:terms:${tt}:${w ? 'w' : ''}`,
-      inputs: [{ name: 'L', data: gd(logits) }, { name: 'T', data: gd(target), type: tt }, ...(w ? [{ name: 'CW', data: gd(w) }] : [])],
+      // int32 and uint8 labels are both 32-bit words on the GPU (bitcast); the weight is a flag, logits stand in when there is none.
+      key: 'crossEntropy:terms',
+      inputs: [{ name: 'L', data: gd(logits) }, { name: 'T', data: gd(target), type: 'u32' }, { name: 'CW', data: gd(w ?? logits) }],
       outputs: [{ name: 'P', data: partial }], words: (u) => { words(u); gW = u.u(groups); },
       helpers: () => `var<workgroup> sv: array<vec2<f32>, WG>;\n${ceHelpers(W)}
 fn term(pos: u32) -> vec2<f32> {
@@ -363,7 +373,8 @@ fn term(pos: u32) -> vec2<f32> {
   if (t == ${W.ig}) { return vec2<f32>(0.0f, 0.0f); }
   if (t < 0i || t >= i32(${W.C})) { return vec2<f32>(f32_nan(), f32_nan()); }
   let base = (pos / ${W.inner}) * ${W.C} * ${W.inner} + pos % ${W.inner};
-  let wt = ${w ? 'CW[u32(t)]' : '1.0f'};
+  var wt = 1.0f;
+  if (${W.hw} != 0u) { wt = CW[u32(t)]; }
   return vec2<f32>(wt * (lse_at(base) - L[base + u32(t) * ${W.inner}]), wt);
 }`,
       body: () => partialSum2('term(i)', W.npos, uw(gW)),
@@ -381,7 +392,7 @@ registerKernel<CeAttrs>('crossEntropyGrad', 'webgpu', (inputs, attrs, backend) =
   const [logits, target, dy] = inputs;
   const w = attrs.hasWeight ? inputs[3] : null;
   checkF32('crossEntropyGrad', logits, dy, ...(w ? [w] : []));
-  const tt = wtype(target.dtype, 'crossEntropyGrad');
+  wtype(target.dtype, 'crossEntropyGrad');
   const o = be.out(logits.shape, 'float32');
   if (o.data.size === 0) return o.info;
   const wg = 256;
@@ -393,32 +404,33 @@ registerKernel<CeAttrs>('crossEntropyGrad', 'webgpu', (inputs, attrs, backend) =
   try {
     if (w) be.copyRange(gd(w), 0, aux, 1, C);
     let gW = 0;
-    const wOf = (t: string) => (w ? `CW[u32(${t})]` : '1.0f');
     launchGroups(be, groups, {
-      key: `crossEntropyGrad:wsum:${tt}:${w ? 'w' : ''}`,
-      inputs: [{ name: 'T', data: gd(target), type: tt }, ...(w ? [{ name: 'CW', data: gd(w) }] : [])],
+      key: 'crossEntropyGrad:wsum',
+      inputs: [{ name: 'T', data: gd(target), type: 'u32' }, { name: 'CW', data: gd(w ?? logits) }],
       outputs: [{ name: 'P', data: partial }], words: (u) => { words(u); gW = u.u(groups); },
       helpers: () => `var<workgroup> sv: array<vec2<f32>, WG>;
 fn term(pos: u32) -> vec2<f32> {
-  let t = i32(T[pos]);
+  let t = bitcast<i32>(T[pos]);
   if (t == ${W.ig}) { return vec2<f32>(0.0f, 0.0f); }
   if (t < 0i || t >= i32(${W.C})) { return vec2<f32>(f32_nan(), 0.0f); }
-  return vec2<f32>(${wOf('t')}, 0.0f);
+  if (${W.hw} != 0u) { return vec2<f32>(CW[u32(t)], 0.0f); }
+  return vec2<f32>(1.0f, 0.0f);
 }`,
       body: () => partialSum2('term(i)', W.npos, uw(gW)),
     }, wg);
     finalSum(be, 'crossEntropyGrad:scale', partial, groups, [{ name: 'DYB', data: gd(dy) }], { name: 'AUX', data: aux },
       'AUX[0] = DYB[0] / tot.x;');
     launch1d(be, npos, {
-      key: `crossEntropyGrad:apply:${tt}:${w ? 'w' : ''}`,
-      inputs: [{ name: 'L', data: gd(logits) }, { name: 'T', data: gd(target), type: tt }, { name: 'AUX', data: aux }],
+      key: 'crossEntropyGrad:apply',
+      inputs: [{ name: 'L', data: gd(logits) }, { name: 'T', data: gd(target), type: 'u32' }, { name: 'AUX', data: aux }],
       outputs: [{ name: 'G', data: o.data }], words, helpers: () => ceHelpers(W),
       body: () => `let C = ${W.C}; let inner = ${W.inner};
   let base = (idx / inner) * C * inner + idx % inner;
   let t = label(idx);
   if (t == ${W.ig}) { for (var c = 0u; c < C; c = c + 1u) { G[base + c * inner] = 0.0f; } return; }
   if (t < 0i || t >= i32(C)) { for (var c = 0u; c < C; c = c + 1u) { G[base + c * inner] = f32_nan(); } return; }
-  let s = AUX[0] * ${w ? 'AUX[1u + u32(t)]' : '1.0f'};
+  var s = AUX[0];
+  if (${W.hw} != 0u) { s = s * AUX[1u + u32(t)]; }
   let lse = lse_at(base);
   for (var c = 0u; c < C; c = c + 1u) {
     let q = base + c * inner;
@@ -529,10 +541,11 @@ function diceSums(be: WebGpuBackend, p: TensorInfo, t: TensorInfo) {
 }
 
 /** WGSL: the Dice sums (I, P, T) of group g (rows of the group, chunks in order). */
-const diceGroupSums = (W: Record<string, string>, batchDice: boolean) => `fn group_sums(g: u32) -> vec3<f32> {
+const diceGroupSums = (W: Record<string, string>) => `fn group_sums(g: u32) -> vec3<f32> {
   var a = vec3<f32>(0.0f, 0.0f, 0.0f);
-  for (var r = 0u; r < ${batchDice ? W.N : '1u'}; r = r + 1u) {
-    let row = ${batchDice ? `r * ${W.C} + g` : 'g'};
+  let bd = ${W.bd} != 0u;
+  for (var r = 0u; r < select(1u, ${W.N}, bd); r = r + 1u) {
+    let row = select(g, r * ${W.C} + g, bd);
     var b = vec3<f32>(0.0f, 0.0f, 0.0f);
     for (var k = 0u; k < ${W.chunks}; k = k + 1u) { let at = (row * ${W.chunks} + k) * 3u; b = b + vec3<f32>(P[at], P[at + 1u], P[at + 2u]); }
     a = a + b;
@@ -550,18 +563,20 @@ registerKernel<DiceAttrs>('softDiceLoss', 'webgpu', (inputs, attrs, backend) => 
   const o = be.out(none ? (attrs.batchDice ? [d.C] : [d.N, d.C]) : [], 'float32');
   try {
     let W: Record<string, string> = {};
-    const words = (u: Uniforms) => { W = { N: uw(u.u(d.N)), C: uw(u.u(d.C)), chunks: uw(u.u(d.chunks)), G: uw(u.u(G)), sm: uwf(u.f(attrs.smooth)) }; };
-    const helpers = () => `${diceGroupSums(W, attrs.batchDice)}
+    const words = (u: Uniforms) => {
+      W = { N: uw(u.u(d.N)), C: uw(u.u(d.C)), chunks: uw(u.u(d.chunks)), G: uw(u.u(G)), sm: uwf(u.f(attrs.smooth)), bd: uw(u.u(attrs.batchDice ? 1 : 0)) };
+    };
+    const helpers = () => `${diceGroupSums(W)}
 fn dice(g: u32) -> f32 { let s = group_sums(g); return (2.0f * s.x + ${W.sm}) / (s.y + s.z + ${W.sm}); }`;
     if (none) {
       launch1d(be, G, {
-        key: `softDice:none:${attrs.batchDice ? 'b' : ''}`, inputs: [{ name: 'P', data: d.partial }], outputs: [{ name: 'Y', data: o.data }], words,
+        key: 'softDice:none', inputs: [{ name: 'P', data: d.partial }], outputs: [{ name: 'Y', data: o.data }], words,
         helpers,
         body: () => 'Y[idx] = 1.0f - dice(idx);',
       });
     } else {
       launchGroups(be, 1, {
-        key: `softDice:mean:${attrs.batchDice ? 'b' : ''}`, inputs: [{ name: 'P', data: d.partial }], outputs: [{ name: 'Y', data: o.data }], words,
+        key: 'softDice:mean', inputs: [{ name: 'P', data: d.partial }], outputs: [{ name: 'Y', data: o.data }], words,
         helpers: () => `var<workgroup> sa: array<f32, WG>;\n${helpers()}`,
         body: () => `var a = 0.0f;
   for (var g = lid; g < ${W.G}; g = g + WG) { a = a + dice(g); }
@@ -588,14 +603,18 @@ registerKernel<DiceAttrs>('softDiceLossGrad', 'webgpu', (inputs, attrs, backend)
   try {
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
-      W = { N: uw(u.u(d.N)), C: uw(u.u(d.C)), chunks: uw(u.u(d.chunks)), G: uw(u.u(G)), sm: uwf(u.f(attrs.smooth)), S: uw(u.u(d.S)) };
+      W = {
+        N: uw(u.u(d.N)), C: uw(u.u(d.C)), chunks: uw(u.u(d.chunks)), G: uw(u.u(G)), sm: uwf(u.f(attrs.smooth)), S: uw(u.u(d.S)),
+        bd: uw(u.u(attrs.batchDice ? 1 : 0)), none: uw(u.u(none ? 1 : 0)),
+      };
     };
     launch1d(be, G, {
-      key: `softDiceGrad:coef:${attrs.batchDice ? 'b' : ''}:${none ? 'none' : 'mean'}`,
+      key: 'softDiceGrad:coef',
       inputs: [{ name: 'P', data: d.partial }, { name: 'DYB', data: gd(dy) }], outputs: [{ name: 'CF', data: coef }], words,
-      helpers: () => diceGroupSums(W, attrs.batchDice),
+      helpers: () => diceGroupSums(W),
       body: () => `let s = group_sums(idx);
-  let cf = ${none ? '-DYB[idx]' : `-DYB[0] / f32(${W.G})`};
+  var cf = -DYB[0] / f32(${W.G});
+  if (${W.none} != 0u) { cf = -DYB[idx]; }
   let D = s.y + s.z + ${W.sm};
   let dd = (2.0f * s.x + ${W.sm}) / D;
   CF[2u * idx] = (2.0f * cf) / D;
@@ -604,9 +623,9 @@ registerKernel<DiceAttrs>('softDiceLossGrad', 'webgpu', (inputs, attrs, backend)
     // dp = a·t − b and dt = a·p − b: one shader, bound to (t → dp) and (p → dt).
     for (const [src, dst] of [[t, dp], [p, dt]] as const) {
       launch1d(be, prod(p.shape), {
-        key: `softDiceGrad:apply:${attrs.batchDice ? 'b' : ''}`,
+        key: 'softDiceGrad:apply',
         inputs: [{ name: 'SRC', data: gd(src) }, { name: 'CF', data: coef }], outputs: [{ name: 'OUT', data: dst.data }], words,
-        body: () => `let row = idx / ${W.S}; let g = ${attrs.batchDice ? `row % ${W.C}` : 'row'};
+        body: () => `let row = idx / ${W.S}; let g = select(row, row % ${W.C}, ${W.bd} != 0u);
   OUT[idx] = CF[2u * g] * SRC[idx] - CF[2u * g + 1u];`,
       });
     }
