@@ -103,13 +103,19 @@ function loadFixtures(dir: string): { cases: AuditCase[]; tensors: Map<string, S
   return { cases: manifest.cases, tensors };
 }
 
-/** Runs one case on the active backend and returns its rows. */
-function runCase(c: AuditCase, tensors: Map<string, Stored>, backendName: string): AuditRow[] {
+/** A row to emit: already decided (a failure), or a tensor still to read and compare with a stored one. */
+type Pending = { row: AuditRow } | { quantity: string; t: Tensor; expected: Stored; rtol: number; atol: number };
+
+/**
+ * Runs one case on the active backend. The op and its backward run inside
+ * one synchronous tidy scope; the tensors to compare are returned from it
+ * (the caller reads them, synchronously or not, then disposes them), so
+ * that backends without synchronous reads (webgpu) can be audited too.
+ */
+function runCase(c: AuditCase, tensors: Map<string, Stored>, backendName: string): Pending[] {
   const rtol = c.rtol ?? 1e-4, atol = c.atol ?? 1e-5;
-  const row = (quantity: string, r: { maxAbs: number; maxRel: number; pass: boolean }, note?: string): AuditRow =>
-    ({ case: c.name, op: c.op, backend: backendName, quantity, maxAbsErr: r.maxAbs, maxRelErr: r.maxRel, pass: r.pass, note });
-  const fail = (quantity: string, note: string): AuditRow =>
-    ({ case: c.name, op: c.op, backend: backendName, quantity, maxAbsErr: NaN, maxRelErr: NaN, pass: false, note });
+  const fail = (quantity: string, note: string): Pending =>
+    ({ row: { case: c.name, op: c.op, backend: backendName, quantity, maxAbsErr: NaN, maxRelErr: NaN, pass: false, note } });
   const runner = RUNNERS[c.op];
   if (!runner) return [fail('-', `unknown op '${c.op}'`)];
   const get = (n: string): Stored => {
@@ -129,11 +135,11 @@ function runCase(c: AuditCase, tensors: Map<string, Stored>, backendName: string
       const out = runner(leaves, c.params ?? {});
       const outs = Array.isArray(out) ? out : [out];
       if (outs.length !== c.outputs.length) return [fail('-', `op returned ${outs.length} outputs, manifest lists ${c.outputs.length}`)];
-      const rows: AuditRow[] = [];
+      const pending: Pending[] = [];
       c.outputs.forEach((name, k) => {
         const exp = get(name);
         const shapeOk = outs[k].shape.length === exp.shape.length && outs[k].shape.every((d, i) => d === exp.shape[i]);
-        rows.push(shapeOk ? row(name, errors(outs[k].dataSync(), exp.data, rtol, atol))
+        pending.push(shapeOk ? { quantity: name, t: outs[k], expected: exp, rtol, atol }
           : fail(name, `shape [${outs[k].shape}] != stored [${exp.shape}]`));
       });
       if (Object.keys(grads).length) {
@@ -147,28 +153,67 @@ function runCase(c: AuditCase, tensors: Map<string, Stored>, backendName: string
         backward(total!);
         for (const [input, gname] of Object.entries(grads)) {
           const g = leaves[input].grad;
-          const exp = get(gname);
-          rows.push(g ? row(`grad ${input}`, errors(g.dataSync(), exp.data, rtol, atol)) : fail(`grad ${input}`, 'no gradient reached this input'));
+          leaves[input].grad = null;
+          pending.push(g ? { quantity: `grad ${input}`, t: g, expected: get(gname), rtol, atol } : fail(`grad ${input}`, 'no gradient reached this input'));
         }
         for (const l of Object.values(leaves)) { l.grad?.dispose(); l.grad = null; }
       }
       for (const l of Object.values(leaves)) l.dispose();
-      return rows;
+      // Tensors not returned (outputs that failed their shape check, intermediates) are released by the scope.
+      return pending;
     });
   } catch (e) {
     return [fail('-', (e as Error).message)];
   }
 }
 
+function finish(p: Pending, c: AuditCase, backendName: string, values: ArrayLike<number> | null, readError?: string): AuditRow {
+  if ('row' in p) return p.row;
+  const base = { case: c.name, op: c.op, backend: backendName, quantity: p.quantity };
+  if (!values) return { ...base, maxAbsErr: NaN, maxRelErr: NaN, pass: false, note: readError };
+  const r = errors(values, p.expected.data, p.rtol, p.atol);
+  return { ...base, maxAbsErr: r.maxAbs, maxRelErr: r.maxRel, pass: r.pass };
+}
+
+/** Replays every case on each backend; reads synchronously (backends that can: cpu). */
 export function audit(dir: string, backends: string[]): AuditRow[] {
   const { cases, tensors } = loadFixtures(dir);
   const rows: AuditRow[] = [];
   const prev = engine().backend.name;
-  for (const b of backends) {
-    engine().setBackend(b);
-    for (const c of cases) rows.push(...runCase(c, tensors, b));
+  try {
+    for (const b of backends) {
+      engine().setBackend(b);
+      for (const c of cases) {
+        for (const p of runCase(c, tensors, b)) {
+          if ('row' in p) { rows.push(p.row); continue; }
+          try { rows.push(finish(p, c, b, p.t.dataSync())); } catch (e) { rows.push(finish(p, c, b, null, (e as Error).message)); } finally { p.t.dispose(); }
+        }
+      }
+    }
+  } finally {
+    engine().setBackend(prev);
   }
-  engine().setBackend(prev);
+  return rows;
+}
+
+/** Like `audit`, with asynchronous reads: works on every backend (webgpu included). */
+export async function auditAsync(dir: string, backends: string[]): Promise<AuditRow[]> {
+  const { cases, tensors } = loadFixtures(dir);
+  const rows: AuditRow[] = [];
+  const prev = engine().backend.name;
+  try {
+    for (const b of backends) {
+      engine().setBackend(b);
+      for (const c of cases) {
+        for (const p of runCase(c, tensors, b)) {
+          if ('row' in p) { rows.push(p.row); continue; }
+          try { rows.push(finish(p, c, b, await p.t.data())); } catch (e) { rows.push(finish(p, c, b, null, (e as Error).message)); } finally { p.t.dispose(); }
+        }
+      }
+    }
+  } finally {
+    engine().setBackend(prev);
+  }
   return rows;
 }
 
@@ -206,7 +251,7 @@ export async function runAudit(argv: string[]): Promise<number> {
   } else backends = [values.backend!];
   let rows: AuditRow[];
   try {
-    rows = audit(values.fixtures, backends);
+    rows = await auditAsync(values.fixtures, backends);
   } catch (e) {
     console.error((e as Error).message);
     return 2;
