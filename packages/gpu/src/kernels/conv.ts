@@ -101,14 +101,21 @@ registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
     }
     : {
       kFast: false,
+      // The column's voxel is decoded once per thread: its window origin and base offset (may be negative: padding).
       setup: (n, s) => `let bb${s} = ${n} / ${G.P}; let bp${s} = ${n} % ${G.P};
   let ox${s} = bp${s} % ${G.oW}; let ot${s} = bp${s} / ${G.oW}; let oy${s} = ot${s} % ${G.oH}; let oz${s} = ot${s} / ${G.oH};
   let iz${s} = i32(oz${s} * ${G.sd}) - ${G.pd}; let iy${s} = i32(oy${s} * ${G.sh}) - ${G.ph}; let ix${s} = i32(ox${s} * ${G.sw}) - ${G.pw};
-  let xb${s} = bb${s} * ${G.C} * ${G.DHW};`,
-      load: (_n, k, s) => `${tapDecode(G, k, '')}
-      let z = iz${s} + i32(a * ${G.dd}); let y = iy${s} + i32(b * ${G.dh}); let x = ix${s} + i32(e * ${G.dw});
-      if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[xb${s} + c * ${G.DHW} + u32(z) * ${G.HW} + u32(y) * ${G.W} + u32(x)]; }`,
+  let xb${s} = i32(bb${s} * ${G.C} * ${G.DHW}) + iz${s} * i32(${G.HW}) + iy${s} * i32(${G.W}) + ix${s};`,
+      // The tap of row k comes decoded from the K-slice table (kFields).
+      load: (_n, _k, s) => `let z = iz${s} + kf_za[slK]; let y = iy${s} + kf_yb[slK]; let x = ix${s} + kf_xe[slK];
+      if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[u32(xb${s} + kf_xo[slK])]; }`,
     };
+  const kFields = pw ? undefined : {
+    names: ['xo', 'za', 'yb', 'xe'], type: 'i32' as const,
+    decode: (k: string) => `${tapDecode(G, k, '')}
+      let za = i32(a * ${G.dd}); let yb = i32(b * ${G.dh}); let xe = i32(e * ${G.dw});
+      let xo = i32(c * ${G.DHW}) + za * i32(${G.HW}) + yb * i32(${G.W}) + xe;`,
+  };
   gemm(be, {
     key: `conv3d:${pw ? 'pw' : 'gen'}`,
     M: O, N: N * P, K: C * kd * kh * kw,
@@ -116,7 +123,7 @@ registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
     loadInputs: [{ name: 'X', data: x.dataId as GpuData }, { name: 'Wt', data: w.dataId as GpuData }],
     // The bias is a flag (one pipeline); without one, w stands in as an unread binding.
     epiInputs: [{ name: 'Bias', data: (b ?? w).dataId as GpuData }],
-    out: o.data, A, B,
+    out: o.data, A, B, kFields,
     store: (m, n, acc) => `{ var r = ${acc}; if (${hb} != 0u) { r = r + Bias[${m}]; } Y[((${n} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${n} % ${G.P}] = r; }`,
   });
   return o.info;
@@ -172,21 +179,24 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
       }
       F.tz = `${at[0]}u`; F.ty = `${at[1]}u`; F.tx = `${at[2]}u`;
     };
-    const decodeK = (k: string) => `let o = ${k} / ${F.nabe}; let r = ${k} % ${F.nabe}; let ia = r / ${F.nbe}; let r2 = r % ${F.nbe}; let ib = r2 / ${F.ne}; let ie = r2 % ${F.ne};`;
-    const A: Operand = {
-      kFast: true,
-      load: (c, k) => `${decodeK(k)}
+    // Row k = (o, ia, ib, ie) of the phase's taps, decoded once per K-slice: the dy offset of the tap (relative to the
+    // column's voxel), its three bounds shifts, and the weight offset.
+    const kFields = {
+      names: ['dyo', 'qa', 'qb', 'qc', 'wo'], type: 'i32' as const,
+      decode: (k: string) => `let o = ${k} / ${F.nabe}; let r = ${k} % ${F.nabe}; let ia = r / ${F.nbe}; let r2 = r % ${F.nbe}; let ib = r2 / ${F.ne}; let ie = r2 % ${F.ne};
       let a = tw(${F.tz} + 2u * ia); let b = tw(${F.ty} + 2u * ib); let e = tw(${F.tx} + 2u * ie);
-      v = Wt[(((o * ${G.C} + ${c}) * ${G.kd} + a) * ${G.kh} + b) * ${G.kw} + e];`,
+      let qa = bitcast<i32>(tw(${F.tz} + 2u * ia + 1u)); let qb = bitcast<i32>(tw(${F.ty} + 2u * ib + 1u)); let qc = bitcast<i32>(tw(${F.tx} + 2u * ie + 1u));
+      let dyo = i32(o * ${G.P}) + qa * i32(${G.oHW}) + qb * i32(${G.oW}) + qc;
+      let wo = i32(o * ${G.C} * ${G.k3} + (a * ${G.kh} + b) * ${G.kw} + e);`,
     };
+    const A: Operand = { kFast: true, load: (c) => `v = Wt[u32(kf_wo[slK]) + ${c} * ${G.k3}];` };
     const B: Operand = {
       kFast: false,
       setup: (n, s) => `let bb${s} = ${n} / ${F.JV}; let vv${s} = ${n} % ${F.JV};
   let jx${s} = i32(vv${s} % ${F.jW}); let jt${s} = vv${s} / ${F.jW}; let jy${s} = i32(jt${s} % ${F.jH}); let jz${s} = i32(jt${s} / ${F.jH});
-  let db${s} = bb${s} * ${G.O} * ${G.P};`,
-      load: (_n, k, s) => `${decodeK(k)}
-      let z = jz${s} + bitcast<i32>(tw(${F.tz} + 2u * ia + 1u)); let y = jy${s} + bitcast<i32>(tw(${F.ty} + 2u * ib + 1u)); let x = jx${s} + bitcast<i32>(tw(${F.tx} + 2u * ie + 1u));
-      if (u32(z) < ${G.oD} && u32(y) < ${G.oH} && u32(x) < ${G.oW}) { v = DY[db${s} + o * ${G.P} + u32(z) * ${G.oHW} + u32(y) * ${G.oW} + u32(x)]; }`,
+  let jb${s} = i32(bb${s} * ${G.O} * ${G.P}) + jz${s} * i32(${G.oHW}) + jy${s} * i32(${G.oW}) + jx${s};`,
+      load: (_n, _k, s) => `let z = jz${s} + kf_qa[slK]; let y = jy${s} + kf_qb[slK]; let x = jx${s} + kf_qc[slK];
+      if (u32(z) < ${G.oD} && u32(y) < ${G.oH} && u32(x) < ${G.oW}) { v = DY[u32(jb${s} + kf_dyo[slK])]; }`,
     };
     gemm(be, {
       key: 'conv3dGradInput',
@@ -195,7 +205,7 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
       helpers: 'fn tw(i: u32) -> u32 { return prm.v[i >> 2u][i & 3u]; }',
       loadInputs: [{ name: 'Wt', data: w.dataId as GpuData }, { name: 'DY', data: dy.dataId as GpuData }],
       epiInputs: [{ name: 'Bias', data: (b ?? w).dataId as GpuData }],
-      out: o.data, A, B,
+      out: o.data, A, B, kFields,
       store: (m, n, acc) => `{ let bb = ${n} / ${F.JV}; let vv = ${n} % ${F.JV};
     let x = ${F.px} + ${G.sw} * (vv % ${F.jW}); let t = vv / ${F.jW}; let y = ${F.py} + ${G.sh} * (t % ${F.jH}); let z = ${F.pz} + ${G.sd} * (t / ${F.jH});
     var r = ${acc}; if (${hb} != 0u) { r = r + Bias[${m}]; }
@@ -220,25 +230,37 @@ registerKernel<ConvGradWeightAttrs>('conv3dGradWeight', 'webgpu', (inputs, attrs
   const P = oD * oH * oW;
   const pw = pointwise(g);
   let G!: G;
-  const A: Operand = { kFast: true, load: (m, k) => `v = DY[((${k} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${k} % ${G.P}];` };
+  // Row k = (batch, output voxel), decoded once per K-slice: the dy offset, and the x offset and coordinates of
+  // the voxel's window origin (before padding and taps).
+  const kFields = {
+    names: pw ? ['dyo', 'xb'] : ['dyo', 'xb', 'zo', 'yo', 'xq'], type: 'i32' as const,
+    decode: (k: string) => pw
+      ? `let bb = ${k} / ${G.P}; let p = ${k} % ${G.P}; let dyo = i32(bb * ${G.O} * ${G.P} + p); let xb = i32(bb * ${G.C} * ${G.P} + p);`
+      : `let bb = ${k} / ${G.P}; let p = ${k} % ${G.P};
+      let ox = p % ${G.oW}; let t = p / ${G.oW}; let oy = t % ${G.oH}; let oz = t / ${G.oH};
+      let zo = i32(oz * ${G.sd}); let yo = i32(oy * ${G.sh}); let xq = i32(ox * ${G.sw});
+      let dyo = i32(bb * ${G.O} * ${G.P} + p);
+      let xb = i32(bb * ${G.C} * ${G.DHW}) + zo * i32(${G.HW}) + yo * i32(${G.W}) + xq;`,
+  };
+  const A: Operand = { kFast: true, load: (m) => `v = DY[u32(kf_dyo[slK]) + ${m} * ${G.P}];` };
   const B: Operand = pw
-    ? { kFast: true, load: (n, k) => `v = X[((${k} / ${G.P}) * ${G.C} + ${n}) * ${G.P} + ${k} % ${G.P}];` }
+    ? { kFast: true, load: (n) => `v = X[u32(kf_xb[slK]) + ${n} * ${G.P}];` }
     : {
-      kFast: true,
+      // mn-fast: a thread keeps one column (tap) for all its slots, so the tap is decoded once per thread.
+      kFast: false,
+      // The column is a tap (c, a, b, e): its shifts and offset relative to a window origin.
       setup: (n, s) => `${tapDecode(G, n, s)}
   let fz${s} = i32(a${s} * ${G.dd}) - ${G.pd}; let fy${s} = i32(b${s} * ${G.dh}) - ${G.ph}; let fx${s} = i32(e${s} * ${G.dw}) - ${G.pw};
-  let xc${s} = c${s} * ${G.DHW};`,
-      load: (_n, k, s) => `let bb = ${k} / ${G.P}; let p = ${k} % ${G.P};
-      let ox = p % ${G.oW}; let t = p / ${G.oW}; let oy = t % ${G.oH}; let oz = t / ${G.oH};
-      let z = i32(oz * ${G.sd}) + fz${s}; let y = i32(oy * ${G.sh}) + fy${s}; let x = i32(ox * ${G.sw}) + fx${s};
-      if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[bb * ${G.C} * ${G.DHW} + xc${s} + u32(z) * ${G.HW} + u32(y) * ${G.W} + u32(x)]; }`,
+  let co${s} = i32(c${s} * ${G.DHW}) + fz${s} * i32(${G.HW}) + fy${s} * i32(${G.W}) + fx${s};`,
+      load: (_n, _k, s) => `let z = kf_zo[slK] + fz${s}; let y = kf_yo[slK] + fy${s}; let x = kf_xq[slK] + fx${s};
+      if (u32(z) < ${G.D} && u32(y) < ${G.H} && u32(x) < ${G.W}) { v = X[u32(kf_xb[slK] + co${s})]; }`,
     };
   gemm(be, {
     key: `conv3dGradWeight:${pw ? 'pw' : 'gen'}`,
     M: O, N: C * kd * kh * kw, K: N * P,
     words: (u) => { G = geomWords(u, g); },
     loadInputs: [{ name: 'DY', data: dy.dataId as GpuData }, { name: 'X', data: x.dataId as GpuData }],
-    out: o.data, A, B,
+    out: o.data, A, B, kFields,
     store: (m, n, acc) => `Y[${m} * ${G.Kc} + ${n}] = ${acc};`,
   });
   return o.info;

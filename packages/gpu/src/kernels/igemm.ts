@@ -50,6 +50,14 @@ export interface GemmPlan {
   words: (u: Uniforms) => void;
   /** WGSL helper functions (may read `prm`). */
   helpers?: string;
+  /**
+   * Per-k values shared by the loaders (e.g. a convolution tap's offsets):
+   * each K-slice, BK threads decode them once into workgroup arrays
+   * `kf_<name>`, which the loaders read as `kf_<name>[slK]` instead of
+   * decoding k per element. `decode` gets `gk` (< K) and declares a `let`
+   * per field.
+   */
+  kFields?: { names: string[]; type: 'i32' | 'u32'; decode: (k: string) => string };
   /** Read by the loaders. */
   loadInputs: Binding[];
   /** Read by the store epilogue (e.g. a bias). */
@@ -66,13 +74,15 @@ export interface GemmPlan {
 
 /**
  * Few shapes, so that few pipelines are compiled: square, short-and-wide
- * (few output channels: the first and last layers of a segmentation net),
- * tall-and-narrow, and a small one for tiny problems.
+ * (few output channels: the first and last layers of a segmentation net,
+ * 16–32-channel layers), tall-and-narrow, and small ones for tiny problems.
  */
 const TILES: Tile[] = [
   { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  { bm: 32, bn: 128, bk: 16, tm: 4, tn: 4 },
   { bm: 16, bn: 128, bk: 16, tm: 2, tn: 4 },
   { bm: 128, bn: 16, bk: 16, tm: 4, tn: 2 },
+  { bm: 8, bn: 128, bk: 16, tm: 2, tn: 4 },
   { bm: 4, bn: 256, bk: 8, tm: 1, tn: 4 },
   { bm: 256, bn: 4, bk: 8, tm: 4, tn: 1 },
   { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
@@ -86,14 +96,19 @@ function fits(be: WebGpuBackend, t: Tile): boolean {
   return nt <= be.limits.maxInvocations && nt <= be.limits.maxSizeX && (t.bm + t.bn) * t.bk * 4 <= be.limits.maxWorkgroupStorage;
 }
 
-/** The tile with the least padded work per unit of register reuse that this device can run. */
+/**
+ * The tile with the least estimated cost that this device can run. Per unit
+ * of padded work (Mp·Np·K multiply-adds): 1 for the multiply-add,
+ * (1/TM + 1/TN)/2 for the workgroup-memory reads that feed it, and
+ * 8·(1/BM + 1/BN) for the global loads (gathers with index arithmetic, the
+ * dominant cost of an implicit GEMM).
+ */
 export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
   let best: Tile | null = null, bestScore = Infinity;
   for (const t of TILES) {
     if (!fits(be, t)) continue;
     const padded = Math.ceil(M / t.bm) * t.bm * Math.ceil(N / t.bn) * t.bn;
-    const reuse = (t.tm * t.tn) / (t.tm + t.tn);
-    const score = padded / reuse;
+    const score = padded * (1 + 0.5 * (1 / t.tm + 1 / t.tn) + 8 * (1 / t.bm + 1 / t.bn));
     if (score < bestScore) { best = t; bestScore = score; }
   }
   if (!best) throw new Error('webgpu: no GEMM tile fits this device\'s workgroup limits');
@@ -169,7 +184,7 @@ function gemmWgsl(p: GemmPlan, t: Tile, u: Uniforms, w: Words, split: boolean, s
   decl.push(rwDecl(b++, split ? 'P' : 'Y', 'f32'));
   return `${decl.join('')}${uniformDecl(b, u.vec4s)}
 ${p.helpers ?? ''}
-var<workgroup> As: array<f32, ${t.bm * t.bk}>;
+${(p.kFields?.names ?? []).map((f) => `var<workgroup> kf_${f}: array<${p.kFields!.type}, ${t.bk}>;\n`).join('')}var<workgroup> As: array<f32, ${t.bm * t.bk}>;
 var<workgroup> Bs: array<f32, ${t.bk * t.bn}>;
 @compute @workgroup_size(${nt})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -186,6 +201,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${lines.join('\n  ')}
   ${acc.join(' ')}
   for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${t.bk}u) {
+    ${p.kFields ? `if (lid < ${t.bk}u && k0 + lid < kEnd) {
+      let gk = k0 + lid;
+      ${p.kFields.decode('gk')}
+      ${p.kFields.names.map((f) => `kf_${f}[lid] = ${f};`).join(' ')}
+    }
+    workgroupBarrier();` : ''}
     ${loop.join('\n    ')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${bound(t.bk, w.bk)}; kk = kk + 1u) {
