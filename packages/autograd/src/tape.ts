@@ -1,4 +1,4 @@
-import { add, engine, fmtShape, newArray, OpError, reshape, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
+import { add, engine, fmtShape, newArray, OpError, reshape, shapesEqual, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
 
 export interface GradContext<A = any> {
   /** Saved copies of the op's inputs and outputs (valid during the rule). */
@@ -147,8 +147,14 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   const node = root.gradNode as Node | null;
   if (node?.freed) throw new OpError('backward', 'the graph was already freed by an earlier backward (pass retainGraph: true)');
   if (opts.grad) {
-    opts.grad.assertAlive('backward');
-    if (opts.grad.size !== root.size) throw new OpError('backward', `grad shape ${fmtShape(opts.grad.shape)} does not match ${fmtShape(root.shape)}`);
+    const g = opts.grad;
+    g.assertAlive('backward');
+    // The exact shape, not just the size: gradient rules broadcast the cotangent
+    // against saved tensors, so a [1, 4] seed for a [4, 1] root would silently
+    // give a wrong gradient.
+    if (!shapesEqual(g.shape, root.shape) || g.dtype !== root.dtype || g.backend !== root.backend) {
+      throw new OpError('backward', `grad ${g.dtype} ${fmtShape(g.shape)} on '${g.backend.name}' does not match ${root.dtype} ${fmtShape(root.shape)} on '${root.backend.name}'`);
+    }
   }
   const seed = opts.grad ?? filled(root, 1);
   if (!node) {

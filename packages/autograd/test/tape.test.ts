@@ -118,7 +118,11 @@ t.test('backward with an explicit cotangent, and of a leaf', async (t) => {
   backward(y, { grad: g });
   t.same(vals(x.grad), [2, 0, -6]);
   t.notOk(g.isDisposed, 'the caller keeps its cotangent');
-  t.throws(() => backward(C.mul(x, 2), { grad: f64([1, 2]) }), { name: 'OpError', message: /^backward: grad shape \[2\] does not match \[3\]/ });
+  t.throws(() => backward(C.mul(x, 2), { grad: f64([1, 2]) }), { name: 'OpError', message: /^backward: grad float64 \[2\] on 'cpu' does not match float64 \[3\]/ });
+  // Same size, other shape: the rules would broadcast [1, 3] against [3, 1] and sum back a wrong gradient.
+  t.throws(() => backward(C.reshape(C.mul(x, 2), [3, 1]), { grad: f64([1, 0, 0], [1, 3]) }), { name: 'OpError', message: /^backward: grad float64 \[1, 3\] .* does not match float64 \[3, 1\]/ });
+  t.throws(() => backward(C.mul(x, 2), { grad: tensor([1, 0, 0]) }), { name: 'OpError', message: /^backward: grad float32 \[3\] .* does not match float64 \[3\]/ });
+  t.same(vals(x.grad), [2, 0, -6], 'a rejected cotangent leaves the gradient alone');
   zeroGrad([x]);
   backward(x);
   t.same(vals(x.grad), [1, 1, 1], 'a leaf is its own gradient');
