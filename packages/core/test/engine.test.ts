@@ -193,3 +193,23 @@ t.test('kernel registry, backends, mixing and missing kernels', async (t) => {
   n.dispose(); o.dispose();
   t.equal(other.liveBuffers(), before - 2, 'buffers freed on their own backend');
 });
+
+t.test('dropout makes its mask on the input\'s backend, not the active one', async (t) => {
+  const other = engine().findBackend('other');
+  // The mask has x's shape, so an elementwise product of equal sizes is all mul needs here.
+  C.registerKernel('mul', 'other', (inputs, attrs: { dtype: DType }, backend) => {
+    const [a, b] = inputs;
+    const id = backend.alloc(attrs.dtype, a.shape.reduce((p, q) => p * q, 1));
+    const av = backend.readSync(a.dataId), bv = backend.readSync(b.dataId), dst = backend.readSync(id);
+    for (let i = 0; i < dst.length; i++) dst[i] = av[i] * bv[i];
+    return { dataId: id, shape: a.shape, dtype: attrs.dtype };
+  });
+  C.setBackend('other');
+  const x = tensor([1, 2, 3, 4, 5, 6]);
+  C.setBackend('cpu');
+  const y = C.dropout(x, 0.5, { generator: new C.Philox(7) });
+  t.equal(y.backend, other);
+  const ref = C.dropout(tensor([1, 2, 3, 4, 5, 6]), 0.5, { generator: new C.Philox(7) });
+  t.same(Array.from(y.dataSync()), Array.from(ref.dataSync()), 'same mask as on the cpu');
+  x.dispose(); y.dispose(); ref.dispose();
+});

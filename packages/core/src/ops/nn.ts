@@ -319,7 +319,7 @@ export function dropout(x: Tensor, p: number, opts: DropoutOpts = {}): Tensor {
   const keep = 1 - p, scale = 1 / keep;
   const m = x.dtype === 'float64' ? new Float64Array(x.size) : new Float32Array(x.size);
   for (let i = 0; i < m.length; i++) m[i] = u[i] < keep ? scale : 0;
-  const mask = engine().fromValues(m, x.shape, x.dtype);
+  const mask = engine().fromValues(m, x.shape, x.dtype, x.backend);
   const y = mul(x, mask);
   mask.dispose();
   return y;
