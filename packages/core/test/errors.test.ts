@@ -48,6 +48,8 @@ t.test('negative padding and bad attributes', async (t) => {
   expectOpError(t, () => C.pad(x23, [[0, 0], [0.5, 0]]), 'pad', ['[2, 3]'], 'fractional padding');
   expectOpError(t, () => C.clamp(x23, 2, 1), 'clamp', ['min 2 > max 1'], 'clamp bounds');
   expectOpError(t, () => C.arange(0, 1, 0), 'arange', ['step'], 'arange step');
+  expectOpError(t, () => C.arange(0, NaN), 'arange', ['finite', 'NaN'], 'arange NaN stop');
+  expectOpError(t, () => C.arange(0, Infinity), 'arange', ['finite', 'Infinity'], 'arange infinite stop');
   expectOpError(t, () => C.zeros([2, -3]), 'full', ['[2, -3]'], 'negative dim');
 });
 

@@ -117,9 +117,10 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
     checkIndices('indexSelect', indices, x.shape[a], a, x.shape);
     return run1('indexSelect', [x, indices], { axis: a });
   }
-  // A host list is checked on the host, before it moves to x's backend.
+  // A host list is checked on the host, before it moves to x's backend, and
+  // before Int32Array would truncate 1.5 to 1 and NaN to 0 without a word.
+  checkIndexValues('indexSelect', indices, x.shape[a], a, x.shape);
   const host = Int32Array.from(indices);
-  checkIndexValues('indexSelect', host, x.shape[a], a, x.shape);
   const idx = engine().fromValues(host, [host.length], 'int32', x.backend);
   const out = run1('indexSelect', [x, idx], { axis: a });
   idx.dispose();
@@ -142,6 +143,7 @@ function checkIndices(op: string, idx: Tensor, n: number, axis: number, shape: r
 function checkIndexValues(op: string, values: ArrayLike<number>, n: number, axis: number, shape: readonly number[]): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
+    if (!Number.isInteger(v)) throw new OpError(op, `index ${v} is not an integer (axis ${axis} of ${fmtShape(shape)})`);
     if (v < 0 || v >= n) throw new OpError(op, `index ${v} out of range for axis ${axis} of ${fmtShape(shape)}`);
   }
 }
