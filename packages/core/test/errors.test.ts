@@ -110,6 +110,9 @@ t.test('indexSelect / indexAdd index out of range', async (t) => {
   expectOpError(t, () => C.indexSelect(x23, 1, [0, 3]), 'indexSelect', ['index 3', '[2, 3]'], 'index = dim');
   expectOpError(t, () => C.indexSelect(x23, 0, tensor([-1], [1], 'int32')), 'indexSelect', ['index -1', '[2, 3]'], 'negative index');
   expectOpError(t, () => C.indexAdd(tensor([1, 2]), 0, tensor([0, 5], [2], 'int32'), [3]), 'indexAdd', ['index 5', '[3]'], 'indexAdd index');
+  // A host list is validated before Int32Array would turn 1.5 into 1 and NaN into 0.
+  expectOpError(t, () => C.indexSelect(x23, 1, [0, 1.5]), 'indexSelect', ['index 1.5', 'not an integer', '[2, 3]'], 'fractional host index');
+  expectOpError(t, () => C.indexSelect(x23, 1, [NaN]), 'indexSelect', ['index NaN', '[2, 3]'], 'NaN host index');
 });
 
 t.test('errors leak nothing', async (t) => {

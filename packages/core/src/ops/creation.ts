@@ -69,6 +69,8 @@ export const scalar = (v: number, dtype: DType = 'float32'): Tensor => full([], 
 export function arange(start: number, stop?: number, step = 1, dtype: DType = 'float32'): Tensor {
   if (stop === undefined) { stop = start; start = 0; }
   if (step === 0) throw new OpError('arange', 'step must be non-zero');
+  // NaN or an infinite bound would otherwise surface as a RangeError from the typed array.
+  if (![start, stop, step].every(Number.isFinite)) throw new OpError('arange', `start, stop and step must be finite, got ${start}, ${stop}, ${step}`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const a = newArray(dtype, n);
   for (let i = 0; i < n; i++) a[i] = start + i * step;
