@@ -43,7 +43,7 @@ function arranged(x: TensorInfo, axes: readonly number[]): { v: ArrayLike<number
   return { v: out, outer: sizeOf(kept.map((k) => shape[k])), red: sizeOf(axes.map((a) => shape[a])), inner: 1 };
 }
 
-type Combine = 'sum' | 'max' | 'min' | 'prod';
+type Combine = 'sum' | 'max' | 'min';
 
 function reduceKernel(kind: Combine) {
   return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, backend: unknown) => {
@@ -59,13 +59,11 @@ function reduceKernel(kind: Combine) {
     for (let a = 0; a < outer; a++) {
       const base = a * red * inner;
       if (kind === 'sum') acc.fill(0);
-      else if (kind === 'prod') acc.fill(1);
       else if (red === 0) acc.fill(kind === 'max' ? -Infinity : Infinity);
       else for (let c = 0; c < inner; c++) acc[c] = v[base + c];
-      for (let r = kind === 'sum' || kind === 'prod' ? 0 : 1; r < red; r++) {
+      for (let r = kind === 'sum' ? 0 : 1; r < red; r++) {
         const row = base + r * inner;
         if (kind === 'sum') for (let c = 0; c < inner; c++) acc[c] += v[row + c];
-        else if (kind === 'prod') for (let c = 0; c < inner; c++) acc[c] *= v[row + c];
         else if (kind === 'max') for (let c = 0; c < inner; c++) { const y = v[row + c]; if (y > acc[c] || y !== y) acc[c] = y; }
         else for (let c = 0; c < inner; c++) { const y = v[row + c]; if (y < acc[c] || y !== y) acc[c] = y; }
       }
