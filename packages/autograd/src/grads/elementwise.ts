@@ -1,5 +1,5 @@
 import {
-  add, cast, div, greater, greaterEqual, lessEqual, logicalAnd, equal, log, mul, neg, pow, sign, sub, where, sqrt, type Tensor,
+  add, cast, div, greater, greaterEqual, lessEqual, logicalAnd, equal, log, mul, neg, pow, sign, sub, where, type Tensor,
 } from '@largo/core';
 import { registerGrad } from '../tape.js';
 import { unbroadcast } from './util.js';
@@ -57,5 +57,3 @@ registerGrad('where', ([dy], { inputs: [c, a, b], needs }) => [
   needs[1] ? unbroadcast(where(c, dy, 0), a.shape) : null,
   needs[2] ? unbroadcast(where(c, 0, dy), b.shape) : null,
 ]);
-
-export { sqrt };

@@ -1,4 +1,4 @@
-import { concat, indexAdd, indexSelect, pad, permute, reshape, slice } from '@largo/core';
+import { indexAdd, indexSelect, pad, permute, reshape, slice } from '@largo/core';
 import { registerGrad } from '../tape.js';
 import { unbroadcast } from './util.js';
 
@@ -23,4 +23,3 @@ registerGrad<{ axis: number }>('concat', ([dy], { inputs, attrs, needs }) => {
 registerGrad<{ axis: number }>('indexSelect', ([dy], { inputs: [x, idx], attrs }) => [indexAdd(dy, attrs.axis, idx, x.shape), null]);
 registerGrad<{ axis: number }>('indexAdd', ([dy], { inputs: [, idx], attrs }) => [indexSelect(dy, attrs.axis, idx), null]);
 registerGrad('broadcastTo', ([dy], { inputs: [x] }) => [unbroadcast(dy, x.shape)]);
-export { concat };
