@@ -2,6 +2,7 @@ import { OpError, fmtShape } from '../errors.js';
 import { normalizeAxes, normalizeAxis, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { div, mul, sub } from './elementwise.js';
+import { reshape } from './layout.js';
 import { assertFloat, assertTensor, run1 } from './util.js';
 import { engine } from '../engine.js';
 
@@ -59,6 +60,3 @@ export function variance(x: Tensor, axes?: Axes, keepDims = false, correction = 
     return div(sum(mul(d, d), ax, keepDims), Math.max(n - correction, 0));
   });
 }
-
-// Local import to avoid a cycle at module load.
-import { reshape } from './layout.js';
