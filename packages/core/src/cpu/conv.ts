@@ -2,6 +2,7 @@ import { registerKernel, type TensorInfo } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { CpuBackend, vals } from './backend.js';
 import { gemm, ScratchPool } from './matmul.js';
+import { convOutputSize } from '../ops/conv.js';
 
 /**
  * 3-D convolution on the CPU as an implicit GEMM (PyTorch semantics, NCDHW,
@@ -74,10 +75,6 @@ function geom(x: readonly number[], w: readonly number[], ySpatial: readonly num
   };
 }
 
-/** Standard output extent of a convolution along one axis. */
-export function convOutSize(n: number, k: number, s: number, p: number, d: number): number {
-  return Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
-}
 
 /** Offset of reduction row k = (c, a, b, e) inside the padded input, relative to an output voxel's origin. */
 function kOffsets(g: Geom): Int32Array {
@@ -327,7 +324,7 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
 registerKernel<ConvAttrs>('conv3d', 'cpu', (inputs, attrs, backend) => {
   const be = backend as CpuBackend;
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
-  const sp = [2, 3, 4].map((i) => convOutSize(x.shape[i], w.shape[i], attrs.stride[i - 2], attrs.padding[i - 2], attrs.dilation[i - 2]));
+  const sp = [2, 3, 4].map((i) => convOutputSize(x.shape[i], w.shape[i], attrs.stride[i - 2], attrs.padding[i - 2], attrs.dilation[i - 2]));
   const g = geom(x.shape, w.shape, sp, attrs);
   const o = be.out([g.N, g.O, ...sp], x.dtype);
   conv3dForward(vals(x), vals(w), b ? vals(b) : null, o.values, g);

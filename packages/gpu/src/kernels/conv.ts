@@ -1,4 +1,4 @@
-import { registerKernel, type TensorInfo } from '@largo/core';
+import { registerKernel, type TensorInfo, convOutputSize, sizeOf } from '@largo/core';
 import type { GpuData, WebGpuBackend } from '../backend.js';
 import { Uniforms, uw, uwi } from '../wgsl.js';
 import { gemm, type Operand } from './igemm.js';
@@ -42,11 +42,7 @@ interface Geom {
   s: number[]; p: number[]; d: number[];
 }
 
-function convOutSize(n: number, k: number, s: number, p: number, d: number): number {
-  return Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
-}
 
-const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
 
 /** Word indices of the geometry in the uniforms, as WGSL expressions. */
 type G = Record<'C' | 'D' | 'H' | 'W' | 'O' | 'oD' | 'oH' | 'oW' | 'kd' | 'kh' | 'kw' | 'sd' | 'sh' | 'sw' | 'dd' | 'dh' | 'dw'
@@ -84,10 +80,10 @@ registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
   checkF32('conv3d', x, w, ...(b ? [b] : []));
   const [N, C, D, H, W] = x.shape;
   const [O, , kd, kh, kw] = w.shape;
-  const sp = [0, 1, 2].map((i) => convOutSize(x.shape[i + 2], w.shape[i + 2], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
+  const sp = [0, 1, 2].map((i) => convOutputSize(x.shape[i + 2], w.shape[i + 2], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
   const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD: sp[0], oH: sp[1], oW: sp[2], s: attrs.stride, p: attrs.padding, d: attrs.dilation };
   const o = be.out([N, O, ...sp], 'float32');
-  const P = prod(sp);
+  const P = sizeOf(sp);
   if (o.data.size === 0) return o.info;
   let G!: G;
   let hb = '';
@@ -157,7 +153,7 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
   for (let pz = 0; pz < sd; pz++) for (let py = 0; py < sh; py++) for (let px = 0; px < sw; px++) {
     const ph = [pz, py, px];
     const ext = [D, H, W].map((n, i) => Math.max(0, Math.ceil((n - ph[i]) / attrs.stride[i])));
-    if (prod(ext) === 0) continue;
+    if (sizeOf(ext) === 0) continue;
     const taps = [0, 1, 2].map((i) => phaseTaps(ph[i], ks[i], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
     const [na, nb, ne] = taps.map((t) => t.length);
     let G!: G;
@@ -168,7 +164,7 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
       hb = uw(u.u(b ? 1 : 0));
       const wv = (v: number) => uw(u.u(v));
       F = {
-        pz: wv(pz), py: wv(py), px: wv(px), jD: wv(ext[0]), jH: wv(ext[1]), jW: wv(ext[2]), JV: wv(prod(ext)),
+        pz: wv(pz), py: wv(py), px: wv(px), jD: wv(ext[0]), jH: wv(ext[1]), jW: wv(ext[2]), JV: wv(sizeOf(ext)),
         ne: wv(ne), nbe: wv(nb * ne), nabe: wv(na * nb * ne), tz: '', ty: '', tx: '',
       };
       // Tap tables, [tap, q] pairs, `cap` entries per axis: one layout (one pipeline) for every phase and every kernel size ≤ 8.
@@ -200,7 +196,7 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
     };
     gemm(be, {
       key: 'conv3dGradInput',
-      M: C, N: N * prod(ext), K: O * na * nb * ne,
+      M: C, N: N * sizeOf(ext), K: O * na * nb * ne,
       words,
       helpers: 'fn tw(i: u32) -> u32 { return prm.v[i >> 2u][i & 3u]; }',
       loadInputs: [{ name: 'Wt', data: w.dataId as GpuData }, { name: 'DY', data: dy.dataId as GpuData }],
