@@ -1,6 +1,7 @@
 import { getKernel, type Backend, type TensorInfo } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { OpError } from './errors.js';
+import { sizeOf } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 
 /**
@@ -70,7 +71,7 @@ export class Engine {
 
   /** Wraps freshly allocated backend storage into a tracked tensor. */
   makeTensor(info: TensorInfo, backend: Backend = this.backend): Tensor {
-    const storage = new Storage(backend, info.dataId, info.dtype, sizeOfShape(info.shape));
+    const storage = new Storage(backend, info.dataId, info.dtype, sizeOf(info.shape));
     this.liveStorages++;
     return this.track(new Tensor([...info.shape], info.dtype, storage));
   }
@@ -190,12 +191,6 @@ export class Engine {
   memory(): MemoryInfo {
     return { tensors: this.liveTensors, storages: this.liveStorages, backendBuffers: this.active ? this.active.liveBuffers() : 0 };
   }
-}
-
-function sizeOfShape(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 function collectTensors(x: unknown, into: Set<Tensor>, depth = 0): void {

@@ -1,4 +1,4 @@
-import { registerKernel } from '@largo/core';
+import { registerKernel, sizeOf } from '@largo/core';
 import type { GpuData, WebGpuBackend } from '../backend.js';
 import { uw, wtype, type Uniforms } from '../wgsl.js';
 import { launch1d } from './launch.js';
@@ -23,17 +23,16 @@ import { launch1d } from './launch.js';
  * list given as numbers, or on the CPU, is still checked by the op).
  */
 
-const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
 
 registerKernel<{ axis: number }>('indexSelect', 'webgpu', (inputs, attrs, backend) => {
   const be = backend as WebGpuBackend;
   const [x, ix] = inputs;
   wtype(x.dtype, 'indexSelect');
   const ax = attrs.axis;
-  const K = prod(ix.shape);
+  const K = sizeOf(ix.shape);
   const shape = [...x.shape]; shape[ax] = K;
   const o = be.out(shape, x.dtype);
-  const n = x.shape[ax], inner = prod(x.shape.slice(ax + 1));
+  const n = x.shape[ax], inner = sizeOf(x.shape.slice(ax + 1));
   let W: Record<string, string> = {};
   const words = (u: Uniforms) => { W = { n: uw(u.u(n)), K: uw(u.u(K)), inner: uw(u.u(inner)) }; };
   launch1d(be, o.data.size, {
@@ -54,10 +53,10 @@ registerKernel<{ axis: number; shape: number[] }>('indexAdd', 'webgpu', (inputs,
   const [src, ix] = inputs;
   const t = wtype(src.dtype, 'indexAdd');
   const ax = attrs.axis;
-  const K = prod(ix.shape);
+  const K = sizeOf(ix.shape);
   const o = be.out(attrs.shape, src.dtype);
   if (o.data.size === 0) return o.info;
-  const n = attrs.shape[ax], inner = prod(attrs.shape.slice(ax + 1));
+  const n = attrs.shape[ax], inner = sizeOf(attrs.shape.slice(ax + 1));
   // meta = [starts (n + 1) | source rows grouped by output row (K)]
   const meta = be.alloc('int32', n + 1 + K);
   try {

@@ -1,4 +1,4 @@
-import { registerKernel, type TensorInfo } from '@largo/core';
+import { registerKernel, type TensorInfo, sizeOf } from '@largo/core';
 import type { GpuData, WebGpuBackend } from '../backend.js';
 import { uw, uwf, wtype, type Uniforms } from '../wgsl.js';
 import { gemm } from './igemm.js';
@@ -37,16 +37,15 @@ function checkF32(op: string, ...ts: TensorInfo[]): void {
   for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: the webgpu kernel takes float32 tensors, got ${t.dtype}`);
 }
 
-const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
 const gd = (t: TensorInfo) => t.dataId as GpuData;
 
 /** Packs the float32 tensors into one new buffer (buffer copies); returns it and each one's offset. */
 function pack(be: WebGpuBackend, parts: (TensorInfo | null | undefined)[]): { buf: GpuData; at: number[] } {
   const at: number[] = [];
   let n = 0;
-  for (const p of parts) { at.push(n); n += p ? prod(p.shape) : 0; }
+  for (const p of parts) { at.push(n); n += p ? sizeOf(p.shape) : 0; }
   const buf = be.alloc('float32', Math.max(n, 1));
-  parts.forEach((p, i) => { if (p) be.copyRange(gd(p), 0, buf, at[i], prod(p.shape)); });
+  parts.forEach((p, i) => { if (p) be.copyRange(gd(p), 0, buf, at[i], sizeOf(p.shape)); });
   return { buf, at };
 }
 
@@ -60,7 +59,7 @@ function softmaxKernel(logOut: boolean) {
     const x = inputs[0];
     checkF32(op, x);
     const ax = attrs.axis;
-    const outer = prod(x.shape.slice(0, ax)), n = x.shape[ax], inner = prod(x.shape.slice(ax + 1));
+    const outer = sizeOf(x.shape.slice(0, ax)), n = x.shape[ax], inner = sizeOf(x.shape.slice(ax + 1));
     const o = be.out(x.shape, 'float32');
     if (o.data.size === 0) return o.info;
     const write = (v: string, mx: string, tot: string, bad: string) => logOut
@@ -124,7 +123,7 @@ registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceN
   const w = attrs.hasWeight ? inputs[k++] : null;
   const b = attrs.hasBias ? inputs[k++] : null;
   checkF32('instanceNorm', x, ...(w ? [w] : []), ...(b ? [b] : []));
-  const N = x.shape[0], C = x.shape[1], S = prod(x.shape.slice(2)), R = N * C;
+  const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2)), R = N * C;
   const y = be.out(x.shape, 'float32'), mo = be.out([N, C], 'float32'), io = be.out([N, C], 'float32');
   if (R === 0 || S === 0) return [y.info, mo.info, io.info];
   let chunks = rowChunks(R, S);
@@ -214,7 +213,7 @@ registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad
   const gm = attrs.hasStatGrads ? inputs[k++] : null;
   const gi = attrs.hasStatGrads ? inputs[k++] : null;
   checkF32('instanceNormGrad', ...inputs);
-  const N = x.shape[0], C = x.shape[1], S = prod(x.shape.slice(2)), R = N * C;
+  const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2)), R = N * C;
   const dxo = be.out(x.shape, 'float32'), dwo = be.out([C], 'float32'), dbo = be.out([C], 'float32');
   if (C === 0) return [dxo.info, dwo.info, dbo.info];
   let chunks = rowChunks(R, S);
@@ -338,7 +337,7 @@ fn lse_at(base: u32) -> f32 {
 }
 
 function ceWords(logits: TensorInfo, attrs: CeAttrs, extra: Record<string, number> = {}) {
-  const N = logits.shape[0], C = logits.shape[1], inner = prod(logits.shape.slice(2));
+  const N = logits.shape[0], C = logits.shape[1], inner = sizeOf(logits.shape.slice(2));
   const W: Record<string, string> = {};
   const words = (u: Uniforms) => {
     W.C = uw(u.u(C)); W.inner = uw(u.u(inner)); W.npos = uw(u.u(N * inner));
@@ -453,7 +452,7 @@ registerKernel('bceWithLogits', 'webgpu', (inputs, _attrs, backend) => {
   const be = backend as WebGpuBackend;
   const [x, t] = inputs;
   checkF32('bceWithLogits', x, t);
-  const n = prod(x.shape);
+  const n = sizeOf(x.shape);
   const o = be.out([], 'float32');
   const wg = 256;
   const groups = strideGroups(n, wg);
@@ -488,7 +487,7 @@ registerKernel('bceWithLogitsGrad', 'webgpu', (inputs, _attrs, backend) => {
   const be = backend as WebGpuBackend;
   const [x, t, dy] = inputs;
   checkF32('bceWithLogitsGrad', x, t, dy);
-  const n = prod(x.shape);
+  const n = sizeOf(x.shape);
   const dx = be.out(x.shape, 'float32'), dt = be.out(x.shape, 'float32');
   let nF = 0;
   const words = (u: Uniforms) => { nF = u.f(n); };
@@ -515,7 +514,7 @@ interface DiceAttrs { smooth: number; batchDice: boolean; reduction: 'mean' | 'n
 
 /** Per (row, chunk) sums (Σp·t, Σp, Σt) into a new buffer [rows·chunks·3]. */
 function diceSums(be: WebGpuBackend, p: TensorInfo, t: TensorInfo) {
-  const N = p.shape[0], C = p.shape[1], S = prod(p.shape.slice(2)), R = N * C;
+  const N = p.shape[0], C = p.shape[1], S = sizeOf(p.shape.slice(2)), R = N * C;
   let chunks = rowChunks(R, S);
   const L = Math.max(1, Math.ceil(S / chunks));
   chunks = Math.max(1, Math.ceil(S / L));
@@ -622,7 +621,7 @@ registerKernel<DiceAttrs>('softDiceLossGrad', 'webgpu', (inputs, attrs, backend)
     });
     // dp = a·t − b and dt = a·p − b: one shader, bound to (t → dp) and (p → dt).
     for (const [src, dst] of [[t, dp], [p, dt]] as const) {
-      launch1d(be, prod(p.shape), {
+      launch1d(be, sizeOf(p.shape), {
         key: 'softDiceGrad:apply',
         inputs: [{ name: 'SRC', data: gd(src) }, { name: 'CF', data: coef }], outputs: [{ name: 'OUT', data: dst.data }], words,
         body: () => `let row = idx / ${W.S}; let g = select(row, row % ${W.C}, ${W.bd} != 0u);

@@ -1,4 +1,4 @@
-import { registerKernel, type DType, type TensorInfo } from '@largo/core';
+import { registerKernel, type DType, type TensorInfo, sizeOf } from '@largo/core';
 import type { GpuData, WebGpuBackend } from '../backend.js';
 import { F32_HELPERS, Uniforms, roDecl, rwDecl, uniformDecl, uw, wtype, type WType } from '../wgsl.js';
 
@@ -175,7 +175,6 @@ function reduceStage(be: WebGpuBackend, kind: Kind, s: Stage): void {
   }
 }
 
-const prod = (a: readonly number[]) => a.reduce((p, d) => p * d, 1);
 
 function reduceKernel(kind: Kind) {
   return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, backend: unknown): TensorInfo => {
@@ -206,7 +205,7 @@ function reduceKernel(kind: Kind) {
     const temps: GpuData[] = [];
     try {
       runs.forEach(([lo, hi], i) => {
-        const outer = prod(shape.slice(0, lo)), red = prod(shape.slice(lo, hi)), inner = prod(shape.slice(hi));
+        const outer = sizeOf(shape.slice(0, lo)), red = sizeOf(shape.slice(lo, hi)), inner = sizeOf(shape.slice(hi));
         const last = i === runs.length - 1;
         const dst = last ? o.data : be.alloc(outDtype, outer * inner);
         if (!last) temps.push(dst);
