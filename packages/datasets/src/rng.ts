@@ -4,59 +4,16 @@
  * Philox-4x32-10 (Salmon et al., SC'11): counter-based, so a stream can be
  * derived from (seed, ids...) without advancing any shared state, which keeps
  * every case / patch reproducible regardless of the order they are drawn in.
- * Kept local to @largo/datasets so this package does not depend on the state of
- * core's RNG API; the stream is standard Philox-4x32-10 (checked against the
- * Random123 known-answer vectors in the tests).
+ * The block function is core's; the stream layout (key from the seed, ids in
+ * the upper counter words, `derive`) is this package's own, so data sampling
+ * never touches core's default generator. Checked against the Random123
+ * known-answer vectors in the tests.
  */
+import { philox4x32 as corePhilox } from '@largo/core';
 
-const M0 = 0xd2511f53;
-const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
-
-/** High and low 32 bits of a 32x32-bit unsigned product, without BigInt. */
-function mulhilo(a: number, b: number, out: Uint32Array, at: number): void {
-  const al = a & 0xffff;
-  const ah = a >>> 16;
-  const bl = b & 0xffff;
-  const bh = b >>> 16;
-  const ll = al * bl;
-  const lh = al * bh;
-  const hl = ah * bl;
-  const hh = ah * bh;
-  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  out[at] = (hh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
-  out[at + 1] = Math.imul(a, b) >>> 0;
-}
-
-const scratch = new Uint32Array(4);
-
-/** One Philox-4x32-10 block: 4 counter words, 2 key words → 4 random words. */
+/** One Philox-4x32-10 block: 4 counter words, 2 key words → 4 random words (core's block function). */
 export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, out = new Uint32Array(4)): Uint32Array {
-  let c0 = counter[0]! >>> 0;
-  let c1 = counter[1]! >>> 0;
-  let c2 = counter[2]! >>> 0;
-  let c3 = counter[3]! >>> 0;
-  let k0 = key[0]! >>> 0;
-  let k1 = key[1]! >>> 0;
-  for (let r = 0; r < 10; r++) {
-    mulhilo(M0, c0, scratch, 0);
-    mulhilo(M1, c2, scratch, 2);
-    const hi0 = scratch[0]!;
-    const lo0 = scratch[1]!;
-    const hi1 = scratch[2]!;
-    const lo1 = scratch[3]!;
-    c0 = (hi1 ^ c1 ^ k0) >>> 0;
-    c1 = lo1;
-    c2 = (hi0 ^ c3 ^ k1) >>> 0;
-    c3 = lo0;
-    k0 = (k0 + W0) >>> 0;
-    k1 = (k1 + W1) >>> 0;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
+  corePhilox(counter[0]! >>> 0, counter[1]! >>> 0, counter[2]! >>> 0, counter[3]! >>> 0, key[0]! >>> 0, key[1]! >>> 0, out);
   return out;
 }
 
