@@ -68,6 +68,14 @@ export interface TrainConfig {
   augment: boolean;
   /** add the full-modality term L(f_full(x_full), y) (LARGO, Tucker, dedicated) */
   fullGuidance: boolean;
+  /**
+   * sample the modality subset per training sample instead of once per batch: the same
+   * objective in expectation and the same compute, but every subset is visited batchSize
+   * times as often (matters when the step budget is small)
+   */
+  subsetPerSample: boolean;
+  /** start every subset's stem / head copy from the full set's (see train/sync-init.ts) */
+  syncSubsetInit: boolean;
   /** loss: 'auto' (from labelMode), 'dice-ce', 'region-dice-bce', 'ce' */
   loss: 'auto' | 'dice-ce' | 'region-dice-bce' | 'ce';
   batchDice: boolean;
@@ -140,6 +148,8 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       foregroundFraction: 1 / 3,
       augment: false,
       fullGuidance: true,
+      subsetPerSample: false,
+      syncSubsetInit: false,
       loss: 'auto',
       batchDice: false,
     },

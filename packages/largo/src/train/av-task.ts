@@ -7,7 +7,7 @@
  * The data order of sample i of the run is a pure function of (seed, epoch),
  * so the data stream's state is the step counter.
  */
-import { Philox, crossEntropy, tensor, tidy, type Tensor } from '@largo/core';
+import { Philox, crossEntropy, mul, tensor, tidy, type Tensor } from '@largo/core';
 import { backward } from '@largo/autograd';
 import type { AvMnistSplit } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
@@ -18,6 +18,7 @@ import { fullSubset, subsetMask } from '../subsets.js';
 import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREAM, type PhiloxState } from './rng.js';
 import { permutation, type AvData } from './data.js';
 import type { TrainTask } from './loop.js';
+import { syncSubsetInit } from './sync-init.js';
 import { evaluateAvMnist } from '../eval/evaluate.js';
 
 export function avDescriptor(cfg: LargoConfig, method: string): ModelDescriptor {
@@ -37,6 +38,7 @@ export class AvTask implements TrainTask {
     this.descriptor = avDescriptor(cfg, method);
     this.subsetRng = new Philox(deriveSeed(cfg.seed, STREAM.subsets));
     this.gens = moduleGenerators(net);
+    if (cfg.train.syncSubsetInit && isPerSubset(method as Method)) syncSubsetInit(net, 2);
   }
 
   setTraining(on: boolean): void { this.net.train(on); }
@@ -65,23 +67,40 @@ export class AvTask implements TrainTask {
   lossStep(step: number): number {
     const { image, audio, labels, n } = this.batch(step);
     const s = this.data.train;
-    const k = this.method === 'full-only' ? fullSubset(2) : this.subsetRng.int(3);
-    return tidy(() => {
-      const img = tensor(image, [n, 1, s.imageShape[1]!, s.imageShape[2]!]);
-      const aud = tensor(audio, [n, 1, s.audioShape[1]!, s.audioShape[2]!]);
-      const y = tensor(labels, [n], 'int32');
-      const input = (kk: number): { image?: Tensor; audio?: Tensor } => {
-        const m = subsetMask(kk, 2);
-        return { image: m[0] ? img : undefined, audio: m[1] ? aud : undefined };
+    const [ih, iw] = [s.imageShape[1]!, s.imageShape[2]!], [ak, at] = [s.audioShape[1]!, s.audioShape[2]!];
+    const full = this.method === 'full-only';
+    const perSample = this.cfg.train.subsetPerSample && !full;
+    const ks = full ? new Array<number>(n).fill(fullSubset(2)) : perSample ? Array.from({ length: n }, () => this.subsetRng.int(3)) : new Array<number>(n).fill(this.subsetRng.int(3));
+    const groups = new Map<number, number[]>();
+    ks.forEach((k, b) => { const g = groups.get(k); if (g) g.push(b); else groups.set(k, [b]); });
+    const take = <T extends Float32Array | Int32Array>(a: T, per: number, idx: number[]): T => {
+      if (idx.length === n) return a;
+      const out = new (a.constructor as { new(m: number): T })(idx.length * per);
+      idx.forEach((b, i) => out.set(a.subarray(b * per, (b + 1) * per), i * per));
+      return out;
+    };
+    const input = (k: number, idx: number[]): { image?: Tensor; audio?: Tensor } => {
+      const m = subsetMask(k, 2);
+      return {
+        image: m[0] ? tensor(take(image, ih * iw, idx), [idx.length, 1, ih, iw]) : undefined,
+        audio: m[1] ? tensor(take(audio, ak * at, idx), [idx.length, 1, ak, at]) : undefined,
       };
-      let loss = crossEntropy(this.net.forward(input(k), k), y);
-      let value = loss.item();
-      if (this.cfg.train.fullGuidance && isPerSubset(this.method as Method)) {
-        backward(loss);
-        loss = crossEntropy(this.net.forward(input(2), 2), y);
+    };
+    return tidy(() => {
+      let value = 0;
+      for (const [k, idx] of groups) {
+        const y = tensor(take(labels, 1, idx), [idx.length], 'int32');
+        let loss = crossEntropy(this.net.forward(input(k, idx), k), y);
+        if (idx.length !== n) loss = mul(loss, idx.length / n);
         value += loss.item();
+        backward(loss);
       }
-      backward(loss);
+      if (this.cfg.train.fullGuidance && isPerSubset(this.method as Method)) {
+        const all = ks.map((_, b) => b);
+        const loss = crossEntropy(this.net.forward(input(2, all), 2), tensor(labels, [n], 'int32'));
+        value += loss.item();
+        backward(loss);
+      }
       return value;
     });
   }

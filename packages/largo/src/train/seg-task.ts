@@ -8,7 +8,7 @@
  * Patches come from the datasets package's PatchSampler, whose draw i is a
  * pure function of (seed, i): the data stream's state is the draw counter.
  */
-import { Philox, tensor, tidy } from '@largo/core';
+import { Philox, mul, tensor, tidy } from '@largo/core';
 import { backward } from '@largo/autograd';
 import { PatchSampler, DEFAULT_AUGMENT } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
@@ -18,6 +18,7 @@ import { fullSubset, numSubsets, subsetMask } from '../subsets.js';
 import { makeTargets, segLoss, type SegLossKind } from './losses.js';
 import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREAM, type PhiloxState } from './rng.js';
 import type { TrainTask } from './loop.js';
+import { syncSubsetInit } from './sync-init.js';
 import { evaluateSegmentation } from '../eval/evaluate.js';
 import type { SegData } from './data.js';
 import { isPerSubset, type Method } from '../nets/factory.js';
@@ -59,6 +60,7 @@ export class SegTask implements TrainTask {
     });
     this.subsetRng = new Philox(deriveSeed(cfg.seed, STREAM.subsets));
     this.gens = moduleGenerators(net);
+    if (cfg.train.syncSubsetInit && isPerSubset(method as Method)) syncSubsetInit(net, this.M);
   }
 
   setTraining(on: boolean): void { this.net.train(on); }
@@ -88,31 +90,51 @@ export class SegTask implements TrainTask {
 
   lossStep(_step: number): number {
     const { image, label, labelShape } = this.batch();
-    const k = this.nextSubset();
     const full = fullSubset(this.M);
     const N = labelShape[0]!;
     const ps = this.cfg.train.patchSize;
     const vox = ps[0]! * ps[1]! * ps[2]!;
+    // one subset for the whole batch (paper), or one per sample (same objective in expectation, same compute)
+    const perSample = this.cfg.train.subsetPerSample && this.method !== 'full-only';
+    const ks = perSample ? Array.from({ length: N }, () => this.nextSubset()) : new Array<number>(N).fill(this.nextSubset());
     const xk = image.slice();
-    const mask = subsetMask(k, this.M);
-    for (let b = 0; b < N; b++) for (let m = 0; m < this.M; m++) if (!mask[m]) xk.fill(0, (b * this.M + m) * vox, (b * this.M + m + 1) * vox);
+    for (let b = 0; b < N; b++) {
+      const mask = subsetMask(ks[b]!, this.M);
+      for (let m = 0; m < this.M; m++) if (!mask[m]) xk.fill(0, (b * this.M + m) * vox, (b * this.M + m + 1) * vox);
+    }
     const lossOpts = { kind: this.lossKind, batchDice: this.cfg.train.batchDice };
+    const perSubsetNet = isPerSubset(this.method as Method);
+    // forward groups: samples that share a subset (a shared network takes the whole zero-filled batch at once)
+    const groups = new Map<number, number[]>();
+    if (perSubsetNet) ks.forEach((k, b) => { const g = groups.get(k); if (g) g.push(b); else groups.set(k, [b]); });
+    else groups.set(ks[0]!, ks.map((_, b) => b));
+    const C = labelShape[1]!;
+    const pick = <T extends Float32Array | Uint8Array>(a: T, per: number, idx: number[]): T => {
+      if (idx.length === N) return a;
+      const out = new (a.constructor as { new(n: number): T })(idx.length * per);
+      idx.forEach((b, i) => out.set(a.subarray(b * per, (b + 1) * per), i * per));
+      return out;
+    };
     return tidy(() => {
-      const x = tensor(xk, [N, this.M, ...ps]);
-      const outs = this.net.forward(x, k);
-      const targets = makeTargets(label, labelShape, outs.map((o) => o.shape), this.lossKind, this.data.classes);
-      let loss = segLoss(outs, targets, lossOpts);
-      let value = loss.item();
-      const guided = this.cfg.train.fullGuidance && isPerSubset(this.method as Method);
-      if (guided) {
-        // full-modality guidance: backpropagate the subset term first to free its graph early
-        backward(loss);
+      let value = 0;
+      for (const [k, idx] of groups) {
+        const n = idx.length;
+        const x = tensor(pick(xk, this.M * vox, idx), [n, this.M, ...ps]);
+        const outs = this.net.forward(x, k);
+        const t = makeTargets(pick(label, C * vox, idx), [n, C, ...ps], outs.map((o) => o.shape), this.lossKind, this.data.classes);
+        // weight n/N: the batch loss is the mean over samples
+        const loss = n === N ? segLoss(outs, t, lossOpts) : mul(segLoss(outs, t, lossOpts), n / N);
+        value += loss.item();
+        backward(loss); // frees this group's graph before the next forward
+      }
+      if (this.cfg.train.fullGuidance && perSubsetNet) {
+        // full-modality guidance L(f_full(x_full), y)
         const xf = tensor(image, [N, this.M, ...ps]);
         const outsF = this.net.forward(xf, full);
-        loss = segLoss(outsF, targets, lossOpts);
+        const loss = segLoss(outsF, makeTargets(label, labelShape, outsF.map((o) => o.shape), this.lossKind, this.data.classes), lossOpts);
         value += loss.item();
+        backward(loss);
       }
-      backward(loss);
       return value;
     });
   }
