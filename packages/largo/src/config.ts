@@ -39,6 +39,8 @@ export interface ModelConfig {
   maxFeatures: number;
   rankMultiplier: number;
   deepSupervision: boolean;
+  /** conv blocks per U-Net stage (nnU-Net: 2) */
+  convsPerStage: number;
   /** avMNIST fusion width */
   hidden: number;
   /** avMNIST dropout */
@@ -76,6 +78,14 @@ export interface TrainConfig {
   subsetPerSample: boolean;
   /** start every subset's stem / head copy from the full set's (see train/sync-init.ts) */
   syncSubsetInit: boolean;
+  /**
+   * parameters a step does not use (the stems of the other subsets): 'skip' them in the
+   * optimizer (PyTorch's set_to_none) or give them their exact gradient 'zero', so that
+   * momentum and weight decay keep acting on them as on the unused rows of [K, ...] tensors
+   */
+  unusedGrads: 'skip' | 'zero';
+  /** learning-rate multiplier of the per-subset parameters (see train/param-groups.ts); 1 = one group */
+  subsetLrScale: number;
   /** loss: 'auto' (from labelMode), 'dice-ce', 'region-dice-bce', 'ce' */
   loss: 'auto' | 'dice-ce' | 'region-dice-bce' | 'ce';
   batchDice: boolean;
@@ -129,7 +139,7 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       labelPolicy: 'error',
       phantom: { cases: 12, size: 24, modalities: 4 },
     },
-    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, deepSupervision: true, hidden: 64, dropout: 0.1 },
+    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
     train: {
       steps: seg ? 250 : 1000,
       batchSize: seg ? 2 : 64,
@@ -150,6 +160,8 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       fullGuidance: true,
       subsetPerSample: false,
       syncSubsetInit: false,
+      unusedGrads: 'skip',
+      subsetLrScale: 1,
       loss: 'auto',
       batchDice: false,
     },

@@ -19,6 +19,7 @@ import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREA
 import { permutation, type AvData } from './data.js';
 import type { TrainTask } from './loop.js';
 import { syncSubsetInit } from './sync-init.js';
+import { perSubsetParamNames } from './param-groups.js';
 import { evaluateAvMnist } from '../eval/evaluate.js';
 
 export function avDescriptor(cfg: LargoConfig, method: string): ModelDescriptor {
@@ -28,6 +29,7 @@ export function avDescriptor(cfg: LargoConfig, method: string): ModelDescriptor 
 export class AvTask implements TrainTask {
   readonly params;
   readonly descriptor: ModelDescriptor;
+  readonly subsetParams: ReadonlySet<string>;
   private readonly subsetRng: Philox;
   private readonly gens;
   private permEpoch = -1;
@@ -35,6 +37,7 @@ export class AvTask implements TrainTask {
 
   constructor(readonly net: AvMnistNet, readonly data: AvData, readonly cfg: LargoConfig, readonly method: string) {
     this.params = net.namedParameters();
+    this.subsetParams = isPerSubset(method as Method) ? perSubsetParamNames(net) : new Set();
     this.descriptor = avDescriptor(cfg, method);
     this.subsetRng = new Philox(deriveSeed(cfg.seed, STREAM.subsets));
     this.gens = moduleGenerators(net);

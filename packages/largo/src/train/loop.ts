@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, zeroGrad } from '@largo/autograd';
-import type { Tensor } from '@largo/core';
+import { keep, zeros, type Tensor } from '@largo/core';
 import type { LargoConfig } from '../config.js';
 import {
   checkCompatible, loadCheckpoint, restoreParams, saveCheckpoint, writeFileAtomic, type ModelDescriptor,
@@ -24,6 +24,8 @@ import { globalGeneratorState, setGlobalGeneratorState, type PhiloxState } from 
 export interface TrainTask {
   readonly params: readonly [string, Tensor][];
   readonly descriptor: ModelDescriptor;
+  /** names of the parameters that belong to one subset only (for `train.subsetLrScale`) */
+  readonly subsetParams?: ReadonlySet<string>;
   /** switch train / eval behaviour (dropout, kernel caches) */
   setTraining(on: boolean): void;
   /** forward + backward of step `step` (0-based); gradients accumulate into the parameters; returns the loss */
@@ -72,7 +74,7 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
   const t = cfg.train;
   const total = t.steps;
   const params = task.params;
-  const opt: TrainOptimizer = makeOptimizer(params, cfg);
+  const opt: TrainOptimizer = makeOptimizer(params, cfg, task.subsetParams);
   let history = emptyHistory();
   let best: { step: number; score: number } | null = null;
   let start = 0;
@@ -119,6 +121,11 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
     const loss = task.lossStep(s);
     if (!Number.isFinite(loss)) throw new Error(`${o.method}: the loss became ${loss} at step ${s + 1} (lr ${lr}); lower the learning rate`);
     noGrad(() => {
+      if (t.unusedGrads === 'zero') {
+        // parameters this step did not reach (other subsets' stems) get their exact gradient, zero,
+        // so momentum keeps carrying them as it carries the unused rows of [K, ...] tensors
+        for (const [, p] of params) if (!p.grad) p.grad = keep(zeros(p.shape, p.dtype));
+      }
       if (t.clipGradNorm > 0) clipGradients(params, t.clipGradNorm);
       opt.step();
     });

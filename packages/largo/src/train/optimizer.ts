@@ -34,35 +34,58 @@ export function clipGradients(params: readonly [string, Tensor][], max: number):
   return clipGradNorm(params, max);
 }
 
-class Wrapped implements TrainOptimizer {
-  constructor(private readonly opt: Optimizer) {}
-  setLr(lr: number): void { this.opt.setLr(lr); }
-  step(): void { this.opt.step(); }
+/** One or more autograd optimizers (parameter groups with learning-rate multipliers) behind one interface. */
+class Grouped implements TrainOptimizer {
+  constructor(private readonly groups: { opt: Optimizer; scale: number }[]) {}
+  setLr(lr: number): void { for (const g of this.groups) g.opt.setLr(lr * g.scale); }
+  step(): void { for (const g of this.groups) g.opt.step(); }
   state(): { tensors: Record<string, [string, Tensor][]>; scalars: Record<string, unknown> } {
-    const sd = this.opt.stateDict();
     const tensors: Record<string, [string, Tensor][]> = {};
-    for (const [slot, m] of Object.entries(sd.slots)) tensors[slot] = Object.entries(m);
-    return { tensors, scalars: { type: sd.type, options: sd.options, steps: sd.steps } };
+    const groups: unknown[] = [];
+    for (const g of this.groups) {
+      const sd = g.opt.stateDict();
+      for (const [slot, m] of Object.entries(sd.slots)) (tensors[slot] ??= []).push(...Object.entries(m));
+      groups.push({ options: sd.options, steps: sd.steps, scale: g.scale });
+    }
+    return { tensors, scalars: { type: this.groups[0]!.opt.type, groups } };
   }
   load(tensors: Map<string, Map<string, { shape: number[]; data: Float32Array }>>, scalars: Record<string, unknown>, where: string): void {
-    if (scalars['type'] !== this.opt.type) throw new Error(`${where}: optimizer state is for ${String(scalars['type'])}, this run uses ${this.opt.type}`);
-    const made: Tensor[] = [];
-    const slots: Record<string, Record<string, Tensor>> = {};
-    for (const [slot, m] of tensors) {
-      slots[slot] = {};
-      for (const [n, e] of m) { const t = tensor(e.data, e.shape, 'float32'); made.push(t); slots[slot]![n] = t; }
-    }
-    const sd: OptimizerStateDict = {
-      type: String(scalars['type']), options: (scalars['options'] ?? {}) as OptimizerStateDict['options'],
-      steps: (scalars['steps'] ?? {}) as Record<string, number>, slots,
-    };
-    try { this.opt.loadStateDict(sd); } catch (e) { throw new Error(`${where}: ${(e as Error).message}`); } finally { for (const t of made) t.dispose(); }
+    const type = this.groups[0]!.opt.type;
+    if (scalars['type'] !== type) throw new Error(`${where}: optimizer state is for ${String(scalars['type'])}, this run uses ${type}`);
+    const saved = scalars['groups'] as { options: OptimizerStateDict['options']; steps: Record<string, number>; scale: number }[] | undefined;
+    if (!Array.isArray(saved) || saved.length !== this.groups.length) throw new Error(`${where}: optimizer state has ${Array.isArray(saved) ? saved.length : 0} parameter group(s), this run has ${this.groups.length}`);
+    this.groups.forEach((g, gi) => {
+      const names = new Set(g.opt.names);
+      const made: Tensor[] = [];
+      const slots: Record<string, Record<string, Tensor>> = {};
+      for (const [slot, m] of tensors) {
+        for (const [n, e] of m) {
+          if (!names.has(n)) continue;
+          const t = tensor(e.data, e.shape, 'float32');
+          made.push(t);
+          (slots[slot] ??= {})[n] = t;
+        }
+      }
+      const sd: OptimizerStateDict = { type, options: saved[gi]!.options ?? {}, steps: saved[gi]!.steps ?? {}, slots };
+      try { g.opt.loadStateDict(sd); } catch (e) { throw new Error(`${where}: ${(e as Error).message}`); } finally { for (const t of made) t.dispose(); }
+    });
   }
-  dispose(): void { this.opt.dispose(); }
+  dispose(): void { for (const g of this.groups) g.opt.dispose(); }
 }
 
-export function makeOptimizer(params: readonly [string, Tensor][], cfg: LargoConfig): TrainOptimizer {
+/**
+ * The configured optimizer; with `train.subsetLrScale` ≠ 1 the parameters
+ * named in `subsetParams` form a second group whose learning rate is scaled.
+ */
+export function makeOptimizer(params: readonly [string, Tensor][], cfg: LargoConfig, subsetParams?: ReadonlySet<string>): TrainOptimizer {
   const t = cfg.train;
-  if (t.optimizer === 'adam') return new Wrapped(new Adam(params, { lr: t.lr, weightDecay: t.weightDecay }));
-  return new Wrapped(new SGD(params, { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov && t.momentum > 0, weightDecay: t.weightDecay }));
+  const make = (ps: readonly [string, Tensor][]): Optimizer => (t.optimizer === 'adam'
+    ? new Adam(ps, { lr: t.lr, weightDecay: t.weightDecay })
+    : new SGD(ps, { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov && t.momentum > 0, weightDecay: t.weightDecay }));
+  const scale = t.subsetLrScale;
+  if (scale === 1 || !subsetParams || subsetParams.size === 0) return new Grouped([{ opt: make(params), scale: 1 }]);
+  const shared = params.filter(([n]) => !subsetParams.has(n)), own = params.filter(([n]) => subsetParams.has(n));
+  const groups = [{ opt: make(shared), scale: 1 }];
+  if (own.length) groups.push({ opt: make(own), scale });
+  return new Grouped(groups);
 }

@@ -19,6 +19,7 @@ import { makeTargets, segLoss, type SegLossKind } from './losses.js';
 import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREAM, type PhiloxState } from './rng.js';
 import type { TrainTask } from './loop.js';
 import { syncSubsetInit } from './sync-init.js';
+import { perSubsetParamNames } from './param-groups.js';
 import { evaluateSegmentation } from '../eval/evaluate.js';
 import type { SegData } from './data.js';
 import { isPerSubset, type Method } from '../nets/factory.js';
@@ -33,13 +34,14 @@ export function segDescriptor(cfg: LargoConfig, method: string, data: Pick<SegDa
   return {
     method, modalities: [...data.modalities], classes: data.classes, labelMode: data.labelMode,
     network: 'unet3d', baseFeatures: m.baseFeatures, depth: m.depth, maxFeatures: m.maxFeatures,
-    rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, patchSize: [...cfg.train.patchSize],
+    rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, patchSize: [...cfg.train.patchSize],
   };
 }
 
 export class SegTask implements TrainTask {
   readonly params;
   readonly descriptor: ModelDescriptor;
+  readonly subsetParams: ReadonlySet<string>;
   private readonly sampler: PatchSampler;
   private draws = 0;
   private readonly subsetRng: Philox;
@@ -50,6 +52,7 @@ export class SegTask implements TrainTask {
 
   constructor(readonly net: UNet3D, readonly data: SegData, readonly cfg: LargoConfig, readonly method: string) {
     this.params = net.namedParameters();
+    this.subsetParams = isPerSubset(method as Method) ? perSubsetParamNames(net) : new Set();
     this.descriptor = segDescriptor(cfg, method, data);
     this.M = data.modalities.length;
     this.K = numSubsets(this.M);
