@@ -32,3 +32,6 @@ export * from './train/loop.js';
 export * from './train/seg-task.js';
 export * from './train/av-task.js';
 export * from './train/experiment.js';
+export * from './infer/export.js';
+export * from './train/sync-init.js';
+export * from './train/param-groups.js';
