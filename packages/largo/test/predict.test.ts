@@ -39,6 +39,10 @@ t.test('predict on the BraTS sample with a subset of modalities: NIfTI with the 
   t.same(niftiAffine(pred.header), niftiAffine(inp.header), 'same affine');
   t.equal(pred.header.dtype, 'uint8');
   t.ok([...pred.data as Uint8Array].every((v) => [0, 1, 2, 4].includes(v)), 'BraTS label values');
+  const side = JSON.parse(readFileSync(seg + '.json', 'utf8'));
+  t.equal(side.subset, 5);
+  t.equal(side.seed, 7, 'the seed and effective config are saved beside the result');
+  t.equal(side.config.dataset, 'phantom');
   // a case folder (all four modalities) and the dropout model
   const seg2 = join(out, 'seg2.nii');
   const r2 = cli('predict', '--checkpoint', join(out, 'r', 'dropout', 'last.safetensors'), '--case', SAMPLE, '--out', seg2);
@@ -75,7 +79,7 @@ t.test('predict: bad input gives a clear error naming the thing, exit code 2, no
   writeFileSync(trunc, readFileSync(CK).subarray(0, 200));
   r = cli('predict', '--checkpoint', trunc, '--flair', f('flair'), '--out', target);
   t.equal(r.status, 2); t.match(r.stderr, /trunc\.safetensors: is truncated or corrupt/);
-  t.same(readdirSync(dir).filter((x) => x.startsWith('seg')), [], 'no output written by failed runs');
+  t.same(readdirSync(dir).filter((x) => x.startsWith('seg')), [], 'no output (or sidecar) written by failed runs');
   // an existing output is never overwritten without --force
   writeFileSync(target, 'precious');
   r = cli('predict', '--checkpoint', CK, '--flair', f('flair'), '--out', target);
@@ -131,4 +135,17 @@ t.test('export writes subset k\'s plain network; a plain U-Net loading it reprod
   family.dispose(); plainNet.dispose();
   const bad = cli('export', '--checkpoint', CK, '--subset', 'flair+pet', '--out', join(out, 'x.safetensors'));
   t.equal(bad.status, 2); t.match(bad.stderr, /unknown modality 'pet'/);
+});
+
+t.test('per-subset weight caching: after prepareSubset every factorized layer holds subset k\'s kernel', async (t) => {
+  const { prepareSubset } = await import('../src/infer/predict.js');
+  const { FamilyLayer } = await import('../src/layers/family.js');
+  const net = buildSegmentationFamily({ method: 'largo', modalities: 4, classes: 3, baseFeatures: 2, depth: 2, seed: 3 });
+  prepareSubset(net, 6);
+  const fam = net.namedLayers().map(([, l]) => l).filter((l): l is InstanceType<typeof FamilyLayer> => l instanceof FamilyLayer && !l.shared);
+  t.ok(fam.length > 0);
+  t.ok(fam.every((l) => l.isCached(6)), `${fam.length} layers cached for subset 6`);
+  net.train(true);
+  t.ok(fam.every((l) => !l.isCached(6)), 'train(true) drops the caches');
+  net.dispose();
 });

@@ -53,6 +53,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     writeFileAtomic(out, encodeSafetensors(entries, {
       'largo.export': '1', 'largo.subset': String(k), 'largo.modalities': JSON.stringify(mods), 'largo.method': desc.method,
       'largo.model': JSON.stringify({ ...desc, method: 'full-only', modalities: mods }), 'largo.step': String(ck.step),
+      'largo.config': JSON.stringify(cfg), 'largo.seed': String(cfg.seed), 'largo.source': ckPath,
     }));
     const total = [...w.values()].reduce((a, t) => a + t.data.length, 0);
     console.log(`exported subset ${k} (${subsetName(k, desc.modalities)}) of ${desc.method}: ${w.size} tensors, ${total} parameters → ${out}`);

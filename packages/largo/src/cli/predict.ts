@@ -21,7 +21,8 @@ Reads the given modalities (NIfTI-1, .nii or .nii.gz; all on one voxel grid),
 z-scores each inside its nonzero mask, zero-fills the missing ones, runs the
 network of the matching modality subset (LARGO reconstructs that subset's
 kernels once) with a Gaussian-weighted sliding window, and writes a label map
-(BraTS values 0/1/2/4, ISLES 0/1) with the input's shape and affine.
+(BraTS values 0/1/2/4, ISLES 0/1) with the input's shape and affine, plus
+OUT.json with the checkpoint, subset, input files, effective config and seed.
 
 Options:
   --checkpoint FILE        a segmentation checkpoint (e.g. runs/<run>/largo/last.safetensors)
@@ -72,6 +73,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (!out) throw new UsageError(`predict: --out FILE is required (see 'largo predict --help')`);
   if (!/\.nii(\.gz)?$/.test(out)) throw new UsageError(`predict: --out must end in .nii or .nii.gz, got '${out}'`);
   if (existsSync(out) && !values['force']) throw new InputError(`predict: ${out} already exists; pass --force to overwrite it`);
+  if (existsSync(`${out}.json`) && !values['force']) throw new InputError(`predict: ${out}.json already exists; pass --force to overwrite it`);
 
   // which file for which modality
   const files = new Map<string, string>();
@@ -155,6 +157,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
       srow: h.srow.map((r) => [...r]), xyztUnits: h.xyztUnits, descrip: `largo ${desc.method} subset ${subsetName(k, modalities)}`.slice(0, 79),
     });
     writeFileAtomic(out, encodeNifti(img, { gzip: out.endsWith('.gz') }));
+    // the provenance beside the result: checkpoint, subset, inputs, effective config and seed
+    writeFileAtomic(`${out}.json`, JSON.stringify({
+      output: resolve(out), checkpoint: resolve(ckPath), step: ck.step, method: desc.method, subset: k, modalities: Object.fromEntries([...files].map(([m, f]) => [m, resolve(f)])),
+      seed: cfg.seed, config: cfg, options: { mirror: Boolean(values['mirror']), step }, written: new Date().toISOString(),
+    }, null, 2) + '\n');
     const counts = new Map<number, number>();
     for (const v of labels) counts.set(v, (counts.get(v) ?? 0) + 1);
     console.error(`predict: ${desc.method}, subset ${subsetName(k, modalities)} (k=${k}), ${spatial.join('×')} voxels in ${((performance.now() - t0) / 1000).toFixed(2)} s; labels ${[...counts].sort((a, b) => a[0] - b[0]).map(([l, c]) => `${l}:${c}`).join(' ')}`);
