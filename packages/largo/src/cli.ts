@@ -58,7 +58,8 @@ export async function main(argv: string[]): Promise<number> {
     return await run(rest);
   } catch (e) {
     const code = exitCodeFor(e);
-    const msg = e instanceof Error ? e.message : String(e);
+    let msg = e instanceof Error ? e.message : String(e);
+    if (msg.startsWith(`${cmd}: `)) msg = msg.slice(cmd.length + 2);
     console.error(`largo ${cmd}: ${code === 2 ? '' : 'internal error: '}${msg}`);
     if (code !== 2 && process.env['LARGO_DEBUG'] && e instanceof Error) console.error(e.stack);
     return code;
