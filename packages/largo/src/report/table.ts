@@ -101,7 +101,8 @@ export function toMarkdown(t: ResultsTable, o: MarkdownOptions = {}): string {
   const labels = o.modalityLabels ?? t.modalities;
   const header = [...labels, ...t.groups.flatMap((g) => t.methods.map((m) => (t.groups.length > 1 ? `${g} ${m}` : m)))];
   const lines: string[] = [];
-  if (t.title) lines.push(`**${t.title}** (${t.metric}${scale === 100 ? ', %' : ''}; mean over ${countCases(t)} case(s))`, '');
+  const nc = countCases(t);
+  if (t.title) lines.push(`**${t.title}** (${t.metric}${scale === 100 ? ', %' : ''}${nc > 1 ? `; mean over ${nc} cases` : ''})`, '');
   lines.push(`| ${header.join(' | ')} |`);
   lines.push(`|${header.map((_, i) => (i < labels.length ? ':-:' : '--:')).join('|')}|`);
   const fmt = (s: Stat | undefined, best: boolean): string => {

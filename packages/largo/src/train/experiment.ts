@@ -127,7 +127,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
         seconds.eval[method] = (performance.now() - te) / 1000;
       } finally { net.dispose(); }
     }
-    table = { title: 'avMNIST classification accuracy', modalities: ['Image', 'Audio'], subsets: subsetRows(2), groups: ['Accuracy'], methods: [...cfg.methods], metric: 'Accuracy', records };
+    table = { title: `avMNIST classification accuracy (${data.test.count} test pairs)`, modalities: ['Image', 'Audio'], subsets: subsetRows(2), groups: ['Accuracy'], methods: [...cfg.methods], metric: 'Accuracy', records };
     writeCurves(o.runDir, histories, 'accuracy (mean over subsets)');
   } else {
     const tl = performance.now();
