@@ -24,6 +24,8 @@ export interface SegData {
   train: CaseArrays[];
   val: CaseArrays[];
   test: CaseArrays[];
+  /** a warning about the split (e.g. evaluating on training cases) */
+  note?: string;
 }
 
 /** Maps a label map's values to class indices in place (labels mode). */
@@ -123,11 +125,16 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
     }
     return out;
   };
-  const [train, val, test] = [await load(split.train), await load(split.val), await load(split.test.length ? split.test : split.val)];
+  const [train, val] = [await load(split.train), await load(split.val)];
+  let note: string | undefined;
+  let test: CaseArrays[];
+  if (split.test.length) test = await load(split.test);
+  else if (val.length) { test = val; note = 'the split has no test cases: evaluating on the validation cases'; }
+  else { test = train; note = 'the split has no test or validation cases: evaluating on the TRAINING cases (not a generalization estimate)'; }
   return {
     name: ds.name, modalities: ds.modalities, labelMode: cfg.data.labelMode, regions, labelValues,
     classes: labelsMode ? labelValues.length : regions.length,
-    train, val: val.length ? val : train.slice(0, 1), test,
+    train, val: val.length ? val : train.slice(0, 1), test, note,
   };
 }
 

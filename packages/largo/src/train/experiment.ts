@@ -134,6 +134,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     const data = await loadSegData(cfg);
     writeConfig();
     log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
+    if (data.note) log(`warning: ${data.note}`);
     const M = data.modalities.length;
     const figCases = data.test.slice(0, cfg.eval.figureCases);
     const figSubsets = cfg.eval.figureRows === 'all' ? enumerateSubsets(M).map((_, k) => k) : [...enumerateSubsets(M).map((s, k) => (s.length === 1 ? k : -1)).filter((k) => k >= 0), fullSubset(M)];

@@ -115,6 +115,7 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
 
   task.setTraining(true);
   let stepsThisCall = 0;
+  try {
   for (let s = start; s < total; s++) {
     const lr = scheduledLr(cfg, s);
     opt.setLr(lr);
@@ -153,6 +154,11 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
       opt.dispose();
       return { history, best, steps: step, resumedFrom, seconds: (performance.now() - t0) / 1000 };
     }
+  }
+  } catch (e) {
+    progress.done();
+    opt.dispose();
+    throw e;
   }
   progress.done();
   opt.dispose();
