@@ -88,3 +88,23 @@ t.test('dropout: active in training, off in eval; gradients follow the subset', 
   loss.dispose();
   net.dispose();
 });
+
+t.test('cacheSubset(k) maps subsets to the encoders\' own numbering; cached logits equal uncached ones', async (t) => {
+  const { buildAvMnistNet } = await import('../src/nets/avmnist.js');
+  const core = await import('@largo/core');
+  const { noGrad } = await import('@largo/autograd');
+  for (const method of ['largo', 'dedicated', 'dropout'] as const) {
+    const net = buildAvMnistNet({ method, seed: 3 });
+    net.train(false);
+    const image = core.randn([2, 1, 28, 28], { seed: 1 }), audio = core.randn([2, 1, 20, 20], { seed: 2 });
+    for (let k = 0; k < 3; k++) {
+      const input = { image: k === 1 ? undefined : image, audio: k === 0 ? undefined : audio };
+      const plain = noGrad(() => core.tidy(() => net.forward(input, k).dataSync()));
+      t.doesNotThrow(() => noGrad(() => net.cacheSubset(k)), `${method}: cacheSubset(${k})`);
+      const cached = noGrad(() => core.tidy(() => net.forward(input, k).dataSync()));
+      t.same(Array.from(cached), Array.from(plain), `${method}: subset ${k} cached = uncached`);
+      net.clearCache();
+    }
+    image.dispose(); audio.dispose(); net.dispose();
+  }
+});

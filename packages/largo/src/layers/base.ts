@@ -37,7 +37,7 @@ export abstract class Layer implements Module {
   role: LayerRole = 'inner';
   training = true;
   private readonly params: [string, Tensor, ParamKind][] = [];
-  private readonly children: [string, Layer][] = [];
+  protected readonly children: [string, Layer][] = [];
 
   /** Registers a trainable leaf (kept, requiresGrad) under `name`. */
   protected param(name: string, t: Tensor, kind: ParamKind): Tensor {

@@ -173,6 +173,20 @@ export class AvMnistNet extends Layer {
     this.headDrop = this.child('headDrop', new Dropout(c.dropout, dropGen));
   }
 
+  /**
+   * The encoders number their subsets locally (only the subsets that contain
+   * their modality), so they cache the local index; an encoder whose modality
+   * subset k lacks has nothing to cache.
+   */
+  override cacheSubset(k: number): void {
+    for (const [, c] of this.children) {
+      if (c === this.imageEncoder || c === this.audioEncoder) {
+        const local = this.localIndex[c === this.imageEncoder ? 0 : 1][k];
+        if (local >= 0) c.cacheSubset(local);
+      } else c.cacheSubset(k);
+    }
+  }
+
   /** Logits [N, classes] for subset k from the available modalities. */
   forward(x: AvMnistInput, subset: number): Tensor {
     if (!Number.isInteger(subset) || subset < 0 || subset >= this.numSubsets) {
