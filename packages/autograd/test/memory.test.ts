@@ -1,40 +1,15 @@
 // A 200-step training loop of a small 3-D conv net (the net of
-// training-determinism.test.ts) keeps the live counts flat: memory() —
+// helpers/small-conv-net.ts) keeps the live counts flat: memory() —
 // tensors, storages, backend buffers — is identical after step 10 and after
 // step 200, evaluation passes (with and without noGrad) leave nothing
 // behind, and disposing the parameters and optimizer returns to the baseline.
 import t from 'tap';
 import * as C from '@largo/core';
 import { memory, Philox, tensor, tidy, type MemoryInfo, type Tensor } from '@largo/core';
-import { Adam, SGD, backward, clipGradNorm, cosineLr, noGrad, requireGrad, type Optimizer } from '@largo/autograd';
+import { Adam, SGD, backward, clipGradNorm, cosineLr, noGrad, type Optimizer } from '@largo/autograd';
+import { build, N, CIN, K, S } from './helpers/small-conv-net.js';
 
 const STEPS = 200;
-const N = 2, CIN = 1, F = 4, K = 2, S = 4;
-
-function kaiming(shape: number[], g: Philox): Tensor {
-  const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-  return requireGrad(C.randn(shape, { generator: g, std: Math.sqrt(2 / fanIn) }));
-}
-
-function build(seed: number) {
-  const g = new Philox(seed);
-  const params: [string, Tensor][] = [
-    ['conv1.w', kaiming([F, CIN, 3, 3, 3], g)], ['conv1.b', requireGrad(C.zeros([F]))],
-    ['norm.w', requireGrad(C.ones([F]))], ['norm.b', requireGrad(C.zeros([F]))],
-    ['down.w', kaiming([F, F, 3, 3, 3], g)],
-    ['up.w', kaiming([F, F, 2, 2, 2], g)],
-    ['head.w', kaiming([K, 2 * F, 1, 1, 1], g)], ['head.b', requireGrad(C.zeros([K]))],
-  ];
-  const p = Object.fromEntries(params) as Record<string, Tensor>;
-  const forward = (x: Tensor): Tensor => {
-    const h = C.leakyRelu(C.instanceNorm(C.conv3d(x, p['conv1.w'], p['conv1.b'], { padding: 1 }), p['norm.w'], p['norm.b']), 0.01);
-    const d = C.leakyRelu(C.conv3d(h, p['down.w'], null, { stride: 2, padding: 1 }), 0.01);
-    const u = C.convTranspose3d(d, p['up.w'], null, { stride: 2 });
-    return C.conv3d(C.concat([h, u], 1), p['head.w'], p['head.b']);
-  };
-  return { params, forward, data: new Philox(seed + 1) };
-}
-
 function batch(g: Philox): { x: Tensor; y: Tensor } {
   const x = tensor(Float32Array.from(g.normal(N * CIN * S * S * S)), [N, CIN, S, S, S]);
   const xv = x.dataSync();
