@@ -141,6 +141,25 @@ export class Engine {
     target.backend.copy(src.dataId, target.dataId);
   }
 
+  /**
+   * Moves `t`'s storage to `to` in place: every handle sharing the storage
+   * (views, the tensors a module holds) follows, so a model built and
+   * initialized on the CPU can be placed on a device without rebuilding it.
+   * The source must be readable synchronously (the CPU backend).
+   */
+  moveToBackend(t: Tensor, to: Backend): void {
+    t.assertAlive('moveToBackend');
+    const s = t.storage;
+    if (s.backend === to) return;
+    const values = s.backend.readSync(s.dataId);
+    const id = to.alloc(s.dtype, s.size);
+    try { to.write(id, values.length === s.size ? values : values.subarray(0, s.size)); } catch (e) { to.free(id); throw e; }
+    s.backend.free(s.dataId);
+    s.backend = to;
+    s.dataId = id;
+    if (t.grad) this.moveToBackend(t.grad, to);
+  }
+
   onDispose(t: Tensor): void {
     this.liveTensors--;
     if (t.gradNode) { t.gradNode.release(); t.gradNode = null; }

@@ -7,7 +7,8 @@ import { engine } from './engine.js';
 /** Reference-counted storage shared by tensors that view the same data (e.g. reshape). */
 export class Storage {
   refs = 1;
-  constructor(readonly backend: Backend, readonly dataId: DataId, readonly dtype: DType, readonly size: number) {}
+  // backend and dataId change only in Engine.moveToBackend (a model built on the CPU moved to a device).
+  constructor(public backend: Backend, public dataId: DataId, readonly dtype: DType, readonly size: number) {}
 }
 
 /** Autograd's per-tensor record; core only knows how to release it. */

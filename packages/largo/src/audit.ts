@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import * as core from '@largo/core';
 import { engine, tensor, tidy, type Tensor } from '@largo/core';
 import { backward, requireGrad } from '@largo/autograd';
+import { selectBackend } from './backend-select.js';
 
 interface AuditCase {
   name: string;
@@ -226,10 +227,10 @@ export function formatAuditTable(rows: readonly AuditRow[]): string {
   return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
 }
 
-const HELP = `largo audit --fixtures DIR [--backend cpu|all|NAME] [--json]
+const HELP = `largo audit --fixtures DIR [--backend cpu|webgpu|auto|all] [--json]
 
 Replays every case of DIR/manifest.json (tensors in DIR/tensors.safetensors)
-on the requested backends, compares outputs and gradients with the stored
+on the requested backends (webgpu/auto: as for 'largo train --backend'), compares outputs and gradients with the stored
 reference values, prints a table and exits 1 if any case is out of tolerance.
 Make fixtures with: python3 scripts/make-fixtures.py --out DIR --seed N`;
 
@@ -248,6 +249,11 @@ export async function runAudit(argv: string[]): Promise<number> {
       if (typeof gpu.initWebGpu === 'function') await (gpu.initWebGpu as () => Promise<unknown>)();
     } catch { /* no GPU backend available: audit the others */ }
     backends = engine().backendNames();
+  } else if (values.backend === 'webgpu' || values.backend === 'auto') {
+    let sel;
+    try { sel = await selectBackend(values.backend, { log: (s) => console.error(s) }); } catch (e) { console.error(`audit: ${(e as Error).message}`); return 2; }
+    console.error(`audit: backend ${sel.name} (${sel.adapter})`);
+    backends = [sel.name];
   } else backends = [values.backend!];
   let rows: AuditRow[];
   try {

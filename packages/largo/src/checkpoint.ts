@@ -85,16 +85,24 @@ export interface SaveInput {
   method: string;
   config: unknown;
   model: ModelDescriptor;
-  params: readonly [string, Tensor][];
+  params: readonly [string, Tensor | HostTensor][];
   /** optimizer state: slot → [parameter name, tensor or array][] */
-  optim?: Record<string, readonly [string, Tensor | Float32Array][]>;
+  optim?: Record<string, readonly [string, Tensor | Float32Array | HostTensor][]>;
   optimScalars?: Record<string, unknown>;
   rng?: Record<string, unknown>;
   extra?: Record<string, unknown>;
 }
 
-function f32(x: Tensor | Float32Array): { data: Float32Array; shape: number[] } {
+/** Values already read back from a device. */
+export interface HostTensor { readonly shape: number[]; readonly data: Float32Array }
+
+function isHost(x: unknown): x is HostTensor {
+  return typeof x === 'object' && x !== null && (x as HostTensor).data instanceof Float32Array && Array.isArray((x as HostTensor).shape);
+}
+
+function f32(x: Tensor | Float32Array | HostTensor): { data: Float32Array; shape: number[] } {
   if (x instanceof Float32Array) return { data: x, shape: [x.length] };
+  if (isHost(x)) return { data: x.data, shape: [...x.shape] };
   const d = x.dataSync();
   return { data: d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>), shape: [...x.shape] };
 }
@@ -130,6 +138,27 @@ export function saveCheckpoint(base: string, s: SaveInput, hooks: FaultHooks = {
   writeFileAtomic(`${base}.safetensors`, encodeCheckpoint(s), hooks);
   const sidecar = { format: CHECKPOINT_FORMAT, step: s.step, method: s.method, model: s.model, config: s.config, extra: s.extra ?? {} };
   writeFileAtomic(`${base}.json`, JSON.stringify(sidecar, null, 2) + '\n');
+}
+
+async function toHost(x: Tensor | Float32Array | HostTensor): Promise<Tensor | Float32Array | HostTensor> {
+  if (x instanceof Float32Array || isHost(x) || x.backend.name === 'cpu') return x;
+  const d = await x.data();
+  return { shape: [...x.shape], data: d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>) };
+}
+
+/**
+ * `saveCheckpoint` for tensors on any backend: device tensors are read back
+ * (asynchronously) first, then the files are written as on the CPU. A failed
+ * read (a lost device) writes nothing, so the previous checkpoint stays.
+ */
+export async function saveCheckpointAsync(base: string, s: SaveInput, hooks: FaultHooks = {}): Promise<void> {
+  // all reads in flight at once: one round trip to the device instead of one per tensor
+  const params = await Promise.all(s.params.map(async ([n, t]) => [n, (await toHost(t)) as Tensor | HostTensor] as [string, Tensor | HostTensor]));
+  const optim: Record<string, [string, Tensor | Float32Array | HostTensor][]> = {};
+  for (const [slot, list] of Object.entries(s.optim ?? {})) {
+    optim[slot] = await Promise.all(list.map(async ([n, t]) => [n, await toHost(t)] as [string, Tensor | Float32Array | HostTensor]));
+  }
+  saveCheckpoint(base, { ...s, params, optim }, hooks);
 }
 
 function parseMeta(file: string, meta: Record<string, string>, key: string): unknown {

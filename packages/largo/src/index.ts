@@ -35,3 +35,4 @@ export * from './train/experiment.js';
 export * from './infer/export.js';
 export * from './train/sync-init.js';
 export * from './train/param-groups.js';
+export * from './backend-select.js';

@@ -47,20 +47,20 @@ for (const method of ['largo', 'dropout', 'dedicated']) {
     const dirA = mkdtempSync(join(tmpdir(), 'resume-a-')), dirB = mkdtempSync(join(tmpdir(), 'resume-b-'));
     const netA = buildSegNet(cfg, method, data);
     const taskA = new SegTask(netA, data, cfg, method);
-    const ra = trainLoop(taskA, cfg, { dir: dirA, method, stream: quiet });
+    const ra = await trainLoop(taskA, cfg, { dir: dirA, method, stream: quiet });
     t.equal(ra.steps, 6);
     const straight = paramsOf(taskA);
     netA.dispose();
 
     const netB = buildSegNet(cfg, method, data);
-    const rb1 = trainLoop(new SegTask(netB, data, cfg, method), cfg, { dir: dirB, method, stream: quiet, stopAfter: 3 });
+    const rb1 = await trainLoop(new SegTask(netB, data, cfg, method), cfg, { dir: dirB, method, stream: quiet, stopAfter: 3 });
     t.equal(rb1.steps, 3, 'stopped after 3 steps ("killed")');
     t.equal(loadCheckpoint(join(dirB, 'last')).step, 3);
     netB.dispose();
     // a fresh process would rebuild everything from the seed: do the same
     const netC = buildSegNet(cfg, method, data);
     const taskC = new SegTask(netC, data, cfg, method);
-    const rc = trainLoop(taskC, cfg, { dir: dirB, method, stream: quiet, resume: true });
+    const rc = await trainLoop(taskC, cfg, { dir: dirB, method, stream: quiet, resume: true });
     t.equal(rc.resumedFrom, 3);
     t.equal(rc.steps, 6);
     t.equal(bitwiseEqual(straight, paramsOf(taskC)), null, 'weights bitwise equal');
@@ -90,15 +90,15 @@ t.test('avMNIST (dropout layers draw from the network\'s own stream): resume is 
     const dirA = mkdtempSync(join(tmpdir(), 'av-a-')), dirB = mkdtempSync(join(tmpdir(), 'av-b-'));
     const netA = build(method);
     const taskA = new AvTask(netA, data, cfg, method);
-    trainLoop(taskA, cfg, { dir: dirA, method, stream: quiet });
+    await trainLoop(taskA, cfg, { dir: dirA, method, stream: quiet });
     const straight = paramsOf(taskA);
     netA.dispose();
     const netB = build(method);
-    trainLoop(new AvTask(netB, data, cfg, method), cfg, { dir: dirB, method, stream: quiet, stopAfter: 3 });
+    await trainLoop(new AvTask(netB, data, cfg, method), cfg, { dir: dirB, method, stream: quiet, stopAfter: 3 });
     netB.dispose();
     const netC = build(method);
     const taskC = new AvTask(netC, data, cfg, method);
-    trainLoop(taskC, cfg, { dir: dirB, method, stream: quiet, resume: true });
+    await trainLoop(taskC, cfg, { dir: dirB, method, stream: quiet, resume: true });
     t.equal(bitwiseEqual(straight, paramsOf(taskC)), null, `${method}: weights bitwise equal`);
     const rng = loadCheckpoint(join(dirB, 'last')).rng as { task: { module: Record<string, unknown> } };
     t.ok(Object.keys(rng.task.module).length > 0, `${method}: the dropout stream is saved`);
@@ -111,11 +111,11 @@ t.test('resume refuses a run folder trained with another config', async (t) => {
   const data = await loadSegData(cfg);
   const dir = mkdtempSync(join(tmpdir(), 'resume-x-'));
   const net = buildSegNet(cfg, 'largo', data);
-  trainLoop(new SegTask(net, data, cfg, 'largo'), cfg, { dir, method: 'largo', stream: quiet, stopAfter: 3 });
+  await trainLoop(new SegTask(net, data, cfg, 'largo'), cfg, { dir, method: 'largo', stream: quiet, stopAfter: 3 });
   net.dispose();
   const other = tinyConfig({ 'train.lr': 0.02 });
   const net2 = buildSegNet(other, 'largo', data);
-  t.throws(() => trainLoop(new SegTask(net2, data, other, 'largo'), other, { dir, method: 'largo', stream: quiet, resume: true }), /last\.safetensors: does not match the current configuration .*train\.lr: checkpoint 0\.01, current 0\.02/);
+  await t.rejects(trainLoop(new SegTask(net2, data, other, 'largo'), other, { dir, method: 'largo', stream: quiet, resume: true }), /last\.safetensors: does not match the current configuration .*train\.lr: checkpoint 0\.01, current 0\.02/);
   net2.dispose();
 });
 

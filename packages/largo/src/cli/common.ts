@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, parseValue, readConfigFile, resolveConfig, type LargoConfig } from '../config.js';
 import { CheckpointError } from '../checkpoint.js';
+import { parseBackendChoice, selectBackend, type BackendChoice, type SelectedBackend } from '../backend-select.js';
 
 export class UsageError extends Error {
   constructor(message: string) { super(message); this.name = 'UsageError'; }
@@ -18,7 +19,7 @@ export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
 }
 
-const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError']);
+const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'BackendError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError']);
 
 /** Exit code for an error: 2 for bad input, 1 otherwise. */
 export function exitCodeFor(e: unknown): number {
@@ -126,6 +127,18 @@ export function splitOptionalValue(argv: string[], flag: string, into: string): 
     else out.push(a);
   }
   return out;
+}
+
+/** `--backend` help line shared by the commands that run the network. */
+export const BACKEND_HELP = `  --backend B              cpu | webgpu | auto (default: $LARGO_BACKEND, else cpu); auto takes a
+                           real GPU and never a software adapter such as llvmpipe`;
+
+/** Parses `--backend` (or LARGO_BACKEND), makes that backend active and logs which one and which adapter. */
+export async function useBackend(cmd: string, values: Record<string, unknown>, log: (s: string) => void): Promise<SelectedBackend & { choice: BackendChoice }> {
+  let choice: BackendChoice;
+  try { choice = parseBackendChoice(values['backend']); } catch (e) { throw new UsageError(`${cmd}: ${(e as Error).message}`); }
+  const sel = await selectBackend(choice, { log });
+  return { ...sel, choice };
 }
 
 export { ConfigError };

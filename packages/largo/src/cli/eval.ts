@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runExperiment } from '../train/experiment.js';
-import { configFrom, InputError, parse, UsageError } from './common.js';
+import { BACKEND_HELP, configFrom, InputError, parse, useBackend, UsageError } from './common.js';
 
 export const EVAL_HELP = `largo eval — evaluate the trained methods of a run on every modality subset
 
@@ -19,13 +19,14 @@ Options:
   --mirror                 test-time mirroring over all axes
   --no-hd95                skip HD95
   --step X                 sliding-window step as a fraction of the patch (default 0.5)
+${BACKEND_HELP}
   --quiet                  no log lines
   -h, --help               this help`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parse('eval', argv, {
     run: { type: 'string' }, checkpoint: { type: 'string' }, methods: { type: 'string' }, mirror: { type: 'boolean' },
-    'no-hd95': { type: 'boolean' }, step: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    'no-hd95': { type: 'boolean' }, step: { type: 'string' }, quiet: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   });
   if (values['help']) { console.log(EVAL_HELP); return 0; }
   const run = values['run'] as string | undefined;
@@ -46,7 +47,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     cfg.methods = ms as typeof cfg.methods;
   }
   const log = values['quiet'] ? () => undefined : (s: string) => process.stderr.write(s + '\n');
-  const r = await runExperiment(cfg, { runDir: run, resume: true, evalOnly: true, log, meta: { argv: ['eval', ...argv], node: process.version } });
+  const be = await useBackend('eval', values, log);
+  log(`evaluating ${resolve(run)} (backend ${be.name}: ${be.adapter})`);
+  const r = await runExperiment(cfg, { runDir: run, resume: true, evalOnly: true, log, meta: { argv: ['eval', ...argv], node: process.version, backend: { choice: be.choice, name: be.name, adapter: be.adapter } } });
   if (r.markdown) process.stdout.write(r.markdown + '\n');
   log(`results in ${resolve(run)}`);
   return 0;

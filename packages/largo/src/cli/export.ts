@@ -5,7 +5,8 @@ import { resolveConfig } from '../config.js';
 import { buildSegNet } from '../train/experiment.js';
 import { plainSubsetWeights } from '../infer/export.js';
 import { numSubsets, subsetIndex, subsetName, channelsOf } from '../subsets.js';
-import { InputError, parse, UsageError } from './common.js';
+import { BACKEND_HELP, InputError, parse, useBackend, UsageError } from './common.js';
+import { onCpu, placeOn } from '../backend-select.js';
 
 export const EXPORT_HELP = `largo export — write the plain network of one modality subset
 
@@ -21,10 +22,11 @@ Options:
   --subset SUBSET          subset index k, or modality names joined by '+' or ',' (e.g. flair+t1ce)
   --out FILE               output .safetensors (never overwritten without --force)
   --force                  overwrite --out
+${BACKEND_HELP}
   -h, --help               this help`;
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values } = parse('export', argv, { checkpoint: { type: 'string' }, subset: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parse('export', argv, { checkpoint: { type: 'string' }, subset: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values['help']) { console.log(EXPORT_HELP); return 0; }
   const ckPath = values['checkpoint'] as string | undefined, out = values['out'] as string | undefined, sub = values['subset'] as string | undefined;
   if (!ckPath || !out || sub === undefined) throw new UsageError(`export: --checkpoint, --subset and --out are required (see 'largo export --help')`);
@@ -41,12 +43,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
     try { k = subsetIndex(sub.split(/[+,]/).map((s) => s.trim()), desc.modalities); } catch (e) { throw new UsageError(`export: ${(e as Error).message}`); }
   }
   const cfg = resolveConfig(ck.config as Record<string, unknown>, {});
-  const net = buildSegNet(cfg, desc.method, { modalities: desc.modalities, classes: desc.classes });
+  await useBackend('export', values, (s) => console.error(s));
+  const net = onCpu(() => buildSegNet(cfg, desc.method, { modalities: desc.modalities, classes: desc.classes }));
   try {
     const params = net.namedParameters();
     checkCompatible(ckPath, ck, desc, params);
-    restoreParams(ck, params);
-    const w = plainSubsetWeights(net, k);
+    onCpu(() => restoreParams(ck, params));
+    placeOn(params);
+    const w = await plainSubsetWeights(net, k);
     const entries: Record<string, StEntry> = {};
     for (const [name, t] of w) entries[name] = { dtype: 'F32', shape: t.shape, data: t.data };
     const mods = channelsOf(k, M).map((i) => desc.modalities[i]!);

@@ -10,7 +10,8 @@ import { buildSegNet } from '../train/experiment.js';
 import { predLabels, type SegData } from '../train/data.js';
 import { prepareSubset, predictVolume } from '../infer/predict.js';
 import { subsetIndex, subsetName } from '../subsets.js';
-import { InputError, parse, UsageError, type Options } from './common.js';
+import { BACKEND_HELP, InputError, parse, useBackend, UsageError, type Options } from './common.js';
+import { onCpu, placeOn } from '../backend-select.js';
 
 export const PREDICT_HELP = `largo predict — segment one case from whatever modalities it has
 
@@ -33,6 +34,7 @@ Options:
   --case DIR               a case folder; files are matched by their _<modality> suffix
   --mirror                 test-time mirroring
   --step X                 sliding-window step as a fraction of the patch (default 0.5)
+${BACKEND_HELP}
   --force                  overwrite --out
   -h, --help               this help`;
 
@@ -65,7 +67,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const flagToMod = aliasesFor(modalities);
   const options: Options = {
     checkpoint: { type: 'string' }, out: { type: 'string' }, case: { type: 'string' }, input: { type: 'string', multiple: true },
-    mirror: { type: 'boolean' }, step: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    mirror: { type: 'boolean' }, step: { type: 'string' }, force: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   };
   for (const f of flagToMod.keys()) if (!(f in options)) options[f] = { type: 'string' };
   const { values } = parse('predict', argv, options);
@@ -133,16 +135,18 @@ export async function predictCommand(argv: string[]): Promise<number> {
   // network
   const cfg: LargoConfig = resolveConfig(ck.config as Record<string, unknown>, {});
   const classes = desc.classes;
-  const net = buildSegNet(cfg, desc.method, { modalities, classes });
+  const be = await useBackend('predict', values, (s) => console.error(s));
+  const net = onCpu(() => buildSegNet(cfg, desc.method, { modalities, classes }));
   try {
     const params = net.namedParameters();
     checkCompatible(ckPath, ck, desc, params);
-    restoreParams(ck, params);
+    onCpu(() => restoreParams(ck, params));
+    placeOn(params);
     prepareSubset(net, k);
     const step = values['step'] !== undefined ? Number(values['step']) : cfg.eval.step;
     if (!(step > 0 && step <= 1)) throw new UsageError(`predict: --step must be in (0, 1], got '${String(values['step'])}'`);
     const t0 = performance.now();
-    const logits = predictVolume(net, image, spatial, k, { patchSize: cfg.train.patchSize, step, mirror: Boolean(values['mirror']) });
+    const logits = await predictVolume(net, image, spatial, k, { patchSize: cfg.train.patchSize, step, mirror: Boolean(values['mirror']) });
     const isles = cfg.dataset === 'isles';
     const seg: Pick<SegData, 'labelMode' | 'classes' | 'labelValues' | 'regions'> = {
       labelMode: (desc['labelMode'] as 'regions' | 'labels') ?? cfg.data.labelMode, classes,
@@ -160,11 +164,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
     // the provenance beside the result: checkpoint, subset, inputs, effective config and seed
     writeFileAtomic(`${out}.json`, JSON.stringify({
       output: resolve(out), checkpoint: resolve(ckPath), step: ck.step, method: desc.method, subset: k, modalities: Object.fromEntries([...files].map(([m, f]) => [m, resolve(f)])),
-      seed: cfg.seed, config: cfg, options: { mirror: Boolean(values['mirror']), step }, written: new Date().toISOString(),
+      seed: cfg.seed, config: cfg, options: { mirror: Boolean(values['mirror']), step }, backend: { name: be.name, adapter: be.adapter }, written: new Date().toISOString(),
     }, null, 2) + '\n');
     const counts = new Map<number, number>();
     for (const v of labels) counts.set(v, (counts.get(v) ?? 0) + 1);
-    console.error(`predict: ${desc.method}, subset ${subsetName(k, modalities)} (k=${k}), ${spatial.join('×')} voxels in ${((performance.now() - t0) / 1000).toFixed(2)} s; labels ${[...counts].sort((a, b) => a[0] - b[0]).map(([l, c]) => `${l}:${c}`).join(' ')}`);
+    console.error(`predict: ${desc.method}, subset ${subsetName(k, modalities)} (k=${k}), ${spatial.join('×')} voxels on ${be.name} (${be.adapter}) in ${((performance.now() - t0) / 1000).toFixed(2)} s; labels ${[...counts].sort((a, b) => a[0] - b[0]).map(([l, c]) => `${l}:${c}`).join(' ')}`);
     console.log(resolve(out));
   } finally {
     net.dispose();

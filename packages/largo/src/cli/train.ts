@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { timestamp, type LargoConfig } from '../config.js';
 import { runExperiment } from '../train/experiment.js';
 import { formatDuration } from '../progress.js';
-import { configFrom, configHelp, configOptions, InputError, latestRun, parse, splitOptionalValue, UsageError } from './common.js';
+import { BACKEND_HELP, configFrom, configHelp, configOptions, InputError, latestRun, parse, splitOptionalValue, useBackend, UsageError } from './common.js';
 
 export const TRAIN_HELP = `largo train — train methods, evaluate every modality subset, write the report
 
@@ -21,6 +21,7 @@ ${configHelp()}
   --resume [RUN_DIR]       continue an interrupted run from each method's last
                            checkpoint (default: the newest run under --out);
                            bitwise identical to an uninterrupted run on the CPU
+${BACKEND_HELP}
   --no-eval                train only
   --quiet                  no progress output
   --plain                  plain progress lines even on a terminal
@@ -35,7 +36,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const args = splitOptionalValue(argv, 'resume', 'resume-dir');
   const { values } = parse('train', args, {
     ...configOptions(), resume: { type: 'boolean' }, 'resume-dir': { type: 'string' }, 'no-eval': { type: 'boolean' },
-    quiet: { type: 'boolean' }, plain: { type: 'boolean' }, 'stop-after': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    quiet: { type: 'boolean' }, plain: { type: 'boolean' }, 'stop-after': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   });
   if (values['help']) { console.log(TRAIN_HELP); return 0; }
   let runDir: string;
@@ -65,11 +66,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const quiet = Boolean(values['quiet']);
   const stream = quiet ? { write: () => true, isTTY: false } : process.stderr;
   const log = quiet ? () => undefined : (s: string) => process.stderr.write(s + '\n');
-  log(`run folder: ${resolve(runDir)} (seed ${cfg.seed}${resume ? ', resuming' : ''})`);
+  const be = await useBackend('train', values, log);
+  log(`run folder: ${resolve(runDir)} (seed ${cfg.seed}${resume ? ', resuming' : ''}; backend ${be.name}: ${be.adapter})`);
   const t0 = performance.now();
   const r = await runExperiment(cfg, {
     runDir, resume, stream, tty: values['plain'] ? false : undefined, log, evaluate: !values['no-eval'], stopAfter,
-    meta: { argv: ['train', ...argv], node: process.version },
+    meta: { argv: ['train', ...argv], node: process.version, backend: { choice: be.choice, name: be.name, adapter: be.adapter } },
   });
   const wall = (performance.now() - t0) / 1000;
   if (r.markdown) process.stdout.write(r.markdown + '\n');

@@ -30,12 +30,16 @@ export function prepareSubset(net: SegmentationFamily & Cacheable, k: number): v
 /** The network as a patch predictor for subset k (first output = full-resolution logits). */
 export function familyPredictor(net: SegmentationFamily, k: number, patchSize: readonly number[]): PatchPredictor {
   const M = net.numModalities;
-  return (patches, n) => noGrad(() => tidy(() => {
-    const x = tensor(patches, [n, M, ...patchSize]);
-    const outs = net.forward(x, k);
-    const d = outs[0]!.dataSync();
-    return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
-  }));
+  return (patches, n) => {
+    const logits = noGrad(() => tidy(() => net.forward(tensor(patches, [n, M, ...patchSize]), k)[0]!));
+    // the CPU reads at once (no promise, no reordering); a device reads asynchronously
+    if (logits.backend.name === 'cpu') {
+      const d = logits.dataSync();
+      logits.dispose();
+      return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
+    }
+    return logits.data().then((d) => (d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>))).finally(() => logits.dispose());
+  };
 }
 
 export interface PredictVolumeOptions extends Omit<SlidingWindowOptions, 'patchSize'> {
@@ -48,7 +52,7 @@ export interface PredictVolumeOptions extends Omit<SlidingWindowOptions, 'patchS
  * Fused logits [C, D, H, W] of subset k for image [M, D, H, W]. The caller
  * puts the net in eval mode and caches the subset (`prepareSubset`).
  */
-export function predictVolume(net: SegmentationFamily, image: Float32Array, spatial: readonly number[], k: number, o: PredictVolumeOptions): Float32Array {
+export function predictVolume(net: SegmentationFamily, image: Float32Array, spatial: readonly number[], k: number, o: PredictVolumeOptions): Promise<Float32Array> {
   const M = net.numModalities;
   const x = o.alreadyZeroFilled ? image : zeroFill(image, M, k);
   return slidingWindow(x, [M, ...spatial], net.numClasses, familyPredictor(net, k, o.patchSize), o);

@@ -29,9 +29,9 @@ export interface SlidingWindowOptions {
 
 /**
  * The network: given `n` patches [n, C, pd, ph, pw] (row-major), returns
- * logits [n, K, pd, ph, pw].
+ * logits [n, K, pd, ph, pw] (a promise when they come back from a device).
  */
-export type PatchPredictor = (patches: Float32Array, n: number) => Float32Array;
+export type PatchPredictor = (patches: Float32Array, n: number) => Float32Array | Promise<Float32Array>;
 
 /** Tile origins along one axis (nnU-Net's compute_steps_for_sliding_window). */
 export function tileStarts(size: number, patch: number, step = 0.5): number[] {
@@ -92,7 +92,7 @@ function mirrorSets(mirror: boolean | readonly number[] | undefined): number[][]
  * Runs `predict` over tiles of `image` [C, D, H, W] and returns the fused
  * logits [K, D, H, W].
  */
-export function slidingWindow(image: Float32Array, shape: readonly number[], outChannels: number, predict: PatchPredictor, o: SlidingWindowOptions): Float32Array {
+export async function slidingWindow(image: Float32Array, shape: readonly number[], outChannels: number, predict: PatchPredictor, o: SlidingWindowOptions): Promise<Float32Array> {
   if (shape.length !== 4) throw new Error(`sliding window: image shape must be [C, D, H, W], got [${shape.join(', ')}]`);
   const [C, D, H, W] = shape as [number, number, number, number];
   if (image.length !== C * D * H * W) throw new Error(`sliding window: image has ${image.length} values, shape [${shape.join(', ')}] needs ${C * D * H * W}`);
@@ -143,7 +143,7 @@ export function slidingWindow(image: Float32Array, shape: readonly number[], out
         input = new Float32Array(batch.length);
         for (let b = 0; b < n; b++) input.set(flipBlock(batch.subarray(b * C * tn, (b + 1) * C * tn), C, ps, axes), b * C * tn);
       }
-      const out = predict(input, n);
+      const out = await predict(input, n);
       if (out.length !== n * K * tn) throw new Error(`sliding window: the network returned ${out.length} values for ${n} patch(es), expected ${n}×${K}×[${ps.join(', ')}] = ${n * K * tn}`);
       for (let b = 0; b < n; b++) {
         const blk = out.subarray(b * K * tn, (b + 1) * K * tn);

@@ -67,7 +67,7 @@ export class AvTask implements TrainTask {
     return { image, audio, labels, n: N };
   }
 
-  lossStep(step: number): number {
+  lossStep(step: number): Tensor[] {
     const { image, audio, labels, n } = this.batch(step);
     const s = this.data.train;
     const [ih, iw] = [s.imageShape[1]!, s.imageShape[2]!], [ak, at] = [s.audioShape[1]!, s.audioShape[2]!];
@@ -90,26 +90,26 @@ export class AvTask implements TrainTask {
       };
     };
     return tidy(() => {
-      let value = 0;
+      const parts: Tensor[] = [];
       for (const [k, idx] of groups) {
         const y = tensor(take(labels, 1, idx), [idx.length], 'int32');
         let loss = crossEntropy(this.net.forward(input(k, idx), k), y);
         if (idx.length !== n) loss = mul(loss, idx.length / n);
-        value += loss.item();
+        parts.push(loss);
         backward(loss);
       }
       if (this.cfg.train.fullGuidance && isPerSubset(this.method as Method)) {
         const all = ks.map((_, b) => b);
         const loss = crossEntropy(this.net.forward(input(2, all), 2), tensor(labels, [n], 'int32'));
-        value += loss.item();
+        parts.push(loss);
         backward(loss);
       }
-      return value;
+      return parts;
     });
   }
 
-  validate(): { score: number; metrics: Record<string, number> } {
-    const recs = evaluateAvMnist(this.net, this.method, this.data.val, 'val');
+  async validate(): Promise<{ score: number; metrics: Record<string, number> }> {
+    const recs = await evaluateAvMnist(this.net, this.method, this.data.val, 'val');
     const metrics: Record<string, number> = {};
     for (const r of recs) metrics[`acc_${['image', 'audio', 'both'][r.subset]}`] = r.values[0]!;
     return { score: recs.reduce((a, r) => a + r.values[0]!, 0) / recs.length, metrics };

@@ -23,6 +23,7 @@ import { loadSegData, loadAvData, gtRegions, type SegData, type AvData } from '.
 import { SegTask, segDescriptor } from './seg-task.js';
 import { AvTask, avDescriptor } from './av-task.js';
 import { trainLoop, type History, type TrainResult } from './loop.js';
+import { onCpu, placeOn } from '../backend-select.js';
 
 export interface ExperimentOptions {
   runDir: string;
@@ -115,15 +116,17 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     writeConfig();
     log(`avMNIST: ${data.train.count} train, ${data.val.count} val, ${data.test.count} test pairs (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     for (const method of cfg.methods) {
-      const net = buildAvNet(cfg, method);
+      // built and initialized on the CPU (host-side init reads values), then placed on the active backend
+      const net = onCpu(() => buildAvNet(cfg, method));
       try {
-        const task = new AvTask(net, data, cfg, method);
-        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        const task = onCpu(() => new AvTask(net, data, cfg, method));
+        placeOn(net.namedParameters());
+        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
         if (!evaluate || r.steps < cfg.train.steps) continue;
         const te = performance.now();
         loadForEval(o.runDir, method, cfg, avDescriptor(cfg, method), net.namedParameters());
-        records.push(...evaluateAvMnist(net, method, data.test, 'test'));
+        records.push(...await evaluateAvMnist(net, method, data.test, 'test'));
         seconds.eval[method] = (performance.now() - te) / 1000;
       } finally { net.dispose(); }
     }
@@ -140,14 +143,15 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     const figSubsets = cfg.eval.figureRows === 'all' ? enumerateSubsets(M).map((_, k) => k) : [...enumerateSubsets(M).map((s, k) => (s.length === 1 ? k : -1)).filter((k) => k >= 0), fullSubset(M)];
     const kept = new Map<string, Map<string, Uint8Array>>();
     for (const method of cfg.methods) {
-      const net = buildSegNet(cfg, method, data);
+      const net = onCpu(() => buildSegNet(cfg, method, data));
       try {
-        const task = new SegTask(net, data, cfg, method);
-        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        const task = onCpu(() => new SegTask(net, data, cfg, method));
+        placeOn(net.namedParameters());
+        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
         if (!evaluate || r.steps < cfg.train.steps) continue;
         loadForEval(o.runDir, method, cfg, segDescriptor(cfg, method, data), net.namedParameters());
-        const ev = evaluateSegmentation(net, method, data, data.test, {
+        const ev = await evaluateSegmentation(net, method, data, data.test, {
           patchSize: cfg.train.patchSize, step: cfg.eval.step, mirror: cfg.eval.mirror, hd95: cfg.eval.hd95, batchSize: cfg.eval.batchSize,
           keep: (id, k) => figCases.some((c) => c.id === id) && figSubsets.includes(k),
         });

@@ -12,10 +12,10 @@
 import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, zeroGrad } from '@largo/autograd';
-import { keep, zeros, type Tensor } from '@largo/core';
+import { concat, keep, reshape, tidy, zeros, type Tensor } from '@largo/core';
 import type { LargoConfig } from '../config.js';
 import {
-  checkCompatible, loadCheckpoint, restoreParams, saveCheckpoint, writeFileAtomic, type ModelDescriptor,
+  checkCompatible, loadCheckpoint, restoreParams, saveCheckpointAsync, writeFileAtomic, type ModelDescriptor,
 } from '../checkpoint.js';
 import { Progress, type ProgressStream } from '../progress.js';
 import { makeOptimizer, scheduledLr, clipGradients, type TrainOptimizer } from './optimizer.js';
@@ -28,10 +28,14 @@ export interface TrainTask {
   readonly subsetParams?: ReadonlySet<string>;
   /** switch train / eval behaviour (dropout, kernel caches) */
   setTraining(on: boolean): void;
-  /** forward + backward of step `step` (0-based); gradients accumulate into the parameters; returns the loss */
-  lossStep(step: number): number;
+  /**
+   * forward + backward of step `step` (0-based); gradients accumulate into the parameters; returns the
+   * loss as scalar parts whose sum is the step's loss (the caller reads and disposes them: on a device
+   * the read is asynchronous and overlaps the next step)
+   */
+  lossStep(step: number): Tensor[];
   /** validation: higher `score` is better */
-  validate(): { score: number; metrics: Record<string, number> };
+  validate(): Promise<{ score: number; metrics: Record<string, number> }>;
   rngState(): Record<string, unknown>;
   setRngState(s: Record<string, unknown>, where: string): void;
 }
@@ -69,11 +73,36 @@ export interface TrainLoopOptions {
 
 export function emptyHistory(): History { return { loss: [], lr: [], val: [], segments: [] }; }
 
-export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): TrainResult {
+/** A step whose loss is still on the device: read back while the next step is queued. */
+interface PendingStep { step: number; lr: number; value: number | Promise<number> }
+
+/** The sum of a step's loss parts, in part order in float64 (as on the CPU); the parts are disposed. */
+function readLoss(parts: readonly Tensor[], host: boolean): number | Promise<number> {
+  if (host) {
+    let v = 0;
+    for (const p of parts) { v += p.item(); p.dispose(); }
+    return v;
+  }
+  // one read for all parts: concatenate the scalars on the device
+  const all = parts.length === 1 ? parts[0]! : tidy(() => concat(parts.map((p) => reshape(p, [1]))));
+  if (all !== parts[0]) for (const p of parts) p.dispose();
+  return all.data().then((d) => {
+    let v = 0;
+    for (let i = 0; i < d.length; i++) v += d[i]!;
+    return v;
+  }).finally(() => all.dispose());
+}
+
+/** GPU errors that mean the device is gone (Dawn's messages), not a bug in a kernel. */
+const DEVICE_LOST = /device (was )?lost|device was destroyed|device is lost|destroyed device|instance dropped/i;
+
+export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): Promise<TrainResult> {
   mkdirSync(o.dir, { recursive: true });
   const t = cfg.train;
   const total = t.steps;
   const params = task.params;
+  // the CPU reads synchronously: its loss is checked before the update, exactly as it always was
+  const host = params.length === 0 || params[0]![1].backend.name === 'cpu';
   const opt: TrainOptimizer = makeOptimizer(params, cfg, task.subsetParams);
   let history = emptyHistory();
   let best: { step: number; score: number } | null = null;
@@ -95,16 +124,18 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
   const progress = new Progress({ total, start, label: o.label ?? o.method, stream: o.stream, tty: o.tty });
   const t0 = performance.now();
   let segStart = performance.now();
+  let lastSaved = resumedFrom > 0 ? resumedFrom : -1;
 
-  const save = (base: string, step: number) => {
+  const save = async (base: string, step: number) => {
     const seg = [...history.segments, { fromStep: resumedFrom, toStep: step, seconds: (performance.now() - segStart) / 1000 }];
     const st = opt.state();
-    saveCheckpoint(base, {
+    await saveCheckpointAsync(base, {
       step, method: o.method, config: cfg, model: task.descriptor, params,
       optim: st.tensors, optimScalars: st.scalars,
       rng: { task: task.rngState(), global: globalGeneratorState() },
       extra: { history: { ...history, segments: seg }, best },
     });
+    if (base === lastBase) lastSaved = step;
   };
 
   if (start >= total) {
@@ -113,14 +144,27 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
     return { history, best, steps: start, resumedFrom, seconds: 0 };
   }
 
+  // a step's bookkeeping once its loss is known (at once on the CPU, one step later on a device)
+  const settle = async (p: PendingStep) => {
+    const loss = await p.value;
+    if (!Number.isFinite(loss)) throw new Error(`${o.method}: the loss became ${loss} at step ${p.step} (lr ${p.lr}); lower the learning rate`);
+    history.loss.push([p.step, loss]);
+    history.lr.push([p.step, p.lr]);
+    progress.tick({ loss, lr: p.lr });
+  };
+
   task.setTraining(true);
   let stepsThisCall = 0;
+  let pending: PendingStep | null = null;
+  let current = start;
   try {
   for (let s = start; s < total; s++) {
+    current = s + 1;
     const lr = scheduledLr(cfg, s);
     opt.setLr(lr);
-    const loss = task.lossStep(s);
-    if (!Number.isFinite(loss)) throw new Error(`${o.method}: the loss became ${loss} at step ${s + 1} (lr ${lr}); lower the learning rate`);
+    const parts = task.lossStep(s);
+    const value = readLoss(parts, host);
+    if (host && !Number.isFinite(value as number)) throw new Error(`${o.method}: the loss became ${value as number} at step ${s + 1} (lr ${lr}); lower the learning rate`);
     noGrad(() => {
       if (t.unusedGrads === 'zero') {
         // parameters this step did not reach (other subsets' stems) get their exact gradient, zero,
@@ -132,24 +176,27 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
     });
     zeroGrad(params.map(([, p]) => p));
     const step = s + 1;
-    history.loss.push([step, loss]);
-    history.lr.push([step, lr]);
-    progress.tick({ loss, lr });
+    // the previous step's loss arrives while this one runs on the device
+    if (pending) await settle(pending);
+    pending = { step, lr, value };
     const isLast = step === total;
     const isVal = (t.valEvery > 0 && step % t.valEvery === 0) || isLast;
+    const isCkpt = isVal || isLast || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0);
+    const stopping = o.stopAfter !== undefined && stepsThisCall + 1 >= o.stopAfter && !isLast;
+    if (host || isVal || isCkpt || stopping) { await settle(pending); pending = null; }
     if (isVal) {
       task.setTraining(false);
-      const v = task.validate();
+      const v = await task.validate();
       task.setTraining(true);
       history.val.push([step, v.score, v.metrics]);
       const improved = best === null || v.score > best.score;
       if (improved) best = { step, score: v.score };
       progress.log(`${o.method} step ${step}: validation ${v.score.toFixed(4)}${improved ? ' (best)' : ''}`);
-      if (improved) save(join(o.dir, 'best'), step);
+      if (improved) await save(join(o.dir, 'best'), step);
     }
-    if (isVal || isLast || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0)) save(lastBase, step);
+    if (isCkpt) await save(lastBase, step);
     stepsThisCall++;
-    if (o.stopAfter !== undefined && stepsThisCall >= o.stopAfter && !isLast) {
+    if (stopping) {
       progress.done();
       opt.dispose();
       return { history, best, steps: step, resumedFrom, seconds: (performance.now() - t0) / 1000 };
@@ -157,7 +204,14 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
   }
   } catch (e) {
     progress.done();
+    // a read still in flight must not reject unobserved
+    if (pending && typeof pending.value !== 'number') pending.value.catch(() => undefined);
     opt.dispose();
+    const msg = (e as Error)?.message ?? String(e);
+    if (!host && DEVICE_LOST.test(msg)) {
+      const kept = lastSaved >= 0 ? `the last checkpoint ${lastBase}.safetensors (step ${lastSaved}) is intact; continue with 'largo train --resume' (on --backend cpu if the GPU is gone)` : 'no checkpoint was written yet';
+      throw new DeviceLostError(`${o.method}: the GPU device was lost during step ${current} (${msg.split('\n')[0]}); ${kept}`);
+    }
     throw e;
   }
   progress.done();
@@ -167,6 +221,11 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
   segStart = performance.now();
   writeFileAtomic(join(o.dir, 'history.json'), JSON.stringify({ method: o.method, best, history }) + '\n');
   return { history, best, steps: total, resumedFrom, seconds };
+}
+
+/** The GPU went away mid-training; the message names the last usable checkpoint. */
+export class DeviceLostError extends Error {
+  constructor(message: string) { super(message); this.name = 'DeviceLostError'; }
 }
 
 /** Copies a checkpoint pair (used when `best` must mirror `last`). */

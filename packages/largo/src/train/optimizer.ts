@@ -5,8 +5,8 @@
  * save and restore the optimizer state exactly (float32 slots, per-parameter
  * step counts, hyper-parameters).
  */
-import { SGD, Adam, clipGradNorm, polyLr, cosineLr, constantLr, type Optimizer, type OptimizerStateDict } from '@largo/autograd';
-import { tensor, type Tensor } from '@largo/core';
+import { SGD, Adam, clipGradNorm, noGrad, polyLr, cosineLr, constantLr, type Optimizer, type OptimizerStateDict } from '@largo/autograd';
+import { add, div, engine, minimum, mul, sqrt, sum, tensor, tidy, type Tensor } from '@largo/core';
 import type { LargoConfig } from '../config.js';
 
 export interface TrainOptimizer {
@@ -29,9 +29,23 @@ export function scheduledLr(cfg: LargoConfig, step: number): number {
   }
 }
 
-/** Scales all gradients so that their global L2 norm is at most `max`; returns the norm before clipping. */
-export function clipGradients(params: readonly [string, Tensor][], max: number): number {
-  return clipGradNorm(params, max);
+/**
+ * Scales all gradients so that their global L2 norm is at most `max`. On the
+ * CPU this is autograd's clipGradNorm (the norm is read, bitwise as before);
+ * on a device the norm never leaves it: coef = min(1, max / (norm + 1e-6))
+ * is computed and applied there, so clipping does not stall the queue.
+ */
+export function clipGradients(params: readonly [string, Tensor][], max: number): void {
+  const grads = params.map(([, p]) => p.grad).filter((g): g is Tensor => g !== null && g.size > 0);
+  if (grads.length === 0) return;
+  if (grads[0]!.backend.name === 'cpu') { clipGradNorm(params, max); return; }
+  const e = engine();
+  noGrad(() => tidy(() => {
+    let total: Tensor | null = null;
+    for (const g of grads) { const s = sum(mul(g, g)); total = total ? add(total, s) : s; }
+    const coef = minimum(div(max, add(sqrt(total!), 1e-6)), 1);
+    for (const g of grads) e.assign(g, mul(g, coef));
+  }));
 }
 
 /** One or more autograd optimizers (parameter groups with learning-rate multipliers) behind one interface. */

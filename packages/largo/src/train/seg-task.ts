@@ -8,7 +8,7 @@
  * Patches come from the datasets package's PatchSampler, whose draw i is a
  * pure function of (seed, i): the data stream's state is the draw counter.
  */
-import { Philox, mul, tensor, tidy } from '@largo/core';
+import { Philox, mul, tensor, tidy, type Tensor } from '@largo/core';
 import { backward } from '@largo/autograd';
 import { PatchSampler, DEFAULT_AUGMENT } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
@@ -91,7 +91,7 @@ export class SegTask implements TrainTask {
     return this.subsetRng.int(this.K);
   }
 
-  lossStep(_step: number): number {
+  lossStep(_step: number): Tensor[] {
     const { image, label, labelShape } = this.batch();
     const full = fullSubset(this.M);
     const N = labelShape[0]!;
@@ -119,7 +119,7 @@ export class SegTask implements TrainTask {
       return out;
     };
     return tidy(() => {
-      let value = 0;
+      const parts: Tensor[] = [];
       for (const [k, idx] of groups) {
         const n = idx.length;
         const x = tensor(pick(xk, this.M * vox, idx), [n, this.M, ...ps]);
@@ -127,7 +127,7 @@ export class SegTask implements TrainTask {
         const t = makeTargets(pick(label, C * vox, idx), [n, C, ...ps], outs.map((o) => o.shape), this.lossKind, this.data.classes);
         // weight n/N: the batch loss is the mean over samples
         const loss = n === N ? segLoss(outs, t, lossOpts) : mul(segLoss(outs, t, lossOpts), n / N);
-        value += loss.item();
+        parts.push(loss);
         backward(loss); // frees this group's graph before the next forward
       }
       if (this.cfg.train.fullGuidance && perSubsetNet) {
@@ -135,16 +135,16 @@ export class SegTask implements TrainTask {
         const xf = tensor(image, [N, this.M, ...ps]);
         const outsF = this.net.forward(xf, full);
         const loss = segLoss(outsF, makeTargets(label, labelShape, outsF.map((o) => o.shape), this.lossKind, this.data.classes), lossOpts);
-        value += loss.item();
+        parts.push(loss);
         backward(loss);
       }
-      return value;
+      return parts;
     });
   }
 
-  validate(): { score: number; metrics: Record<string, number> } {
+  async validate(): Promise<{ score: number; metrics: Record<string, number> }> {
     const cases = this.data.val.slice(0, Math.max(1, this.cfg.train.valCases));
-    const r = evaluateSegmentation(this.net, this.method, this.data, cases, { patchSize: this.cfg.train.patchSize, step: this.cfg.eval.step, hd95: false });
+    const r = await evaluateSegmentation(this.net, this.method, this.data, cases, { patchSize: this.cfg.train.patchSize, step: this.cfg.eval.step, hd95: false });
     const metrics: Record<string, number> = {};
     const R = this.data.regions.length;
     let all = 0;
