@@ -217,7 +217,7 @@ for (const cs of selected) {
   try {
     const r = cs.ours(inputs);
     const t0 = performance.now();
-    mine = r.outputs();
+    mine = await r.outputs();
     row.verifyMs.ours = performance.now() - t0;
     runners.ours = { sample: async (n) => sampleLocal(r.run, n), dispose: r.dispose };
   } catch (e) {
@@ -250,7 +250,7 @@ for (const cs of selected) {
         await useBackend(backend);
         const r = cs.tfjs(tf, inputs);
         const t0 = performance.now();
-        theirs = r.outputs();
+        theirs = await r.outputs();
         row.verifyMs[lib] = performance.now() - t0;
         runners[lib] = {
           sample: async (n) => { await useBackend(backend); return sampleLocal(r.run, n); },

@@ -8,7 +8,7 @@
 // A case has:
 //   id, label, kind (the PyTorch builder in peers/torch_peer.py), what (README text)
 //   make()        -> { name: { shape, data: Float32Array } }
-//   ours(inputs)  -> { run(), outputs() -> { name: Float32Array }, dispose() }
+//   ours(inputs)  -> { run(), outputs() -> Promise<{ name: Float32Array }>, dispose() }
 //   tfjs(tf, inputs) -> the same, on tf's current backend
 import * as C from '@largo/core';
 import { SGD, backward, requireGrad } from '@largo/autograd';
@@ -56,8 +56,18 @@ function tfIn(tf, a, perm) {
     return perm ? tf.transpose(t, perm) : t;
   });
 }
-function tfOut(tf, t, perm) {
-  return tf.tidy(() => (perm ? tf.transpose(t, perm) : t).dataSync().slice());
+/** Reads a tfjs tensor (asynchronously: GPU backends cannot read synchronously), transposed back to our layout. */
+async function tfOut(tf, t, perm) {
+  const r = tf.tidy(() => (perm ? tf.transpose(t, perm) : t.clone()));
+  try { return (await r.data()).slice(); } finally { r.dispose(); }
+}
+
+/** Our outputs: `fn` builds { name: Tensor } in a tidy scope; the values are read asynchronously (any backend). */
+async function readOurs(fn) {
+  const ts = C.tidy(fn);
+  const out = {};
+  try { for (const [k, t] of Object.entries(ts)) out[k] = await t.data(); } finally { for (const t of Object.values(ts)) t.dispose(); }
+  return out;
 }
 const disposeAll = (xs) => { for (const x of Object.values(xs)) x.dispose(); };
 
@@ -76,7 +86,7 @@ function matmulCase(m, k, n) {
       const a = ours(i.a), b = ours(i.b);
       return {
         run: () => C.tidy(() => { C.matmul(a, b); }),
-        outputs: () => C.tidy(() => ({ y: C.matmul(a, b).dataSync() })),
+        outputs: () => readOurs(() => ({ y: C.matmul(a, b) })),
         dispose: () => { a.dispose(); b.dispose(); },
       };
     },
@@ -84,7 +94,7 @@ function matmulCase(m, k, n) {
       const a = tfIn(tf, i.a), b = tfIn(tf, i.b);
       return {
         run: () => tf.tidy(() => { tf.matMul(a, b); }),
-        outputs: () => ({ y: tfOut(tf, tf.matMul(a, b)) }),
+        outputs: async () => { const y = tf.matMul(a, b); try { return { y: await tfOut(tf, y) }; } finally { y.dispose(); } },
         dispose: () => { a.dispose(); b.dispose(); },
       };
     },
@@ -112,7 +122,7 @@ function convCases(tag, xs, ws) {
         const f = () => C.conv3d(x, wt, null, opts);
         return {
           run: () => C.tidy(() => { f(); }),
-          outputs: () => C.tidy(() => ({ y: f().dataSync() })),
+          outputs: () => readOurs(() => ({ y: f() })),
           dispose: () => { x.dispose(); wt.dispose(); },
         };
       },
@@ -121,7 +131,7 @@ function convCases(tag, xs, ws) {
         const f = () => tf.conv3d(x, wt, 1, 'same');
         return {
           run: () => tf.tidy(() => { f(); }),
-          outputs: () => ({ y: tf.tidy(() => tfOut(tf, f(), NDHWC_TO_NCDHW)) }),
+          outputs: async () => { const r = f(); try { return { y: await tfOut(tf, r, NDHWC_TO_NCDHW) }; } finally { r.dispose(); } },
           dispose: () => { x.dispose(); wt.dispose(); },
         };
       },
@@ -134,7 +144,7 @@ function convCases(tag, xs, ws) {
         const f = () => C.conv3dGradInput(dy, wt, xs, opts);
         return {
           run: () => C.tidy(() => { f(); }),
-          outputs: () => C.tidy(() => ({ dx: f().dataSync() })),
+          outputs: () => readOurs(() => ({ dx: f() })),
           dispose: () => { dy.dispose(); wt.dispose(); },
         };
       },
@@ -145,7 +155,7 @@ function convCases(tag, xs, ws) {
         const f = () => tf.conv3dTranspose(dy, wt, xShape, 1, 'same');
         return {
           run: () => tf.tidy(() => { f(); }),
-          outputs: () => ({ dx: tf.tidy(() => tfOut(tf, f(), NDHWC_TO_NCDHW)) }),
+          outputs: async () => { const r = f(); try { return { dx: await tfOut(tf, r, NDHWC_TO_NCDHW) }; } finally { r.dispose(); } },
           dispose: () => { dy.dispose(); wt.dispose(); },
         };
       },
@@ -158,7 +168,7 @@ function convCases(tag, xs, ws) {
         const f = () => C.conv3dGradWeight(x, dy, ws, opts);
         return {
           run: () => C.tidy(() => { f(); }),
-          outputs: () => C.tidy(() => ({ dw: f().dataSync() })),
+          outputs: () => readOurs(() => ({ dw: f() })),
           dispose: () => { x.dispose(); dy.dispose(); },
         };
       },
@@ -169,7 +179,7 @@ function convCases(tag, xs, ws) {
         const f = () => tf.engine().runKernel('Conv3DBackpropFilterV2', { x, dy }, { strides: [1, 1, 1], pad: 'same', filterShape });
         return {
           run: () => tf.tidy(() => { f(); }),
-          outputs: () => ({ dw: tf.tidy(() => tfOut(tf, f(), DHWIO_TO_OIDHW)) }),
+          outputs: async () => { const r = f(); try { return { dw: await tfOut(tf, r, DHWIO_TO_OIDHW) }; } finally { r.dispose(); } },
           dispose: () => { x.dispose(); dy.dispose(); },
         };
       },
@@ -189,7 +199,7 @@ function instNormCase(xs) {
       const x = ours(i.x);
       return {
         run: () => C.tidy(() => { C.instanceNorm(x); }),
-        outputs: () => C.tidy(() => ({ y: C.instanceNorm(x).dataSync() })),
+        outputs: () => readOurs(() => ({ y: C.instanceNorm(x) })),
         dispose: () => x.dispose(),
       };
     },
@@ -202,7 +212,7 @@ function instNormCase(xs) {
       });
       return {
         run: () => tf.tidy(() => { f(); }),
-        outputs: () => ({ y: tf.tidy(() => tfOut(tf, f(), NDHWC_TO_NCDHW)) }),
+        outputs: async () => { const r = f(); try { return { y: await tfOut(tf, r, NDHWC_TO_NCDHW) }; } finally { r.dispose(); } },
         dispose: () => x.dispose(),
       };
     },
@@ -247,12 +257,12 @@ function trainCase(n, cin, f, k, sp) {
           C.tidy(() => { backward(lossFn()); });
           opt.step();
         },
-        outputs: () => {
+        outputs: async () => {
           opt.zeroGrad();
-          let loss;
-          C.tidy(() => { const l = lossFn(); loss = Float32Array.of(l.item()); backward(l); });
-          const out = { loss };
-          for (const nm of PARAMS) out[`grad_${nm}`] = p[nm].grad.dataSync();
+          const l = C.tidy(() => { const v = lossFn(); backward(v); return v; });
+          const out = { loss: await l.data() };
+          l.dispose();
+          for (const nm of PARAMS) out[`grad_${nm}`] = await p[nm].grad.data();
           opt.zeroGrad();
           return out;
         },
@@ -285,12 +295,14 @@ function trainCase(n, cin, f, k, sp) {
       };
       return {
         run: () => { opt.minimize(lossFn, false, varList); },
-        outputs: () => tf.tidy(() => {
+        outputs: async () => {
           const { value, grads } = tf.variableGrads(lossFn, varList);
-          const out = { loss: value.dataSync().slice() };
-          for (const nm of PARAMS) out[`grad_${nm}`] = tfOut(tf, grads[v[nm].name], perm(nm) ? DHWIO_TO_OIDHW : null);
-          return out;
-        }),
+          try {
+            const out = { loss: (await value.data()).slice() };
+            for (const nm of PARAMS) out[`grad_${nm}`] = await tfOut(tf, grads[v[nm].name], perm(nm) ? DHWIO_TO_OIDHW : null);
+            return out;
+          } finally { value.dispose(); for (const g of Object.values(grads)) g.dispose(); }
+        },
         dispose: () => { opt.dispose(); x.dispose(); target.dispose(); for (const t of varList) t.dispose(); },
       };
     },
@@ -314,7 +326,7 @@ function cpCase(O, I, S, K) {
       const f = () => C.cpReconstruct(t.weights, t.aOut, t.aIn, t.aKernel);
       return {
         run: () => C.tidy(() => { f(); }),
-        outputs: () => C.tidy(() => ({ W: f().dataSync() })),
+        outputs: () => readOurs(() => ({ W: f() })),
         dispose: () => disposeAll(t),
       };
     },
@@ -326,7 +338,7 @@ function cpCase(O, I, S, K) {
       });
       return {
         run: () => tf.tidy(() => { f(); }),
-        outputs: () => ({ W: tf.tidy(() => tfOut(tf, f())) }),
+        outputs: async () => { const r = f(); try { return { W: await tfOut(tf, r) }; } finally { r.dispose(); } },
         dispose: () => disposeAll(t),
       };
     },

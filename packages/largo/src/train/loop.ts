@@ -68,6 +68,8 @@ export interface TrainLoopOptions {
   tty?: boolean;
   /** stop after this many steps of this call (tests simulate a crash) */
   stopAfter?: number;
+  /** called after each step (1-based), its update queued and its checkpoints written (tests watch memory here) */
+  onStep?: (step: number) => void;
   label?: string;
 }
 
@@ -196,6 +198,7 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
     }
     if (isCkpt) await save(lastBase, step);
     stepsThisCall++;
+    o.onStep?.(step);
     if (stopping) {
       progress.done();
       opt.dispose();
