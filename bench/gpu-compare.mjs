@@ -61,11 +61,16 @@ if (!args['no-tfjs']) {
   try {
     const { globals } = await import('webgpu');
     for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) globalThis[k] = v;
+    // tfjs checks navigator.gpu before accepting a device (Node 20 has no navigator); it gets our device, not an adapter
+    const nav = globalThis.navigator ?? {};
+    Object.defineProperty(globalThis, 'navigator', { value: Object.assign(Object.create(nav), { gpu: { requestAdapter: () => Promise.reject(new Error('gpu-compare: tfjs uses the shared device')) } }), configurable: true });
     tf = await import('@tensorflow/tfjs');
     const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
     tf.env().set('IS_TEST', false);
-    tf.registerBackend('webgpu-shared', () => new WebGPUBackend(gpu.device, gpu.adapter?.info));
-    await tf.setBackend('webgpu-shared');
+    // tfjs's kernels are registered for the name 'webgpu': replace its adapter-requesting factory with ours
+    if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+    tf.registerBackend('webgpu', () => new WebGPUBackend(gpu.device, gpu.adapter?.info), 10);
+    if (!(await tf.setBackend('webgpu')) || tf.getBackend() !== 'webgpu') throw new Error(`tfjs could not start its WebGPU backend on the shared device (it is on '${tf.getBackend()}')`);
     await tf.ready();
   } catch (e) {
     tfWhyNot = e.message.split('\n')[0];
@@ -81,7 +86,9 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 const drainOurs = () => gpu.sync();
 const drainTf = async () => {
   const b = tf.backend();
-  b.submitQueue?.();
+  // tfjs batches its dispatches in a pass and an encoder of its own
+  b.endComputePassEncoder();
+  if (b.commandEncoder) b.submitQueue();
   await gpu.device.queue.onSubmittedWorkDone();
 };
 /** ms per call of `inner` calls followed by a drained queue. */
