@@ -78,9 +78,11 @@ if (!args['no-tfjs']) {
   }
 }
 
-const { CASES } = await import('./lib/cases.mjs');
+const { CASES, convCases, instNormCase } = await import('./lib/cases.mjs');
 const { largoStepCase } = await import('./lib/largo-step.mjs');
-const cases = [...CASES, largoStepCase()].filter((c) => !args.only || args.only.split(',').some((s) => c.id.includes(s.trim())));
+// the CPU bench's cases, plus the shapes of issue 9's measurements ([1,32,32³]: one full-resolution U-Net stage)
+const extra = [...convCases('stage', [1, 32, 32, 32, 32], [32, 32, 3, 3, 3]), instNormCase([1, 32, 32, 32, 32])];
+const cases = [...CASES, ...extra, largoStepCase()].filter((c) => !args.only || args.only.split(',').some((s) => c.id.includes(s.trim())));
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const drainOurs = () => gpu.sync();

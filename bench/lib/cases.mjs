@@ -74,7 +74,7 @@ const disposeAll = (xs) => { for (const x of Object.values(xs)) x.dispose(); };
 // ---------------------------------------------------------------------------
 // matmul
 
-function matmulCase(m, k, n) {
+export function matmulCase(m, k, n) {
   return {
     id: `matmul-${m}x${k}x${n}`,
     label: m === k && k === n ? `matmul ${m}³` : `matmul ${m}×${k}×${n}`,
@@ -104,7 +104,7 @@ function matmulCase(m, k, n) {
 // ---------------------------------------------------------------------------
 // conv3d, stride 1, padding 1 (tfjs: 'same', which is padding 1 for 3×3×3)
 
-function convCases(tag, xs, ws) {
+export function convCases(tag, xs, ws) {
   const [n, , d, h, w] = xs;
   const [o, ci] = ws;
   const ys = [n, o, d, h, w]; // stride 1, padding 1, odd kernel: same spatial size
@@ -190,7 +190,7 @@ function convCases(tag, xs, ws) {
 // ---------------------------------------------------------------------------
 // instance norm forward (no affine)
 
-function instNormCase(xs) {
+export function instNormCase(xs) {
   return {
     id: `instnorm-${xs.join('x')}`, kind: 'instnorm', label: `instanceNorm fwd [${xs.join(',')}]`,
     what: `y = (x − mean)/sqrt(var + 1e-5) per (n, c) over the spatial axes, x [${xs}]`,

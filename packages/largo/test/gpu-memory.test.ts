@@ -54,6 +54,22 @@ t.test('live GPU buffers stay flat over a long training run', { skip }, async (t
   setBackend('cpu');
 });
 
+t.test('GPU training is deterministic run to run on one device (no atomics in reductions)', { skip }, async (t) => {
+  setBackend('webgpu');
+  const cfg = config({ 'train.steps': 5, 'train.valEvery': 0, 'train.checkpointEvery': 0 });
+  const run = async () => {
+    const { net, task } = await gpuTask(cfg);
+    const r = await trainLoop(task, cfg, { dir: mkdtempSync(join(tmpdir(), 'gpu-det-')), method: 'largo', stream: quiet });
+    const params = await Promise.all(task.params.map(async ([, p]) => Array.from(await p.data())));
+    net.dispose();
+    return { loss: r.history.loss, params };
+  };
+  const a = await run(), b = await run();
+  t.same(b.loss, a.loss, 'identical loss history');
+  t.ok(a.params.every((p, i) => p.every((v, j) => Object.is(v, b.params[i]![j]))), 'bitwise identical weights');
+  setBackend('cpu');
+});
+
 t.test('device lost mid-training: a clear error naming the last checkpoint, which loads and resumes on the CPU', { skip }, async (t) => {
   setBackend('webgpu');
   const cfg = config({ 'train.steps': 12, 'train.valEvery': 0, 'train.checkpointEvery': 4 });
