@@ -166,6 +166,8 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
     opt.setLr(lr);
     const parts = task.lossStep(s);
     const value = readLoss(parts, host);
+    // observed now: if an earlier step throws first, this read's rejection (a lost device) must not go unhandled
+    if (typeof value !== 'number') value.catch(() => undefined);
     if (host && !Number.isFinite(value as number)) throw new Error(`${o.method}: the loss became ${value as number} at step ${s + 1} (lr ${lr}); lower the learning rate`);
     noGrad(() => {
       if (t.unusedGrads === 'zero') {
@@ -207,8 +209,6 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
   }
   } catch (e) {
     progress.done();
-    // a read still in flight must not reject unobserved
-    if (pending && typeof pending.value !== 'number') pending.value.catch(() => undefined);
     opt.dispose();
     const msg = (e as Error)?.message ?? String(e);
     if (!host && DEVICE_LOST.test(msg)) {
