@@ -105,7 +105,7 @@ budget=$(( $(left) - 20 ))
 [ "$budget" -gt 30 ] || die "no time left for training"
 log "train phantom.json --backend webgpu --steps $steps (budget $budget s)"
 timeout "$budget" "$NODE" packages/largo/dist/cli.js train --config packages/largo/configs/phantom.json --backend webgpu \
-  --steps "$steps" --out "$OUT/runs" --run-name gpu --plain > "$OUT/train.md" 2> "$OUT/train.log"
+  --steps "$steps" --checkpoint-every 25 --out "$OUT/runs" --run-name gpu --plain > "$OUT/train.md" 2> "$OUT/train.log"
 rc=$?
 if [ $rc -eq 0 ]; then log "trained: $OUT/runs/gpu (table in $OUT/train.md)"
 elif [ $rc -eq 124 ]; then log "training stopped at the time limit; the last checkpoint is in $OUT/runs/gpu (resume with --resume)"
