@@ -17,6 +17,8 @@ import { SegTask } from '../src/train/seg-task.js';
 import { DeviceLostError, trainLoop } from '../src/train/loop.js';
 import { onCpu, placeOn } from '../src/backend-select.js';
 
+// llvmpipe on a shared 2-core machine: several minutes for this file, beyond tap's default 600 s
+t.setTimeout(30 * 60_000);
 const gpu = await initWebGpu({ quiet: true });
 const skip = gpu ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`;
 if (!gpu && process.env['LARGO_REQUIRE_WEBGPU'] === '1') throw new Error(`LARGO_REQUIRE_WEBGPU=1 but ${skip}`);

@@ -13,13 +13,15 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { initWebGpu, webGpuUnavailableReason } from '@largo/gpu';
 import { readNiftiSync, createNifti, writeNiftiSync, niftiToVolume, zscoreNonzero } from '@largo/datasets';
-import { setBackend } from '@largo/core';
+import { decodeSafetensors, setBackend } from '@largo/core';
 import { loadCheckpoint, restoreParams } from '../src/checkpoint.js';
 import { resolveConfig } from '../src/config.js';
 import { buildSegNet } from '../src/train/experiment.js';
 import { predictVolume, prepareSubset } from '../src/infer/predict.js';
 import { placeOn } from '../src/backend-select.js';
 
+// llvmpipe on a shared 2-core machine: several minutes for this file, beyond tap's default 600 s
+t.setTimeout(30 * 60_000);
 const gpu = await initWebGpu({ quiet: true });
 const skip = gpu ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`;
 if (!gpu && process.env['LARGO_REQUIRE_WEBGPU'] === '1') throw new Error(`LARGO_REQUIRE_WEBGPU=1 but ${skip}`);
@@ -133,4 +135,24 @@ t.test('predict --backend webgpu on a crop of the BraTS sample: the CPU segmenta
   const C = ckd.model.classes;
   const untied = diff.filter((v) => { let m = Infinity; for (let c = 0; c < C; c++) m = Math.min(m, Math.abs(lc[c * n + v]!)); return m > TIE_TOL; });
   t.same(untied, [], `${diff.length} of ${n} voxels differ between the CLI runs, all where a score ties within ${TIE_TOL}`);
+});
+
+t.test('export --backend webgpu writes the plain network the CPU export writes (up to float32 rounding)', { skip }, async (t) => {
+  const ck = join(runOf('webgpu'), 'largo', 'last.safetensors');
+  const got: Record<string, ReturnType<typeof decodeSafetensors>> = {};
+  for (const b of ['cpu', 'webgpu']) {
+    const file = join(out, `plain-${b}.safetensors`);
+    const r = cli('export', '--checkpoint', ck, '--subset', 'flair+t1ce', '--out', file, '--backend', b);
+    t.equal(r.status, 0, `export --backend ${b} exits 0`, { stderr: r.stderr.slice(-2000) });
+    got[b] = decodeSafetensors(new Uint8Array(readFileSync(file)), file);
+  }
+  const c = got['cpu']!.tensors, g = got['webgpu']!.tensors;
+  t.same(Object.keys(g).sort(), Object.keys(c).sort(), 'same tensors');
+  let worst = 0;
+  for (const [k, e] of Object.entries(c)) {
+    const a = e.data as Float32Array, b = g[k]!.data as Float32Array;
+    const scale = Math.max(1e-6, ...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
+  }
+  t.ok(worst <= 1e-5, `values agree (worst relative difference ${worst.toExponential(2)})`);
 });
