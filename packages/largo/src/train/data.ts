@@ -98,7 +98,7 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
   if (cfg.dataset === 'phantom') {
     const p = d.phantom;
     return {
-      ds: new PhantomDataset({ cases: p.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: cfg.seed, labelMode: d.labelMode }),
+      ds: new PhantomDataset({ cases: p.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: dataSeed(cfg), labelMode: d.labelMode }),
       regions: BRATS_REGIONS, labelValues: BRATS_LABELS,
     };
   }
@@ -109,12 +109,17 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
   return { ds: openIsles(d.path, opts), regions: ISLES_REGIONS, labelValues: ISLES_LABELS };
 }
 
+/** The seed of the data (phantom generation, split): `data.seed`, else the run seed. */
+export function dataSeed(cfg: LargoConfig): number {
+  return cfg.data.seed ?? cfg.seed;
+}
+
 export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const { ds, regions, labelValues } = segDataset(cfg);
   if (ds.cases.length === 0) throw new Error(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found`);
   const split = cfg.data.splitFile
     ? readSplitFile(cfg.data.splitFile, { cases: ds.cases })
-    : splitCases(ds.cases, { seed: deriveSeed(cfg.seed, STREAM.split), fractions: cfg.data.split });
+    : splitCases(ds.cases, { seed: deriveSeed(dataSeed(cfg), STREAM.split), fractions: cfg.data.split });
   if (split.train.length === 0) throw new Error(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
   const labelsMode = cfg.data.labelMode === 'labels';
   const load = async (ids: string[]) => {
@@ -128,7 +133,17 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const [train, val] = [await load(split.train), await load(split.val)];
   let note: string | undefined;
   let test: CaseArrays[];
-  if (split.test.length) test = await load(split.test);
+  const tp = cfg.dataset === 'phantom' ? cfg.data.testPhantom : null;
+  if (tp) {
+    // held-out test cases from their own generator seed: nothing tuned on train/val has seen them
+    const p = cfg.data.phantom;
+    const tds = new PhantomDataset({ cases: tp.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: tp.seed, labelMode: cfg.data.labelMode });
+    test = [];
+    for (const id of tds.cases) {
+      const c = tds.loadArraysSync(id);
+      test.push({ ...(labelsMode ? toClassIndices(c, labelValues) : c), id: `test-${c.id}` });
+    }
+  } else if (split.test.length) test = await load(split.test);
   else if (val.length) { test = val; note = 'the split has no test cases: evaluating on the validation cases'; }
   else { test = train; note = 'the split has no test or validation cases: evaluating on the TRAINING cases (not a generalization estimate)'; }
   return {
@@ -179,11 +194,11 @@ export function loadAvData(cfg: LargoConfig): AvData {
   const fsdd = pick(join(root, 'fsdd', 'recordings'), join(root, 'fsdd'));
   if (!images || !labels) throw new Error(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
   if (!fsdd) throw new Error(`${join(root, 'fsdd')}: no FSDD recordings folder`);
-  const { train, test } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: cfg.seed });
+  const { train, test } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: dataSeed(cfg) });
   standardizeAudio(train, test);
   const n = train.count;
   const nVal = Math.round(n * (cfg.data.split[1] / Math.max(1e-9, cfg.data.split[0] + cfg.data.split[1])));
-  const perm = permutation(n, deriveSeed(cfg.seed, STREAM.split));
+  const perm = permutation(n, deriveSeed(dataSeed(cfg), STREAM.split));
   const valIdx = perm.slice(0, nVal).sort((a, b) => a - b), trIdx = perm.slice(nVal).sort((a, b) => a - b);
   return { modalities: ['image', 'audio'], train: takeSamples(train, trIdx), val: takeSamples(train, valIdx.length ? valIdx : trIdx.slice(0, 64)), test };
 }
