@@ -99,6 +99,14 @@ export interface TrainConfig {
    * full-only), so a baseline gets the same loss terms as LARGO (off: the plain baseline)
    */
   sharedGuidance: boolean;
+  /**
+   * avMNIST: 'joint' trains each method's own (factorized) encoders end to end; 'pretrained' is the
+   * paper's protocol: both encoders pretrained once, frozen, shared by every method, features cached
+   * (see train/encoders.ts), and each method trains its fusion network only
+   */
+  encoders: 'joint' | 'pretrained';
+  /** avMNIST 'pretrained': encoder pretraining epochs (paper: 100) */
+  encoderEpochs: number;
   /** learning-rate multiplier of the per-subset parameters (see train/param-groups.ts); 1 = one group */
   subsetLrScale: number;
   /** loss: 'auto' (from labelMode), 'dice-ce', 'region-dice-bce', 'ce' */
@@ -179,6 +187,8 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       syncSubsetInit: false,
       unusedGrads: 'skip',
       sharedGuidance: false,
+      encoders: 'joint',
+      encoderEpochs: 100,
       subsetLrScale: 1,
       loss: 'auto',
       batchDice: false,
@@ -307,6 +317,8 @@ export function validateConfig(c: LargoConfig): void {
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
   if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
+  if (!['joint', 'pretrained'].includes(t.encoders)) bad('train.encoders', `must be joint or pretrained, got ${JSON.stringify(t.encoders)}`);
+  posInt('train.encoderEpochs', t.encoderEpochs);
   if (c.data.seed !== null && (!Number.isSafeInteger(c.data.seed) || c.data.seed < 0)) bad('data.seed', `must be null or a non-negative integer, got ${JSON.stringify(c.data.seed)}`);
   const tp = c.data.testPhantom;
   if (tp !== null) {
@@ -340,11 +352,14 @@ export function configDiff(a: unknown, b: unknown, free: readonly string[] = RES
   const keys = new Set([...fa.keys(), ...fb.keys()]);
   const isFree = (k: string) => free.some((f) => k === f || k.startsWith(f + '.'));
   const out: { key: string; a: string | undefined; b: string | undefined }[] = [];
-  // an option added after a run was written is absent there; absent equals its off value (null / false)
-  const norm = (v: string | undefined) => (v === 'null' || v === 'false' ? undefined : v);
+  // an option added after a run was written is absent from it: absent equals that option's default
+  const isConfig = (x: unknown) => isObj(x) && isObj(x['train']);
+  const ds = (isObj(a) && a['dataset']) || (isObj(b) && b['dataset']) || 'phantom';
+  const dflt = isConfig(a) && isConfig(b) && DATASETS.includes(ds as DatasetKind) ? flatten(defaultConfig(ds as DatasetKind)) : new Map<string, string>();
   for (const k of [...keys].sort()) {
     if (isFree(k)) continue;
-    if (norm(fa.get(k)) !== norm(fb.get(k))) out.push({ key: k, a: fa.get(k), b: fb.get(k) });
+    const va = fa.get(k) ?? dflt.get(k), vb = fb.get(k) ?? dflt.get(k);
+    if (va !== vb) out.push({ key: k, a: fa.get(k), b: fb.get(k) });
   }
   return out;
 }

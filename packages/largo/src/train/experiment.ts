@@ -23,6 +23,7 @@ import { loadSegData, loadAvData, gtRegions, type SegData, type AvData } from '.
 import { SegTask, segDescriptor } from './seg-task.js';
 import { AvTask, avDescriptor } from './av-task.js';
 import { trainLoop, type History, type TrainResult } from './loop.js';
+import { AUDIO_FEATURES, IMAGE_FEATURES } from './encoders.js';
 
 export interface ExperimentOptions {
   runDir: string;
@@ -79,8 +80,16 @@ export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData
   });
 }
 
-export function buildAvNet(cfg: LargoConfig, method: string): AvMnistNet {
-  return buildAvMnistNet({ method: method as Method, rankMultiplier: cfg.model.rankMultiplier, dropout: cfg.model.dropout, hidden: cfg.model.hidden, seed: cfg.seed });
+/**
+ * The avMNIST network of a method. Under train.encoders = 'pretrained' it is the fusion network on the
+ * frozen encoders' features (the zero-input features come with the data; without data, for parameter
+ * counts, placeholders of the right length).
+ */
+export function buildAvNet(cfg: LargoConfig, method: string, data?: Pick<AvData, 'features'>): AvMnistNet {
+  const frozen = cfg.train.encoders === 'pretrained'
+    ? (data?.features?.imputed ?? { image: new Float32Array(IMAGE_FEATURES), audio: new Float32Array(AUDIO_FEATURES) })
+    : null;
+  return buildAvMnistNet({ method: method as Method, rankMultiplier: cfg.model.rankMultiplier, dropout: cfg.model.dropout, hidden: cfg.model.hidden, seed: cfg.seed, frozenFeatures: frozen });
 }
 
 function subsetRows(M: number) {
@@ -118,11 +127,11 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
 
   if (cfg.dataset === 'avmnist') {
     const tl = performance.now();
-    const data: AvData = loadAvData(cfg);
+    const data: AvData = loadAvData(cfg, log);
     writeConfig();
     log(`avMNIST: ${data.train.count} train, ${data.val.count} val, ${data.test.count} test pairs (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     for (const method of cfg.methods) {
-      const net = buildAvNet(cfg, method);
+      const net = buildAvNet(cfg, method, data);
       countParams(method, net.namedParameters());
       try {
         const task = new AvTask(net, data, cfg, method);
