@@ -48,6 +48,8 @@ export interface ModelConfig {
   depth: number;
   maxFeatures: number;
   rankMultiplier: number;
+  /** 'budget' (paper Eq. 3, × rankMultiplier) or 'exact' (the rank that holds any K kernels exactly; ablation) */
+  rankRule: 'budget' | 'exact';
   deepSupervision: boolean;
   /** conv blocks per U-Net stage (nnU-Net: 2) */
   convsPerStage: number;
@@ -164,7 +166,7 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       seed: null,
       testPhantom: null,
     },
-    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
+    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, rankRule: 'budget', deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
     train: {
       steps: seg ? 250 : 1000,
       batchSize: seg ? 2 : 64,
@@ -312,6 +314,7 @@ export function validateConfig(c: LargoConfig): void {
   posInt('model.baseFeatures', c.model.baseFeatures);
   posInt('model.depth', c.model.depth);
   if (!(c.model.rankMultiplier > 0)) bad('model.rankMultiplier', 'must be > 0');
+  if (!['budget', 'exact'].includes(c.model.rankRule)) bad('model.rankRule', `must be budget or exact, got ${JSON.stringify(c.model.rankRule)}`);
   const s = c.data.split;
   if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9) bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);

@@ -159,7 +159,7 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
     const hasHd = vs.some((v) => v.hd95);
     if (hasHd) head.push('HD95 avg (mm)');
     head.push('params');
-    if (timings) head.push('ms/step');
+    if (timings) head.push('ms/step (incl. validation)');
     L.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
     for (const v of vs) {
       const row = [v.variant, v.method, String(v.seeds.length), ...s.groups.map((g) => fmtSpread(v.dice[g]!, pct ? 100 : 1)), fmtSpread(v.dice['avg']!, pct ? 100 : 1)];

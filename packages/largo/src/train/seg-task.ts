@@ -34,7 +34,7 @@ export function segDescriptor(cfg: LargoConfig, method: string, data: Pick<SegDa
   return {
     method, modalities: [...data.modalities], classes: data.classes, labelMode: data.labelMode,
     network: 'unet3d', baseFeatures: m.baseFeatures, depth: m.depth, maxFeatures: m.maxFeatures,
-    rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, patchSize: [...cfg.train.patchSize],
+    rankMultiplier: m.rankMultiplier, ...(m.rankRule === 'exact' ? { rankRule: 'exact' } : {}), deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, patchSize: [...cfg.train.patchSize],
   };
 }
 
