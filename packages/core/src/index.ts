@@ -7,6 +7,7 @@ export * from './engine.js';
 export * from './rng.js';
 export * from './cpu/index.js';
 export * from './ops/util.js';
+export * from './ops/schema.js';
 export * from './ops/creation.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';

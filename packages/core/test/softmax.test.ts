@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { logSoftmax, memory, OpError, softmax, sum, tensor, tidy, type DType, type Tensor } from '@largo/core';
 import { refLogSoftmax, refSoftmax, type RefTensor } from '@largo/core/reference';
-import { arbShape, compare, FC_RUNS, oracleCase, reductionTol, toRef } from './helpers/oracle.js';
+import { arbShape, compare, FC_RUNS, oracleCase, reductionTol, toRef } from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

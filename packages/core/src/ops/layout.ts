@@ -82,7 +82,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
       throw new OpError('pad', `padding must be non-negative integers, got ${JSON.stringify(pads)} for shape ${fmtShape(x.shape)}`);
     }
   }
-  return run1('pad', [x], { pads: pads.map((p) => [p[0], p[1]]), value });
+  return run1('pad', [x], { pads: pads.map((p): [number, number] => [p[0], p[1]]), value });
 }
 
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
