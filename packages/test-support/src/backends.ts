@@ -1,16 +1,20 @@
 // forEachBackend: one test body, run on every backend that is available
 // (cpu always; webgpu when an adapter is found, llvmpipe in CI; the backends
 // that come later add a line to BACKENDS). Each case's title names its
-// backend; each backend has its own tolerance scale, dtypes and run count.
+// backend; each backend declares its float dtypes, accumulation precision
+// (tests pick a tolerance per precision class) and property-run count.
 import { engine, memory, setBackend, type DType } from '@largo/core';
-import type { Tol } from './oracle.js';
 
 export interface BackendProfile {
   readonly name: string;
   /** Float dtypes its kernels take (WebGPU computes in f32 only). */
   readonly floatDtypes: readonly DType[];
-  /** Multiplies a test's CPU tolerance: accumulation precision differs per backend. */
-  readonly tolScale: number;
+  /**
+   * Precision of its float32 accumulations: 'f64' (sums in doubles, rounded
+   * once, like the CPU) or 'f32' (sums in float32, like WebGPU). Tests pick
+   * their tolerance by it (`BackendCase.pick`), one per class, never per run.
+   */
+  readonly accumulate: 'f64' | 'f32';
   /** fast-check runs per property (a software GPU runs every shader on the CPU). */
   readonly runs: number;
   /** Makes the backend available (null with a reason when it is not). */
@@ -22,9 +26,9 @@ const GPU_RUNS = Number(process.env.LARGO_GPU_FC_RUNS ?? 12);
 
 /** Every backend the shared tests know, in the order they run. */
 export const BACKENDS: readonly BackendProfile[] = [
-  { name: 'cpu', floatDtypes: ['float32', 'float64'], tolScale: 1, runs: CPU_RUNS, init: async () => null },
+  { name: 'cpu', floatDtypes: ['float32', 'float64'], accumulate: 'f64', runs: CPU_RUNS, init: async () => null },
   {
-    name: 'webgpu', floatDtypes: ['float32'], tolScale: 4, runs: GPU_RUNS,
+    name: 'webgpu', floatDtypes: ['float32'], accumulate: 'f32', runs: GPU_RUNS,
     init: async () => {
       const gpu = await import('@largo/gpu');
       const b = await gpu.initWebGpu({ quiet: true });
@@ -38,8 +42,8 @@ export const BACKENDS: readonly BackendProfile[] = [
 ];
 
 export interface BackendCase extends BackendProfile {
-  /** A tolerance scaled for this backend. */
-  tol(base: Tol): Tol;
+  /** The value for this backend's accumulation class (a tolerance, say). */
+  pick<V>(byAccumulation: { f64: V; f32: V }): V;
 }
 
 interface TapLike {
@@ -72,7 +76,7 @@ export async function forEachBackend<T extends TapLike>(t: T, title: string, bod
   for (const p of BACKENDS) {
     if (opts.only && !opts.only.includes(p.name)) continue;
     const reason = await availability(p);
-    const b: BackendCase = { ...p, tol: (base) => ({ rtol: (base.rtol ?? 1e-5) * p.tolScale, atol: (base.atol ?? 1e-6) * p.tolScale }) };
+    const b: BackendCase = { ...p, pick: (byAcc) => byAcc[p.accumulate] };
     await t.test(`${title} [${p.name}]`, { skip: reason ?? false }, async (st: T) => {
       const prev = engine().backend.name;
       setBackend(p.name);
