@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './generators.js';
 export * from './backends.js';
 export * from './coverage.js';
+export * from './layering.js';
