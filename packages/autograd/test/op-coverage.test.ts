@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { BACKWARD_OPS, kernelsFor, NON_DIFFERENTIABLE_OPS } from '@largo/core';
 import { gradOps } from '@largo/autograd';
 import '@largo/gpu'; // registers the WebGPU kernels (no device needed)
-import { ALL_BACKENDS, coverageProblems, scanSources, testSources, type GuardInput, type Markers } from '@largo/test-support';
+import { ALL_BACKENDS, BACKENDS, coverageProblems, scanSources, testSources, type GuardInput, type Markers } from '@largo/test-support';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const BACKEND_NAMES = ['cpu', 'webgpu'];
+/** Every backend the shared tests run on (each one's package is imported above, so its kernels are registered). */
+const BACKEND_NAMES = BACKENDS.map((b) => b.name);
 
 function realInput(): GuardInput {
   const sources = testSources(root);

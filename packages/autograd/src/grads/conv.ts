@@ -3,7 +3,7 @@ import { registerGrad } from '../tape.js';
 
 /**
  * The three convolution kernels are bilinear and adjoint to one another, so
- * each one's gradient is the other two (DESIGN.md: transposed convolution
+ * each one's gradient is the other two (docs/design.md: transposed convolution
  * reuses them with roles swapped). conv2d and convTranspose3d reach these
  * rules through their kernels (conv3d with depth 1, and conv3dGradInput).
  */

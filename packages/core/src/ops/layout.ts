@@ -40,7 +40,7 @@ export function squeeze(x: Tensor, axis?: number): Tensor {
   return reshape(x, x.shape.filter((_, i) => i !== a));
 }
 
-/** Reorders axes (copies, as DESIGN.md decides). */
+/** Reorders axes (copies, as docs/design.md "Layout ops" decides). */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   assertTensor('permute', x);
   const p = perm.map((a) => normalizeAxis('permute', a, x.shape));
