@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { audit, AUDIT_OPS, runAudit } from '../src/audit.js';
+import { PYTHON, requirement } from '../../core/test/helpers/requirements.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const committed = join(root, 'fixtures/audit-default');
-const python = '/usr/bin/python3';
+const python = PYTHON;
 const hasTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 t.test('the committed fixtures pass on the CPU backend', async (t) => {
@@ -20,7 +21,7 @@ t.test('the committed fixtures pass on the CPU backend', async (t) => {
   t.ok(rows.some((r) => r.quantity.startsWith('grad ')), 'gradients are compared');
 });
 
-t.test('fixtures made by the committed script with other seeds pass', { skip: hasTorch ? false : 'python3-torch not installed' }, async (t) => {
+t.test('fixtures made by the committed script with other seeds pass', { skip: requirement('TORCH', !hasTorch && `${python} cannot import torch (Debian package python3-torch)`) }, async (t) => {
   for (const seed of [7, 123]) {
     const dir = mkdtempSync(join(tmpdir(), `largo-audit-${seed}-`));
     execFileSync(python, [join(root, 'scripts/make-fixtures.py'), '--out', dir, '--seed', String(seed)], { stdio: 'pipe' });
