@@ -13,8 +13,13 @@ export const backend: WebGpuBackend | null = await initWebGpu({ quiet: true });
 export const skipReason: string | false = requirement('WEBGPU', backend ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`);
 if (backend) setBackend('webgpu');
 
-/** llvmpipe runs every shader on the CPU: fewer property runs than the CPU tests. */
-export const GPU_RUNS = Number(process.env.LARGO_GPU_FC_RUNS ?? 12);
+/**
+ * Property runs per WebGPU test (LARGO_GPU_FC_RUNS overrides). llvmpipe runs
+ * every shader on the CPU, but most of a file's time is shader compilation
+ * and fixed cases: on the 2-core CI VM the whole WebGPU suite took 42 s at
+ * 12 runs and 58 s at 36.
+ */
+export const GPU_RUNS = Number(process.env.LARGO_GPU_FC_RUNS ?? 36);
 
 export const wg = (op: string): string => `${op} [webgpu]`;
 /** Test options: skip with the reason when there is no adapter (a fresh object each time: tap annotates it). */
