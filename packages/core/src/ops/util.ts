@@ -3,10 +3,11 @@ import { engine } from '../engine.js';
 import { OpError, fmtShape } from '../errors.js';
 import { shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import type { AttrsOf, OpName } from './schema.js';
 
 export type TensorLike = Tensor | number;
 
-export function run1<A>(op: string, inputs: readonly Tensor[], attrs: A): Tensor {
+export function run1<Op extends OpName>(op: Op, inputs: readonly Tensor[], attrs: AttrsOf<Op>): Tensor {
   return engine().runKernel(op, inputs, attrs)[0];
 }
 
