@@ -9,13 +9,13 @@
  * (32 base features, 5 stages, 3 output regions); one small network is built
  * to show that the formulas count what the layers hold.
  *
- * Run: npx tsx examples/04-params-vs-m.ts   (writes docs/figures/params-vs-m.svg; --out DIR elsewhere)
+ * Run: npx tsx examples/04-params-vs-m.ts   (writes docs/figures/params-vs-m.svg; --figures DIR elsewhere)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSegmentationFamily, lineChartSvg, numSubsets, paramCount, unetParamCounts, type Method } from 'largo';
 
-const outIdx = process.argv.indexOf('--out');
+const outIdx = process.argv.indexOf('--figures');
 const outDir = outIdx > 0 ? process.argv[outIdx + 1]! : 'docs/figures';
 
 // #region table
