@@ -43,6 +43,6 @@ for (const [m, name] of methods) {
 
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'params-vs-m.svg'), lineChartSvg(series, {
-  title: 'parameters of a 3-D U-Net (32 base features, 5 stages)', xLabel: 'number of modalities M', yLabel: 'parameters (millions, log scale)', logY: true,
+  title: 'parameters of a 3-D U-Net (32 base features, 5 stages)', xLabel: 'number of modalities M', yLabel: 'parameters (millions, log scale)', logY: true, xMin: 2, xMax: 6, yMin: 1, yMax: 3.2,
 }));
 console.log(`wrote ${join(outDir, 'params-vs-m.svg')}`);

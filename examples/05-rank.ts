@@ -9,7 +9,7 @@
  * here 18, where an explicit construction (one atom per (k, o, i), the S-fiber
  * as the kernel factor) represents any K kernels.
  *
- * Run: npx tsx examples/05-rank.ts   (writes docs/figures/error-vs-rank.svg, --figures DIR elsewhere; --small: 3 ranks, 100 steps)
+ * Run: npx tsx examples/05-rank.ts   (writes docs/figures/error-vs-rank.svg, --figures DIR elsewhere; --small: 3 ranks, 100 steps, figure in runs/small/figures)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { CPConv3d, cpRank, lineChartSvg, normalizeColumns, type CPWeights } from
 
 const small = process.argv.includes('--small');
 const outIdx = process.argv.indexOf('--figures');
-const outDir = outIdx > 0 ? process.argv[outIdx + 1]! : 'docs/figures';
+const outDir = outIdx > 0 ? process.argv[outIdx + 1]! : small ? 'runs/small/figures' : 'docs/figures';
 const K = 3, O = 3, I = 2, kernelSize = [1, 2, 2] as const, S = 4;
 const bound = (K * O * I * S) / Math.max(K, O, I, S);
 const target = Array.from({ length: K }, (_, k) => randn([O, I, ...kernelSize], { seed: 10 + k }));
@@ -105,7 +105,7 @@ console.log(`R = ${bound} by construction: relative error ${exact.toExponential(
 
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'error-vs-rank.svg'), lineChartSvg([
-  { name: `Adam fit (${steps} steps)`, points: fitted },
+  { name: 'Adam fit', points: fitted },
   { name: 'construction', points: [[bound, exact]] },
-], { title: `CP fit of K = ${K} kernels [${O}, ${I}, ${S}] (Eq. 3 rank ${cpRank(K, O, I, S)})`, xLabel: 'rank R', yLabel: 'relative error (log scale)', logY: true }));
+], { title: `CP fit of K = ${K} kernels [${O}, ${I}, ${S}], ${steps} Adam steps (Eq. 3 rank ${cpRank(K, O, I, S)})`, xLabel: 'rank R', yLabel: 'relative error (log scale)', logY: true }));
 console.log(`wrote ${join(outDir, 'error-vs-rank.svg')}`);

@@ -10,7 +10,7 @@
  * Run: npx tsx examples/07-train-largo.ts
  *   writes the run to runs/example-07/ (--run DIR elsewhere; its checkpoint feeds example 09)
  *   and the per-subset Dice figure to docs/figures/dice-per-subset.svg (--figures DIR elsewhere);
- *   --small: an 8³ phantom and 6 steps, a smoke test of the whole path;
+ *   --small: an 8³ phantom and 6 steps, a smoke test of the whole path (figure in runs/small/figures);
  *   --results RUN/results.json: no training, tabulate and plot a finished run instead
  *   (`npm start`, the main job: LARGO against modality dropout) as dice-main-job.svg.
  */
@@ -20,7 +20,7 @@ import { cellKey, lineChartSvg, overallAverage, resolveConfig, runExperiment, su
 
 const arg = (name: string, dflt: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1]! : dflt; };
 const small = process.argv.includes('--small'), results = arg('--results', '');
-const runDir = arg('--run', 'runs/example-07'), outDir = arg('--figures', 'docs/figures');
+const runDir = arg('--run', 'runs/example-07'), outDir = arg('--figures', small ? 'runs/small/figures' : 'docs/figures');
 
 // #region config
 const cfg = resolveConfig({
