@@ -7,9 +7,9 @@
  *   order) and every quoted line must appear in its output, in order. Numbers in
  *   exponent notation below 1e-5 (float-precision noise) match each other; all else
  *   matches exactly. Paths under runs/ and the figure folder go to a temporary folder.
- * - commands of examples that take --small, run without it (the default size, up to a
- *   minute each), are checked only with LARGO_LEARN_FULL=1; every example must have a
- *   block checked in the ordinary run;
+ * - `<!-- output-full: … -->` blocks quote default-size runs of the slow examples (up to
+ *   a minute each) and are checked only with LARGO_LEARN_FULL=1; every example must have
+ *   an ordinary output block, checked in every run;
  * - every figure the page shows exists in docs/figures and is written by an example;
  *   a default-size run must regenerate the committed SVGs byte for byte;
  * - the examples type-check against the built packages, and example 09 fails with a
@@ -29,7 +29,7 @@ const full = process.env['LARGO_LEARN_FULL'] === '1';
 const tmp = mkdtempSync(join(tmpdir(), 'largo-learn-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Block { kind: 'code' | 'output'; spec: string; lang: string; body: string; line: number }
+interface Block { kind: 'code' | 'output' | 'output-full'; spec: string; lang: string; body: string; line: number }
 
 /** Marked blocks, and the line numbers of fenced blocks without a marker. */
 function parse(md: string): { blocks: Block[]; unmarked: number[] } {
@@ -41,7 +41,7 @@ function parse(md: string): { blocks: Block[]; unmarked: number[] } {
     let end = i + 1;
     while (end < lines.length && lines[end] !== '```') end++;
     const body = lines.slice(i + 1, end).join('\n');
-    const marker = /^<!-- (code|output): (.+?) -->$/.exec(lines[i - 1] ?? '');
+    const marker = /^<!-- (code|output|output-full): (.+?) -->$/.exec(lines[i - 1] ?? '');
     if (marker) blocks.push({ kind: marker[1] as Block['kind'], spec: marker[2]!.trim(), lang: open[1]!, body, line: i + 1 });
     else if (open[1] !== 'sh') unmarked.push(i + 1);   // shell commands to type are the only free blocks
     i = end;
@@ -49,7 +49,7 @@ function parse(md: string): { blocks: Block[]; unmarked: number[] } {
   return { blocks, unmarked };
 }
 
-export function region(source: string, name: string, file: string): string {
+function region(source: string, name: string, file: string): string {
   const lines = source.split('\n');
   const a = lines.findIndex((l) => l.trim() === `// #region ${name}`);
   const b = lines.findIndex((l, i) => i > a && l.trim() === `// #endregion ${name}`);
@@ -61,7 +61,7 @@ export function region(source: string, name: string, file: string): string {
 const normalize = (line: string) => line.replace(/-?\d+(?:\.\d+)?e[-+]?\d+/g, (m) => (Math.abs(Number(m)) < 1e-5 ? '≈0' : m)).trimEnd();
 
 /** null when every quoted line occurs in the output in order; else the first line that does not. */
-export function firstMissing(quoted: string, output: string): string | null {
+function firstMissing(quoted: string, output: string): string | null {
   const act = output.split('\n').map(normalize);
   let j = 0;
   for (const line of quoted.split('\n')) {
@@ -73,7 +73,6 @@ export function firstMissing(quoted: string, output: string): string | null {
   return null;
 }
 
-const takesSmall = (file: string) => readFileSync(join(root, file), 'utf8').includes("'--small'");
 const slug = (spec: string) => spec.replace(/[^A-Za-z0-9]+/g, '_');
 
 /** Runs an example command as the page shows it, with runs/ and the figures redirected to the temporary folder. */
@@ -87,19 +86,20 @@ function runExample(spec: string): { status: number | null; stdout: string; stde
   ];
   for (const [flag, value] of extra) if (!argv.includes(flag)) argv.push(flag, value);
   const r = spawnSync(process.execPath, ['--import', 'tsx', file!, ...argv], { cwd: root, encoding: 'utf8', timeout: 300_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, figures };
+  // paths the example prints under the temporary folder read as the page's (runs/…)
+  return { status: r.status, stdout: r.stdout.split(`${tmp}/`).join(''), stderr: r.stderr, figures };
 }
 
 const { blocks, unmarked } = parse(doc);
 
 t.test('docs/learn.md: every code and output block is tied to an example', async (t) => {
-  t.same(unmarked, [], 'fenced blocks without a <!-- code/output --> marker (line numbers)');
+  t.same(unmarked, [], 'fenced blocks without a <!-- code/output/output-full --> marker (line numbers)');
+  for (const b of blocks) t.equal(b.lang, b.kind === 'code' ? 'ts' : 'text', `learn.md:${b.line}: ${b.kind} block language`);
   t.ok(blocks.filter((b) => b.kind === 'code').length >= 9, 'code blocks');
   const examples = readdirSync(join(root, 'examples')).filter((f) => /^\d\d-.*\.ts$/.test(f)).map((f) => `examples/${f}`);
   t.ok(examples.length >= 9, 'examples found');
   for (const ex of examples) {
-    const checked = blocks.some((b) => b.kind === 'output' && b.spec.split(/\s+/)[0] === ex && (b.spec.includes('--small') || !takesSmall(ex)));
-    t.ok(checked, `${ex} has an output block that the ordinary test run checks`);
+    t.ok(blocks.some((b) => b.kind === 'output' && b.spec.split(/\s+/)[0] === ex), `${ex} has an output block that every test run checks`);
     t.ok(blocks.some((b) => b.kind === 'code' && b.spec.startsWith(`${ex}#`)), `${ex} is quoted in the walkthrough`);
   }
 });
@@ -113,9 +113,8 @@ t.test('code blocks equal their region of the example', async (t) => {
 
 t.test('quoted outputs are what the examples print', async (t) => {
   const seen = new Map<string, ReturnType<typeof runExample>>();
-  for (const b of blocks.filter((x) => x.kind === 'output')) {
-    const file = b.spec.split(/\s+/)[0]!;
-    if (takesSmall(file) && !b.spec.includes('--small') && !full) {
+  for (const b of blocks.filter((x) => x.kind !== 'code')) {
+    if (b.kind === 'output-full' && !full) {
       t.skip(`learn.md:${b.line} ${b.spec}: default size, checked with LARGO_LEARN_FULL=1`);
       continue;
     }
