@@ -51,12 +51,14 @@ for (const m of table.methods) console.log(`${m}: Dice averaged over regions and
 
 // #region figure
 const cells = summarize(table);
-const meanDice = (m: string, k: number) => table.groups.reduce((a, _, g) => a + cells.get(cellKey(m, k, g))!.value.mean, 0) / table.groups.length;
-const series = table.methods.map((m) => ({ name: m, points: table.subsets.map((s): [number, number] => [s.index, meanDice(m, s.index)]) }));
+const series = table.methods.flatMap((m) => table.groups.map((g, gi) => ({
+  name: table.methods.length > 1 ? `${m} ${g}` : g,
+  points: table.subsets.map((s): [number, number] => [s.index, cells.get(cellKey(m, s.index, gi))!.value.mean]),
+})));
 const name = results ? 'dice-main-job.svg' : 'dice-per-subset.svg';
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, name), lineChartSvg(series, {
-  title: `${table.title}: Dice per subset, mean of ${table.groups.join(', ')}`, width: 760,
+  title: `Dice on every subset (${table.title.replace(/:.*/, '')}, ${table.methods.join(' and ')})`, width: 760,
   xLabel: 'subset k (0–3: one modality, 4–9: two, 10–13: three, 14: all)', yLabel: 'Dice', yMin: 0, yMax: 1,
 }));
 console.log(`wrote ${join(outDir, name)}`);
