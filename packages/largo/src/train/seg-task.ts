@@ -130,7 +130,7 @@ export class SegTask implements TrainTask {
         value += loss.item();
         backward(loss); // frees this group's graph before the next forward
       }
-      if (this.cfg.train.fullGuidance && perSubsetNet) {
+      if (perSubsetNet ? this.cfg.train.fullGuidance : this.cfg.train.sharedGuidance) {
         // full-modality guidance L(f_full(x_full), y)
         const xf = tensor(image, [N, this.M, ...ps]);
         const outsF = this.net.forward(xf, full);
