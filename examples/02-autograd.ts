@@ -37,7 +37,7 @@ console.log(`conv3d gradcheck: ${r.ok ? 'pass' : 'FAIL'} over ${r.checked} eleme
 
 // #region adjoint
 // The input gradient of a convolution is the adjoint (transpose) of the
-// convolution as a linear map, so  ⟨conv(x, w), y⟩ = ⟨x, convᵀ(y, w)⟩  for any y.
+// convolution as a linear map, so  ⟨conv(x, w), u⟩ = ⟨x, convᵀ(u, w)⟩  for any u.
 const lhsRhs = tidy(() => {
   const y = conv3d(x, w, null, opts);
   const u = randn(y.shape, { seed: 3, dtype: 'float64' });
