@@ -9,7 +9,8 @@
  *   matches exactly. Paths under runs/ and the figure folder go to a temporary folder.
  * - `<!-- output-full: … -->` blocks quote default-size runs of the slow examples (up to
  *   a minute each) and are checked only with LARGO_LEARN_FULL=1; every example must have
- *   an ordinary output block, checked in every run;
+ *   an ordinary output block, checked in every run. The full run takes about ten
+ *   minutes on two busy cores: `LARGO_LEARN_FULL=1 npx tap --timeout=0 test/learn.test.ts`;
  * - every figure the page shows exists in docs/figures and is written by an example;
  *   a default-size run must regenerate the committed SVGs byte for byte;
  * - the examples type-check against the built packages, and example 09 fails with a
@@ -85,7 +86,7 @@ function runExample(spec: string): { status: number | null; stdout: string; stde
     ['--checkpoint', join(tmp, 'runs/example-07/largo/last.safetensors')], ['--out', join(tmp, 'plain.safetensors')],
   ];
   for (const [flag, value] of extra) if (!argv.includes(flag)) argv.push(flag, value);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file!, ...argv], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file!, ...argv], { cwd: root, encoding: 'utf8', timeout: full ? undefined : 300_000 });
   // paths the example prints under the temporary folder read as the page's (runs/…)
   return { status: r.status, stdout: r.stdout.split(`${tmp}/`).join(''), stderr: r.stderr, figures };
 }
