@@ -28,6 +28,7 @@ const docPath = join(root, 'docs', 'learn.md');
 const doc = readFileSync(docPath, 'utf8');
 const full = process.env['LARGO_LEARN_FULL'] === '1';
 const tmp = mkdtempSync(join(tmpdir(), 'largo-learn-'));
+if (full) t.setTimeout(3_600_000);   // default-size runs: well past tap's per-file limit on a busy machine
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 interface Block { kind: 'code' | 'output' | 'output-full'; spec: string; lang: string; body: string; line: number }
