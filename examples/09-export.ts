@@ -39,7 +39,7 @@ console.log(`${desc.method} family, step ${ck.step}: ${paramCount(family)} param
 // #endregion load
 
 // #region export
-const weights = plainSubsetWeights(family, k);            // name → { shape, data }, subset k's reconstructed kernels
+const weights = await plainSubsetWeights(family, k);      // name → { shape, data }, subset k's reconstructed kernels
 const entries: Record<string, StEntry> = {};
 for (const [name, t] of weights) entries[name] = { dtype: 'F32', shape: t.shape, data: t.data };
 mkdirSync(dirname(out), { recursive: true });
