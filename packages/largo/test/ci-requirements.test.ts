@@ -73,7 +73,8 @@ CASES.forEach((c, i) => {
 
 t.test('without the switch the same file skips and says why', async (t) => {
   const r = await unrequired;
-  t.equal(r.status, 0, `exit 0 (${r.stderr.slice(-300)})`);
+  if (r.status !== 0) t.comment(r.stderr.slice(-600));
+  t.equal(r.status, 0, 'exit 0');
   t.match(r.stdout, /# SKIP no WebGPU adapter: disabled by LARGO_WEBGPU=off \(LARGO_REQUIRE_WEBGPU=1 makes this a failure\)/, 'each skipped test names the reason');
   t.notMatch(r.stdout, /^\s*not ok/m, 'nothing failed');
 });
