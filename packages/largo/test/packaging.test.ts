@@ -226,15 +226,26 @@ t.test('@largo/core alone pulls nothing else and runs a conv3d; with @largo/auto
 t.test('adding @largo/gpu makes --backend webgpu available', async (t) => {
   if (!app || !existsSync(join(app, 'node_modules', 'largo'))) return t.fail('the CPU-only project was not installed');
   // webgpu (Dawn) comes from the registry, or from npm's cache after `npm ci`.
-  const r = npm(['install', '--prefer-offline', tarball('@largo/gpu')], app);
+  let r = npm(['install', '--prefer-offline', '--omit=optional', tarball('@largo/gpu')], app);
   if (r.status !== 0) {
     if (process.env['LARGO_REQUIRE_WEBGPU'] === '1') return t.fail(`npm install @largo/gpu failed: ${show(r)}`);
-    return t.skip(`npm install @largo/gpu failed (no registry or cache for webgpu?): ${r.stderr.split('\n').slice(0, 3).join(' ')}`);
+    return t.skip(`npm install @largo/gpu failed (no registry or npm cache?): ${r.stderr.split('\n').slice(0, 3).join(' ')}`);
+  }
+  // without its optional webgpu (a browser build, or a platform without a Dawn prebuild)
+  t.notOk(installed(app).includes('webgpu'), '--omit=optional leaves webgpu out');
+  let c = largo(['audit', '--backend', 'webgpu', '--fixtures', FIXTURES], app);
+  t.equal(c.status, 2, show(c));
+  t.match(c.stderr, /--backend webgpu: the 'webgpu' package \(Dawn for Node\) is not installed: npm install webgpu/);
+
+  r = npm(['install', '--prefer-offline'], app);
+  if (r.status !== 0) {
+    if (process.env['LARGO_REQUIRE_WEBGPU'] === '1') return t.fail(`npm install (webgpu) failed: ${show(r)}`);
+    return t.skip(`npm install of webgpu failed (no registry or cache for it?): ${r.stderr.split('\n').slice(0, 3).join(' ')}`);
   }
   const names = installed(app);
   t.ok(names.includes('@largo/gpu') && names.includes('webgpu'), '@largo/gpu and its optional webgpu');
   t.comment(`installed @largo/gpu ${kB(folderBytes(join(app, 'node_modules', '@largo', 'gpu')))}, webgpu ${kB(folderBytes(join(app, 'node_modules', 'webgpu')))}; everything ${kB(folderBytes(join(app, 'node_modules')))}`);
-  const c = largo(['audit', '--backend', 'webgpu', '--fixtures', FIXTURES], app);
+  c = largo(['audit', '--backend', 'webgpu', '--fixtures', FIXTURES], app);
   if (c.status === 2 && /no WebGPU adapter/.test(c.stderr) && process.env['LARGO_REQUIRE_WEBGPU'] !== '1') {
     return t.skip(`the package loads, but this machine has no adapter: ${c.stderr.trim()}`);
   }
