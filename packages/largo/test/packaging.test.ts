@@ -152,6 +152,14 @@ function readmeSnippet(project: string, pkg: string): SpawnSyncReturns<string> &
   return { ...run(process.execPath, [file], project), file };
 }
 
+/** Bundles `entry` of `project` with esbuild (which honours each package's `sideEffects`); returns the bundle's path. */
+async function bundle(project: string, entry: string): Promise<string> {
+  const esbuild = await import('esbuild');
+  const outfile = join(project, `bundle-${entry}`);
+  await esbuild.build({ entryPoints: [join(project, entry)], absWorkingDir: project, bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'error' });
+  return outfile;
+}
+
 function jsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
     const p = join(dir, n);
@@ -216,6 +224,12 @@ t.test('@largo/core alone pulls nothing else and runs a conv3d; with @largo/auto
   t.same(grad.gxShape, [1, 2, 5, 6, 4]);
   t.same(grad.gwShape, [3, 2, 3, 2, 2]);
   t.ok(grad.errX < 1e-5 && grad.errW < 1e-5, `gradients match the oracle's adjoints (input ${grad.errX}, weight ${grad.errW})`);
+  // a bundler honours `sideEffects`: the bundle must keep the kernel and gradient registrations
+  const b = await bundle(dir, 'grad.mjs');
+  c = run(process.execPath, [b], dir);
+  t.equal(c.status, 0, `the esbuild bundle of grad.mjs runs: ${show(c)}`);
+  const bundled = JSON.parse(c.stdout || '{}');
+  t.ok(bundled.errX < 1e-5 && bundled.errW < 1e-5, 'and gives the same gradients');
   s = readmeSnippet(dir, '@largo/autograd');
   t.equal(s.status, 0, `@largo/autograd README snippet: ${show(s)}`);
   const losses = [...s.stdout.matchAll(/^\d+ (\d+\.\d+)$/gm)].map((m) => Number(m[1]));
@@ -254,4 +268,8 @@ t.test('adding @largo/gpu makes --backend webgpu available', async (t) => {
   const s = readmeSnippet(app, '@largo/gpu');
   t.equal(s.status, 0, `@largo/gpu README snippet: ${show(s)}`);
   t.match(s.stdout, /Float32Array\(2\) \[ 3, 7 \]/);
+  // bundled, the WGSL kernel registrations survive tree shaking (webgpu stays a runtime import)
+  c = run(process.execPath, [await bundle(app, s.file)], app);
+  t.equal(c.status, 0, `the esbuild bundle of the @largo/gpu snippet runs: ${show(c)}`);
+  t.match(c.stdout, /Float32Array\(2\) \[ 3, 7 \]/);
 });
