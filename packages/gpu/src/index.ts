@@ -1,4 +1,5 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
+// preserve: the published .d.ts must pull in the GPU* types too (TypeScript drops plain reference directives)
 import { engine } from '@largo/core';
 import { WebGpuBackend } from './backend.js';
 import { acquireDevice, onProcessExit } from './device.js';

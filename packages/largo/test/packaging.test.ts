@@ -130,6 +130,24 @@ t.test('largo without the GPU package: install, --help, a 2-step phantom train, 
   t.equal(s.status, 0, `largo README snippet: ${show(s)}`);
   t.match(s.stdout, /^15 \d+\n\[ 1, 3, 8, 8, 8 \]/);
 
+  const tc = typecheck(app, 'types-cpu.ts', `import { conv3d, randn, type Tensor } from '@largo/core';
+import { refConv3d, type RefTensor } from '@largo/core/reference';
+import { backward, requireGrad } from '@largo/autograd';
+import { generatePhantomCase, type PhantomCase } from '@largo/datasets';
+import { buildSegmentationFamily, type LargoConfig } from 'largo';
+import { selectBackend, type BackendChoice } from 'largo/backend';
+import { main } from 'largo/cli';
+const y: Tensor = conv3d(randn([1, 1, 3, 3, 3]), requireGrad(randn([1, 1, 1, 1, 1])));
+backward(y);
+const r: RefTensor = refConv3d({ shape: [1, 1, 1, 1, 1], data: new Float64Array(1) }, { shape: [1, 1, 1, 1, 1], data: new Float64Array(1) }, null);
+const p: PhantomCase = generatePhantomCase(0);
+const choice: BackendChoice = 'auto';
+const picked: Promise<{ name: 'cpu' | 'webgpu'; adapter: string }> = selectBackend(choice);
+const code: Promise<number> = main(['--help']);
+void [r, p, picked, code, buildSegmentationFamily, null as LargoConfig | null];
+`);
+  t.equal(tc.status, 0, `TypeScript resolves every export's types without @largo/gpu: ${show(tc)}`);
+
   c = largo(['audit', '--backend', 'webgpu', '--fixtures', FIXTURES], app);
   t.equal(c.status, 2, 'asking for the GPU without its package is a usage error');
   t.match(c.stderr, /--backend webgpu needs the package @largo\/gpu, which is not installed: npm install @largo\/gpu/);
@@ -150,6 +168,14 @@ function readmeSnippet(project: string, pkg: string): SpawnSyncReturns<string> &
   const file = `readme-${pkg.replace(/\W/g, '-')}.mjs`;
   writeFileSync(join(project, file), m[1]!);
   return { ...run(process.execPath, [file], project), file };
+}
+
+/** Type-checks `code` in `project` against the installed packages' `types` exports (no @types/node: types: []). */
+function typecheck(project: string, name: string, code: string): SpawnSyncReturns<string> {
+  writeFileSync(join(project, name), code);
+  const tsconfig = { compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: true, types: [] }, files: [name] };
+  writeFileSync(join(project, `tsconfig.${name}.json`), JSON.stringify(tsconfig));
+  return run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', `tsconfig.${name}.json`], project);
 }
 
 /** Bundles `entry` of `project` with esbuild (which honours each package's `sideEffects`); returns the bundle's path. */
@@ -268,6 +294,14 @@ t.test('adding @largo/gpu makes --backend webgpu available', async (t) => {
   const s = readmeSnippet(app, '@largo/gpu');
   t.equal(s.status, 0, `@largo/gpu README snippet: ${show(s)}`);
   t.match(s.stdout, /Float32Array\(2\) \[ 3, 7 \]/);
+  const tc = typecheck(app, 'types-gpu.ts', `import { setBackend } from '@largo/core';
+import { initWebGpu, type WebGpuBackend } from '@largo/gpu';
+const gpu: WebGpuBackend | null = await initWebGpu();
+const device: GPUDevice | undefined = gpu?.device;
+if (gpu) setBackend('webgpu');
+void device;
+`);
+  t.equal(tc.status, 0, `TypeScript resolves @largo/gpu's types (GPUDevice from @webgpu/types): ${show(tc)}`);
   // bundled, the WGSL kernel registrations survive tree shaking (webgpu stays a runtime import)
   c = run(process.execPath, [await bundle(app, s.file)], app);
   t.equal(c.status, 0, `the esbuild bundle of the @largo/gpu snippet runs: ${show(c)}`);
