@@ -2,7 +2,7 @@ import { getKernel, type Backend, type TensorInfo } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { OpError } from './errors.js';
 import { sizeOf } from './shape.js';
-import { Storage, Tensor } from './tensor.js';
+import { Storage, Tensor, type TensorOwner } from './tensor.js';
 
 /**
  * Autograd plugs in here: it sees every op that runs (kernels and storage
@@ -23,7 +23,7 @@ export interface MemoryInfo {
 
 type BackendFactory = () => Backend;
 
-export class Engine {
+export class Engine implements TensorOwner {
   private factories = new Map<string, { factory: BackendFactory; priority: number }>();
   private instances = new Map<string, Backend>();
   private active: Backend | null = null;
@@ -71,7 +71,7 @@ export class Engine {
 
   /** Wraps freshly allocated backend storage into a tracked tensor. */
   makeTensor(info: TensorInfo, backend: Backend = this.backend): Tensor {
-    const storage = new Storage(backend, info.dataId, info.dtype, sizeOf(info.shape));
+    const storage = new Storage(backend, info.dataId, info.dtype, sizeOf(info.shape), this);
     this.liveStorages++;
     return this.track(new Tensor([...info.shape], info.dtype, storage));
   }

@@ -8,7 +8,10 @@ import './kernels/reduce.js';
 import './kernels/layout.js';
 import './kernels/matmul.js';
 import './kernels/conv.js';
-import './kernels/nn.js';
+import './kernels/softmax.js';
+import './kernels/instance-norm.js';
+import './kernels/losses.js';
+import './kernels/cp-reconstruct.js';
 import './kernels/index-ops.js';
 
 export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch } from './backend.js';
