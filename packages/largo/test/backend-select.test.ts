@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { add, engine, tensor } from '@largo/core';
 import { BackendError, isSoftwareAdapter, selectBackend, type BackendChoice } from '../src/backend-select.js';
+import { exitCodeFor } from '../src/cli/common.js';
 
 const SRC = fileURLToPath(new URL('../src', import.meta.url));
 
@@ -31,7 +32,7 @@ t.test('cpu: the CPU backend, whatever was current', async (t) => {
 
 t.test('an unknown choice is a BackendError naming the flag and the choices', async (t) => {
   await t.rejects(selectBackend('cuda' as BackendChoice), { name: 'BackendError', message: /--backend must be one of cpu, webgpu, auto, got 'cuda'/ });
-  t.equal(new BackendError('x').name, 'BackendError');
+  t.equal(exitCodeFor(new BackendError('x')), 2, 'the CLI treats it as bad input (exit code 2)');
 });
 
 t.test('software adapters are recognised (auto never picks them)', async (t) => {
