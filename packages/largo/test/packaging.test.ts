@@ -12,7 +12,21 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const PACKAGES = ['core', 'autograd', 'datasets', 'gpu', 'largo'];
+interface Manifest { name: string; private?: boolean; license?: string; engines?: { node?: string }; sideEffects?: unknown; exports: Record<string, string | Record<string, string>>; bin?: Record<string, string>; dependencies?: Record<string, string> }
+/** Every workspace package that is not private: what would be published. */
+const PUBLISHED = new Map<string, { dir: string; manifest: Manifest }>();
+for (const dir of JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).workspaces as string[]) {
+  const manifest = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as Manifest;
+  if (!manifest.private) PUBLISHED.set(manifest.name, { dir, manifest });
+}
+/** A package and its runtime dependencies, recursively: the names a plain `npm install NAME` brings. */
+function closure(name: string, into = new Set<string>()): Set<string> {
+  if (into.has(name)) return into;
+  into.add(name);
+  for (const dep of Object.keys(PUBLISHED.get(name)?.manifest.dependencies ?? {})) closure(dep, into);
+  return into;
+}
+const CLI_SET = [...closure('largo')].sort();
 /** Installed size of `largo` and its dependencies without the GPU package (README "Use it in your own project"). */
 const CPU_INSTALL_BUDGET = 2 * 1024 * 1024;
 const SAMPLE = process.env['LARGO_SHARED_DATASETS'] ? join(process.env['LARGO_SHARED_DATASETS'], 'brats-sample') : join(ROOT, '..', 'shared', 'datasets', 'brats-sample');
@@ -66,28 +80,31 @@ const tarball = (name: string) => join(work, 'tarballs', packed.find((p) => p.na
 
 t.test('npm pack: every package has its README, LICENSE, exports targets and no sources or source maps', async (t) => {
   t.equal(relative(ROOT, work).split(/[\\/]/)[0], '..', 'the fresh projects are outside the repository');
-  for (const p of PACKAGES) t.ok(existsSync(join(ROOT, 'packages', p, 'dist', 'index.js')), `packages/${p} is built (npm run build)`);
+  t.ok(['@largo/core', '@largo/autograd', '@largo/datasets', '@largo/gpu', 'largo'].every((n) => PUBLISHED.has(n)), 'the five packages are published');
+  for (const { dir } of PUBLISHED.values()) t.ok(existsSync(join(ROOT, dir, 'dist', 'index.js')), `${dir} is built (npm run build)`);
+  t.same(CLI_SET, ['@largo/autograd', '@largo/core', '@largo/datasets', 'largo'], 'largo depends on workspace packages only, and not on @largo/gpu');
+  t.same([...closure('@largo/core')], ['@largo/core'], '@largo/core has no runtime dependency');
   mkdirSync(join(work, 'tarballs'));
-  const r = npm(['pack', '--json', '--pack-destination', join(work, 'tarballs'), ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`])], ROOT);
+  const r = npm(['pack', '--json', '--pack-destination', join(work, 'tarballs'), ...[...PUBLISHED.values()].flatMap((p) => ['-w', p.dir])], ROOT);
   t.equal(r.status, 0, show(r));
   packed = JSON.parse(r.stdout) as Packed[];
-  t.same(packed.map((p) => p.name).sort(), ['@largo/autograd', '@largo/core', '@largo/datasets', '@largo/gpu', 'largo']);
+  t.same(packed.map((p) => p.name).sort(), [...PUBLISHED.keys()].sort());
   t.comment('package            packed   unpacked');
   for (const p of packed) {
     t.comment(`${p.name.padEnd(18)} ${kB(p.size).padStart(7)} ${kB(p.unpackedSize).padStart(9)}`);
     const files = new Set(p.files.map((f) => f.path));
-    const manifest = JSON.parse(readFileSync(join(ROOT, 'packages', p.name.replace(/^@largo\//, ''), 'package.json'), 'utf8'));
+    const manifest = PUBLISHED.get(p.name)!.manifest;
     for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts']) t.ok(files.has(f), `${p.name} ships ${f}`);
     t.same([...files].filter((f) => f.endsWith('.map') || f.startsWith('src/') || f.startsWith('test/')), [], `${p.name}: no source maps, sources or tests`);
     t.equal(manifest.license, 'MIT', `${p.name}: license`);
     t.equal(manifest.engines?.node, '>=20', `${p.name}: engines`);
     t.ok(manifest.sideEffects !== undefined, `${p.name}: sideEffects is set`);
-    for (const [sub, target] of Object.entries(manifest.exports as Record<string, string | Record<string, string>>)) {
+    for (const [sub, target] of Object.entries(manifest.exports)) {
       for (const file of typeof target === 'string' ? [target] : Object.values(target)) {
         if (!file.includes('*')) t.ok(files.has(file.replace(/^\.\//, '')), `${p.name} exports '${sub}' → ${file} is in the tarball`);
       }
     }
-    for (const bin of Object.values((manifest.bin ?? {}) as Record<string, string>)) t.ok(files.has(bin.replace(/^\.\//, '')), `${p.name}: bin ${bin} is in the tarball`);
+    for (const bin of Object.values(manifest.bin ?? {})) t.ok(files.has(bin.replace(/^\.\//, '')), `${p.name}: bin ${bin} is in the tarball`);
   }
 });
 
@@ -97,9 +114,9 @@ t.test('largo without the GPU package: install, --help, a 2-step phantom train, 
   if (!packed.length) return t.fail('npm pack failed');
   app = freshProject('cli');
   // --offline: no registry needed, since nothing but @largo/gpu has a third-party dependency.
-  const r = npm(['install', '--offline', ...['@largo/core', '@largo/autograd', '@largo/datasets', 'largo'].map(tarball)], app);
+  const r = npm(['install', '--offline', ...CLI_SET.map(tarball)], app);
   t.equal(r.status, 0, show(r));
-  t.same(installed(app), ['@largo/autograd', '@largo/core', '@largo/datasets', 'largo'], 'no @largo/gpu, no webgpu');
+  t.same(installed(app), CLI_SET, 'no @largo/gpu, no webgpu');
   const sizes = Object.fromEntries(installed(app).map((n) => [n, folderBytes(join(app, 'node_modules', n))]));
   const total = folderBytes(join(app, 'node_modules'));
   for (const [n, b] of Object.entries(sizes)) t.comment(`installed ${n.padEnd(16)} ${kB(b).padStart(7)}`);
