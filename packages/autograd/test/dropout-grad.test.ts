@@ -6,7 +6,7 @@ import {
   reshape, softDiceLoss, softmax, sum, tensor, tidy, type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
-import { gradCase, FC_RUNS } from '../../core/test/helpers/oracle.js';
+import { gradCase, FC_RUNS } from '@largo/test-support';
 
 const RUNS = FC_RUNS;
 const seed = fc.integer({ min: 0, max: 1 << 30 });

@@ -5,8 +5,11 @@ export * from './backend.js';
 export * from './tensor.js';
 export * from './engine.js';
 export * from './rng.js';
-export * from './cpu/index.js';
+// Registers the CPU backend and its kernels; its host-memory helpers (CpuBackend,
+// vals, fvals, the kernel table) are in the '@largo/core/cpu' subpath.
+import './cpu/index.js';
 export * from './ops/util.js';
+export * from './ops/schema.js';
 export * from './ops/creation.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';

@@ -1,27 +1,13 @@
 // LARGO's CP reconstruction and its backward kernel against the float64
-// oracle (random ranks and mode sizes, including sizes that cross the GEMM
+// oracle on every backend (random ranks and mode sizes, including sizes that cross the GEMM
 // register blocks and cache chunks). Errors name the op and the shapes.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import fc from 'fast-check';
+import { cpReconstruct, cpReconstructGrad, Philox, randn, tensor, tidy, type DType } from '@largo/core';
+import { refCpReconstruct, refCpReconstructGrad, refTensor, type RefTensor } from '@largo/core/reference';
 import {
-  cpReconstruct, cpReconstructGrad, dropout, memory, OpError, Philox, randn, tensor, tidy, type DType,
-} from '@largo/core';
-import { refCpReconstruct, refCpReconstructGrad, refDropout, type RefTensor } from '@largo/core/reference';
-import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from './helpers/oracle.js';
-
-function check(msg: string | null, what: string): void {
-  if (msg !== null) throw new Error(`${what}: ${msg}`);
-}
-
-function opThrows(t: Test, fn: () => unknown, op: string, ...fragments: string[]): void {
-  try {
-    fn();
-    t.fail(`${op}: expected an error`);
-  } catch (e) {
-    const m = e instanceof Error ? e.message : String(e);
-    t.ok(e instanceof OpError && m.startsWith(op + ':') && fragments.every((f) => m.includes(f)), m);
-  }
-}
+  check, compare, compareAsync, forEachBackend, FC_RUNS, oracleCase, opThrows, reductionTol, toRef, toRefAsync, type BackendCase,
+} from '@largo/test-support';
 
 const maxAbs = (r: RefTensor) => r.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
@@ -45,49 +31,88 @@ function cpInputs(c: { R: number; O: number; I: number; S: number; dtype: DType;
   };
 }
 
-function checkForward(c: { R: number; O: number; I: number; S: number; dtype: DType; seed: number }): void {
-  tidy(() => {
-    const { w, a, b, k } = cpInputs(c);
-    const want = refCpReconstruct(toRef(w), toRef(a), toRef(b), toRef(k));
-    // Terms of a sum of R products: tolerance on the scale of the terms.
-    const sc = Math.max(maxAbs(want), 1e-300);
-    const tol = c.dtype === 'float64' ? { rtol: 1e-10, atol: 1e-13 * sc * c.R } : { ...reductionTol(c.R), atol: 1e-6 * Math.sqrt(c.R) * sc };
-    check(compare(cpReconstruct(w, a, b, k), want, tol), `cpReconstruct ${JSON.stringify(c)}`);
-  });
+/** The GPU's established float32 tolerance: products of four N(0, 1)-scale factors summed n times in f32. */
+const f32AccTol = (n: number) => ({ rtol: 2e-5, atol: 1e-6 * Math.max(n, 1) + 1e-6 });
+
+async function checkForward(b: BackendCase, c: { R: number; O: number; I: number; S: number; dtype: DType; seed: number }): Promise<void> {
+  const { w, a, b: bb, k } = cpInputs(c);
+  const want = refCpReconstruct(await toRefAsync(w), await toRefAsync(a), await toRefAsync(bb), await toRefAsync(k));
+  // Terms of a sum of R products: tolerance on the scale of the terms.
+  const sc = Math.max(maxAbs(want), 1e-300);
+  const tol = c.dtype === 'float64' ? { rtol: 1e-10, atol: 1e-13 * sc * c.R }
+    : b.pick({ f64: { ...reductionTol(c.R), atol: 1e-6 * Math.sqrt(c.R) * sc }, f32: f32AccTol(c.R) });
+  const y = tidy(() => cpReconstruct(w, a, bb, k));
+  for (const x of [w, a, bb, k]) x.dispose();
+  check(await compareAsync(y, want, tol, true), `cpReconstruct ${JSON.stringify(c)}`);
 }
 
-function checkBackward(c: { R: number; O: number; I: number; S: number; dtype: DType; seed: number }): void {
-  tidy(() => {
-    const { w, a, b, k } = cpInputs(c);
-    const dW = randn([c.O, c.I, c.S], { seed: c.seed + 4, dtype: c.dtype });
-    const got = cpReconstructGrad(dW, w, a, b, k);
-    const want = refCpReconstructGrad(toRef(dW), toRef(w), toRef(a), toRef(b), toRef(k));
-    const n = { dweights: c.O * c.I * c.S, daOut: c.I * c.S, daIn: c.O * c.S, daKernel: c.O * c.I };
-    for (const name of ['dweights', 'daOut', 'daIn', 'daKernel'] as const) {
-      const sc = Math.max(maxAbs(want[name]), 1e-300);
-      const tol = c.dtype === 'float64' ? { rtol: 1e-9, atol: 1e-12 * sc * Math.sqrt(n[name]) } : { rtol: 1e-4, atol: 2e-6 * Math.sqrt(n[name]) * sc };
-      check(compare(got[name], want[name], tol), `cpReconstructGrad ${name} ${JSON.stringify(c)}`);
-    }
-  });
+async function checkBackward(b: BackendCase, c: { R: number; O: number; I: number; S: number; dtype: DType; seed: number }): Promise<void> {
+  const { w, a, b: bb, k } = cpInputs(c);
+  const dW = randn([c.O, c.I, c.S], { seed: c.seed + 4, dtype: c.dtype });
+  const want = refCpReconstructGrad(await toRefAsync(dW), await toRefAsync(w), await toRefAsync(a), await toRefAsync(bb), await toRefAsync(k));
+  const got = tidy(() => cpReconstructGrad(dW, w, a, bb, k));
+  for (const x of [dW, w, a, bb, k]) x.dispose();
+  const n = { dweights: c.O * c.I * c.S, daOut: c.I * c.S, daIn: c.O * c.S, daKernel: c.O * c.I };
+  for (const name of ['dweights', 'daOut', 'daIn', 'daKernel'] as const) {
+    const sc = Math.max(maxAbs(want[name]), 1e-300);
+    const tol = c.dtype === 'float64' ? { rtol: 1e-9, atol: 1e-12 * sc * Math.sqrt(n[name]) }
+      : b.pick({ f64: { rtol: 1e-4, atol: 2e-6 * Math.sqrt(n[name]) * sc }, f32: f32AccTol(n[name]) });
+    check(await compareAsync(got[name], want[name], tol, true), `cpReconstructGrad ${name} ${JSON.stringify(c)}`);
+  }
 }
 
-t.test(oracleCase('cpReconstruct'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbCp, (c) => checkForward(c)), { numRuns: FC_RUNS });
+/** Standard-normal float32 factors at sizes the WebGPU kernels tile differently (many output rows, long I). */
+const arbNormalCp = fc.record({
+  R: fc.integer({ min: 1, max: 6 }), O: fc.integer({ min: 1, max: 9 }), I: fc.integer({ min: 1, max: 9 }), S: fc.constantFrom(1, 4, 9, 27),
+  dtype: fc.constant<DType>('float32'), seed: fc.integer({ min: 0, max: 1 << 30 }),
+});
+const NORMAL_FIXED = [{ R: 16, O: 70, I: 33, S: 27, seed: 1 }, { R: 8, O: 20, I: 64, S: 27, seed: 2 }];
+
+// Written once, run on every backend; float64 cases where the backend takes float64.
+forEachBackend(t, oracleCase('cpReconstruct'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbCp.filter((c) => b.floatDtypes.includes(c.dtype)), (c) => checkForward(b, c)), { numRuns: b.runs });
   // Sizes that cross the 4×2 register blocks and the contraction chunk (512).
-  checkForward({ R: 600, O: 7, I: 3, S: 5, dtype: 'float32', seed: 1 });
-  checkForward({ R: 1030, O: 5, I: 2, S: 3, dtype: 'float64', seed: 2 });
-  t.same(memory(), before, 'no leaks');
+  await checkForward(b, { R: 600, O: 7, I: 3, S: 5, dtype: 'float32', seed: 1 });
+  if (b.floatDtypes.includes('float64')) await checkForward(b, { R: 1030, O: 5, I: 2, S: 3, dtype: 'float64', seed: 2 });
 });
 
-t.test(oracleCase('cpReconstructGrad'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbCp, (c) => checkBackward(c)), { numRuns: FC_RUNS });
+forEachBackend(t, oracleCase('cpReconstructGrad'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbCp.filter((c) => b.floatDtypes.includes(c.dtype)), (c) => checkBackward(b, c)), { numRuns: b.runs });
   // Rows longer than the 256-column chunk, odd M for the 2-row block.
-  checkBackward({ R: 600, O: 7, I: 3, S: 5, dtype: 'float32', seed: 3 });
-  checkBackward({ R: 300, O: 5, I: 2, S: 7, dtype: 'float64', seed: 4 });
-  t.same(memory(), before, 'no leaks');
+  await checkBackward(b, { R: 600, O: 7, I: 3, S: 5, dtype: 'float32', seed: 3 });
+  if (b.floatDtypes.includes('float64')) await checkBackward(b, { R: 300, O: 5, I: 2, S: 7, dtype: 'float64', seed: 4 });
 });
+
+forEachBackend(t, oracleCase('cpReconstruct') + ': unit-scale factors, GPU tile sizes', async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbNormalCp, (c) => checkNormal(b, c, false)), { numRuns: b.runs });
+  for (const c of NORMAL_FIXED) await checkNormal(b, { ...c, dtype: 'float32' }, false);
+});
+
+forEachBackend(t, oracleCase('cpReconstructGrad') + ': unit-scale factors, GPU tile sizes', async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbNormalCp, (c) => checkNormal(b, c, true)), { numRuns: b.runs });
+  for (const c of NORMAL_FIXED) await checkNormal(b, { ...c, dtype: 'float32' }, true);
+});
+
+/** N(0, 1) factors (values of order 1, not scaled down): the f32-accumulation tolerance on every backend. */
+async function checkNormal(_b: BackendCase, c: { R: number; O: number; I: number; S: number; seed: number }, grad: boolean): Promise<void> {
+  const f = (n: number, s: number) => Float32Array.from(new Philox(s).normal(n));
+  const v = { w: f(c.R, c.seed), a: f(c.O * c.R, c.seed + 1), b: f(c.I * c.R, c.seed + 2), k: f(c.S * c.R, c.seed + 3) };
+  const shapes = { w: [c.R], a: [c.O, c.R], b: [c.I, c.R], k: [c.S, c.R] };
+  const refs = [refTensor(shapes.w, v.w), refTensor(shapes.a, v.a), refTensor(shapes.b, v.b), refTensor(shapes.k, v.k)] as const;
+  const ts = () => [tensor(v.w, shapes.w), tensor(v.a, shapes.a), tensor(v.b, shapes.b), tensor(v.k, shapes.k)] as const;
+  if (!grad) {
+    const y = tidy(() => cpReconstruct(...ts()));
+    check(await compareAsync(y, refCpReconstruct(...refs), f32AccTol(c.R), true), `cpReconstruct ${JSON.stringify(c)}`);
+    return;
+  }
+  const gv = f(c.O * c.I * c.S, c.seed + 4);
+  const g = tidy(() => cpReconstructGrad(tensor(gv, [c.O, c.I, c.S]), ...ts()));
+  const want = refCpReconstructGrad(refTensor([c.O, c.I, c.S], gv), ...refs);
+  const n = { dweights: c.O * c.I * c.S, daOut: c.I * c.S, daIn: c.O * c.S, daKernel: c.O * c.I };
+  for (const name of ['dweights', 'daOut', 'daIn', 'daKernel'] as const) {
+    check(await compareAsync(g[name], want[name], f32AccTol(n[name]), true), `cpReconstructGrad ${name} ${JSON.stringify(c)}`);
+  }
+}
 
 t.test(oracleCase('cpReconstructGrad') + ': the oracle backward matches finite differences', async (t) => {
   fc.assert(fc.property(fc.integer({ min: 0, max: 1 << 30 }), (seed) => tidy(() => {

@@ -6,7 +6,7 @@ import {
   cpReconstruct, cpReconstructGrad, dropout, memory, OpError, Philox, randn, tensor, tidy, type DType,
 } from '@largo/core';
 import { refCpReconstruct, refCpReconstructGrad, refDropout, type RefTensor } from '@largo/core/reference';
-import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from './helpers/oracle.js';
+import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from '@largo/test-support';
 
 function check(msg: string | null, what: string): void {
   if (msg !== null) throw new Error(`${what}: ${msg}`);

@@ -1,12 +1,13 @@
-// softmax / logSoftmax against the float64 oracle: random shapes and axes
-// (negative too), both float dtypes, large logits, -Infinity entries, NaN.
-import t, { type Test } from 'tap';
+// softmax / logSoftmax against the float64 oracle on every backend: random
+// shapes and axes (negative too), each backend's float dtypes, large logits,
+// NaN / ±Inf, long rows; edge cases and errors (backend-independent checks).
+import t from 'tap';
 import fc from 'fast-check';
-import { logSoftmax, memory, OpError, softmax, sum, tensor, tidy, type DType, type Tensor } from '@largo/core';
-import { refLogSoftmax, refSoftmax, type RefTensor } from '@largo/core/reference';
-import { arbShape, compare, FC_RUNS, oracleCase, reductionTol, toRef } from './helpers/oracle.js';
-
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+import { logSoftmax, Philox, softmax, sum, tensor, tidy, type DType, type Tensor } from '@largo/core';
+import { refLogSoftmax, refSoftmax, refTensor, type RefTensor } from '@largo/core/reference';
+import {
+  arbF32, arbShape, check, compare, compareAsync, forEachBackend, oracleCase, opThrows, reductionTol, size, toRef, toRefAsync, type BackendCase,
+} from '@largo/test-support';
 
 const arbCase = arbShape(1, 4, 5).chain((shape) => fc.record({
   shape: fc.constant(shape),
@@ -16,27 +17,49 @@ const arbCase = arbShape(1, 4, 5).chain((shape) => fc.record({
   values: fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: size(shape), maxLength: size(shape) }),
 }));
 
-const OPS: [string, (x: Tensor, axis: number) => Tensor, (x: RefTensor, axis: number) => RefTensor][] = [
-  ['softmax', softmax, refSoftmax],
-  ['logSoftmax', logSoftmax, refLogSoftmax],
-];
+type Fn = (x: Tensor, axis: number) => Tensor;
+type Ref = (x: RefTensor, axis: number) => RefTensor;
 
-for (const [op, fn, ref] of OPS) {
-  // Literal markers, so the op-coverage scan sees both ops.
-  t.test(op === 'softmax' ? oracleCase('softmax') : oracleCase('logSoftmax'), async (t) => {
-    const before = memory();
-    fc.assert(fc.property(arbCase, (c) => tidy(() => {
-      const x = tensor(Float64Array.from(c.values, (v) => v * c.scale), c.shape, c.dtype);
-      const ax = c.axis < 0 ? c.axis + c.shape.length : c.axis;
-      const n = c.shape[ax];
-      // log-softmax values grow with the logits' scale: relative to that scale.
-      const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-12 * c.scale } : { ...reductionTol(n), atol: 1e-6 * c.scale * Math.sqrt(n) };
-      const msg = compare(fn(x, c.axis), ref(toRef(x), ax), tol);
-      if (msg !== null) throw new Error(`${op} ${c.dtype} [${c.shape}] axis ${c.axis}: ${msg}`);
-    })), { numRuns: FC_RUNS });
-    t.same(memory(), before, 'no leaks');
-  });
+/** Random shapes and axes, the backend's float dtypes, logits scaled up to 100. */
+async function randomLanes(b: BackendCase, op: string, fn: Fn, ref: Ref): Promise<void> {
+  await fc.assert(fc.asyncProperty(arbCase.filter((c) => b.floatDtypes.includes(c.dtype)), async (c) => {
+    const x = tensor(Float64Array.from(c.values, (v) => v * c.scale), c.shape, c.dtype);
+    const ax = c.axis < 0 ? c.axis + c.shape.length : c.axis;
+    const n = c.shape[ax];
+    // log-softmax values grow with the logits' scale: relative to that scale.
+    const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-12 * c.scale } : { ...reductionTol(n), atol: 1e-6 * c.scale * Math.sqrt(n) };
+    const want = await toRefAsync(x);
+    const y = tidy(() => fn(x, c.axis));
+    x.dispose();
+    check(await compareAsync(y, ref(want, ax), tol, true), `${op} ${c.dtype} [${c.shape}] axis ${c.axis}`);
+  }), { numRuns: b.runs });
 }
+
+/** NaN / ±Inf in lanes along any axis, and long innermost rows (WebGPU: a workgroup per row), float32. */
+async function specialsAndLongRows(b: BackendCase, op: string, fn: Fn, ref: Ref, atol: number): Promise<void> {
+  await fc.assert(fc.asyncProperty(
+    arbShape(1, 4, 5).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: -s.length, max: s.length - 1 }), arbF32(size(s), -8, 8))),
+    async ([shape, axis, v]) => {
+      const x = Float32Array.from(v);
+      const y = tidy(() => fn(tensor(x, shape), axis));
+      const ax = axis < 0 ? axis + shape.length : axis;
+      check(await compareAsync(y, ref(refTensor(shape, x), ax), { rtol: 1e-5, atol }, true), `${op} axis ${axis} of [${shape}] ${JSON.stringify(v)}`);
+    }), { numRuns: b.runs });
+  await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 64, max: 700 }), fc.boolean(), fc.integer({ min: 0, max: 1 << 30 }),
+    async (rows, n, special, s) => {
+      const x = Float32Array.from(new Philox(s).normal(rows * n), (v) => 4 * v);
+      if (special) x[s % x.length] = [NaN, Infinity, -Infinity][s % 3];
+      const y = tidy(() => fn(tensor(x, [rows, n]), -1));
+      check(await compareAsync(y, ref(refTensor([rows, n], x), 1), { rtol: 1e-5, atol }, true), `${op} rows ${rows}×${n}`);
+    }), { numRuns: Math.ceil(b.runs / 2) });
+}
+
+// Written once, run on every backend (forEachBackend).
+forEachBackend(t, oracleCase('softmax'), (_t, b) => randomLanes(b, 'softmax', softmax, refSoftmax));
+forEachBackend(t, oracleCase('logSoftmax'), (_t, b) => randomLanes(b, 'logSoftmax', logSoftmax, refLogSoftmax));
+forEachBackend(t, oracleCase('softmax') + ': special values and long rows', (_t, b) => specialsAndLongRows(b, 'softmax', softmax, refSoftmax, 1e-6));
+forEachBackend(t, oracleCase('logSoftmax') + ': special values and long rows',
+  (_t, b) => specialsAndLongRows(b, 'logSoftmax', logSoftmax, refLogSoftmax, 4e-6));
 
 t.test(oracleCase('softmax') + ' edge cases', async (t) => {
   tidy(() => {
@@ -67,17 +90,6 @@ t.test(oracleCase('softmax') + ' edge cases', async (t) => {
     t.same(softmax(tensor(new Float32Array(0), [0, 3])).shape, [0, 3]);
   });
 });
-
-/** Asserts that `fn` throws an OpError whose message starts with `op:` and contains every fragment. */
-function opThrows(t: Test, fn: () => unknown, op: string, ...fragments: string[]): void {
-  try {
-    fn();
-    t.fail(`${op}: expected an error`);
-  } catch (e) {
-    const m = e instanceof Error ? e.message : String(e);
-    t.ok(e instanceof OpError && m.startsWith(op + ':') && fragments.every((f) => m.includes(f)), m);
-  }
-}
 
 t.test('softmax / logSoftmax errors', async (t) => {
   tidy(() => {

@@ -2,12 +2,10 @@
 import { instanceNormGrad, type Tensor } from '@largo/core';
 import { registerGrad } from '../tape.js';
 
-interface InstanceNormAttrs { eps: number; hasWeight: boolean; hasBias: boolean }
-
 // inputs [x, weight?, bias?], outputs [y, mean, invstd]. The statistics'
 // cotangents (zeros unless instanceNormWithStats' outputs were used) fold
 // into the backward kernel at no extra pass.
-registerGrad<InstanceNormAttrs>('instanceNorm', ([dy, dmean, dinvstd], { inputs, outputs: [, mean, invstd], attrs, needs }) => {
+registerGrad('instanceNorm', ([dy, dmean, dinvstd], { inputs, outputs: [, mean, invstd], attrs, needs }) => {
   const x = inputs[0];
   const weight = attrs.hasWeight ? inputs[1] : null;
   const { dx, dweight, dbias } = instanceNormGrad(dy, x, mean, invstd, weight, { dmean, dinvstd });

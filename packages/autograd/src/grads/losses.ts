@@ -2,10 +2,8 @@
 import { bceWithLogitsGrad, crossEntropyGrad, softDiceLossGrad } from '@largo/core';
 import { registerGrad } from '../tape.js';
 
-interface CrossEntropyAttrs { ignoreIndex: number; hasWeight: boolean }
-
 // inputs [logits, target, weight?]: no gradient for integer targets or class weights (as PyTorch).
-registerGrad<CrossEntropyAttrs>('crossEntropy', ([dy], { inputs, attrs }) => {
+registerGrad('crossEntropy', ([dy], { inputs, attrs }) => {
   const [logits, target] = inputs;
   const weight = attrs.hasWeight ? inputs[2] : null;
   return [crossEntropyGrad(logits, target, dy, { ignoreIndex: attrs.ignoreIndex, weight }), null, null];
@@ -16,9 +14,7 @@ registerGrad('bceWithLogits', ([dy], { inputs: [x, t] }) => {
   return [dlogits, dtarget];
 });
 
-interface SoftDiceAttrs { smooth: number; batchDice: boolean; reduction: 'mean' | 'none' }
-
-registerGrad<SoftDiceAttrs>('softDiceLoss', ([dy], { inputs: [p, t], attrs }) => {
+registerGrad('softDiceLoss', ([dy], { inputs: [p, t], attrs }) => {
   const { dprobs, dtarget } = softDiceLossGrad(p, t, dy, attrs);
   return [dprobs, dtarget];
 });

@@ -2,12 +2,10 @@
 import { exp, mul, sub, sum } from '@largo/core';
 import { registerGrad } from '../tape.js';
 
-interface SoftmaxAttrs { axis: number }
-
 // y = softmax(x): dx = y·(dy − Σ dy·y)
-registerGrad<SoftmaxAttrs>('softmax', ([dy], { outputs: [y], attrs }) =>
+registerGrad('softmax', ([dy], { outputs: [y], attrs }) =>
   [mul(y, sub(dy, sum(mul(dy, y), attrs.axis, true)))]);
 
 // y = logSoftmax(x): dx = dy − softmax(x)·Σ dy, with softmax = exp(y)
-registerGrad<SoftmaxAttrs>('logSoftmax', ([dy], { outputs: [y], attrs }) =>
+registerGrad('logSoftmax', ([dy], { outputs: [y], attrs }) =>
   [sub(dy, mul(exp(y), sum(dy, attrs.axis, true)))]);

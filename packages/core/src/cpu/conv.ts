@@ -1,6 +1,6 @@
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
-import { CpuBackend, vals } from './backend.js';
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
 import { gemm, ScratchPool } from './gemm.js';
 import { conv3dOutputSpatial, convGeometry, type Conv3dAttrs, type Conv3dGradInputAttrs, type Conv3dGradWeightAttrs, type ConvGeometry } from '../conv-geometry.js';
 
@@ -308,30 +308,33 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
   for (let i = 0; i < O * Kc; i++) dwv[i] = dW[i];
 }
 
-registerKernel<Conv3dAttrs>('conv3d', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const conv3dKernel: CpuKernel<'conv3d'> = (inputs, attrs, be) => {
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   const sp = conv3dOutputSpatial(x.shape, w.shape, attrs);
   const g = geom(x.shape, w.shape, sp, attrs);
   const o = be.out([g.N, g.O, ...sp], x.dtype);
   conv3dForward(vals(x), vals(w), b ? vals(b) : null, o.values, g);
   return o.info;
-});
+};
 
-registerKernel<Conv3dGradInputAttrs>('conv3dGradInput', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const conv3dGradInputKernel: CpuKernel<'conv3dGradInput'> = (inputs, attrs, be) => {
   const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   const g = geom(attrs.inputShape, w.shape, dy.shape.slice(2), attrs);
   const o = be.out(attrs.inputShape, dy.dtype);
   conv3dGradInput(vals(dy), vals(w), b ? vals(b) : null, o.values, g);
   return o.info;
-});
+};
 
-registerKernel<Conv3dGradWeightAttrs>('conv3dGradWeight', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const conv3dGradWeightKernel: CpuKernel<'conv3dGradWeight'> = (inputs, attrs, be) => {
   const [x, dy] = inputs;
   const g = geom(x.shape, attrs.weightShape, dy.shape.slice(2), attrs);
   const o = be.out(attrs.weightShape, x.dtype);
   conv3dGradWeight(vals(x), vals(dy), o.values, g);
   return o.info;
-});
+};
+
+export const convKernels = {
+  conv3d: conv3dKernel,
+  conv3dGradInput: conv3dGradInputKernel,
+  conv3dGradWeight: conv3dGradWeightKernel,
+} satisfies Partial<CpuKernelTable>;

@@ -1,7 +1,6 @@
 // CPU kernels of LARGO's CP reconstruction: W[o,i,s] = Σ_r w_r·A[o,r]·B[i,r]·K[s,r],
 // and its backward. Both are GEMM-shaped (cpu/gemm.ts); accumulations in doubles.
-import { registerKernel } from '../backend.js';
-import { CpuBackend, fvals } from './backend.js';
+import { CpuBackend, fvals, type CpuKernel, type CpuKernelTable } from './backend.js';
 import { gemmNNAcc, gemmNT } from './gemm.js';
 
 type FArr = Float32Array | Float64Array;
@@ -17,8 +16,7 @@ function asF64(v: FArr): Float64Array {
  * W[:, i, :] = aOut · KR_iᵀ, a GEMM of O×S outputs with dot products of length R.
  * Cost O·I·S·R multiply-adds, extra memory S·R.
  */
-registerKernel('cpReconstruct', 'cpu', (inputs, _attrs, backend) => {
-  const be = backend as CpuBackend;
+const cpReconstructKernel: CpuKernel<'cpReconstruct'> = (inputs, _attrs, be) => {
   const [wt, ao, ai, ak] = inputs;
   const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
   const w = fvals(wt), A = asF64(fvals(ao)), B = fvals(ai), K = fvals(ak);
@@ -39,7 +37,7 @@ registerKernel('cpReconstruct', 'cpu', (inputs, _attrs, backend) => {
     }
   }
   return o.info;
-});
+};
 
 /**
  * inputs [dW (O,I,S), weights, aOut, aIn, aKernel] → [dweights, daOut, daIn, daKernel].
@@ -50,8 +48,7 @@ registerKernel('cpReconstruct', 'cpu', (inputs, _attrs, backend) => {
  *   daIn[i,r] = w_r·T_i[r],  dw[r] += aIn[i,r]·T_i[r],  daKernel += w_r·aIn[i,r]·H_i
  * Two GEMM-shaped contractions of O·I·S·R each: twice the forward's cost.
  */
-registerKernel('cpReconstructGrad', 'cpu', (inputs, _attrs, backend) => {
-  const be = backend as CpuBackend;
+const cpReconstructGradKernel: CpuKernel<'cpReconstructGrad'> = (inputs, _attrs, be) => {
   const [gW, wt, ao, ai, ak] = inputs;
   const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
   const G = fvals(gW), w = fvals(wt), A = asF64(fvals(ao)), B = fvals(ai), K = fvals(ak);
@@ -85,4 +82,9 @@ registerKernel('cpReconstructGrad', 'cpu', (inputs, _attrs, backend) => {
   }
   dwo.values.set(dw); dao.values.set(dA); dko.values.set(dK);
   return [dwo.info, dao.info, dio.info, dko.info];
-});
+};
+
+export const cpReconstructKernels = {
+  cpReconstruct: cpReconstructKernel,
+  cpReconstructGrad: cpReconstructGradKernel,
+} satisfies Partial<CpuKernelTable>;

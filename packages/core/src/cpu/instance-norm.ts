@@ -1,18 +1,15 @@
 // CPU kernels of instance norm (forward with statistics, backward).
 // Accumulations run in doubles; outputs take the input's dtype.
-import { registerKernel } from '../backend.js';
 import { sizeOf } from '../shape.js';
-import { CpuBackend, fvals } from './backend.js';
-
-export interface InstanceNormAttrs { eps: number; hasWeight: boolean; hasBias: boolean }
+import { CpuBackend, fvals, type CpuKernel, type CpuKernelTable } from './backend.js';
+import type { InstanceNormAttrs, InstanceNormGradAttrs } from '../ops/schema.js';
 
 /**
  * inputs [x (N,C,...), weight? (C), bias? (C)] → [y, mean (N,C), invstd (N,C)].
  * Two-pass variance with the compensation term Σd (corrected two-pass
  * algorithm), biased (÷S), as PyTorch's instance norm.
  */
-registerKernel<InstanceNormAttrs>('instanceNorm', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const instanceNormKernel: CpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
   const x = inputs[0];
   let k = 1;
   const w = attrs.hasWeight ? fvals(inputs[k++]) : null;
@@ -35,9 +32,7 @@ registerKernel<InstanceNormAttrs>('instanceNorm', 'cpu', (inputs, attrs, backend
     for (let j = 0; j < S; j++) yv[base + j] = (xv[base + j] - mean) * scale + shift;
   }
   return [y.info, mo.info, io.info];
-});
-
-export interface InstanceNormGradAttrs { hasWeight: boolean; hasStatGrads?: boolean }
+};
 
 /**
  * inputs [dy, x, mean, invstd, weight?, dmean?, dinvstd?] → [dx, dweight (C), dbias (C)].
@@ -45,8 +40,7 @@ export interface InstanceNormGradAttrs { hasWeight: boolean; hasStatGrads?: bool
  * dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)) + dμ/S − dσ⁻¹·σ⁻³·(x − μ)/S,
  * the last two terms only when cotangents of the saved statistics are given.
  */
-registerKernel<InstanceNormGradAttrs>('instanceNormGrad', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const instanceNormGradKernel: CpuKernel<'instanceNormGrad'> = (inputs, attrs, be) => {
   const [dy, x, mean, invstd] = inputs;
   let k = 4;
   const w = attrs.hasWeight ? fvals(inputs[k++]) : null;
@@ -76,4 +70,9 @@ registerKernel<InstanceNormGradAttrs>('instanceNormGrad', 'cpu', (inputs, attrs,
   }
   dwo.values.set(dw); dbo.values.set(db);
   return [dxo.info, dwo.info, dbo.info];
-});
+};
+
+export const instanceNormKernels = {
+  instanceNorm: instanceNormKernel,
+  instanceNormGrad: instanceNormGradKernel,
+} satisfies Partial<CpuKernelTable>;

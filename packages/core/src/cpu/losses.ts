@@ -1,17 +1,16 @@
 // CPU kernels of the losses (cross-entropy, BCE with logits, soft Dice) and
 // their backward kernels. Accumulations run in doubles (JS numbers); outputs
 // take the input's dtype. Every kernel writes all of its (pooled, unzeroed) output.
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import { OpError, fmtShape } from '../errors.js';
 import { sizeOf } from '../shape.js';
-import { CpuBackend, fvals, vals } from './backend.js';
+import { CpuBackend, fvals, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
+import type { CrossEntropyAttrs, SoftDiceAttrs } from '../ops/schema.js';
 
 type FArr = Float32Array | Float64Array;
 
 // ---------------------------------------------------------------------------
 // cross-entropy
-
-export interface CrossEntropyAttrs { ignoreIndex: number; hasWeight: boolean }
 
 /** Checks labels before anything is allocated; the error names the offending value. */
 function checkLabels(op: string, logits: TensorInfo, target: TensorInfo, ignoreIndex: number): void {
@@ -48,8 +47,7 @@ function forEachLse(xv: FArr, N: number, C: number, inner: number, body: (n: num
 }
 
 /** inputs [logits (N,C,...), target int (N,...), weight? (C)] → mean loss (scalar). */
-registerKernel<CrossEntropyAttrs>('crossEntropy', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const crossEntropyKernel: CpuKernel<'crossEntropy'> = (inputs, attrs, be) => {
   const [logits, target] = inputs;
   checkLabels('crossEntropy', logits, target, attrs.ignoreIndex);
   const w = attrs.hasWeight ? fvals(inputs[2]) : null;
@@ -66,11 +64,10 @@ registerKernel<CrossEntropyAttrs>('crossEntropy', 'cpu', (inputs, attrs, backend
   const o = be.out([], logits.dtype);
   o.values[0] = total / wsum; // 0/0 = NaN when every element is ignored, as PyTorch.
   return o.info;
-});
+};
 
 /** inputs [logits, target, dy (scalar), weight?] → dlogits = dy·w_t·(softmax − onehot)/Σw. */
-registerKernel<CrossEntropyAttrs>('crossEntropyGrad', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const crossEntropyGradKernel: CpuKernel<'crossEntropyGrad'> = (inputs, attrs, be) => {
   const [logits, target, dy] = inputs;
   checkLabels('crossEntropyGrad', logits, target, attrs.ignoreIndex);
   const w = attrs.hasWeight ? fvals(inputs[3]) : null;
@@ -93,14 +90,13 @@ registerKernel<CrossEntropyAttrs>('crossEntropyGrad', 'cpu', (inputs, attrs, bac
     }
   });
   return o.info;
-});
+};
 
 // ---------------------------------------------------------------------------
 // binary cross-entropy with logits
 
 /** inputs [x, t] → mean of max(x,0) − x·t + log1p(exp(−|x|)). */
-registerKernel('bceWithLogits', 'cpu', (inputs, _attrs, backend) => {
-  const be = backend as CpuBackend;
+const bceWithLogitsKernel: CpuKernel<'bceWithLogits'> = (inputs, _attrs, be) => {
   const xv = fvals(inputs[0]), tv = fvals(inputs[1]);
   let s = 0;
   for (let i = 0; i < xv.length; i++) {
@@ -110,11 +106,10 @@ registerKernel('bceWithLogits', 'cpu', (inputs, _attrs, backend) => {
   const o = be.out([], inputs[0].dtype);
   o.values[0] = s / xv.length;
   return o.info;
-});
+};
 
 /** inputs [x, t, dy (scalar)] → [dx = dy·(σ(x) − t)/n, dt = −dy·x/n]. */
-registerKernel('bceWithLogitsGrad', 'cpu', (inputs, _attrs, backend) => {
-  const be = backend as CpuBackend;
+const bceWithLogitsGradKernel: CpuKernel<'bceWithLogitsGrad'> = (inputs, _attrs, be) => {
   const [x, t, dy] = inputs;
   const xv = fvals(x), tv = fvals(t);
   const g = fvals(dy)[0] / xv.length;
@@ -127,12 +122,10 @@ registerKernel('bceWithLogitsGrad', 'cpu', (inputs, _attrs, backend) => {
     dtv[i] = -g * v;
   }
   return [dx.info, dt.info];
-});
+};
 
 // ---------------------------------------------------------------------------
 // soft Dice
-
-export interface SoftDiceAttrs { smooth: number; batchDice: boolean; reduction: 'mean' | 'none' }
 
 /** Per-group sums (I = Σp·t, P = Σp, T = Σt); groups are (n, c), or c with batchDice. */
 function diceSums(p: FArr, t: FArr, shape: readonly number[], batchDice: boolean) {
@@ -149,8 +142,7 @@ function diceSums(p: FArr, t: FArr, shape: readonly number[], batchDice: boolean
 }
 
 /** inputs [probs, target] → 1 − mean(d) (scalar), or 1 − d per group ('none'). */
-registerKernel<SoftDiceAttrs>('softDiceLoss', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const softDiceLossKernel: CpuKernel<'softDiceLoss'> = (inputs, attrs, be) => {
   const [p, t] = inputs;
   const { N, C, G, I, P, T } = diceSums(fvals(p), fvals(t), p.shape, attrs.batchDice);
   const sm = attrs.smooth;
@@ -164,15 +156,14 @@ registerKernel<SoftDiceAttrs>('softDiceLoss', 'cpu', (inputs, attrs, backend) =>
   const o = be.out([], p.dtype);
   o.values[0] = 1 - s / G;
   return o.info;
-});
+};
 
 /**
  * inputs [probs, target, dy] → [dprobs, dtarget]. With D = P + T + s and
  * d = (2I + s)/D: ∂d/∂p_j = 2t_j/D − d/D, ∂d/∂t_j = 2p_j/D − d/D; the loss
  * contributes −dy/G ('mean') or −dy_g ('none') per group.
  */
-registerKernel<SoftDiceAttrs>('softDiceLossGrad', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const softDiceLossGradKernel: CpuKernel<'softDiceLossGrad'> = (inputs, attrs, be) => {
   const [p, t, dy] = inputs;
   const pv = fvals(p), tv = fvals(t), dyv = fvals(dy);
   const { N, C, S, G, I, P, T } = diceSums(pv, tv, p.shape, attrs.batchDice);
@@ -194,4 +185,13 @@ registerKernel<SoftDiceAttrs>('softDiceLossGrad', 'cpu', (inputs, attrs, backend
     }
   }
   return [dp.info, dt.info];
-});
+};
+
+export const lossKernels = {
+  crossEntropy: crossEntropyKernel,
+  crossEntropyGrad: crossEntropyGradKernel,
+  bceWithLogits: bceWithLogitsKernel,
+  bceWithLogitsGrad: bceWithLogitsGradKernel,
+  softDiceLoss: softDiceLossKernel,
+  softDiceLossGrad: softDiceLossGradKernel,
+} satisfies Partial<CpuKernelTable>;

@@ -1,9 +1,9 @@
-import { registerKernel } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { broadcastShapes } from '../shape.js';
-import { CpuBackend, vals } from './backend.js';
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
 import { forEachBroadcast } from './elementwise.js';
 import { gemm, packBlock, ScratchPool } from './gemm.js';
+import type { MatmulAttrs } from '../ops/schema.js';
 
 /**
  * Dense matrix products on the CPU.
@@ -88,15 +88,12 @@ function matmulOne(M: number, N: number, K: number,
   }
 }
 
-export interface MatmulAttrs { transposeA?: boolean; transposeB?: boolean }
-
 /**
  * Batched matmul of operands of rank >= 2 ([..., M, K] × [..., K, N]) with
  * NumPy broadcasting over the batch axes; the op validates shapes and lifts
  * 1-d operands.
  */
-registerKernel<MatmulAttrs>('matmul', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const matmulKernel: CpuKernel<'matmul'> = (inputs, attrs, be) => {
   const [a, b] = inputs;
   const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
   const ra = a.shape.length, rb = b.shape.length;
@@ -115,4 +112,8 @@ registerKernel<MatmulAttrs>('matmul', 'cpu', (inputs, attrs, backend) => {
     matmulOne(M, N, K, av, offs[0] * sa, aI, aK, bv, offs[1] * sb, bK, bJ, ov, i * so);
   });
   return o.info;
-});
+};
+
+export const matmulKernels = {
+  matmul: matmulKernel,
+} satisfies Partial<CpuKernelTable>;

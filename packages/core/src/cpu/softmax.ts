@@ -1,8 +1,9 @@
 // CPU kernels of softmax / logSoftmax. Accumulations run in doubles (JS
 // numbers); outputs take the input's dtype.
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import { sizeOf } from '../shape.js';
-import { CpuBackend, fvals } from './backend.js';
+import { CpuBackend, fvals, type CpuKernel, type CpuKernelTable } from './backend.js';
+import type { SoftmaxAttrs } from '../ops/schema.js';
 
 type FArr = Float32Array | Float64Array;
 
@@ -11,11 +12,8 @@ function splitAt(shape: readonly number[], axis: number) {
   return { outer: sizeOf(shape.slice(0, axis)), n: shape[axis], inner: sizeOf(shape.slice(axis + 1)) };
 }
 
-export interface SoftmaxAttrs { axis: number }
-
 function softmaxKernel(logOut: boolean) {
-  return (inputs: readonly TensorInfo[], attrs: SoftmaxAttrs, backend: unknown): TensorInfo => {
-    const be = backend as CpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: SoftmaxAttrs, be: CpuBackend): TensorInfo => {
     const x = inputs[0];
     const { outer, n, inner } = splitAt(x.shape, attrs.axis);
     const o = be.out(x.shape, x.dtype);
@@ -74,5 +72,8 @@ function softmaxKernel(logOut: boolean) {
     return o.info;
   };
 }
-registerKernel('softmax', 'cpu', softmaxKernel(false));
-registerKernel('logSoftmax', 'cpu', softmaxKernel(true));
+
+export const softmaxKernels = {
+  softmax: softmaxKernel(false),
+  logSoftmax: softmaxKernel(true),
+} satisfies Partial<CpuKernelTable>;

@@ -4,7 +4,7 @@ import { normalizeAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { assertFloat, assertTensor, run1 } from './util.js';
 
-function softmaxLike(op: string, x: Tensor, axis: number): Tensor {
+function softmaxLike(op: 'softmax' | 'logSoftmax', x: Tensor, axis: number): Tensor {
   assertTensor(op, x);
   assertFloat(op, x);
   if (x.rank === 0) throw new OpError(op, `input must have rank >= 1, got shape ${fmtShape(x.shape)}`);

@@ -3,10 +3,11 @@ import { engine } from '../engine.js';
 import { OpError, fmtShape } from '../errors.js';
 import { shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import type { AttrsOf, OpName } from './schema.js';
 
 export type TensorLike = Tensor | number;
 
-export function run1<A>(op: string, inputs: readonly Tensor[], attrs: A): Tensor {
+export function run1<Op extends OpName>(op: Op, inputs: readonly Tensor[], attrs: AttrsOf<Op>): Tensor {
   return engine().runKernel(op, inputs, attrs)[0];
 }
 
@@ -23,13 +24,6 @@ export function scalarLike(x: TensorLike, dtype: DType, like?: Tensor): Tensor {
   if (x instanceof Tensor) return x;
   const arr = dtype === 'float64' ? new Float64Array([x]) : dtype === 'int32' ? new Int32Array([x]) : dtype === 'uint8' ? new Uint8Array([x]) : new Float32Array([x]);
   return engine().fromValues(arr, [], dtype, like?.backend);
-}
-
-export function assertRank(op: string, x: Tensor, ranks: number | number[], what = 'input'): void {
-  const rs = typeof ranks === 'number' ? [ranks] : ranks;
-  if (!rs.includes(x.rank)) {
-    throw new OpError(op, `${what} must have rank ${rs.join(' or ')}, got shape ${fmtShape(x.shape)}`);
-  }
 }
 
 export function assertFloat(op: string, x: Tensor, what = 'input'): void {

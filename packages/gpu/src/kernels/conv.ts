@@ -1,8 +1,8 @@
 import {
-  conv3dOutputSpatial, convGeometry, registerKernel, sizeOf, type Conv3dAttrs, type Conv3dGradInputAttrs, type Conv3dGradWeightAttrs,
+  conv3dOutputSpatial, convGeometry, sizeOf, type Conv3dAttrs, type Conv3dGradInputAttrs, type Conv3dGradWeightAttrs,
   type ConvGeometry, type TensorInfo,
 } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { Uniforms, uw, uwi } from '../wgsl.js';
 import { gemm, type Operand } from './igemm.js';
 import { checkF32 } from './launch.js';
@@ -64,8 +64,7 @@ const tapDecode = (G: G, k: string, s: string) =>
 
 // ---------------------------------------------------------------- forward
 
-registerKernel<Conv3dAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const conv3dKernel: GpuKernel<'conv3d'> = (inputs, attrs, be) => {
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   checkF32('conv3d', x, w, ...(b ? [b] : []));
   const sp = conv3dOutputSpatial(x.shape, w.shape, attrs);
@@ -112,7 +111,7 @@ registerKernel<Conv3dAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
     store: (m, n, acc) => `{ var r = ${acc}; if (${hb} != 0u) { r = r + Bias[${m}]; } Y[((${n} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${n} % ${G.P}] = r; }`,
   });
   return o.info;
-});
+};
 
 // ------------------------------------------------------------- grad input
 
@@ -126,8 +125,7 @@ function phaseTaps(ph: number, k: number, s: number, p: number, d: number): [num
   return out;
 }
 
-registerKernel<Conv3dGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const conv3dGradInputKernel: GpuKernel<'conv3dGradInput'> = (inputs, attrs, be) => {
   const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   checkF32('conv3dGradInput', dy, w, ...(b ? [b] : []));
   const g: Geom = convGeometry(attrs.inputShape, w.shape, dy.shape.slice(2), attrs);
@@ -196,12 +194,11 @@ registerKernel<Conv3dGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs
     });
   }
   return o.info;
-});
+};
 
 // ------------------------------------------------------------ grad weight
 
-registerKernel<Conv3dGradWeightAttrs>('conv3dGradWeight', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const conv3dGradWeightKernel: GpuKernel<'conv3dGradWeight'> = (inputs, attrs, be) => {
   const [x, dy] = inputs;
   checkF32('conv3dGradWeight', x, dy);
   const g: Geom = convGeometry(x.shape, attrs.weightShape, dy.shape.slice(2), attrs);
@@ -245,4 +242,10 @@ registerKernel<Conv3dGradWeightAttrs>('conv3dGradWeight', 'webgpu', (inputs, att
     store: (m, n, acc) => `Y[${m} * ${G.Kc} + ${n}] = ${acc};`,
   });
   return o.info;
-});
+};
+
+export const convKernels = {
+  conv3d: conv3dKernel,
+  conv3dGradInput: conv3dGradInputKernel,
+  conv3dGradWeight: conv3dGradWeightKernel,
+} satisfies Partial<GpuKernelTable>;

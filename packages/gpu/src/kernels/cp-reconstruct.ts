@@ -1,5 +1,5 @@
-import { registerKernel, type TensorInfo } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import { type TensorInfo } from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { uw, type Uniforms } from '../wgsl.js';
 import { gemm } from './igemm.js';
 import { checkF32, gd, launch1d, pack } from './launch.js';
@@ -32,8 +32,7 @@ function cpWords(d: { R: number; O: number; I: number; S: number }) {
   return { W, words, kr };
 }
 
-registerKernel('cpReconstruct', 'webgpu', (inputs, _attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const cpReconstructKernel: GpuKernel<'cpReconstruct'> = (inputs, _attrs, be) => {
   const [wt, ao, ai, ak] = inputs;
   checkF32('cpReconstruct', ...inputs);
   const d = cpDims(wt, ao, ai, ak);
@@ -57,10 +56,9 @@ registerKernel('cpReconstruct', 'webgpu', (inputs, _attrs, backend) => {
     be.free(pk.buf);
   }
   return o.info;
-});
+};
 
-registerKernel('cpReconstructGrad', 'webgpu', (inputs, _attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const cpReconstructGradKernel: GpuKernel<'cpReconstructGrad'> = (inputs, _attrs, be) => {
   const [gW, wt, ao, ai, ak] = inputs;
   checkF32('cpReconstructGrad', ...inputs);
   const d = cpDims(wt, ao, ai, ak);
@@ -117,4 +115,9 @@ registerKernel('cpReconstructGrad', 'webgpu', (inputs, _attrs, backend) => {
     be.free(pk.buf); be.free(H); be.free(T);
   }
   return outs;
-});
+};
+
+export const cpReconstructKernels = {
+  cpReconstruct: cpReconstructKernel,
+  cpReconstructGrad: cpReconstructGradKernel,
+} satisfies Partial<GpuKernelTable>;

@@ -1,5 +1,5 @@
-import { registerKernel, sizeOf } from '@largo/core';
-import type { WebGpuBackend } from '../backend.js';
+import { sizeOf } from '@largo/core';
+import type { WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { uw, uwf, type Uniforms } from '../wgsl.js';
 import { checkF32, gd, launch1d, launchGroups, pack, rowChunks, treeReduce } from './launch.js';
 
@@ -21,8 +21,7 @@ import { checkF32, gd, launch1d, launchGroups, pack, rowChunks, treeReduce } fro
 
 const CLAMP0 = 'fn clamp0(v: f32) -> f32 { if (is_nan(v)) { return v; } return max(v, 0.0f); }';
 
-registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceNorm', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
   const x = inputs[0];
   let k = 1;
   const w = attrs.hasWeight ? inputs[k++] : null;
@@ -108,10 +107,9 @@ registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceN
     if (wb) be.free(wb);
   }
   return [y.info, mo.info, io.info];
-});
+};
 
-registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const instanceNormGradKernel: GpuKernel<'instanceNormGrad'> = (inputs, attrs, be) => {
   const [dy, x, mean, invstd] = inputs;
   let k = 4;
   const w = attrs.hasWeight ? inputs[k++] : null;
@@ -192,4 +190,9 @@ registerKernel<{ hasWeight: boolean; hasStatGrads?: boolean }>('instanceNormGrad
     be.free(aux.buf); be.free(partial); be.free(rowc); be.free(dwdb);
   }
   return [dxo.info, dwo.info, dbo.info];
-});
+};
+
+export const instanceNormKernels = {
+  instanceNorm: instanceNormKernel,
+  instanceNormGrad: instanceNormGradKernel,
+} satisfies Partial<GpuKernelTable>;

@@ -1,5 +1,5 @@
-import { registerKernel, sizeOf, type TensorInfo } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import { sizeOf, type TensorInfo, type CrossEntropyAttrs, type SoftDiceAttrs } from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { uw, uwf, wtype, type Uniforms } from '../wgsl.js';
 import { checkF32, gd, launch1d, launchGroups, rowChunks, treeReduce, type Buf } from './launch.js';
 
@@ -45,7 +45,6 @@ function finalSum(be: WebGpuBackend, key: string, partial: GpuData, np: number, 
   });
 }
 
-interface CeAttrs { ignoreIndex: number; hasWeight: boolean }
 
 /** WGSL helpers of cross-entropy: the label at position `pos` and the log-sum-exp over classes. */
 function ceHelpers(W: Record<string, string>): string {
@@ -61,7 +60,7 @@ fn lse_at(base: u32) -> f32 {
 }`;
 }
 
-function ceWords(logits: TensorInfo, attrs: CeAttrs, extra: Record<string, number> = {}) {
+function ceWords(logits: TensorInfo, attrs: CrossEntropyAttrs, extra: Record<string, number> = {}) {
   const N = logits.shape[0], C = logits.shape[1], inner = sizeOf(logits.shape.slice(2));
   const W: Record<string, string> = {};
   const words = (u: Uniforms) => {
@@ -73,8 +72,7 @@ function ceWords(logits: TensorInfo, attrs: CeAttrs, extra: Record<string, numbe
   return { N, C, inner, npos: N * inner, W, words };
 }
 
-registerKernel<CeAttrs>('crossEntropy', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const crossEntropyKernel: GpuKernel<'crossEntropy'> = (inputs, attrs, be) => {
   const [logits, target] = inputs;
   const w = attrs.hasWeight ? inputs[2] : null;
   checkF32('crossEntropy', logits, ...(w ? [w] : []));
@@ -109,10 +107,9 @@ fn term(pos: u32) -> vec2<f32> {
     be.free(partial);
   }
   return o.info;
-});
+};
 
-registerKernel<CeAttrs>('crossEntropyGrad', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const crossEntropyGradKernel: GpuKernel<'crossEntropyGrad'> = (inputs, attrs, be) => {
   const [logits, target, dy] = inputs;
   const w = attrs.hasWeight ? inputs[3] : null;
   checkF32('crossEntropyGrad', logits, dy, ...(w ? [w] : []));
@@ -165,7 +162,7 @@ fn term(pos: u32) -> vec2<f32> {
     be.free(partial); be.free(aux);
   }
   return o.info;
-});
+};
 
 // ---------------------------------------------------------------------------
 // BCE with logits
@@ -173,8 +170,7 @@ fn term(pos: u32) -> vec2<f32> {
 /** log(1 + u) for u in [0, 1], accurate for small u. */
 const LOG1P = `fn log1p_s(u: f32) -> f32 { let w = 1.0f + u; if (w == 1.0f) { return u; } return log(w) * (u / (w - 1.0f)); }`;
 
-registerKernel('bceWithLogits', 'webgpu', (inputs, _attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const bceWithLogitsKernel: GpuKernel<'bceWithLogits'> = (inputs, _attrs, be) => {
   const [x, t] = inputs;
   checkF32('bceWithLogits', x, t);
   const n = sizeOf(x.shape);
@@ -206,10 +202,9 @@ fn term(i: u32) -> vec2<f32> { let v = X[i]; return vec2<f32>(max(v, 0.0f) - v *
     be.free(partial);
   }
   return o.info;
-});
+};
 
-registerKernel('bceWithLogitsGrad', 'webgpu', (inputs, _attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const bceWithLogitsGradKernel: GpuKernel<'bceWithLogitsGrad'> = (inputs, _attrs, be) => {
   const [x, t, dy] = inputs;
   checkF32('bceWithLogitsGrad', x, t, dy);
   const n = sizeOf(x.shape);
@@ -230,12 +225,11 @@ registerKernel('bceWithLogitsGrad', 'webgpu', (inputs, _attrs, backend) => {
     body: () => `let g = DYB[0] / ${uwf(nF)}; DT[idx] = -g * X[idx];`,
   });
   return [dx.info, dt.info];
-});
+};
 
 // ---------------------------------------------------------------------------
 // soft Dice
 
-interface DiceAttrs { smooth: number; batchDice: boolean; reduction: 'mean' | 'none' }
 
 /** Per (row, chunk) sums (Σp·t, Σp, Σt) into a new buffer [rows·chunks·3]. */
 function diceSums(be: WebGpuBackend, p: TensorInfo, t: TensorInfo) {
@@ -277,8 +271,7 @@ const diceGroupSums = (W: Record<string, string>) => `fn group_sums(g: u32) -> v
   return a;
 }`;
 
-registerKernel<DiceAttrs>('softDiceLoss', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const softDiceLossKernel: GpuKernel<'softDiceLoss'> = (inputs, attrs, be) => {
   const [p, t] = inputs;
   checkF32('softDiceLoss', p, t);
   const d = diceSums(be, p, t);
@@ -313,10 +306,9 @@ fn dice(g: u32) -> f32 { let s = group_sums(g); return (2.0f * s.x + ${W.sm}) / 
     be.free(d.partial);
   }
   return o.info;
-});
+};
 
-registerKernel<DiceAttrs>('softDiceLossGrad', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const softDiceLossGradKernel: GpuKernel<'softDiceLossGrad'> = (inputs, attrs, be) => {
   const [p, t, dy] = inputs;
   checkF32('softDiceLossGrad', p, t, dy);
   const dp = be.out(p.shape, 'float32'), dt = be.out(p.shape, 'float32');
@@ -357,4 +349,13 @@ registerKernel<DiceAttrs>('softDiceLossGrad', 'webgpu', (inputs, attrs, backend)
     be.free(d.partial); be.free(coef);
   }
   return [dp.info, dt.info];
-});
+};
+
+export const lossKernels = {
+  crossEntropy: crossEntropyKernel,
+  crossEntropyGrad: crossEntropyGradKernel,
+  bceWithLogits: bceWithLogitsKernel,
+  bceWithLogitsGrad: bceWithLogitsGradKernel,
+  softDiceLoss: softDiceLossKernel,
+  softDiceLossGrad: softDiceLossGradKernel,
+} satisfies Partial<GpuKernelTable>;

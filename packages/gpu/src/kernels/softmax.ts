@@ -1,5 +1,5 @@
-import { registerKernel, sizeOf, type TensorInfo } from '@largo/core';
-import type { WebGpuBackend } from '../backend.js';
+import { sizeOf, type TensorInfo, type SoftmaxAttrs } from '@largo/core';
+import type { WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { uw, type Uniforms } from '../wgsl.js';
 import { checkF32, gd, launch1d, launchGroups, treeReduce, type Buf } from './launch.js';
 
@@ -18,8 +18,7 @@ import { checkF32, gd, launch1d, launchGroups, treeReduce, type Buf } from './la
 
 function softmaxKernel(logOut: boolean) {
   const op = logOut ? 'logSoftmax' : 'softmax';
-  return (inputs: readonly TensorInfo[], attrs: { axis: number }, backend: unknown): TensorInfo => {
-    const be = backend as WebGpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: SoftmaxAttrs, be: WebGpuBackend): TensorInfo => {
     const x = inputs[0];
     checkF32(op, x);
     const ax = attrs.axis;
@@ -72,5 +71,8 @@ function softmaxKernel(logOut: boolean) {
     return o.info;
   };
 }
-registerKernel('softmax', 'webgpu', softmaxKernel(false));
-registerKernel('logSoftmax', 'webgpu', softmaxKernel(true));
+
+export const softmaxKernels = {
+  softmax: softmaxKernel(false),
+  logSoftmax: softmaxKernel(true),
+} satisfies Partial<GpuKernelTable>;

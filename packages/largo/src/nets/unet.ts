@@ -1,5 +1,5 @@
 /**
- * nnU-Net-style 3-D U-Net (paper Appendix A.1, DESIGN.md "Backbone"), built
+ * nnU-Net-style 3-D U-Net (paper Appendix A.1, docs/design.md "Backbone"), built
  * from a layer factory so the same topology is made of plain, CP (LARGO),
  * Tucker or dedicated layers.
  *
