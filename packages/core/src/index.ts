@@ -12,6 +12,7 @@ export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './safetensors.js';
+export * from './safetensors-file.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
 export * from './ops/conv.js';
