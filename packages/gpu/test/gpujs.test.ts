@@ -1,0 +1,16 @@
+// The gpujs backend in Node: gpu.js has no WebGL here (no headless-gl), and
+// the version used runs its WebAssembly mode; the same op suite runs on
+// WebGL2 in headless Chromium (packages/web/test/browser-ops.test.ts).
+import t from 'tap';
+import { initGpuJs, gpuJsBackend, GPUJS_OPS } from '@largo/gpu/gpujs';
+import { runOpSuite, SUITE_OPS } from './op-suite.js';
+
+const why = await initGpuJs();
+t.equal(why, null, 'gpu.js starts in Node');
+t.equal(gpuJsBackend()?.mode, 'webasm', "in Node gpu.js runs its WebAssembly mode");
+t.same(SUITE_OPS.filter((op) => !GPUJS_OPS.includes(op) && op !== 'convTranspose3d'), [], 'every suite op has a gpujs kernel');
+
+const runs = Number(process.env.LARGO_GPUJS_FC_RUNS ?? 8);
+for (const r of await runOpSuite('gpujs', runs)) {
+  t.equal(r.error, null, `${r.op} [gpujs, ${gpuJsBackend()?.mode}] matches the float64 oracle (${r.runs} runs, ${r.ms.toFixed(0)} ms)`);
+}
