@@ -4,7 +4,7 @@
  * (never a downloaded browser). `chromiumPath()` is null when no Chromium is
  * installed; the tests then skip and say why.
  */
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,23 @@ export const CHROMIUM_FLAGS = [
 /** Builds the page bundle (esbuild, about a second). */
 export function buildPage(): string {
   return execFileSync(process.execPath, [join(WEB_DIR, 'build.mjs')], { encoding: 'utf8' });
+}
+
+/** Builds the op test page into dist/test/ (served beside the demo). */
+export async function buildOpsPage(): Promise<void> {
+  const { build } = await import('esbuild');
+  const out = join(WEB_DIR, 'dist', 'test');
+  mkdirSync(out, { recursive: true });
+  await build({ entryPoints: [join(WEB_DIR, 'test/browser/ops-page.ts')], outfile: join(out, 'ops.js'), bundle: true, format: 'esm', platform: 'browser', target: 'chrome113', logLevel: 'warning' });
+  copyFileSync(join(WEB_DIR, 'test/browser/ops.html'), join(out, 'ops.html'));
+}
+
+/** Skip reason when there is no Chromium; with LARGO_REQUIRE_BROWSER=1 (CI with chromium installed) that is a failure instead. */
+export function browserSkip(): string | false {
+  if (chromiumPath()) return false;
+  const why = 'no Chromium found (/usr/bin/chromium; or set LARGO_CHROMIUM): browser tests skipped';
+  if (process.env.LARGO_REQUIRE_BROWSER === '1') throw new Error(`LARGO_REQUIRE_BROWSER=1 but ${why}`);
+  return why;
 }
 
 export async function startPage(): Promise<{ url: string; close: () => Promise<void> }> {

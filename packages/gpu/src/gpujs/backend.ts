@@ -31,7 +31,14 @@ export class GpuJsBackend implements Backend {
   constructor(gpu: GPU) { this.gpu = gpu; }
 
   /** gpu.js's mode: 'webgl2' in a browser with WebGL2, 'webasm' in Node. */
-  get mode(): string { return String((this.gpu as unknown as { mode: string }).mode); }
+  get mode(): string {
+    // gpu.js reports the requested mode ('gpu'); the context it created says what runs
+    const g = this.gpu as unknown as { mode: string; context?: unknown };
+    const G = globalThis as { WebGL2RenderingContext?: new () => unknown; WebGLRenderingContext?: new () => unknown };
+    if (G.WebGL2RenderingContext && g.context instanceof G.WebGL2RenderingContext) return 'webgl2';
+    if (G.WebGLRenderingContext && g.context instanceof G.WebGLRenderingContext) return 'webgl';
+    return String(g.mode);
+  }
 
   alloc(dtype: DType, size: number): GpuJsData {
     this.live++;

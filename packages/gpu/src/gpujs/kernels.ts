@@ -265,9 +265,10 @@ function softmaxSource(log: boolean): string {
   const r = rest - j * inner;
   const base = o * n * inner + r;
   let mx = x[base];
-  for (let t = 1; t < n; t++) { const v = x[base + t * inner]; if (v > mx) { mx = v; } }
+  // loop variables need distinct names: gpu.js declares them at function scope in GLSL
+  for (let t1 = 1; t1 < n; t1++) { const v = x[base + t1 * inner]; if (v > mx) { mx = v; } }
   let s = 0;
-  for (let t = 0; t < n; t++) { s += Math.exp(x[base + t * inner] - mx); }
+  for (let t2 = 0; t2 < n; t2++) { s += Math.exp(x[base + t2 * inner] - mx); }
   ${log ? 'return x[i] - mx - Math.log(s);' : 'return Math.exp(x[i] - mx) / s;'}
 }`;
 }
