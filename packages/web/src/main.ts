@@ -6,6 +6,7 @@
 import {
   parseNiftiBytes, niftiToVolume, niftiAffine, createNifti, encodeNiftiBytes, generatePhantomCase, LAYOUTS, type NiftiHeader,
 } from '@largo/datasets/browser';
+import { engine } from '@largo/core';
 import { readCheckpoint, segment, type ModelInfo, type SegmentResult } from './segment.js';
 import { BACKENDS, bestBackend, useBackend, type BackendName } from './backends.js';
 import { displayWindow, drawPlane, type Plane, type ViewState } from './viewer.js';
@@ -17,6 +18,8 @@ interface Scan { file: string; data: Float32Array; spatial: number[]; header: Ni
 const state = {
   model: null as ModelInfo | null,
   scans: new Map<string, Scan>(),
+  /** modality → ticked for the next run (kept across re-renders) */
+  ticked: new Map<string, boolean>(),
   backend: 'cpu' as BackendName,
   result: null as SegmentResult | null,
   busy: false,
@@ -24,7 +27,7 @@ const state = {
 const view: ViewState = { volume: null, labels: null, spatial: [1, 1, 1], index: { axial: 0, coronal: 0, sagittal: 0 }, opacity: 0.5, window: [0, 1] };
 
 /** What the browser tests read (window.__largo). */
-const api = { state, view, ready: false, runs: 0, messages: [] as string[] };
+const api = { state, view, ready: false, runs: 0, messages: [] as string[], results: {} as Record<string, SegmentResult>, backendDetail: '' };
 (window as unknown as { __largo: typeof api }).__largo = api;
 
 function message(text: string, kind: 'info' | 'error' = 'info'): void {
@@ -79,18 +82,24 @@ async function addScan(modality: string, file: File): Promise<void> {
     }
   }
   state.scans.set(modality, { file: file.name, data: vol.data, spatial: vol.shape, header: img.header, affine: niftiAffine(img.header) });
+  state.ticked.set(modality, true);
   state.result = null;
   renderInputs();
   showScan(modality);
 }
 
+/** Files dropped together are one case: they replace the scans loaded before (only once at least one of them reads). */
 async function addDroppedFiles(files: FileList | File[]): Promise<void> {
   const problems: string[] = [];
+  const previous = new Map(state.scans);
+  state.scans.clear();
   for (const f of Array.from(files)) {
     const m = modalityOfFile(f.name);
     if (!m) { problems.push(`${f.name}: no modality suffix this checkpoint knows (${state.model?.modalities.map((x) => `_${x}`).join(', ')})`); continue; }
     try { await addScan(m, f); } catch (e) { problems.push(errorText(e)); }
   }
+  if (state.scans.size === 0) for (const [m, s] of previous) state.scans.set(m, s);
+  renderInputs();
   if (problems.length) message(problems.join('\n'), 'error');
   else message(`loaded ${files.length} file(s)`);
 }
@@ -105,6 +114,7 @@ function loadPhantom(): void {
   const n = D * H * W;
   state.scans.clear();
   c.modalities.forEach((m, i) => {
+    state.ticked.set(m, true);
     state.scans.set(m, { file: `phantom-case7_${m}`, data: c.image.slice(i * n, (i + 1) * n), spatial: [D, H, W], header: null, affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] });
   });
   state.result = null;
@@ -123,7 +133,8 @@ function renderInputs(): void {
     row.className = 'modality';
     const scan = state.scans.get(m);
     const tick = document.createElement('input');
-    tick.type = 'checkbox'; tick.id = `use-${m}`; tick.checked = !!scan; tick.disabled = !scan;
+    tick.type = 'checkbox'; tick.id = `use-${m}`; tick.checked = !!scan && state.ticked.get(m) !== false; tick.disabled = !scan;
+    tick.addEventListener('change', () => state.ticked.set(m, tick.checked));
     const label = document.createElement('label');
     label.htmlFor = tick.id; label.textContent = m;
     const file = document.createElement('input');
@@ -146,7 +157,7 @@ function selectedVolumes(): { data: Map<string, Float32Array>; spatial: number[]
   const data = new Map<string, Float32Array>();
   let spatial: number[] = [];
   for (const [m, s] of state.scans) {
-    if (($(`use-${m}`) as HTMLInputElement | null)?.checked) { data.set(m, s.data); spatial = s.spatial; }
+    if (state.ticked.get(m) !== false) { data.set(m, s.data); spatial = s.spatial; }
   }
   if (data.size === 0) throw new Error('tick at least one available modality');
   return { data, spatial };
@@ -188,6 +199,13 @@ async function chooseBackend(choice: string): Promise<void> {
   $('backend-in-use').textContent = state.backend;
 }
 
+/** The backend and what it runs on, e.g. 'gpujs (webgl2)' or 'webgpu (google swiftshader)'. */
+function backendDetail(): string {
+  const b = engine().backend as unknown as { name: string; mode?: string; info?: { vendor?: string; architecture?: string; description?: string } };
+  const on = b.name === 'gpujs' ? b.mode : b.name === 'webgpu' ? [b.info?.vendor, b.info?.architecture, b.info?.description].filter(Boolean).join(' ') : 'JavaScript';
+  return `${b.name} (${on})`;
+}
+
 async function run(): Promise<void> {
   if (!state.model) throw new Error('load a checkpoint first');
   const vols = selectedVolumes();
@@ -200,10 +218,13 @@ async function run(): Promise<void> {
     const batchSize = state.backend === 'cpu' ? undefined : 8;
     const r = await segment(state.model, vols, { batchSize, onProgress: (d, t) => { bar.max = t; bar.value = d; $('progress-text').textContent = `${d} / ${t} tiles`; } });
     state.result = r;
+    api.results[state.backend] = r;
     api.runs++;
     const counts = new Map<number, number>();
     for (const v of r.labels) counts.set(v, (counts.get(v) ?? 0) + 1);
-    message(`done on ${state.backend}: subset ${r.subsetName}, ${r.tiles} tiles in ${r.seconds.toFixed(2)} s; labels ${[...counts].sort((a, b) => a[0] - b[0]).map(([l, c]) => `${l}:${c}`).join(' ')}`);
+    api.backendDetail = backendDetail();
+    $('backend-in-use').textContent = api.backendDetail;
+    message(`done on ${api.backendDetail}: subset ${r.subsetName}, ${r.tiles} tiles in ${r.seconds.toFixed(2)} s; labels ${[...counts].sort((a, b) => a[0] - b[0]).map(([l, c]) => `${l}:${c}`).join(' ')}`);
     const first = [...vols.data.keys()][0]!;
     showScan(first);
   } finally {

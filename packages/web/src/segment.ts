@@ -35,6 +35,9 @@ export function readCheckpoint(bytes: Uint8Array, name: string): ModelInfo {
   const desc = ck.model;
   if (desc['network'] !== 'unet3d') throw new Error(`checkpoint ${name}: a ${String(desc['network'] ?? 'non-segmentation')} checkpoint, not a 3-D segmentation network`);
   const cfg = resolveConfig(ck.config as Record<string, unknown>, {}, `checkpoint ${name}`);
+  // a checkpoint of another configuration fails here, when it is loaded, not when it is run
+  const net = buildSegNet(cfg, desc.method, { modalities: desc.modalities, classes: desc.classes });
+  try { checkCompatible(name, ck, desc, net.namedParameters()); } finally { net.dispose(); }
   const isles = cfg.dataset === 'isles';
   return {
     name, method: desc.method, modalities: [...desc.modalities], classes: desc.classes,
