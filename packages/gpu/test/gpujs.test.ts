@@ -3,7 +3,7 @@
 // WebGL2 in headless Chromium (packages/web/test/browser-ops.test.ts).
 import t from 'tap';
 import { initGpuJs, gpuJsBackend, GPUJS_OPS } from '@largo/gpu/gpujs';
-import { runOpSuite, SUITE_OPS } from './op-suite.js';
+import { runOpSuite, SUITE_OPS } from '@largo/test-support/op-suite';
 
 const why = await initGpuJs();
 t.equal(why, null, 'gpu.js starts in Node');

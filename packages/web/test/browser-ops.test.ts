@@ -1,4 +1,4 @@
-// The inference-op property suite (packages/gpu/test/op-suite.ts) inside
+// The inference-op property suite (@largo/test-support/op-suite) inside
 // headless Chromium: gpujs on WebGL2 and webgpu on SwiftShader, each op
 // reported to tap. Skips, saying why, when Chromium is not installed.
 import t from 'tap';

@@ -2,10 +2,12 @@
  * `@largo/gpu/gpujs`: the gpu.js backend (WebGL2 in browsers). A separate
  * entry point, so that users of `@largo/gpu` never load gpu.js.
  */
-import { engine } from '@largo/core';
+import { engine, registerKernels } from '@largo/core';
 import { GPU } from 'gpu.js';
 import { GpuJsBackend } from './backend.js';
-import './kernels.js';
+import { gpuJsKernels } from './kernels.js';
+
+registerKernels('gpujs', gpuJsKernels);
 
 export { GpuJsBackend } from './backend.js';
 export { GPUJS_OPS } from './kernels.js';

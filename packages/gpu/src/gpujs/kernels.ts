@@ -10,8 +10,10 @@
  * the integer operands below 2^23 that these shapes give. Kernel sources are
  * strings: gpu.js parses them, and a bundler's minifier must not rewrite them.
  */
-import { registerKernel, sizeOf, broadcastShapes, reducedShape, convOutputSize, type DType, type TensorInfo, type TypedArray } from '@largo/core';
+import { sizeOf, broadcastShapes, reducedShape, convOutputSize, type DType, type KernelTable, type TensorInfo, type TypedArray } from '@largo/core';
 import type { GpuJsBackend, GpuJsData } from './backend.js';
+
+type Inputs = readonly TensorInfo[];
 
 const RANK = 6;
 
@@ -73,16 +75,15 @@ const UNARY_EXPR: Record<string, string> = {
   floor: 'Math.floor(v)',
 };
 
-for (const [op, expr] of Object.entries(UNARY_EXPR)) {
-  const src = `function (x, p0, p1) { const v = x[this.thread.x]; return ${expr}; }`;
-  registerKernel<{ alpha?: number; min?: number; max?: number }>(op, 'gpujs', (inputs, attrs, backend) => {
-    const be = backend as GpuJsBackend;
+function unaryKernel(op: string) {
+  const src = `function (x, p0, p1) { const v = x[this.thread.x]; return ${UNARY_EXPR[op]}; }`;
+  return (inputs: Inputs, attrs: { alpha?: number; min?: number; max?: number }, be: GpuJsBackend): TensorInfo => {
     const x = inputs[0]!;
     const a = attrs ?? {};
     const p0 = op === 'leakyRelu' ? a.alpha ?? 0.01 : op === 'clamp' ? a.min ?? -3.4e38 : 0;
     const p1 = op === 'clamp' ? a.max ?? 3.4e38 : 0;
     return output(be, x.shape, x.dtype, be.run(`unary.${op}`, src, sizeOf(x.shape), [f32(x), p0, p1]));
-  });
+  };
 }
 
 const BINARY_EXPR: Record<string, string> = {
@@ -104,22 +105,21 @@ function broadcastStrides(shape: readonly number[], out: readonly number[]): Flo
   return pad6(full, 0);
 }
 
-for (const [op, expr] of Object.entries(BINARY_EXPR)) {
+function binaryKernel(op: string) {
   const src = `function (x, y, sh, sa, sb) {
   let ia = 0; let ib = 0;
   ${digits('this.thread.x', 'sh', [['ia', 'sa'], ['ib', 'sb']])}
   const a = x[ia]; const b = y[ib];
-  return ${expr};
+  return ${BINARY_EXPR[op]};
 }`;
-  registerKernel<{ dtype: DType }>(op, 'gpujs', (inputs, attrs, backend) => {
-    const be = backend as GpuJsBackend;
+  return (inputs: Inputs, attrs: { dtype?: DType }, be: GpuJsBackend): TensorInfo => {
     const [a, b] = inputs as [TensorInfo, TensorInfo];
     const shape = broadcastShapes(op, a.shape, b.shape);
     const dtype: DType = COMPARISONS.has(op) ? 'uint8' : attrs?.dtype ?? a.dtype;
     const res = be.run(`binary.${op}`, src, sizeOf(shape), [f32(a), f32(b), pad6(shape, 1), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
     if (dtype === 'int32') for (let i = 0; i < res.length; i++) res[i] = Math.trunc(res[i]!);
     return output(be, shape, dtype, res);
-  });
+  };
 }
 
 // ---------------------------------------------------------------- layout
@@ -145,17 +145,16 @@ function gather(be: GpuJsBackend, x: TensorInfo, outShape: readonly number[], of
   return output(be, outShape, x.dtype, res);
 }
 
-registerKernel<{ begin: number[]; size: number[] }>('slice', 'gpujs', (inputs, attrs, backend) =>
-  gather(backend as GpuJsBackend, inputs[0]!, attrs.size, attrs.begin, 0));
+const sliceKernel = (inputs: Inputs, attrs: { begin: readonly number[]; size: readonly number[] }, be: GpuJsBackend): TensorInfo =>
+  gather(be, inputs[0]!, attrs.size, attrs.begin, 0);
 
-registerKernel<{ pads: [number, number][]; value: number }>('pad', 'gpujs', (inputs, attrs, backend) => {
+const padKernel = (inputs: Inputs, attrs: { pads: readonly (readonly [number, number])[]; value: number }, be: GpuJsBackend): TensorInfo => {
   const x = inputs[0]!;
   const shape = x.shape.map((d, i) => d + attrs.pads[i]![0] + attrs.pads[i]![1]);
-  return gather(backend as GpuJsBackend, x, shape, attrs.pads.map((p) => -p[0]), attrs.value);
-});
+  return gather(be, x, shape, attrs.pads.map((p) => -p[0]), attrs.value);
+};
 
-registerKernel<{ shape: number[] }>('broadcastTo', 'gpujs', (inputs, attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const broadcastToKernel = (inputs: Inputs, attrs: { shape: readonly number[] }, be: GpuJsBackend): TensorInfo => {
   const x = inputs[0]!;
   const shape = broadcastShapes('broadcastTo', x.shape, attrs.shape);
   if (shape.length !== attrs.shape.length || shape.some((d, i) => d !== attrs.shape[i])) {
@@ -163,7 +162,7 @@ registerKernel<{ shape: number[] }>('broadcastTo', 'gpujs', (inputs, attrs, back
   }
   const src = `function (x, sh, sa) { let ia = 0; ${digits('this.thread.x', 'sh', [['ia', 'sa']])} return x[ia]; }`;
   return output(be, shape, x.dtype, be.run('broadcastTo', src, sizeOf(shape), [f32(x), pad6(shape, 1), broadcastStrides(x.shape, shape)]));
-});
+};
 
 /** Two inputs joined along an axis: [outer, nA + nB, inner]. */
 const CONCAT2 = `function (a, b, nA, nB, inner) {
@@ -177,8 +176,7 @@ const CONCAT2 = `function (a, b, nA, nB, inner) {
   return b[(o * nB + j - nA) * inner + r];
 }`;
 
-registerKernel<{ axis: number }>('concat', 'gpujs', (inputs, attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const concatKernel = (inputs: Inputs, attrs: { axis: number }, be: GpuJsBackend): TensorInfo => {
   const ax = attrs.axis;
   const inner = sizeOf(inputs[0]!.shape.slice(ax + 1));
   // joined pairwise, left to right
@@ -192,10 +190,9 @@ registerKernel<{ axis: number }>('concat', 'gpujs', (inputs, attrs, backend) => 
     acc = { dataId: acc.dataId, shape, dtype: acc.dtype };
   }
   return output(be, acc.shape, inputs[0]!.dtype, inputs.length === 1 ? accValues.slice() : accValues);
-});
+};
 
-registerKernel<{ axis: number }>('indexSelect', 'gpujs', (inputs, attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const indexSelectKernel = (inputs: Inputs, attrs: { axis: number }, be: GpuJsBackend): TensorInfo => {
   const [x, ix] = inputs as [TensorInfo, TensorInfo];
   const ax = attrs.axis;
   const k = vals(ix).length;
@@ -209,11 +206,11 @@ registerKernel<{ axis: number }>('indexSelect', 'gpujs', (inputs, attrs, backend
   return x[(o * n + idx[j]) * inner + r];
 }`;
   return output(be, shape, x.dtype, be.run('indexSelect', src, sizeOf(shape), [f32(x), f32(ix), x.shape[ax]!, k, sizeOf(x.shape.slice(ax + 1))]));
-});
+};
 
 // ---------------------------------------------------------------- reductions
 
-interface ReduceAttrs { axes: number[]; keepDims: boolean }
+interface ReduceAttrs { axes: readonly number[]; keepDims: boolean }
 
 function reduceSource(kind: 'sum' | 'max' | 'min'): string {
   const init = kind === 'sum' ? '0' : 'x[base]';
@@ -237,10 +234,9 @@ function reduceSource(kind: 'sum' | 'max' | 'min'): string {
 }`;
 }
 
-for (const kind of ['sum', 'max', 'min'] as const) {
+function reduceKernel(kind: 'sum' | 'max' | 'min') {
   const src = reduceSource(kind);
-  registerKernel<ReduceAttrs>(kind, 'gpujs', (inputs, attrs, backend) => {
-    const be = backend as GpuJsBackend;
+  return (inputs: Inputs, attrs: ReduceAttrs, be: GpuJsBackend): TensorInfo => {
     const x = inputs[0]!;
     const shape = reducedShape(x.shape, attrs.axes, attrs.keepDims);
     const dtype: DType = x.dtype === 'uint8' && kind === 'sum' ? 'int32' : x.dtype;
@@ -252,7 +248,7 @@ for (const kind of ['sum', 'max', 'min'] as const) {
       pad6(attrs.axes.map((a) => x.shape[a]!), 1), pad6(attrs.axes.map((a) => st[a]!), 0), count,
     ]);
     return output(be, shape, dtype, res);
-  });
+  };
 }
 
 /** softmax / logSoftmax along one axis: [outer, n, inner], max-shifted. */
@@ -273,14 +269,13 @@ function softmaxSource(log: boolean): string {
 }`;
 }
 
-for (const [op, log] of [['softmax', false], ['logSoftmax', true]] as const) {
+function softmaxKernel(log: boolean) {
   const src = softmaxSource(log);
-  registerKernel<{ axis: number }>(op, 'gpujs', (inputs, attrs, backend) => {
-    const be = backend as GpuJsBackend;
+  return (inputs: Inputs, attrs: { axis: number }, be: GpuJsBackend): TensorInfo => {
     const x = inputs[0]!;
     const n = x.shape[attrs.axis]!, inner = sizeOf(x.shape.slice(attrs.axis + 1));
-    return output(be, x.shape, x.dtype, be.run(op, src, sizeOf(x.shape), [f32(x), n, inner]));
-  });
+    return output(be, x.shape, x.dtype, be.run(log ? 'logSoftmax' : 'softmax', src, sizeOf(x.shape), [f32(x), n, inner]));
+  };
 }
 
 // ---------------------------------------------------------------- instance norm
@@ -312,8 +307,7 @@ const IN_APPLY = `function (x, mean, invstd, w, b, S, C, hasW, hasB) {
   return (x[i] - mean[nc]) * scale + shift;
 }`;
 
-registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceNorm', 'gpujs', (inputs, attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const instanceNormKernel = (inputs: Inputs, attrs: { eps: number; hasWeight: boolean; hasBias: boolean }, be: GpuJsBackend): TensorInfo[] => {
   const x = inputs[0]!;
   let k = 1;
   const w = attrs.hasWeight ? f32(inputs[k++]!) : new Float32Array(1);
@@ -324,11 +318,11 @@ registerKernel<{ eps: number; hasWeight: boolean; hasBias: boolean }>('instanceN
   const invstd = be.run('in.invstd', IN_INVSTD, N * C, [xv, mean, S, attrs.eps]);
   const y = be.run('in.apply', IN_APPLY, N * C * S, [xv, mean, invstd, w, b, S, C, attrs.hasWeight ? 1 : 0, attrs.hasBias ? 1 : 0]);
   return [output(be, x.shape, x.dtype, y), output(be, [N, C], x.dtype, mean.slice()), output(be, [N, C], x.dtype, invstd.slice())];
-});
+};
 
 // ---------------------------------------------------------------- convolution
 
-interface ConvAttrs { stride: number[]; padding: number[]; dilation: number[] }
+interface ConvAttrs { stride: readonly number[]; padding: readonly number[]; dilation: readonly number[] }
 
 /** Direct convolution: one output voxel per thread, loops over input channels and the kernel window. */
 const CONV3D = `function (x, w, bias, g, hasBias) {
@@ -404,21 +398,19 @@ function convGeometry(xShape: readonly number[], wShape: readonly number[], out:
   return Float32Array.from([xShape[1]!, xShape[2]!, xShape[3]!, xShape[4]!, wShape[0]!, wShape[2]!, wShape[3]!, wShape[4]!, out[0]!, out[1]!, out[2]!, ...a.stride, ...a.padding, ...a.dilation]);
 }
 
-registerKernel<ConvAttrs>('conv3d', 'gpujs', (inputs, attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const conv3dKernel = (inputs: Inputs, attrs: ConvAttrs, be: GpuJsBackend): TensorInfo => {
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   const sp = [2, 3, 4].map((i) => convOutputSize(x.shape[i]!, w.shape[i]!, attrs.stride[i - 2]!, attrs.padding[i - 2]!, attrs.dilation[i - 2]!));
   const shape = [x.shape[0]!, w.shape[0]!, ...sp];
   const res = be.run('conv3d', CONV3D, sizeOf(shape), [f32(x), f32(w), b ? f32(b) : new Float32Array(1), convGeometry(x.shape, w.shape, sp, attrs), b ? 1 : 0]);
   return output(be, shape, x.dtype, res);
-});
+};
 
-registerKernel<ConvAttrs & { inputShape: number[] }>('conv3dGradInput', 'gpujs', (inputs, attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const conv3dGradInputKernel = (inputs: Inputs, attrs: ConvAttrs & { inputShape: readonly number[] }, be: GpuJsBackend): TensorInfo => {
   const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   const res = be.run('conv3dT', CONV3D_T, sizeOf(attrs.inputShape), [f32(dy), f32(w), b ? f32(b) : new Float32Array(1), convGeometry(attrs.inputShape, w.shape, dy.shape.slice(2), attrs), b ? 1 : 0]);
   return output(be, attrs.inputShape, dy.dtype, res);
-});
+};
 
 // ---------------------------------------------------------------- CP reconstruction
 
@@ -434,15 +426,27 @@ const CP = `function (wt, ao, ai, ak, R, I, S) {
   return acc;
 }`;
 
-registerKernel('cpReconstruct', 'gpujs', (inputs, _attrs, backend) => {
-  const be = backend as GpuJsBackend;
+const cpReconstructKernel = (inputs: Inputs, _attrs: unknown, be: GpuJsBackend): TensorInfo => {
   const [wt, ao, ai, ak] = inputs as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
   const R = wt.shape[0]!, O = ao.shape[0]!, I = ai.shape[0]!, S = ak.shape[0]!;
   return output(be, [O, I, S], wt.dtype, be.run('cpReconstruct', CP, O * I * S, [f32(wt), f32(ao), f32(ai), f32(ak), R, I, S]));
-});
+};
 
-/** The ops this backend implements (the inference set). */
-export const GPUJS_OPS: readonly string[] = [
-  ...Object.keys(UNARY_EXPR), ...Object.keys(BINARY_EXPR), 'slice', 'pad', 'broadcastTo', 'concat', 'indexSelect',
-  'sum', 'max', 'min', 'softmax', 'logSoftmax', 'instanceNorm', 'conv3d', 'conv3dGradInput', 'cpReconstruct',
-];
+/** The kernel table (the inference set; the training-only ops are not here). */
+export const gpuJsKernels = {
+  neg: unaryKernel('neg'), exp: unaryKernel('exp'), log: unaryKernel('log'), sqrt: unaryKernel('sqrt'), abs: unaryKernel('abs'),
+  sign: unaryKernel('sign'), relu: unaryKernel('relu'), sigmoid: unaryKernel('sigmoid'), tanh: unaryKernel('tanh'),
+  leakyRelu: unaryKernel('leakyRelu'), clamp: unaryKernel('clamp'), floor: unaryKernel('floor'),
+  add: binaryKernel('add'), sub: binaryKernel('sub'), mul: binaryKernel('mul'), div: binaryKernel('div'), pow: binaryKernel('pow'),
+  maximum: binaryKernel('maximum'), minimum: binaryKernel('minimum'),
+  equal: binaryKernel('equal'), notEqual: binaryKernel('notEqual'), less: binaryKernel('less'), lessEqual: binaryKernel('lessEqual'),
+  greater: binaryKernel('greater'), greaterEqual: binaryKernel('greaterEqual'),
+  logicalAnd: binaryKernel('logicalAnd'), logicalOr: binaryKernel('logicalOr'),
+  slice: sliceKernel, pad: padKernel, broadcastTo: broadcastToKernel, concat: concatKernel, indexSelect: indexSelectKernel,
+  sum: reduceKernel('sum'), max: reduceKernel('max'), min: reduceKernel('min'),
+  softmax: softmaxKernel(false), logSoftmax: softmaxKernel(true),
+  instanceNorm: instanceNormKernel, conv3d: conv3dKernel, conv3dGradInput: conv3dGradInputKernel, cpReconstruct: cpReconstructKernel,
+} satisfies Partial<KernelTable<GpuJsBackend>>;
+
+/** The ops this backend implements. */
+export const GPUJS_OPS: readonly string[] = Object.keys(gpuJsKernels);

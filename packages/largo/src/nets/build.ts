@@ -8,6 +8,6 @@ export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData
   const m = cfg.model;
   return buildSegmentationFamily({
     method: method as Method, modalities: data.modalities.length, classes: data.classes, baseFeatures: m.baseFeatures,
-    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
+    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, rankRule: m.rankRule, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
   });
 }

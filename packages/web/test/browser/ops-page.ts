@@ -1,8 +1,8 @@
-// Test page: runs the inference-op property suite (packages/gpu/test/op-suite.ts)
+// Test page: runs the inference-op property suite (@largo/test-support/op-suite)
 // inside the browser on webgpu and gpujs, for browser-ops.test.ts to read.
 import { initWebGpu, webGpuUnavailableReason } from '@largo/gpu';
 import { initGpuJs, gpuJsBackend } from '@largo/gpu/gpujs';
-import { runOpSuite, SUITE_OPS, type OpResult } from '../../../gpu/test/op-suite.js';
+import { runOpSuite, SUITE_OPS, type OpResult } from '@largo/test-support/op-suite';
 
 async function run(backend: 'webgpu' | 'gpujs', runs: number): Promise<{ available: string | null; mode: string; results: OpResult[] }> {
   if (backend === 'webgpu') {
