@@ -41,14 +41,21 @@ cpSync(join(here, 'public'), out, { recursive: true });
 
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const lines = [];
-for (const [file, o] of Object.entries(result.metafile.outputs)) {
+const outputs = result.metafile.outputs;
+const entry = Object.keys(outputs).find((f) => outputs[f].entryPoint?.endsWith('main.ts'));
+// what the page loads at once: the entry and the chunks it imports statically
+const eager = new Set([entry, ...outputs[entry].imports.filter((i) => i.kind === 'import-statement').map((i) => i.path)]);
+let eagerBytes = 0;
+for (const file of Object.keys(outputs)) {
   if (!file.endsWith('.js')) continue;
   const js = readFileSync(file);
   if (/\bfrom\s*["']node:|import\(\s*["']node:|require\(\s*["']node:/.test(js.toString())) {
     console.error(`web build: ${file} holds a node: import`);
     process.exit(1);
   }
-  lines.push(`  ${file.slice(file.indexOf('dist/'))}: ${kib(js.length)} (${kib(gzipSync(js).length)} gzipped)${o.entryPoint?.endsWith('main.ts') ? ' (the page)' : ', loaded on demand'}`);
+  if (eager.has(file)) eagerBytes += js.length;
+  lines.push(`  ${file.slice(file.indexOf('dist/'))}: ${kib(js.length)} (${kib(gzipSync(js).length)} gzipped)${file === entry ? ', the page' : eager.has(file) ? ', loaded with the page' : ', loaded when the gpujs backend is used'}`);
 }
+lines.push(`  loaded at start: ${kib(eagerBytes)}`);
 const ck = statSync(join(out, 'phantom-largo.safetensors')).size;
 console.log(`web build (no node: imports):\n${lines.join('\n')}\n  bundled checkpoint: ${kib(ck)}`);
