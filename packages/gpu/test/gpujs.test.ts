@@ -9,6 +9,8 @@ const why = await initGpuJs();
 t.equal(why, null, 'gpu.js starts in Node');
 t.equal(gpuJsBackend()?.mode, 'webasm', "in Node gpu.js runs its WebAssembly mode");
 t.same(SUITE_OPS.filter((op) => !GPUJS_OPS.includes(op) && op !== 'convTranspose3d'), [], 'every suite op has a gpujs kernel');
+// convTranspose3d runs the conv3dGradInput kernel
+t.same(GPUJS_OPS.filter((op) => !SUITE_OPS.includes(op === 'conv3dGradInput' ? 'convTranspose3d' : op)), [], 'every gpujs kernel has a property test in the suite');
 
 const runs = Number(process.env.LARGO_GPUJS_FC_RUNS ?? 8);
 for (const r of await runOpSuite('gpujs', runs)) {

@@ -50,6 +50,8 @@ const UNARY: Record<string, { f: (x: Tensor) => Tensor; r: (v: number) => number
   tanh: { f: core.tanh, r: Math.tanh },
   leakyRelu: { f: (x) => core.leakyRelu(x, 0.01), r: (v) => (v > 0 ? v : 0.01 * v) },
   clamp: { f: (x) => core.clamp(x, -1, 0.5), r: (v) => Math.min(0.5, Math.max(-1, v)) },
+  sign: { f: core.sign, r: (v) => (v > 0 ? 1 : v < 0 ? -1 : 0) },
+  floor: { f: core.floor, r: Math.floor },
 };
 
 const BINARY: Record<string, { f: (a: Tensor, b: Tensor) => Tensor; r: (a: number, b: number) => number }> = {
@@ -59,8 +61,18 @@ const BINARY: Record<string, { f: (a: Tensor, b: Tensor) => Tensor; r: (a: numbe
   div: { f: core.div, r: (a, b) => a / b },
   maximum: { f: core.maximum, r: Math.max },
   minimum: { f: core.minimum, r: Math.min },
+  pow: { f: core.pow, r: Math.pow },
   greater: { f: core.greater, r: (a, b) => (a > b ? 1 : 0) },
+  greaterEqual: { f: core.greaterEqual, r: (a, b) => (a >= b ? 1 : 0) },
+  less: { f: core.less, r: (a, b) => (a < b ? 1 : 0) },
+  lessEqual: { f: core.lessEqual, r: (a, b) => (a <= b ? 1 : 0) },
+  equal: { f: core.equal, r: (a, b) => (a === b ? 1 : 0) },
+  notEqual: { f: core.notEqual, r: (a, b) => (a !== b ? 1 : 0) },
+  logicalAnd: { f: core.logicalAnd, r: (a, b) => (a !== 0 && b !== 0 ? 1 : 0) },
+  logicalOr: { f: core.logicalOr, r: (a, b) => (a !== 0 || b !== 0 ? 1 : 0) },
 };
+
+const COARSE = new Set(['greater', 'greaterEqual', 'less', 'lessEqual', 'equal', 'notEqual', 'logicalAnd', 'logicalOr']);
 
 /** Two shapes that broadcast: b drops leading axes and sets some axes to 1. */
 const broadcastPair = shapeArb(1, 4).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 }), fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length })))
@@ -91,9 +103,14 @@ const CASES: Case[] = [
   })),
   ...Object.entries(BINARY).map(([op, b]): Case => ({
     name: op,
-    run: prop(broadcastPair, async ({ a, b: bs, va, vb }) => check(
-      tidy(() => b.f(tensor(Float32Array.from(va), a), tensor(Float32Array.from(vb), bs))),
-      ref.refBinary(ref.refTensor(a, va), ref.refTensor(bs, vb), b.r))),
+    run: prop(broadcastPair, async ({ a, b: bs, va, vb }) => {
+      // pow on positive bases; comparisons and logic on a coarse grid, so that ties and zeros occur
+      const grid = (v: number[]) => v.map((x) => Math.round(x));
+      const xa = op === 'pow' ? va.map((x) => Math.abs(x) + 0.1) : COARSE.has(op) ? grid(va) : va;
+      const xb = COARSE.has(op) ? grid(vb) : vb;
+      await check(tidy(() => b.f(tensor(Float32Array.from(xa), a), tensor(Float32Array.from(xb), bs))),
+        ref.refBinary(ref.refTensor(a, xa), ref.refTensor(bs, xb), b.r), op === 'pow' ? 1e-4 : 2e-5);
+    }),
   })),
   {
     name: 'slice',
