@@ -5,6 +5,8 @@ import t from 'tap';
 import { browserSkip, buildOpsPage, launch, startPage } from './helpers.js';
 
 const skip = browserSkip();
+// software WebGPU compiles every pipeline on first use: longer than the suite's 600 s per file on a busy machine
+t.setTimeout(1_800_000);
 const RUNS = Number(process.env.LARGO_BROWSER_FC_RUNS ?? 4);
 
 t.test('inference ops in the browser against the float64 oracle', { skip, timeout: 900_000 }, async (t) => {
