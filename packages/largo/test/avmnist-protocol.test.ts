@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requirement } from '@largo/test-support';
 import { resolveConfig } from '../src/config.js';
 import { loadAvData } from '../src/train/data.js';
 import { buildAvNet } from '../src/train/experiment.js';
@@ -12,8 +13,7 @@ import { evaluateAvMnist } from '../src/eval/evaluate.js';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const SHARED = process.env['LARGO_SHARED_DATASETS'] || resolve(here, '..', '..', '..', '..', 'shared', 'datasets');
 const have = existsSync(join(SHARED, 'mnist')) && existsSync(join(SHARED, 'fsdd'));
-const skip = have ? false : `shared avMNIST data not found at ${SHARED} (set LARGO_SHARED_DATASETS)`;
-if (!have && process.env['LARGO_REQUIRE_SHARED'] === '1') throw new Error(`LARGO_REQUIRE_SHARED=1 but ${skip}`);
+const skip = requirement('SHARED', have ? false : `shared avMNIST data not found at ${SHARED} (set LARGO_SHARED_DATASETS)`);
 
 t.test("avMNIST, the paper's protocol: pretrained frozen encoders shared by every method, cached features", { skip }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'largo-avp-'));

@@ -6,3 +6,4 @@ export * from './generators.js';
 export * from './backends.js';
 export * from './coverage.js';
 export * from './layering.js';
+export * from './requirements.js';

@@ -9,14 +9,15 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
+import { requirement } from '@largo/test-support';
 
 export const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = join(WEB_DIR, '..', '..');
 
 export function chromiumPath(): string | null {
-  for (const p of [process.env.LARGO_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(Boolean) as string[]) {
-    if (existsSync(p)) return p;
-  }
+  const forced = process.env.LARGO_CHROMIUM;
+  if (forced) return existsSync(forced) ? forced : null;
+  for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) if (existsSync(p)) return p;
   return null;
 }
 
@@ -39,12 +40,10 @@ export async function buildOpsPage(): Promise<void> {
   copyFileSync(join(WEB_DIR, 'test/browser/ops.html'), join(out, 'ops.html'));
 }
 
-/** Skip reason when there is no Chromium; with LARGO_REQUIRE_BROWSER=1 (CI with chromium installed) that is a failure instead. */
+/** Skip reason when there is no Chromium; with LARGO_REQUIRE_BROWSER=1 (as .ci/run sets it) that is a failure instead. */
 export function browserSkip(): string | false {
-  if (chromiumPath()) return false;
-  const why = 'no Chromium found (/usr/bin/chromium; or set LARGO_CHROMIUM): browser tests skipped';
-  if (process.env.LARGO_REQUIRE_BROWSER === '1') throw new Error(`LARGO_REQUIRE_BROWSER=1 but ${why}`);
-  return why;
+  const where = process.env.LARGO_CHROMIUM || '/usr/bin/chromium';
+  return requirement('BROWSER', chromiumPath() ? false : `no Chromium at ${where} (LARGO_CHROMIUM names another): browser tests skipped`);
 }
 
 export async function startPage(): Promise<{ url: string; close: () => Promise<void> }> {
