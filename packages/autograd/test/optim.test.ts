@@ -159,7 +159,7 @@ print(json.dumps(out))
 const torchRun = spawnSync(PYTHON, ['-c', TORCH_SCRIPT], {
   input: JSON.stringify({ cases: CASES, p0: P0, a: A, c: Cc, steps: STEPS }), encoding: 'utf8', timeout: 120000,
 });
-// No python3, or `import torch` itself failed (line 2 of the script): skip rather than fail.
+// No python3, or `import torch` itself failed (line 2 of the script): skip (a failure under LARGO_REQUIRE_TORCH=1).
 const noTorch = torchRun.error !== undefined
   || (torchRun.status !== 0 && /No module named|line 2, in <module>/.test(torchRun.stderr ?? ''));
 

@@ -4,11 +4,13 @@
 import t from 'tap';
 import fc from 'fast-check';
 import * as C from '@largo/core';
-import { tensor, memory, tidy, type DType, type Tensor } from '@largo/core';
+import { engine, tensor, memory, tidy, type DType, type Tensor } from '@largo/core';
 import {
   flatIndex, multiIndex, refBroadcastTo, refConcat, refIndexSelect, refPad, refPermute, refSlice, refTensor, type RefTensor,
 } from '@largo/core/reference';
-import { compare, oracleCase, toRef, FC_RUNS, arbShape } from '@largo/test-support';
+import {
+  arbBroadcastable, arbShape, compare, compareValues as compareTo, FC_RUNS, forEachBackend, oracleCase, stored, toRef,
+} from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const EXACT = { rtol: 0, atol: 0 };
@@ -234,3 +236,181 @@ t.test(oracleCase('slice') + ' via clone', async (t) => {
     });
   });
 });
+
+// ---------------------------------------------------------------------------
+// permute, slice, pad, concat, broadcastTo over random shapes for every dtype (they move words, exactly), and larger tensors; every backend (the WebGPU suite, folded in).
+{
+  const take = async (x: Tensor) => { const shape = [...x.shape], data = await x.data(); x.dispose(); return { shape, data }; };
+  const DTYPES: DType[] = ['float32', 'int32', 'uint8'];
+  /** Values exact in every dtype, NaN for floats. */
+  const vals = (n: number, dtype: DType) => fc.array(
+    dtype === 'float32' ? fc.oneof(fc.integer({ min: -1000, max: 1000 }).map((v) => v / 8), fc.constant(NaN)) : fc.integer({ min: 0, max: 255 }),
+    { minLength: n, maxLength: n });
+  const exact = { rtol: 0, atol: 0 };
+
+  forEachBackend(t, oracleCase('permute'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(
+        arbShape(0, 5, 5).chain((s) => fc.tuple(fc.constant(s), fc.shuffledSubarray(s.map((_, i) => i), { minLength: s.length, maxLength: s.length }),
+          fc.constantFrom(...DTYPES)).chain(([s, p, d]) => fc.tuple(fc.constant(s), fc.constant(p), fc.constant(d), vals(size(s), d)))),
+        async ([shape, perm, dtype, values]) => {
+          const y = tidy(() => C.permute(tensor(values, shape, dtype), perm));
+          check(compareTo(await take(y), refPermute(refTensor(shape, stored(values, dtype)), perm), exact), `permute [${shape}] by [${perm}] ${dtype}`);
+        }), { numRuns: b.runs });
+    }
+  });
+
+  forEachBackend(t, oracleCase('slice'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(
+        arbShape(0, 5, 6).chain((s) => fc.tuple(fc.constant(s),
+          fc.tuple(...s.map((d) => fc.integer({ min: 0, max: d }).chain((b) => fc.tuple(fc.constant(b), fc.integer({ min: 0, max: d - b }))))),
+          fc.constantFrom(...DTYPES)).chain(([s, box, d]) => fc.tuple(fc.constant(s), fc.constant(box as [number, number][]), fc.constant(d), vals(size(s), d)))),
+        async ([shape, box, dtype, values]) => {
+          const begin = box.map((b) => b[0]), sz = box.map((b) => b[1]);
+          const y = tidy(() => C.slice(tensor(values, shape, dtype), begin, sz));
+          check(compareTo(await take(y), refSlice(refTensor(shape, stored(values, dtype)), begin, sz), exact), `slice [${shape}] at [${begin}] size [${sz}]`);
+        }), { numRuns: b.runs });
+    }
+  });
+
+  forEachBackend(t, oracleCase('pad'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(
+        arbShape(0, 4, 4).chain((s) => fc.tuple(fc.constant(s),
+          fc.tuple(...s.map(() => fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })))),
+          fc.constantFrom(...DTYPES), fc.constantFrom(0, -1.5, 7))
+          .chain(([s, p, d, v]) => fc.tuple(fc.constant(s), fc.constant(p as [number, number][]), fc.constant(d), fc.constant(v), vals(size(s), d)))),
+        async ([shape, pads, dtype, value, values]) => {
+          const y = tidy(() => C.pad(tensor(values, shape, dtype), pads, value));
+          const r = refPad(refTensor(shape, stored(values, dtype)), pads, value);
+          check(compareTo(await take(y), refTensor(r.shape, stored(r.data, dtype)), exact), `pad [${shape}] by ${JSON.stringify(pads)} with ${value} (${dtype})`);
+        }), { numRuns: b.runs });
+    }
+  });
+
+  forEachBackend(t, oracleCase('concat'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(
+        arbShape(1, 4, 4).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 }), fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 4 }), fc.constantFrom(...DTYPES)))
+          .chain(([s, axis, lens, d]) => {
+            const shapes = lens.map((l) => s.map((v, i) => (i === axis ? l : v)));
+            return fc.tuple(fc.constant(shapes), fc.constant(axis), fc.constant(d), fc.tuple(...shapes.map((q) => vals(size(q), d))));
+          }),
+        async ([shapes, axis, dtype, values]) => {
+          const y = tidy(() => C.concat(shapes.map((s, i) => tensor(values[i], s, dtype)), axis));
+          const want = refConcat(shapes.map((s, i) => refTensor(s, stored(values[i], dtype))), axis);
+          check(compareTo(await take(y), want, exact), `concat of ${JSON.stringify(shapes)} along ${axis}`);
+        }), { numRuns: b.runs });
+    }
+  });
+
+  forEachBackend(t, oracleCase('broadcastTo'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(
+        arbShape(0, 5, 4).chain((out) => fc.tuple(fc.constant(out), arbBroadcastable(out), fc.constantFrom(...DTYPES)))
+          .chain(([out, s, d]) => fc.tuple(fc.constant(out), fc.constant(s), fc.constant(d), vals(size(s), d))),
+        async ([out, shape, dtype, values]) => {
+          const y = tidy(() => C.broadcastTo(tensor(values, shape, dtype), out));
+          check(compareTo(await take(y), refBroadcastTo(refTensor(shape, stored(values, dtype)), out), exact), `broadcast [${shape}] to [${out}]`);
+        }), { numRuns: b.runs });
+    }
+  });
+
+  forEachBackend(t, 'layout ops on larger tensors', async (t, b) => {
+    // A 2-d grid (more than 65535 workgroups would be needed at 1 element per thread only beyond 16M; here just many groups).
+    const n = [3, 70, 500];
+    const v = Float32Array.from({ length: size(n) }, (_, i) => i % 977);
+    const x = tensor(v, n);
+    const y = C.permute(x, [2, 0, 1]);
+    check(compareTo(await take(y), refPermute(refTensor(n, v), [2, 0, 1]), exact), 'permute [3, 70, 500]');
+    const s = C.slice(x, [1, 10, 0], [2, 50, 500]);
+    check(compareTo(await take(s), refSlice(refTensor(n, v), [1, 10, 0], [2, 50, 500]), exact), 'slice of whole rows (a buffer copy per band)');
+    x.dispose();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// indexSelect and indexAdd for every dtype, bitwise the CPU sums; every backend (the WebGPU suite, folded in).
+{
+  const take = async (x: Tensor) => { const shape = [...x.shape], data = await x.data(); x.dispose(); return { shape, data }; };
+  const DTYPES: DType[] = ['float32', 'int32', 'uint8'];
+
+  /** Values of `dtype` for `n` elements. */
+  const arbValues = (n: number, dtype: DType) => dtype === 'float32'
+    ? fc.array(fc.double({ min: -100, max: 100, noNaN: true }).map(Math.fround), { minLength: n, maxLength: n })
+    : fc.array(fc.integer({ min: dtype === 'uint8' ? 0 : -1e6, max: dtype === 'uint8' ? 255 : 1e6 }), { minLength: n, maxLength: n });
+
+  const arbSelect = fc.constantFrom(...DTYPES).chain((dtype) => arbShape(1, 4, 5).chain((shape) => fc.tuple(
+    fc.constant(dtype), fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 }), arbValues(size(shape), dtype),
+  ).chain(([d, s, axis, v]) => fc.tuple(fc.constant(d), fc.constant(s), fc.constant(axis), fc.constant(v),
+    fc.array(fc.integer({ min: 0, max: s[axis] - 1 }), { minLength: 0, maxLength: 7 }), fc.boolean()))));
+
+  forEachBackend(t, oracleCase('indexSelect'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbSelect, async ([dtype, shape, axis, values, idx, asList]) => {
+        const y = tidy(() => C.indexSelect(tensor(values, shape, dtype), axis, asList ? idx : tensor(idx, [idx.length], 'int32')));
+        if (y.dtype !== dtype) throw new Error(`indexSelect of ${dtype} gave ${y.dtype}`);
+        const want = refIndexSelect(refTensor(shape, stored(values, dtype)), axis, idx);
+        check(compareTo(await take(y), want, { rtol: 0, atol: 0 }), `indexSelect ${dtype} axis ${axis} of [${shape}] at [${idx}]`);
+      }), { numRuns: b.runs });
+      // A host list is still range-checked by the op; device indices are clamped into range by the WebGPU kernel.
+      const x = tensor([[1, 2, 3], [4, 5, 6]]);
+      t.throws(() => C.indexSelect(x, 1, [0, 3]), /out of range/, 'a host index list is checked');
+      if (b.name === 'webgpu') {
+        const y = tidy(() => C.indexSelect(x, 1, tensor([-2, 1, 7], [3], 'int32')));
+        t.same((await take(y)).data, [1, 2, 3, 4, 5, 6], 'device indices are clamped into [0, n − 1]');
+      }
+      x.dispose();
+    }
+  });
+
+  /** out = zeros(shape); out[.., idx[k], ..] += src[.., k, ..], in float64. */
+  function refIndexAdd(src: RefTensor, axis: number, idx: readonly number[], shape: readonly number[]): RefTensor {
+    const out = refTensor(shape);
+    const outer = size(shape.slice(0, axis)), inner = size(shape.slice(axis + 1)), n = shape[axis], K = idx.length;
+    for (let a = 0; a < outer; a++) for (let k = 0; k < K; k++) for (let c = 0; c < inner; c++) {
+      out.data[(a * n + idx[k]) * inner + c] += src.data[(a * K + k) * inner + c];
+    }
+    return out;
+  }
+
+  const arbAdd = fc.constantFrom(...DTYPES).chain((dtype) => arbShape(1, 4, 5).chain((shape) =>
+    fc.tuple(fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 })).chain(([s, axis]) =>
+      fc.array(fc.integer({ min: 0, max: s[axis] - 1 }), { minLength: 0, maxLength: 8 }).chain((idx) => {
+        const srcShape = s.map((d, i) => (i === axis ? idx.length : d));
+        return fc.tuple(fc.constant(dtype), fc.constant(s), fc.constant(axis), fc.constant(idx), fc.constant(srcShape), arbValues(size(srcShape), dtype));
+      }))));
+
+  forEachBackend(t, oracleCase('indexAdd'), async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbAdd, async ([dtype, shape, axis, idx, srcShape, values]) => {
+        const y = tidy(() => C.indexAdd(tensor(values, srcShape, dtype), axis, tensor(idx, [idx.length], 'int32'), shape));
+        if (y.dtype !== dtype) throw new Error(`indexAdd of ${dtype} gave ${y.dtype}`);
+        const r = refIndexAdd(refTensor(srcShape, stored(values, dtype)), axis, idx, shape);
+        // Integers wrap like their typed arrays; float32 adds in the CPU's order (compared bitwise below).
+        const want = dtype === 'float32' ? r : refTensor(r.shape, stored(r.data, dtype));
+        const tol = dtype === 'float32' ? { rtol: 1e-6, atol: 1e-4 } : { rtol: 0, atol: 0 };
+        check(compareTo(await take(y), want, tol), `indexAdd ${dtype} axis ${axis} into [${shape}] at [${idx}]`);
+      }), { numRuns: b.runs });
+    }
+  });
+
+  forEachBackend(t, oracleCase('indexAdd') + ': bitwise the cpu result (same accumulation order), clamped device indices on webgpu', async (t, b) => {
+    {
+      const src = Float32Array.from({ length: 3 * 9 * 5 }, (_, i) => Math.fround(Math.sin(i) * 1e3 + 1e-3 * i));
+      const idx = [4, 0, 4, 2, 4, 0, 1, 4, 3];
+      const run = () => tidy(() => C.indexAdd(tensor(src, [3, 9, 5]), 1, tensor(idx, [9], 'int32'), [3, 6, 5]));
+      const here = await take(run());
+      const prev = engine().backend.name;
+      C.setBackend('cpu');
+      const cpu = await take(run());
+      C.setBackend(prev);
+      t.same(here.data, cpu.data, `float32 sums on ${b.name} are bitwise the cpu sums`);
+      if (b.name === 'webgpu') {
+        const y = tidy(() => C.indexAdd(tensor([1, 2, 3, 4], [4]), 0, tensor([-1, 9, 1, 1], [4], 'int32'), [3]));
+        t.same((await take(y)).data, [1, 7, 2], 'out-of-range device indices are clamped (−1 → 0, 9 → 2)');
+      }
+    }
+  });
+}

@@ -1,36 +1,26 @@
 // The losses (cross-entropy, BCE with logits, soft Dice) and their backward
-// kernels against the float64 oracle; the oracle backwards are checked
+// kernels against the float64 oracle on every backend (inputs made on the CPU,
+// the op run on the backend under test); the oracle backwards are checked
 // against finite differences of the oracle forwards. Edge cases and errors.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import fc from 'fast-check';
 import {
   bceWithLogits, bceWithLogitsGrad, crossEntropy, crossEntropyGrad, memory, OpError, rand, randn, softDiceLoss,
   softDiceLossGrad, softmax, tensor, tidy, Philox, type DType,
 } from '@largo/core';
+import * as C from '@largo/core';
+import type { Tensor } from '@largo/core';
 import {
   refBceWithLogits, refBceWithLogitsGrad, refCrossEntropy, refCrossEntropyGrad, refSoftDiceLoss, refSoftDiceLossGrad,
   refTensor, type RefTensor,
 } from '@largo/core/reference';
-import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from '@largo/test-support';
+import {
+  arbShape, check, compareAsync, compareValues as compareTo, FC_RUNS, forEachBackend, onCpu, oracleCase, opThrows, reductionTol, size, toRef, type Tol,
+} from '@largo/test-support';
 
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 /** A scalar cotangent away from zero and subnormals. */
 const arbDy = fc.tuple(fc.double({ min: 0.05, max: 3, noNaN: true }), fc.boolean()).map(([v, neg]) => (neg ? -v : v));
 const maxAbs = (r: RefTensor) => r.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-
-function check(msg: string | null, what: string): void {
-  if (msg !== null) throw new Error(`${what}: ${msg}`);
-}
-
-function opThrows(t: Test, fn: () => unknown, op: string, ...fragments: string[]): void {
-  try {
-    fn();
-    t.fail(`${op}: expected an error`);
-  } catch (e) {
-    const m = e instanceof Error ? e.message : String(e);
-    t.ok(e instanceof OpError && m.startsWith(op + ':') && fragments.every((f) => m.includes(f)), m);
-  }
-}
 
 /** Central differences of a scalar oracle function w.r.t. every entry of `x`, checked against `grad`. */
 function fdCheck(what: string, x: RefTensor, grad: RefTensor, f: () => number, h = 1e-6, tol = 1e-6): void {
@@ -77,31 +67,37 @@ function ceInputs(c: CeCase) {
   return { shape, logits, target, weight, opts, ropts };
 }
 
-t.test(oracleCase('crossEntropy'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbCe, (c) => tidy(() => {
-    const { shape, logits, target, opts, ropts } = ceInputs(c);
-    const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-12 * c.scale } : { ...reductionTol(size(shape)), atol: 1e-6 * c.scale };
-    check(compare(crossEntropy(logits, target, opts), refCrossEntropy(toRef(logits), toRef(target), ropts), tol), `crossEntropy ${JSON.stringify(c)}`);
-  })), { numRuns: FC_RUNS });
-  t.same(memory(), before, 'no leaks');
+forEachBackend(t, oracleCase('crossEntropy'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbCe.filter((c) => b.floatDtypes.includes(c.dtype)), async (c) => {
+    const { got, want, tol } = tidy(() => onCpu(() => {
+      const { shape, logits, target, opts, ropts } = ceInputs(c);
+      const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-12 * c.scale } : { ...reductionTol(size(shape)), atol: 1e-6 * c.scale };
+      const got = crossEntropy(b.put(logits), b.put(target), { ...opts, weight: b.put(opts.weight) });
+      return { got, want: refCrossEntropy(toRef(logits), toRef(target), ropts), tol };
+    }));
+    check(await compareAsync(got, want, tol, true), `crossEntropy ${JSON.stringify(c)}`);
+  }), { numRuns: b.runs });
 });
 
-t.test(oracleCase('crossEntropyGrad'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbCe, arbDy, (c, dyv) => tidy(() => {
-    const { logits, target, opts, ropts } = ceInputs(c);
-    const dy = tensor([dyv], [], c.dtype);
-    const want = refCrossEntropyGrad(toRef(logits), toRef(target), toRef(dy).data[0], ropts);
-    // Elements are dy·w·(p − onehot)/Σw: tolerance on the scale |dy|·max w/Σw (p − 1 cancels).
-    const tv = toRef(target).data, wv = ropts.weight?.data;
-    let wsum = 0, wmax = 0;
-    for (const k of tv) if (k !== (c.ignoreIndex ?? -100)) { const wk = wv ? wv[k] : 1; wsum += wk; wmax = Math.max(wmax, wk); }
-    const sc = (Math.abs(dyv) * wmax) / Math.max(wsum, 1e-300);
-    const tol = c.dtype === 'float64' ? { rtol: 1e-10, atol: 1e-14 * sc } : { rtol: 1e-5, atol: 1e-7 * sc };
-    check(compare(crossEntropyGrad(logits, target, dy, opts), want, tol), `crossEntropyGrad ${JSON.stringify(c)}`);
-  })), { numRuns: FC_RUNS });
-  t.same(memory(), before, 'no leaks');
+forEachBackend(t, oracleCase('crossEntropyGrad'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbCe.filter((c) => b.floatDtypes.includes(c.dtype)), arbDy, async (c, dyv) => {
+    const { got, want, tol } = tidy(() => onCpu(() => {
+      const { logits, target, opts, ropts } = ceInputs(c);
+      const dy = tensor([dyv], [], c.dtype);
+      const want = refCrossEntropyGrad(toRef(logits), toRef(target), toRef(dy).data[0], ropts);
+      // Elements are dy·w·(p − onehot)/Σw: tolerance on the scale |dy|·max w/Σw (p − 1 cancels).
+      const tv = toRef(target).data, wv = ropts.weight?.data;
+      let wsum = 0, wmax = 0;
+      for (const k of tv) if (k !== (c.ignoreIndex ?? -100)) { const wk = wv ? wv[k] : 1; wsum += wk; wmax = Math.max(wmax, wk); }
+      const sc = (Math.abs(dyv) * wmax) / Math.max(wsum, 1e-300);
+      // float32: the CPU rounds once from doubles; an f32-accumulating backend carries f32 exp/log-sum-exp
+      // errors (~1 ulp of 1 per element, times the scale), with the WebGPU test's established rtol.
+      const tol = c.dtype === 'float64' ? { rtol: 1e-10, atol: 1e-14 * sc }
+        : b.pick({ f64: { rtol: 1e-5, atol: 1e-7 * sc }, f32: { rtol: 2e-5, atol: 1e-6 * sc } });
+      return { got: crossEntropyGrad(b.put(logits), b.put(target), b.put(dy), { ...opts, weight: b.put(opts.weight) }), want, tol };
+    }));
+    check(await compareAsync(got, want, tol, true), `crossEntropyGrad ${JSON.stringify(c)}`);
+  }), { numRuns: b.runs });
 });
 
 t.test(oracleCase('crossEntropyGrad') + ': the oracle backward matches finite differences', async (t) => {
@@ -172,31 +168,32 @@ function bceInputs(c: { shape: number[]; dtype: DType; scale: number; hard: bool
   return { x, tg };
 }
 
-t.test(oracleCase('bceWithLogits'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbBce, (c) => tidy(() => {
-    const { x, tg } = bceInputs(c);
-    const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-13 * c.scale } : { ...reductionTol(size(c.shape)), atol: 1e-6 * c.scale };
-    check(compare(bceWithLogits(x, tg), refBceWithLogits(toRef(x), toRef(tg)), tol), `bceWithLogits ${JSON.stringify(c)}`);
-  })), { numRuns: FC_RUNS });
-  t.same(memory(), before, 'no leaks');
+forEachBackend(t, oracleCase('bceWithLogits'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbBce.filter((c) => b.floatDtypes.includes(c.dtype)), async (c) => {
+    const { got, want, tol } = tidy(() => onCpu(() => {
+      const { x, tg } = bceInputs(c);
+      const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-13 * c.scale } : { ...reductionTol(size(c.shape)), atol: 1e-6 * c.scale };
+      return { got: bceWithLogits(b.put(x), b.put(tg)), want: refBceWithLogits(toRef(x), toRef(tg)), tol };
+    }));
+    check(await compareAsync(got, want, tol, true), `bceWithLogits ${JSON.stringify(c)}`);
+  }), { numRuns: b.runs });
 });
 
-t.test(oracleCase('bceWithLogitsGrad'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbBce, arbDy, (c, dyv) => tidy(() => {
-    const { x, tg } = bceInputs(c);
-    const dy = tensor([dyv], [], c.dtype);
-    const want = refBceWithLogitsGrad(toRef(x), toRef(tg), toRef(dy).data[0]);
-    const got = bceWithLogitsGrad(x, tg, dy);
+forEachBackend(t, oracleCase('bceWithLogitsGrad'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbBce.filter((c) => b.floatDtypes.includes(c.dtype)), arbDy, async (c, dyv) => {
+    const { got, want, xs } = tidy(() => onCpu(() => {
+      const { x, tg } = bceInputs(c);
+      const dy = tensor([dyv], [], c.dtype);
+      const want = refBceWithLogitsGrad(toRef(x), toRef(tg), toRef(dy).data[0]);
+      return { got: bceWithLogitsGrad(b.put(x), b.put(tg), b.put(dy)), want, xs: maxAbs(toRef(x)) };
+    }));
     // dlogits = dy·(σ(x) − t)/n, dtarget = −dy·x/n: scales |dy|/n and |dy|·max|x|/n.
-    const n = size(c.shape), xs = maxAbs(toRef(x));
+    const n = size(c.shape);
     for (const [name, a, r, sc] of [['dlogits', got.dlogits, want.dlogits, Math.abs(dyv) / n], ['dtarget', got.dtarget, want.dtarget, (Math.abs(dyv) * xs) / n]] as const) {
       const tol = c.dtype === 'float64' ? { rtol: 1e-10, atol: 1e-15 * sc } : { rtol: 1e-5, atol: 1e-7 * sc };
-      check(compare(a, r, tol), `bceWithLogitsGrad ${name} ${JSON.stringify(c)}`);
+      check(await compareAsync(a, r, tol, true), `bceWithLogitsGrad ${name} ${JSON.stringify(c)}`);
     }
-  })), { numRuns: FC_RUNS });
-  t.same(memory(), before, 'no leaks');
+  }), { numRuns: b.runs });
 });
 
 t.test(oracleCase('bceWithLogitsGrad') + ': the oracle backward matches finite differences', async (t) => {
@@ -267,33 +264,34 @@ function diceInputs(c: { N: number; C: number; spatial: number[]; dtype: DType; 
   return { shape, p, tg };
 }
 
-t.test(oracleCase('softDiceLoss'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbDice, (c) => tidy(() => {
-    const { shape, p, tg } = diceInputs(c);
-    const opts = { smooth: c.smooth, batchDice: c.batchDice, reduction: c.reduction };
-    const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-13 } : reductionTol(size(shape));
-    check(compare(softDiceLoss(p, tg, opts), refSoftDiceLoss(toRef(p), toRef(tg), opts), tol), `softDiceLoss ${JSON.stringify(c)}`);
-  })), { numRuns: FC_RUNS });
-  t.same(memory(), before, 'no leaks');
+forEachBackend(t, oracleCase('softDiceLoss'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbDice.filter((c) => b.floatDtypes.includes(c.dtype)), async (c) => {
+    const { got, want, tol } = tidy(() => onCpu(() => {
+      const { shape, p, tg } = diceInputs(c);
+      const opts = { smooth: c.smooth, batchDice: c.batchDice, reduction: c.reduction };
+      const tol = c.dtype === 'float64' ? { rtol: 1e-12, atol: 1e-13 } : reductionTol(size(shape));
+      return { got: softDiceLoss(b.put(p), b.put(tg), opts), want: refSoftDiceLoss(toRef(p), toRef(tg), opts), tol };
+    }));
+    check(await compareAsync(got, want, tol, true), `softDiceLoss ${JSON.stringify(c)}`);
+  }), { numRuns: b.runs });
 });
 
-t.test(oracleCase('softDiceLossGrad'), async (t) => {
-  const before = memory();
-  fc.assert(fc.property(arbDice, (c) => tidy(() => {
-    const { shape, p, tg } = diceInputs(c);
-    const opts = { smooth: c.smooth, batchDice: c.batchDice, reduction: c.reduction };
-    const dyShape = c.reduction === 'mean' ? [] : c.batchDice ? [c.C] : [c.N, c.C];
-    const dy = randn(dyShape, { seed: c.seed + 5, dtype: c.dtype });
-    const got = softDiceLossGrad(p, tg, dy, opts);
-    const want = refSoftDiceLossGrad(toRef(p), toRef(tg), toRef(dy), opts);
+forEachBackend(t, oracleCase('softDiceLossGrad'), async (t, b) => {
+  await fc.assert(fc.asyncProperty(arbDice.filter((c) => b.floatDtypes.includes(c.dtype)), async (c) => {
+    const { got, want, n } = tidy(() => onCpu(() => {
+      const { shape, p, tg } = diceInputs(c);
+      const opts = { smooth: c.smooth, batchDice: c.batchDice, reduction: c.reduction };
+      const dyShape = c.reduction === 'mean' ? [] : c.batchDice ? [c.C] : [c.N, c.C];
+      const dy = randn(dyShape, { seed: c.seed + 5, dtype: c.dtype });
+      const want = refSoftDiceLossGrad(toRef(p), toRef(tg), toRef(dy), opts);
+      return { got: softDiceLossGrad(b.put(p), b.put(tg), b.put(dy), opts), want, n: size(shape) };
+    }));
     for (const [name, a, r] of [['dprobs', got.dprobs, want.dprobs], ['dtarget', got.dtarget, want.dtarget]] as const) {
       const sc = Math.max(maxAbs(r), 1e-300);
-      const tol = c.dtype === 'float64' ? { rtol: 1e-9, atol: 1e-12 * sc } : { rtol: 1e-4, atol: 1e-5 * Math.sqrt(size(shape)) * sc };
-      check(compare(a, r, tol), `softDiceLossGrad ${name} ${JSON.stringify(c)}`);
+      const tol = c.dtype === 'float64' ? { rtol: 1e-9, atol: 1e-12 * sc } : { rtol: 1e-4, atol: 1e-5 * Math.sqrt(n) * sc };
+      check(await compareAsync(a, r, tol, true), `softDiceLossGrad ${name} ${JSON.stringify(c)}`);
     }
-  })), { numRuns: FC_RUNS });
-  t.same(memory(), before, 'no leaks');
+  }), { numRuns: b.runs });
 });
 
 t.test(oracleCase('softDiceLossGrad') + ': the oracle backward matches finite differences', async (t) => {
@@ -346,3 +344,151 @@ t.test('softDiceLoss errors', async (t) => {
   });
 });
 
+// ---------------------------------------------------------------------------
+// float32 inputs of unit scale at the sizes where the WebGPU kernels change
+// strategy (many workgroup partials, chunked rows), uint8 labels; every backend.
+{
+  const take = async (x: Tensor) => { const shape = [...x.shape], data = await x.data(); x.dispose(); return { shape, data }; };
+  const normals = (n: number, seed: number, mean = 0, std = 1) => Float32Array.from(new Philox(seed).normal(n), (v) => mean + std * v);
+  const uniforms = (n: number, seed: number) => Float32Array.from(new Philox(seed).uniform(n));
+  const maxAbs = (a: ArrayLike<number>) => { let m = 0; for (let i = 0; i < a.length; i++) if (Math.abs(a[i]) > m) m = Math.abs(a[i]); return m; };
+  const seed = fc.integer({ min: 0, max: 1 << 30 });
+
+  async function expect(y: Tensor, want: RefTensor, tol: Tol, what: string): Promise<void> {
+    check(compareTo(await take(y), want, tol), what);
+  }
+
+  // cross-entropy
+
+  interface CeCase { shape: number[]; targets: number[]; ignoreIndex: number; weighted: boolean; u8: boolean; seed: number; dy: number }
+  const arbCe: fc.Arbitrary<CeCase> = fc.record({
+    N: fc.integer({ min: 1, max: 3 }), C: fc.integer({ min: 1, max: 6 }),
+    spatial: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 2 }),
+    ignore: fc.constantFrom(-100, 0, 1), weighted: fc.boolean(), u8: fc.boolean(), seed, dy: fc.double({ min: -2, max: 2, noNaN: true }),
+  }).chain((r) => {
+    const tshape = [r.N, ...r.spatial];
+    return fc.array(fc.integer({ min: 0, max: r.C }), { minLength: size(tshape), maxLength: size(tshape) }).map((tv) => ({
+      shape: [r.N, r.C, ...r.spatial],
+      // r.C stands for "ignored" (ignoreIndex -100 cannot be stored in uint8: then it is class 0).
+      targets: tv.map((v) => (v === r.C ? (r.u8 && r.ignore < 0 ? 0 : r.ignore) : v)),
+      ignoreIndex: r.ignore, weighted: r.weighted, u8: r.u8, seed: r.seed, dy: Math.fround(r.dy),
+    }));
+  });
+
+  const ceTshape = (c: CeCase) => [c.shape[0], ...c.shape.slice(2)];
+
+  forEachBackend(t, oracleCase('crossEntropy') + ': f32 partial sums and long inputs', async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbCe, async (c) => {
+        const x = normals(size(c.shape), c.seed, 0, 3), w = uniforms(c.shape[1], c.seed + 1);
+        const y = tidy(() => C.crossEntropy(tensor(x, c.shape), tensor(c.targets, ceTshape(c), c.u8 ? 'uint8' : 'int32'),
+          { ignoreIndex: c.ignoreIndex, weight: c.weighted ? tensor(w, [c.shape[1]]) : null }));
+        const want = refCrossEntropy(refTensor(c.shape, x), refTensor(ceTshape(c), c.targets),
+          { ignoreIndex: c.ignoreIndex, weight: c.weighted ? refTensor([c.shape[1]], w) : null });
+        await expect(y, want, { rtol: 2e-5, atol: 2e-6 }, `crossEntropy ${JSON.stringify(c)}`);
+      }), { numRuns: b.runs });
+      if (b.name === 'webgpu') {
+        // Labels on the GPU cannot throw: an out-of-range label makes the loss NaN (documented; the CPU throws).
+        const bad = tidy(() => C.crossEntropy(tensor([[1, 2], [3, 4]]), tensor([1, 5], [2], 'int32')));
+        t.ok(Number.isNaN((await take(bad)).data[0]), 'an out-of-range label gives NaN on webgpu');
+      }
+    }
+  });
+
+  forEachBackend(t, oracleCase('crossEntropyGrad') + ': f32 partial sums and long inputs', async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbCe, async (c) => {
+        const x = normals(size(c.shape), c.seed, 0, 3), w = uniforms(c.shape[1], c.seed + 1);
+        const g = tidy(() => C.crossEntropyGrad(tensor(x, c.shape), tensor(c.targets, ceTshape(c), c.u8 ? 'uint8' : 'int32'), tensor([c.dy], []),
+          { ignoreIndex: c.ignoreIndex, weight: c.weighted ? tensor(w, [c.shape[1]]) : null }));
+        const want = refCrossEntropyGrad(refTensor(c.shape, x), refTensor(ceTshape(c), c.targets), c.dy,
+          { ignoreIndex: c.ignoreIndex, weight: c.weighted ? refTensor([c.shape[1]], w) : null });
+        await expect(g, want, { rtol: 2e-5, atol: 1e-6 }, `crossEntropyGrad ${JSON.stringify(c)}`);
+      }), { numRuns: b.runs });
+    }
+  });
+
+  // BCE with logits
+
+  const arbBce = arbShape(0, 4, 6).chain((s) => fc.tuple(fc.constant(s), seed, fc.double({ min: -2, max: 2, noNaN: true })));
+
+  forEachBackend(t, oracleCase('bceWithLogits') + ': f32 partial sums and long inputs', async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbBce, async ([shape, s]) => {
+        const x = normals(size(shape), s, 0, 4), tg = uniforms(size(shape), s + 1);
+        const y = tidy(() => C.bceWithLogits(tensor(x, shape), tensor(tg, shape)));
+        await expect(y, refBceWithLogits(refTensor(shape, x), refTensor(shape, tg)), { rtol: 2e-5, atol: 2e-6 }, `bce [${shape}]`);
+      }), { numRuns: b.runs });
+      // A long input: many workgroup partials.
+      const n = 70001, x = normals(n, 5, 0, 6), tg = uniforms(n, 6);
+      const y = tidy(() => C.bceWithLogits(tensor(x, [n]), tensor(tg, [n])));
+      await expect(y, refBceWithLogits(refTensor([n], x), refTensor([n], tg)), { rtol: 1e-5, atol: 1e-6 }, 'bce long');
+    }
+  });
+
+  forEachBackend(t, oracleCase('bceWithLogitsGrad') + ': f32 partial sums and long inputs', async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbBce, async ([shape, s, dy]) => {
+        const x = normals(size(shape), s, 0, 4), tg = uniforms(size(shape), s + 1), d = Math.fround(dy);
+        const g = tidy(() => {
+          const r = C.bceWithLogitsGrad(tensor(x, shape), tensor(tg, shape), tensor([d], []));
+          return [r.dlogits, r.dtarget];
+        });
+        const want = refBceWithLogitsGrad(refTensor(shape, x), refTensor(shape, tg), d);
+        const tol = { rtol: 2e-5, atol: 1e-7 };
+        await expect(g[0], want.dlogits, tol, `bce dlogits [${shape}]`);
+        await expect(g[1], want.dtarget, tol, `bce dtarget [${shape}]`);
+      }), { numRuns: b.runs });
+    }
+  });
+
+  // soft Dice
+
+  interface DiceCase { shape: number[]; smooth: number; batchDice: boolean; reduction: 'mean' | 'none'; hard: boolean; seed: number }
+  const arbDice: fc.Arbitrary<DiceCase> = fc.record({
+    N: fc.integer({ min: 1, max: 3 }), C: fc.integer({ min: 1, max: 4 }),
+    spatial: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 3 }),
+    smooth: fc.constantFrom(1e-5, 1, 0), batchDice: fc.boolean(), reduction: fc.constantFrom<'mean' | 'none'>('mean', 'none'), hard: fc.boolean(), seed,
+  }).map((r) => ({ shape: [r.N, r.C, ...r.spatial], smooth: r.smooth, batchDice: r.batchDice, reduction: r.reduction, hard: r.hard, seed: r.seed }));
+
+  function diceInputs(c: DiceCase) {
+    const p = uniforms(size(c.shape), c.seed);
+    const tg = uniforms(size(c.shape), c.seed + 1).map((v) => (c.hard ? (v > 0.5 ? 1 : 0) : v));
+    // smooth 0 with an all-zero group is 0/0: keep the denominators positive.
+    if (c.smooth === 0) p.forEach((v, i) => { p[i] = 0.05 + 0.9 * v; });
+    const o = { smooth: c.smooth, batchDice: c.batchDice, reduction: c.reduction };
+    const dyShape = c.reduction === 'mean' ? [] : c.batchDice ? [c.shape[1]] : [c.shape[0], c.shape[1]];
+    return { p, tg, o, dyShape, dy: normals(size(dyShape), c.seed + 2) };
+  }
+
+  forEachBackend(t, oracleCase('softDiceLoss') + ': f32 partial sums and long inputs', async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbDice, async (c) => {
+        const { p, tg, o } = diceInputs(c);
+        const y = tidy(() => C.softDiceLoss(tensor(p, c.shape), tensor(tg, c.shape), o));
+        await expect(y, refSoftDiceLoss(refTensor(c.shape, p), refTensor(c.shape, tg), o), { rtol: 2e-5, atol: 2e-6 }, `softDice ${JSON.stringify(c)}`);
+      }), { numRuns: b.runs });
+      // Long groups (chunked rows).
+      const c: DiceCase = { shape: [2, 2, 20000], smooth: 1e-5, batchDice: true, reduction: 'mean', hard: true, seed: 3 };
+      const { p, tg, o } = diceInputs(c);
+      const y = tidy(() => C.softDiceLoss(tensor(p, c.shape), tensor(tg, c.shape), o));
+      await expect(y, refSoftDiceLoss(refTensor(c.shape, p), refTensor(c.shape, tg), o), { rtol: 1e-5, atol: 2e-6 }, 'softDice long');
+    }
+  });
+
+  forEachBackend(t, oracleCase('softDiceLossGrad') + ': f32 partial sums and long inputs', async (t, b) => {
+    {
+      await fc.assert(fc.asyncProperty(arbDice, async (c) => {
+        const { p, tg, o, dy, dyShape } = diceInputs(c);
+        const g = tidy(() => {
+          const r = C.softDiceLossGrad(tensor(p, c.shape), tensor(tg, c.shape), tensor(dy, dyShape), o);
+          return [r.dprobs, r.dtarget];
+        });
+        const want = refSoftDiceLossGrad(refTensor(c.shape, p), refTensor(c.shape, tg), refTensor(dyShape, dy), o);
+        const sc = maxAbs(want.dprobs.data) + maxAbs(want.dtarget.data);
+        await expect(g[0], want.dprobs, { rtol: 5e-5, atol: 1e-6 * sc }, `softDice dprobs ${JSON.stringify(c)}`);
+        await expect(g[1], want.dtarget, { rtol: 5e-5, atol: 1e-6 * sc }, `softDice dtarget ${JSON.stringify(c)}`);
+      }), { numRuns: b.runs });
+    }
+  });
+}

@@ -94,7 +94,10 @@ export async function acquireDevice(): Promise<AcquiredDevice | string> {
   try {
     create = await loadDawn();
   } catch (e) {
-    return `the 'webgpu' package (Dawn for Node) could not be loaded: ${(e as Error).message}`;
+    // `webgpu` is an optional dependency (npm may skip it, or a user may omit optional ones)
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes("'webgpu'")) return `the 'webgpu' package (Dawn for Node) is not installed: npm install webgpu`;
+    return `the 'webgpu' package (Dawn for Node) could not be loaded: ${err.message}`;
   }
   const attempts: { path: GpuDeviceInfo['path']; options: string[]; request: GPURequestAdapterOptions; level: GpuDeviceInfo['featureLevel'] }[] = [
     { path: 'dawn-default', options: [], request: { powerPreference: 'high-performance' }, level: 'core' },

@@ -4,7 +4,7 @@
 // forEachBackend (@largo/test-support) instead.
 import { memory, setBackend, type Tensor } from '@largo/core';
 import { initWebGpu, webGpuUnavailableReason, type WebGpuBackend } from '@largo/gpu';
-import { requirement } from '@largo/test-support';
+import { GPU_RUNS as RUNS, requirement } from '@largo/test-support';
 export { oracleCase, arbShape, check, size, arbF32, arbInts, arbBroadcastable, arbShapePair, stored, toRefAsync } from '@largo/test-support';
 
 /** The backend, or null; when null `skipReason` says why (tests then skip with it). */
@@ -13,13 +13,8 @@ export const backend: WebGpuBackend | null = await initWebGpu({ quiet: true });
 export const skipReason: string | false = requirement('WEBGPU', backend ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`);
 if (backend) setBackend('webgpu');
 
-/**
- * Property runs per WebGPU test (LARGO_GPU_FC_RUNS overrides). llvmpipe runs
- * every shader on the CPU, but most of a file's time is shader compilation
- * and fixed cases: on the 2-core CI VM the whole WebGPU suite took 42 s at
- * 12 runs and 58 s at 36.
- */
-export const GPU_RUNS = Number(process.env.LARGO_GPU_FC_RUNS ?? 36);
+/** Property runs per WebGPU test: the webgpu profile's (see @largo/test-support backends.ts). */
+export const GPU_RUNS = RUNS;
 
 export const wg = (op: string): string => `${op} [webgpu]`;
 /** Test options: skip with the reason when there is no adapter (a fresh object each time: tap annotates it). */

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import * as core from '@largo/core';
 import { engine, tensor, tidy, type Tensor } from '@largo/core';
 import { backward, requireGrad } from '@largo/autograd';
+import { allBackends, selectBackend } from './backend-select.js';
 
 interface AuditCase {
   name: string;
@@ -242,12 +243,16 @@ export async function runAudit(argv: string[]): Promise<number> {
   if (values.help) { console.log(HELP); return 0; }
   if (!values.fixtures) { console.error('audit: --fixtures DIR is required\n\n' + HELP); return 2; }
   let backends: string[];
-  if (values.backend === 'all') {
+  // @largo/gpu is optional: loaded (lazily, via backend-select) only when asked for
+  if (values.backend === 'all') backends = await allBackends();
+  else if (values.backend === 'webgpu') {
     try {
-      const gpu = (await import('@largo/gpu')) as Record<string, unknown>;
-      if (typeof gpu.initWebGpu === 'function') await (gpu.initWebGpu as () => Promise<unknown>)();
-    } catch { /* no GPU backend available: audit the others */ }
-    backends = engine().backendNames();
+      await selectBackend('webgpu');
+    } catch (e) {
+      console.error(`audit: ${(e as Error).message}`);
+      return 2;
+    }
+    backends = ['webgpu'];
   } else backends = [values.backend!];
   let rows: AuditRow[];
   try {

@@ -51,16 +51,18 @@ t.test('.ci/run sets every LARGO_REQUIRE_* unconditionally, before the tests run
 
 // Each case: a real test file and an environment in which its requirement is missing.
 const CASES: { what: string; file: string; env: Record<string, string>; reason: RegExp }[] = [
-  { what: 'TORCH', file: 'packages/largo/test/audit.test.ts', env: { LARGO_PYTHON: '/nonexistent/python3' }, reason: /\/nonexistent\/python3 cannot import torch/ },
+  { what: 'TORCH', file: 'packages/core/test/safetensors.test.ts', env: { LARGO_PYTHON: '/nonexistent/python3' }, reason: /\/nonexistent\/python3 cannot import torch/ },
   { what: 'SHARED', file: 'packages/datasets/test/inspect.test.ts', env: { LARGO_SHARED_DATASETS: '/nonexistent/datasets' }, reason: /shared data sets not found at \/nonexistent\/datasets/ },
   { what: 'WEBGPU', file: 'packages/gpu/test/backend.test.ts', env: { LARGO_WEBGPU: 'off' }, reason: /no WebGPU adapter: disabled by LARGO_WEBGPU=off/ },
   { what: 'WEBGPU', file: 'packages/gpu/test/reduce.test.ts', env: { LARGO_WEBGPU: 'off' }, reason: /no WebGPU adapter: disabled by LARGO_WEBGPU=off/ },
+  // forEachBackend (@largo/test-support): the same op test on every backend.
+  { what: 'WEBGPU', file: 'packages/core/test/cp-reconstruct.test.ts', env: { LARGO_WEBGPU: 'off' }, reason: /no WebGPU adapter: disabled by LARGO_WEBGPU=off/ },
   { what: 'BROWSER', file: 'packages/web/test/browser-ops.test.ts', env: { LARGO_CHROMIUM: '/nonexistent/chromium' }, reason: /no Chromium at \/nonexistent\/chromium/ },
 ];
 
 // The children start together (each mostly waits on loading its modules).
 const runs = CASES.map((c) => runTestFile(c.file, { ...c.env, [`LARGO_REQUIRE_${c.what}`]: '1' }));
-const unrequired = runTestFile('packages/gpu/test/backend.test.ts', { LARGO_WEBGPU: 'off' });
+const unrequired = runTestFile('packages/gpu/test/reduce.test.ts', { LARGO_WEBGPU: 'off' });
 
 CASES.forEach((c, i) => {
   t.test(`${c.file} without its requirement: fails under LARGO_REQUIRE_${c.what}=1`, async (t) => {

@@ -17,7 +17,7 @@ import t from 'tap';
 import { Philox, add, div, engine, mul, randn, sub, sum, tensor, tidy, type Tensor } from '@largo/core';
 import { backward, noGrad, zeroGrad } from '@largo/autograd';
 import {
-  CPConv3d, DedicatedConv3d, buildSegmentationFamily, cpRank, paramReport, unetParamCounts, unetPlan, numSubsets, type CPWeights,
+  CPConv3d, DedicatedConv3d, buildSegmentationFamily, cpRank, exactCpRank, paramReport, unetParamCounts, unetPlan, numSubsets, type CPWeights,
 } from '../src/index.js';
 import { relErr } from './helpers/oracle.js';
 
@@ -51,8 +51,6 @@ class TinyAdam {
 }
 
 const K = 3, O = 4, I = 3, KS = [1, 1, 2] as const, S = 2;
-/** The sufficient CP rank of a [K, O, I, S] tensor: the product of all mode sizes but the largest. */
-const exactRank = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1) / Math.max(...dims);
 /** Float precision: a few float32 roundings, relative to the largest kernel entry. */
 const FLOAT_PRECISION = 4 * 2 ** -23;
 const convOpts = { numSubsets: K, inChannels: I, outChannels: O, kernelSize: KS };
@@ -120,7 +118,7 @@ function maxRelReconstructionError(cp: CPConv3d, target: Float32Array): number {
 }
 
 /**
- * Sets the factors of `cp` (rank exactRank([K, O, I, S])) to an exact CP decomposition of
+ * Sets the factors of `cp` (rank exactCpRank(K, O, I, S)) to an exact CP decomposition of
  * `target` [K, O, I, S]: one atom per index of the three smaller modes, whose factor along
  * the largest mode is the target's fiber there (unit-normalized, its norm moved into A_model,
  * the one factor the layer does not normalize) and unit vectors along the other three.
@@ -154,9 +152,10 @@ t.test('any K kernels are a CP layer of rank K·O·I·S / max(K, O, I, S): expli
   // The largest mode is O, K, I and S in turn (S from the kernel size); the target has every mode.
   const shapes: [number, number, number, number][] = [[K, O, I, S], [7, 2, 3, 2], [2, 3, 5, 2], [2, 2, 3, 8]];
   for (const [k, o, i, sz] of shapes) {
-    const R = exactRank([k, o, i, sz]);
+    const R = (k * o * i * sz) / Math.max(k, o, i, sz);
     const target = randn([k, o, i, sz], { seed: 9 + sz + k }).dataSync() as Float32Array;
-    const cp = new CPConv3d({ numSubsets: k, inChannels: i, outChannels: o, kernelSize: [1, 1, sz], rank: R, generator: new Philox(0) });
+    const cp = new CPConv3d({ numSubsets: k, inChannels: i, outChannels: o, kernelSize: [1, 1, sz], rankRule: 'exact', generator: new Philox(0) });
+    t.equal(cp.rank, R, `rankRule 'exact' (exactCpRank) gives R* = ${R}`);
     constructExact(cp, target, [k, o, i, sz]);
     const err = maxRelReconstructionError(cp, target);
     t.ok(err <= FLOAT_PRECISION, `[K, O, I, S] = [${k}, ${o}, ${i}, ${sz}], R = ${R}: max relative error ${err.toExponential(2)} ≤ ${FLOAT_PRECISION.toExponential(2)}`);
@@ -170,9 +169,9 @@ t.test('LARGO fitted to K trained dedicated networks: float precision at the exa
   const dedKernels = ded.weights.parameters()[0].dataSync() as Float32Array;
   t.ok(relErr(dedKernels, teacher) < 1e-2, 'dedicated kernels learned their teachers');
 
-  const bound = exactRank([K, O, I, S]);
+  const bound = exactCpRank(K, O, I, S);
   t.equal(bound, 18, 'R* = 3·4·3·2 / 4');
-  const cp = new CPConv3d({ ...convOpts, rank: bound, generator: new Philox(5) });
+  const cp = new CPConv3d({ ...convOpts, rankRule: 'exact', generator: new Philox(5) });
   const err = fitCP(cp, dedKernels, 1500);
   t.ok(err <= FLOAT_PRECISION, `R = R* = ${bound}: max relative reconstruction error after fitting ${err.toExponential(2)} ≤ ${FLOAT_PRECISION.toExponential(2)}`);
 

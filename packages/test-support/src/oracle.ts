@@ -17,10 +17,6 @@ export function toRef(t: Tensor): RefTensor {
   return { shape: [...t.shape], data: Float64Array.from(t.dataSync() as ArrayLike<number>) };
 }
 
-export function fromRef(r: RefTensor, dtype: DType = 'float32'): Tensor {
-  return tensor(r.data, r.shape, dtype);
-}
-
 /** The oracle copy of a tensor on any backend (an asynchronous read). */
 export async function toRefAsync(t: Tensor): Promise<RefTensor> {
   return { shape: [...t.shape], data: Float64Array.from((await t.data()) as ArrayLike<number>) };
@@ -79,10 +75,6 @@ export const arbValues = (n: number, min = -3, max = 3): fc.Arbitrary<Float32Arr
 /** A float32 tensor of `shape` with values from fast-check. */
 export const arbTensorOf = (shape: readonly number[], min = -3, max = 3): fc.Arbitrary<Float32Array> =>
   arbValues(shape.reduce((a, b) => a * b, 1), min, max);
-
-/** A shape together with values for it. */
-export const arbShapedValues = (minRank = 0, maxRank = 4, maxDim = 5, min = -3, max = 3) =>
-  arbShape(minRank, maxRank, maxDim).chain((s) => arbTensorOf(s, min, max).map((v) => ({ shape: s, values: v })));
 
 /** Tolerance that grows with the length of a float32 reduction. */
 export const reductionTol = (n: number): Tol => ({ rtol: 1e-5 * Math.sqrt(Math.max(n, 1)) + 1e-6, atol: 1e-6 * Math.sqrt(Math.max(n, 1)) + 1e-6 });

@@ -28,7 +28,7 @@ const permuteKernel: CpuKernel<'permute'> = (inputs, attrs, be) => {
 };
 
 /** Copies a box [begin, begin+size) of `src` (shape srcShape) into a box of `dst` (shape dstShape) at dstBegin. */
-export function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: readonly number[],
+function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: readonly number[],
   dst: { [i: number]: number }, dstShape: readonly number[], dstBegin: readonly number[], size: readonly number[]): void {
   const rank = size.length;
   if (sizeOf(size) === 0) return;

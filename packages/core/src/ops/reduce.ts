@@ -6,7 +6,6 @@ import { reshape } from './layout.js';
 import { assertFloat, assertTensor, run1 } from './util.js';
 import { engine } from '../engine.js';
 
-export interface ReduceOpts { keepDims?: boolean }
 type Axes = number | readonly number[] | undefined;
 
 function reduce(op: 'sum' | 'max' | 'min', x: Tensor, axes: Axes, keepDims: boolean): Tensor {

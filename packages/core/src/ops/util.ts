@@ -26,13 +26,6 @@ export function scalarLike(x: TensorLike, dtype: DType, like?: Tensor): Tensor {
   return engine().fromValues(arr, [], dtype, like?.backend);
 }
 
-export function assertRank(op: string, x: Tensor, ranks: number | number[], what = 'input'): void {
-  const rs = typeof ranks === 'number' ? [ranks] : ranks;
-  if (!rs.includes(x.rank)) {
-    throw new OpError(op, `${what} must have rank ${rs.join(' or ')}, got shape ${fmtShape(x.shape)}`);
-  }
-}
-
 export function assertFloat(op: string, x: Tensor, what = 'input'): void {
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new OpError(op, `${what} must be float32 or float64, got ${x.dtype}`);
 }

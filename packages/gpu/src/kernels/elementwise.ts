@@ -231,7 +231,7 @@ function broadcastShape(shapes: readonly (readonly number[])[]): number[] {
  * expression ('idx' when it is laid out like the output, '0u' when it is a
  * single element, an offset variable otherwise) and the key letter.
  */
-export function planBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[], u: Uniforms) {
+function planBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[], u: Uniforms) {
   const c = collapse(outShape, shapes.map((s) => broadcastStridesOf(s, outShape)));
   const rank = c.shape.length;
   const contig = contiguousStrides(c.shape);

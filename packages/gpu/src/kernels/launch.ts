@@ -59,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** Power-of-two workgroup size for tree reductions. */
-export function treeSize(be: WebGpuBackend, cap = 256): number {
+function treeSize(be: WebGpuBackend, cap = 256): number {
   let p = 1;
   while (p * 2 <= Math.min(cap, be.limits.maxInvocations, be.limits.maxSizeX)) p *= 2;
   return p;

@@ -18,7 +18,7 @@ export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
 }
 
-const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError']);
+const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'BackendError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError']);
 
 /** Exit code for an error: 2 for bad input, 1 otherwise. */
 export function exitCodeFor(e: unknown): number {
