@@ -15,6 +15,7 @@ export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './safetensors.js';
+export * from './safetensors-file.js';
 export * from './ops/matmul.js';
 export * from './ops/softmax.js';
 export * from './ops/instance-norm.js';

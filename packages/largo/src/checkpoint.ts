@@ -11,8 +11,7 @@
  * `largo.model` (what defines the architecture), `largo.rng`, `largo.optim`
  * (optimizer scalars), `largo.extra` (history, best score).
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, readFileSync, existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, readFileSync, existsSync, dirname } from './node-fs.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, engine, tensor, type StEntry, type Tensor } from '@largo/core';
 import { configDiff } from './config.js';
 

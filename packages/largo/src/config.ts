@@ -3,7 +3,7 @@
  * command-line flags (flags win). The effective config is saved beside
  * every result and inside every checkpoint.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync } from './node-fs.js';
 
 import { METHODS, type Method } from './nets/factory.js';
 export const DATASETS = ['phantom', 'brats', 'isles', 'avmnist'] as const;

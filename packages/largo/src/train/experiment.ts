@@ -8,9 +8,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDiff, ConfigError, type LargoConfig } from '../config.js';
 import { loadCheckpoint, restoreParams, checkCompatible } from '../checkpoint.js';
-import { buildSegmentationFamily, type UNet3D } from '../nets/unet.js';
+import { buildSegNet } from '../nets/build.js';
 import { buildAvMnistNet, type AvMnistNet } from '../nets/avmnist.js';
 import type { Method } from '../nets/factory.js';
+
+export { buildSegNet };
 import { enumerateSubsets, fullSubset, subsetMask, subsetName } from '../subsets.js';
 import { evaluateSegmentation, evaluateAvMnist } from '../eval/evaluate.js';
 import { toMarkdown, toCsv, toCaseCsv, toJson, overallAverage, type ResultsTable, type CaseRecord } from '../report/table.js';
@@ -70,14 +72,6 @@ export function writeRunConfig(runDir: string, cfg: LargoConfig, resume: boolean
     }
   }
   writeFileAtomic(path, JSON.stringify({ seed: cfg.seed, config: cfg, ...meta, written: new Date().toISOString() }, null, 2) + '\n');
-}
-
-export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData, 'modalities' | 'classes'>): UNet3D {
-  const m = cfg.model;
-  return buildSegmentationFamily({
-    method: method as Method, modalities: data.modalities.length, classes: data.classes, baseFeatures: m.baseFeatures,
-    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, rankRule: m.rankRule, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
-  });
 }
 
 /**
