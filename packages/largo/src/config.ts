@@ -258,6 +258,9 @@ export function resolveConfig(file: Record<string, unknown> | null, overrides: R
   return cfg;
 }
 
+/** The rank multipliers the method is defined for (paper: ¼ … 4). */
+export const RANK_MULTIPLIER_RANGE = [0.25, 4] as const;
+
 export function validateConfig(c: LargoConfig): void {
   const bad = (p: string, msg: string): never => { throw new ConfigError(`config: '${p}' ${msg}`); };
   if (!Array.isArray(c.methods) || c.methods.length === 0) bad('methods', 'must list at least one method');
@@ -283,7 +286,11 @@ export function validateConfig(c: LargoConfig): void {
   }
   posInt('model.baseFeatures', c.model.baseFeatures);
   posInt('model.depth', c.model.depth);
-  if (!(c.model.rankMultiplier > 0)) bad('model.rankMultiplier', 'must be > 0');
+  if (!(c.model.rankMultiplier >= RANK_MULTIPLIER_RANGE[0] && c.model.rankMultiplier <= RANK_MULTIPLIER_RANGE[1])) bad('model.rankMultiplier', `must be between ${RANK_MULTIPLIER_RANGE[0]} and ${RANK_MULTIPLIER_RANGE[1]} (the paper's ¼ … 4), got ${c.model.rankMultiplier}`);
+  if (c.runName !== null) {
+    // one path component: the run folder must stay inside --out
+    if (typeof c.runName !== 'string' || c.runName === '' || c.runName === '.' || c.runName === '..' || /[\/\\\0]/.test(c.runName)) bad('runName', `must be a single folder name (no '/', '\\', '..'), got ${JSON.stringify(c.runName)}`);
+  }
   const s = c.data.split;
   if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9) bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
