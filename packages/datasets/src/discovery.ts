@@ -4,7 +4,8 @@
  * derivatives/ for masks, or flat). Files are grouped by the prefix before
  * their last `_<modality>` suffix, so nesting depth does not matter.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { DataError } from './errors.js';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type Layout = 'brats' | 'isles';
@@ -63,12 +64,18 @@ const NIFTI_RE = /\.nii(\.gz)?$/i;
 
 function listNifti(root: string, maxDepth: number): string[] {
   const out: string[] = [];
+  // every real folder is read once: symlink cycles and fan-outs of links cannot make the scan explode
+  const seenDirs = new Set<string>();
   const walk = (dir: string, depth: number) => {
+    let real: string;
+    try { real = realpathSync(dir); } catch { return; }
+    if (seenDirs.has(real)) return;
+    seenDirs.add(real);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (e) {
-      throw new Error(`${dir}: cannot read folder (${(e as Error).message})`);
+      throw new DataError(`${dir}: cannot read folder (${(e as Error).message})`);
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
@@ -125,18 +132,19 @@ export function discoverCases(root: string, options: DiscoverOptions = {}): Disc
   try {
     st = statSync(root);
   } catch (e) {
-    throw new Error(`${root}: cannot open data folder (${(e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(`${root}: ${code === 'ENOENT' ? 'data folder does not exist' : `cannot open data folder (${code ?? (e as Error).message})`}`);
   }
-  if (!st.isDirectory()) throw new Error(`${root}: not a folder`);
+  if (!st.isDirectory()) throw new DataError(`${root}: is not a folder (the data path must be a folder of cases)`);
   const files = listNifti(root, options.maxDepth ?? 6);
   const layout = !options.layout || options.layout === 'auto' ? detectLayout(files) : options.layout;
   const spec = LAYOUTS[layout];
-  if (!spec) throw new Error(`unknown layout '${String(layout)}' (use 'brats', 'isles' or 'auto')`);
+  if (!spec) throw new DataError(`unknown layout '${String(layout)}' (use 'brats', 'isles' or 'auto')`);
   const modalities = options.modalities ?? spec.modalities;
   for (const m of modalities) {
-    if (!(m in spec.aliases)) throw new Error(`modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`);
+    if (!(m in spec.aliases)) throw new DataError(`modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`);
   }
-  if (new Set(modalities).size !== modalities.length) throw new Error(`modalities listed twice: [${modalities.join(', ')}]`);
+  if (new Set(modalities).size !== modalities.length) throw new DataError(`modalities listed twice: [${modalities.join(', ')}]`);
   const byCase = new Map<string, { files: Record<string, string>; label: string | null }>();
   const ignored: string[] = [];
   for (const f of files) {
@@ -149,11 +157,11 @@ export function discoverCases(root: string, options: DiscoverOptions = {}): Disc
     let entry = byCase.get(s.prefix);
     if (!entry) byCase.set(s.prefix, (entry = { files: {}, label: null }));
     if (owner === 'label') {
-      if (entry.label) throw new Error(`case ${s.prefix} has two label files: ${entry.label} and ${f}`);
+      if (entry.label) throw new DataError(`case ${s.prefix} has two label files: ${entry.label} and ${f}`);
       entry.label = f;
     } else {
       const prev = entry.files[owner];
-      if (prev) throw new Error(`case ${s.prefix} has two ${owner} files: ${prev} and ${f}`);
+      if (prev) throw new DataError(`case ${s.prefix} has two ${owner} files: ${prev} and ${f}`);
       entry.files[owner] = f;
     }
   }

@@ -7,9 +7,9 @@
  * no transposition because NIfTI's x-fastest order is row-major order with the
  * axes reversed.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { gunzipSync, gzipSync, gunzip, gzip } from 'node:zlib';
+import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { gunzipSync, gzipSync, gunzip, gzip, constants as zlibConstants } from 'node:zlib';
 import { promisify } from 'node:util';
 
 const gunzipAsync = promisify(gunzip);
@@ -146,14 +146,89 @@ function product(a: readonly number[]): number {
   return a.reduce((p, v) => p * v, 1);
 }
 
+/**
+ * Largest NIfTI image accepted, uncompressed (header + voxel data): 2 GiB,
+ * or the environment variable LARGO_MAX_NIFTI_BYTES. Checked from the header
+ * before anything is decompressed, so a small gzip bomb cannot fill memory.
+ */
+export const DEFAULT_MAX_NIFTI_BYTES = 2 * 1024 ** 3;
+
+export function maxNiftiBytes(): number {
+  const env = typeof process !== 'undefined' ? process.env?.['LARGO_MAX_NIFTI_BYTES'] : undefined;
+  const v = env !== undefined ? Number(env) : NaN;
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_NIFTI_BYTES;
+}
+
+/** Bytes a header says the file holds (vox_offset + voxels), or null when the header is not a valid NIfTI-1 one. */
+function impliedSize(head: Uint8Array): number | null {
+  if (head.length < HEADER_SIZE) return null;
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const le = dv.getInt32(0, true) === HEADER_SIZE ? true : dv.getInt32(0, false) === HEADER_SIZE ? false : null;
+  if (le === null) return null;
+  const ndim = dv.getInt16(40, le);
+  if (ndim < 1 || ndim > 7) return null;
+  let nvox = 1;
+  for (let i = 1; i <= ndim; i++) {
+    const d = dv.getInt16(40 + 2 * i, le);
+    if (d < 1) return null;
+    nvox *= d;
+  }
+  const dtype = dtypeOfCode(dv.getInt16(70, le));
+  const vox = dv.getFloat32(108, le);
+  if (!dtype || !Number.isInteger(vox) || vox < DATA_OFFSET) return null;
+  return vox + nvox * NIFTI_DTYPES[dtype].bytes;
+}
+
+function gzipError(path: string, e: unknown): NiftiError {
+  return new NiftiError(path, `corrupt or truncated gzip stream (${(e as Error).message})`);
+}
+
+/**
+ * The first bytes of a gzip stream, decompressing growing prefixes of the
+ * input only (at most ~1000x the prefix comes out), until the header is there.
+ */
+function gunzipHead(gz: Uint8Array, path: string): Uint8Array {
+  let out: Uint8Array = new Uint8Array(0);
+  for (const n of [512, 8192, 131072]) {
+    const part = gz.subarray(0, Math.min(n, gz.length));
+    try {
+      out = gunzipSync(part, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (e) {
+      if (part.length === gz.length) throw gzipError(path, e);
+      continue; // a prefix can end inside a block header; try a longer one
+    }
+    if (out.length >= HEADER_SIZE || part.length === gz.length) break;
+  }
+  return out;
+}
+
+/** How many decompressed bytes to allow: what the header implies (checked against the limit), plus a margin to detect excess. */
+function gzipBudget(gz: Uint8Array, path: string): number {
+  const head = gunzipHead(gz, path);
+  const size = impliedSize(head);
+  if (size === null) {
+    parseRaw(head, path); // throws the header's own error (sizeof_hdr, magic, dims, datatype, ...)
+    throw new NiftiError(path, 'the gzip stream does not start with a valid NIfTI-1 header');
+  }
+  const limit = maxNiftiBytes();
+  if (size > limit) throw new NiftiError(path, `the header implies ${size} bytes of image, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`);
+  return size + 1;
+}
+
+function tooBig(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError;
+}
+
 /** Parse a NIfTI-1 file already in memory (gzipped or not). `path` only names the source in errors. */
 export function parseNifti(bytes: Uint8Array, path = '<buffer>'): NiftiImage {
   let buf = bytes;
   if (isGzip(buf)) {
+    const budget = gzipBudget(buf, path);
     try {
-      buf = gunzipSync(buf);
+      buf = gunzipSync(buf, { maxOutputLength: budget });
     } catch (e) {
-      throw new NiftiError(path, `corrupt or truncated gzip stream (${(e as Error).message})`);
+      if (tooBig(e)) throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
+      throw gzipError(path, e);
     }
   }
   return parseRaw(buf, path);
@@ -292,17 +367,44 @@ function swapBytes(b: Uint8Array, width: number): void {
   }
 }
 
+/** Refuses what cannot be a NIfTI file before reading it: missing paths, folders, devices, pipes, oversized files. */
+function checkFile(path: string, st: Stats | null, err: unknown): void {
+  if (!st) {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    throw new NiftiError(path, code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error)?.message})`);
+  }
+  if (st.isDirectory()) throw new NiftiError(path, 'is a folder, not a NIfTI file');
+  if (!st.isFile()) throw new NiftiError(path, 'is not a regular file (a device, pipe or socket?); give a .nii or .nii.gz file');
+  const limit = maxNiftiBytes();
+  if (st.size > limit) throw new NiftiError(path, `is ${st.size} bytes, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`);
+}
+
+function readError(path: string, e: unknown): NiftiError {
+  return new NiftiError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+}
+
 export function readNiftiSync(path: string): NiftiImage {
-  return parseNifti(readFileSync(path), path);
+  let st: Stats | null = null, err: unknown;
+  try { st = statSync(path); } catch (e) { err = e; }
+  checkFile(path, st, err);
+  let buf: Uint8Array;
+  try { buf = readFileSync(path); } catch (e) { throw readError(path, e); }
+  return parseNifti(buf, path);
 }
 
 export async function readNifti(path: string): Promise<NiftiImage> {
-  let buf: Uint8Array = await readFile(path);
+  let st: Stats | null = null, err: unknown;
+  try { st = await stat(path); } catch (e) { err = e; }
+  checkFile(path, st, err);
+  let buf: Uint8Array;
+  try { buf = await readFile(path); } catch (e) { throw readError(path, e); }
   if (isGzip(buf)) {
+    const budget = gzipBudget(buf, path);
     try {
-      buf = await gunzipAsync(buf);
+      buf = await gunzipAsync(buf, { maxOutputLength: budget });
     } catch (e) {
-      throw new NiftiError(path, `corrupt or truncated gzip stream (${(e as Error).message})`);
+      if (tooBig(e)) throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
+      throw gzipError(path, e);
     }
   }
   return parseRaw(buf, path);

@@ -30,6 +30,10 @@ export interface DataConfig {
   targetSpacing: number[] | null;
   /** out-of-set label values: 'error' (default) or an explicit mapping policy */
   labelPolicy: 'error' | 'nearest-valid' | 'background';
+  /** cases lacking a modality or the label: 'skip' them with a warning that lists them (default), or 'error' */
+  incomplete: 'skip' | 'error';
+  /** modalities on different voxel grids: 'error' (default) or 'resample' into the first modality's grid */
+  gridMismatch: 'error' | 'resample';
   phantom: PhantomConfig;
 }
 
@@ -137,6 +141,8 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       labelMode: 'regions',
       targetSpacing: null,
       labelPolicy: 'error',
+      incomplete: 'skip',
+      gridMismatch: 'error',
       phantom: { cases: 12, size: 24, modalities: 4 },
     },
     model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
@@ -296,6 +302,8 @@ export function validateConfig(c: LargoConfig): void {
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
   if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
+  if (!['skip', 'error'].includes(c.data.incomplete)) bad('data.incomplete', `must be skip or error, got ${JSON.stringify(c.data.incomplete)}`);
+  if (!['error', 'resample'].includes(c.data.gridMismatch)) bad('data.gridMismatch', `must be error or resample, got ${JSON.stringify(c.data.gridMismatch)}`);
   if ((c.dataset === 'brats' || c.dataset === 'isles' || c.dataset === 'avmnist') && !c.data.path) bad('data.path', `is required for dataset '${c.dataset}' (pass --data <folder>)`);
 }
 
@@ -304,7 +312,8 @@ export function validateConfig(c: LargoConfig): void {
  * it: where results go and how often to report. Everything else defines the
  * model or the training trajectory and must match.
  */
-export const RESUME_FREE_KEYS = ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'methods', 'data.path'];
+// data.incomplete / data.gridMismatch only decide whether odd data is refused; runs from before they existed still resume
+export const RESUME_FREE_KEYS = ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'methods', 'data.path', 'data.incomplete', 'data.gridMismatch'];
 
 /** Flattens a config into dotted paths → JSON values (arrays kept whole). */
 export function flatten(obj: unknown, prefix = ''): Map<string, string> {

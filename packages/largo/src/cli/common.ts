@@ -18,7 +18,7 @@ export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
 }
 
-const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError', 'DataError', 'FileWriteError', 'AuditInputError']);
+const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError', 'DataError', 'FileWriteError', 'AuditInputError', 'SlidingWindowError']);
 
 /** Exit codes (docs/cli.md): success, internal error, bad input, training diverged, interrupted. */
 export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3, interrupted: 130 } as const;

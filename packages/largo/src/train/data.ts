@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
   PhantomDataset, openBrats, openIsles, splitCases, readSplitFile, BRATS_REGIONS, BRATS_LABELS, ISLES_REGIONS, ISLES_LABELS,
-  loadAvMnist, standardizeAudio, Rng, labelsToRegions, type CaseArrays, type Dataset, type Region, type AvMnistSplit,
+  loadAvMnist, standardizeAudio, Rng, labelsToRegions, DataError, type CaseArrays, type CaseEntry, type Dataset, type Region, type AvMnistSplit,
 } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
 import { deriveSeed, STREAM } from './rng.js';
@@ -26,6 +26,8 @@ export interface SegData {
   test: CaseArrays[];
   /** a warning about the split (e.g. evaluating on training cases) */
   note?: string;
+  /** cases left out because they lack a modality or the label, with what each lacks */
+  skipped?: { id: string; lacks: string[] }[];
 }
 
 /** Maps a label map's values to class indices in place (labels mode). */
@@ -36,7 +38,7 @@ function toClassIndices(c: CaseArrays, values: readonly number[]): CaseArrays {
   const out = new Uint8Array(c.label.length);
   for (let i = 0; i < out.length; i++) {
     const v = lut[c.label[i]!]!;
-    if (v < 0) throw new Error(`case ${c.id}: label value ${c.label[i]} is not one of ${values.join(', ')}`);
+    if (v < 0) throw new DataError(`case ${c.id}: label value ${c.label[i]} is not one of ${values.join(', ')}`);
     out[i] = v;
   }
   return { ...c, label: out };
@@ -102,20 +104,25 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
       regions: BRATS_REGIONS, labelValues: BRATS_LABELS,
     };
   }
-  if (!d.path) throw new Error(`dataset '${cfg.dataset}' needs data.path (--data <folder>)`);
-  if (!existsSync(d.path)) throw new Error(`${d.path}: data folder does not exist`);
-  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true } as const;
+  if (!d.path) throw new DataError(`dataset '${cfg.dataset}' needs data.path (--data <folder>)`);
+  if (!existsSync(d.path)) throw new DataError(`${d.path}: data folder does not exist (data.path / --data)`);
+  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true, gridMismatch: d.gridMismatch } as const;
   if (cfg.dataset === 'brats') return { ds: openBrats(d.path, opts), regions: BRATS_REGIONS, labelValues: BRATS_LABELS };
   return { ds: openIsles(d.path, opts), regions: ISLES_REGIONS, labelValues: ISLES_LABELS };
 }
 
 export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const { ds, regions, labelValues } = segDataset(cfg);
-  if (ds.cases.length === 0) throw new Error(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found`);
+  // cases that lack a modality or the label are never dropped silently: listed, and refused with data.incomplete = 'error'
+  const incomplete: CaseEntry[] = 'incomplete' in ds ? (ds as { incomplete: CaseEntry[] }).incomplete : [];
+  const skipped = incomplete.map((c) => ({ id: c.id, lacks: [...c.missing, ...(c.label ? [] : ['label'])] }));
+  const skippedText = skipped.slice(0, 10).map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ') + (skipped.length > 10 ? ` and ${skipped.length - 10} more` : '');
+  if (skipped.length && cfg.data.incomplete === 'error') throw new DataError(`${cfg.data.path}: ${skipped.length} case(s) lack a modality or the label: ${skippedText} (data.incomplete is 'error'; set it to 'skip' to train on the complete cases)`);
+  if (ds.cases.length === 0) throw new DataError(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found${skipped.length ? ` (${skipped.length} incomplete: ${skippedText})` : ''}; every case needs ${ds.modalities.join(', ')} and a label`);
   const split = cfg.data.splitFile
     ? readSplitFile(cfg.data.splitFile, { cases: ds.cases })
     : splitCases(ds.cases, { seed: deriveSeed(cfg.seed, STREAM.split), fractions: cfg.data.split });
-  if (split.train.length === 0) throw new Error(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
+  if (split.train.length === 0) throw new DataError(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
   const labelsMode = cfg.data.labelMode === 'labels';
   const load = async (ids: string[]) => {
     const out: CaseArrays[] = [];
@@ -134,7 +141,7 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   return {
     name: ds.name, modalities: ds.modalities, labelMode: cfg.data.labelMode, regions, labelValues,
     classes: labelsMode ? labelValues.length : regions.length,
-    train, val: val.length ? val : train.slice(0, 1), test, note,
+    train, val: val.length ? val : train.slice(0, 1), test, note, skipped,
   };
 }
 
@@ -172,13 +179,13 @@ export function takeSamples(s: AvMnistSplit, idx: readonly number[]): AvMnistSpl
  */
 export function loadAvData(cfg: LargoConfig): AvData {
   const root = cfg.data.path;
-  if (!root) throw new Error(`dataset 'avmnist' needs data.path (--data <folder with mnist/ and fsdd/>)`);
+  if (!root) throw new DataError(`dataset 'avmnist' needs data.path (--data <folder with mnist/ and fsdd/>)`);
   const pick = (...cands: string[]) => cands.find((c) => existsSync(c));
   const images = pick(join(root, 'mnist', 't10k-images-idx3-ubyte.gz'), join(root, 'mnist', 't10k-images-idx3-ubyte'), join(root, 'mnist', 'train-images-idx3-ubyte.gz'));
   const labels = pick(join(root, 'mnist', 't10k-labels-idx1-ubyte.gz'), join(root, 'mnist', 't10k-labels-idx1-ubyte'), join(root, 'mnist', 'train-labels-idx1-ubyte.gz'));
   const fsdd = pick(join(root, 'fsdd', 'recordings'), join(root, 'fsdd'));
-  if (!images || !labels) throw new Error(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
-  if (!fsdd) throw new Error(`${join(root, 'fsdd')}: no FSDD recordings folder`);
+  if (!images || !labels) throw new DataError(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
+  if (!fsdd) throw new DataError(`${join(root, 'fsdd')}: no FSDD recordings folder`);
   const { train, test } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: cfg.seed });
   standardizeAudio(train, test);
   const n = train.count;

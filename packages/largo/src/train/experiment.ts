@@ -63,7 +63,7 @@ export function writeRunConfig(runDir: string, cfg: LargoConfig, resume: boolean
   const path = join(runDir, 'config.json');
   if (resume && existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as { config: unknown };
-    const diff = configDiff(prev.config, cfg, ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval']);
+    const diff = configDiff(prev.config, cfg, ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'data.incomplete', 'data.gridMismatch']);
     if (diff.length) {
       throw new ConfigError(`${path}: the run was started with another configuration; differing key(s): ${diff.map((d) => `${d.key} (run ${d.a ?? '(absent)'}, now ${d.b ?? '(absent)'})`).join(', ')}`);
     }
@@ -135,6 +135,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     writeConfig();
     log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     if (data.note) log(`warning: ${data.note}`);
+    if (data.skipped?.length) log(`warning: ${data.skipped.length} case(s) left out because they lack a modality or the label (data.incomplete = 'skip'; 'error' refuses them): ${data.skipped.map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ')}`);
     const M = data.modalities.length;
     const figCases = data.test.slice(0, cfg.eval.figureCases);
     const figSubsets = cfg.eval.figureRows === 'all' ? enumerateSubsets(M).map((_, k) => k) : [...enumerateSubsets(M).map((s, k) => (s.length === 1 ? k : -1)).filter((k) => k >= 0), fullSubset(M)];
