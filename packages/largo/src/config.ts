@@ -292,6 +292,7 @@ export function validateConfig(c: LargoConfig): void {
   }
   posInt('model.baseFeatures', c.model.baseFeatures);
   posInt('model.depth', c.model.depth);
+  if (c.model.depth < 2 || c.model.depth > 8) bad('model.depth', `must be between 2 and 8 (resolution stages of the U-Net), got ${c.model.depth}`);
   if (!(c.model.rankMultiplier >= RANK_MULTIPLIER_RANGE[0] && c.model.rankMultiplier <= RANK_MULTIPLIER_RANGE[1])) bad('model.rankMultiplier', `must be between ${RANK_MULTIPLIER_RANGE[0]} and ${RANK_MULTIPLIER_RANGE[1]} (the paper's ¼ … 4), got ${c.model.rankMultiplier}`);
   if (c.runName !== null) {
     // one path component: the run folder must stay inside --out

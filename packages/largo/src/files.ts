@@ -45,7 +45,9 @@ export function makeDirs(path: string): void {
   for (;;) {
     let st;
     try { st = statSync(p); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw wrap(p, 'cannot use this folder', e);
+      // ENOTDIR: some parent is a file; walking up finds and names it
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw wrap(p, 'cannot use this folder', e);
       missing.push(p);
       const parent = dirname(p);
       if (parent === p) break;
@@ -77,6 +79,10 @@ export function tmpPathFor(path: string, pid = process.pid): string { return `${
 /** Writes `bytes` to `path` atomically; errors name the path. */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string, hooks: FaultHooks = {}): void {
   const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  // renaming over a device, pipe or folder would replace it: only regular files are ever replaced
+  let existing;
+  try { existing = statSync(path); } catch { existing = null; }
+  if (existing && !existing.isFile()) throw new FileWriteError(path, existing.isDirectory() ? 'is a folder; give a file name' : 'exists and is not a regular file (a device or pipe?); refusing to replace it', existing.isDirectory() ? 'EISDIR' : 'EEXIST');
   const tmp = tmpPathFor(path);
   let fd = -1;
   try {
