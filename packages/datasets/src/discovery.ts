@@ -62,11 +62,17 @@ export interface DiscoverOptions {
 
 const NIFTI_RE = /\.nii(\.gz)?$/i;
 
+/** Most folders one dataset scan reads (BraTS 2021 has ~1,250 case folders). */
+export const MAX_SCANNED_FOLDERS = 5_000;
+
 function listNifti(root: string, maxDepth: number): string[] {
   const out: string[] = [];
   // every real folder is read once: symlink cycles and fan-outs of links cannot make the scan explode
   const seenDirs = new Set<string>();
+  let visited = 0;
   const walk = (dir: string, depth: number) => {
+    // a data folder holds thousands of files, not millions: stop a scan of '/' or /proc early
+    if (++visited > MAX_SCANNED_FOLDERS) throw new DataError(`${root}: more than ${MAX_SCANNED_FOLDERS} folders below it; point the data path at the dataset's own folder`);
     let real: string;
     try { real = realpathSync(dir); } catch { return; }
     if (seenDirs.has(real)) return;
