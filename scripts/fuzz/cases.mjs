@@ -178,8 +178,8 @@ function safetensorsCase(r) {
       for (let m = r.int(1, 3); m > 0; m--) {
         const key = keys.length ? r.pick(keys) : 'x';
         const field = r.pick(['dtype', 'shape', 'data_offsets', 'extra', 'whole']);
-        if (field === 'whole') header[key] = r.pick(JSON_JUNK);
-        else if (header[key] && typeof header[key] === 'object') header[key][field] = r.pick(JSON_JUNK);
+        if (field === 'whole') header[key] = structuredClone(r.pick(JSON_JUNK));
+        else if (header[key] && typeof header[key] === 'object') header[key][field] = structuredClone(r.pick(JSON_JUNK));
       }
     }
     bytes = stBytes(header, data, r);
@@ -233,10 +233,10 @@ function configCase(r) {
   const nm = r.int(0, 4);
   for (let k = 0; k < nm; k++) {
     const op = r.int(0, 5);
-    if (op <= 2) setPath(cfg, r.pick(paths), r.pick(CONFIG_VALUES));
-    else if (op === 3) setPath(cfg, `${r.pick(paths)}${r.bool() ? '.x' : 'x'}`, r.pick(CONFIG_VALUES)); // unknown key
+    if (op <= 2) setPath(cfg, r.pick(paths), structuredClone(r.pick(CONFIG_VALUES)));
+    else if (op === 3) setPath(cfg, `${r.pick(paths)}${r.bool() ? '.x' : 'x'}`, structuredClone(r.pick(CONFIG_VALUES))); // unknown key
     else if (op === 4) { const p = r.pick(paths).split('.'); let cur = cfg; for (const k of p.slice(0, -1)) cur = cur?.[k]; if (cur && typeof cur === 'object') delete cur[p[p.length - 1]]; }
-    else setPath(cfg, r.pick(paths), r.pick(CONFIG_VALUES));
+    else setPath(cfg, r.pick(paths), structuredClone(r.pick(CONFIG_VALUES)));
   }
   let text = JSON.stringify(cfg);
   const tx = r.int(0, 9);
@@ -246,7 +246,7 @@ function configCase(r) {
   else if (tx === 1) text = r.pick(['[]', 'null', '1', '"x"', '', '{"a":', '\uFEFF{}', '{"seed": 1e999}']);
   else if (tx === 2) { const i = r.int(0, text.length); text = text.slice(0, i) + r.pick(['}', ',', '"', 'NaN', '\\u0000', ':']) + text.slice(i); }
   const overrides = {};
-  for (let k = r.int(0, 2); k > 0; k--) overrides[r.bool(0.8) ? r.pick(paths) : 'no.such.key'] = r.pick(CONFIG_VALUES);
+  for (let k = r.int(0, 2); k > 0; k--) overrides[r.bool(0.8) ? r.pick(paths) : 'no.such.key'] = structuredClone(r.pick(CONFIG_VALUES));
   const file = join(tmpDir(), 'config.json');
   return {
     run: () => {

@@ -80,7 +80,7 @@ async function supervise(format) {
         for (const [k, n] of Object.entries(m.refused)) { res.refused += n; res.errors[k] = (res.errors[k] ?? 0) + n; }
         if (m.maxMs > res.maxCaseMs) res.maxCaseMs = m.maxMs;
         if (m.rss > res.peakRssMb) res.peakRssMb = m.rss;
-      } else if (m.t === 'fail') { res.done++; last = m.i; res.failures.push({ index: m.i, kind: m.outcome, detail: m.detail }); }
+      } else if (m.t === 'fail') { last = m.i; res.failures.push({ index: m.i, kind: m.outcome, detail: m.detail }); }
     });
     // a case that runs longer than --timeout-ms is a hang: the heartbeat file names it
     let beatIndex = -1;

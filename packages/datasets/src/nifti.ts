@@ -197,7 +197,12 @@ function gunzipHead(gz: Uint8Array, path: string): Uint8Array {
       if (part.length === gz.length) throw gzipError(path, e);
       continue; // a prefix can end inside a block header; try a longer one
     }
-    if (out.length >= HEADER_SIZE || part.length === gz.length) break;
+    if (out.length >= HEADER_SIZE) break;
+    if (part.length === gz.length) {
+      // the whole stream gave less than a header: a truncated or corrupt stream says so strictly
+      try { gunzipSync(gz, { maxOutputLength: HEADER_SIZE }); } catch (e) { if (!tooBig(e)) throw gzipError(path, e); }
+      break;
+    }
   }
   return out;
 }

@@ -35,7 +35,7 @@ t.test('a wrong stored value fails, an unknown op is reported, exit codes', asyn
   copyFileSync(join(committed, 'tensors.safetensors'), join(dir, 'tensors.safetensors'));
   const manifest = JSON.parse((await import('node:fs')).readFileSync(join(committed, 'manifest.json'), 'utf8'));
   const first = manifest.cases[0];
-  manifest.cases = [first, { ...first, name: first.name, op: 'frobnicate' }, { ...first, rtol: 0, atol: 0, params: { ...first.params } }];
+  manifest.cases = [first, { ...first, name: `${first.name}-unknown-op`, op: 'frobnicate' }, { ...first, name: `${first.name}-exact`, rtol: 0, atol: 0, params: { ...first.params } }];
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
   const rows = audit(dir, ['cpu']);
   t.ok(rows.some((r) => r.op === 'frobnicate' && !r.pass && /unknown op/.test(r.note ?? '')), 'unknown op reported, not skipped');
@@ -51,7 +51,7 @@ t.test('a wrong stored value fails, an unknown op is reported, exit codes', asyn
     t.equal(await runAudit(['--fixtures', join(dir, 'nope')]), 2, 'exit 2 for a missing folder');
   } finally { console.error = err; }
   mkdirSync(join(dir, 'corrupt'));
-  writeFileSync(join(dir, 'corrupt', 'manifest.json'), '{"version": 1, "cases": []}');
+  writeFileSync(join(dir, 'corrupt', 'manifest.json'), JSON.stringify({ version: 1, cases: [first] }));
   writeFileSync(join(dir, 'corrupt', 'tensors.safetensors'), Buffer.from([1, 2, 3]));
   t.throws(() => audit(join(dir, 'corrupt'), ['cpu']), /tensors\.safetensors/, 'a truncated tensor file names the file');
   rmSync(dir, { recursive: true, force: true });
