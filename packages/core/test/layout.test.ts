@@ -8,7 +8,7 @@ import { tensor, memory, tidy, type DType, type Tensor } from '@largo/core';
 import {
   flatIndex, multiIndex, refBroadcastTo, refConcat, refIndexSelect, refPad, refPermute, refSlice, refTensor, type RefTensor,
 } from '@largo/core/reference';
-import { compare, oracleCase, toRef, FC_RUNS, arbShape } from './helpers/oracle.js';
+import { compare, oracleCase, toRef, FC_RUNS, arbShape } from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const EXACT = { rtol: 0, atol: 0 };

@@ -7,11 +7,11 @@ import { engine, kernelsFor, tensor, tidy } from '@largo/core';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bucketBytes, initWebGpu, webGpuUnavailableReason, type GpuData } from '@largo/gpu';
+import { requirement } from '@largo/test-support';
 
 // Before anything selects a backend: registering WebGPU must not change the default.
 const be = await initWebGpu({ quiet: true });
-const skip = be ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`;
-if (!be && process.env.LARGO_REQUIRE_WEBGPU === '1') throw new Error(`LARGO_REQUIRE_WEBGPU=1 but ${skip}`);
+const skip = requirement('WEBGPU', be ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`);
 const defaultName = engine().backend.name;
 if (be) C.setBackend('webgpu');
 const opts = () => ({ skip });

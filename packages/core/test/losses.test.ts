@@ -11,7 +11,7 @@ import {
   refBceWithLogits, refBceWithLogitsGrad, refCrossEntropy, refCrossEntropyGrad, refSoftDiceLoss, refSoftDiceLossGrad,
   refTensor, type RefTensor,
 } from '@largo/core/reference';
-import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from './helpers/oracle.js';
+import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 /** A scalar cotangent away from zero and subnormals. */

@@ -8,7 +8,7 @@ import {
   instanceNorm, instanceNormGrad, instanceNormWithStats, memory, OpError, randn, tensor, tidy, type DType, type Tensor,
 } from '@largo/core';
 import { refInstanceNorm, refInstanceNormGrad, type RefTensor } from '@largo/core/reference';
-import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from './helpers/oracle.js';
+import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
