@@ -30,8 +30,12 @@ export interface DataConfig {
   targetSpacing: number[] | null;
   /** out-of-set label values: 'error' (default) or an explicit mapping policy */
   labelPolicy: 'error' | 'nearest-valid' | 'background';
-  /** cases lacking a modality or the label: 'skip' them with a warning that lists them (default), or 'error' */
-  incomplete: 'skip' | 'error';
+  /**
+   * cases lacking a modality or the label: 'skip' them with a warning that lists them (default),
+   * 'error', or 'train': labelled cases lacking a modality join the training split with the
+   * modality marked missing (each step's subset is cut down to what the sample has)
+   */
+  incomplete: 'skip' | 'error' | 'train';
   /** modalities on different voxel grids: 'error' (default) or 'resample' into the first modality's grid */
   gridMismatch: 'error' | 'resample';
   phantom: PhantomConfig;
@@ -334,7 +338,7 @@ export function validateConfig(c: LargoConfig): void {
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
   if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
-  if (!['skip', 'error'].includes(c.data.incomplete)) bad('data.incomplete', `must be skip or error, got ${JSON.stringify(c.data.incomplete)}`);
+  if (!['skip', 'error', 'train'].includes(c.data.incomplete)) bad('data.incomplete', `must be skip, error or train, got ${JSON.stringify(c.data.incomplete)}`);
   if (!['error', 'resample'].includes(c.data.gridMismatch)) bad('data.gridMismatch', `must be error or resample, got ${JSON.stringify(c.data.gridMismatch)}`);
   if (!['joint', 'pretrained'].includes(t.encoders)) bad('train.encoders', `must be joint or pretrained, got ${JSON.stringify(t.encoders)}`);
   posInt('train.encoderEpochs', t.encoderEpochs);

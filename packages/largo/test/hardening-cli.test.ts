@@ -175,11 +175,16 @@ t.test('item 6: cases lacking a modality are named, skipped by default, refused 
   const base = ['train', '--dataset', 'brats', '--data', dir, '--out', join(dir, 'runs'), '--steps', '1', '--no-eval', '--methods', 'largo', '--base-features', '2', '--depth', '2', '--patch-size', '8', '--set', 'data.split=[0.5,0.25,0.25]'];
   let r = await run(...base, '--run-name', 'skip');
   t.equal(r.code, 0, r.err);
-  t.match(r.err, /warning: 1 case\(s\) left out because they lack a modality or the label \(data\.incomplete = 'skip'; 'error' refuses them\): c5 \(lacks t1, t1ce\)/);
+  t.match(r.err, /warning: 1 case\(s\) left out because they lack a modality or the label \(data\.incomplete = 'skip'; 'train' trains on those with a label, 'error' refuses them\): c5 \(lacks t1, t1ce\)/);
   r = await run(...base, '--run-name', 'strict', '--set', 'data.incomplete=error');
   t.equal(r.code, 2); t.match(r.err, /1 case\(s\) lack a modality or the label: c5 \(lacks t1, t1ce\)/);
   r = await run(...base, '--run-name', 'bad', '--set', 'data.incomplete=sometimes');
-  t.equal(r.code, 2); t.match(r.err, /'data\.incomplete' must be skip or error/);
+  t.equal(r.code, 2); t.match(r.err, /'data\.incomplete' must be skip, error or train/);
+  // 'train': the case joins training with its missing modalities marked (zero channels, subsets cut to what it has)
+  r = await run(...base, '--run-name', 'with-missing', '--set', 'data.incomplete=train', '--set', 'train.steps=3', '--batch-size', '3', '--set', 'train.subsetPerSample=true');
+  t.equal(r.code, 0, r.err);
+  t.match(r.err, /1 training case\(s\) lack a modality and train with it marked missing \(data\.incomplete = 'train'\): c5 \(lacks t1, t1ce\)/);
+  t.notMatch(r.err, /left out/);
 });
 
 t.test('item 6: audit refuses empty manifests, duplicate and malformed cases', async (t) => {

@@ -29,6 +29,8 @@ export interface SegData {
   note?: string;
   /** cases left out because they lack a modality or the label, with what each lacks */
   skipped?: { id: string; lacks: string[] }[];
+  /** training cases that lack a modality (data.incomplete = 'train'), with what each lacks */
+  trainedIncomplete?: { id: string; lacks: string[] }[];
 }
 
 /** Maps a label map's values to class indices in place (labels mode). */
@@ -96,7 +98,7 @@ export function predLabels(logits: Float32Array, d: SegData, n: number): Uint8Ar
   return out;
 }
 
-function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]; labelValues: readonly number[] } {
+function segDataset(cfg: LargoConfig, allowMissing = false): { ds: Dataset; regions: readonly Region[]; labelValues: readonly number[] } {
   const d = cfg.data;
   if (cfg.dataset === 'phantom') {
     const p = d.phantom;
@@ -107,7 +109,7 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
   }
   if (!d.path) throw new DataError(`dataset '${cfg.dataset}' needs data.path (--data <folder>)`);
   if (!existsSync(d.path)) throw new DataError(`${d.path}: data folder does not exist (data.path / --data)`);
-  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true, gridMismatch: d.gridMismatch } as const;
+  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true, gridMismatch: d.gridMismatch, allowMissing } as const;
   if (cfg.dataset === 'brats') return { ds: openBrats(d.path, opts), regions: BRATS_REGIONS, labelValues: BRATS_LABELS };
   return { ds: openIsles(d.path, opts), regions: ISLES_REGIONS, labelValues: ISLES_LABELS };
 }
@@ -121,9 +123,11 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const { ds, regions, labelValues } = segDataset(cfg);
   // cases that lack a modality or the label are never dropped silently: listed, and refused with data.incomplete = 'error'
   const incomplete: CaseEntry[] = 'incomplete' in ds ? (ds as { incomplete: CaseEntry[] }).incomplete : [];
-  const skipped = incomplete.map((c) => ({ id: c.id, lacks: [...c.missing, ...(c.label ? [] : ['label'])] }));
+  // data.incomplete = 'train': labelled cases lacking a modality join the training split with that channel zero and marked missing
+  const trainable = cfg.data.incomplete === 'train' ? incomplete.filter((c) => c.label !== null && c.missing.length < ds.modalities.length) : [];
+  const skipped = incomplete.filter((c) => !trainable.includes(c)).map((c) => ({ id: c.id, lacks: [...c.missing, ...(c.label ? [] : ['label'])] }));
   const skippedText = skipped.slice(0, 10).map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ') + (skipped.length > 10 ? ` and ${skipped.length - 10} more` : '');
-  if (skipped.length && cfg.data.incomplete === 'error') throw new DataError(`${cfg.data.path}: ${skipped.length} case(s) lack a modality or the label: ${skippedText} (data.incomplete is 'error'; set it to 'skip' to train on the complete cases)`);
+  if (skipped.length && cfg.data.incomplete === 'error') throw new DataError(`${cfg.data.path}: ${skipped.length} case(s) lack a modality or the label: ${skippedText} (data.incomplete is 'error'; 'skip' trains on the complete cases, 'train' also trains on the ones that lack a modality)`);
   if (ds.cases.length === 0) throw new DataError(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found${skipped.length ? ` (${skipped.length} incomplete: ${skippedText})` : ''}; every case needs ${ds.modalities.join(', ')} and a label`);
   const split = cfg.data.splitFile
     ? readSplitFile(cfg.data.splitFile, { cases: ds.cases })
@@ -139,6 +143,13 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
     return out;
   };
   const [train, val] = [await load(split.train), await load(split.val)];
+  if (trainable.length) {
+    const { ds: withMissing } = segDataset(cfg, true);
+    for (const c of trainable) {
+      const arrays = await withMissing.loadArrays(c.id);
+      train.push(labelsMode ? toClassIndices(arrays, labelValues) : arrays);
+    }
+  }
   let note: string | undefined;
   let test: CaseArrays[];
   const tp = cfg.dataset === 'phantom' ? cfg.data.testPhantom : null;
@@ -157,7 +168,7 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   return {
     name: ds.name, modalities: ds.modalities, labelMode: cfg.data.labelMode, regions, labelValues,
     classes: labelsMode ? labelValues.length : regions.length,
-    train, val: val.length ? val : train.slice(0, 1), test, note, skipped,
+    train, val: val.length ? val : train.slice(0, 1), test, note, skipped, trainedIncomplete: trainable.map((c) => ({ id: c.id, lacks: c.missing })),
   };
 }
 

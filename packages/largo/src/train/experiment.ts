@@ -152,7 +152,8 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     writeConfig();
     log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     if (data.note) log(`warning: ${data.note}`);
-    if (data.skipped?.length) log(`warning: ${data.skipped.length} case(s) left out because they lack a modality or the label (data.incomplete = 'skip'; 'error' refuses them): ${data.skipped.map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ')}`);
+    if (data.skipped?.length) log(`warning: ${data.skipped.length} case(s) left out because they lack a modality or the label (data.incomplete = '${cfg.data.incomplete}'; 'train' trains on those with a label, 'error' refuses them): ${data.skipped.map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ')}`);
+    if (data.trainedIncomplete?.length) log(`${data.trainedIncomplete.length} training case(s) lack a modality and train with it marked missing (data.incomplete = 'train'): ${data.trainedIncomplete.map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ')}`);
     splits = { train: data.train.map((c) => c.id), val: data.val.map((c) => c.id), test: data.test.map((c) => c.id) };
     const M = data.modalities.length;
     const figCases = data.test.slice(0, cfg.eval.figureCases);
