@@ -22,7 +22,7 @@ const FORMATS = ['nifti', 'safetensors', 'config', 'argv'];
 const { values } = parseArgs({
   options: {
     cases: { type: 'string', default: '100000' }, seed: { type: 'string', default: '1' }, formats: { type: 'string', default: FORMATS.join(',') },
-    from: { type: 'string', default: '0' }, 'timeout-ms': { type: 'string', default: '10000' }, 'max-rss-mb': { type: 'string', default: '1536' },
+    from: { type: 'string', default: '0' }, 'timeout-ms': { type: 'string', default: '30000' }, 'max-rss-mb': { type: 'string', default: '1536' },
     json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false }, child: { type: 'string' }, heartbeat: { type: 'string' }, skip: { type: 'string', default: '' },
   },
 });

@@ -62,8 +62,8 @@ export interface DiscoverOptions {
 
 const NIFTI_RE = /\.nii(\.gz)?$/i;
 
-/** Most folders one dataset scan reads (BraTS 2021 has ~1,250 case folders). */
-export const MAX_SCANNED_FOLDERS = 5_000;
+/** Most folders one dataset scan reads (BraTS 2021: ~1,250 folders; ISLES 2022 BIDS with derivatives: ~1,500). */
+export const MAX_SCANNED_FOLDERS = 3_000;
 
 function listNifti(root: string, maxDepth: number): string[] {
   const out: string[] = [];
@@ -85,7 +85,7 @@ function listNifti(root: string, maxDepth: number): string[] {
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
       const p = join(dir, e.name);
       let isDir = e.isDirectory();
       let isFile = e.isFile();
