@@ -81,7 +81,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) process.exit(130);
     signalled = sig;
-    process.stderr.write(`\n${sig}: writing a checkpoint at the current step (send it again to quit at once)\n`);
+    process.stderr.write(`\n${sig}: stopping after the current training step with a checkpoint (send it again to quit at once)\n`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

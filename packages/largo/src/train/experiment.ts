@@ -23,7 +23,7 @@ import { formatDuration } from '../progress.js';
 import { loadSegData, loadAvData, gtRegions, type SegData, type AvData } from './data.js';
 import { SegTask, segDescriptor } from './seg-task.js';
 import { AvTask, avDescriptor } from './av-task.js';
-import { trainLoopAsync, type History, type TrainResult } from './loop.js';
+import { trainLoopAsync, TrainingInterrupted, type History, type TrainResult } from './loop.js';
 import { AUDIO_FEATURES, IMAGE_FEATURES } from './encoders.js';
 
 export interface ExperimentOptions {
@@ -137,6 +137,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
         const task = new AvTask(net, data, cfg, method);
         const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoopAsync(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter, interrupt: o.interrupt });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
+        stopIfInterrupted(o, method, r.steps);
         if (!evaluate || r.steps < cfg.train.steps) continue;
         const te = performance.now();
         loadForEval(o.runDir, method, cfg, avDescriptor(cfg, method), net.namedParameters());
@@ -166,6 +167,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
         const task = new SegTask(net, data, cfg, method);
         const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoopAsync(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter, interrupt: o.interrupt });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
+        stopIfInterrupted(o, method, r.steps);
         if (!evaluate || r.steps < cfg.train.steps) continue;
         loadForEval(o.runDir, method, cfg, segDescriptor(cfg, method, data), net.namedParameters());
         const ev = evaluateSegmentation(net, method, data, data.test, {
@@ -216,6 +218,12 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
   writeFileAtomic(join(o.runDir, 'timing.json'), JSON.stringify(seconds, null, 2) + '\n');
   if (o.evalOnly) writeFileAtomic(join(o.runDir, 'eval-config.json'), JSON.stringify({ seed: cfg.seed, config: cfg, ...o.meta, written: new Date().toISOString() }, null, 2) + '\n');
   return { runDir: o.runDir, table, markdown, train: trainRes, averages, seconds, params, splits };
+}
+
+/** A signal that arrived after a method's last step (or during the previous evaluation) stops before the next piece of work. */
+function stopIfInterrupted(o: ExperimentOptions, method: string, step: number): void {
+  const sig = o.interrupt?.();
+  if (sig && !o.evalOnly) throw new TrainingInterrupted(method, step, join(o.runDir, method, 'last.safetensors'), sig);
 }
 
 /** The training record of a finished method, from its last checkpoint (for `largo eval`). */
