@@ -346,6 +346,7 @@ export async function runCases(format, seed, from, count, o) {
     const restore = quietConsole();
     try {
       c = gen(r);
+      if (o.verbose && c.describe) writeSync(2, `case ${i}: running ${c.describe()}\n`);
       await c.run();
     } catch (e) {
       const name = e?.name ?? typeof e;

@@ -3,7 +3,7 @@
  * command-line flags (flags win). The effective config is saved beside
  * every result and inside every checkpoint.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 import { METHODS, type Method } from './nets/factory.js';
 export const DATASETS = ['phantom', 'brats', 'isles', 'avmnist'] as const;
@@ -247,8 +247,16 @@ export function mergeConfig<T>(base: T, over: unknown, where: string, path = '')
 }
 
 /** Reads a JSON config file (errors name the file). */
+/** Largest config file read: 1 MiB. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
+  // a device such as /dev/zero would be read forever: only regular files of sane size
+  let st;
+  try { st = statSync(path); } catch (e) { throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  if (!st.isFile()) throw new ConfigError(`${path}: cannot read config file (${st.isDirectory() ? 'it is a folder' : 'not a regular file'})`);
+  if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: config file is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES}-byte limit`);
   try { text = readFileSync(path, 'utf8'); } catch (e) { throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
   let json: unknown;
   try { json = JSON.parse(text); } catch (e) { throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`); }

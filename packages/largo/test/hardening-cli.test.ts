@@ -156,6 +156,11 @@ t.test('item 6: repeated single-valued flags are refused instead of the last sil
   t.equal(r.code, 2); t.match(r.err, /--flair given twice \('x\.nii\.gz' and 'y\.nii\.gz'\)/);
   r = await run('predict', '--checkpoint', CK, '--out', join(dir, 'o.nii.gz'), '--flair=x.nii.gz', '--flair', 'y.nii.gz');
   t.equal(r.code, 2); t.match(r.err, /--flair given twice/);
+  // found by the fuzz harness: --config /dev/zero read forever
+  r = await run('params', '--config', '/dev/zero');
+  t.equal(r.code, 2); t.match(r.err, /\/dev\/zero: cannot read config file \(not a regular file\)/);
+  r = await run('params', '--config', dir);
+  t.equal(r.code, 2); t.match(r.err, /cannot read config file \(it is a folder\)/);
   r = await run('params', '--set', 'seed=1', '--set', 'seed=2');
   t.equal(r.code, 0, 'repeatable options stay repeatable');
 });
