@@ -142,6 +142,10 @@ export function discoverCases(root: string, options: DiscoverOptions = {}): Disc
     throw new DataError(`${root}: ${code === 'ENOENT' ? 'data folder does not exist' : `cannot open data folder (${code ?? (e as Error).message})`}`);
   }
   if (!st.isDirectory()) throw new DataError(`${root}: is not a folder (the data path must be a folder of cases)`);
+  // kernel file systems hold millions of entries and no data
+  let real = root;
+  try { real = realpathSync(root); } catch { /* keep root */ }
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new DataError(`${root}: is a system folder (${real}), not a data folder`);
   const files = listNifti(root, options.maxDepth ?? 6);
   const layout = !options.layout || options.layout === 'auto' ? detectLayout(files) : options.layout;
   const spec = LAYOUTS[layout];
