@@ -65,6 +65,7 @@ t.test('folders, devices and missing paths are refused by name', async (t) => {
   await t.rejects(inspectPath('/dev/zero'), new DataError('/dev/zero: is not a regular file or folder (a device, pipe or socket?)'));
   await t.rejects(inspectPath(join(dir, 'nope')), /nope: does not exist/);
   t.throws(() => discoverCases(join(dir, 'nope')), /nope: data folder does not exist/);
+  t.throws(() => discoverCases('/proc/self'), /\/proc\/self: is a system folder \(\/proc\/\d+\), not a data folder/);
   writeFileSync(join(dir, 'f.txt'), 'x');
   t.throws(() => discoverCases(join(dir, 'f.txt')), /f\.txt: is not a folder/);
 });
