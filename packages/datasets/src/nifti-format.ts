@@ -136,6 +136,40 @@ function writeString(buf: Uint8Array, at: number, len: number, s: string, field:
   }
 }
 
+/**
+ * Largest NIfTI image accepted, uncompressed (header + voxel data): 2 GiB,
+ * or the environment variable LARGO_MAX_NIFTI_BYTES (in Node). Checked from
+ * the header before anything is decompressed, so a small gzip bomb cannot
+ * fill memory.
+ */
+export const DEFAULT_MAX_NIFTI_BYTES = 2 * 1024 ** 3;
+
+export function maxNiftiBytes(): number {
+  const env = typeof process !== 'undefined' ? process.env?.['LARGO_MAX_NIFTI_BYTES'] : undefined;
+  const v = env !== undefined ? Number(env) : NaN;
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_NIFTI_BYTES;
+}
+
+/** Bytes a header says the file holds (vox_offset + voxels), or null when `head` does not start with a valid NIfTI-1 header. */
+export function niftiImpliedSize(head: Uint8Array): number | null {
+  if (head.length < HEADER_SIZE) return null;
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const le = dv.getInt32(0, true) === HEADER_SIZE ? true : dv.getInt32(0, false) === HEADER_SIZE ? false : null;
+  if (le === null) return null;
+  const ndim = dv.getInt16(40, le);
+  if (ndim < 1 || ndim > 7) return null;
+  let nvox = 1;
+  for (let i = 1; i <= ndim; i++) {
+    const d = dv.getInt16(40 + 2 * i, le);
+    if (d < 1) return null;
+    nvox *= d;
+  }
+  const dtype = dtypeOfCode(dv.getInt16(70, le));
+  const vox = dv.getFloat32(108, le);
+  if (!dtype || !Number.isInteger(vox) || vox < DATA_OFFSET) return null;
+  return vox + nvox * NIFTI_DTYPES[dtype].bytes;
+}
+
 export function isGzip(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
 }

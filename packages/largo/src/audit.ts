@@ -78,6 +78,30 @@ function errors(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: nu
 
 interface Stored { shape: number[]; data: Float32Array | Int32Array }
 
+/** Every case well-formed and named once; an empty manifest audits nothing and is refused. */
+function checkCases(mpath: string, cases: unknown[]): void {
+  if (cases.length === 0) throw new Error(`audit: ${mpath} lists no cases (an empty audit proves nothing)`);
+  const names = new Set<string>();
+  const strList = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const strMap = (v: unknown) => v === undefined || (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+  cases.forEach((c, i) => {
+    const where = `audit: ${mpath}: case ${i}`;
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${where} is not an object`);
+    const k = c as Record<string, unknown>;
+    if (typeof k['name'] !== 'string' || !k['name']) throw new Error(`${where}: 'name' must be a non-empty string`);
+    const at = `audit: ${mpath}: case '${k['name']}'`;
+    if (names.has(k['name'])) throw new Error(`${at} appears twice (case names must be unique)`);
+    names.add(k['name']);
+    if (typeof k['op'] !== 'string') throw new Error(`${at}: 'op' must be a string`);
+    if (!strList(k['inputs'])) throw new Error(`${at}: 'inputs' must be a list of tensor names`);
+    if (!strList(k['outputs']) || (k['outputs'] as string[]).length === 0) throw new Error(`${at}: 'outputs' must be a non-empty list of tensor names`);
+    if (!strMap(k['upstream'])) throw new Error(`${at}: 'upstream' must map outputs to tensor names`);
+    if (!strMap(k['grads'])) throw new Error(`${at}: 'grads' must map inputs to tensor names`);
+    if (k['params'] !== undefined && (k['params'] === null || typeof k['params'] !== 'object' || Array.isArray(k['params']))) throw new Error(`${at}: 'params' must be an object`);
+    for (const tol of ['rtol', 'atol']) if (k[tol] !== undefined && !(typeof k[tol] === 'number' && (k[tol] as number) >= 0)) throw new Error(`${at}: '${tol}' must be a number ≥ 0`);
+  });
+}
+
 function loadFixtures(dir: string): { cases: AuditCase[]; tensors: Map<string, Stored> } {
   const mpath = join(dir, 'manifest.json');
   const tpath = join(dir, 'tensors.safetensors');
@@ -89,9 +113,10 @@ function loadFixtures(dir: string): { cases: AuditCase[]; tensors: Map<string, S
   } catch (e) {
     throw new Error(`audit: ${mpath} is not valid JSON (${(e as Error).message})`);
   }
-  if (manifest.version !== 1 || !Array.isArray(manifest.cases)) {
+  if (manifest === null || typeof manifest !== 'object' || manifest.version !== 1 || !Array.isArray(manifest.cases)) {
     throw new Error(`audit: ${mpath} must be {"version": 1, "cases": [...]}`);
   }
+  checkCases(mpath, manifest.cases);
   const decoded = core.decodeSafetensors(new Uint8Array(readFileSync(tpath)), tpath);
   const tensors = new Map<string, Stored>();
   for (const [name, e] of Object.entries(decoded.tensors)) {
@@ -227,7 +252,7 @@ export function formatAuditTable(rows: readonly AuditRow[]): string {
   return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
 }
 
-const HELP = `largo audit --fixtures DIR [--backend cpu|all|NAME] [--json]
+const HELP = `largo audit --fixtures DIR [--backend cpu|webgpu|all] [--json]
 
 Replays every case of DIR/manifest.json (tensors in DIR/tensors.safetensors)
 on the requested backends, compares outputs and gradients with the stored
@@ -254,6 +279,8 @@ export async function runAudit(argv: string[]): Promise<number> {
     }
     backends = ['webgpu'];
   } else backends = [values.backend!];
+  const known = engine().backendNames();
+  for (const b of backends) if (!known.includes(b)) { console.error(`audit: unknown backend '${b}' (known: ${known.join(', ')}, webgpu, all)`); return 2; }
   let rows: AuditRow[];
   try {
     rows = await auditAsync(values.fixtures, backends);

@@ -12,6 +12,15 @@ export const rmSync = noFiles('rmSync');
 export const writeSync = noFiles('writeSync');
 export const readFileSync = noFiles('readFileSync');
 export const existsSync = noFiles('existsSync');
+export const mkdirSync = noFiles('mkdirSync');
+export const readdirSync = noFiles('readdirSync');
+export const statSync = noFiles('statSync');
+export function join(...parts: string[]): string {
+  return parts.filter(Boolean).join('/').replace(/\/+/g, '/');
+}
+export function resolve(...parts: string[]): string {
+  return join(...parts);
+}
 export function dirname(path: string): string {
   const i = path.lastIndexOf('/');
   return i < 0 ? '.' : i === 0 ? '/' : path.slice(0, i);

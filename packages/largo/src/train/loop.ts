@@ -9,14 +9,15 @@
  * run stopped after step s and resumed from its checkpoint reaches, on the
  * CPU, bitwise the same weights as a run that never stopped.
  */
-import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import { existsSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, zeroGrad } from '@largo/autograd';
 import { keep, zeros, type Tensor } from '@largo/core';
 import type { LargoConfig } from '../config.js';
 import {
-  checkCompatible, loadCheckpoint, restoreParams, saveCheckpoint, writeFileAtomic, type ModelDescriptor,
+  checkCompatible, loadCheckpoint, restoreParams, saveCheckpoint, writeFileAtomic, NonFiniteCheckpointError, type ModelDescriptor,
 } from '../checkpoint.js';
+import { cleanStaleTemps, makeDirs } from '../files.js';
 import { Progress, type ProgressStream } from '../progress.js';
 import { makeOptimizer, scheduledLr, clipGradients, type TrainOptimizer } from './optimizer.js';
 import { globalGeneratorState, setGlobalGeneratorState, type PhiloxState } from './rng.js';
@@ -65,24 +66,67 @@ export interface TrainLoopOptions {
   /** stop after this many steps of this call (tests simulate a crash) */
   stopAfter?: number;
   label?: string;
+  /** polled after every step; a signal name stops training with a checkpoint at that step */
+  interrupt?: () => string | undefined;
 }
 
 export function emptyHistory(): History { return { loss: [], lr: [], val: [], segments: [] }; }
 
+/** Training stopped because the loss or the weights stopped being finite (exit code 3). */
+export class DivergenceError extends Error {
+  constructor(readonly method: string, readonly step: number, readonly loss: number, readonly lastGood: { file: string; step: number } | null, detail: string) {
+    super(`${method} diverged at step ${step} (${detail}); ${lastGood ? `the last good checkpoint is kept: ${lastGood.file} (step ${lastGood.step})` : 'no checkpoint was written before it'}. Lower the learning rate (--lr) or set train.clipGradNorm`);
+    this.name = 'DivergenceError';
+  }
+}
+
+/** Training stopped on request (SIGINT / SIGTERM) after writing a checkpoint at the current step (exit code 130). */
+export class TrainingInterrupted extends Error {
+  constructor(readonly method: string, readonly step: number, readonly file: string, readonly signal: string) {
+    super(`${signal}: stopped ${method} at step ${step}; checkpoint written to ${file}`);
+    this.name = 'TrainingInterrupted';
+  }
+}
+
 export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): TrainResult {
-  mkdirSync(o.dir, { recursive: true });
+  const it = trainSteps(task, cfg, o);
+  for (;;) { const r = it.next(); if (r.done) return r.value; }
+}
+
+/**
+ * The same loop, giving the event loop a turn after every step so that
+ * signals are seen: when `o.interrupt()` returns a signal name, a checkpoint
+ * is written at the current step and TrainingInterrupted is thrown.
+ */
+export async function trainLoopAsync(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): Promise<TrainResult> {
+  const it = trainSteps(task, cfg, o);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+    await new Promise((res) => setImmediate(res));
+  }
+}
+
+function* trainSteps(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): Generator<number, TrainResult> {
+  makeDirs(o.dir);
+  cleanStaleTemps(o.dir);
   const t = cfg.train;
   const total = t.steps;
   const params = task.params;
-  const opt: TrainOptimizer = makeOptimizer(params, cfg, task.subsetParams);
   let history = emptyHistory();
   let best: { step: number; score: number } | null = null;
   let start = 0;
   const lastBase = join(o.dir, 'last');
+  const opt: TrainOptimizer = makeOptimizer(params, cfg, task.subsetParams);
+  let resumed = false;
   if (o.resume && existsSync(`${lastBase}.safetensors`)) {
     const file = `${lastBase}.safetensors`;
-    const ck = loadCheckpoint(file);
-    checkCompatible(file, ck, task.descriptor, params, cfg);
+    let ck;
+    try {
+      ck = loadCheckpoint(file);
+      checkCompatible(file, ck, task.descriptor, params, cfg);
+    } catch (e) { opt.dispose(); throw e; }
+    resumed = true;
     restoreParams(ck, params);
     opt.load(ck.optim, ck.optimScalars, file);
     task.setRngState(ck.rng['task'] as Record<string, unknown>, file);
@@ -92,19 +136,27 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
     start = ck.step;
   }
   const resumedFrom = start;
+  let lastGood: { file: string; step: number } | null = resumed ? { file: `${lastBase}.safetensors`, step: start } : null;
   const progress = new Progress({ total, start, label: o.label ?? o.method, stream: o.stream, tty: o.tty });
   const t0 = performance.now();
   let segStart = performance.now();
 
-  const save = (base: string, step: number) => {
+  const save = (base: string, step: number, loss: number) => {
     const seg = [...history.segments, { fromStep: resumedFrom, toStep: step, seconds: (performance.now() - segStart) / 1000 }];
     const st = opt.state();
-    saveCheckpoint(base, {
-      step, method: o.method, config: cfg, model: task.descriptor, params,
-      optim: st.tensors, optimScalars: st.scalars,
-      rng: { task: task.rngState(), global: globalGeneratorState() },
-      extra: { history: { ...history, segments: seg }, best },
-    });
+    try {
+      saveCheckpoint(base, {
+        step, method: o.method, config: cfg, model: task.descriptor, params,
+        optim: st.tensors, optimScalars: st.scalars,
+        rng: { task: task.rngState(), global: globalGeneratorState() },
+        extra: { history: { ...history, segments: seg }, best },
+      });
+    } catch (e) {
+      // weights that are no longer finite are never written: the previous checkpoint stays the good one
+      if (e instanceof NonFiniteCheckpointError) throw new DivergenceError(o.method, step, loss, lastGood, `${e.tensorName} is no longer finite; loss ${loss}`);
+      throw e;
+    }
+    if (base === lastBase) lastGood = { file: `${base}.safetensors`, step };
   };
 
   if (start >= total) {
@@ -120,7 +172,7 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
     const lr = scheduledLr(cfg, s);
     opt.setLr(lr);
     const loss = task.lossStep(s);
-    if (!Number.isFinite(loss)) throw new Error(`${o.method}: the loss became ${loss} at step ${s + 1} (lr ${lr}); lower the learning rate`);
+    if (!Number.isFinite(loss)) throw new DivergenceError(o.method, s + 1, loss, lastGood, `the loss became ${loss} with learning rate ${lr}`);
     noGrad(() => {
       if (t.unusedGrads === 'zero') {
         // parameters this step did not reach (other subsets' stems) get their exact gradient, zero,
@@ -145,15 +197,18 @@ export function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions
       const improved = best === null || v.score > best.score;
       if (improved) best = { step, score: v.score };
       progress.log(`${o.method} step ${step}: validation ${v.score.toFixed(4)}${improved ? ' (best)' : ''}`);
-      if (improved) save(join(o.dir, 'best'), step);
+      if (improved) save(join(o.dir, 'best'), step, loss);
     }
-    if (isVal || isLast || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0)) save(lastBase, step);
+    const signal = isLast ? undefined : o.interrupt?.();
+    if (isVal || isLast || signal || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0)) save(lastBase, step, loss);
+    if (signal) throw new TrainingInterrupted(o.method, step, `${lastBase}.safetensors`, signal);
     stepsThisCall++;
     if (o.stopAfter !== undefined && stepsThisCall >= o.stopAfter && !isLast) {
       progress.done();
       opt.dispose();
       return { history, best, steps: step, resumedFrom, seconds: (performance.now() - t0) / 1000 };
     }
+    if (!isLast) yield step;
   }
   } catch (e) {
     progress.done();
