@@ -9,3 +9,7 @@ engine().registerBackend('cpu', () => new CpuBackend(), 1);
 import './matmul.js';
 import './nn.js';
 import './conv.js';
+import './wasm/register.js';
+
+export { setCpuKernels, cpuKernels, type KernelMode } from './wasm/runtime.js';
+export { setCpuThreads, cpuThreads } from './wasm/pool.js';

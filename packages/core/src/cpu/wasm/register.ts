@@ -1,0 +1,86 @@
+import { getKernel, registerKernel, type Kernel, type TensorInfo } from '../../backend.js';
+import { broadcastShapes } from '../../shape.js';
+import { convOutputSize } from '../../ops/conv.js';
+import { CpuBackend, vals } from '../backend.js';
+import { forEachBroadcast } from '../elementwise.js';
+import type { ConvAttrs, ConvGradInputAttrs, ConvGradWeightAttrs } from '../conv.js';
+import type { MatmulAttrs } from '../matmul.js';
+import { useWasm } from './runtime.js';
+import { wasmMatmul } from './matmul.js';
+import { wasmConv3dForward, wasmConv3dGradInput, wasmConv3dGradWeight, type ConvGeom } from './conv.js';
+
+/**
+ * Puts the WebAssembly SIMD kernels in front of the JavaScript ones on the
+ * 'cpu' backend: each wrapper runs wasm for float32 when `useWasm` says so
+ * (LARGO_CPU_KERNELS, SIMD support, size) and otherwise calls the kernel it
+ * replaced. The only file that knows both kernel sets.
+ */
+function wrap<A>(op: string, wasm: (inputs: readonly TensorInfo[], attrs: A, be: CpuBackend, js: Kernel<A>) => TensorInfo | null): void {
+  const js = getKernel(op, 'cpu') as Kernel<A>;
+  registerKernel<A>(op, 'cpu', (inputs, attrs, backend) => {
+    if (inputs.every((t) => t.dtype === 'float32')) {
+      const r = wasm(inputs, attrs, backend as CpuBackend, js);
+      if (r) return r;
+    }
+    return js(inputs, attrs, backend);
+  });
+}
+
+wrap<MatmulAttrs>('matmul', (inputs, attrs, be) => {
+  const [a, b] = inputs;
+  const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
+  const ra = a.shape.length, rb = b.shape.length;
+  const aR = a.shape[ra - 2], aC = a.shape[ra - 1], bR = b.shape[rb - 2], bC = b.shape[rb - 1];
+  const M = tA ? aC : aR, K = tA ? aR : aC, N = tB ? bR : bC;
+  const rt = useWasm(M * N * K, 1 << 15);
+  if (!rt) return null;
+  const batchA = a.shape.slice(0, ra - 2), batchB = b.shape.slice(0, rb - 2);
+  const batch = broadcastShapes('matmul', batchA, batchB);
+  const o = be.out([...batch, M, N], a.dtype);
+  if (M * N === 0) return o.info;
+  const av = vals(a), bv = vals(b), ov = o.values;
+  const aI = tA ? 1 : aC, aK = tA ? aC : 1, bK = tB ? 1 : bC, bJ = tB ? bC : 1;
+  const sa = aR * aC, sb = bR * bC, so = M * N;
+  forEachBroadcast(batch, [batchA, batchB], (i, offs) => {
+    wasmMatmul(rt, M, N, K, av, offs[0] * sa, aI, aK, bv, offs[1] * sb, bK, bJ, ov, i * so);
+  });
+  return o.info;
+});
+
+function geom(x: readonly number[], w: readonly number[], y: readonly number[], a: ConvAttrs): ConvGeom {
+  const [N, C, D, H, W] = x, [O, , kd, kh, kw] = w, [oD, oH, oW] = y;
+  const [sd, sh, sw] = a.stride, [pd, ph, pw] = a.padding, [dd, dh, dw] = a.dilation;
+  return { N, C, O, D, H, W, kd, kh, kw, oD, oH, oW, sd, sh, sw, pd, ph, pw, dd, dh, dw };
+}
+const convWork = (g: ConvGeom) => g.N * g.O * g.C * g.kd * g.kh * g.kw * g.oD * g.oH * g.oW;
+
+wrap<ConvAttrs>('conv3d', (inputs, attrs, be) => {
+  const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
+  const sp = [2, 3, 4].map((i) => convOutputSize(x.shape[i], w.shape[i], attrs.stride[i - 2], attrs.padding[i - 2], attrs.dilation[i - 2]));
+  const g = geom(x.shape, w.shape, sp, attrs);
+  const rt = useWasm(convWork(g));
+  if (!rt || convWork(g) === 0) return null;
+  const o = be.out([g.N, g.O, ...sp], x.dtype);
+  wasmConv3dForward(rt, vals(x), vals(w), b ? vals(b) : null, o.values, g);
+  return o.info;
+});
+
+wrap<ConvGradInputAttrs>('conv3dGradInput', (inputs, attrs, be) => {
+  const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
+  const g = geom(attrs.inputShape, w.shape, dy.shape.slice(2), attrs);
+  const rt = useWasm(convWork(g));
+  if (!rt || convWork(g) === 0) return null;
+  const o = be.out(attrs.inputShape, dy.dtype);
+  wasmConv3dGradInput(rt, vals(dy), vals(w), b ? vals(b) : null, o.values, g);
+  return o.info;
+});
+
+wrap<ConvGradWeightAttrs>('conv3dGradWeight', (inputs, attrs, be) => {
+  const [x, dy] = inputs;
+  const g = geom(x.shape, attrs.weightShape, dy.shape.slice(2), attrs);
+  const rt = useWasm(convWork(g));
+  if (!rt || convWork(g) === 0) return null;
+  const o = be.out(attrs.weightShape, x.dtype);
+  wasmConv3dGradWeight(rt, vals(x), vals(dy), o.values, g);
+  return o.info;
+});
