@@ -19,8 +19,8 @@ const GEN = 0, DONE = 1, FN = 2, THREADS = 3, COUNT = 4, LO = 5, HI = 6, SCALE =
 const MAX_ARGS = 24;
 export const CONTROL_INTS = ARGS + MAX_ARGS;
 
-/** Below this many multiply-adds a kernel runs on the calling thread: waking threads costs ~10-50 µs. */
-export const PARALLEL_MIN_WORK = 1 << 21;
+/** Below this many multiply-adds (~0.5 ms of work) a kernel runs on the calling thread: waking threads costs 10-50 µs on an idle machine and far more on a busy one. */
+export const PARALLEL_MIN_WORK = 1 << 23;
 
 function defaultThreads(): number {
   const env = typeof process !== 'undefined' ? process.env?.LARGO_THREADS : undefined;
