@@ -1,6 +1,7 @@
 import { engine } from '../engine.js';
 import { CpuBackend } from './backend.js';
 import './elementwise.js';
+import './fast-elementwise.js';
 import './reduce.js';
 import './layout.js';
 

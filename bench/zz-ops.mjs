@@ -1,0 +1,22 @@
+import { CASES } from './lib/cases.mjs';
+import * as C from '@largo/core';
+const cs = CASES.find((c) => c.id === 'largo-step');
+C.setCpuKernels(process.argv[2] || 'auto'); C.setCpuThreads(1);
+const e = C.engine();
+const orig = e.runKernel.bind(e);
+const tot = new Map();
+let on = false;
+e.runKernel = (op, inputs, attrs) => {
+  if (!on) return orig(op, inputs, attrs);
+  const t = performance.now(); const r = orig(op, inputs, attrs);
+  const k = op; const v = tot.get(k) || [0, 0]; v[0] += performance.now() - t; v[1]++; tot.set(k, v); return r;
+};
+const r = cs.ours({});
+for (let i = 0; i < 2; i++) r.run();
+on = true; const n = 5; const c0 = process.cpuUsage(); const t0 = performance.now();
+for (let i = 0; i < n; i++) r.run();
+const u = process.cpuUsage(c0);
+const wall = (performance.now() - t0) / n;
+let sum = 0; for (const [, v] of tot) sum += v[0];
+console.log('wall/step', wall.toFixed(0), 'cpu/step', ((u.user + u.system) / 1000 / n).toFixed(0), 'in kernels', (sum / n).toFixed(0));
+[...tot.entries()].sort((a, b) => b[1][0] - a[1][0]).slice(0, 25).forEach(([k, v]) => console.log(k.padEnd(24), (v[0] / n).toFixed(1).padStart(7), 'ms/step', String(v[1] / n).padStart(5), 'calls/step'));
