@@ -76,7 +76,8 @@ function packSample(x: TypedArray, n: number, g: ConvGeom, L: Layout, mem: Float
         const row = d0 + c * L.chanLen + (z + g.pd) * L.planeLen + (y + g.ph) * L.rowLen;
         if (sw === 1) {
           const dst = row + g.pw;
-          if (x instanceof Float32Array) mem.set(x.subarray(src, src + g.W), dst);
+          // A subarray per row would be garbage; set() only pays off for long rows.
+          if (g.W >= 256 && x instanceof Float32Array) mem.set(x.subarray(src, src + g.W), dst);
           else for (let i = 0; i < g.W; i++) mem[dst + i] = x[src + i];
         } else {
           for (let i = 0; i < g.W; i++) {
@@ -98,7 +99,7 @@ function packDy(dy: TypedArray, n: number, g: ConvGeom, L: Layout, oPad: number,
   for (let o = 0; o < g.O; o++) {
     for (let r = 0; r < L.rows; r++) {
       const dst = d0 + (o * L.rows + r) * L.oWpad;
-      if (dy instanceof Float32Array) mem.set(dy.subarray(src, src + g.oW), dst);
+      if (g.oW >= 256 && dy instanceof Float32Array) mem.set(dy.subarray(src, src + g.oW), dst);
       else for (let i = 0; i < g.oW; i++) mem[dst + i] = dy[src + i];
       src += g.oW;
     }

@@ -1,0 +1,11 @@
+import { CASES } from './lib/cases.mjs';
+import * as C from '@largo/core';
+const cs = CASES.find((c) => c.id === 'largo-step');
+const mode = process.argv[2] || 'auto'; C.setCpuKernels(mode); C.setCpuThreads(Number(process.argv[3] || 1));
+const r = cs.ours({});
+for (let i = 0; i < 3; i++) r.run();
+const c0 = process.cpuUsage(), t0 = performance.now();
+const n = Number(process.argv[4] || 10);
+for (let i = 0; i < n; i++) r.run();
+const u = process.cpuUsage(c0);
+console.log(mode, 'wall ms/step', ((performance.now() - t0) / n).toFixed(1), 'cpu ms/step', ((u.user + u.system) / 1000 / n).toFixed(1));
