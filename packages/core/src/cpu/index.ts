@@ -1,9 +1,9 @@
 import { engine } from '../engine.js';
 import { CpuBackend } from './backend.js';
 import './elementwise.js';
-import './fast-elementwise.js';
 import './reduce.js';
 import './layout.js';
+import './hot-paths.js';
 
 export { CpuBackend, vals, fvals, type CpuData } from './backend.js';
 engine().registerBackend('cpu', () => new CpuBackend(), 1);

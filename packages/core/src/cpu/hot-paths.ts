@@ -93,3 +93,60 @@ for (const op of Object.keys(RUNS)) {
     return o.info;
   });
 }
+
+/**
+ * sum over axes that are not one contiguous block (a bias gradient sums
+ * [N, C, D, H, W] over N, D, H, W): one pass over the input in storage order,
+ * runs along the innermost merged axis either summed into one output value
+ * or added onto a run of outputs, float64 accumulators. The generic kernel
+ * would first copy the whole input into reduced-axes-last order.
+ */
+{
+  const generic = getKernel('sum', 'cpu') as Kernel<{ axes: number[]; keepDims: boolean }>;
+  registerKernel<{ axes: number[]; keepDims: boolean }>('sum', 'cpu', (inputs, attrs, backend) => {
+    const x = inputs[0];
+    const axes = attrs.axes;
+    let contiguous = true;
+    for (let i = 1; i < axes.length; i++) if (axes[i] !== axes[i - 1] + 1) contiguous = false;
+    if (contiguous || !isFloat(x.dtype)) return generic(inputs, attrs, backend);
+    // Merge adjacent axes that are both reduced or both kept; drop unit axes.
+    const dims: number[] = [], red: boolean[] = [];
+    x.shape.forEach((n, d) => {
+      if (n === 1) return;
+      const r = axes.includes(d), k = dims.length - 1;
+      if (k >= 0 && red[k] === r) dims[k] *= n;
+      else { dims.push(n); red.push(r); }
+    });
+    if (dims.length === 0) { dims.push(1); red.push(true); }
+    const rank = dims.length;
+    const ostr = new Array<number>(rank).fill(0);
+    let nOut = 1;
+    for (let d = rank - 1; d >= 0; d--) if (!red[d]) { ostr[d] = nOut; nOut *= dims[d]; }
+    const outShape = x.shape.flatMap((n, d) => (axes.includes(d) ? (attrs.keepDims ? [1] : []) : [n]));
+    const o = (backend as CpuBackend).out(outShape, x.dtype);
+    const acc = new Float64Array(nOut);
+    const v = vals(x);
+    if (v.length > 0) {
+      const inner = dims[rank - 1], innerRed = red[rank - 1];
+      const idx = new Array<number>(rank).fill(0);
+      let off = 0;
+      for (let i = 0; i < v.length; i += inner) {
+        if (innerRed) {
+          let s = 0;
+          for (let j = 0; j < inner; j++) s += v[i + j];
+          acc[off] += s;
+        } else {
+          for (let j = 0; j < inner; j++) acc[off + j] += v[i + j];
+        }
+        for (let d = rank - 2; d >= 0; d--) {
+          off += ostr[d];
+          if (++idx[d] < dims[d]) break;
+          off -= ostr[d] * dims[d];
+          idx[d] = 0;
+        }
+      }
+    }
+    o.values.set(acc);
+    return o.info;
+  });
+}
