@@ -48,8 +48,7 @@ let threads: { ctl: Int32Array; workers: { terminate(): unknown }[]; rt: WasmRun
  */
 export function setCpuThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`setCpuThreads: thread count must be a positive integer, got ${n}`);
-  if (n === wanted) return;
-  shutdown();
+  // The pool is kept: fewer threads leave some workers with empty shares.
   wanted = n;
 }
 
@@ -125,11 +124,13 @@ export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], l
     fn(...args);
     return;
   }
-  if (!threads || threads.rt !== rt || threads.workers.length + 1 !== n) {
+  // The pool only grows (starting workers takes milliseconds); every worker
+  // takes part in every job, those past the job's thread count with no share.
+  if (!threads || threads.rt !== rt || threads.workers.length + 1 < n) {
     shutdown();
     threads = start(rt, n);
   }
-  const ctl = threads!.ctl;
+  const ctl = threads!.ctl, size = threads!.workers.length + 1;
   Atomics.store(ctl, DONE, 0);
   ctl[FN] = KERNEL_NAMES.indexOf(name);
   ctl[THREADS] = n; ctl[COUNT] = count; ctl[LO] = lo; ctl[HI] = hi; ctl[SCALE] = scale; ctl[NARGS] = args.length;
@@ -139,7 +140,7 @@ export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], l
   const [a, b] = share(count, n, 0);
   args[lo] = a * scale; args[hi] = b * scale;
   if (b > a) fn(...args);
-  waitDone(ctl, n - 1);
+  waitDone(ctl, size - 1);
 }
 
 /** The worker side: runs its share of every job until told to stop. */
@@ -156,7 +157,7 @@ export function workerLoop(k: KernelExports, ctl: Int32Array, index: number): vo
     const f = ctl[FN];
     if (f < 0) return;
     const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
-    const [a, b] = share(ctl[COUNT], ctl[THREADS], index);
+    const [a, b] = index < ctl[THREADS] ? share(ctl[COUNT], ctl[THREADS], index) : [0, 0];
     if (b > a) {
       args[ctl[LO]] = a * ctl[SCALE]; args[ctl[HI]] = b * ctl[SCALE];
       (k[KERNEL_NAMES[f]] as (...x: number[]) => void)(...args);

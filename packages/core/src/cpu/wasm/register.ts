@@ -7,6 +7,7 @@ import type { ConvAttrs, ConvGradInputAttrs, ConvGradWeightAttrs } from '../conv
 import type { MatmulAttrs } from '../matmul.js';
 import { useWasm } from './runtime.js';
 import { wasmMatmul } from './matmul.js';
+import { wasmCpReconstruct, wasmCpReconstructGrad } from './cp.js';
 import { wasmConv3dForward, wasmConv3dGradInput, wasmConv3dGradWeight, type ConvGeom } from './conv.js';
 
 /**
@@ -84,3 +85,29 @@ wrap<ConvGradWeightAttrs>('conv3dGradWeight', (inputs, attrs, be) => {
   wasmConv3dGradWeight(rt, vals(x), vals(dy), o.values, g);
   return o.info;
 });
+
+wrap<unknown>('cpReconstruct', (inputs, _attrs, be) => {
+  const [wt, ao, ai, ak] = inputs;
+  const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
+  const rt = useWasm(O * I * S * R, 1 << 15);
+  if (!rt || O * I * S === 0) return null;
+  const o = be.out([O, I, S], wt.dtype);
+  wasmCpReconstruct(rt, R, O, I, S, vals(wt), vals(ao), vals(ai), vals(ak), o.values);
+  return o.info;
+});
+
+registerGradCp();
+function registerGradCp(): void {
+  const js = getKernel('cpReconstructGrad', 'cpu');
+  registerKernel('cpReconstructGrad', 'cpu', (inputs, attrs, backend) => {
+    const be = backend as CpuBackend;
+    const [gW, wt, ao, ai, ak] = inputs;
+    const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
+    const rt = inputs.every((t) => t.dtype === 'float32') ? useWasm(O * I * S * R, 1 << 15) : null;
+    if (!rt || O * I * S * R === 0) return js(inputs, attrs, backend);
+    const dt = wt.dtype;
+    const dw = be.out([R], dt), dA = be.out([O, R], dt), dB = be.out([I, R], dt), dK = be.out([S, R], dt);
+    wasmCpReconstructGrad(rt, R, O, I, S, vals(gW), vals(wt), vals(ao), vals(ai), vals(ak), dw.values, dA.values, dB.values, dK.values);
+    return [dw.info, dA.info, dB.info, dK.info];
+  });
+}
