@@ -1,4 +1,5 @@
 import { getKernel, registerKernel, type Kernel, type TensorInfo } from '../../backend.js';
+import type { TypedArray } from '../../dtype.js';
 import { broadcastShapes } from '../../shape.js';
 import { convOutputSize } from '../../ops/conv.js';
 import { CpuBackend, vals } from '../backend.js';
@@ -53,6 +54,20 @@ function geom(x: readonly number[], w: readonly number[], y: readonly number[], 
   const [sd, sh, sw] = a.stride, [pd, ph, pw] = a.padding, [dd, dh, dw] = a.dilation;
   return { N, C, O, D, H, W, kd, kh, kw, oD, oH, oW, sd, sh, sw, pd, ph, pw, dd, dh, dw };
 }
+let flipBuf = new Float32Array(0);
+/** W'[c, o, a, b, e] = W[o, c, kd−1−a, kh−1−b, kw−1−e], in a reused buffer. */
+function flipped(w: TypedArray, g: ConvGeom): Float32Array {
+  const taps = g.kd * g.kh * g.kw;
+  if (flipBuf.length < g.O * g.C * taps) flipBuf = new Float32Array(g.O * g.C * taps);
+  for (let o = 0; o < g.O; o++) {
+    for (let c = 0; c < g.C; c++) {
+      const src = (o * g.C + c) * taps, dst = (c * g.O + o) * taps;
+      for (let t = 0; t < taps; t++) flipBuf[dst + t] = w[src + taps - 1 - t];
+    }
+  }
+  return flipBuf;
+}
+
 const convWork = (g: ConvGeom) => g.N * g.O * g.C * g.kd * g.kh * g.kw * g.oD * g.oH * g.oW;
 
 wrap<ConvAttrs>('conv3d', (inputs, attrs, be) => {
@@ -72,6 +87,17 @@ wrap<ConvGradInputAttrs>('conv3dGradInput', (inputs, attrs, be) => {
   const rt = useWasm(convWork(g));
   if (!rt || convWork(g) === 0) return null;
   const o = be.out(attrs.inputShape, dy.dtype);
+  if (g.sd === 1 && g.sh === 1 && g.sw === 1 && g.pd <= g.dd * (g.kd - 1) && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1)) {
+    // Stride 1: the input gradient is a forward convolution of dy with the
+    // flipped, transposed kernel, which reduces over O·taps per output (a
+    // gather) instead of adding each tap's product into dx (a scatter).
+    const gf: ConvGeom = {
+      ...g, C: g.O, O: g.C, D: g.oD, H: g.oH, W: g.oW, oD: g.D, oH: g.H, oW: g.W,
+      pd: g.dd * (g.kd - 1) - g.pd, ph: g.dh * (g.kh - 1) - g.ph, pw: g.dw * (g.kw - 1) - g.pw,
+    };
+    wasmConv3dForward(rt, vals(dy), flipped(vals(w), g), b ? vals(b) : null, o.values, gf);
+    return o.info;
+  }
   wasmConv3dGradInput(rt, vals(dy), vals(w), b ? vals(b) : null, o.values, g);
   return o.info;
 });
