@@ -150,3 +150,26 @@ for (const op of Object.keys(RUNS)) {
     return o.info;
   });
 }
+
+/** The unary ops a training step calls most, each with its own loop (same semantics as elementwise.ts's UNARY). */
+type UnaryLoop = (out: TypedArray, x: TypedArray, n: number, alpha: number) => void;
+const UNARY_LOOPS: Record<string, UnaryLoop> = {
+  leakyRelu: (out, x, n, s) => { for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? v : s * v; } },
+  sigmoid: (out, x, n) => {
+    for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)); }
+  },
+  neg: (out, x, n) => { for (let i = 0; i < n; i++) out[i] = -x[i]; },
+  exp: (out, x, n) => { for (let i = 0; i < n; i++) out[i] = Math.exp(x[i]); },
+};
+for (const op of Object.keys(UNARY_LOOPS)) {
+  const generic = getKernel(op, 'cpu') as Kernel<{ alpha?: number }>;
+  const loop = UNARY_LOOPS[op];
+  registerKernel<{ alpha?: number }>(op, 'cpu', (inputs, attrs, backend) => {
+    const x = inputs[0];
+    if (!isFloat(x.dtype)) return generic(inputs, attrs, backend);
+    const o = (backend as CpuBackend).out(x.shape, x.dtype);
+    const xv = vals(x);
+    loop(o.values, xv, xv.length, attrs?.alpha ?? 0.01);
+    return o.info;
+  });
+}
