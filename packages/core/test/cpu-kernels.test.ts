@@ -118,3 +118,21 @@ t.test('cpu kernel settings: bad values are named', async (t) => {
     t.match(r.stderr, re, `${JSON.stringify(env)} names the variable and the value`);
   }
 });
+
+t.test('wasm kernels: a trap on any thread is an error, not a hang, and the pool still works after it', async (t) => {
+  const pool = await import(new URL('../dist/cpu/wasm/pool.js', import.meta.url).href);
+  const runtime = await import(new URL('../dist/cpu/wasm/runtime.js', import.meta.url).href);
+  const rt = runtime.wasmRuntime();
+  const n = cpuThreads();
+  setCpuThreads(2);
+  try {
+    // A-panel pointer far past the end of memory: every share traps.
+    const bad = 0x7ff00000;
+    t.throws(() => pool.parallelFor(rt, 'gemmBlocks', [bad, 0, 0, 1, 128, 16, 0, 0], 6, 7, 2, 1 << 30, 64));
+    const ok = withKernels(2, () => tidy(() => {
+      const a = randn([300, 200], { seed: 1 }), b = randn([200, 700], { seed: 2 });
+      return compare(matmul(a, b), refMatmul(toRef(a), toRef(b)), reductionTol(200));
+    }));
+    t.equal(ok, null, 'a 2-thread matmul after the failure is right');
+  } finally { setCpuThreads(n); }
+});

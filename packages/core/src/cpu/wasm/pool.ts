@@ -15,7 +15,7 @@ import type { KernelExports, WasmRuntime } from './runtime.js';
  */
 
 /** Control block layout (Int32 slots). */
-const GEN = 0, DONE = 1, FN = 2, THREADS = 3, COUNT = 4, LO = 5, HI = 6, SCALE = 7, NARGS = 8, ARGS = 9;
+const GEN = 0, DONE = 1, FN = 2, THREADS = 3, COUNT = 4, LO = 5, HI = 6, SCALE = 7, NARGS = 8, FAILED = 9, ARGS = 10;
 const MAX_ARGS = 24;
 export const CONTROL_INTS = ARGS + MAX_ARGS;
 
@@ -92,14 +92,24 @@ function start(rt: WasmRuntime, n: number): typeof threads {
     }
   }
   // Wait until every worker has instantiated the kernels (each adds 1 to DONE).
-  waitDone(ctl, n - 1);
+  // A worker that cannot start (its error event cannot fire while we block)
+  // must not hang the caller: after 30 s, run on this thread only.
+  if (!waitDone(ctl, n - 1, 30_000)) {
+    for (const w of workers) w.terminate();
+    startFailed = true;
+    return null;
+  }
   return { ctl, workers, rt };
 }
 
-function waitDone(ctl: Int32Array, target: number): void {
+let startFailed = false;
+
+function waitDone(ctl: Int32Array, target: number, timeoutMs = Infinity): boolean {
+  const t0 = Date.now();
   for (;;) {
     const d = Atomics.load(ctl, DONE);
-    if (d >= target) return;
+    if (d >= target) return true;
+    if (Date.now() - t0 > timeoutMs) return false;
     if (nodeWorkers) Atomics.wait(ctl, DONE, d, 1000);
     // A browser main thread may not block: spin.
   }
@@ -119,7 +129,7 @@ export function share(count: number, n: number, index: number): [number, number]
 export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], lo: number, hi: number, count: number, work: number, scale = 1): void {
   const n = Math.min(cpuThreads(), count);
   const fn = rt.k[name] as (...a: number[]) => void;
-  if (n <= 1 || work < PARALLEL_MIN_WORK || !canShare(rt)) {
+  if (n <= 1 || work < PARALLEL_MIN_WORK || startFailed || !canShare(rt)) {
     args[lo] = 0; args[hi] = count * scale;
     fn(...args);
     return;
@@ -129,9 +139,11 @@ export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], l
   if (!threads || threads.rt !== rt || threads.workers.length + 1 < n) {
     shutdown();
     threads = start(rt, n);
+    if (!threads) { parallelFor(rt, name, args, lo, hi, count, work, scale); return; }
   }
   const ctl = threads!.ctl, size = threads!.workers.length + 1;
   Atomics.store(ctl, DONE, 0);
+  Atomics.store(ctl, FAILED, 0);
   ctl[FN] = KERNEL_NAMES.indexOf(name);
   ctl[THREADS] = n; ctl[COUNT] = count; ctl[LO] = lo; ctl[HI] = hi; ctl[SCALE] = scale; ctl[NARGS] = args.length;
   for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i];
@@ -139,8 +151,12 @@ export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], l
   Atomics.notify(ctl, GEN);
   const [a, b] = share(count, n, 0);
   args[lo] = a * scale; args[hi] = b * scale;
-  if (b > a) fn(...args);
-  waitDone(ctl, size - 1);
+  try {
+    if (b > a) fn(...args);
+  } finally {
+    waitDone(ctl, size - 1);
+  }
+  if (Atomics.load(ctl, FAILED)) throw new Error(`wasm kernel '${name}' failed on a worker thread`);
 }
 
 /** The worker side: runs its share of every job until told to stop. */
@@ -160,7 +176,8 @@ export function workerLoop(k: KernelExports, ctl: Int32Array, index: number): vo
     const [a, b] = index < ctl[THREADS] ? share(ctl[COUNT], ctl[THREADS], index) : [0, 0];
     if (b > a) {
       args[ctl[LO]] = a * ctl[SCALE]; args[ctl[HI]] = b * ctl[SCALE];
-      (k[KERNEL_NAMES[f]] as (...x: number[]) => void)(...args);
+      // A trap must still count as done, or the caller would wait forever.
+      try { (k[KERNEL_NAMES[f]] as (...x: number[]) => void)(...args); } catch { Atomics.store(ctl, FAILED, 1); }
     }
     Atomics.add(ctl, DONE, 1);
     Atomics.notify(ctl, DONE);
