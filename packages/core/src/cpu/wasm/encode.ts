@@ -6,8 +6,8 @@
  * from this code in well under a millisecond.
  */
 
-export type ValType = 'i32' | 'f32' | 'v128';
-const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+export type ValType = 'i32' | 'f32' | 'f64' | 'v128';
+const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
 
 function uleb(n: number, out: number[]): void {
   do {
@@ -108,6 +108,15 @@ export class Fn {
   vmax(): this { return this.simd(0xe9); }
   vgt(): this { return this.simd(0x44); }
   bitselect(): this { return this.simd(0x52); }
+  /** f64x2 from lanes 0 and 1 of an f32x4. */
+  promoteLow(): this { return this.simd(0x5f); }
+  /** [a, b] -> bytes of a and b picked by 16 lane indices (0-15: a, 16-31: b). */
+  shuffle(lanes: readonly number[]): this { this.simd(0x0d); for (const l of lanes) this.code.push(l); return this; }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64Lane(i: number): this { return this.simd(0x21).op(i); }
+  f64Add(): this { return this.op(0xa0); }
+  f32FromF64(): this { return this.op(0xb6); }
+  f64FromF32(): this { return this.op(0xbb); }
   vzero(): this { this.simd(0x0c); for (let i = 0; i < 16; i++) this.code.push(0); return this; }
 
   // Control flow. `loop` bodies branch back with `continueIf`; `block` bodies leave with `breakIf`.
