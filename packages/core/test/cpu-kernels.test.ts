@@ -75,7 +75,11 @@ t.test(oracleCase('matmul') + ' (wasm kernels)', async (t) => {
 });
 
 t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
-  // Large enough that every kernel is split across threads.
+  // Every call below goes to the threads, however small (the package's
+  // threshold is ~2 ms of work); restored after.
+  const pool = await import(new URL('../dist/cpu/wasm/pool.js', import.meta.url).href);
+  pool.setParallelMinWork(0);
+  t.teardown(() => pool.setParallelMinWork(pool.PARALLEL_MIN_WORK));
   const run = (threads: number): Float32Array[] => withKernels(threads, () => tidy(() => {
     const out: Tensor[] = [];
     for (const stride of [1, 2]) {
@@ -90,9 +94,13 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
     out.push(matmul(randn([300, 200], { seed: 7 }), randn([200, 700], { seed: 8 })));
     return out.map((y) => Float32Array.from(y.dataSync() as Float32Array));
   }));
+  const j0 = pool.pooledJobs();
   const one = run(1);
+  t.equal(pool.pooledJobs(), j0, 'one thread: nothing goes to the pool');
   for (const n of [2, 4]) {
+    const before = pool.pooledJobs();
     const other = run(n);
+    t.ok(pool.pooledJobs() - before >= 9, `${n} threads: every kernel call was split across the pool`);
     one.forEach((a, i) => {
       const b = other[i];
       let same = a.length === b.length;

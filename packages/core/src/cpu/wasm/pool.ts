@@ -19,8 +19,14 @@ const GEN = 0, DONE = 1, FN = 2, THREADS = 3, COUNT = 4, LO = 5, HI = 6, SCALE =
 const MAX_ARGS = 24;
 export const CONTROL_INTS = ARGS + MAX_ARGS;
 
-/** Below this many multiply-adds (~0.5 ms of work) a kernel runs on the calling thread: waking threads costs 10-50 µs on an idle machine and far more on a busy one. */
-export const PARALLEL_MIN_WORK = 1 << 23;
+/** Below this many multiply-adds (~2 ms of work) a kernel runs on the calling thread: waking threads costs 10-50 µs on an idle machine and milliseconds on a busy one (measured: matmul 256³ was slower on 2 threads than on 1 at load 30). */
+export const PARALLEL_MIN_WORK = 1 << 25;
+let minWork = PARALLEL_MIN_WORK;
+/** For tests: the smallest call (multiply-adds) that goes to the threads. Not exported by the package. */
+export function setParallelMinWork(n: number): void { minWork = n; }
+let jobs = 0;
+/** For tests: how many calls have been split across the pool so far. */
+export function pooledJobs(): number { return jobs; }
 
 function defaultThreads(): number {
   const env = typeof process !== 'undefined' ? process.env?.LARGO_THREADS : undefined;
@@ -129,7 +135,7 @@ export function share(count: number, n: number, index: number): [number, number]
 export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], lo: number, hi: number, count: number, work: number, scale = 1): void {
   const n = Math.min(cpuThreads(), count);
   const fn = rt.k[name] as (...a: number[]) => void;
-  if (n <= 1 || work < PARALLEL_MIN_WORK || startFailed || !canShare(rt)) {
+  if (n <= 1 || work < minWork || startFailed || !canShare(rt)) {
     args[lo] = 0; args[hi] = count * scale;
     fn(...args);
     return;
@@ -142,6 +148,7 @@ export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], l
     if (!threads) { parallelFor(rt, name, args, lo, hi, count, work, scale); return; }
   }
   const ctl = threads!.ctl, size = threads!.workers.length + 1;
+  jobs++;
   Atomics.store(ctl, DONE, 0);
   Atomics.store(ctl, FAILED, 0);
   ctl[FN] = KERNEL_NAMES.indexOf(name);
