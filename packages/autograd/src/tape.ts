@@ -1,4 +1,7 @@
-import { add, engine, fmtShape, newArray, OpError, reshape, shapesEqual, type GradNodeLike, type Recorder, Tensor } from '@largo/core';
+import {
+  add, DIFFERENTIABLE_OPS, engine, fmtShape, newArray, NON_DIFFERENTIABLE_OPS, OpError, reshape, shapesEqual, Tensor, type GradNodeLike, type OpName,
+  type RecordedAttrs, type Recorder, type ViewOpName,
+} from '@largo/core';
 
 export interface GradContext<A = any> {
   /** Saved copies of the op's inputs and outputs (valid during the rule). */
@@ -13,13 +16,24 @@ export interface GradContext<A = any> {
 export type GradRule<A = any> = (dys: readonly Tensor[], ctx: GradContext<A>) => readonly (Tensor | null | undefined)[];
 
 const rules = new Map<string, GradRule>();
-/** Ops whose outputs carry no gradient (integer or piecewise-constant results). */
-export const NON_DIFFERENTIABLE = new Set<string>([
-  'argmax', 'argmin', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual',
-  'logicalAnd', 'logicalOr', 'sign', 'floor',
-]);
+/**
+ * Ops whose outputs carry no gradient (integer or piecewise-constant
+ * results), from the op schema (grad: 'none', each with its reason).
+ */
+export const NON_DIFFERENTIABLE: ReadonlySet<string> = new Set<string>(NON_DIFFERENTIABLE_OPS.keys());
 
-export function registerGrad<A>(op: string, rule: GradRule<A>): void { rules.set(op, rule as GradRule); }
+/**
+ * Registers the gradient rule of a kernel op or a view op; its attributes are
+ * typed by the op schema. Only ops the schema declares grad: 'rule' take one,
+ * and only once.
+ */
+export function registerGrad<Op extends OpName | ViewOpName>(op: Op, rule: GradRule<RecordedAttrs<Op>>): void {
+  if (!(DIFFERENTIABLE_OPS as readonly string[]).includes(op)) {
+    throw new Error(`registerGrad: the op schema does not declare '${op}' differentiable (grad: 'rule' in packages/core/src/ops/schema.ts)`);
+  }
+  if (rules.has(op)) throw new Error(`registerGrad: '${op}' already has a gradient rule`);
+  rules.set(op, rule as GradRule);
+}
 export function hasGrad(op: string): boolean { return rules.has(op); }
 export function gradOps(): string[] { return [...rules.keys()].sort(); }
 

@@ -5,7 +5,7 @@ import {
   memory, randn, slice, tidy, type Tensor,
 } from '@largo/core';
 import { gradcheck, type GradcheckResult } from '@largo/autograd';
-import { gradCase, FC_RUNS } from '../../core/test/helpers/oracle.js';
+import { gradCase, FC_RUNS } from '@largo/test-support';
 
 /**
  * Tiny float64 geometries (gradcheck runs two forward passes per input

@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { matmul, memory, randn, tidy } from '@largo/core';
 import { gradcheck } from '@largo/autograd';
-import { gradCase, FC_RUNS } from '../../core/test/helpers/oracle.js';
+import { gradCase, FC_RUNS } from '@largo/test-support';
 
 const arbCase = fc.record({
   batch: fc.array(fc.integer({ min: 1, max: 2 }), { minLength: 0, maxLength: 2 }),

@@ -3,13 +3,29 @@
 // tensors, storages, backend buffers — is identical after step 10 and after
 // step 200, evaluation passes (with and without noGrad) leave nothing
 // behind, and disposing the parameters and optimizer returns to the baseline.
+// The JS heap and the array-buffer memory, measured after full garbage
+// collections, stay flat too: a leak in a cache or a closure that the live
+// counts cannot see (a retained Float32Array, a growing list) fails here.
 import t from 'tap';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as C from '@largo/core';
 import { memory, Philox, tensor, tidy, type MemoryInfo, type Tensor } from '@largo/core';
 import { Adam, SGD, backward, clipGradNorm, cosineLr, noGrad, type Optimizer } from '@largo/autograd';
 import { build, N, CIN, K, S } from './helpers/small-conv-net.js';
 
 const STEPS = 200;
+
+// A handle on V8's collector without restarting node with --expose-gc.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Bytes of JS heap and of array buffers (typed-array storage lives outside the heap) after full collections. */
+function heapAfterGc(): { heap: number; buffers: number } {
+  for (let i = 0; i < 4; i++) gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, buffers: m.arrayBuffers };
+}
 function batch(g: Philox): { x: Tensor; y: Tensor } {
   const x = tensor(Float32Array.from(g.normal(N * CIN * S * S * S)), [N, CIN, S, S, S]);
   const xv = x.dataSync();
@@ -18,13 +34,37 @@ function batch(g: Philox): { x: Tensor; y: Tensor } {
   return { x, y: tensor(lab, [N, S, S, S]) };
 }
 
-function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unknown, m: string): boolean }, name: string,
+/** KiB with one decimal. */
+const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
+
+/**
+ * Heap samples after steps 10, 20, …, 200. Array-buffer bytes must not grow
+ * at all beyond a few pool arrays (16 KiB). The JS heap moves by ±300 KiB
+ * between samples (code and feedback the JIT keeps, allocation sites) and
+ * drifts ~100 KiB while it warms up, but those moves only go up and down: the
+ * lowest sample of steps 160–200 may exceed the lowest of steps 60–100 by at
+ * most 256 KiB. A leak of 2.5 KiB per step (a retained graph, a copied
+ * activation, a growing cache) crosses that in 100 steps.
+ */
+function checkHeapFlat(t: { ok(v: unknown, m: string): boolean; comment(m: string): void }, name: string,
+  at: { heap: number; buffers: number }[]): void {
+  const sample = (step: number) => at[step / 10 - 1];
+  const low = (from: number, to: number) => Math.min(...at.slice(from / 10 - 1, to / 10).map((h) => h.heap));
+  t.comment(`${name}: heap KiB after steps 10…200: ${at.map((h) => kib(h.heap)).join(' ')}`);
+  const buffersGrew = sample(STEPS).buffers - sample(10).buffers;
+  t.ok(buffersGrew <= 16 * 1024, `${name}: array buffers grew ${kib(buffersGrew)} KiB from step 10 to ${STEPS} (≤ 16 KiB)`);
+  const heapGrew = low(160, 200) - low(60, 100);
+  t.ok(heapGrew <= 256 * 1024, `${name}: lowest heap of steps 160–200 minus lowest of 60–100: ${kib(heapGrew)} KiB (≤ 256 KiB)`);
+}
+
+function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unknown, m: string): boolean; comment(m: string): void }, name: string,
   makeOpt: (params: [string, Tensor][]) => Optimizer): void {
   const base = memory();
   const net = build(3);
   const tensors = net.params.map((q) => q[1]);
   const opt = makeOpt(net.params);
   let at10: MemoryInfo | null = null;
+  const heapAt: { heap: number; buffers: number }[] = []; // after steps 10, 20, …, 200
   const counts: string[] = [];
   for (let s = 1; s <= STEPS; s++) {
     opt.setLr(cosineLr(0.02, s - 1, STEPS, 0, 10));
@@ -46,9 +86,11 @@ function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unkno
     }
     const m = memory();
     if (s === 10) at10 = m;
+    if (s % 10 === 0) heapAt.push(heapAfterGc());
     if (s >= 10) counts.push(JSON.stringify(m));
   }
   t.same(memory(), at10, `${name}: memory() after step ${STEPS} equals memory() after step 10`);
+  checkHeapFlat(t, name, heapAt);
   t.same(new Set(counts).size, 1, `${name}: flat at every step from 10 to ${STEPS}`);
   t.ok(at10!.tensors > base.tensors, `${name}: parameters, grads and optimizer state are live during training (${JSON.stringify(at10)})`);
   opt.zeroGrad();

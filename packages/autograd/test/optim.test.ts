@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as C from '@largo/core';
 import { tensor, tidy, memory, type DType, type Tensor } from '@largo/core';
 import { Adam, SGD, backward, noGrad, clipGradNorm, constantLr, cosineLr, polyLr, requireGrad, type Optimizer } from '@largo/autograd';
+import { PYTHON, requirement } from '@largo/test-support';
 
 // A small ill-conditioned quadratic: loss = ½ Σ a_i (p_i − c_i)² over two parameter tensors.
 const P0 = [[0.5, -1.2, 2.0, 0.1], [1.5, -0.3]];
@@ -155,14 +156,14 @@ for case in cfg['cases']:
     out[case['name']] = traj
 print(json.dumps(out))
 `;
-const torchRun = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT], {
+const torchRun = spawnSync(PYTHON, ['-c', TORCH_SCRIPT], {
   input: JSON.stringify({ cases: CASES, p0: P0, a: A, c: Cc, steps: STEPS }), encoding: 'utf8', timeout: 120000,
 });
-// No python3, or `import torch` itself failed (line 2 of the script): skip rather than fail.
+// No python3, or `import torch` itself failed (line 2 of the script): skip (a failure under LARGO_REQUIRE_TORCH=1).
 const noTorch = torchRun.error !== undefined
   || (torchRun.status !== 0 && /No module named|line 2, in <module>/.test(torchRun.stderr ?? ''));
 
-t.test('agrees with PyTorch (when /usr/bin/python3 has torch)', { skip: noTorch ? '/usr/bin/python3 with torch is not available' : false }, async (t) => {
+t.test('agrees with PyTorch (when /usr/bin/python3 has torch)', { skip: requirement('TORCH', noTorch && `${PYTHON} cannot import torch (${(torchRun.error?.message ?? torchRun.stderr ?? '').trim().split('\n').pop()})`) }, async (t) => {
   if (torchRun.status !== 0) { t.fail(`python3 failed: ${torchRun.stderr}`); return; }
   const torchOut = JSON.parse(torchRun.stdout) as Record<string, number[][][]>;
   for (const c of CASES) {

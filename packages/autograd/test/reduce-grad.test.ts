@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, tidy, memory, type Tensor } from '@largo/core';
 import { backward, gradcheck, requireGrad } from '@largo/autograd';
-import { gradCase, arbShape } from '../../core/test/helpers/oracle.js';
+import { gradCase, arbShape } from '@largo/test-support';
 
 const RUNS = Math.max(5, Math.ceil(Number(process.env.LARGO_FC_RUNS ?? 60) / 4));
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

@@ -21,10 +21,6 @@ export function newArray(dtype: DType, size: number): TypedArray {
   return new (arrayCtor(dtype))(size);
 }
 
-export function bytesPerElement(dtype: DType): number {
-  return arrayCtor(dtype).BYTES_PER_ELEMENT;
-}
-
 export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64';
 }

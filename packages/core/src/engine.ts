@@ -1,8 +1,9 @@
 import { getKernel, type Backend, type TensorInfo } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { OpError } from './errors.js';
+import { OPS, type AttrsOf, type OpName, type RecordedAttrs, type ViewOpName } from './ops/schema.js';
 import { sizeOf } from './shape.js';
-import { Storage, Tensor } from './tensor.js';
+import { Storage, Tensor, type TensorOwner } from './tensor.js';
 
 /**
  * Autograd plugs in here: it sees every op that runs (kernels and storage
@@ -23,7 +24,7 @@ export interface MemoryInfo {
 
 type BackendFactory = () => Backend;
 
-export class Engine {
+export class Engine implements TensorOwner {
   private factories = new Map<string, { factory: BackendFactory; priority: number }>();
   private instances = new Map<string, Backend>();
   private active: Backend | null = null;
@@ -71,7 +72,7 @@ export class Engine {
 
   /** Wraps freshly allocated backend storage into a tracked tensor. */
   makeTensor(info: TensorInfo, backend: Backend = this.backend): Tensor {
-    const storage = new Storage(backend, info.dataId, info.dtype, sizeOf(info.shape));
+    const storage = new Storage(backend, info.dataId, info.dtype, sizeOf(info.shape), this);
     this.liveStorages++;
     return this.track(new Tensor([...info.shape], info.dtype, storage));
   }
@@ -106,7 +107,8 @@ export class Engine {
     return t;
   }
 
-  runKernel<A>(op: string, inputs: readonly Tensor[], attrs: A): Tensor[] {
+  runKernel<Op extends OpName>(op: Op, inputs: readonly Tensor[], attrs: AttrsOf<Op>): Tensor[] {
+    checkArity(op, inputs.length);
     let backend: Backend | null = null;
     for (const t of inputs) {
       t.assertAlive(op);
@@ -125,7 +127,7 @@ export class Engine {
   }
 
   /** Lets autograd see non-kernel ops (reshape) as well. */
-  recordView(op: string, inputs: readonly Tensor[], attrs: unknown, outputs: readonly Tensor[]): void {
+  recordView<Op extends ViewOpName>(op: Op, inputs: readonly Tensor[], attrs: RecordedAttrs<Op>, outputs: readonly Tensor[]): void {
     if (this.recorder) this.recorder.record(op, inputs, attrs, outputs);
   }
 
@@ -190,6 +192,18 @@ export class Engine {
 
   memory(): MemoryInfo {
     return { tensors: this.liveTensors, storages: this.liveStorages, backendBuffers: this.active ? this.active.liveBuffers() : 0 };
+  }
+}
+
+/** The schema's input count, checked at run time too (JavaScript callers, computed op names). */
+function checkArity(op: OpName, n: number): void {
+  const spec = OPS[op];
+  if (!spec) throw new OpError(op, 'not an op of the schema (packages/core/src/ops/schema.ts)');
+  const req = spec.inputs.length, opt = 'optional' in spec ? spec.optional : [];
+  const variadic = opt.some((name) => name.startsWith('...'));
+  if (n < req || (!variadic && n > req + opt.length)) {
+    const names = [...spec.inputs, ...opt.map((o) => o + '?')].join(', ');
+    throw new OpError(op, `kernel takes inputs (${names}), got ${n} tensor${n === 1 ? '' : 's'}`);
   }
 }
 

@@ -1,5 +1,7 @@
 /**
  * safetensors reader and writer, on plain typed arrays (no dependency on `Tensor`).
+ * (Over 500 lines on purpose: one file format, its reader and writer side by
+ * side, so that the byte layout they agree on is read in one place.)
  *
  * File layout:
  *   bytes [0, 8)        N, the header length, an unsigned 64-bit little-endian integer

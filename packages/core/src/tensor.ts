@@ -2,12 +2,18 @@ import type { DataId, Backend } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { OpError, fmtShape } from './errors.js';
 import { sizeOf } from './shape.js';
-import { engine } from './engine.js';
+
+/**
+ * Who counts tensors and frees storage (the engine). Tensors reach it through
+ * their storage, so that this module does not import the engine (no cycle).
+ */
+export interface TensorOwner { onDispose(t: Tensor): void }
 
 /** Reference-counted storage shared by tensors that view the same data (e.g. reshape). */
 export class Storage {
   refs = 1;
-  constructor(readonly backend: Backend, readonly dataId: DataId, readonly dtype: DType, readonly size: number) {}
+  constructor(readonly backend: Backend, readonly dataId: DataId, readonly dtype: DType, readonly size: number,
+    readonly owner: TensorOwner) {}
 }
 
 /** Autograd's per-tensor record; core only knows how to release it. */
@@ -72,7 +78,7 @@ export class Tensor {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
-    engine().onDispose(this);
+    this.storage.owner.onDispose(this);
   }
 
   toString(): string {

@@ -7,7 +7,7 @@ import {
 import {
   refConv2d, refConv3d, refConv3dGradInput, refConv3dGradWeight, refConvTranspose3d, type RefTensor,
 } from '@largo/core/reference';
-import { compare, oracleCase, toRef, reductionTol, FC_RUNS, type Tol } from './helpers/oracle.js';
+import { compare, oracleCase, toRef, reductionTol, FC_RUNS, type Tol } from '@largo/test-support';
 
 /** Random convolution geometry over `nsp` spatial axes whose dilated kernel always fits the padded input. */
 function arbGeom(nsp: number, maxSp = 6) {

@@ -6,17 +6,17 @@ import t from 'tap';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import {
-  conv3d, conv3dGradInput, conv3dGradWeight, convTranspose3d, cpuKernels, cpuThreads, matmul, memory, randn,
+  conv3d, conv3dGradInput, conv3dGradWeight, convTranspose3d, cpuKernelMode, cpuThreads, matmul, memory, randn,
   setCpuKernels, setCpuThreads, tidy, type Tensor,
 } from '@largo/core';
 import { refConv3d, refConv3dGradInput, refConv3dGradWeight, refMatmul } from '@largo/core/reference';
-import { compare, oracleCase, toRef, reductionTol, FC_RUNS } from './helpers/oracle.js';
+import { compare, oracleCase, toRef, reductionTol, FC_RUNS } from '@largo/test-support';
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 /** Runs body with the wasm kernels forced on and the given thread count, restoring both after. */
 function withKernels<T>(threads: number, body: () => T): T {
-  const m = cpuKernels(), n = cpuThreads();
+  const m = cpuKernelMode(), n = cpuThreads();
   setCpuKernels('wasm');
   setCpuThreads(threads);
   try { return body(); } finally { setCpuKernels(m); setCpuThreads(n); }
@@ -120,7 +120,7 @@ t.test('cpu kernel settings: bad values are named', async (t) => {
     [{ LARGO_THREADS: 'many' }, /LARGO_THREADS must be a positive integer, got 'many'/],
   ] as const) {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e',
-      `const c = await import(${JSON.stringify(core)}); c.cpuThreads(); console.log('ok', c.cpuKernels());`],
+      `const c = await import(${JSON.stringify(core)}); c.cpuThreads(); console.log('ok', c.cpuKernelMode());`],
     { env: { ...process.env, ...env }, encoding: 'utf8' });
     t.not(r.status, 0, `${JSON.stringify(env)} fails`);
     t.match(r.stderr, re, `${JSON.stringify(env)} names the variable and the value`);

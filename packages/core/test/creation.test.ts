@@ -4,7 +4,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, memory, tidy, type DType } from '@largo/core';
-import { FC_RUNS, arbShape } from './helpers/oracle.js';
+import { FC_RUNS, arbShape } from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

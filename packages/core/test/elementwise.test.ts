@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, memory, tidy, type DType, type Tensor } from '@largo/core';
 import { REF_BINARY, REF_UNARY, refBinary, refUnary, refWhere, refTensor, type RefTensor } from '@largo/core/reference';
-import { compare, oracleCase, toRef, FC_RUNS, arbShape, type Tol } from './helpers/oracle.js';
+import { compare, oracleCase, toRef, FC_RUNS, arbShape, type Tol } from '@largo/test-support';
 
 /** Float values in [min, max], rounded to float32 when asked, with occasional NaN / ±Inf / ±0. */
 const arbNums = (n: number, min: number, max: number, f32: boolean, special: boolean): fc.Arbitrary<number[]> => {

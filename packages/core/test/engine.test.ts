@@ -213,3 +213,51 @@ t.test('dropout makes its mask on the input\'s backend, not the active one', asy
   t.same(Array.from(y.dataSync()), Array.from(ref.dataSync()), 'same mask as on the cpu');
   x.dispose(); y.dispose(); ref.dispose();
 });
+
+t.test('kernel registry: the schema decides what can be registered, twice is an error, override is explicit', async (t) => {
+  const neg: C.KernelFn<'neg'> = (inputs, _attrs, backend) => {
+    const x = inputs[0];
+    const id = backend.alloc(x.dtype, x.shape.reduce((a, b) => a * b, 1));
+    backend.write(id, backend.readSync(x.dataId).map((v) => -v));
+    return { dataId: id, shape: x.shape, dtype: x.dtype };
+  };
+  t.throws(() => C.registerKernel('neg', 'cpu', neg), { message: /^registerKernel: 'neg' already has a kernel on backend 'cpu' \(use overrideKernel/ });
+  t.throws(() => C.registerKernel('notAnOp' as C.OpName, 'cpu', neg as never),
+    { message: /^registerKernel: 'notAnOp' \(backend 'cpu'\) is not an op of the schema/ });
+  t.throws(() => C.overrideKernel('neg', 'registry-test', neg), { message: /^overrideKernel: 'neg' has no kernel on backend 'registry-test' to replace/ });
+
+  // A deliberate replacement returns the previous kernel, which restores it.
+  let calls = 0;
+  const prev = C.overrideKernel('neg', 'cpu', (inputs, attrs, backend) => { calls++; return prev(inputs, attrs, backend); });
+  const x = tensor([1, -2]);
+  const y = C.neg(x);
+  t.same(Array.from(y.dataSync()), [-1, 2], 'the override delegates to the previous kernel');
+  t.equal(calls, 1, 'the override ran');
+  C.overrideKernel('neg', 'cpu', prev);
+  const z = C.neg(x);
+  t.equal(calls, 1, 'restored: the override no longer runs');
+  x.dispose(); y.dispose(); z.dispose();
+});
+
+t.test('runKernel checks the input count against the schema', async (t) => {
+  const x = tensor([1, 2]);
+  t.throws(() => engine().runKernel('add', [x], { dtype: 'float32' }), { name: 'OpError', message: /^add: kernel takes inputs \(a, b\), got 1 tensor$/ });
+  t.throws(() => engine().runKernel('conv3d', [x, x, x, x], { stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] }),
+    { name: 'OpError', message: /^conv3d: kernel takes inputs \(x, weight, bias\?\), got 4 tensors$/ });
+  const c = engine().runKernel('concat', [x, x, x], { axis: 0 })[0];
+  t.same(Array.from(c.dataSync()), [1, 2, 1, 2, 1, 2], 'variadic concat takes any count');
+  t.throws(() => engine().runKernel('nope' as C.OpName, [x], {} as never), { name: 'OpError', message: /^nope: not an op of the schema/ });
+  x.dispose(); c.dispose();
+});
+
+t.test('the schema derives the autograd lists', async (t) => {
+  t.equal(C.NON_DIFFERENTIABLE_OPS.get('argmax'), 'integer (index) output');
+  t.equal(C.BACKWARD_OPS.get('instanceNormGrad'), 'instanceNorm');
+  t.ok(C.DIFFERENTIABLE_OPS.includes('conv3d') && C.DIFFERENTIABLE_OPS.includes('reshape'));
+  for (const op of C.opNames()) {
+    const s = C.OPS[op];
+    const kinds = [C.NON_DIFFERENTIABLE_OPS.has(op), C.BACKWARD_OPS.has(op), C.DIFFERENTIABLE_OPS.includes(op)].filter(Boolean).length;
+    t.equal(kinds, 1, `${op}: exactly one of rule / backward / none (${s.grad})`);
+    if (s.grad === 'backward') t.ok(C.isOpName(C.BACKWARD_OPS.get(op)!), `${op}: backward of an op of the schema`);
+  }
+});

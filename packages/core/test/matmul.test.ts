@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { matmul, memory, OpError, randn, tensor, tidy, zeros, type DType } from '@largo/core';
 import { refMatmul } from '@largo/core/reference';
-import { compare, oracleCase, toRef, reductionTol, FC_RUNS } from './helpers/oracle.js';
+import { compare, oracleCase, toRef, reductionTol, FC_RUNS } from '@largo/test-support';
 
 /** Broadcast-compatible batch shapes: a common batch, each operand keeps a suffix with some axes set to 1. */
 const arbBatches = fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 3 }).chain((batch) =>

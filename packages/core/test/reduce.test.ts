@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, memory, tidy, type DType, type Tensor } from '@largo/core';
 import { refArg, refMax, refMean, refMin, refSum, refUnary, refVariance, type RefTensor } from '@largo/core/reference';
-import { compare, oracleCase, toRef, FC_RUNS, arbShape, reductionTol, type Tol } from './helpers/oracle.js';
+import { compare, oracleCase, toRef, FC_RUNS, arbShape, reductionTol, type Tol } from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

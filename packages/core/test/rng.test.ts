@@ -3,7 +3,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { Philox, philox4x32 } from '@largo/core';
-import { FC_RUNS } from './helpers/oracle.js';
+import { FC_RUNS } from '@largo/test-support';
 
 const hex = (a: Uint32Array) => Array.from(a, (v) => v.toString(16).padStart(8, '0')).join(' ');
 

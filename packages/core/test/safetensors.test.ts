@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PYTHON, requirement } from '@largo/test-support';
 import {
   ST_DTYPES,
   SafetensorsError,
@@ -29,7 +30,6 @@ const FC_RUNS = Number(process.env.LARGO_FC_RUNS ?? 60);
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURE = join(here, 'fixtures', 'torch-written.safetensors');
 const SCRIPT = join(here, '..', '..', '..', 'scripts', 'make-fixtures.py');
-const PYTHON = '/usr/bin/python3';
 
 const td = new TextDecoder();
 const te = new TextEncoder();
@@ -344,7 +344,7 @@ function pythonHasTorch(): boolean {
   return r.status === 0;
 }
 
-t.test('a file we write is read by PyTorch', { skip: pythonHasTorch() ? false : 'python3 cannot import torch' }, async (t) => {
+t.test('a file we write is read by PyTorch', { skip: requirement('TORCH', !pythonHasTorch() && `${PYTHON} cannot import torch`) }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'largo-st-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'ours.safetensors');

@@ -1,5 +1,7 @@
 /**
  * NIfTI-1 single-file (.nii / .nii.gz) reader and writer.
+ * (Over 500 lines on purpose: the 348-byte header's fields, the reader and the
+ * writer stay together so that both sides of every field are read in one place.)
  *
  * Voxel data is kept exactly as stored (the typed array of the file's
  * datatype, in file order: x fastest). `niftiToVolume` turns it into a float32

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requirement } from '@largo/test-support';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root (packages/datasets/test → ../../..). */
@@ -19,10 +20,13 @@ export function sharedDatasets(): string | null {
 }
 
 export const SHARED = sharedDatasets();
-/** Pass as tap's `skip` option: false when the data is there, else the reason. */
-export const SKIP_SHARED: string | false = SHARED
+/**
+ * Pass as tap's `skip` option: false when the data is there, else the reason;
+ * with LARGO_REQUIRE_SHARED=1 missing data throws instead.
+ */
+export const SKIP_SHARED: string | false = requirement('SHARED', SHARED
   ? false
-  : `shared data sets not found at ${candidate} (set LARGO_SHARED_DATASETS to their folder)`;
+  : `shared data sets not found at ${candidate} (set LARGO_SHARED_DATASETS to their folder)`);
 
 export function shared(...parts: string[]): string {
   if (!SHARED) throw new Error('shared data sets missing');

@@ -223,6 +223,64 @@ t.test('random corruption never crashes: either a NiftiError or a well-formed im
   t.pass('ok');
 });
 
+/** Either a NiftiError naming `name`, or an image whose data matches its dims; returns a short outcome for comparisons. */
+function parseOutcome(parse: () => ReturnType<typeof parseNifti>, name: string): string {
+  try {
+    const img = parse();
+    const n = img.header.dims.reduce((p, v) => p * v, 1);
+    if (img.data.length !== n) throw new Error('inconsistent image accepted');
+    return `image ${img.header.dims.join('×')} ${img.header.dtype} ${Buffer.from(bytesOf(img.data)).toString('base64')}`;
+  } catch (e) {
+    if (!(e instanceof NiftiError)) throw e;
+    if (!e.message.startsWith(`${name}: `)) throw new Error(`error does not name the file: ${e.message}`);
+    return `error ${e.message.slice(name.length)}`;
+  }
+}
+
+const arbEdits = (length: number) => fc.tuple(
+  fc.array(fc.record({ at: fc.integer({ min: 0, max: length - 1 }), v: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 8 }),
+  fc.integer({ min: 0, max: length }),
+);
+const applyEdits = (good: Uint8Array, [edits, cut]: [{ at: number; v: number }[], number]): Uint8Array => {
+  const b = Uint8Array.from(good).subarray(0, cut);
+  for (const e of edits) if (e.at < b.length) b[e.at] = e.v;
+  return b;
+};
+
+t.test('random corruption of a gzipped file never crashes, sync or async: a NiftiError or a well-formed image', async (t) => {
+  const gz = gzipSync(validFile());
+  // Edits and cuts in the compressed stream: header, deflate blocks, CRC and length trailer.
+  fc.assert(fc.property(arbEdits(gz.length), (e) => { parseOutcome(() => parseNifti(applyEdits(gz, e), 'fuzz.nii.gz'), 'fuzz.nii.gz'); }), { numRuns: 1000 });
+  // The file readers take the same path (readNifti decompresses asynchronously).
+  const dir = tempDir(t);
+  const p = join(dir, 'fuzz.nii.gz');
+  await fc.assert(fc.asyncProperty(arbEdits(gz.length), async (e) => {
+    writeFileSync(p, applyEdits(gz, e));
+    const sync = parseOutcome(() => readNiftiSync(p), p);
+    let async: string;
+    try {
+      const img = await readNifti(p);
+      async = parseOutcome(() => img, p);
+    } catch (err) {
+      async = parseOutcome(() => { throw err; }, p);
+    }
+    if (async !== sync) throw new Error(`readNifti and readNiftiSync disagree: ${async} vs ${sync}`);
+  }), { numRuns: 150 });
+  t.pass('every corrupted .nii.gz gave a NiftiError naming the file or a consistent image');
+});
+
+t.test('a corrupted file reads the same gzipped or not', async (t) => {
+  const good = validFile();
+  fc.assert(fc.property(arbEdits(good.length), (e) => {
+    const raw = applyEdits(good, e);
+    const plain = parseOutcome(() => parseNifti(raw, 'f'), 'f');
+    const gz = parseOutcome(() => parseNifti(gzipSync(raw), 'f'), 'f');
+    // A raw file whose first bytes happen to be the gzip magic is read as gzip: nothing to compare.
+    if (!(raw[0] === 0x1f && raw[1] === 0x8b) && gz !== plain) throw new Error(`gzipped: ${gz}; plain: ${plain}`);
+  }), { numRuns: 500 });
+  t.pass('same image or same error');
+});
+
 t.test('Volume ↔ NIfTI keeps data, spacing and affine', async (t) => {
   const data = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i);
   const affine = [[0, 0, -2, 5], [0, 1.5, 0, 6], [1, 0, 0, 7], [0, 0, 0, 1]];

@@ -1,5 +1,5 @@
 /// <reference types="@webgpu/types" />
-import type { Backend, DataId, DType, TensorInfo, TypedArray } from '@largo/core';
+import type { Backend, DataId, DType, KernelFn, KernelTable, OpName, TensorInfo, TypedArray } from '@largo/core';
 import type { GpuDeviceInfo } from './device.js';
 import { Uniforms, wtype } from './wgsl.js';
 
@@ -431,3 +431,7 @@ function emptyOf(dtype: DType): TypedArray {
     default: throw new Error(`webgpu: dtype ${dtype} is not supported`);
   }
 }
+
+/** A kernel of `Op` on the WebGPU backend (the backend argument is typed: no casts). */
+export type GpuKernel<Op extends OpName> = KernelFn<Op, WebGpuBackend>;
+export type GpuKernelTable = KernelTable<WebGpuBackend>;

@@ -1,16 +1,29 @@
 /// <reference types="@webgpu/types" />
-import { engine } from '@largo/core';
-import { WebGpuBackend } from './backend.js';
+import { engine, registerKernels } from '@largo/core';
+import { WebGpuBackend, type GpuKernelTable } from './backend.js';
 import { acquireDevice, onProcessExit } from './device.js';
-import './kernels/elementwise.js';
-import './kernels/reduce.js';
-import './kernels/layout.js';
-import './kernels/matmul.js';
-import './kernels/conv.js';
-import './kernels/nn.js';
-import './kernels/index-ops.js';
+import { convKernels } from './kernels/conv.js';
+import { cpReconstructKernels } from './kernels/cp-reconstruct.js';
+import { elementwiseKernels } from './kernels/elementwise.js';
+import { indexKernels } from './kernels/index-ops.js';
+import { instanceNormKernels } from './kernels/instance-norm.js';
+import { layoutKernels } from './kernels/layout.js';
+import { lossKernels } from './kernels/losses.js';
+import { matmulKernels } from './kernels/matmul.js';
+import { reduceKernels } from './kernels/reduce.js';
+import { softmaxKernels } from './kernels/softmax.js';
 
-export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch } from './backend.js';
+/**
+ * The WebGPU backend's kernel table: every op of the schema. A missing op or
+ * a kernel whose attributes differ from the schema fails the build here.
+ */
+export const webGpuKernels = {
+  ...elementwiseKernels, ...reduceKernels, ...layoutKernels, ...indexKernels, ...matmulKernels, ...convKernels,
+  ...softmaxKernels, ...instanceNormKernels, ...lossKernels, ...cpReconstructKernels,
+} satisfies GpuKernelTable;
+registerKernels('webgpu', webGpuKernels);
+
+export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch, type GpuKernel, type GpuKernelTable } from './backend.js';
 export { acquireDevice, REQUESTED_LIMITS, type AcquiredDevice, type GpuDeviceInfo } from './device.js';
 export { Uniforms } from './wgsl.js';
 

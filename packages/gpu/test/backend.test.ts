@@ -3,15 +3,14 @@
 // kernels, uniform arena overflow, and the clear errors.
 import t from 'tap';
 import * as C from '@largo/core';
-import { engine, kernelsFor, tensor, tidy } from '@largo/core';
-import { readFileSync, readdirSync } from 'node:fs';
+import { BACKWARD_OPS, engine, kernelsFor, NON_DIFFERENTIABLE_OPS, tensor, tidy } from '@largo/core';
 import { fileURLToPath } from 'node:url';
 import { bucketBytes, initWebGpu, webGpuUnavailableReason, type GpuData } from '@largo/gpu';
+import { coverageProblems, requirement, scanSources, testSources } from '@largo/test-support';
 
 // Before anything selects a backend: registering WebGPU must not change the default.
 const be = await initWebGpu({ quiet: true });
-const skip = be ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`;
-if (!be && process.env.LARGO_REQUIRE_WEBGPU === '1') throw new Error(`LARGO_REQUIRE_WEBGPU=1 but ${skip}`);
+const skip = requirement('WEBGPU', be ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`);
 const defaultName = engine().backend.name;
 if (be) C.setBackend('webgpu');
 const opts = () => ({ skip });
@@ -140,17 +139,19 @@ t.test('GPU validation errors surface on the next read', opts(), async (t) => {
   x.dispose();
 });
 
-// Runs without an adapter too: kernels register at import.
-t.test('every webgpu kernel has an oracle test here, and no cpu kernel of this set is missing', async (t) => {
-  const dir = fileURLToPath(new URL('.', import.meta.url));
-  const marker = /\boracleCase\(\s*(['"`])([A-Za-z_][A-Za-z0-9_]*)\1\s*\)/g;
-  const covered = new Set<string>();
-  for (const f of readdirSync(dir)) {
-    if (f.endsWith('.ts')) for (const m of readFileSync(dir + f, 'utf8').matchAll(marker)) covered.add(m[2]);
-  }
+// Runs without an adapter too: kernels register at import. The (op, backend)
+// coverage guard (autograd/test/op-coverage.test.ts) checks every backend; this
+// is its webgpu slice, next to the webgpu tests.
+t.test('every webgpu kernel has an oracle test that runs on webgpu, and no cpu kernel of this set is missing', async (t) => {
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  const { oracle, grad } = scanSources(testSources(root));
   const gpu = kernelsFor('webgpu');
   t.ok(gpu.length >= 40, `${gpu.length} webgpu kernels registered`);
-  for (const op of gpu) t.ok(covered.has(op), `oracleCase('${op}') [webgpu] exists`);
+  const problems = coverageProblems({
+    kernels: new Map([['webgpu', gpu]]), oracle, grad, backwardOnly: BACKWARD_OPS, nonDifferentiable: NON_DIFFERENTIABLE_OPS, gradOps: [],
+  }).filter((p) => p.includes('[webgpu]'));
+  for (const p of problems) t.fail(p);
+  if (problems.length === 0) t.pass(`all ${gpu.length} webgpu kernels have an oracle test on webgpu`);
   const missing = kernelsFor('cpu').filter((op) => !gpu.includes(op));
   t.comment(`cpu kernels without a webgpu kernel yet: ${missing.join(', ') || 'none'}`);
 });

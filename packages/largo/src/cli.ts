@@ -20,6 +20,7 @@ Commands:
   params    parameter counts per method, role and layer
   inspect   describe a NIfTI file or a BraTS / ISLES folder
   audit     replay reference fixtures on the backends (numerical audit)
+  experiment  run a grid of methods × seeds × settings and summarize it (mean ± std, paired tests)
 
 Examples:
   largo train --config packages/largo/configs/phantom.json
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./cli/export.js')).exportCommand,
   params: async () => (await import('./cli/params.js')).paramsCommand,
   inspect: async () => (await import('./cli/inspect.js')).inspectCommand,
+  experiment: async () => (await import('./cli/experiment.js')).experimentCommand,
   audit: async () => {
     const mod = (await import('./audit.js' as string)) as { runAudit: Command };
     return mod.runAudit;

@@ -31,6 +31,16 @@ export interface DataConfig {
   /** out-of-set label values: 'error' (default) or an explicit mapping policy */
   labelPolicy: 'error' | 'nearest-valid' | 'background';
   phantom: PhantomConfig;
+  /**
+   * seed of the data (phantom generation and the case split); null: the run seed. Experiments fix it
+   * while `seed` varies, so seeds differ in initialization and sampling only, on the same cases.
+   */
+  seed: number | null;
+  /**
+   * phantom only: a separately generated test set ({cases, seed}); the split then holds train and val
+   * only (its test fraction must be 0). Lets the test cases come from a seed no tuning ever saw.
+   */
+  testPhantom: { cases: number; seed: number } | null;
 }
 
 export interface ModelConfig {
@@ -38,6 +48,8 @@ export interface ModelConfig {
   depth: number;
   maxFeatures: number;
   rankMultiplier: number;
+  /** 'budget' (paper Eq. 3, × rankMultiplier) or 'exact' (the rank that holds any K kernels exactly; ablation) */
+  rankRule: 'budget' | 'exact';
   deepSupervision: boolean;
   /** conv blocks per U-Net stage (nnU-Net: 2) */
   convsPerStage: number;
@@ -84,6 +96,19 @@ export interface TrainConfig {
    * momentum and weight decay keep acting on them as on the unused rows of [K, ...] tensors
    */
   unusedGrads: 'skip' | 'zero';
+  /**
+   * also add the full-modality term L(f(x_full), y) to methods with one shared network (dropout,
+   * full-only), so a baseline gets the same loss terms as LARGO (off: the plain baseline)
+   */
+  sharedGuidance: boolean;
+  /**
+   * avMNIST: 'joint' trains each method's own (factorized) encoders end to end; 'pretrained' is the
+   * paper's protocol: both encoders pretrained once, frozen, shared by every method, features cached
+   * (see train/encoders.ts), and each method trains its fusion network only
+   */
+  encoders: 'joint' | 'pretrained';
+  /** avMNIST 'pretrained': encoder pretraining epochs (paper: 100) */
+  encoderEpochs: number;
   /** learning-rate multiplier of the per-subset parameters (see train/param-groups.ts); 1 = one group */
   subsetLrScale: number;
   /** loss: 'auto' (from labelMode), 'dice-ce', 'region-dice-bce', 'ce' */
@@ -138,8 +163,10 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       targetSpacing: null,
       labelPolicy: 'error',
       phantom: { cases: 12, size: 24, modalities: 4 },
+      seed: null,
+      testPhantom: null,
     },
-    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
+    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, rankRule: 'budget', deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
     train: {
       steps: seg ? 250 : 1000,
       batchSize: seg ? 2 : 64,
@@ -161,6 +188,9 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       subsetPerSample: false,
       syncSubsetInit: false,
       unusedGrads: 'skip',
+      sharedGuidance: false,
+      encoders: 'joint',
+      encoderEpochs: 100,
       subsetLrScale: 1,
       loss: 'auto',
       batchDice: false,
@@ -284,11 +314,22 @@ export function validateConfig(c: LargoConfig): void {
   posInt('model.baseFeatures', c.model.baseFeatures);
   posInt('model.depth', c.model.depth);
   if (!(c.model.rankMultiplier > 0)) bad('model.rankMultiplier', 'must be > 0');
+  if (!['budget', 'exact'].includes(c.model.rankRule)) bad('model.rankRule', `must be budget or exact, got ${JSON.stringify(c.model.rankRule)}`);
   const s = c.data.split;
   if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9) bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
   if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
+  if (!['joint', 'pretrained'].includes(t.encoders)) bad('train.encoders', `must be joint or pretrained, got ${JSON.stringify(t.encoders)}`);
+  posInt('train.encoderEpochs', t.encoderEpochs);
+  if (c.data.seed !== null && (!Number.isSafeInteger(c.data.seed) || c.data.seed < 0)) bad('data.seed', `must be null or a non-negative integer, got ${JSON.stringify(c.data.seed)}`);
+  const tp = c.data.testPhantom;
+  if (tp !== null) {
+    if (c.dataset !== 'phantom') bad('data.testPhantom', 'applies to the phantom dataset only');
+    if (typeof tp !== 'object' || !Number.isInteger(tp.cases) || tp.cases < 1 || !Number.isSafeInteger(tp.seed) || tp.seed < 0) bad('data.testPhantom', `must be null or {"cases": n ≥ 1, "seed": integer ≥ 0}, got ${JSON.stringify(tp)}`);
+    for (const k of Object.keys(tp)) if (k !== 'cases' && k !== 'seed') bad(`data.testPhantom.${k}`, 'is not an option (known: cases, seed)');
+    if (s[2] !== 0) bad('data.split', `must have a test fraction of 0 when data.testPhantom gives the test set, got ${JSON.stringify(s)}`);
+  }
   if ((c.dataset === 'brats' || c.dataset === 'isles' || c.dataset === 'avmnist') && !c.data.path) bad('data.path', `is required for dataset '${c.dataset}' (pass --data <folder>)`);
 }
 
@@ -314,9 +355,14 @@ export function configDiff(a: unknown, b: unknown, free: readonly string[] = RES
   const keys = new Set([...fa.keys(), ...fb.keys()]);
   const isFree = (k: string) => free.some((f) => k === f || k.startsWith(f + '.'));
   const out: { key: string; a: string | undefined; b: string | undefined }[] = [];
+  // an option added after a run was written is absent from it: absent equals that option's default
+  const isConfig = (x: unknown) => isObj(x) && isObj(x['train']);
+  const ds = (isObj(a) && a['dataset']) || (isObj(b) && b['dataset']) || 'phantom';
+  const dflt = isConfig(a) && isConfig(b) && DATASETS.includes(ds as DatasetKind) ? flatten(defaultConfig(ds as DatasetKind)) : new Map<string, string>();
   for (const k of [...keys].sort()) {
     if (isFree(k)) continue;
-    if (fa.get(k) !== fb.get(k)) out.push({ key: k, a: fa.get(k), b: fb.get(k) });
+    const va = fa.get(k) ?? dflt.get(k), vb = fb.get(k) ?? dflt.get(k);
+    if (va !== vb) out.push({ key: k, a: fa.get(k), b: fb.get(k) });
   }
   return out;
 }

@@ -9,12 +9,13 @@ import { noGrad } from '@largo/autograd';
 import { readNiftiSync, niftiAffine, createNifti, writeNiftiSync } from '@largo/datasets';
 import { buildSegmentationFamily } from '../src/nets/unet.js';
 import { channelsOf } from '../src/subsets.js';
+import { requirement } from '@largo/test-support';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const DIST_CLI = join(here, '..', 'dist', 'cli.js');
 const CLI_ARGS = existsSync(DIST_CLI) ? [DIST_CLI] : [...process.execArgv, join(here, '..', 'src', 'cli.ts')];
 const TINY = join(here, '..', 'configs', 'tiny.json');
-const SAMPLE = join(here, '..', '..', '..', '..', 'shared', 'datasets', 'brats-sample');
+const SAMPLE = join(process.env.LARGO_SHARED_DATASETS || join(here, '..', '..', '..', '..', 'shared', 'datasets'), 'brats-sample');
 const cli = (...args: string[]) => spawnSync(process.execPath, [...CLI_ARGS, ...args], { encoding: 'utf8' });
 
 // one tiny trained checkpoint (phantom, modalities flair, t1, t1ce, t2) shared by the tests below
@@ -29,7 +30,7 @@ t.test('the tiny run trained', async (t) => {
 
 const f = (m: string) => join(SAMPLE, `BraTS19_2013_10_1_${m}.nii.gz`);
 
-t.test('predict on the BraTS sample with a subset of modalities: NIfTI with the input shape and affine', { skip: !existsSync(SAMPLE) && 'no ../shared/datasets/brats-sample' }, async (t) => {
+t.test('predict on the BraTS sample with a subset of modalities: NIfTI with the input shape and affine', { skip: requirement('SHARED', !existsSync(SAMPLE) && `no BraTS sample at ${SAMPLE}`) }, async (t) => {
   const seg = join(out, 'seg.nii.gz');
   const r = cli('predict', '--checkpoint', CK, '--flair', f('flair'), '--t1post', f('t1post'), '--out', seg);
   t.equal(r.status, 0, r.stderr);
@@ -51,7 +52,7 @@ t.test('predict on the BraTS sample with a subset of modalities: NIfTI with the 
   t.same(readNiftiSync(seg2).header.dims.slice(0, 3), [30, 30, 30]);
 });
 
-t.test('predict: bad input gives a clear error naming the thing, exit code 2, nothing lost', { skip: !existsSync(SAMPLE) && 'no brats-sample' }, async (t) => {
+t.test('predict: bad input gives a clear error naming the thing, exit code 2, nothing lost', { skip: requirement('SHARED', !existsSync(SAMPLE) && `no BraTS sample at ${SAMPLE}`) }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'predict-bad-'));
   const target = join(dir, 'seg.nii.gz');
   let r = cli('predict', '--checkpoint', CK, '--flair', join(dir, 'missing_flair.nii.gz'), '--out', target);
@@ -87,7 +88,7 @@ t.test('predict: bad input gives a clear error naming the thing, exit code 2, no
   t.equal(readFileSync(target, 'utf8'), 'precious');
 });
 
-t.test('training on data with unknown labels fails with exit code 2 naming the file, before writing a run', { skip: !existsSync(SAMPLE) && 'no brats-sample' }, async (t) => {
+t.test('training on data with unknown labels fails with exit code 2 naming the file, before writing a run', { skip: requirement('SHARED', !existsSync(SAMPLE) && `no BraTS sample at ${SAMPLE}`) }, async (t) => {
   const o = mkdtempSync(join(tmpdir(), 'badlabel-'));
   const r = cli('train', '--dataset', 'brats', '--data', SAMPLE, '--out', o, '--steps', '1', '--quiet', '--set', 'data.split=[1,0,0]');
   t.equal(r.status, 2, r.stderr);

@@ -74,3 +74,14 @@ t.test('curves', async (t) => {
   const svg = lineChartSvg([{ name: 'a', points: [] }], { title: 'empty' });
   t.match(svg, /<svg/);
 });
+
+t.test('curves: a log axis over decades is labelled at whole decades; x range options', async (t) => {
+  const svg = lineChartSvg([{ name: 'a', points: [[2, 20], [6, 1000]] }], { title: 'p', logY: true, xMin: 2, xMax: 6 });
+  const yLabels = [...svg.matchAll(/text-anchor="end" dominant-baseline="middle">([^<]+)</g)].map((m) => m[1]);
+  t.same(yLabels, ['100', '1000'], 'decade ticks inside [20, 1000], written as plain numbers');
+  const xLabels = [...svg.matchAll(/text-anchor="middle">([\d.]+)</g)].map((m) => Number(m[1]));
+  t.equal(Math.min(...xLabels), 2, 'x axis starts at xMin, not 0');
+  t.equal(Math.max(...xLabels), 6);
+  const tiny = lineChartSvg([{ name: 'a', points: [[0, 1e-8], [1, 1e-2]] }], { title: 'e', logY: true });
+  t.ok(tiny.includes('>1e-8<') && tiny.includes('>1e-2<') && !tiny.includes('e-2.5'), 'small decades stay in 1eN form');
+});

@@ -1,9 +1,9 @@
-import { conv3d, conv3dGradInput, conv3dGradWeight, slice, sum, type Conv3dAttrs, type Tensor } from '@largo/core';
+import { conv3d, conv3dGradInput, conv3dGradWeight, slice, sum, type Tensor } from '@largo/core';
 import { registerGrad } from '../tape.js';
 
 /**
  * The three convolution kernels are bilinear and adjoint to one another, so
- * each one's gradient is the other two (DESIGN.md: transposed convolution
+ * each one's gradient is the other two (docs/design.md: transposed convolution
  * reuses them with roles swapped). conv2d and convTranspose3d reach these
  * rules through their kernels (conv3d with depth 1, and conv3dGradInput).
  */
@@ -17,7 +17,7 @@ function cropTo(y: Tensor, shape: readonly number[]): Tensor {
 const BIAS_AXES = [0, 2, 3, 4];
 
 // y = conv3d(x, w) + b
-registerGrad<Conv3dAttrs>('conv3d', ([dy], { inputs: [x, w, b], attrs, needs }) => [
+registerGrad('conv3d', ([dy], { inputs: [x, w, b], attrs, needs }) => [
   needs[0] ? conv3dGradInput(dy, w, x.shape, attrs) : null,
   needs[1] ? conv3dGradWeight(x, dy, w.shape, attrs) : null,
   b && needs[2] ? sum(dy, BIAS_AXES) : null,
@@ -25,14 +25,14 @@ registerGrad<Conv3dAttrs>('conv3d', ([dy], { inputs: [x, w, b], attrs, needs }) 
 
 // z = conv3dGradInput(g, w) + b  (the transposed-convolution forward):
 // ⟨GI(g, w), dz⟩ = ⟨g, conv3d(dz, w)⟩ = ⟨w, GW(dz, g)⟩.
-registerGrad<Conv3dAttrs>('conv3dGradInput', ([dz], { inputs: [g, w, b], attrs, needs }) => [
+registerGrad('conv3dGradInput', ([dz], { inputs: [g, w, b], attrs, needs }) => [
   needs[0] ? cropTo(conv3d(dz, w, null, attrs), g.shape) : null,
   needs[1] ? conv3dGradWeight(dz, g, w.shape, attrs) : null,
   b && needs[2] ? sum(dz, BIAS_AXES) : null,
 ]);
 
 // v = conv3dGradWeight(x, g): ⟨GW(x, g), dv⟩ = ⟨x, GI(g, dv)⟩ = ⟨g, conv3d(x, dv)⟩.
-registerGrad<Conv3dAttrs>('conv3dGradWeight', ([dv], { inputs: [x, g], attrs, needs }) => [
+registerGrad('conv3dGradWeight', ([dv], { inputs: [x, g], attrs, needs }) => [
   needs[0] ? conv3dGradInput(g, dv, x.shape, attrs) : null,
   needs[1] ? cropTo(conv3d(x, dv, null, attrs), g.shape) : null,
 ]);

@@ -11,11 +11,11 @@ registerGrad('log', ([dy], { inputs: [x] }) => [div(dy, x)]);
 registerGrad('sqrt', ([dy], { outputs: [y] }) => [div(dy, mul(y, 2))]);
 registerGrad('abs', ([dy], { inputs: [x] }) => [mul(dy, sign(x))]);
 registerGrad('relu', ([dy], { inputs: [x] }) => [mul(dy, greater(x, 0))]);
-registerGrad<{ alpha: number }>('leakyRelu', ([dy], { inputs: [x], attrs }) => [where(greater(x, 0), dy, mul(dy, attrs.alpha))]);
+registerGrad('leakyRelu', ([dy], { inputs: [x], attrs }) => [where(greater(x, 0), dy, mul(dy, attrs.alpha))]);
 registerGrad('sigmoid', ([dy], { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
 registerGrad('tanh', ([dy], { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
 // Gradient flows where the input was inside [min, max] (PyTorch: inclusive bounds).
-registerGrad<{ min: number; max: number }>('clamp', ([dy], { inputs: [x], attrs }) =>
+registerGrad('clamp', ([dy], { inputs: [x], attrs }) =>
   [mul(dy, logicalAnd(greaterEqual(x, attrs.min), lessEqual(x, attrs.max)))]);
 
 // A cast between float dtypes is differentiable: the cotangent goes back in the input's dtype.

@@ -3,16 +3,16 @@ import { registerGrad } from '../tape.js';
 import { unbroadcast } from './util.js';
 
 registerGrad('reshape', ([dy], { inputs: [x] }) => [reshape(dy, x.shape)]);
-registerGrad<{ perm: number[] }>('permute', ([dy], { attrs }) => {
+registerGrad('permute', ([dy], { attrs }) => {
   const inv = new Array<number>(attrs.perm.length);
   attrs.perm.forEach((p, i) => { inv[p] = i; });
   return [permute(dy, inv)];
 });
-registerGrad<{ begin: number[]; size: number[] }>('slice', ([dy], { inputs: [x], attrs }) =>
+registerGrad('slice', ([dy], { inputs: [x], attrs }) =>
   [pad(dy, x.shape.map((d, i) => [attrs.begin[i], d - attrs.begin[i] - attrs.size[i]] as [number, number]))]);
-registerGrad<{ pads: [number, number][] }>('pad', ([dy], { inputs: [x], attrs }) =>
+registerGrad('pad', ([dy], { inputs: [x], attrs }) =>
   [slice(dy, attrs.pads.map((p) => p[0]), x.shape)]);
-registerGrad<{ axis: number }>('concat', ([dy], { inputs, attrs, needs }) => {
+registerGrad('concat', ([dy], { inputs, attrs, needs }) => {
   let at = 0;
   return inputs.map((t, i) => {
     const begin = t.shape.map((_, d) => (d === attrs.axis ? at : 0));
@@ -20,6 +20,6 @@ registerGrad<{ axis: number }>('concat', ([dy], { inputs, attrs, needs }) => {
     return needs[i] ? slice(dy, begin, t.shape) : null;
   });
 });
-registerGrad<{ axis: number }>('indexSelect', ([dy], { inputs: [x, idx], attrs }) => [indexAdd(dy, attrs.axis, idx, x.shape), null]);
-registerGrad<{ axis: number }>('indexAdd', ([dy], { inputs: [, idx], attrs }) => [indexSelect(dy, attrs.axis, idx), null]);
+registerGrad('indexSelect', ([dy], { inputs: [x, idx], attrs }) => [indexAdd(dy, attrs.axis, idx, x.shape), null]);
+registerGrad('indexAdd', ([dy], { inputs: [, idx], attrs }) => [indexSelect(dy, attrs.axis, idx), null]);
 registerGrad('broadcastTo', ([dy], { inputs: [x] }) => [unbroadcast(dy, x.shape)]);

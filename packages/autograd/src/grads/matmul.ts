@@ -10,7 +10,7 @@ import { unbroadcast } from './util.js';
  * expressed with the flags, so nothing is transposed in memory. Broadcast
  * batch axes are summed back to each operand's shape.
  */
-registerGrad<MatmulOptions>('matmul', ([dy], { inputs: [a, b], attrs, needs }) => {
+registerGrad('matmul', ([dy], { inputs: [a, b], attrs, needs }) => {
   const tA = !!attrs.transposeA, tB = !!attrs.transposeB;
   const da = !needs[0] ? null
     : tA ? matmul(b, dy, { transposeA: tB, transposeB: true }) // (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ

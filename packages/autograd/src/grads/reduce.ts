@@ -1,14 +1,12 @@
-import { broadcastTo, div, equal, mul, reshape, sum, reducedShape, type Tensor } from '@largo/core';
+import { broadcastTo, div, equal, mul, reshape, sum, reducedShape, type ReduceAttrs, type Tensor } from '@largo/core';
 import { registerGrad } from '../tape.js';
-
-interface ReduceAttrs { axes: number[]; keepDims: boolean }
 
 /** dy in the input's rank (reduced axes as size 1), ready to broadcast back. */
 function expandBack(dy: Tensor, x: Tensor, axes: number[]): Tensor {
   return reshape(dy, reducedShape(x.shape, axes, true));
 }
 
-registerGrad<ReduceAttrs>('sum', ([dy], { inputs: [x], attrs }) => [broadcastTo(expandBack(dy, x, attrs.axes), x.shape)]);
+registerGrad('sum', ([dy], { inputs: [x], attrs }) => [broadcastTo(expandBack(dy, x, attrs.axes), x.shape)]);
 
 /** max/min: the gradient is shared evenly among the positions that attain the extreme. */
 function extremeRule([dy]: readonly Tensor[], { inputs: [x], outputs: [y], attrs }: { inputs: readonly Tensor[]; outputs: readonly Tensor[]; attrs: ReduceAttrs }) {

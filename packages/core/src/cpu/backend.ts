@@ -1,4 +1,5 @@
-import type { Backend, DataId, TensorInfo } from '../backend.js';
+import type { Backend, DataId, KernelFn, KernelTable, TensorInfo } from '../backend.js';
+import type { OpName } from '../ops/schema.js';
 import { newArray, type DType, type TypedArray } from '../dtype.js';
 
 export interface CpuData extends DataId { values: TypedArray }
@@ -82,3 +83,7 @@ function dtypeKey(v: TypedArray): DType {
 /** The values behind a kernel input (CPU only). */
 export function vals(t: TensorInfo): TypedArray { return (t.dataId as CpuData).values; }
 export function fvals(t: TensorInfo): Float32Array | Float64Array { return (t.dataId as CpuData).values as Float32Array | Float64Array; }
+
+/** A kernel of `Op` on the CPU backend (the backend argument is typed: no casts). */
+export type CpuKernel<Op extends OpName> = KernelFn<Op, CpuBackend>;
+export type CpuKernelTable = KernelTable<CpuBackend>;

@@ -1,8 +1,8 @@
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
-import { CpuBackend, vals } from './backend.js';
-import { gemm, ScratchPool } from './matmul.js';
-import { convOutputSize } from '../ops/conv.js';
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
+import { gemm, ScratchPool } from './gemm.js';
+import { conv3dOutputSpatial, convGeometry, type Conv3dAttrs, type Conv3dGradInputAttrs, type Conv3dGradWeightAttrs, type ConvGeometry } from '../conv-geometry.js';
 
 /**
  * 3-D convolution on the CPU as an implicit GEMM (PyTorch semantics, NCDHW,
@@ -26,14 +26,6 @@ import { convOutputSize } from '../ops/conv.js';
  * module-level scratch that grows on demand and is reused.
  */
 
-export interface ConvAttrs {
-  stride: number[];
-  padding: number[];
-  dilation: number[];
-}
-export interface ConvGradInputAttrs extends ConvAttrs { inputShape: number[] }
-export interface ConvGradWeightAttrs extends ConvAttrs { weightShape: number[] }
-
 /** Output voxels per block and reduction rows per block: a [KB × PB] float64 tile is 256 KiB (L2). */
 const PB = 256, KB = 128;
 /**
@@ -49,11 +41,8 @@ const S_W = 0, S_X = 1, S_ACC = 2, S_DY = 3, S_DW = 4, S_DX = 5;
 let segOff = new Int32Array(PB), segCol = new Int32Array(PB), segLen = new Int32Array(PB);
 let kOffBuf = new Int32Array(1024);
 
-interface Geom {
-  N: number; C: number; O: number;
-  D: number; H: number; W: number;
-  kd: number; kh: number; kw: number;
-  oD: number; oH: number; oW: number;
+/** The shared geometry plus the scalar attributes and padded extents the loops use. */
+interface Geom extends ConvGeometry {
   sd: number; sh: number; sw: number;
   pd: number; ph: number; pw: number;
   dd: number; dh: number; dw: number;
@@ -62,19 +51,17 @@ interface Geom {
   Kc: number; P: number;
 }
 
-function geom(x: readonly number[], w: readonly number[], ySpatial: readonly number[], a: ConvAttrs): Geom {
-  const [N, C, D, H, W] = x;
-  const [O, , kd, kh, kw] = w;
-  const [oD, oH, oW] = ySpatial;
+function geom(x: readonly number[], w: readonly number[], ySpatial: readonly number[], a: Conv3dAttrs): Geom {
+  const g = convGeometry(x, w, ySpatial, a);
+  const { C, D, H, W, kd, kh, kw, oD, oH, oW } = g;
   const [sd, sh, sw] = a.stride, [pd, ph, pw] = a.padding, [dd, dh, dw] = a.dilation;
   const ext = (n: number, p: number, o: number, s: number, k: number, d: number) => Math.max(n + 2 * p, o > 0 ? (o - 1) * s + (k - 1) * d + 1 : 0);
   return {
-    N, C, O, D, H, W, kd, kh, kw, oD, oH, oW, sd, sh, sw, pd, ph, pw, dd, dh, dw,
+    ...g, sd, sh, sw, pd, ph, pw, dd, dh, dw,
     Dp: ext(D, pd, oD, sd, kd, dd), Hp: ext(H, ph, oH, sh, kh, dh), Wp: ext(W, pw, oW, sw, kw, dw),
     Kc: C * kd * kh * kw, P: oD * oH * oW,
   };
 }
-
 
 /** Offset of reduction row k = (c, a, b, e) inside the padded input, relative to an output voxel's origin. */
 function kOffsets(g: Geom): Int32Array {
@@ -321,30 +308,33 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
   for (let i = 0; i < O * Kc; i++) dwv[i] = dW[i];
 }
 
-registerKernel<ConvAttrs>('conv3d', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const conv3dKernel: CpuKernel<'conv3d'> = (inputs, attrs, be) => {
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
-  const sp = [2, 3, 4].map((i) => convOutputSize(x.shape[i], w.shape[i], attrs.stride[i - 2], attrs.padding[i - 2], attrs.dilation[i - 2]));
+  const sp = conv3dOutputSpatial(x.shape, w.shape, attrs);
   const g = geom(x.shape, w.shape, sp, attrs);
   const o = be.out([g.N, g.O, ...sp], x.dtype);
   conv3dForward(vals(x), vals(w), b ? vals(b) : null, o.values, g);
   return o.info;
-});
+};
 
-registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const conv3dGradInputKernel: CpuKernel<'conv3dGradInput'> = (inputs, attrs, be) => {
   const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   const g = geom(attrs.inputShape, w.shape, dy.shape.slice(2), attrs);
   const o = be.out(attrs.inputShape, dy.dtype);
   conv3dGradInput(vals(dy), vals(w), b ? vals(b) : null, o.values, g);
   return o.info;
-});
+};
 
-registerKernel<ConvGradWeightAttrs>('conv3dGradWeight', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const conv3dGradWeightKernel: CpuKernel<'conv3dGradWeight'> = (inputs, attrs, be) => {
   const [x, dy] = inputs;
   const g = geom(x.shape, attrs.weightShape, dy.shape.slice(2), attrs);
   const o = be.out(attrs.weightShape, x.dtype);
   conv3dGradWeight(vals(x), vals(dy), o.values, g);
   return o.info;
-});
+};
+
+export const convKernels = {
+  conv3d: conv3dKernel,
+  conv3dGradInput: conv3dGradInputKernel,
+  conv3dGradWeight: conv3dGradWeightKernel,
+} satisfies Partial<CpuKernelTable>;

@@ -1,11 +1,11 @@
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import type { DType } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, sizeOf } from '../shape.js';
-import { CpuBackend, vals } from './backend.js';
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
+import type { DTypeAttrs, UnaryAttrs } from '../ops/schema.js';
 
 type Unary = (x: number) => number;
 
-export interface UnaryAttrs { alpha?: number; min?: number; max?: number; dtype?: DType }
 
 /** Unary math kernels; each returns the input's dtype unless noted. */
 export const UNARY: Record<string, (a: UnaryAttrs) => Unary> = {
@@ -26,8 +26,7 @@ export const UNARY: Record<string, (a: UnaryAttrs) => Unary> = {
 
 function unaryKernel(op: string) {
   const make = UNARY[op];
-  return (inputs: readonly TensorInfo[], attrs: UnaryAttrs, backend: CpuBackend | unknown) => {
-    const be = backend as CpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: UnaryAttrs, be: CpuBackend) => {
     const x = inputs[0];
     const f = make(attrs ?? {});
     const o = be.out(x.shape, x.dtype);
@@ -36,10 +35,8 @@ function unaryKernel(op: string) {
     return o.info;
   };
 }
-for (const op of Object.keys(UNARY)) registerKernel(op, 'cpu', unaryKernel(op));
 
-registerKernel<{ dtype: DType }>('cast', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const castKernel: CpuKernel<'cast'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const o = be.out(x.shape, attrs.dtype);
   const xv = vals(x), ov = o.values;
@@ -47,7 +44,7 @@ registerKernel<{ dtype: DType }>('cast', 'cpu', (inputs, attrs, backend) => {
     for (let i = 0; i < xv.length; i++) ov[i] = Math.trunc(xv[i]);
   } else ov.set(xv);
   return o.info;
-});
+};
 
 type Binary = (a: number, b: number) => number;
 
@@ -99,8 +96,7 @@ export function forEachBroadcast(outShape: readonly number[], shapes: readonly (
 function binaryKernel(op: string) {
   const f = BINARY[op];
   const cmp = COMPARISONS.has(op);
-  return (inputs: readonly TensorInfo[], attrs: { dtype: DType }, backend: unknown) => {
-    const be = backend as CpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: DTypeAttrs, be: CpuBackend) => {
     const [a, b] = inputs;
     const shape = broadcastShapes(op, a.shape, b.shape);
     const o = be.out(shape, cmp ? 'uint8' : attrs.dtype);
@@ -119,10 +115,8 @@ function binaryKernel(op: string) {
     return o.info;
   };
 }
-for (const op of Object.keys(BINARY)) registerKernel(op, 'cpu', binaryKernel(op));
 
-registerKernel<{ dtype: DType }>('where', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const whereKernel: CpuKernel<'where'> = (inputs, attrs, be) => {
   const [c, a, b] = inputs;
   const shape = broadcastShapes('where', broadcastShapes('where', c.shape, a.shape), b.shape);
   const o = be.out(shape, attrs.dtype);
@@ -131,4 +125,17 @@ registerKernel<{ dtype: DType }>('where', 'cpu', (inputs, attrs, backend) => {
     ov[i] = cv[offs[0]] !== 0 ? av[offs[1]] : bv[offs[2]]; // NaN counts as true
   });
   return o.info;
-});
+};
+
+export const elementwiseKernels = {
+  neg: unaryKernel('neg'), exp: unaryKernel('exp'), log: unaryKernel('log'), sqrt: unaryKernel('sqrt'), abs: unaryKernel('abs'),
+  sign: unaryKernel('sign'), relu: unaryKernel('relu'), sigmoid: unaryKernel('sigmoid'), tanh: unaryKernel('tanh'),
+  leakyRelu: unaryKernel('leakyRelu'), clamp: unaryKernel('clamp'), floor: unaryKernel('floor'),
+  cast: castKernel,
+  add: binaryKernel('add'), sub: binaryKernel('sub'), mul: binaryKernel('mul'), div: binaryKernel('div'), pow: binaryKernel('pow'),
+  maximum: binaryKernel('maximum'), minimum: binaryKernel('minimum'),
+  equal: binaryKernel('equal'), notEqual: binaryKernel('notEqual'), less: binaryKernel('less'), lessEqual: binaryKernel('lessEqual'),
+  greater: binaryKernel('greater'), greaterEqual: binaryKernel('greaterEqual'),
+  logicalAnd: binaryKernel('logicalAnd'), logicalOr: binaryKernel('logicalOr'),
+  where: whereKernel,
+} satisfies Partial<CpuKernelTable>;

@@ -1,4 +1,5 @@
-import { getKernel, registerKernel, type Kernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
+import { overrideCpu } from './wasm/register.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { broadcastShapes, broadcastStrides } from '../shape.js';
 import { CpuBackend, vals } from './backend.js';
@@ -61,11 +62,11 @@ function runBroadcast(run: Run, shape: readonly number[], a: TensorInfo, b: Tens
 
 const isFloat = (d: DType) => d === 'float32' || d === 'float64';
 
+function installBinary(): void {
 for (const op of Object.keys(RUNS)) {
-  const generic = getKernel(op, 'cpu') as Kernel<{ dtype: DType }>;
   const run = RUNS[op];
   const cmp = op === 'greater';
-  registerKernel<{ dtype: DType }>(op, 'cpu', (inputs, attrs, backend) => {
+  overrideCpu<{ dtype: DType }>(op, (generic) => (inputs, attrs, backend) => {
     const [a, b] = inputs;
     if (!isFloat(a.dtype) || !isFloat(b.dtype) || (!cmp && !isFloat(attrs.dtype))) return generic(inputs, attrs, backend);
     const be = backend as CpuBackend;
@@ -79,10 +80,10 @@ for (const op of Object.keys(RUNS)) {
     return o.info;
   });
 }
+}
 
-{
-  const generic = getKernel('where', 'cpu') as Kernel<{ dtype: DType }>;
-  registerKernel<{ dtype: DType }>('where', 'cpu', (inputs, attrs, backend) => {
+function installWhere(): void {
+  overrideCpu<{ dtype: DType }>('where', (generic) => (inputs, attrs, backend) => {
     const [c, a, b] = inputs;
     const n = c.shape.reduce((x, y) => x * y, 1);
     const same = (t: TensorInfo) => t.shape.length === c.shape.length && t.shape.every((d, i) => d === c.shape[i]);
@@ -101,9 +102,8 @@ for (const op of Object.keys(RUNS)) {
  * or added onto a run of outputs, float64 accumulators. The generic kernel
  * would first copy the whole input into reduced-axes-last order.
  */
-{
-  const generic = getKernel('sum', 'cpu') as Kernel<{ axes: number[]; keepDims: boolean }>;
-  registerKernel<{ axes: number[]; keepDims: boolean }>('sum', 'cpu', (inputs, attrs, backend) => {
+function installSum(): void {
+  overrideCpu<{ axes: number[]; keepDims: boolean }>('sum', (generic) => (inputs, attrs, backend) => {
     const x = inputs[0];
     const axes = attrs.axes;
     let contiguous = true;
@@ -161,10 +161,10 @@ const UNARY_LOOPS: Record<string, UnaryLoop> = {
   neg: (out, x, n) => { for (let i = 0; i < n; i++) out[i] = -x[i]; },
   exp: (out, x, n) => { for (let i = 0; i < n; i++) out[i] = Math.exp(x[i]); },
 };
+function installUnary(): void {
 for (const op of Object.keys(UNARY_LOOPS)) {
-  const generic = getKernel(op, 'cpu') as Kernel<{ alpha?: number }>;
   const loop = UNARY_LOOPS[op];
-  registerKernel<{ alpha?: number }>(op, 'cpu', (inputs, attrs, backend) => {
+  overrideCpu<{ alpha?: number }>(op, (generic) => (inputs, attrs, backend) => {
     const x = inputs[0];
     if (!isFloat(x.dtype)) return generic(inputs, attrs, backend);
     const o = (backend as CpuBackend).out(x.shape, x.dtype);
@@ -172,4 +172,13 @@ for (const op of Object.keys(UNARY_LOOPS)) {
     loop(o.values, xv, xv.length, attrs?.alpha ?? 0.01);
     return o.info;
   });
+}
+}
+
+/** Puts the hot paths over the registered kernels (called once by cpu/index.ts). */
+export function installHotPaths(): void {
+  installBinary();
+  installWhere();
+  installSum();
+  installUnary();
 }

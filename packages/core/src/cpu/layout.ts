@@ -1,10 +1,9 @@
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import { sizeOf, stridesOf } from '../shape.js';
-import { CpuBackend, vals } from './backend.js';
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
 
 /** out[idx] = in[perm-mapped idx]; the walk follows the output so writes stay contiguous. */
-registerKernel<{ perm: number[] }>('permute', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const permuteKernel: CpuKernel<'permute'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const { perm } = attrs;
   const outShape = perm.map((p) => x.shape[p]);
@@ -26,10 +25,10 @@ registerKernel<{ perm: number[] }>('permute', 'cpu', (inputs, attrs, backend) =>
     }
   }
   return o.info;
-});
+};
 
 /** Copies a box [begin, begin+size) of `src` (shape srcShape) into a box of `dst` (shape dstShape) at dstBegin. */
-export function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: readonly number[],
+function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: readonly number[],
   dst: { [i: number]: number }, dstShape: readonly number[], dstBegin: readonly number[], size: readonly number[]): void {
   const rank = size.length;
   if (sizeOf(size) === 0) return;
@@ -50,27 +49,24 @@ export function copyBox(src: ArrayLike<number>, srcShape: readonly number[], src
   }
 }
 
-registerKernel<{ begin: number[]; size: number[] }>('slice', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const sliceKernel: CpuKernel<'slice'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const o = be.out(attrs.size, x.dtype);
   copyBox(vals(x), x.shape, attrs.begin, o.values, attrs.size, attrs.size.map(() => 0), attrs.size);
   return o.info;
-});
+};
 
 /** Constant padding; `pads[d] = [before, after]`, both non-negative (checked by the op). */
-registerKernel<{ pads: [number, number][]; value: number }>('pad', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const padKernel: CpuKernel<'pad'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const shape = x.shape.map((d, i) => d + attrs.pads[i][0] + attrs.pads[i][1]);
   const o = be.out(shape, x.dtype);
   o.values.fill(attrs.value);
   copyBox(vals(x), x.shape, x.shape.map(() => 0), o.values, shape, attrs.pads.map((p) => p[0]), x.shape);
   return o.info;
-});
+};
 
-registerKernel<{ axis: number }>('concat', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const concatKernel: CpuKernel<'concat'> = (inputs, attrs, be) => {
   const ax = attrs.axis;
   const shape = [...inputs[0].shape];
   shape[ax] = inputs.reduce((s, t) => s + t.shape[ax], 0);
@@ -82,11 +78,10 @@ registerKernel<{ axis: number }>('concat', 'cpu', (inputs, attrs, backend) => {
     at += t.shape[ax];
   }
   return o.info;
-});
+};
 
 /** out = x.index_select(axis, idx); indices are validated by the op. */
-registerKernel<{ axis: number }>('indexSelect', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const indexSelectKernel: CpuKernel<'indexSelect'> = (inputs, attrs, be) => {
   const [x, ix] = inputs;
   const ax = attrs.axis;
   const idx = vals(ix);
@@ -101,11 +96,10 @@ registerKernel<{ axis: number }>('indexSelect', 'cpu', (inputs, attrs, backend) 
     }
   }
   return o.info;
-});
+};
 
 /** The adjoint of indexSelect: zeros of `shape`, then out[.., idx[k], ..] += src[.., k, ..]. */
-registerKernel<{ axis: number; shape: number[] }>('indexAdd', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const indexAddKernel: CpuKernel<'indexAdd'> = (inputs, attrs, be) => {
   const [src, ix] = inputs;
   const ax = attrs.axis;
   const idx = vals(ix);
@@ -119,15 +113,14 @@ registerKernel<{ axis: number; shape: number[] }>('indexAdd', 'cpu', (inputs, at
     }
   }
   return o.info;
-});
+};
 
 export type { TensorInfo };
 
 import { broadcastShapes } from '../shape.js';
 import { forEachBroadcast } from './elementwise.js';
 
-registerKernel<{ shape: number[] }>('broadcastTo', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const broadcastToKernel: CpuKernel<'broadcastTo'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const shape = broadcastShapes('broadcastTo', x.shape, attrs.shape);
   if (shape.length !== attrs.shape.length || shape.some((d, i) => d !== attrs.shape[i])) {
@@ -137,4 +130,14 @@ registerKernel<{ shape: number[] }>('broadcastTo', 'cpu', (inputs, attrs, backen
   const xv = vals(x), ov = o.values;
   forEachBroadcast(shape, [x.shape], (i, offs) => { ov[i] = xv[offs[0]]; });
   return o.info;
-});
+};
+
+export const layoutKernels = {
+  permute: permuteKernel,
+  slice: sliceKernel,
+  pad: padKernel,
+  concat: concatKernel,
+  indexSelect: indexSelectKernel,
+  indexAdd: indexAddKernel,
+  broadcastTo: broadcastToKernel,
+} satisfies Partial<CpuKernelTable>;

@@ -1,8 +1,9 @@
-import { registerKernel } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { broadcastShapes } from '../shape.js';
-import { CpuBackend, vals } from './backend.js';
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
 import { forEachBroadcast } from './elementwise.js';
+import { gemm, packBlock, ScratchPool } from './gemm.js';
+import type { MatmulAttrs } from '../ops/schema.js';
 
 /**
  * Dense matrix products on the CPU.
@@ -15,109 +16,7 @@ import { forEachBroadcast } from './elementwise.js';
  * the packing step absorb transposes (no transposed copy of a whole operand).
  */
 
-/** Module-level float64 scratch buffers, grown on demand and never shrunk. */
-export class ScratchPool {
-  private bufs: Float64Array[] = [];
-  /** A buffer of at least `n` elements for `slot`; contents are unspecified. */
-  get(slot: number, n: number): Float64Array {
-    let b = this.bufs[slot];
-    if (!b || b.length < n) {
-      let size = b ? b.length : 1024;
-      while (size < n) size *= 2;
-      b = new Float64Array(size);
-      this.bufs[slot] = b;
-    }
-    return b;
-  }
-}
-
 const scratch = new ScratchPool();
-
-/**
- * C[i, j] += Σ_r A[i, r] · B[r, j] for i < M, j < N, r < K, on float64 arrays
- * with arbitrary strides: A[i, r] = A[aOff + i·aI + r·aR],
- * B[r, j] = B[bOff + r·bR + j·bJ], C[i, j] = C[cOff + i·ldc + j].
- *
- * 4×4 register tiles (16 accumulators in locals; measured as fast as any
- * other tile shape in V8), with 4×1, 1×4 and 1×1 loops for the edges so that
- * nothing is padded and no element is read out of bounds.
- */
-export function gemm(M: number, N: number, K: number,
-  A: Float64Array, aOff: number, aI: number, aR: number,
-  B: Float64Array, bOff: number, bR: number, bJ: number,
-  C: Float64Array, cOff: number, ldc: number): void {
-  const M4 = M - (M & 3), N4 = N - (N & 3);
-  const aI2 = 2 * aI, aI3 = 3 * aI, bJ2 = 2 * bJ, bJ3 = 3 * bJ;
-  for (let i = 0; i < M4; i += 4) {
-    const aRow = aOff + i * aI;
-    for (let j = 0; j < N4; j += 4) {
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      let ao = aRow, bo = bOff + j * bJ;
-      for (let r = 0; r < K; r++) {
-        const a0 = A[ao], a1 = A[ao + aI], a2 = A[ao + aI2], a3 = A[ao + aI3];
-        const b0 = B[bo], b1 = B[bo + bJ], b2 = B[bo + bJ2], b3 = B[bo + bJ3];
-        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-        ao += aR; bo += bR;
-      }
-      let c = cOff + i * ldc + j;
-      C[c] += c00; C[c + 1] += c01; C[c + 2] += c02; C[c + 3] += c03; c += ldc;
-      C[c] += c10; C[c + 1] += c11; C[c + 2] += c12; C[c + 3] += c13; c += ldc;
-      C[c] += c20; C[c + 1] += c21; C[c + 2] += c22; C[c + 3] += c23; c += ldc;
-      C[c] += c30; C[c + 1] += c31; C[c + 2] += c32; C[c + 3] += c33;
-    }
-    for (let j = N4; j < N; j++) {
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-      let ao = aRow, bo = bOff + j * bJ;
-      for (let r = 0; r < K; r++) {
-        const bv = B[bo];
-        c0 += A[ao] * bv; c1 += A[ao + aI] * bv; c2 += A[ao + aI2] * bv; c3 += A[ao + aI3] * bv;
-        ao += aR; bo += bR;
-      }
-      const c = cOff + i * ldc + j;
-      C[c] += c0; C[c + ldc] += c1; C[c + 2 * ldc] += c2; C[c + 3 * ldc] += c3;
-    }
-  }
-  for (let i = M4; i < M; i++) {
-    const aRow = aOff + i * aI;
-    for (let j = 0; j < N4; j += 4) {
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-      let ao = aRow, bo = bOff + j * bJ;
-      for (let r = 0; r < K; r++) {
-        const av = A[ao];
-        c0 += av * B[bo]; c1 += av * B[bo + bJ]; c2 += av * B[bo + bJ2]; c3 += av * B[bo + bJ3];
-        ao += aR; bo += bR;
-      }
-      const c = cOff + i * ldc + j;
-      C[c] += c0; C[c + 1] += c1; C[c + 2] += c2; C[c + 3] += c3;
-    }
-    for (let j = N4; j < N; j++) {
-      let s = 0;
-      let ao = aRow, bo = bOff + j * bJ;
-      for (let r = 0; r < K; r++) { s += A[ao] * B[bo]; ao += aR; bo += bR; }
-      C[cOff + i * ldc + j] += s;
-    }
-  }
-}
-
-/** dst[r·cols + c] = src[off + r·rs + c·cs]: packs a block of either float dtype into float64. */
-export function packBlock(src: TypedArray, off: number, rs: number, cs: number, rows: number, cols: number, dst: Float64Array): void {
-  let d = 0;
-  if (cs === 1) {
-    for (let r = 0; r < rows; r++) {
-      const s = off + r * rs;
-      for (let c = 0; c < cols; c++) dst[d++] = src[s + c];
-    }
-  } else {
-    for (let r = 0; r < rows; r++) {
-      let s = off + r * rs;
-      for (let c = 0; c < cols; c++, s += cs) dst[d++] = src[s];
-    }
-  }
-}
 
 // Block sizes: an A block (MC×KC) and a B block (KC×NC) of doubles sit in L2
 // (128 KiB + 512 KiB worst case); one 4-row A strip (8 KiB) stays in L1.
@@ -189,15 +88,12 @@ function matmulOne(M: number, N: number, K: number,
   }
 }
 
-export interface MatmulAttrs { transposeA?: boolean; transposeB?: boolean }
-
 /**
  * Batched matmul of operands of rank >= 2 ([..., M, K] × [..., K, N]) with
  * NumPy broadcasting over the batch axes; the op validates shapes and lifts
  * 1-d operands.
  */
-registerKernel<MatmulAttrs>('matmul', 'cpu', (inputs, attrs, backend) => {
-  const be = backend as CpuBackend;
+const matmulKernel: CpuKernel<'matmul'> = (inputs, attrs, be) => {
   const [a, b] = inputs;
   const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
   const ra = a.shape.length, rb = b.shape.length;
@@ -216,4 +112,8 @@ registerKernel<MatmulAttrs>('matmul', 'cpu', (inputs, attrs, backend) => {
     matmulOne(M, N, K, av, offs[0] * sa, aI, aK, bv, offs[1] * sb, bK, bJ, ov, i * so);
   });
   return o.info;
-});
+};
+
+export const matmulKernels = {
+  matmul: matmulKernel,
+} satisfies Partial<CpuKernelTable>;

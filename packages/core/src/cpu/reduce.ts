@@ -1,9 +1,8 @@
-import { registerKernel, type TensorInfo } from '../backend.js';
+import type { TensorInfo } from '../backend.js';
 import type { DType } from '../dtype.js';
 import { reducedShape, sizeOf } from '../shape.js';
-import { CpuBackend, vals } from './backend.js';
-
-export interface ReduceAttrs { axes: number[]; keepDims: boolean }
+import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
+import type { ReduceAttrs } from '../ops/schema.js';
 
 /**
  * Splits the input into (outer, reduced, inner) when the reduced axes are
@@ -46,8 +45,7 @@ function arranged(x: TensorInfo, axes: readonly number[]): { v: ArrayLike<number
 type Combine = 'sum' | 'max' | 'min';
 
 function reduceKernel(kind: Combine) {
-  return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, backend: unknown) => {
-    const be = backend as CpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, be: CpuBackend) => {
     const x = inputs[0];
     const shape = reducedShape(x.shape, attrs.axes, attrs.keepDims);
     const dtype: DType = x.dtype === 'uint8' && kind === 'sum' ? 'int32' : x.dtype;
@@ -72,13 +70,9 @@ function reduceKernel(kind: Combine) {
     return o.info;
   };
 }
-registerKernel('sum', 'cpu', reduceKernel('sum'));
-registerKernel('max', 'cpu', reduceKernel('max'));
-registerKernel('min', 'cpu', reduceKernel('min'));
 
 function argKernel(kind: 'argmax' | 'argmin') {
-  return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, backend: unknown) => {
-    const be = backend as CpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, be: CpuBackend) => {
     const x = inputs[0];
     const o = be.out(reducedShape(x.shape, attrs.axes, attrs.keepDims), 'int32');
     const { v, outer, red, inner } = arranged(x, attrs.axes);
@@ -98,5 +92,11 @@ function argKernel(kind: 'argmax' | 'argmin') {
     return o.info;
   };
 }
-registerKernel('argmax', 'cpu', argKernel('argmax'));
-registerKernel('argmin', 'cpu', argKernel('argmin'));
+
+export const reduceKernels = {
+  sum: reduceKernel('sum'),
+  max: reduceKernel('max'),
+  min: reduceKernel('min'),
+  argmax: argKernel('argmax'),
+  argmin: argKernel('argmin'),
+} satisfies Partial<CpuKernelTable>;

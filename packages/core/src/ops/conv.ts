@@ -3,6 +3,7 @@ import { OpError, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { reshape } from './layout.js';
 import { run1 } from './util.js';
+import { convOutputSize, convTransposeOutputSize, type Conv3dAttrs } from '../conv-geometry.js';
 
 /** An int for every spatial axis, or one int for all of them. */
 export type Spatial = number | readonly number[];
@@ -16,19 +17,6 @@ export interface ConvOptions {
 export interface ConvTransposeOptions extends ConvOptions {
   /** Extra size added to one side of each output axis; must be < stride or < dilation (as in PyTorch). */
   outputPadding?: Spatial;
-}
-
-/** Kernel attributes of the three convolution kernels (always 3 entries each). */
-export interface Conv3dAttrs { stride: number[]; padding: number[]; dilation: number[] }
-
-/** Output extent of a convolution along one axis: ⌊(n + 2p − d·(k−1) − 1) / s⌋ + 1. */
-export function convOutputSize(n: number, k: number, stride = 1, padding = 0, dilation = 1): number {
-  return Math.floor((n + 2 * padding - dilation * (k - 1) - 1) / stride) + 1;
-}
-
-/** Output extent of a transposed convolution along one axis: (n − 1)·s − 2p + d·(k − 1) + outputPadding + 1. */
-export function convTransposeOutputSize(n: number, k: number, stride = 1, padding = 0, dilation = 1, outputPadding = 0): number {
-  return (n - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1;
 }
 
 /** Validation context: every message names the op and the shapes involved. */

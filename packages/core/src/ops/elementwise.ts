@@ -2,24 +2,25 @@ import { isFloat, upcast, type DType } from '../dtype.js';
 import { OpError } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import type { AttrsOf, BinaryOpName, OpName } from './schema.js';
 import { assertTensor, run1, scalarLike, type TensorLike } from './util.js';
 
-function unary(op: string, x: Tensor, attrs: object = {}, floatOnly = true): Tensor {
+function unary<Op extends OpName>(op: Op, x: Tensor, attrs: AttrsOf<Op>, floatOnly = true): Tensor {
   assertTensor(op, x);
   if (floatOnly && !isFloat(x.dtype)) throw new OpError(op, `expects a float tensor, got ${x.dtype}`);
   return run1(op, [x], attrs);
 }
 
 export const neg = (x: Tensor): Tensor => unary('neg', x, {}, false);
-export const exp = (x: Tensor): Tensor => unary('exp', x);
-export const log = (x: Tensor): Tensor => unary('log', x);
-export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export const exp = (x: Tensor): Tensor => unary('exp', x, {});
+export const log = (x: Tensor): Tensor => unary('log', x, {});
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', x, {});
 export const abs = (x: Tensor): Tensor => unary('abs', x, {}, false);
 export const sign = (x: Tensor): Tensor => unary('sign', x, {}, false);
-export const relu = (x: Tensor): Tensor => unary('relu', x);
-export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
-export const tanh = (x: Tensor): Tensor => unary('tanh', x);
-export const floor = (x: Tensor): Tensor => unary('floor', x);
+export const relu = (x: Tensor): Tensor => unary('relu', x, {});
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x, {});
+export const tanh = (x: Tensor): Tensor => unary('tanh', x, {});
+export const floor = (x: Tensor): Tensor => unary('floor', x, {});
 export function leakyRelu(x: Tensor, alpha = 0.01): Tensor {
   if (!Number.isFinite(alpha)) throw new OpError('leakyRelu', `alpha must be finite, got ${alpha}`);
   return unary('leakyRelu', x, { alpha });
@@ -34,7 +35,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   return run1('cast', [x], { dtype });
 }
 
-function binary(op: string, a: TensorLike, b: TensorLike): Tensor {
+function binary(op: BinaryOpName, a: TensorLike, b: TensorLike): Tensor {
   if (typeof a === 'number' && typeof b === 'number') throw new OpError(op, 'at least one argument must be a Tensor');
   const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
   if (ta) assertTensor(op, ta, 'first argument');

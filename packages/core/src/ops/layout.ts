@@ -40,7 +40,7 @@ export function squeeze(x: Tensor, axis?: number): Tensor {
   return reshape(x, x.shape.filter((_, i) => i !== a));
 }
 
-/** Reorders axes (copies, as DESIGN.md decides). */
+/** Reorders axes (copies, as docs/design.md "Layout ops" decides). */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   assertTensor('permute', x);
   const p = perm.map((a) => normalizeAxis('permute', a, x.shape));
@@ -82,7 +82,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
       throw new OpError('pad', `padding must be non-negative integers, got ${JSON.stringify(pads)} for shape ${fmtShape(x.shape)}`);
     }
   }
-  return run1('pad', [x], { pads: pads.map((p) => [p[0], p[1]]), value });
+  return run1('pad', [x], { pads: pads.map((p): [number, number] => [p[0], p[1]]), value });
 }
 
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {

@@ -6,10 +6,9 @@ import { reshape } from './layout.js';
 import { assertFloat, assertTensor, run1 } from './util.js';
 import { engine } from '../engine.js';
 
-export interface ReduceOpts { keepDims?: boolean }
 type Axes = number | readonly number[] | undefined;
 
-function reduce(op: string, x: Tensor, axes: Axes, keepDims: boolean): Tensor {
+function reduce(op: 'sum' | 'max' | 'min', x: Tensor, axes: Axes, keepDims: boolean): Tensor {
   assertTensor(op, x);
   const ax = normalizeAxes(op, axes, x.shape);
   if ((op === 'max' || op === 'min') && ax.some((a) => x.shape[a] === 0)) {
@@ -22,7 +21,7 @@ export const sum = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce(
 export const max = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce('max', x, axes, keepDims);
 export const min = (x: Tensor, axes?: Axes, keepDims = false): Tensor => reduce('min', x, axes, keepDims);
 
-function argReduce(op: string, x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
+function argReduce(op: 'argmax' | 'argmin', x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
   assertTensor(op, x);
   // A scalar has a single element: its index along "axis 0" is 0.
   if (axis !== undefined && x.rank === 0) normalizeAxes(op, axis, x.shape);

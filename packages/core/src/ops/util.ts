@@ -1,11 +1,13 @@
 import type { DType } from '../dtype.js';
 import { engine } from '../engine.js';
 import { OpError, fmtShape } from '../errors.js';
+import { shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import type { AttrsOf, OpName } from './schema.js';
 
 export type TensorLike = Tensor | number;
 
-export function run1<A>(op: string, inputs: readonly Tensor[], attrs: A): Tensor {
+export function run1<Op extends OpName>(op: Op, inputs: readonly Tensor[], attrs: AttrsOf<Op>): Tensor {
   return engine().runKernel(op, inputs, attrs)[0];
 }
 
@@ -24,13 +26,6 @@ export function scalarLike(x: TensorLike, dtype: DType, like?: Tensor): Tensor {
   return engine().fromValues(arr, [], dtype, like?.backend);
 }
 
-export function assertRank(op: string, x: Tensor, ranks: number | number[], what = 'input'): void {
-  const rs = typeof ranks === 'number' ? [ranks] : ranks;
-  if (!rs.includes(x.rank)) {
-    throw new OpError(op, `${what} must have rank ${rs.join(' or ')}, got shape ${fmtShape(x.shape)}`);
-  }
-}
-
 export function assertFloat(op: string, x: Tensor, what = 'input'): void {
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new OpError(op, `${what} must be float32 or float64, got ${x.dtype}`);
 }
@@ -45,4 +40,22 @@ export function tuple(op: string, name: string, v: number | readonly number[] | 
   if (arr.length !== n) throw new OpError(op, `${name} must have ${n} entries, got ${arr.length}`);
   for (const a of arr) if (!Number.isInteger(a) || a < min) throw new OpError(op, `${name} must be integers >= ${min}, got [${arr.join(', ')}]`);
   return arr;
+}
+
+/** `b` must have the shape and dtype of `a` (named `an`, `bn` in the error). */
+export function assertSame(op: string, a: Tensor, b: Tensor, an: string, bn: string): void {
+  if (!shapesEqual(a.shape, b.shape)) {
+    throw new OpError(op, `${bn} shape ${fmtShape(b.shape)} must equal ${an} shape ${fmtShape(a.shape)}`);
+  }
+  if (a.dtype !== b.dtype) {
+    throw new OpError(op, `${bn} dtype ${b.dtype} ${fmtShape(b.shape)} must equal ${an} dtype ${a.dtype} ${fmtShape(a.shape)}`);
+  }
+}
+
+/** `dy` must be a one-element tensor of the dtype of `x` (the cotangent of a scalar loss). */
+export function assertScalarLike(op: string, dy: Tensor, x: Tensor): void {
+  assertTensor(op, dy, 'dy');
+  if (dy.size !== 1 || dy.dtype !== x.dtype) {
+    throw new OpError(op, `dy must be a one-element ${x.dtype} tensor, got ${dy.dtype} ${fmtShape(dy.shape)}`);
+  }
 }

@@ -1,7 +1,11 @@
-import { registerKernel, type TensorInfo, convOutputSize, sizeOf } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import {
+  conv3dOutputSpatial, convGeometry, sizeOf, type Conv3dAttrs, type Conv3dGradInputAttrs, type Conv3dGradWeightAttrs,
+  type ConvGeometry, type TensorInfo,
+} from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { Uniforms, uw, uwi } from '../wgsl.js';
 import { gemm, type Operand } from './igemm.js';
+import { checkF32 } from './launch.js';
 
 /*
  * 3-D convolution (PyTorch semantics: cross-correlation, NCDHW, weight
@@ -31,17 +35,7 @@ import { gemm, type Operand } from './igemm.js';
  * no padding use plain strided loaders (no tap decoding).
  */
 
-export interface ConvAttrs { stride: number[]; padding: number[]; dilation: number[] }
-export interface ConvGradInputAttrs extends ConvAttrs { inputShape: number[] }
-export interface ConvGradWeightAttrs extends ConvAttrs { weightShape: number[] }
-
-interface Geom {
-  N: number; C: number; D: number; H: number; W: number;
-  O: number; kd: number; kh: number; kw: number;
-  oD: number; oH: number; oW: number;
-  s: number[]; p: number[]; d: number[];
-}
-
+type Geom = ConvGeometry;
 
 
 /** Word indices of the geometry in the uniforms, as WGSL expressions. */
@@ -53,35 +47,29 @@ function geomWords(u: Uniforms, g: Geom): G {
   const wi = (v: number) => uwi(u.i(v));
   return {
     C: w(g.C), D: w(g.D), H: w(g.H), W: w(g.W), O: w(g.O), oD: w(g.oD), oH: w(g.oH), oW: w(g.oW),
-    kd: w(g.kd), kh: w(g.kh), kw: w(g.kw), sd: w(g.s[0]), sh: w(g.s[1]), sw: w(g.s[2]),
-    dd: w(g.d[0]), dh: w(g.d[1]), dw: w(g.d[2]),
+    kd: w(g.kd), kh: w(g.kh), kw: w(g.kw), sd: w(g.stride[0]), sh: w(g.stride[1]), sw: w(g.stride[2]),
+    dd: w(g.dilation[0]), dh: w(g.dilation[1]), dw: w(g.dilation[2]),
     P: w(g.oD * g.oH * g.oW), DHW: w(g.D * g.H * g.W), HW: w(g.H * g.W), oHW: w(g.oH * g.oW),
     k3: w(g.kd * g.kh * g.kw), khw: w(g.kh * g.kw), Kc: w(g.C * g.kd * g.kh * g.kw),
-    pd: wi(g.p[0]), ph: wi(g.p[1]), pw: wi(g.p[2]),
+    pd: wi(g.padding[0]), ph: wi(g.padding[1]), pw: wi(g.padding[2]),
   };
 }
 
 /** 1×1×1 kernel, unit stride, no padding: col(x) is x itself (P = DHW). */
-const pointwise = (g: Geom) => g.kd === 1 && g.kh === 1 && g.kw === 1 && g.p.every((v) => v === 0) && g.s.every((v) => v === 1);
+const pointwise = (g: Geom) => g.kd === 1 && g.kh === 1 && g.kw === 1 && g.padding.every((v) => v === 0) && g.stride.every((v) => v === 1);
 
 /** Statements decoding reduction row k = (c, a, b, e) into names suffixed `s`. */
 const tapDecode = (G: G, k: string, s: string) =>
   `let c${s} = ${k} / ${G.k3}; let r${s} = ${k} % ${G.k3}; let a${s} = r${s} / ${G.khw}; let q${s} = r${s} % ${G.khw}; let b${s} = q${s} / ${G.kw}; let e${s} = q${s} % ${G.kw};`;
 
-function checkF32(op: string, ...ts: TensorInfo[]): void {
-  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: the webgpu kernel takes float32 tensors, got ${t.dtype}`);
-}
-
 // ---------------------------------------------------------------- forward
 
-registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const conv3dKernel: GpuKernel<'conv3d'> = (inputs, attrs, be) => {
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   checkF32('conv3d', x, w, ...(b ? [b] : []));
-  const [N, C, D, H, W] = x.shape;
-  const [O, , kd, kh, kw] = w.shape;
-  const sp = [0, 1, 2].map((i) => convOutputSize(x.shape[i + 2], w.shape[i + 2], attrs.stride[i], attrs.padding[i], attrs.dilation[i]));
-  const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD: sp[0], oH: sp[1], oW: sp[2], s: attrs.stride, p: attrs.padding, d: attrs.dilation };
+  const sp = conv3dOutputSpatial(x.shape, w.shape, attrs);
+  const g: Geom = convGeometry(x.shape, w.shape, sp, attrs);
+  const { N, C, D, H, W, O, kd, kh, kw } = g;
   const o = be.out([N, O, ...sp], 'float32');
   const P = sizeOf(sp);
   if (o.data.size === 0) return o.info;
@@ -123,7 +111,7 @@ registerKernel<ConvAttrs>('conv3d', 'webgpu', (inputs, attrs, backend) => {
     store: (m, n, acc) => `{ var r = ${acc}; if (${hb} != 0u) { r = r + Bias[${m}]; } Y[((${n} / ${G.P}) * ${G.O} + ${m}) * ${G.P} + ${n} % ${G.P}] = r; }`,
   });
   return o.info;
-});
+};
 
 // ------------------------------------------------------------- grad input
 
@@ -137,14 +125,11 @@ function phaseTaps(ph: number, k: number, s: number, p: number, d: number): [num
   return out;
 }
 
-registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const conv3dGradInputKernel: GpuKernel<'conv3dGradInput'> = (inputs, attrs, be) => {
   const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
   checkF32('conv3dGradInput', dy, w, ...(b ? [b] : []));
-  const [N, C, D, H, W] = attrs.inputShape;
-  const [O, , kd, kh, kw] = w.shape;
-  const [, , oD, oH, oW] = dy.shape;
-  const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD, oH, oW, s: attrs.stride, p: attrs.padding, d: attrs.dilation };
+  const g: Geom = convGeometry(attrs.inputShape, w.shape, dy.shape.slice(2), attrs);
+  const { N, C, D, H, W, O, kd, kh, kw, oD, oH, oW } = g;
   const o = be.out(attrs.inputShape, 'float32');
   if (o.data.size === 0) return o.info;
   const [sd, sh, sw] = attrs.stride;
@@ -209,18 +194,15 @@ registerKernel<ConvGradInputAttrs>('conv3dGradInput', 'webgpu', (inputs, attrs, 
     });
   }
   return o.info;
-});
+};
 
 // ------------------------------------------------------------ grad weight
 
-registerKernel<ConvGradWeightAttrs>('conv3dGradWeight', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const conv3dGradWeightKernel: GpuKernel<'conv3dGradWeight'> = (inputs, attrs, be) => {
   const [x, dy] = inputs;
   checkF32('conv3dGradWeight', x, dy);
-  const [N, C, D, H, W] = x.shape;
-  const [O, , kd, kh, kw] = attrs.weightShape;
-  const [, , oD, oH, oW] = dy.shape;
-  const g: Geom = { N, C, D, H, W, O, kd, kh, kw, oD, oH, oW, s: attrs.stride, p: attrs.padding, d: attrs.dilation };
+  const g: Geom = convGeometry(x.shape, attrs.weightShape, dy.shape.slice(2), attrs);
+  const { N, C, D, H, W, O, kd, kh, kw, oD, oH, oW } = g;
   const o = be.out(attrs.weightShape, 'float32');
   if (o.data.size === 0) return o.info;
   const P = oD * oH * oW;
@@ -260,4 +242,10 @@ registerKernel<ConvGradWeightAttrs>('conv3dGradWeight', 'webgpu', (inputs, attrs
     store: (m, n, acc) => `Y[${m} * ${G.Kc} + ${n}] = ${acc};`,
   });
   return o.info;
-});
+};
+
+export const convKernels = {
+  conv3d: conv3dKernel,
+  conv3dGradInput: conv3dGradInputKernel,
+  conv3dGradWeight: conv3dGradWeightKernel,
+} satisfies Partial<GpuKernelTable>;

@@ -1,5 +1,5 @@
-import { registerKernel, type DType, type TensorInfo } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import { type DType, type TensorInfo, type DTypeAttrs, type UnaryAttrs } from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import {
   F32_HELPERS, Uniforms, broadcastStridesOf, collapse, contiguousStrides, convert, linearIndex, offsetsCode,
   roDecl, rwDecl, uniformDecl, uw, uwf, uwi, wtype, type WType,
@@ -16,7 +16,6 @@ import {
 
 const FLOAT_ONLY = new Set(['exp', 'log', 'sqrt', 'relu', 'sigmoid', 'tanh', 'floor', 'leakyRelu']);
 
-interface UnaryAttrs { alpha?: number; min?: number; max?: number }
 
 /** WGSL body computing `y` from `x` (float32). Attribute words come from `u`. */
 function unaryF32(op: string, u: Uniforms, a: UnaryAttrs): string {
@@ -76,8 +75,7 @@ function unaryInt(op: string, dtype: DType, u: Uniforms, a: UnaryAttrs): string 
 }
 
 function unaryKernel(op: string) {
-  return (inputs: readonly TensorInfo[], attrs: UnaryAttrs, backend: unknown): TensorInfo => {
-    const be = backend as WebGpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: UnaryAttrs, be: WebGpuBackend): TensorInfo => {
     const x = inputs[0];
     const t = wtype(x.dtype, op);
     if (FLOAT_ONLY.has(op) && t !== 'f32') throw new Error(`${op}: expects a float tensor, got ${x.dtype}`);
@@ -107,12 +105,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   };
 }
 
-for (const op of ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'relu', 'sigmoid', 'tanh', 'floor', 'leakyRelu', 'clamp']) {
-  registerKernel(op, 'webgpu', unaryKernel(op));
-}
 
-registerKernel<{ dtype: DType }>('cast', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const castKernel: GpuKernel<'cast'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const ti = wtype(x.dtype, 'cast'), to = wtype(attrs.dtype, 'cast');
   const o = be.out(x.shape, attrs.dtype);
@@ -137,7 +131,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`,
   });
   return o.info;
-});
+};
 
 // ------------------------------------------------------------------ binary
 
@@ -237,7 +231,7 @@ function broadcastShape(shapes: readonly (readonly number[])[]): number[] {
  * expression ('idx' when it is laid out like the output, '0u' when it is a
  * single element, an offset variable otherwise) and the key letter.
  */
-export function planBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[], u: Uniforms) {
+function planBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[], u: Uniforms) {
   const c = collapse(outShape, shapes.map((s) => broadcastStridesOf(s, outShape)));
   const rank = c.shape.length;
   const contig = contiguousStrides(c.shape);
@@ -258,8 +252,7 @@ export function planBroadcast(outShape: readonly number[], shapes: readonly (rea
 
 function binaryKernel(op: string) {
   const cmp = COMPARISONS.has(op);
-  return (inputs: readonly TensorInfo[], attrs: { dtype: DType }, backend: unknown): TensorInfo => {
-    const be = backend as WebGpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: DTypeAttrs, be: WebGpuBackend): TensorInfo => {
     const [a, b] = inputs;
     const dtype = attrs?.dtype ?? a.dtype;
     const t = wtype(dtype, op), ta = wtype(a.dtype, op), tb = wtype(b.dtype, op);
@@ -290,12 +283,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   };
 }
 
-for (const op of ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', ...COMPARISONS]) {
-  registerKernel(op, 'webgpu', binaryKernel(op));
-}
 
-registerKernel<{ dtype: DType }>('where', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const whereKernel: GpuKernel<'where'> = (inputs, attrs, be) => {
   const [c, a, b] = inputs;
   const dtype = attrs?.dtype ?? a.dtype;
   const t = wtype(dtype, 'where'), tc = wtype(c.dtype, 'where');
@@ -324,4 +313,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`,
   });
   return o.info;
-});
+};
+
+export const elementwiseKernels = {
+  neg: unaryKernel('neg'), exp: unaryKernel('exp'), log: unaryKernel('log'), sqrt: unaryKernel('sqrt'), abs: unaryKernel('abs'),
+  sign: unaryKernel('sign'), relu: unaryKernel('relu'), sigmoid: unaryKernel('sigmoid'), tanh: unaryKernel('tanh'),
+  leakyRelu: unaryKernel('leakyRelu'), clamp: unaryKernel('clamp'), floor: unaryKernel('floor'),
+  cast: castKernel,
+  add: binaryKernel('add'), sub: binaryKernel('sub'), mul: binaryKernel('mul'), div: binaryKernel('div'), pow: binaryKernel('pow'),
+  maximum: binaryKernel('maximum'), minimum: binaryKernel('minimum'),
+  equal: binaryKernel('equal'), notEqual: binaryKernel('notEqual'), less: binaryKernel('less'), lessEqual: binaryKernel('lessEqual'),
+  greater: binaryKernel('greater'), greaterEqual: binaryKernel('greaterEqual'),
+  logicalAnd: binaryKernel('logicalAnd'), logicalOr: binaryKernel('logicalOr'),
+  where: whereKernel,
+} satisfies Partial<GpuKernelTable>;

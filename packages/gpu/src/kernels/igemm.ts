@@ -122,7 +122,7 @@ export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
  * uniforms (same values), which halves the compile time; GPUs get constant
  * bounds (unrolled).
  */
-export function isSoftwareAdapter(be: WebGpuBackend): boolean {
+function isSoftwareAdapter(be: WebGpuBackend): boolean {
   // LARGO_WEBGPU_UNROLL=1 forces the GPU variant (constant bounds), so that a software adapter can test it too.
   if (typeof process !== 'undefined' && process.env?.LARGO_WEBGPU_UNROLL === '1') return false;
   return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${be.info.device} ${be.info.description} ${be.info.architecture}`);

@@ -1,5 +1,5 @@
-import { registerKernel, sizeOf } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import { sizeOf } from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { uw, wtype, type Uniforms } from '../wgsl.js';
 import { launch1d } from './launch.js';
 
@@ -24,8 +24,7 @@ import { launch1d } from './launch.js';
  */
 
 
-registerKernel<{ axis: number }>('indexSelect', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const indexSelectKernel: GpuKernel<'indexSelect'> = (inputs, attrs, be) => {
   const [x, ix] = inputs;
   wtype(x.dtype, 'indexSelect');
   const ax = attrs.axis;
@@ -46,10 +45,9 @@ registerKernel<{ axis: number }>('indexSelect', 'webgpu', (inputs, attrs, backen
   Y[idx] = X[(a * n + j) * inner + c];`,
   });
   return o.info;
-});
+};
 
-registerKernel<{ axis: number; shape: number[] }>('indexAdd', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const indexAddKernel: GpuKernel<'indexAdd'> = (inputs, attrs, be) => {
   const [src, ix] = inputs;
   const t = wtype(src.dtype, 'indexAdd');
   const ax = attrs.axis;
@@ -89,4 +87,9 @@ registerKernel<{ axis: number; shape: number[] }>('indexAdd', 'webgpu', (inputs,
     be.free(meta);
   }
   return o.info;
-});
+};
+
+export const indexKernels = {
+  indexSelect: indexSelectKernel,
+  indexAdd: indexAddKernel,
+} satisfies Partial<GpuKernelTable>;

@@ -1,3 +1,4 @@
+import { sizeOf, type TensorInfo } from '@largo/core';
 import type { GpuData, WebGpuBackend } from '../backend.js';
 import { F32_HELPERS, Uniforms, roDecl, rwDecl, uniformDecl, uw, type WType } from '../wgsl.js';
 
@@ -58,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** Power-of-two workgroup size for tree reductions. */
-export function treeSize(be: WebGpuBackend, cap = 256): number {
+function treeSize(be: WebGpuBackend, cap = 256): number {
   let p = 1;
   while (p * 2 <= Math.min(cap, be.limits.maxInvocations, be.limits.maxSizeX)) p *= 2;
   return p;
@@ -103,4 +104,22 @@ export function treeReduce(arr: string, comb: (a: string, b: string) => string):
 export function rowChunks(rows: number, len: number): number {
   if (rows >= 128 || len < 4096) return 1;
   return Math.max(1, Math.min(64, Math.ceil(256 / rows), Math.floor(len / 2048)));
+}
+
+/** The WebGPU kernels compute in f32 only: any other dtype is an error naming the op. */
+export function checkF32(op: string, ...ts: TensorInfo[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: the webgpu kernel takes float32 tensors, got ${t.dtype}`);
+}
+
+/** The GPU storage behind a kernel input. */
+export const gd = (t: TensorInfo) => t.dataId as GpuData;
+
+/** Packs the float32 tensors into one new buffer (buffer copies); returns it and each one's offset. */
+export function pack(be: WebGpuBackend, parts: (TensorInfo | null | undefined)[]): { buf: GpuData; at: number[] } {
+  const at: number[] = [];
+  let n = 0;
+  for (const p of parts) { at.push(n); n += p ? sizeOf(p.shape) : 0; }
+  const buf = be.alloc('float32', Math.max(n, 1));
+  parts.forEach((p, i) => { if (p) be.copyRange(gd(p), 0, buf, at[i], sizeOf(p.shape)); });
+  return { buf, at };
 }

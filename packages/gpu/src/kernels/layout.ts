@@ -1,5 +1,5 @@
-import { registerKernel, type DType, type TensorInfo } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import { type DType, type TensorInfo } from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { Uniforms, broadcastStridesOf, collapse, contiguousStrides, linearIndex, offsetsCode, roDecl, rwDecl, uniformDecl, uw } from '../wgsl.js';
 
 /*
@@ -35,28 +35,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   });
 }
 
-registerKernel<{ perm: number[] }>('permute', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const permuteKernel: GpuKernel<'permute'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const st = contiguousStrides(x.shape);
   const shape = attrs.perm.map((p) => x.shape[p]);
   const o = be.out(shape, x.dtype);
   gather(be, x.dataId as GpuData, o.data, shape, attrs.perm.map((p) => st[p]), 0);
   return o.info;
-});
+};
 
-registerKernel<{ begin: number[]; size: number[] }>('slice', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const sliceKernel: GpuKernel<'slice'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const st = contiguousStrides(x.shape);
   const o = be.out(attrs.size, x.dtype);
   const offset = attrs.begin.reduce((acc, b, d) => acc + b * st[d], 0);
   gather(be, x.dataId as GpuData, o.data, attrs.size, st, offset);
   return o.info;
-});
+};
 
-registerKernel<{ shape: number[] }>('broadcastTo', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const broadcastToKernel: GpuKernel<'broadcastTo'> = (inputs, attrs, be) => {
   const x = inputs[0];
   if (attrs.shape.length < x.shape.length || x.shape.some((d, i) => d !== 1 && d !== attrs.shape[i + attrs.shape.length - x.shape.length])) {
     throw new Error(`broadcastTo: cannot broadcast [${x.shape.join(', ')}] to [${attrs.shape.join(', ')}]`);
@@ -64,7 +61,7 @@ registerKernel<{ shape: number[] }>('broadcastTo', 'webgpu', (inputs, attrs, bac
   const o = be.out(attrs.shape, x.dtype);
   gather(be, x.dataId as GpuData, o.data, attrs.shape, broadcastStridesOf(x.shape, attrs.shape), 0);
   return o.info;
-});
+};
 
 /** The 32-bit word a constant takes in a tensor of `dtype` (as a store into its typed array would convert it). */
 function constantBits(value: number, dtype: DType): number {
@@ -74,8 +71,7 @@ function constantBits(value: number, dtype: DType): number {
   throw new Error(`webgpu: dtype ${dtype} is not supported`);
 }
 
-registerKernel<{ pads: [number, number][]; value: number }>('pad', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const padKernel: GpuKernel<'pad'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const shape = x.shape.map((d, i) => d + attrs.pads[i][0] + attrs.pads[i][1]);
   const o = be.out(shape, x.dtype);
@@ -105,7 +101,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`,
   });
   return o.info;
-});
+};
 
 /** Y[dstOff + r·dstStride + c] = X[r·cols + c] for r < rows, c < cols. */
 function copyBand(be: WebGpuBackend, x: GpuData, out: GpuData, rows: number, cols: number, dstStride: number, dstOff: number): void {
@@ -130,8 +126,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   });
 }
 
-registerKernel<{ axis: number }>('concat', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const concatKernel: GpuKernel<'concat'> = (inputs, attrs, be) => {
   const ax = attrs.axis;
   const shape = [...inputs[0].shape];
   shape[ax] = inputs.reduce((s, t) => s + t.shape[ax], 0);
@@ -145,6 +140,14 @@ registerKernel<{ axis: number }>('concat', 'webgpu', (inputs, attrs, backend) =>
     at += t.shape[ax];
   }
   return o.info;
-});
+};
 
 export type { TensorInfo };
+
+export const layoutKernels = {
+  permute: permuteKernel,
+  slice: sliceKernel,
+  broadcastTo: broadcastToKernel,
+  pad: padKernel,
+  concat: concatKernel,
+} satisfies Partial<GpuKernelTable>;

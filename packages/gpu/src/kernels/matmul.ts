@@ -1,5 +1,5 @@
 import { registerKernel } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { Uniforms, broadcastStridesOf, collapse, offsetsCode, roDecl, rwDecl, uniformDecl, uw, wtype } from '../wgsl.js';
 
 /*
@@ -97,8 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-registerKernel<{ transposeA?: boolean; transposeB?: boolean }>('matmul', 'webgpu', (inputs, attrs, backend) => {
-  const be = backend as WebGpuBackend;
+const matmulKernel: GpuKernel<'matmul'> = (inputs, attrs, be) => {
   const [a, b] = inputs;
   if (wtype(a.dtype, 'matmul') !== 'f32' || b.dtype !== a.dtype) throw new Error(`matmul: the webgpu kernel takes float32 operands, got ${a.dtype} and ${b.dtype}`);
   const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
@@ -134,4 +133,8 @@ registerKernel<{ transposeA?: boolean; transposeB?: boolean }>('matmul', 'webgpu
     });
   }
   return o.info;
-});
+};
+
+export const matmulKernels = {
+  matmul: matmulKernel,
+} satisfies Partial<GpuKernelTable>;

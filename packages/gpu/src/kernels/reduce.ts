@@ -1,5 +1,5 @@
-import { registerKernel, type DType, type TensorInfo, sizeOf } from '@largo/core';
-import type { GpuData, WebGpuBackend } from '../backend.js';
+import { sizeOf, type DType, type ReduceAttrs, type TensorInfo } from '@largo/core';
+import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { F32_HELPERS, Uniforms, roDecl, rwDecl, uniformDecl, uw, wtype, type WType } from '../wgsl.js';
 
 /*
@@ -18,7 +18,6 @@ import { F32_HELPERS, Uniforms, roDecl, rwDecl, uniformDecl, uw, wtype, type WTy
  */
 
 type Kind = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
-interface ReduceAttrs { axes: number[]; keepDims: boolean }
 
 function identity(kind: Kind, t: WType): string {
   if (kind === 'sum') return `${t}(0)`;
@@ -177,8 +176,7 @@ function reduceStage(be: WebGpuBackend, kind: Kind, s: Stage): void {
 
 
 function reduceKernel(kind: Kind) {
-  return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, backend: unknown): TensorInfo => {
-    const be = backend as WebGpuBackend;
+  return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, be: WebGpuBackend): TensorInfo => {
     const x = inputs[0];
     wtype(x.dtype, kind);
     const axes = [...attrs.axes].sort((p, q) => p - q);
@@ -225,4 +223,6 @@ function reduceKernel(kind: Kind) {
   };
 }
 
-for (const k of ['sum', 'max', 'min', 'argmax', 'argmin'] as const) registerKernel(k, 'webgpu', reduceKernel(k));
+export const reduceKernels = {
+  sum: reduceKernel('sum'), max: reduceKernel('max'), min: reduceKernel('min'), argmax: reduceKernel('argmax'), argmin: reduceKernel('argmin'),
+} satisfies Partial<GpuKernelTable>;

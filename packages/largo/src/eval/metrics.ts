@@ -2,7 +2,7 @@
  * Segmentation and classification metrics on plain arrays (no tensors), so
  * they run anywhere and are easy to check against hand-computed cases.
  *
- * Conventions (BraTS / medpy, see DESIGN.md "LARGO defaults"):
+ * Conventions (BraTS / medpy, see docs/design.md "LARGO defaults"):
  * - Dice: both masks empty → 1; ground truth empty but prediction not → 0.
  * - HD95 in mm: the surface of a mask is the mask minus its 6-connected
  *   erosion (voxels outside the volume count as background, like

@@ -2,7 +2,7 @@
  * Normalization layers. Instance norm normalizes each (sample, channel)
  * over the spatial axes (eps 1e-5, as nnU-Net); layer norm normalizes the
  * last axis. The affine weight/bias are either shared ([C]) or one set per
- * subset ([K, C], LARGO's choice: paper §3.2 / DESIGN.md).
+ * subset ([K, C], LARGO's choice: paper §3.2 / docs/design.md "LARGO defaults").
  */
 import { add, div, full, instanceNorm, mean, mul, sqrt, sub, tidy, type Tensor } from '@largo/core';
 import { Layer, checkSubsetIndex } from './base.js';

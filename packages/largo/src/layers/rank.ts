@@ -20,6 +20,21 @@ export function cpRank(K: number, O: number, I: number, S: number, multiplier = 
   return Math.max(1, Math.floor((multiplier * elems) / (K + O + I + sMode)));
 }
 
+/**
+ * The rank at which a CP family can hold ANY K kernels exactly: the tensor
+ * [K, O, I, S] is a sum of its slices along its largest mode, each slice a
+ * sum of (product of the other three dims) rank-one terms, so
+ * R* = K·O·I·S / max(K, O, I, S) suffices (a sufficient bound, not the
+ * tensor's true rank; see packages/largo/test/exactness.test.ts).
+ */
+export function exactCpRank(K: number, O: number, I: number, S: number): number {
+  const dims = [K, O, I, S > 0 ? S : 1];
+  return dims.reduce((a, b) => a * b, 1) / Math.max(...dims);
+}
+
+/** Rank rule of the factorized layers: the paper's budget rule (× multiplier) or the exact-representation bound. */
+export type RankRule = 'budget' | 'exact';
+
 /** CP layer parameters: R(K+O+I+S) factor entries + K·O biases (S = 0: linear). */
 export function cpParams(K: number, O: number, I: number, S: number, R: number, bias = true): number {
   return R * (K + O + I + (S > 0 ? S : 0)) + (bias ? K * O : 0);

@@ -9,7 +9,7 @@ import {
 } from '@largo/core';
 import { fanIn, kaimingGain, kaimingNormal, onesInit } from '../init.js';
 import { Layer, checkSubsetIndex } from './base.js';
-import { cpRank, tuckerRanks, type TuckerRanks } from './rank.js';
+import { cpRank, exactCpRank, tuckerRanks, type RankRule, type TuckerRanks } from './rank.js';
 
 /** Tiny constant under the square root of the column normalization. */
 export const NORM_EPS = 1e-12;
@@ -101,6 +101,8 @@ export interface CPOptions {
   rank?: number;
   /** Multiplies the default rank (paper ablation: ¼, ½, 1, 2, 4). */
   rankMultiplier?: number;
+  /** 'exact': the rank that holds any K kernels exactly (exactCpRank), ignoring the multiplier */
+  rankRule?: RankRule;
 }
 
 /**
@@ -123,7 +125,7 @@ export class CPWeights extends WeightFamily {
   constructor(s: FamilyShape, gen: Philox, opts: CPOptions = {}, negativeSlope = 0) {
     super(s);
     const S = s.kernel.length > 0 ? this.kernelSize : 0;
-    this.rank = opts.rank ?? cpRank(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1);
+    this.rank = opts.rank ?? (opts.rankRule === 'exact' ? exactCpRank(s.numSubsets, s.out, s.in, S) : cpRank(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1));
     if (!Number.isInteger(this.rank) || this.rank < 1) throw new RangeError(`CPWeights: rank must be a positive integer, got ${this.rank}`);
     const R = this.rank;
     this.aModel = this.param('aModel', onesInit([s.numSubsets, R]), 'cp.model');
@@ -149,6 +151,8 @@ export class CPWeights extends WeightFamily {
 export interface TuckerOptions {
   ranks?: TuckerRanks;
   rankMultiplier?: number;
+  /** 'exact': full ranks (R_o = O, R_i = I), which hold any K kernels exactly */
+  rankRule?: RankRule;
 }
 
 /**
@@ -171,7 +175,7 @@ export class TuckerWeights extends WeightFamily {
   constructor(s: FamilyShape, gen: Philox, opts: TuckerOptions = {}, negativeSlope = 0) {
     super(s);
     const S = this.kernelSize;
-    this.ranks = opts.ranks ?? tuckerRanks(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1);
+    this.ranks = opts.ranks ?? (opts.rankRule === 'exact' ? { out: s.out, in: s.in } : tuckerRanks(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1));
     const { out: Ro, in: Ri } = this.ranks;
     const fan = fanIn(this.shape);
     const std = kaimingGain(negativeSlope) * Math.sqrt((s.out * s.in) / (fan * Ro * Ri));

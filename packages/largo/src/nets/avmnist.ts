@@ -21,7 +21,7 @@
  * share one network whose projection takes the 480-d concatenation of both
  * encoders on the zero-filled inputs.
  */
-import { add, concat, OpError, Philox, relu, reshape, tidy, zeros, type Tensor } from '@largo/core';
+import { add, concat, OpError, Philox, relu, reshape, tensor, tidy, zeros, type Tensor } from '@largo/core';
 import { Layer } from '../layers/base.js';
 import { DedicatedLinear, Linear } from '../layers/linear.js';
 import { Dropout, PerSubset } from '../layers/subset.js';
@@ -44,6 +44,12 @@ export interface AvMnistConfig {
   hidden?: number;
   fusionBlocks?: number;
   classes?: number;
+  /**
+   * The paper's protocol (train/encoders.ts): no encoders in this network; its inputs are the frozen,
+   * shared encoders' features ([N, 1, 1, 160] image, [N, 1, 1, 320] audio) and these vectors are the
+   * features of an all-zero input, used where a shared network zero-imputes a missing modality.
+   */
+  frozenFeatures?: { image: Float32Array; audio: Float32Array } | null;
 }
 
 export interface AvMnistInput {
@@ -116,9 +122,11 @@ export class AvMnistNet extends Layer {
   readonly numModalities = 2;
   readonly numSubsets = 3;
   readonly numClasses: number;
-  readonly config: Required<Omit<AvMnistConfig, 'seed' | 'rankMultiplier'>>;
-  readonly imageEncoder: ConvEncoder2d;
-  readonly audioEncoder: ConvEncoder2d;
+  readonly config: Required<Omit<AvMnistConfig, 'seed' | 'rankMultiplier' | 'frozenFeatures'>>;
+  /** null when the network takes frozen encoders' features (AvMnistConfig.frozenFeatures) */
+  readonly imageEncoder: ConvEncoder2d | null;
+  readonly audioEncoder: ConvEncoder2d | null;
+  private readonly imputed: { image: Float32Array; audio: Float32Array } | null;
   readonly projection: SubsetModule;
   readonly blocks: FusionBlock[] = [];
   readonly finalNorm: SubsetModule;
@@ -148,8 +156,12 @@ export class AvMnistNet extends Layer {
       const has = m === 0 ? withImage : withAudio;
       return Array.from({ length: K }, (_, k) => (this.perSubset ? has.indexOf(k) : 0));
     }) as [number[], number[]];
-    this.imageEncoder = this.child('image', new ConvEncoder2d(f, withImage.length, c.encoderChannels, c.imageShape, c.imageFeatures));
-    this.audioEncoder = this.child('audio', new ConvEncoder2d(f, withAudio.length, c.encoderChannels, c.audioShape, c.audioFeatures));
+    this.imputed = cfg.frozenFeatures ?? null;
+    if (this.imputed && (this.imputed.image.length !== c.imageFeatures || this.imputed.audio.length !== c.audioFeatures)) {
+      throw new OpError('AvMnistNet', `frozen features must be ${c.imageFeatures} (image) and ${c.audioFeatures} (audio) long, got ${this.imputed.image.length} and ${this.imputed.audio.length}`);
+    }
+    this.imageEncoder = this.imputed ? null : this.child('image', new ConvEncoder2d(f, withImage.length, c.encoderChannels, c.imageShape, c.imageFeatures));
+    this.audioEncoder = this.imputed ? null : this.child('audio', new ConvEncoder2d(f, withAudio.length, c.encoderChannels, c.audioShape, c.audioFeatures));
     if (this.perSubset) {
       const dims = Array.from({ length: K }, (_, k) => {
         const m = subsetMask(k, M);
@@ -180,7 +192,7 @@ export class AvMnistNet extends Layer {
    */
   override cacheSubset(k: number): void {
     for (const [, c] of this.children) {
-      if (c === this.imageEncoder || c === this.audioEncoder) {
+      if (c !== null && (c === this.imageEncoder || c === this.audioEncoder)) {
         const local = this.localIndex[c === this.imageEncoder ? 0 : 1][k];
         if (local >= 0) c.cacheSubset(local);
       } else c.cacheSubset(k);
@@ -201,14 +213,31 @@ export class AvMnistNet extends Layer {
     return tidy(() => {
       const feats: Tensor[] = [];
       const c = this.config;
-      if (this.perSubset) {
-        if (avail[0]) feats.push(this.imageEncoder.forward(x.image!, this.localIndex[0][subset]));
-        if (avail[1]) feats.push(this.audioEncoder.forward(x.audio!, this.localIndex[1][subset]));
+      if (this.imputed) {
+        // frozen encoders' features; a shared network gets the zero input's feature for a missing modality
+        const feat = (t: Tensor | undefined, F: number, zero: Float32Array) => {
+          if (t) {
+            if (t.size !== N * F) throw new OpError('AvMnistNet', `feature input must hold [${N}, ${F}] values, got [${t.shape.join(', ')}]`);
+            return reshape(t, [N, F]);
+          }
+          const rep = new Float32Array(N * F);
+          for (let i = 0; i < N; i++) rep.set(zero, i * F);
+          return tensor(rep, [N, F]);
+        };
+        if (this.perSubset) {
+          if (avail[0]) feats.push(feat(x.image, c.imageFeatures, this.imputed.image));
+          if (avail[1]) feats.push(feat(x.audio, c.audioFeatures, this.imputed.audio));
+        } else {
+          feats.push(feat(avail[0] ? x.image : undefined, c.imageFeatures, this.imputed.image), feat(avail[1] ? x.audio : undefined, c.audioFeatures, this.imputed.audio));
+        }
+      } else if (this.perSubset) {
+        if (avail[0]) feats.push(this.imageEncoder!.forward(x.image!, this.localIndex[0][subset]));
+        if (avail[1]) feats.push(this.audioEncoder!.forward(x.audio!, this.localIndex[1][subset]));
       } else {
         // One shared network: missing modalities are zero-filled inputs.
         const img = avail[0] ? x.image! : zeros([N, 1, ...c.imageShape]);
         const aud = avail[1] ? x.audio! : zeros([N, 1, ...c.audioShape]);
-        feats.push(this.imageEncoder.forward(img, 0), this.audioEncoder.forward(aud, 0));
+        feats.push(this.imageEncoder!.forward(img, 0), this.audioEncoder!.forward(aud, 0));
       }
       let h = relu(this.projection.forward(feats.length === 1 ? feats[0] : concat(feats, 1), subset));
       for (const b of this.blocks) h = b.forward(h, subset);

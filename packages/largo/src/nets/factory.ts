@@ -10,6 +10,7 @@ import {
   TuckerConv3d, TuckerConvTranspose3d, type Int3,
 } from '../layers/conv.js';
 import { CPLinear, DedicatedLinear, Linear, TuckerLinear } from '../layers/linear.js';
+import type { RankRule } from '../layers/rank.js';
 import { InstanceNorm3d, LayerNorm, SubsetInstanceNorm, SubsetLayerNorm } from '../layers/norm.js';
 
 /**
@@ -53,6 +54,8 @@ export interface LayerFactoryOptions {
   method: Method;
   generator: Philox;
   rankMultiplier?: number;
+  /** 'exact' overrides the multiplier with the exact-representation rank (layers/rank.ts) */
+  rankRule?: RankRule;
   /** Kaiming slope of the convs (nnU-Net: 0.01). */
   negativeSlope?: number;
 }
@@ -62,6 +65,7 @@ export class LayerFactory {
   readonly factorization: Factorization;
   readonly generator: Philox;
   readonly rankMultiplier: number;
+  readonly rankRule: RankRule;
   readonly negativeSlope: number;
 
   constructor(o: LayerFactoryOptions) {
@@ -69,6 +73,7 @@ export class LayerFactory {
     this.factorization = factorizationOf(o.method);
     this.generator = o.generator;
     this.rankMultiplier = o.rankMultiplier ?? 1;
+    this.rankRule = o.rankRule ?? 'budget';
     this.negativeSlope = o.negativeSlope ?? 0;
     if (!(this.rankMultiplier > 0)) throw new RangeError(`rankMultiplier must be > 0, got ${this.rankMultiplier}`);
   }
@@ -78,7 +83,7 @@ export class LayerFactory {
   /** An inner conv serving K subsets. */
   conv(s: ConvSpec, K: number): SubsetModule {
     const o = { inChannels: s.in, outChannels: s.out, kernelSize: s.kernel, stride: s.stride, padding: s.padding,
-      generator: this.generator, negativeSlope: this.negativeSlope, numSubsets: K, rankMultiplier: this.rankMultiplier };
+      generator: this.generator, negativeSlope: this.negativeSlope, numSubsets: K, rankMultiplier: this.rankMultiplier, rankRule: this.rankRule };
     switch (this.factorization) {
       case 'cp': return new CPConv3d(o);
       case 'tucker': return new TuckerConv3d(o);
@@ -90,7 +95,7 @@ export class LayerFactory {
   /** An inner transposed conv serving K subsets. */
   convTranspose(s: ConvSpec, K: number): SubsetModule {
     const o = { inChannels: s.in, outChannels: s.out, kernelSize: s.kernel, stride: s.stride, padding: s.padding,
-      generator: this.generator, negativeSlope: this.negativeSlope, numSubsets: K, rankMultiplier: this.rankMultiplier };
+      generator: this.generator, negativeSlope: this.negativeSlope, numSubsets: K, rankMultiplier: this.rankMultiplier, rankRule: this.rankRule };
     switch (this.factorization) {
       case 'cp': return new CPConvTranspose3d(o);
       case 'tucker': return new TuckerConvTranspose3d(o);
@@ -102,7 +107,7 @@ export class LayerFactory {
   /** An inner linear layer serving K subsets. */
   linear(inF: number, outF: number, K: number): SubsetModule {
     const o = { inFeatures: inF, outFeatures: outF, generator: this.generator, negativeSlope: this.negativeSlope,
-      numSubsets: K, rankMultiplier: this.rankMultiplier };
+      numSubsets: K, rankMultiplier: this.rankMultiplier, rankRule: this.rankRule };
     switch (this.factorization) {
       case 'cp': return new CPLinear(o);
       case 'tucker': return new TuckerLinear(o);

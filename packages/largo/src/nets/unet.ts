@@ -1,5 +1,5 @@
 /**
- * nnU-Net-style 3-D U-Net (paper Appendix A.1, DESIGN.md "Backbone"), built
+ * nnU-Net-style 3-D U-Net (paper Appendix A.1, docs/design.md "Backbone"), built
  * from a layer factory so the same topology is made of plain, CP (LARGO),
  * Tucker or dedicated layers.
  *
@@ -24,7 +24,7 @@ import type { SegmentationFamily } from '../module.js';
 import { Layer } from '../layers/base.js';
 import { Conv3d } from '../layers/conv.js';
 import { SubsetHead, SubsetStem } from '../layers/subset.js';
-import { cpParams, cpRank, dedicatedParams, plainParams, tuckerParams, tuckerRanks } from '../layers/rank.js';
+import { cpParams, cpRank, dedicatedParams, plainParams, tuckerParams, tuckerRanks, type RankRule } from '../layers/rank.js';
 import { numSubsets } from '../subsets.js';
 import { LayerFactory, factorizationOf, type Method, type SubsetModule } from './factory.js';
 
@@ -253,6 +253,8 @@ export interface SegmentationFamilyOptions {
   depth?: number;
   /** CP / Tucker rank multiplier (paper ablation: ¼, ½, 1, 2, 4). */
   rankMultiplier?: number;
+  /** 'exact': the exact-representation rank instead of the budget rule (ablation) */
+  rankRule?: RankRule;
   deepSupervision?: boolean;
   /** One seed fixes every initial weight. */
   seed?: number;
@@ -273,6 +275,6 @@ export function buildSegmentationFamily(o: SegmentationFamilyOptions): UNet3D {
     deepSupervision: o.deepSupervision, convsPerStage: o.convsPerStage, negativeSlope: o.negativeSlope,
   };
   const r = resolveUNetConfig(cfg);
-  const factory = new LayerFactory({ method: o.method, generator: new Philox(o.seed ?? 0), rankMultiplier: o.rankMultiplier, negativeSlope: r.negativeSlope });
+  const factory = new LayerFactory({ method: o.method, generator: new Philox(o.seed ?? 0), rankMultiplier: o.rankMultiplier, rankRule: o.rankRule, negativeSlope: r.negativeSlope });
   return new UNet3D(factory, r);
 }

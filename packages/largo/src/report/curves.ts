@@ -13,8 +13,12 @@ export interface ChartOptions {
   height?: number;
   /** log-scale y (losses) */
   logY?: boolean;
+  /** y range; with logY in decades (log10 of the value) */
   yMin?: number;
   yMax?: number;
+  /** x range (default: the data's, widened to include 0) */
+  xMin?: number;
+  xMax?: number;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
@@ -39,7 +43,7 @@ export function lineChartSvg(series: Series[], o: ChartOptions): string {
   const m = { l: 64, r: 150, t: 36, b: 48 };
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
   const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
-  let x0 = Math.min(...pts.map((p) => p[0]), 0), x1 = Math.max(...pts.map((p) => p[0]), 1);
+  let x0 = o.xMin ?? Math.min(...pts.map((p) => p[0]), 0), x1 = o.xMax ?? Math.max(...pts.map((p) => p[0]), 1);
   if (x1 === x0) x1 = x0 + 1;
   const ty = (y: number) => (o.logY ? Math.log10(y) : y);
   let y0 = o.yMin ?? Math.min(...pts.map((p) => ty(p[1]))), y1 = o.yMax ?? Math.max(...pts.map((p) => ty(p[1])));
@@ -56,9 +60,11 @@ export function lineChartSvg(series: Series[], o: ChartOptions): string {
     const x = sx(xv).toFixed(1);
     parts.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${m.t + ph}" stroke="#eee"/><text x="${x}" y="${m.t + ph + 16}" text-anchor="middle">${xv}</text>`);
   }
-  for (const yv of niceTicks(y0, y1)) {
+  // a log axis spanning a decade or more gets ticks at whole decades only (no "1e2.5")
+  const decades = niceTicks(Math.ceil(y0), Math.floor(y1), Math.max(1, Math.floor(y1) - Math.ceil(y0))).filter(Number.isInteger);
+  for (const yv of o.logY && decades.length >= 2 ? decades : niceTicks(y0, y1)) {
     const y = (m.t + ph - ((yv - y0) / (y1 - y0)) * ph).toFixed(1);
-    const label = o.logY ? `1e${yv}` : String(yv);
+    const label = o.logY ? (Number.isInteger(yv) && yv >= 0 && yv <= 6 ? String(10 ** yv) : `1e${yv}`) : String(yv);
     parts.push(`<line x1="${m.l}" y1="${y}" x2="${m.l + pw}" y2="${y}" stroke="#eee"/><text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${label}</text>`);
   }
   if (o.xLabel) parts.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`);

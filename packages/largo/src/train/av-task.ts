@@ -23,7 +23,8 @@ import { perSubsetParamNames } from './param-groups.js';
 import { evaluateAvMnist } from '../eval/evaluate.js';
 
 export function avDescriptor(cfg: LargoConfig, method: string): ModelDescriptor {
-  return { method, modalities: ['image', 'audio'], classes: 10, network: 'avmnist', rankMultiplier: cfg.model.rankMultiplier, hidden: cfg.model.hidden, dropout: cfg.model.dropout };
+  const network = cfg.train.encoders === 'pretrained' ? 'avmnist-fusion (frozen pretrained encoders)' : 'avmnist';
+  return { method, modalities: ['image', 'audio'], classes: 10, network, rankMultiplier: cfg.model.rankMultiplier, hidden: cfg.model.hidden, dropout: cfg.model.dropout };
 }
 
 export class AvTask implements TrainTask {
@@ -98,7 +99,7 @@ export class AvTask implements TrainTask {
         value += loss.item();
         backward(loss);
       }
-      if (this.cfg.train.fullGuidance && isPerSubset(this.method as Method)) {
+      if (isPerSubset(this.method as Method) ? this.cfg.train.fullGuidance : this.cfg.train.sharedGuidance) {
         const all = ks.map((_, b) => b);
         const loss = crossEntropy(this.net.forward(input(2, all), 2), tensor(labels, [n], 'int32'));
         value += loss.item();

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
   PhantomDataset, openBrats, openIsles, splitCases, readSplitFile, BRATS_REGIONS, BRATS_LABELS, ISLES_REGIONS, ISLES_LABELS,
-  loadAvMnist, standardizeAudio, Rng, labelsToRegions, type CaseArrays, type Dataset, type Region, type AvMnistSplit,
+  loadAvMnist, standardizeAudio, Rng, readMnistImages, readMnistLabels, labelsToRegions, type CaseArrays, type Dataset, type Region, type AvMnistSplit,
 } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
 import { deriveSeed, STREAM } from './rng.js';
+import { toFeatureSpace, type FeatureSpace } from './encoders.js';
 
 export interface SegData {
   name: string;
@@ -98,7 +99,7 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
   if (cfg.dataset === 'phantom') {
     const p = d.phantom;
     return {
-      ds: new PhantomDataset({ cases: p.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: cfg.seed, labelMode: d.labelMode }),
+      ds: new PhantomDataset({ cases: p.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: dataSeed(cfg), labelMode: d.labelMode }),
       regions: BRATS_REGIONS, labelValues: BRATS_LABELS,
     };
   }
@@ -109,12 +110,17 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
   return { ds: openIsles(d.path, opts), regions: ISLES_REGIONS, labelValues: ISLES_LABELS };
 }
 
+/** The seed of the data (phantom generation, split): `data.seed`, else the run seed. */
+export function dataSeed(cfg: LargoConfig): number {
+  return cfg.data.seed ?? cfg.seed;
+}
+
 export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const { ds, regions, labelValues } = segDataset(cfg);
   if (ds.cases.length === 0) throw new Error(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found`);
   const split = cfg.data.splitFile
     ? readSplitFile(cfg.data.splitFile, { cases: ds.cases })
-    : splitCases(ds.cases, { seed: deriveSeed(cfg.seed, STREAM.split), fractions: cfg.data.split });
+    : splitCases(ds.cases, { seed: deriveSeed(dataSeed(cfg), STREAM.split), fractions: cfg.data.split });
   if (split.train.length === 0) throw new Error(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
   const labelsMode = cfg.data.labelMode === 'labels';
   const load = async (ids: string[]) => {
@@ -128,7 +134,17 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const [train, val] = [await load(split.train), await load(split.val)];
   let note: string | undefined;
   let test: CaseArrays[];
-  if (split.test.length) test = await load(split.test);
+  const tp = cfg.dataset === 'phantom' ? cfg.data.testPhantom : null;
+  if (tp) {
+    // held-out test cases from their own generator seed: nothing tuned on train/val has seen them
+    const p = cfg.data.phantom;
+    const tds = new PhantomDataset({ cases: tp.cases, size: p.size, modalities: p.modalities, noise: p.noise, bias: p.bias, seed: tp.seed, labelMode: cfg.data.labelMode });
+    test = [];
+    for (const id of tds.cases) {
+      const c = tds.loadArraysSync(id);
+      test.push({ ...(labelsMode ? toClassIndices(c, labelValues) : c), id: `test-${c.id}` });
+    }
+  } else if (split.test.length) test = await load(split.test);
   else if (val.length) { test = val; note = 'the split has no test cases: evaluating on the validation cases'; }
   else { test = train; note = 'the split has no test or validation cases: evaluating on the TRAINING cases (not a generalization estimate)'; }
   return {
@@ -145,6 +161,8 @@ export interface AvData {
   train: AvMnistSplit;
   val: AvMnistSplit;
   test: AvMnistSplit;
+  /** set under train.encoders = 'pretrained': the splits hold frozen encoder features instead of images/MFCCs */
+  features?: FeatureSpace;
 }
 
 /** A subset of an avMNIST split by sample indices. */
@@ -170,7 +188,7 @@ export function takeSamples(s: AvMnistSplit, idx: readonly number[]): AvMnistSpl
  * fsdd/ with the WAVs). The 2,100 training pairs are split by `data.split`'s
  * validation fraction into train / val (seeded); the 900 test pairs are the test set.
  */
-export function loadAvData(cfg: LargoConfig): AvData {
+export function loadAvData(cfg: LargoConfig, log: (s: string) => void = () => undefined): AvData {
   const root = cfg.data.path;
   if (!root) throw new Error(`dataset 'avmnist' needs data.path (--data <folder with mnist/ and fsdd/>)`);
   const pick = (...cands: string[]) => cands.find((c) => existsSync(c));
@@ -179,13 +197,32 @@ export function loadAvData(cfg: LargoConfig): AvData {
   const fsdd = pick(join(root, 'fsdd', 'recordings'), join(root, 'fsdd'));
   if (!images || !labels) throw new Error(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
   if (!fsdd) throw new Error(`${join(root, 'fsdd')}: no FSDD recordings folder`);
-  const { train, test } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: cfg.seed });
+  const { train, test, pairs } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: dataSeed(cfg) });
   standardizeAudio(train, test);
   const n = train.count;
   const nVal = Math.round(n * (cfg.data.split[1] / Math.max(1e-9, cfg.data.split[0] + cfg.data.split[1])));
-  const perm = permutation(n, deriveSeed(cfg.seed, STREAM.split));
+  const perm = permutation(n, deriveSeed(dataSeed(cfg), STREAM.split));
   const valIdx = perm.slice(0, nVal).sort((a, b) => a - b), trIdx = perm.slice(nVal).sort((a, b) => a - b);
-  return { modalities: ['image', 'audio'], train: takeSamples(train, trIdx), val: takeSamples(train, valIdx.length ? valIdx : trIdx.slice(0, 64)), test };
+  const out: AvData = { modalities: ['image', 'audio'], train: takeSamples(train, trIdx), val: takeSamples(train, valIdx.length ? valIdx : trIdx.slice(0, 64)), test };
+  if (cfg.train.encoders === 'pretrained') {
+    // stage 1 of the paper's protocol: images no pair uses, and the training pairs' recordings (val held out)
+    const img = readMnistImages(images), lab = readMnistLabels(labels);
+    const used = new Set(pairs.map((p) => p.image));
+    const free: number[] = [];
+    for (let i = 0; i < img.count; i++) if (!used.has(i)) free.push(i);
+    const pix = img.rows * img.cols;
+    const encImages = new Float32Array(free.length * pix), encImageLabels = new Int32Array(free.length);
+    free.forEach((j, i) => {
+      for (let q = 0; q < pix; q++) encImages[i * pix + q] = img.pixels[j * pix + q]! / 255;
+      encImageLabels[i] = lab[j]!;
+    });
+    const tr = out.train;
+    out.features = toFeatureSpace(cfg, {
+      images: encImages, imageLabels: encImageLabels, imageShape: [img.rows, img.cols],
+      audio: Float32Array.from(tr.audio), audioLabels: Int32Array.from(tr.labels), audioShape: [tr.audioShape[1]!, tr.audioShape[2]!],
+    }, [out.train, out.val, out.test], log);
+  }
+  return out;
 }
 
 /** A seeded permutation of [0, n). */

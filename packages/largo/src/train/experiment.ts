@@ -23,6 +23,7 @@ import { loadSegData, loadAvData, gtRegions, type SegData, type AvData } from '.
 import { SegTask, segDescriptor } from './seg-task.js';
 import { AvTask, avDescriptor } from './av-task.js';
 import { trainLoop, type History, type TrainResult } from './loop.js';
+import { AUDIO_FEATURES, IMAGE_FEATURES } from './encoders.js';
 
 export interface ExperimentOptions {
   runDir: string;
@@ -49,6 +50,10 @@ export interface ExperimentResult {
   train: Record<string, TrainResult>;
   averages: Record<string, number>;
   seconds: { total: number; train: Record<string, number>; eval: Record<string, number> };
+  /** parameter count of each method's network (parameters of every subset included) */
+  params: Record<string, number>;
+  /** the training/validation/test cases (ids) the run used, for the record */
+  splits?: { train: string[]; val: string[]; test: string[] };
 }
 
 const MODALITY_LABELS: Record<string, string> = { flair: 'Fl', t1: 'T1', t1ce: 'T1c', t2: 'T2', dwi: 'DWI', adc: 'ADC', image: 'Image', audio: 'Audio' };
@@ -71,12 +76,20 @@ export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData
   const m = cfg.model;
   return buildSegmentationFamily({
     method: method as Method, modalities: data.modalities.length, classes: data.classes, baseFeatures: m.baseFeatures,
-    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
+    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, rankRule: m.rankRule, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
   });
 }
 
-export function buildAvNet(cfg: LargoConfig, method: string): AvMnistNet {
-  return buildAvMnistNet({ method: method as Method, rankMultiplier: cfg.model.rankMultiplier, dropout: cfg.model.dropout, hidden: cfg.model.hidden, seed: cfg.seed });
+/**
+ * The avMNIST network of a method. Under train.encoders = 'pretrained' it is the fusion network on the
+ * frozen encoders' features (the zero-input features come with the data; without data, for parameter
+ * counts, placeholders of the right length).
+ */
+export function buildAvNet(cfg: LargoConfig, method: string, data?: Pick<AvData, 'features'>): AvMnistNet {
+  const frozen = cfg.train.encoders === 'pretrained'
+    ? (data?.features?.imputed ?? { image: new Float32Array(IMAGE_FEATURES), audio: new Float32Array(AUDIO_FEATURES) })
+    : null;
+  return buildAvMnistNet({ method: method as Method, rankMultiplier: cfg.model.rankMultiplier, dropout: cfg.model.dropout, hidden: cfg.model.hidden, seed: cfg.seed, frozenFeatures: frozen });
 }
 
 function subsetRows(M: number) {
@@ -103,6 +116,9 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
   };
   const seconds = { total: 0, train: {} as Record<string, number>, eval: {} as Record<string, number> };
   const trainRes: Record<string, TrainResult> = {};
+  const params: Record<string, number> = {};
+  let splits: ExperimentResult['splits'];
+  const countParams = (method: string, named: [string, { size: number }][]) => { params[method] = named.reduce((a, [, t]) => a + t.size, 0); };
   const histories: Record<string, History> = {};
   const records: CaseRecord[] = [];
   let table: ResultsTable | null = null;
@@ -111,11 +127,12 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
 
   if (cfg.dataset === 'avmnist') {
     const tl = performance.now();
-    const data: AvData = loadAvData(cfg);
+    const data: AvData = loadAvData(cfg, log);
     writeConfig();
     log(`avMNIST: ${data.train.count} train, ${data.val.count} val, ${data.test.count} test pairs (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     for (const method of cfg.methods) {
-      const net = buildAvNet(cfg, method);
+      const net = buildAvNet(cfg, method, data);
+      countParams(method, net.namedParameters());
       try {
         const task = new AvTask(net, data, cfg, method);
         const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
@@ -135,12 +152,14 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     writeConfig();
     log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     if (data.note) log(`warning: ${data.note}`);
+    splits = { train: data.train.map((c) => c.id), val: data.val.map((c) => c.id), test: data.test.map((c) => c.id) };
     const M = data.modalities.length;
     const figCases = data.test.slice(0, cfg.eval.figureCases);
     const figSubsets = cfg.eval.figureRows === 'all' ? enumerateSubsets(M).map((_, k) => k) : [...enumerateSubsets(M).map((s, k) => (s.length === 1 ? k : -1)).filter((k) => k >= 0), fullSubset(M)];
     const kept = new Map<string, Map<string, Uint8Array>>();
     for (const method of cfg.methods) {
       const net = buildSegNet(cfg, method, data);
+      countParams(method, net.namedParameters());
       try {
         const task = new SegTask(net, data, cfg, method);
         const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
@@ -193,7 +212,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     writeFileSync(join(o.runDir, 'results.json'), JSON.stringify({ seed: cfg.seed, dataset: cfg.dataset, ...(toJson(table) as object), hd95: hdTable ? toJson(hdTable) : undefined }, null, 2) + '\n');
   }
   writeFileSync(join(o.runDir, 'timing.json'), JSON.stringify(seconds, null, 2) + '\n');
-  return { runDir: o.runDir, table, markdown, train: trainRes, averages, seconds };
+  return { runDir: o.runDir, table, markdown, train: trainRes, averages, seconds, params, splits };
 }
 
 /** The training record of a finished method, from its last checkpoint (for `largo eval`). */

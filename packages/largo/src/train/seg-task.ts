@@ -34,7 +34,7 @@ export function segDescriptor(cfg: LargoConfig, method: string, data: Pick<SegDa
   return {
     method, modalities: [...data.modalities], classes: data.classes, labelMode: data.labelMode,
     network: 'unet3d', baseFeatures: m.baseFeatures, depth: m.depth, maxFeatures: m.maxFeatures,
-    rankMultiplier: m.rankMultiplier, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, patchSize: [...cfg.train.patchSize],
+    rankMultiplier: m.rankMultiplier, ...(m.rankRule === 'exact' ? { rankRule: 'exact' } : {}), deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, patchSize: [...cfg.train.patchSize],
   };
 }
 
@@ -130,7 +130,7 @@ export class SegTask implements TrainTask {
         value += loss.item();
         backward(loss); // frees this group's graph before the next forward
       }
-      if (this.cfg.train.fullGuidance && perSubsetNet) {
+      if (perSubsetNet ? this.cfg.train.fullGuidance : this.cfg.train.sharedGuidance) {
         // full-modality guidance L(f_full(x_full), y)
         const xf = tensor(image, [N, this.M, ...ps]);
         const outsF = this.net.forward(xf, full);

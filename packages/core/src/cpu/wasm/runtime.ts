@@ -96,7 +96,7 @@ export function setCpuKernels(m: KernelMode): void {
   if (m === 'wasm' && !wasmRuntime()) throw new Error("setCpuKernels('wasm'): this runtime has no WebAssembly SIMD");
   mode = m;
 }
-export function cpuKernels(): KernelMode { return mode; }
+export function cpuKernelMode(): KernelMode { return mode; }
 
 /**
  * The runtime if a call of `work` multiply-adds should run on it: always in
