@@ -1,5 +1,6 @@
 import { KERNEL_NAMES, type KernelName } from './kernels.js';
 import type { KernelExports, WasmRuntime } from './runtime.js';
+import { nodeCores, nodeWorkers } from './node-threads.js';
 
 /**
  * A pool of threads that run the wasm kernels on the shared memory: Node's
@@ -39,9 +40,6 @@ function defaultThreads(): number {
   return nodeCores ?? 1;
 }
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-const nodeWorkers = isNode ? await import('node:worker_threads') : null;
-const nodeCores = isNode ? (await import('node:os')).availableParallelism() : null;
 
 let wanted = -1;
 let threads: { ctl: Int32Array; workers: { terminate(): unknown }[]; rt: WasmRuntime } | null = null;
