@@ -106,5 +106,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (r.markdown) process.stdout.write(r.markdown + '\n');
   const avg = Object.entries(r.averages).map(([m, v]) => `${m} ${(100 * v).toFixed(2)}`).join(', ');
   log(`${avg ? `average ${r.table?.metric ?? ''}: ${avg}; ` : ''}wall time ${formatDuration(wall)}; results in ${resolve(runDir)}`);
+  if (r.markdown && cfg.dataset === 'phantom') {
+    // one seed, one split: say where the evidence that can carry a claim comes from
+    log('one seed on one split: for held-out selection, 5 seeds with mean ± std, the fair baselines and the ablations see docs/results.md and experiments/ (largo experiment experiments/phantom-baselines.json)');
+  }
   return 0;
 }
