@@ -60,6 +60,13 @@ await import('@tensorflow/tfjs-backend-wasm');
 tf.env().set('IS_TEST', false);
 
 const { CASES } = await import('./lib/cases.mjs');
+const C = await import('@largo/core');
+
+// Our columns: the JavaScript kernels (one thread), and the WebAssembly SIMD
+// kernels ('auto': what users get) on one thread and on --threads threads.
+// 'ours' is the last, the one compared with the peers.
+const OURS = { ours: ['auto', THREADS], 'ours-1t': ['auto', 1], 'ours-js': ['js', 1] };
+const useOurs = (lib) => { const [m, t] = OURS[lib]; C.setCpuKernels(m); C.setCpuThreads(t); };
 
 // ---------------------------------------------------------------------------
 // timing helpers
@@ -150,7 +157,7 @@ const peers = [];
 if (!args['no-tfjs-cpu']) peers.push('tfjs-cpu');
 if (!args['no-wasm']) peers.push('tfjs-wasm');
 for (const lib of Object.keys(torchProcs)) peers.push(lib);
-const LIBS = ['ours', ...peers];
+const LIBS = ['ours', 'ours-1t', 'ours-js', ...peers];
 const ALL_PEERS = ['tfjs-cpu', 'tfjs-wasm', 'torch'];
 
 const machine = {
@@ -214,16 +221,22 @@ for (const cs of selected) {
 
   // set up every library, run it once and check it against ours
   let mine;
-  try {
-    const r = cs.ours(inputs);
-    const t0 = performance.now();
-    mine = await r.outputs();
-    row.verifyMs.ours = performance.now() - t0;
-    runners.ours = { sample: async (n) => sampleLocal(r.run, n), dispose: r.dispose };
-  } catch (e) {
-    row.errors.ours = e.message.split('\n')[0];
+  for (const lib of Object.keys(OURS)) {
+    try {
+      useOurs(lib);
+      const r = cs.ours(inputs);
+      const t0 = performance.now();
+      const out = await r.outputs();
+      row.verifyMs[lib] = performance.now() - t0;
+      runners[lib] = { sample: async (n) => { useOurs(lib); return sampleLocal(r.run, n); }, dispose: r.dispose };
+      if (lib === 'ours') mine = out;
+      // the other kernel sets must agree with the one compared with peers (not for a training step: its state moves on)
+      else if (mine && !cs.oursOnly) { row.check[lib] = compare(mine, out); if (!(row.check[lib].rel <= TOL)) row.wrong[lib] = true; }
+    } catch (e) {
+      row.errors[lib] = e.message.split('\n')[0];
+    }
   }
-  for (const lib of peers) {
+  for (const lib of cs.oursOnly ? [] : peers) {
     try {
       let theirs;
       if (torchProcs[lib]) {
@@ -288,7 +301,7 @@ for (const cs of selected) {
     if (r >= REPS) return false;
     if (r === 0) return true;
     const m = median(w) * row.inner[l], spent = w.reduce((a, b) => a + b, 0) * row.inner[l];
-    return (r < 3 && (l === 'ours' || m < SLOW_MS)) || spent + m <= BUDGET_MS;
+    return (r < 3 && (l in OURS || m < SLOW_MS)) || spent + m <= BUDGET_MS;
   };
   for (let r = 0; r < REPS; r++) {
     const active = libs.filter((l) => goesOn(l, r));
@@ -342,23 +355,25 @@ lines.push(`## ${machine.date.slice(0, 10)} on ${machine.host}`, '');
 lines.push(`- CPU: ${machine.cpu}, ${machine.cores} cores (/proc/cpuinfo)`);
 lines.push(`- Node ${machine.node}; @tensorflow/tfjs ${machine.tfjs} (cpu backend: plain JS; wasm backend: SIMD ${machine.wasmSimd ? 'on' : 'off'}, threads ${machine.wasmThreads ? 'on' : 'off'})`);
 lines.push(`- PyTorch ${machine.torch}; OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}`);
-lines.push(`- LARGO.ts: CPU backend, one thread`);
+lines.push(`- LARGO.ts: CPU backend; "ours" = WebAssembly SIMD kernels on ${THREADS} threads, "ours 1t" = the same on one thread, "ours JS" = the JavaScript kernels (LARGO_CPU_KERNELS=js, one thread)`);
 lines.push(`- load average (1/5/15 min): start ${fmtLoad(loadStart)}, end ${fmtLoad(loadEnd)}; 1-min load during the run ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`);
 lines.push(`- median wall-clock ms per call over up to ${REPS} interleaved rounds (rotating order; (n=k): only k samples, a peer taking seconds per call); ${elapsed.toFixed(0)} s in all`, '');
-lines.push(`| case | ours ms | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer | torch 1-thread ms |`);
-lines.push('|---|---:|---:|---:|---:|---:|---:|');
-for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours')} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} | ${cell(r, 'torch-1t')} |`);
+const jsGain = (r, which = 'median') => (r[which].ours && r[which]['ours-js'] ? `${(r[which]['ours-js'] / r[which].ours).toFixed(1)}×` : 'n/a');
+const gflops = (r) => (r.flops && r.median.ours ? (r.flops / r.median.ours / 1e6).toFixed(1) : '');
+lines.push(`| case | ours ms | ours GFLOP/s | ours 1t ms | ours JS ms | JS / ours | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer | torch 1-thread ms |`);
+lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours')} | ${gflops(r)} | ${cell(r, 'ours-1t')} | ${cell(r, 'ours-js')} | ${jsGain(r)} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} | ${cell(r, 'torch-1t')} |`);
 lines.push('', `Ratio > 1: we are slower than the fastest peer (among those that computed the right numbers) by that factor. torch runs ${THREADS} threads; the last column is the same PyTorch with one thread, like ours, and is not counted in the ratio.`);
 lines.push(`"wrong ✗": the peer's output disagreed with ours beyond ${TOL} relative before timing (table below), so it was not timed.`, '');
 lines.push('Process CPU time per call (median ms; torch counts all of its threads):', '');
-lines.push('| case | ours | tfjs-cpu | tfjs-wasm | torch | ours / best peer | torch 1-thread |');
-lines.push('|---|---:|---:|---:|---:|---:|---:|');
-for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} | ${cell(r, 'torch-1t', 'cpuMedian')} |`);
+lines.push('| case | ours | ours 1t | ours JS | tfjs-cpu | tfjs-wasm | torch | ours / best peer | torch 1-thread |');
+lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'ours-1t', 'cpuMedian')} | ${cell(r, 'ours-js', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} | ${cell(r, 'torch-1t', 'cpuMedian')} |`);
 lines.push('', 'Agreement with ours before timing: max abs diff over all outputs (relative to the output\'s scale in brackets):', '');
-lines.push('| case | tfjs-cpu | tfjs-wasm | torch | torch 1-thread |');
-lines.push('|---|---:|---:|---:|---:|');
+lines.push('| case | ours 1t | ours JS | tfjs-cpu | tfjs-wasm | torch | torch 1-thread |');
+lines.push('|---|---:|---:|---:|---:|---:|---:|');
 const chk = (r, l) => (r.check[l] ? `${r.check[l].abs.toExponential(1)} (${r.check[l].rel.toExponential(1)})${r.wrong[l] ? ' ✗' : ''}` : r.errors[l] ? `error: ${r.errors[l]}` : '—');
-for (const r of results) lines.push(`| ${r.label} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} | ${chk(r, 'torch-1t')} |`);
+for (const r of results) lines.push(`| ${r.label} | ${chk(r, 'ours-1t')} | ${chk(r, 'ours-js')} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} | ${chk(r, 'torch-1t')} |`);
 const bad = results.flatMap((r) => Object.keys(r.wrong).map((l) => {
   const worst = Object.entries(r.check[l].per).filter(([, c]) => !(c.rel <= TOL)).map(([k]) => k);
   return `${r.label} / ${l} (${worst.join(', ')})`;

@@ -11,12 +11,13 @@ let fileFailures = 0, fileTests = 0;
 const skips = [];
 for (const line of lines) {
   // Skips at any depth (a backend case inside a test, too) are listed with their reasons.
-  const skip = /^\s+ok \d+ - (.*# SKIP.*)$/i.exec(line);
+  // (tap writes the directive as an unescaped upper-case "# SKIP"; a "\#" in a title is text).
+  const skip = /^\s+ok \d+ - (.*?(?<!\\)# SKIP.*)$/.exec(line);
   if (skip) skips.push(skip[1]);
   const m = /^    (not ok|ok) \d+/.exec(line);
   if (m) {
     fileTests++;
-    if (/# SKIP/i.test(line)) skipped++;
+    if (/(?<!\\)# SKIP/.test(line)) skipped++;
     else if (m[1] === 'ok') passed++;
     else { failed++; fileFailures++; }
     continue;

@@ -43,7 +43,9 @@ function parse(md: string): { blocks: Block[]; unmarked: number[] } {
     let end = i + 1;
     while (end < lines.length && lines[end] !== '```') end++;
     const body = lines.slice(i + 1, end).join('\n');
-    const marker = /^<!-- (code|output|output-full): (.+?) -->$/.exec(lines[i - 1] ?? '');
+    let m = i - 1;
+    while (m >= 0 && lines[m]!.trim() === '') m--;   // a marker may be separated from its block by blank lines
+    const marker = /^<!-- (code|output|output-full): (.+?) -->$/.exec(lines[m] ?? '');
     if (marker) blocks.push({ kind: marker[1] as Block['kind'], spec: marker[2]!.trim(), lang: open[1]!, body, line: i + 1 });
     else if (open[1] !== 'sh') unmarked.push(i + 1);   // shell commands to type are the only free blocks
     i = end;

@@ -11,8 +11,9 @@
 //   ours(inputs)  -> { run(), outputs() -> Promise<{ name: Float32Array }>, dispose() }
 //   tfjs(tf, inputs) -> the same, on tf's current backend
 import * as C from '@largo/core';
-import { SGD, backward, requireGrad } from '@largo/autograd';
-import { cpRank } from 'largo';
+import { SGD, backward, requireGrad, noGrad, zeroGrad } from '@largo/autograd';
+import { cpRank, resolveConfig, loadSegData, buildSegNet, SegTask, makeOptimizer, scheduledLr, clipGradients } from 'largo';
+import { readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------
 // inputs
@@ -188,6 +189,89 @@ export function convCases(tag, xs, ws) {
 }
 
 // ---------------------------------------------------------------------------
+// conv3d forward + backward (grad-input and grad-weight), one case
+
+function convFwdBwdCase(xs, ws) {
+  const [n, , d, h, w] = xs;
+  const o = ws[0];
+  const ys = [n, o, d, h, w];
+  const macs = n * o * d * h * w * ws[1] * ws[2] * ws[3] * ws[4];
+  const shapeTxt = `[${xs.join(',')}]×[${ws.join(',')}]`;
+  const opts = { padding: 1 };
+  return {
+    id: `conv3d-fb-${xs.join('x')}`, kind: 'conv_fb', label: `conv3d fwd+bwd ${shapeTxt}`, flops: 6 * macs,
+    what: `y = conv3d(x, w), then dx and dw for a given dy: the three convolutions of one training step, x [${xs}], w [${ws}], padding 1`,
+    make: () => ({ x: randnArr(xs), w: randnArr(ws, 1 / Math.sqrt(ws[1] * 27)), dy: randnArr(ys) }),
+    ours(i) {
+      const x = ours(i.x), wt = ours(i.w), dy = ours(i.dy);
+      const f = () => ({ y: C.conv3d(x, wt, null, opts), dx: C.conv3dGradInput(dy, wt, xs, opts), dw: C.conv3dGradWeight(x, dy, ws, opts) });
+      return {
+        run: () => C.tidy(() => { f(); }),
+        outputs: () => C.tidy(() => Object.fromEntries(Object.entries(f()).map(([k, t]) => [k, t.dataSync()]))),
+        dispose: () => { x.dispose(); wt.dispose(); dy.dispose(); },
+      };
+    },
+    tfjs(tf, i) {
+      const x = tfIn(tf, i.x, NCDHW_TO_NDHWC), wt = tfIn(tf, i.w, OIDHW_TO_DHWIO), dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC);
+      const xShape = NCDHW_TO_NDHWC.map((p) => xs[p]), filterShape = OIDHW_TO_DHWIO.map((p) => ws[p]);
+      const f = () => ({
+        y: tf.conv3d(x, wt, 1, 'same'),
+        dx: tf.conv3dTranspose(dy, wt, xShape, 1, 'same'),
+        dw: tf.engine().runKernel('Conv3DBackpropFilterV2', { x, dy }, { strides: [1, 1, 1], pad: 'same', filterShape }),
+      });
+      return {
+        run: () => tf.tidy(() => { f(); }),
+        outputs: () => tf.tidy(() => {
+          const r = f();
+          return { y: tfOut(tf, r.y, NDHWC_TO_NCDHW), dx: tfOut(tf, r.dx, NDHWC_TO_NCDHW), dw: tfOut(tf, r.dw, DHWIO_TO_OIDHW) };
+        }),
+        dispose: () => { x.dispose(); wt.dispose(); dy.dispose(); },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// one LARGO training step of the main job's network (npm start)
+
+async function largoStepCase() {
+  const here = new URL('../../packages/largo/configs/phantom.json', import.meta.url);
+  const cfg = resolveConfig(JSON.parse(readFileSync(here, 'utf8')), {}, 'phantom.json');
+  const data = await loadSegData(cfg);
+  return {
+    id: 'largo-step', kind: null, oursOnly: true,
+    label: `LARGO train step (main job: U-Net ${cfg.model.baseFeatures} features, depth ${cfg.model.depth}, batch ${cfg.train.batchSize}×${cfg.train.patchSize.join('×')})`,
+    what: 'One step of `npm start`\'s LARGO training: sampled subset and full-modality passes (CP kernel reconstruction included), '
+      + 'deep-supervision loss, backward, gradient clipping, SGD with Nesterov momentum. No peer runs this network.',
+    make: () => ({}),
+    ours() {
+      const net = buildSegNet(cfg, 'largo', data);
+      const task = new SegTask(net, data, cfg, 'largo');
+      const opt = makeOptimizer(task.params, cfg, task.subsetParams);
+      task.setTraining(true);
+      let s = 0;
+      const step = () => {
+        opt.setLr(scheduledLr(cfg, s));
+        const loss = task.lossStep(s++);
+        // as trainLoop does (unusedGrads 'zero', clipping, update)
+        noGrad(() => {
+          for (const [, p] of task.params) if (!p.grad) p.grad = C.keep(C.zeros(p.shape, p.dtype));
+          clipGradients(task.params, cfg.train.clipGradNorm);
+          opt.step();
+        });
+        zeroGrad(task.params.map(([, p]) => p));
+        return loss;
+      };
+      return {
+        run: () => { step(); },
+        outputs: () => ({ loss: Float32Array.of(step()) }),
+        dispose: () => { opt.dispose(); for (const [, p] of task.params) p.dispose(); },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
 // instance norm forward (no affine)
 
 export function instNormCase(xs) {
@@ -348,9 +432,12 @@ function cpCase(O, I, S, K) {
 export const CASES = [
   matmulCase(256, 256, 256),
   matmulCase(1024, 1024, 1024),
+  ...convCases('c32', [1, 32, 32, 32, 32], [32, 32, 3, 3, 3]).slice(0, 1),
+  convFwdBwdCase([1, 32, 32, 32, 32], [32, 32, 3, 3, 3]),
   ...convCases('unet', [2, 16, 32, 32, 32], [16, 16, 3, 3, 3]),
   ...convCases('largo', [1, 32, 16, 16, 16], [64, 32, 3, 3, 3]),
   instNormCase([2, 32, 32, 32, 32]),
   trainCase(2, 4, 16, 3, 32),
   cpCase(64, 64, 27, 15),
+  await largoStepCase(),
 ];

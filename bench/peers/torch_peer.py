@@ -72,6 +72,19 @@ def case_conv_gw(i):
     return f, (lambda: {"dw": f()})
 
 
+def case_conv_fb(i):
+    x, w, dy = i["x"], i["w"], i["dy"]
+
+    def f():
+        xx, ww = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = F.conv3d(xx, ww, padding=1)
+            dx, dw = torch.autograd.grad(y, (xx, ww), dy)
+        return y.detach(), dx, dw
+
+    return f, (lambda: dict(zip(("y", "dx", "dw"), f())))
+
+
 def case_instnorm(i):
     x = i["x"]
     f = lambda: F.instance_norm(x, eps=1e-5)
@@ -137,6 +150,7 @@ CASES = {
     "conv_fwd": case_conv_fwd,
     "conv_gi": case_conv_gi,
     "conv_gw": case_conv_gw,
+    "conv_fb": case_conv_fb,
     "instnorm": case_instnorm,
     "cp": case_cp,
     "train": case_train,

@@ -41,10 +41,12 @@ const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
  * Heap samples after steps 10, 20, …, 200. Array-buffer bytes must not grow
  * at all beyond a few pool arrays (16 KiB). The JS heap moves by ±300 KiB
  * between samples (code and feedback the JIT keeps, allocation sites) and
- * drifts ~100 KiB while it warms up, but those moves only go up and down: the
- * lowest sample of steps 160–200 may exceed the lowest of steps 60–100 by at
- * most 256 KiB. A leak of 2.5 KiB per step (a retained graph, a copied
- * activation, a growing cache) crosses that in 100 steps.
+ * drifts 60–200 KiB while it warms up (measured on the busy 2-core VM), but
+ * those moves only go up and down: the lowest sample of steps 160–200 may
+ * exceed the lowest of steps 60–100 by at most 384 KiB. A leak of 4 KiB per
+ * step (a retained graph — a planted one grew it 820 KiB —, a growing cache
+ * of JS objects) crosses that in 100 steps; copied typed arrays show in the
+ * array-buffer check at any size.
  */
 function checkHeapFlat(t: { ok(v: unknown, m: string): boolean; comment(m: string): void }, name: string,
   at: { heap: number; buffers: number }[]): void {
@@ -54,7 +56,7 @@ function checkHeapFlat(t: { ok(v: unknown, m: string): boolean; comment(m: strin
   const buffersGrew = sample(STEPS).buffers - sample(10).buffers;
   t.ok(buffersGrew <= 16 * 1024, `${name}: array buffers grew ${kib(buffersGrew)} KiB from step 10 to ${STEPS} (≤ 16 KiB)`);
   const heapGrew = low(160, 200) - low(60, 100);
-  t.ok(heapGrew <= 256 * 1024, `${name}: lowest heap of steps 160–200 minus lowest of 60–100: ${kib(heapGrew)} KiB (≤ 256 KiB)`);
+  t.ok(heapGrew <= 384 * 1024, `${name}: lowest heap of steps 160–200 minus lowest of 60–100: ${kib(heapGrew)} KiB (≤ 384 KiB)`);
 }
 
 function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unknown, m: string): boolean; comment(m: string): void }, name: string,

@@ -3,7 +3,7 @@
 import t from 'tap';
 import * as C from '@largo/core';
 import { tensor, tidy, memory, keep, type Tensor } from '@largo/core';
-import { backward, noGrad, requireGrad, zeroGrad, isGradEnabled } from '@largo/autograd';
+import { backward, hasGrad, isGradEnabled, noGrad, registerGrad, requireGrad, zeroGrad } from '@largo/autograd';
 
 const vals = (x: Tensor | null) => (x ? Array.from(x.dataSync()) : null);
 const f64 = (v: number[], shape = [v.length]) => tensor(Float64Array.from(v), shape, 'float64');
@@ -188,4 +188,12 @@ t.test('a failing backward (op without a rule) leaves nothing behind', async (t)
   l.dispose(); y.dispose(); m.dispose(); target.dispose(); dy.dispose();
   t.same(memory(), base, 'the partial sweep released its cotangents and the graph');
   x.dispose();
+});
+
+t.test('registerGrad: only ops the schema declares differentiable, and once', async (t) => {
+  const rule = () => [null];
+  t.throws(() => registerGrad('argmax', rule), { message: /^registerGrad: the op schema does not declare 'argmax' differentiable/ });
+  t.throws(() => registerGrad('instanceNormGrad', rule), { message: /does not declare 'instanceNormGrad' differentiable/ }, 'backward-only');
+  t.throws(() => registerGrad('exp', rule), { message: /^registerGrad: 'exp' already has a gradient rule$/ });
+  t.ok(hasGrad('exp') && hasGrad('reshape'), 'kernel and view ops keep their rules');
 });

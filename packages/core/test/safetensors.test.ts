@@ -17,14 +17,13 @@ import {
   numberToBf16Bits,
   numberToF16Bits,
   parseSafetensorsHeader,
-  readSafetensorsFile,
   stDtypeSize,
   stEntryToFloat64,
-  writeSafetensorsFileAtomic,
   type StData,
   type StDtype,
   type StEntry,
 } from '../src/safetensors.js';
+import { readSafetensorsFile, writeSafetensorsFileAtomic } from '../src/safetensors-file.js';
 
 const FC_RUNS = Number(process.env.LARGO_FC_RUNS ?? 60);
 const here = dirname(fileURLToPath(import.meta.url));

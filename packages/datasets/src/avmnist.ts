@@ -11,6 +11,7 @@
  * shared data only holds t10k, whose smallest class (digit 5, 892 images)
  * still covers the 300 recordings per digit.
  */
+import { DataError } from './errors.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readMnistImages, readMnistLabels } from './idx.js';
@@ -34,7 +35,7 @@ export function listFsdd(dir: string): FsddRecording[] {
   try {
     names = readdirSync(dir);
   } catch (e) {
-    throw new Error(`${dir}: cannot read FSDD recordings folder (${(e as Error).message})`);
+    throw new DataError(`${dir}: cannot read FSDD recordings folder (${(e as Error).message})`);
   }
   const out: FsddRecording[] = [];
   for (const name of names) {
@@ -66,7 +67,7 @@ export function pairAvMnist(recordings: FsddRecording[], mnistLabels: Uint8Array
     const train = recs.filter((r) => r.take >= cut);
     const pool = new Rng(Rng.derive(seed, d)).shuffle([...byDigit[d]!]);
     if (pool.length < recs.length) {
-      throw new Error(`avMNIST: digit ${d} has ${recs.length} recordings but only ${pool.length} MNIST images`);
+      throw new DataError(`avMNIST: digit ${d} has ${recs.length} recordings but only ${pool.length} MNIST images`);
     }
     let k = 0;
     for (const r of test) pairs.push({ recording: r, image: pool[k++]!, split: 'test' });
@@ -105,10 +106,10 @@ export function loadAvMnist(options: AvMnistOptions): { train: AvMnistSplit; tes
   const img = readMnistImages(options.mnistImages);
   const labels = readMnistLabels(options.mnistLabels);
   if (labels.length !== img.count) {
-    throw new Error(`avMNIST: ${options.mnistImages} has ${img.count} images but ${options.mnistLabels} has ${labels.length} labels`);
+    throw new DataError(`avMNIST: ${options.mnistImages} has ${img.count} images but ${options.mnistLabels} has ${labels.length} labels`);
   }
   const recordings = listFsdd(options.fsddDir);
-  if (recordings.length === 0) throw new Error(`${options.fsddDir}: no FSDD recordings ({digit}_{speaker}_{take}.wav)`);
+  if (recordings.length === 0) throw new DataError(`${options.fsddDir}: no FSDD recordings ({digit}_{speaker}_{take}.wav)`);
   const pairs = pairAvMnist(recordings, labels, options);
   const extractor = new Mfcc(options.mfcc);
   const build = (split: 'train' | 'test'): AvMnistSplit => {
@@ -134,7 +135,7 @@ export function loadAvMnist(options: AvMnistOptions): { train: AvMnistSplit; tes
         audioShape = [n, ...f.shape];
         audio = new Float32Array(n * f.data.length);
       }
-      if (f.data.length * n !== audio.length) throw new Error(`${p.recording.file}: MFCC length varies between recordings; set mfcc.frames to fix it`);
+      if (f.data.length * n !== audio.length) throw new DataError(`${p.recording.file}: MFCC length varies between recordings; set mfcc.frames to fix it`);
       audio.set(f.data, i * f.data.length);
     });
     return {

@@ -2,6 +2,7 @@
  * The dataset interface shared by BraTS, ISLES and the phantom, the NIfTI
  * folder implementation, and deterministic train/val/test splits.
  */
+import { DataError } from './errors.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readNifti, NiftiError } from './nifti.js';
 import { discoverCases, type Discovery, type DiscoverOptions, type CaseEntry, type Layout } from './discovery.js';
@@ -14,58 +15,9 @@ import {
   resampledGeometry, resampleToGrid, numel, type Volume,
 } from './volume.js';
 import { Rng } from './rng.js';
-import { toTensor, type Tensor } from './tensor.js';
+import { caseToTensors, type CaseArrays, type CaseSample, type Dataset, type LabelMode } from './case.js';
 
-/** One case as plain arrays (row-major). */
-export interface CaseArrays {
-  id: string;
-  /** [M, D, H, W] float32; a missing modality is all zeros */
-  image: Float32Array;
-  imageShape: number[];
-  /** region channels [R, D, H, W] (0/1) or a label map [1, D, H, W]; null when the case has no label file */
-  label: Uint8Array | null;
-  labelShape: number[] | null;
-  /** mm per voxel along D, H, W */
-  spacing: number[];
-  /** NIfTI voxel (i=W, j=H, k=D) → world matrix of the (cropped/resampled) grid */
-  affine: number[][];
-  /** per modality: true when it was absent and filled with zeros */
-  missing: boolean[];
-}
-
-/** One case as tensors: image [M,D,H,W] float32, label [R,D,H,W] uint8 (or [1,D,H,W] label map). */
-export interface CaseSample {
-  id: string;
-  image: Tensor;
-  label: Tensor | null;
-  spacing: number[];
-  affine: number[][];
-  missing: boolean[];
-}
-
-export type LabelMode = 'regions' | 'labels';
-
-export interface Dataset {
-  readonly name: string;
-  readonly cases: string[];
-  readonly modalities: string[];
-  /** names of the label channels: region names, or ['labels'] in 'labels' mode */
-  readonly labelChannels: string[];
-  loadArrays(caseId: string): Promise<CaseArrays>;
-  load(caseId: string): Promise<CaseSample>;
-}
-
-/** Convert plain case arrays to tensors (the caller owns and disposes them). */
-export function caseToTensors(c: CaseArrays): CaseSample {
-  return {
-    id: c.id,
-    image: toTensor(c.image, c.imageShape),
-    label: c.label && c.labelShape ? toTensor(c.label, c.labelShape) : null,
-    spacing: c.spacing,
-    affine: c.affine,
-    missing: c.missing,
-  };
-}
+export * from './case.js';
 
 export interface NiftiDatasetOptions extends DiscoverOptions {
   /** include cases that lack some modalities (zeros + missing flag); default false: they are only listed in `incomplete` */
@@ -137,8 +89,8 @@ export class NiftiFolderDataset implements Dataset {
     const e = this.byId.get(caseId);
     if (!e) {
       const inc = this.incomplete.find((c) => c.id === caseId);
-      if (inc) throw new Error(`case ${caseId} lacks ${inc.missing.length ? inc.missing.join(', ') : 'a label'}; pass allowMissing: true to load it with zeros`);
-      throw new Error(`unknown case '${caseId}' in ${this.discovery.root}`);
+      if (inc) throw new DataError(`case ${caseId} lacks ${inc.missing.length ? inc.missing.join(', ') : 'a label'}; pass allowMissing: true to load it with zeros`);
+      throw new DataError(`unknown case '${caseId}' in ${this.discovery.root}`);
     }
     return e;
   }
@@ -164,7 +116,7 @@ export class NiftiFolderDataset implements Dataset {
       const same = v.shape.every((n, i) => n === ref.shape[i]);
       if (same && sameAffine(v.affine, ref.affine)) return v.data;
       if ((o.gridMismatch ?? 'error') === 'error') {
-        throw new NiftiError(path, `voxel grid [${v.shape.join(', ')}] ${same ? '(affine differs) ' : ''}does not match ${refPath} [${ref.shape.join(', ')}]; pass gridMismatch: 'resample' to resample into the first modality's grid`);
+        throw new NiftiError(path, `voxel grid [${v.shape.join(', ')}] ${same ? '(affine differs) ' : ''}does not match ${refPath} [${ref.shape.join(', ')}]; resample the modalities onto one grid, or set gridMismatch to 'resample' (largo: --set data.gridMismatch=resample) to resample into the first modality's grid`);
       }
       return resampleToGrid(v, ref, mode);
     };
@@ -192,7 +144,7 @@ export class NiftiFolderDataset implements Dataset {
     }
     if ((o.normalize ?? 'zscore') === 'zscore') for (const a of arrays) zscoreNonzero(a);
     if (o.targetSpacing) {
-      if (o.targetSpacing.length !== 3 || o.targetSpacing.some((v) => !(v > 0))) throw new Error(`targetSpacing must be 3 positive numbers [D, H, W], got [${o.targetSpacing.join(', ')}]`);
+      if (o.targetSpacing.length !== 3 || o.targetSpacing.some((v) => !(v > 0))) throw new DataError(`targetSpacing must be 3 positive numbers [D, H, W], got [${o.targetSpacing.join(', ')}]`);
       const outShape = resampledShape(shape, spacing, o.targetSpacing);
       arrays = arrays.map((a) => resampleArray(a, shape, outShape, 'linear'));
       if (labelValues) labelValues = resampleArray(labelValues, shape, outShape, 'nearest');
@@ -255,9 +207,9 @@ export interface Split {
 export function splitCases(cases: readonly string[], options: { seed: number; fractions?: [number, number, number] }): Split {
   const f = options.fractions ?? [0.7, 0.1, 0.2];
   if (f.length !== 3 || f.some((v) => !(v >= 0)) || Math.abs(f[0] + f[1] + f[2] - 1) > 1e-9) {
-    throw new Error(`split fractions must be 3 non-negative numbers summing to 1, got [${f.join(', ')}]`);
+    throw new DataError(`split fractions must be 3 non-negative numbers summing to 1, got [${f.join(', ')}]`);
   }
-  if (new Set(cases).size !== cases.length) throw new Error('splitCases: duplicate case ids');
+  if (new Set(cases).size !== cases.length) throw new DataError('splitCases: duplicate case ids');
   const ids = [...cases].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   new Rng(options.seed, 0x5917).shuffle(ids);
   const n = ids.length;
@@ -278,19 +230,19 @@ export function readSplitFile(path: string, options: { cases?: readonly string[]
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new Error(`${path}: cannot read split file (${(e as Error).message})`);
+    throw new DataError(`${path}: cannot read split file (${(e as Error).message})`);
   }
   let obj = json as Record<string, unknown>;
   if (Array.isArray(json)) {
     const fold = options.fold ?? 0;
-    if (!Number.isInteger(fold) || fold < 0 || fold >= json.length) throw new Error(`${path}: fold ${fold} not in [0, ${json.length - 1}]`);
+    if (!Number.isInteger(fold) || fold < 0 || fold >= json.length) throw new DataError(`${path}: fold ${fold} not in [0, ${json.length - 1}]`);
     obj = json[fold] as Record<string, unknown>;
   }
-  if (typeof obj !== 'object' || obj === null) throw new Error(`${path}: a split must be an object with train/val/test lists`);
+  if (typeof obj !== 'object' || obj === null) throw new DataError(`${path}: a split must be an object with train/val/test lists`);
   const list = (k: string): string[] => {
     const v = obj[k];
     if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`${path}: '${k}' must be a list of case ids`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new DataError(`${path}: '${k}' must be a list of case ids`);
     return v as string[];
   };
   const split: Split = { train: list('train'), val: list('val'), test: list('test') };
@@ -298,14 +250,14 @@ export function readSplitFile(path: string, options: { cases?: readonly string[]
   for (const part of ['train', 'val', 'test'] as const) {
     for (const id of split[part]) {
       const prev = seen.get(id);
-      if (prev) throw new Error(`${path}: case '${id}' is in both ${prev} and ${part}`);
+      if (prev) throw new DataError(`${path}: case '${id}' is in both ${prev} and ${part}`);
       seen.set(id, part);
     }
   }
   if (options.cases) {
     const known = new Set(options.cases);
     const unknown = [...seen.keys()].filter((id) => !known.has(id));
-    if (unknown.length) throw new Error(`${path}: unknown case id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ''}`);
+    if (unknown.length) throw new DataError(`${path}: unknown case id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ''}`);
   }
   return split;
 }

@@ -4,32 +4,13 @@
  * derivatives/ for masks, or flat). Files are grouped by the prefix before
  * their last `_<modality>` suffix, so nesting depth does not matter.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { DataError } from './errors.js';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type Layout = 'brats' | 'isles';
+import { LAYOUTS, type Layout, type LayoutSpec } from './layouts.js';
 
-export interface LayoutSpec {
-  /** canonical modality name → accepted filename suffixes (lower case) */
-  aliases: Record<string, string[]>;
-  /** suffixes of the label file */
-  labelSuffixes: string[];
-  /** default modality order */
-  modalities: string[];
-}
-
-export const LAYOUTS: Readonly<Record<Layout, LayoutSpec>> = {
-  brats: {
-    aliases: { flair: ['flair'], t1: ['t1'], t1ce: ['t1ce', 't1post', 't1gd', 't1c'], t2: ['t2'] },
-    labelSuffixes: ['seg'],
-    modalities: ['flair', 't1', 't1ce', 't2'],
-  },
-  isles: {
-    aliases: { dwi: ['dwi'], adc: ['adc'], flair: ['flair'] },
-    labelSuffixes: ['msk', 'mask', 'lesion'],
-    modalities: ['dwi', 'adc', 'flair'],
-  },
-};
+export * from './layouts.js';
 
 export interface CaseEntry {
   id: string;
@@ -61,18 +42,30 @@ export interface DiscoverOptions {
 
 const NIFTI_RE = /\.nii(\.gz)?$/i;
 
+/** Most folders one dataset scan reads (BraTS 2021: ~1,250 folders; ISLES 2022 BIDS with derivatives: ~1,500). */
+export const MAX_SCANNED_FOLDERS = 3_000;
+
 function listNifti(root: string, maxDepth: number): string[] {
   const out: string[] = [];
+  // every real folder is read once: symlink cycles and fan-outs of links cannot make the scan explode
+  const seenDirs = new Set<string>();
+  let visited = 0;
   const walk = (dir: string, depth: number) => {
+    // a data folder holds thousands of files, not millions: stop a scan of '/' or /proc early
+    if (++visited > MAX_SCANNED_FOLDERS) throw new DataError(`${root}: more than ${MAX_SCANNED_FOLDERS} folders below it; point the data path at the dataset's own folder`);
+    let real: string;
+    try { real = realpathSync(dir); } catch { return; }
+    if (seenDirs.has(real)) return;
+    seenDirs.add(real);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (e) {
-      throw new Error(`${dir}: cannot read folder (${(e as Error).message})`);
+      throw new DataError(`${dir}: cannot read folder (${(e as Error).message})`);
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
       const p = join(dir, e.name);
       let isDir = e.isDirectory();
       let isFile = e.isFile();
@@ -125,18 +118,23 @@ export function discoverCases(root: string, options: DiscoverOptions = {}): Disc
   try {
     st = statSync(root);
   } catch (e) {
-    throw new Error(`${root}: cannot open data folder (${(e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(`${root}: ${code === 'ENOENT' ? 'data folder does not exist' : `cannot open data folder (${code ?? (e as Error).message})`}`);
   }
-  if (!st.isDirectory()) throw new Error(`${root}: not a folder`);
+  if (!st.isDirectory()) throw new DataError(`${root}: is not a folder (the data path must be a folder of cases)`);
+  // kernel file systems hold millions of entries and no data
+  let real = root;
+  try { real = realpathSync(root); } catch { /* keep root */ }
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new DataError(`${root}: is a system folder (${real}), not a data folder`);
   const files = listNifti(root, options.maxDepth ?? 6);
   const layout = !options.layout || options.layout === 'auto' ? detectLayout(files) : options.layout;
   const spec = LAYOUTS[layout];
-  if (!spec) throw new Error(`unknown layout '${String(layout)}' (use 'brats', 'isles' or 'auto')`);
+  if (!spec) throw new DataError(`unknown layout '${String(layout)}' (use 'brats', 'isles' or 'auto')`);
   const modalities = options.modalities ?? spec.modalities;
   for (const m of modalities) {
-    if (!(m in spec.aliases)) throw new Error(`modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`);
+    if (!(m in spec.aliases)) throw new DataError(`modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`);
   }
-  if (new Set(modalities).size !== modalities.length) throw new Error(`modalities listed twice: [${modalities.join(', ')}]`);
+  if (new Set(modalities).size !== modalities.length) throw new DataError(`modalities listed twice: [${modalities.join(', ')}]`);
   const byCase = new Map<string, { files: Record<string, string>; label: string | null }>();
   const ignored: string[] = [];
   for (const f of files) {
@@ -149,11 +147,11 @@ export function discoverCases(root: string, options: DiscoverOptions = {}): Disc
     let entry = byCase.get(s.prefix);
     if (!entry) byCase.set(s.prefix, (entry = { files: {}, label: null }));
     if (owner === 'label') {
-      if (entry.label) throw new Error(`case ${s.prefix} has two label files: ${entry.label} and ${f}`);
+      if (entry.label) throw new DataError(`case ${s.prefix} has two label files: ${entry.label} and ${f}`);
       entry.label = f;
     } else {
       const prev = entry.files[owner];
-      if (prev) throw new Error(`case ${s.prefix} has two ${owner} files: ${prev} and ${f}`);
+      if (prev) throw new DataError(`case ${s.prefix} has two ${owner} files: ${prev} and ${f}`);
       entry.files[owner] = f;
     }
   }

@@ -1,3 +1,4 @@
+export * from './errors.js';
 export * from './rng.js';
 export * from './nifti.js';
 export * from './volume.js';

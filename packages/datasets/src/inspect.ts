@@ -1,6 +1,7 @@
 /**
  * Human-readable summaries of data files and folders, for `largo inspect`.
  */
+import { DataError } from './errors.js';
 import { statSync, readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readNifti, niftiValues, hasScaling, type NiftiImage } from './nifti.js';
@@ -127,9 +128,11 @@ export async function inspectPath(path: string): Promise<string> {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new Error(`${path}: cannot open (${(e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(`${path}: ${code === 'ENOENT' ? 'does not exist' : `cannot open (${code ?? (e as Error).message})`}`);
   }
   if (st.isDirectory()) return describeFolder(path).join('\n');
+  if (!st.isFile()) throw new DataError(`${path}: is not a regular file or folder (a device, pipe or socket?)`);
   const lower = path.toLowerCase();
   if (lower.endsWith('.nii') || lower.endsWith('.nii.gz')) {
     const img = await readNifti(path);
@@ -144,5 +147,5 @@ export async function inspectPath(path: string): Promise<string> {
     ].join('\n');
   }
   if (/idx\d-ubyte(\.gz)?$/.test(lower)) return describeIdx(path).join('\n');
-  throw new Error(`${path}: unknown file type (expected .nii, .nii.gz, .wav, an IDX file, or a folder)`);
+  throw new DataError(`${path}: unknown file type (expected .nii, .nii.gz, .wav, an IDX file, or a folder)`);
 }

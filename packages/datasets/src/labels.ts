@@ -3,6 +3,8 @@
  * outside it, and conversion to region channels.
  */
 
+import { DataError } from './errors.js';
+
 /** BraTS 2018-2021 labels: 0 background, 1 necrotic / non-enhancing core, 2 edema, 4 enhancing tumour. */
 export const BRATS_LABELS: readonly number[] = [0, 1, 2, 4];
 export const ISLES_LABELS: readonly number[] = [0, 1];
@@ -78,10 +80,10 @@ function fmtCounts(m: Map<number, number>): string {
 /** Validate a label map (any numeric array) against the label set and apply the policy. `path` names the source in errors. */
 export function checkLabels(values: ArrayLike<number>, path: string, options: LabelCheckOptions = {}): LabelCheckResult {
   const set = [...(options.labels ?? BRATS_LABELS)].sort((a, b) => a - b);
-  if (set.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) throw new Error(`label set must hold integers in [0, 255], got [${set.join(', ')}]`);
+  if (set.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) throw new DataError(`label set must hold integers in [0, 255], got [${set.join(', ')}]`);
   const policy = options.policy ?? 'error';
   const nonIntegerPolicy = options.nonInteger ?? 'round';
-  if (!['error', 'nearest-valid', 'background'].includes(policy)) throw new Error(`unknown label policy '${String(policy)}' (use 'error', 'nearest-valid' or 'background')`);
+  if (!['error', 'nearest-valid', 'background'].includes(policy)) throw new DataError(`unknown label policy '${String(policy)}' (use 'error', 'nearest-valid' or 'background')`);
   const valid = new Uint8Array(256);
   for (const v of set) valid[v] = 1;
   const out = new Uint8Array(values.length);

@@ -39,7 +39,7 @@
 import { Rng } from './rng.js';
 import { labelsToRegions, BRATS_REGIONS } from './labels.js';
 import { zscoreNonzero, numel } from './volume.js';
-import { caseToTensors, type CaseArrays, type CaseSample, type Dataset } from './dataset.js';
+import { caseToTensors, type CaseArrays, type CaseSample, type Dataset } from './case.js';
 
 export const TISSUE = { OUT: 0, N: 1, E: 2, C: 3, T: 4, M1: 5, M2: 6, V: 7 } as const;
 const TISSUE_LABEL = [0, 0, 2, 1, 4, 0, 0, 0];

@@ -8,7 +8,7 @@
  * voxel along D, H, W), and `affine` is the NIfTI voxel→world matrix, which
  * takes voxel indices in NIfTI order (i, j, k) = (W index, H index, D index).
  */
-import { NiftiError, niftiAffine, niftiShape, niftiValues, createNifti, setNiftiAffine, type NiftiImage, type NiftiData } from './nifti.js';
+import { NiftiError, niftiAffine, niftiShape, niftiValues, createNifti, setNiftiAffine, type NiftiImage, type NiftiData } from './nifti-format.js';
 
 export interface Volume {
   data: Float32Array;

@@ -192,7 +192,7 @@ t.test('ISLES 2022 BIDS layout with derivatives masks and FLAIR on another grid'
   t.equal(d.layout, 'isles');
   t.same(d.cases.map((c) => [c.id, Object.keys(c.files).sort(), c.missing, c.label !== null]), [[`${id}_${ses}`, ['adc', 'dwi', 'flair'], [], true]]);
   const strict = openIsles(root);
-  await t.rejects(strict.loadArrays(`${id}_${ses}`), /_FLAIR\.nii\.gz: voxel grid \[4, 12, 12\] does not match .*_dwi\.nii\.gz \[4, 6, 6\]; pass gridMismatch: 'resample'/);
+  await t.rejects(strict.loadArrays(`${id}_${ses}`), /_FLAIR\.nii\.gz: voxel grid \[4, 12, 12\] does not match .*_dwi\.nii\.gz \[4, 6, 6\]; resample the modalities onto one grid, or set gridMismatch to 'resample' \(largo: --set data\.gridMismatch=resample\)/);
   const ds = openIsles(root, { gridMismatch: 'resample', crop: false, normalize: 'none' });
   const c = await ds.loadArrays(`${id}_${ses}`);
   t.same(c.imageShape, [3, 4, 6, 6]);
@@ -320,7 +320,7 @@ t.test('splits: deterministic, disjoint, complete; split files validated', async
 });
 
 t.test('unknown case and unreadable folder errors', async (t) => {
-  t.throws(() => new NiftiFolderDataset('/definitely/not/here'), /\/definitely\/not\/here: cannot open data folder/);
+  t.throws(() => new NiftiFolderDataset('/definitely/not/here'), /\/definitely\/not\/here: data folder does not exist/);
   const root = tempDir(t);
   const ds = openBrats(root);
   t.same(ds.cases, []);

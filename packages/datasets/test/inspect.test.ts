@@ -56,7 +56,7 @@ t.test('inspect synthetic label maps and errors', async (t) => {
   const be = join(dir, 'big.nii.gz');
   writeFileSync(be, encodeNifti(createNifti(Int16Array.from([5, -5]), [2]), { gzip: true, littleEndian: false }));
   t.match(await inspectPath(be), 'big-endian');
-  await t.rejects(inspectPath(join(dir, 'nope.nii')), /nope\.nii: cannot open/);
+  await t.rejects(inspectPath(join(dir, 'nope.nii')), /nope\.nii: does not exist/);
   writeFileSync(join(dir, 'x.txt'), 'hi');
   await t.rejects(inspectPath(join(dir, 'x.txt')), /unknown file type/);
   t.match(await inspectPath(tempDir(t)), 'no NIfTI cases, FSDD recordings or IDX files found');

@@ -10,6 +10,7 @@
  *
  * The GPU object is kept in this module, never on `globalThis.navigator`.
  */
+import { prepareNodeEnv } from './device-node.js';
 
 export interface GpuDeviceInfo {
   /** Which path gave the adapter: 'browser', 'dawn-default' or 'dawn-opengles'. */
@@ -42,23 +43,6 @@ export const REQUESTED_LIMITS = [
 ] as const;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
-/** Dawn's EGL needs a surfaceless platform and a runtime dir when there is no display. */
-async function prepareNodeEnv(): Promise<void> {
-  if (!process.env.EGL_PLATFORM) process.env.EGL_PLATFORM = 'surfaceless';
-  if (!process.env.XDG_RUNTIME_DIR) {
-    const fs = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'largo-xdg-'));
-    fs.chmodSync(dir, 0o700);
-    process.env.XDG_RUNTIME_DIR = dir;
-    // Registered first, so it runs after the device is destroyed.
-    onProcessExit(() => {
-      try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
-    }, true);
-  }
-}
 
 type CreateFn = (options: string[]) => GPU;
 let dawnCreate: CreateFn | null = null;
@@ -105,12 +89,15 @@ export async function acquireDevice(): Promise<AcquiredDevice | string> {
     return { adapter, device: await requestDevice(adapter), info: describe(adapter, 'browser', 'core') };
   }
   if (process.env.LARGO_WEBGPU === 'off') return 'disabled by LARGO_WEBGPU=off';
-  await prepareNodeEnv();
+  await prepareNodeEnv(onProcessExit);
   let create: CreateFn;
   try {
     create = await loadDawn();
   } catch (e) {
-    return `the 'webgpu' package (Dawn for Node) could not be loaded: ${(e as Error).message}`;
+    // `webgpu` is an optional dependency (npm may skip it, or a user may omit optional ones)
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes("'webgpu'")) return `the 'webgpu' package (Dawn for Node) is not installed: npm install webgpu`;
+    return `the 'webgpu' package (Dawn for Node) could not be loaded: ${err.message}`;
   }
   const attempts: { path: GpuDeviceInfo['path']; options: string[]; request: GPURequestAdapterOptions; level: GpuDeviceInfo['featureLevel'] }[] = [
     { path: 'dawn-default', options: [], request: { powerPreference: 'high-performance' }, level: 'core' },

@@ -1,4 +1,5 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
+// preserve: the published .d.ts must pull in the GPU* types too (TypeScript drops plain reference directives)
 import { engine, registerKernels } from '@largo/core';
 import { WebGpuBackend, type GpuKernelTable } from './backend.js';
 import { acquireDevice, onProcessExit } from './device.js';

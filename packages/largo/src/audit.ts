@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import * as core from '@largo/core';
 import { engine, tensor, tidy, type Tensor } from '@largo/core';
 import { backward, requireGrad } from '@largo/autograd';
-import { selectBackend } from './backend-select.js';
+import { allBackends, selectBackend } from './backend-select.js';
 
 interface AuditCase {
   name: string;
@@ -78,6 +78,30 @@ function errors(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: nu
 
 interface Stored { shape: number[]; data: Float32Array | Int32Array }
 
+/** Every case well-formed and named once; an empty manifest audits nothing and is refused. */
+function checkCases(mpath: string, cases: unknown[]): void {
+  if (cases.length === 0) throw new Error(`audit: ${mpath} lists no cases (an empty audit proves nothing)`);
+  const names = new Set<string>();
+  const strList = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const strMap = (v: unknown) => v === undefined || (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+  cases.forEach((c, i) => {
+    const where = `audit: ${mpath}: case ${i}`;
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${where} is not an object`);
+    const k = c as Record<string, unknown>;
+    if (typeof k['name'] !== 'string' || !k['name']) throw new Error(`${where}: 'name' must be a non-empty string`);
+    const at = `audit: ${mpath}: case '${k['name']}'`;
+    if (names.has(k['name'])) throw new Error(`${at} appears twice (case names must be unique)`);
+    names.add(k['name']);
+    if (typeof k['op'] !== 'string') throw new Error(`${at}: 'op' must be a string`);
+    if (!strList(k['inputs'])) throw new Error(`${at}: 'inputs' must be a list of tensor names`);
+    if (!strList(k['outputs']) || (k['outputs'] as string[]).length === 0) throw new Error(`${at}: 'outputs' must be a non-empty list of tensor names`);
+    if (!strMap(k['upstream'])) throw new Error(`${at}: 'upstream' must map outputs to tensor names`);
+    if (!strMap(k['grads'])) throw new Error(`${at}: 'grads' must map inputs to tensor names`);
+    if (k['params'] !== undefined && (k['params'] === null || typeof k['params'] !== 'object' || Array.isArray(k['params']))) throw new Error(`${at}: 'params' must be an object`);
+    for (const tol of ['rtol', 'atol']) if (k[tol] !== undefined && !(typeof k[tol] === 'number' && (k[tol] as number) >= 0)) throw new Error(`${at}: '${tol}' must be a number ≥ 0`);
+  });
+}
+
 function loadFixtures(dir: string): { cases: AuditCase[]; tensors: Map<string, Stored> } {
   const mpath = join(dir, 'manifest.json');
   const tpath = join(dir, 'tensors.safetensors');
@@ -89,9 +113,10 @@ function loadFixtures(dir: string): { cases: AuditCase[]; tensors: Map<string, S
   } catch (e) {
     throw new Error(`audit: ${mpath} is not valid JSON (${(e as Error).message})`);
   }
-  if (manifest.version !== 1 || !Array.isArray(manifest.cases)) {
+  if (manifest === null || typeof manifest !== 'object' || manifest.version !== 1 || !Array.isArray(manifest.cases)) {
     throw new Error(`audit: ${mpath} must be {"version": 1, "cases": [...]}`);
   }
+  checkCases(mpath, manifest.cases);
   const decoded = core.decodeSafetensors(new Uint8Array(readFileSync(tpath)), tpath);
   const tensors = new Map<string, Stored>();
   for (const [name, e] of Object.entries(decoded.tensors)) {
@@ -243,18 +268,16 @@ export async function runAudit(argv: string[]): Promise<number> {
   if (values.help) { console.log(HELP); return 0; }
   if (!values.fixtures) { console.error('audit: --fixtures DIR is required\n\n' + HELP); return 2; }
   let backends: string[];
-  if (values.backend === 'all') {
-    try {
-      const gpu = (await import('@largo/gpu')) as Record<string, unknown>;
-      if (typeof gpu.initWebGpu === 'function') await (gpu.initWebGpu as () => Promise<unknown>)();
-    } catch { /* no GPU backend available: audit the others */ }
-    backends = engine().backendNames();
-  } else if (values.backend === 'webgpu' || values.backend === 'auto') {
+  // @largo/gpu is optional: loaded (lazily, via backend-select) only when asked for
+  if (values.backend === 'all') backends = await allBackends();
+  else if (values.backend === 'webgpu' || values.backend === 'auto') {
     let sel;
     try { sel = await selectBackend(values.backend, { log: (s) => console.error(s) }); } catch (e) { console.error(`audit: ${(e as Error).message}`); return 2; }
     console.error(`audit: backend ${sel.name} (${sel.adapter})`);
     backends = [sel.name];
   } else backends = [values.backend!];
+  const known = engine().backendNames();
+  for (const b of backends) if (!known.includes(b)) { console.error(`audit: unknown backend '${b}' (known: ${known.join(', ')}, webgpu, all)`); return 2; }
   let rows: AuditRow[];
   try {
     rows = await auditAsync(values.fixtures, backends);

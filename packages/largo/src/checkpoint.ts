@@ -11,8 +11,8 @@
  * `largo.model` (what defines the architecture), `largo.rng`, `largo.optim`
  * (optimizer scalars), `largo.extra` (history, best score).
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, readFileSync, existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, statSync } from './node-fs.js';
+import { writeFileAtomic, type FaultHooks } from './files.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, engine, tensor, type StEntry, type Tensor } from '@largo/core';
 import { configDiff } from './config.js';
 
@@ -25,38 +25,7 @@ export class CheckpointError extends Error {
   }
 }
 
-export interface FaultHooks {
-  /** called after `bytes` of the temporary file were written (tests simulate crashes here) */
-  afterWrite?: (tmpPath: string) => void;
-  /** called just before the rename */
-  beforeRename?: (tmpPath: string) => void;
-}
-
-/** Writes `bytes` to `path` atomically. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string, hooks: FaultHooks = {}): void {
-  const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd = -1;
-  try {
-    fd = openSync(tmp, 'w', 0o644);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    hooks.afterWrite?.(tmp);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    hooks.beforeRename?.(tmp);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) { try { closeSync(fd); } catch { /* ignore */ } }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  try {
-    const d = openSync(dirname(path), 'r');
-    try { fsyncSync(d); } finally { closeSync(d); }
-  } catch { /* directories cannot be fsynced everywhere */ }
-}
+export { writeFileAtomic, type FaultHooks } from './files.js';
 
 /** What defines the architecture; a checkpoint only loads into a model with the same description. */
 export interface ModelDescriptor {
@@ -107,18 +76,33 @@ function f32(x: Tensor | Float32Array | HostTensor): { data: Float32Array; shape
   return { data: d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>), shape: [...x.shape] };
 }
 
-/** Encodes a checkpoint to safetensors bytes. */
-export function encodeCheckpoint(s: SaveInput): Uint8Array {
-  const entries: Record<string, StEntry> = {};
-  for (const [name, t] of s.params) {
-    const { data, shape } = f32(t);
-    entries[`param/${name}`] = { dtype: 'F32', shape, data };
+/** Where and what the non-finite values of `data` are, or null when all are finite. */
+export function nonFiniteSummary(data: ArrayLike<number>): string | null {
+  let count = 0, first = -1;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) { count++; if (first < 0) first = i; }
+  return count ? `${count} non-finite value(s) of ${data.length} (first: ${data[first]} at index ${first})` : null;
+}
+
+/** A checkpoint whose weights or optimizer state hold NaN or ±Inf (written or read). */
+export class NonFiniteCheckpointError extends CheckpointError {
+  constructor(file: string, readonly tensorName: string, message: string) {
+    super(file, message, [tensorName]);
+    this.name = 'CheckpointError';
   }
+}
+
+/** Encodes a checkpoint to safetensors bytes; refuses tensors with NaN or ±Inf (`file` names the target in the error). */
+export function encodeCheckpoint(s: SaveInput, file = '(checkpoint)'): Uint8Array {
+  const entries: Record<string, StEntry> = {};
+  const add = (key: string, t: Tensor | Float32Array | HostTensor) => {
+    const { data, shape } = f32(t);
+    const bad = nonFiniteSummary(data);
+    if (bad) throw new NonFiniteCheckpointError(file, key, `refusing to write tensor '${key}' at step ${s.step}: it holds ${bad}`);
+    entries[key] = { dtype: 'F32', shape, data };
+  };
+  for (const [name, t] of s.params) add(`param/${name}`, t);
   for (const [slot, list] of Object.entries(s.optim ?? {})) {
-    for (const [name, t] of list) {
-      const { data, shape } = f32(t);
-      entries[`optim/${slot}/${name}`] = { dtype: 'F32', shape, data };
-    }
+    for (const [name, t] of list) add(`optim/${slot}/${name}`, t);
   }
   const meta: Record<string, string> = {
     'largo.format': CHECKPOINT_FORMAT,
@@ -135,7 +119,7 @@ export function encodeCheckpoint(s: SaveInput): Uint8Array {
 
 /** Writes `<base>.safetensors` then `<base>.json` (config + summary), each atomically. */
 export function saveCheckpoint(base: string, s: SaveInput, hooks: FaultHooks = {}): void {
-  writeFileAtomic(`${base}.safetensors`, encodeCheckpoint(s), hooks);
+  writeFileAtomic(`${base}.safetensors`, encodeCheckpoint(s, `${base}.safetensors`), hooks);
   const sidecar = { format: CHECKPOINT_FORMAT, step: s.step, method: s.method, model: s.model, config: s.config, extra: s.extra ?? {} };
   writeFileAtomic(`${base}.json`, JSON.stringify(sidecar, null, 2) + '\n');
 }
@@ -189,6 +173,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   const optim = new Map<string, Map<string, { shape: number[]; data: Float32Array }>>();
   for (const [name, e] of Object.entries(dec.tensors)) {
     if (e.dtype !== 'F32' || !(e.data instanceof Float32Array)) throw new CheckpointError(file, `tensor '${name}' has dtype ${e.dtype}, expected F32`, [name]);
+    const bad = nonFiniteSummary(e.data);
+    if (bad) throw new NonFiniteCheckpointError(file, name, `tensor '${name}' holds ${bad}; the weights are unusable (saved from a diverged run?)`);
     if (name.startsWith('param/')) params.set(name.slice(6), { shape: e.shape, data: e.data });
     else if (name.startsWith('optim/')) {
       const rest = name.slice(6);
@@ -211,11 +197,25 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   };
 }
 
+/** Largest checkpoint file read (bigger ones are refused before reading): 4 GiB. */
+export const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
+
+function statOrNull(p: string) {
+  try { return statSync(p); } catch { return null; }
+}
+
 /** Reads `<path>` (a .safetensors file, or a base name without the extension). */
 export function loadCheckpoint(path: string): CheckpointData {
-  const file = path.endsWith('.safetensors') ? path : `${path}.safetensors`;
-  if (!existsSync(file)) throw new CheckpointError(file, 'does not exist');
-  const buf = readFileSync(file);
+  // the path as given when it exists; a base name gets .safetensors; errors name what the user typed
+  const st = statOrNull(path);
+  const file = st || path.endsWith('.safetensors') ? path : `${path}.safetensors`;
+  const fst = st ?? statOrNull(file);
+  if (!fst) throw new CheckpointError(path, path === file || /\.[A-Za-z0-9]+$/.test(path) ? 'does not exist' : `does not exist (nor does ${file})`);
+  if (fst.isDirectory()) throw new CheckpointError(file, 'is a folder, not a .safetensors checkpoint');
+  if (!fst.isFile()) throw new CheckpointError(file, 'is not a regular file');
+  if (fst.size > MAX_CHECKPOINT_BYTES) throw new CheckpointError(file, `is ${fst.size} bytes, more than the ${MAX_CHECKPOINT_BYTES}-byte limit for checkpoints`);
+  let buf: Buffer;
+  try { buf = readFileSync(file); } catch (e) { throw new CheckpointError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
   return decodeCheckpoint(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
 }
 

@@ -2,7 +2,8 @@
 /**
  * The `largo` command line: train, eval, predict, export, params, inspect, audit.
  * Exit codes: 0 success, 1 internal error, 2 bad input (usage, config, data,
- * checkpoint) — the message names the file or option at fault.
+ * checkpoint, unwritable output) — the message names the file or option at
+ * fault — 3 training diverged, 130 interrupted (SIGINT / SIGTERM).
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -59,13 +60,20 @@ export async function main(argv: string[]): Promise<number> {
     const run = await load();
     return await run(rest);
   } catch (e) {
-    const code = exitCodeFor(e);
-    let msg = e instanceof Error ? e.message : String(e);
-    if (msg.startsWith(`${cmd}: `)) msg = msg.slice(cmd.length + 2);
-    console.error(`largo ${cmd}: ${code === 2 ? '' : 'internal error: '}${msg}`);
-    if (code !== 2 && process.env['LARGO_DEBUG'] && e instanceof Error) console.error(e.stack);
-    return code;
+    return reportError(cmd, e);
   }
+}
+
+/** Prints a failed command's error (the one error policy) and returns its exit code. */
+export function reportError(cmd: string, e: unknown): number {
+  const code = exitCodeFor(e);
+  let msg = e instanceof Error ? e.message : String(e);
+  if (msg.startsWith(`${cmd}: `)) msg = msg.slice(cmd.length + 2);
+  if (code === 1) {
+    console.error(`largo ${cmd}: internal error: ${msg}\nThis is a bug in largo, please report it with the command line${process.env['LARGO_DEBUG'] ? ' and the stack below' : ' and the output of the same command with LARGO_DEBUG=1'}.`);
+    if (process.env['LARGO_DEBUG'] && e instanceof Error) console.error(e.stack);
+  } else console.error(`largo ${cmd}: ${msg}`);
+  return code;
 }
 
 const isMain = (() => {

@@ -3,7 +3,7 @@
  * command-line flags (flags win). The effective config is saved beside
  * every result and inside every checkpoint.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from './node-fs.js';
 
 import { METHODS, type Method } from './nets/factory.js';
 export const DATASETS = ['phantom', 'brats', 'isles', 'avmnist'] as const;
@@ -30,6 +30,14 @@ export interface DataConfig {
   targetSpacing: number[] | null;
   /** out-of-set label values: 'error' (default) or an explicit mapping policy */
   labelPolicy: 'error' | 'nearest-valid' | 'background';
+  /**
+   * cases lacking a modality or the label: 'skip' them with a warning that lists them (default),
+   * 'error', or 'train': labelled cases lacking a modality join the training split with the
+   * modality marked missing (each step's subset is cut down to what the sample has)
+   */
+  incomplete: 'skip' | 'error' | 'train';
+  /** modalities on different voxel grids: 'error' (default) or 'resample' into the first modality's grid */
+  gridMismatch: 'error' | 'resample';
   phantom: PhantomConfig;
   /**
    * seed of the data (phantom generation and the case split); null: the run seed. Experiments fix it
@@ -162,6 +170,8 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       labelMode: 'regions',
       targetSpacing: null,
       labelPolicy: 'error',
+      incomplete: 'skip',
+      gridMismatch: 'error',
       phantom: { cases: 12, size: 24, modalities: 4 },
       seed: null,
       testPhantom: null,
@@ -237,8 +247,16 @@ export function mergeConfig<T>(base: T, over: unknown, where: string, path = '')
 }
 
 /** Reads a JSON config file (errors name the file). */
+/** Largest config file read: 1 MiB. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
+  // a device such as /dev/zero would be read forever: only regular files of sane size
+  let st;
+  try { st = statSync(path); } catch (e) { throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  if (!st.isFile()) throw new ConfigError(`${path}: cannot read config file (${st.isDirectory() ? 'it is a folder' : 'not a regular file'})`);
+  if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: config file is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES}-byte limit`);
   try { text = readFileSync(path, 'utf8'); } catch (e) { throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
   let json: unknown;
   try { json = JSON.parse(text); } catch (e) { throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`); }
@@ -288,6 +306,9 @@ export function resolveConfig(file: Record<string, unknown> | null, overrides: R
   return cfg;
 }
 
+/** The rank multipliers the method is defined for (paper: ¼ … 4). */
+export const RANK_MULTIPLIER_RANGE = [0.25, 4] as const;
+
 export function validateConfig(c: LargoConfig): void {
   const bad = (p: string, msg: string): never => { throw new ConfigError(`config: '${p}' ${msg}`); };
   if (!Array.isArray(c.methods) || c.methods.length === 0) bad('methods', 'must list at least one method');
@@ -313,13 +334,20 @@ export function validateConfig(c: LargoConfig): void {
   }
   posInt('model.baseFeatures', c.model.baseFeatures);
   posInt('model.depth', c.model.depth);
-  if (!(c.model.rankMultiplier > 0)) bad('model.rankMultiplier', 'must be > 0');
+  if (c.model.depth < 2 || c.model.depth > 8) bad('model.depth', `must be between 2 and 8 (resolution stages of the U-Net), got ${c.model.depth}`);
+  if (!(c.model.rankMultiplier >= RANK_MULTIPLIER_RANGE[0] && c.model.rankMultiplier <= RANK_MULTIPLIER_RANGE[1])) bad('model.rankMultiplier', `must be between ${RANK_MULTIPLIER_RANGE[0]} and ${RANK_MULTIPLIER_RANGE[1]} (the paper's ¼ … 4), got ${c.model.rankMultiplier}`);
+  if (c.runName !== null) {
+    // one path component: the run folder must stay inside --out
+    if (typeof c.runName !== 'string' || c.runName === '' || c.runName === '.' || c.runName === '..' || /[\/\\\0]/.test(c.runName)) bad('runName', `must be a single folder name (no '/', '\\', '..'), got ${JSON.stringify(c.runName)}`);
+  }
   if (!['budget', 'exact'].includes(c.model.rankRule)) bad('model.rankRule', `must be budget or exact, got ${JSON.stringify(c.model.rankRule)}`);
   const s = c.data.split;
   if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9) bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
   if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
+  if (!['skip', 'error', 'train'].includes(c.data.incomplete)) bad('data.incomplete', `must be skip, error or train, got ${JSON.stringify(c.data.incomplete)}`);
+  if (!['error', 'resample'].includes(c.data.gridMismatch)) bad('data.gridMismatch', `must be error or resample, got ${JSON.stringify(c.data.gridMismatch)}`);
   if (!['joint', 'pretrained'].includes(t.encoders)) bad('train.encoders', `must be joint or pretrained, got ${JSON.stringify(t.encoders)}`);
   posInt('train.encoderEpochs', t.encoderEpochs);
   if (c.data.seed !== null && (!Number.isSafeInteger(c.data.seed) || c.data.seed < 0)) bad('data.seed', `must be null or a non-negative integer, got ${JSON.stringify(c.data.seed)}`);
@@ -338,7 +366,8 @@ export function validateConfig(c: LargoConfig): void {
  * it: where results go and how often to report. Everything else defines the
  * model or the training trajectory and must match.
  */
-export const RESUME_FREE_KEYS = ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'methods', 'data.path'];
+// data.incomplete / data.gridMismatch only decide whether odd data is refused; runs from before they existed still resume
+export const RESUME_FREE_KEYS = ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'methods', 'data.path', 'data.incomplete', 'data.gridMismatch'];
 
 /** Flattens a config into dotted paths → JSON values (arrays kept whole). */
 export function flatten(obj: unknown, prefix = ''): Map<string, string> {

@@ -15,6 +15,7 @@ export * from './nets/avmnist.js';
 export * from './params.js';
 export * from './config.js';
 export * from './checkpoint.js';
+export { FileWriteError, makeDirs, cleanStaleTemps, describeErrno } from './files.js';
 export * from './progress.js';
 export * from './eval/metrics.js';
 export * from './eval/evaluate.js';

@@ -107,7 +107,7 @@ t.test('rtol 0 and atol 0: only a bit-exact result passes, and the error is stil
 
 t.test('an unknown op is reported, not skipped; exit codes', async (t) => {
   const first = manifest.cases[0];
-  const dir = fixtureDir(t, [first, { ...first, op: 'frobnicate' }]);
+  const dir = fixtureDir(t, [first, { ...first, name: `${first.name}-unknown-op`, op: 'frobnicate' }]);
   const rows = audit(dir, ['cpu']);
   t.same(rows.filter((r) => !r.pass).map((r) => [r.op, r.note]), [['frobnicate', "unknown op 'frobnicate'"]], 'only the unknown op fails, and says so');
   const log = console.log;
@@ -122,7 +122,7 @@ t.test('an unknown op is reported, not skipped; exit codes', async (t) => {
     t.equal(await runAudit(['--fixtures', join(dir, 'nope')]), 2, 'exit 2 for a missing folder');
   } finally { console.error = err; }
   mkdirSync(join(dir, 'corrupt'));
-  writeFileSync(join(dir, 'corrupt', 'manifest.json'), '{"version": 1, "cases": []}');
+  writeFileSync(join(dir, 'corrupt', 'manifest.json'), JSON.stringify({ version: 1, cases: [first] }));
   writeFileSync(join(dir, 'corrupt', 'tensors.safetensors'), Buffer.from([1, 2, 3]));
   t.throws(() => audit(join(dir, 'corrupt'), ['cpu']), /tensors\.safetensors/, 'a truncated tensor file names the file');
 });

@@ -1,5 +1,5 @@
-// .ci/run sets LARGO_REQUIRE_TORCH, LARGO_REQUIRE_SHARED and
-// LARGO_REQUIRE_WEBGPU to 1, so a test file whose requirement is missing
+// .ci/run sets LARGO_REQUIRE_TORCH, LARGO_REQUIRE_SHARED, LARGO_REQUIRE_WEBGPU
+// and LARGO_REQUIRE_BROWSER to 1, so a test file whose requirement is missing
 // fails instead of skipping. Checked here on the real test files, each run
 // in a child process with its requirement pointed at nothing.
 import t from 'tap';
@@ -43,7 +43,7 @@ t.test('requirement(): false when present; the reason when missing; an error nam
 t.test('.ci/run sets every LARGO_REQUIRE_* unconditionally, before the tests run', async (t) => {
   const ci = readFileSync(join(root, '.ci/run'), 'utf8');
   const testAt = /^npm test/m.exec(ci)?.index ?? -1;
-  for (const v of ['TORCH', 'SHARED', 'WEBGPU'] as const) {
+  for (const v of ['TORCH', 'SHARED', 'WEBGPU', 'BROWSER'] as const) {
     const m = new RegExp(`^export ${requireVar(v)}=1$`, 'm').exec(ci);
     t.ok(m && m.index < testAt, `${requireVar(v)}=1 exported at top level before npm test`);
   }
@@ -57,6 +57,7 @@ const CASES: { what: string; file: string; env: Record<string, string>; reason: 
   { what: 'WEBGPU', file: 'packages/gpu/test/reduce.test.ts', env: { LARGO_WEBGPU: 'off' }, reason: /no WebGPU adapter: disabled by LARGO_WEBGPU=off/ },
   // forEachBackend (@largo/test-support): the same op test on every backend.
   { what: 'WEBGPU', file: 'packages/core/test/cp-reconstruct.test.ts', env: { LARGO_WEBGPU: 'off' }, reason: /no WebGPU adapter: disabled by LARGO_WEBGPU=off/ },
+  { what: 'BROWSER', file: 'packages/web/test/browser-ops.test.ts', env: { LARGO_CHROMIUM: '/nonexistent/chromium' }, reason: /no Chromium at \/nonexistent\/chromium/ },
 ];
 
 // The children start together (each mostly waits on loading its modules).
@@ -73,7 +74,8 @@ CASES.forEach((c, i) => {
 
 t.test('without the switch the same file skips and says why', async (t) => {
   const r = await unrequired;
-  t.equal(r.status, 0, `exit 0 (${r.stderr.slice(-300)})`);
+  if (r.status !== 0) t.comment(r.stderr.slice(-600));
+  t.equal(r.status, 0, 'exit 0');
   t.match(r.stdout, /# SKIP no WebGPU adapter: disabled by LARGO_WEBGPU=off \(LARGO_REQUIRE_WEBGPU=1 makes this a failure\)/, 'each skipped test names the reason');
   t.notMatch(r.stdout, /^\s*not ok/m, 'nothing failed');
 });

@@ -13,6 +13,8 @@ export const ALLOWED_DEPS: Readonly<Record<string, readonly string[]>> = {
   gpu: ['core'],
   datasets: ['core'],
   largo: ['core', 'autograd', 'datasets', 'gpu'],
+  // the browser page (private, bundled by esbuild)
+  web: ['core', 'autograd', 'datasets', 'gpu', 'largo'],
 };
 
 const SPEC = /(?:^|[^\w.])(?:import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;

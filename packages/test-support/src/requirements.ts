@@ -1,10 +1,10 @@
 // Tests that need something from outside the repository (PyTorch, the shared
-// data sets, a WebGPU adapter) skip without it and say why — unless the
+// data sets, a WebGPU adapter, Chromium for the browser tests) skip without it and say why — unless the
 // matching LARGO_REQUIRE_* variable is 1, as .ci/run sets it: then the missing
 // requirement is an error, so a broken install step fails CI instead of
 // passing as a row of skips.
 
-export type Requirement = 'TORCH' | 'SHARED' | 'WEBGPU';
+export type Requirement = 'TORCH' | 'SHARED' | 'WEBGPU' | 'BROWSER';
 
 /** The variable that turns a missing `what` from a skip into an error. */
 export const requireVar = (what: Requirement): string => `LARGO_REQUIRE_${what}`;

@@ -10,6 +10,8 @@ import { lossKernels } from './losses.js';
 import { matmulKernels } from './matmul.js';
 import { reduceKernels } from './reduce.js';
 import { softmaxKernels } from './softmax.js';
+import { installHotPaths } from './hot-paths.js';
+import { installWasmKernels } from './wasm/register.js';
 
 export { CpuBackend, vals, fvals, type CpuData, type CpuKernel, type CpuKernelTable } from './backend.js';
 
@@ -24,3 +26,8 @@ export const cpuKernels = {
 
 engine().registerBackend('cpu', () => new CpuBackend(), 1);
 registerKernels('cpu', cpuKernels);
+
+// Over the table: monomorphic loops for the hottest elementwise ops, then the
+// WebAssembly SIMD kernels (each falls back to the kernel it replaces).
+installHotPaths();
+installWasmKernels();

@@ -19,27 +19,46 @@ export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
 }
 
-const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'BackendError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError']);
+const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'BackendError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError', 'DataError', 'FileWriteError', 'AuditInputError', 'SlidingWindowError']);
 
-/** Exit code for an error: 2 for bad input, 1 otherwise. */
+/** Exit codes (docs/cli.md): success, internal error, bad input, training diverged, interrupted. */
+export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3, interrupted: 130 } as const;
+
+/** Exit code for an error: 2 for bad input, 3 for a diverged training run, 1 otherwise. */
 export function exitCodeFor(e: unknown): number {
-  if (e instanceof UsageError || e instanceof InputError || e instanceof ConfigError || e instanceof CheckpointError) return 2;
-  if (e instanceof Error && (INPUT_ERRORS.has(e.name) || INPUT_ERRORS.has(e.constructor.name))) return 2;
+  if (e instanceof Error && e.name === 'DivergenceError') return EXIT.diverged;
+  if (e instanceof Error && e.name === 'TrainingInterrupted') return EXIT.interrupted;
+  if (e instanceof UsageError || e instanceof InputError || e instanceof ConfigError || e instanceof CheckpointError) return EXIT.input;
+  if (e instanceof Error && (INPUT_ERRORS.has(e.name) || INPUT_ERRORS.has(e.constructor.name))) return EXIT.input;
   const code = (e as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return 2;
-  return 1;
+  if (code && USER_ERRNO.has(code)) return EXIT.input;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return EXIT.input;
+  return EXIT.internal;
 }
+
+/** errno codes that describe the user's files or machine, not a bug. */
+const USER_ERRNO = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENOSPC', 'EDQUOT', 'EROFS', 'ENAMETOOLONG', 'ELOOP', 'EEXIST', 'EMFILE', 'ENFILE']);
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** parseArgs, turning its errors into UsageErrors that carry the command's help hint. */
 export function parse(cmd: string, argv: string[], options: Options, allowPositionals = false): { values: Record<string, unknown>; positionals: string[] } {
+  let r;
   try {
-    const r = parseArgs({ args: argv, options, allowPositionals, strict: true });
-    return { values: r.values as Record<string, unknown>, positionals: r.positionals };
+    r = parseArgs({ args: argv, options, allowPositionals, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError(`${cmd}: ${(e as Error).message.split('\n')[0]} (see 'largo ${cmd} --help')`);
   }
+  const seen = new Map<string, string>();
+  for (const tok of r.tokens ?? []) {
+    if (tok.kind !== 'option') continue;
+    const o = options[tok.name];
+    if (!o || o.multiple || o.type === 'boolean') continue;
+    const prev = seen.get(tok.name);
+    if (prev !== undefined) throw new UsageError(`${cmd}: --${tok.name} given twice ('${prev}' and '${tok.value ?? ''}'); give it once`);
+    seen.set(tok.name, tok.value ?? '');
+  }
+  return { values: r.values as Record<string, unknown>, positionals: r.positionals };
 }
 
 /** Options every config-driven command accepts, with the config key each one sets. */

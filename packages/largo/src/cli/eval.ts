@@ -39,7 +39,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (values['checkpoint']) set.push(`eval.checkpoint=${String(values['checkpoint'])}`);
   if (values['mirror']) set.push('eval.mirror=true');
   if (values['no-hd95']) set.push('eval.hd95=false');
-  if (values['step']) set.push(`eval.step=${String(values['step'])}`);
+  if (values['step'] !== undefined) {
+    const st = Number(values['step']);
+    if (!(String(values['step']).trim() !== '' && st > 0 && st <= 1)) throw new UsageError(`eval: --step must be in (0, 1], got '${String(values['step'])}'`);
+    set.push(`eval.step=${st}`);
+  }
   const cfg = configFrom('eval', { set }, saved.config);
   if (values['methods']) {
     const ms = String(values['methods']).split(',').map((s) => s.trim());

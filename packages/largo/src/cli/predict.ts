@@ -77,6 +77,9 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (existsSync(out) && !values['force']) throw new InputError(`predict: ${out} already exists; pass --force to overwrite it`);
   if (existsSync(`${out}.json`) && !values['force']) throw new InputError(`predict: ${out}.json already exists; pass --force to overwrite it`);
 
+  const stepFlag = values['step'] !== undefined ? Number(values['step']) : undefined;
+  if (stepFlag !== undefined && !(stepFlag > 0 && stepFlag <= 1)) throw new UsageError(`predict: --step must be in (0, 1], got '${String(values['step'])}'`);
+
   // which file for which modality
   const files = new Map<string, string>();
   const add = (mod: string, file: string, how: string) => {
@@ -97,7 +100,13 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const d = discoverCases(dir, { layout: 'auto' });
     if (d.cases.length === 0) throw new InputError(`predict: no NIfTI files with a known modality suffix in ${dir}`);
     if (d.cases.length > 1) throw new InputError(`predict: ${dir} holds ${d.cases.length} cases (${d.cases.slice(0, 5).map((c) => c.id).join(', ')}); give one case folder or the files`);
-    for (const [m, f] of Object.entries(d.cases[0]!.files)) if (modalities.includes(m)) add(m, f, '--case');
+    const found = Object.entries(d.cases[0]!.files);
+    const unused = found.filter(([m]) => !modalities.includes(m)).map(([m]) => m);
+    if (found.length && unused.length === found.length && files.size === 0) {
+      throw new InputError(`predict: the case in ${dir} has ${unused.join(', ')} (${d.layout} layout), but this checkpoint takes ${modalities.join(', ')}; use a checkpoint trained on ${d.layout} data`);
+    }
+    if (unused.length) console.error(`predict: ignoring ${unused.join(', ')} from ${dir} (not a modality of this checkpoint: ${modalities.join(', ')})`);
+    for (const [m, f] of found) if (modalities.includes(m)) add(m, f, '--case');
   }
   if (files.size === 0) throw new UsageError(`predict: no input modality given; this checkpoint takes ${modalities.map((m) => `--${m}`).join(', ')} (any non-empty subset) or --case DIR`);
   for (const [m, f] of files) if (!existsSync(f)) throw new InputError(`predict: the ${m} file ${f} does not exist`);
@@ -108,6 +117,13 @@ export async function predictCommand(argv: string[]): Promise<number> {
   for (const m of present) images.set(m, await readNifti(files.get(m)!));
   const ref = present[0]!, refFile = files.get(ref)!, refImg = images.get(ref)!;
   const refVol = niftiToVolume(refImg, refFile);
+  for (const m of present) {
+    const h = images.get(m)!.header;
+    const sp = h.pixdim.slice(1, 4);
+    // the output copies the geometry: a NaN spacing would be written into it
+    if (sp.some((v) => !Number.isFinite(v))) throw new InputError(`predict: ${files.get(m)} (${m}) has a non-finite voxel size (pixdim ${sp.join(', ')}); fix its header`);
+    if ([...h.quatern, ...h.qoffset, ...h.srow.flat()].some((v) => !Number.isFinite(v))) throw new InputError(`predict: ${files.get(m)} (${m}) has non-finite values in its qform/sform; fix its header`);
+  }
   const refAff = niftiAffine(refImg.header);
   const vols = present.map((m) => {
     const f = files.get(m)!;
@@ -143,8 +159,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     onCpu(() => restoreParams(ck, params));
     placeOn(params);
     prepareSubset(net, k);
-    const step = values['step'] !== undefined ? Number(values['step']) : cfg.eval.step;
-    if (!(step > 0 && step <= 1)) throw new UsageError(`predict: --step must be in (0, 1], got '${String(values['step'])}'`);
+    const step = stepFlag ?? cfg.eval.step;
     const t0 = performance.now();
     const logits = await predictVolume(net, image, spatial, k, { patchSize: cfg.train.patchSize, step, mirror: Boolean(values['mirror']) });
     const isles = cfg.dataset === 'isles';

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { timestamp, type LargoConfig } from '../config.js';
 import { runExperiment } from '../train/experiment.js';
+import { TrainingInterrupted } from '../train/loop.js';
 import { formatDuration } from '../progress.js';
 import { BACKEND_HELP, configFrom, configHelp, configOptions, InputError, latestRun, parse, splitOptionalValue, useBackend, UsageError } from './common.js';
 
@@ -22,6 +23,7 @@ ${configHelp()}
                            checkpoint (default: the newest run under --out);
                            bitwise identical to an uninterrupted run on the CPU
 ${BACKEND_HELP}
+  --force                  write into an existing non-empty run folder (replacing its files)
   --no-eval                train only
   --quiet                  no progress output
   --plain                  plain progress lines even on a terminal
@@ -36,7 +38,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const args = splitOptionalValue(argv, 'resume', 'resume-dir');
   const { values } = parse('train', args, {
     ...configOptions(), resume: { type: 'boolean' }, 'resume-dir': { type: 'string' }, 'no-eval': { type: 'boolean' },
-    quiet: { type: 'boolean' }, plain: { type: 'boolean' }, 'stop-after': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    quiet: { type: 'boolean' }, plain: { type: 'boolean' }, force: { type: 'boolean' }, 'stop-after': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   });
   if (values['help']) { console.log(TRAIN_HELP); return 0; }
   let runDir: string;
@@ -60,7 +62,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (values['resume-dir']) throw new UsageError('train: --resume-dir needs --resume');
     cfg = configFrom('train', values);
     runDir = join(cfg.out, cfg.runName ?? timestamp());
-    if (existsSync(join(runDir, 'config.json'))) throw new InputError(`train: ${runDir} already holds a run; pass --resume ${runDir} to continue it or choose another --run-name`);
+    // a run folder is made fresh: files of another run (or anything else) are never replaced silently
+    if (existsSync(join(runDir, 'config.json')) && !values['force']) throw new InputError(`train: ${runDir} already holds a run; pass --resume ${runDir} to continue it, --force to start over in it, or choose another --run-name`);
+    if (existsSync(runDir)) {
+      if (!statSync(runDir).isDirectory()) throw new InputError(`train: ${runDir} exists and is not a folder; choose another --run-name or --out`);
+      const entries = readdirSync(runDir);
+      if (entries.length && !values['force']) throw new InputError(`train: the run folder ${runDir} exists and is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); choose another --run-name, or pass --force to write into it`);
+    }
   }
   const stopAfter = values['stop-after'] !== undefined ? Number(values['stop-after']) : undefined;
   const quiet = Boolean(values['quiet']);
@@ -69,13 +77,40 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const be = await useBackend('train', values, log);
   log(`run folder: ${resolve(runDir)} (seed ${cfg.seed}${resume ? ', resuming' : ''}; backend ${be.name}: ${be.adapter})`);
   const t0 = performance.now();
-  const r = await runExperiment(cfg, {
-    runDir, resume, stream, tty: values['plain'] ? false : undefined, log, evaluate: !values['no-eval'], stopAfter,
-    meta: { argv: ['train', ...argv], node: process.version, backend: { choice: be.choice, name: be.name, adapter: be.adapter } },
-  });
+  // SIGINT / SIGTERM: finish the current step, write a checkpoint, say how to resume, exit 130.
+  // A second signal while that happens exits at once.
+  let signalled: string | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(130);
+    signalled = sig;
+    process.stderr.write(`\n${sig}: stopping after the current training step with a checkpoint (send it again to quit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let r;
+  try {
+    r = await runExperiment(cfg, {
+      runDir, resume, stream, tty: values['plain'] ? false : undefined, log, evaluate: !values['no-eval'], stopAfter,
+      meta: { argv: ['train', ...argv], node: process.version, backend: { choice: be.choice, name: be.name, adapter: be.adapter } }, interrupt: () => signalled,
+    });
+  } catch (e) {
+    if (e instanceof TrainingInterrupted) {
+      process.stderr.write(`train: interrupted by ${e.signal} at step ${e.step} of ${e.method}; checkpoint: ${resolve(e.file)}\n`
+        + `resume with: largo train --resume ${resolve(runDir)}\n`);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   const wall = (performance.now() - t0) / 1000;
   if (r.markdown) process.stdout.write(r.markdown + '\n');
   const avg = Object.entries(r.averages).map(([m, v]) => `${m} ${(100 * v).toFixed(2)}`).join(', ');
   log(`${avg ? `average ${r.table?.metric ?? ''}: ${avg}; ` : ''}wall time ${formatDuration(wall)}; results in ${resolve(runDir)}`);
+  if (r.markdown && cfg.dataset === 'phantom') {
+    // one seed, one split: say where the evidence that can carry a claim comes from
+    log('one seed on one split: for held-out selection, 5 seeds with mean ± std, the fair baselines and the ablations see docs/results.md and experiments/ (largo experiment experiments/phantom-baselines.json)');
+  }
   return 0;
 }

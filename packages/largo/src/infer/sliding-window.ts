@@ -33,12 +33,37 @@ export interface SlidingWindowOptions {
  */
 export type PatchPredictor = (patches: Float32Array, n: number) => Float32Array | Promise<Float32Array>;
 
+/** A sliding-window request the user can fix (step out of range, too many windows): exit code 2. */
+export class SlidingWindowError extends Error {
+  constructor(message: string) { super(message); this.name = 'SlidingWindowError'; }
+}
+
+/**
+ * Most windows one volume may take: 20,000, or the environment variable
+ * LARGO_MAX_WINDOWS. A tiny step would otherwise run for hours or exhaust memory.
+ */
+export const DEFAULT_MAX_WINDOWS = 20_000;
+
+export function maxWindows(): number {
+  const v = Number(process.env['LARGO_MAX_WINDOWS']);
+  return Number.isFinite(v) && v >= 1 ? v : DEFAULT_MAX_WINDOWS;
+}
+
+function checkStep(step: number): void {
+  if (!(typeof step === 'number' && step > 0 && step <= 1)) throw new SlidingWindowError(`sliding window: step must be in (0, 1], got ${step}`);
+}
+
+/** Tiles along one axis; a step below one voxel gives every position once. */
+function tileCount(size: number, patch: number, step: number): number {
+  const maxStart = size - patch;
+  return Math.min(Math.ceil(maxStart / (patch * step)) + 1, maxStart + 1);
+}
+
 /** Tile origins along one axis (nnU-Net's compute_steps_for_sliding_window). */
 export function tileStarts(size: number, patch: number, step = 0.5): number[] {
-  if (!(step > 0 && step <= 1)) throw new Error(`sliding window: step must be in (0, 1], got ${step}`);
+  checkStep(step);
   if (patch > size) throw new Error(`sliding window: patch ${patch} larger than the (padded) size ${size}`);
-  const target = patch * step;
-  const num = Math.ceil((size - patch) / target) + 1;
+  const num = tileCount(size, patch, step);
   const maxStart = size - patch;
   const actual = num > 1 ? maxStart / (num - 1) : 99999999999;
   return Array.from({ length: num }, (_, i) => Math.round(actual * i));
@@ -117,7 +142,13 @@ export async function slidingWindow(image: Float32Array, shape: readonly number[
   const weight = o.gaussian === false ? new Float32Array(ps[0]! * ps[1]! * ps[2]!).fill(1) : gaussianImportance(ps, o.sigmaScale ?? 1 / 8);
   const acc = new Float64Array(K * pn);
   const wsum = new Float64Array(pn);
-  const starts = padded.map((s, i) => tileStarts(s, ps[i]!, o.step ?? 0.5));
+  const step = o.step ?? 0.5;
+  checkStep(step);
+  // count before building anything: the window list itself can be what exhausts memory
+  const counts = padded.map((s, i) => tileCount(s, ps[i]!, step));
+  const total = counts.reduce((a, b) => a * b, 1);
+  if (total > maxWindows()) throw new SlidingWindowError(`sliding window: step ${step} gives ${total} windows (${counts.join(' × ')}) for a ${padded.join('×')} volume and patch ${ps.join('×')}, more than the limit of ${maxWindows()} (LARGO_MAX_WINDOWS); use a larger --step`);
+  const starts = padded.map((s, i) => tileStarts(s, ps[i]!, step));
   const tiles: number[][] = [];
   for (const a of starts[0]!) for (const b of starts[1]!) for (const c of starts[2]!) tiles.push([a, b, c]);
   const [pd, ph, pw] = ps as [number, number, number];

@@ -6,12 +6,15 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
   PhantomDataset, openBrats, openIsles, splitCases, readSplitFile, BRATS_REGIONS, BRATS_LABELS, ISLES_REGIONS, ISLES_LABELS,
-  loadAvMnist, standardizeAudio, Rng, readMnistImages, readMnistLabels, labelsToRegions, type CaseArrays, type Dataset, type Region, type AvMnistSplit,
+  loadAvMnist, standardizeAudio, Rng, readMnistImages, readMnistLabels, labelsToRegions, DataError, type CaseArrays, type CaseEntry, type Dataset, type Region, type AvMnistSplit,
 } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
 import { deriveSeed, STREAM } from './rng.js';
 import { toFeatureSpace, type FeatureSpace } from './encoders.js';
 import { onCpu } from '../backend-select.js';
+import { predLabels } from '../infer/labels.js';
+
+export { predLabels };
 
 export interface SegData {
   name: string;
@@ -28,6 +31,10 @@ export interface SegData {
   test: CaseArrays[];
   /** a warning about the split (e.g. evaluating on training cases) */
   note?: string;
+  /** cases left out because they lack a modality or the label, with what each lacks */
+  skipped?: { id: string; lacks: string[] }[];
+  /** training cases that lack a modality (data.incomplete = 'train'), with what each lacks */
+  trainedIncomplete?: { id: string; lacks: string[] }[];
 }
 
 /** Maps a label map's values to class indices in place (labels mode). */
@@ -38,7 +45,7 @@ function toClassIndices(c: CaseArrays, values: readonly number[]): CaseArrays {
   const out = new Uint8Array(c.label.length);
   for (let i = 0; i < out.length; i++) {
     const v = lut[c.label[i]!]!;
-    if (v < 0) throw new Error(`case ${c.id}: label value ${c.label[i]} is not one of ${values.join(', ')}`);
+    if (v < 0) throw new DataError(`case ${c.id}: label value ${c.label[i]} is not one of ${values.join(', ')}`);
     out[i] = v;
   }
   return { ...c, label: out };
@@ -67,35 +74,7 @@ export function predRegions(logits: Float32Array, d: SegData, n: number): Uint8A
   return labelsToRegions(predLabels(logits, d, n), d.regions);
 }
 
-/** Label values (e.g. BraTS 0/1/2/4) from fused logits: argmax, or the nested-region rule for regions. */
-export function predLabels(logits: Float32Array, d: SegData, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  if (d.labelMode === 'labels') {
-    for (let i = 0; i < n; i++) {
-      let best = 0, bv = logits[i]!;
-      for (let c = 1; c < d.classes; c++) { const v = logits[c * n + i]!; if (v > bv) { bv = v; best = c; } }
-      out[i] = d.labelValues[best]!;
-    }
-    return out;
-  }
-  // regions → labels: the innermost region wins (BraTS: ET → 4, TC∖ET → 1, WT∖TC → 2)
-  const order = d.regions.map((r, i) => ({ i, size: r.labels.length })).sort((a, b) => b.size - a.size);
-  for (let v = 0; v < n; v++) {
-    let lab = 0;
-    for (const { i } of order) {
-      if (logits[i * n + v]! > 0) {
-        const r = d.regions[i]!;
-        // the region's own label: the one not in any smaller region
-        const smaller = d.regions.filter((q) => q.labels.length < r.labels.length).flatMap((q) => q.labels);
-        lab = r.labels.find((l) => !smaller.includes(l)) ?? r.labels[0]!;
-      }
-    }
-    out[v] = lab;
-  }
-  return out;
-}
-
-function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]; labelValues: readonly number[] } {
+function segDataset(cfg: LargoConfig, allowMissing = false): { ds: Dataset; regions: readonly Region[]; labelValues: readonly number[] } {
   const d = cfg.data;
   if (cfg.dataset === 'phantom') {
     const p = d.phantom;
@@ -104,9 +83,9 @@ function segDataset(cfg: LargoConfig): { ds: Dataset; regions: readonly Region[]
       regions: BRATS_REGIONS, labelValues: BRATS_LABELS,
     };
   }
-  if (!d.path) throw new Error(`dataset '${cfg.dataset}' needs data.path (--data <folder>)`);
-  if (!existsSync(d.path)) throw new Error(`${d.path}: data folder does not exist`);
-  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true } as const;
+  if (!d.path) throw new DataError(`dataset '${cfg.dataset}' needs data.path (--data <folder>)`);
+  if (!existsSync(d.path)) throw new DataError(`${d.path}: data folder does not exist (data.path / --data)`);
+  const opts = { labelMode: d.labelMode, labelPolicy: d.labelPolicy, targetSpacing: d.targetSpacing, requireLabel: true, gridMismatch: d.gridMismatch, allowMissing } as const;
   if (cfg.dataset === 'brats') return { ds: openBrats(d.path, opts), regions: BRATS_REGIONS, labelValues: BRATS_LABELS };
   return { ds: openIsles(d.path, opts), regions: ISLES_REGIONS, labelValues: ISLES_LABELS };
 }
@@ -118,11 +97,18 @@ export function dataSeed(cfg: LargoConfig): number {
 
 export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   const { ds, regions, labelValues } = segDataset(cfg);
-  if (ds.cases.length === 0) throw new Error(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found`);
+  // cases that lack a modality or the label are never dropped silently: listed, and refused with data.incomplete = 'error'
+  const incomplete: CaseEntry[] = 'incomplete' in ds ? (ds as { incomplete: CaseEntry[] }).incomplete : [];
+  // data.incomplete = 'train': labelled cases lacking a modality join the training split with that channel zero and marked missing
+  const trainable = cfg.data.incomplete === 'train' ? incomplete.filter((c) => c.label !== null && c.missing.length < ds.modalities.length) : [];
+  const skipped = incomplete.filter((c) => !trainable.includes(c)).map((c) => ({ id: c.id, lacks: [...c.missing, ...(c.label ? [] : ['label'])] }));
+  const skippedText = skipped.slice(0, 10).map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ') + (skipped.length > 10 ? ` and ${skipped.length - 10} more` : '');
+  if (skipped.length && cfg.data.incomplete === 'error') throw new DataError(`${cfg.data.path}: ${skipped.length} case(s) lack a modality or the label: ${skippedText} (data.incomplete is 'error'; 'skip' trains on the complete cases, 'train' also trains on the ones that lack a modality)`);
+  if (ds.cases.length === 0) throw new DataError(`${cfg.data.path ?? cfg.dataset}: no complete labelled cases found${skipped.length ? ` (${skipped.length} incomplete: ${skippedText})` : ''}; every case needs ${ds.modalities.join(', ')} and a label`);
   const split = cfg.data.splitFile
     ? readSplitFile(cfg.data.splitFile, { cases: ds.cases })
     : splitCases(ds.cases, { seed: deriveSeed(dataSeed(cfg), STREAM.split), fractions: cfg.data.split });
-  if (split.train.length === 0) throw new Error(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
+  if (split.train.length === 0) throw new DataError(`the split leaves no training cases (${ds.cases.length} cases, fractions ${cfg.data.split.join('/')})`);
   const labelsMode = cfg.data.labelMode === 'labels';
   const load = async (ids: string[]) => {
     const out: CaseArrays[] = [];
@@ -133,6 +119,13 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
     return out;
   };
   const [train, val] = [await load(split.train), await load(split.val)];
+  if (trainable.length) {
+    const { ds: withMissing } = segDataset(cfg, true);
+    for (const c of trainable) {
+      const arrays = await withMissing.loadArrays(c.id);
+      train.push(labelsMode ? toClassIndices(arrays, labelValues) : arrays);
+    }
+  }
   let note: string | undefined;
   let test: CaseArrays[];
   const tp = cfg.dataset === 'phantom' ? cfg.data.testPhantom : null;
@@ -151,7 +144,7 @@ export async function loadSegData(cfg: LargoConfig): Promise<SegData> {
   return {
     name: ds.name, modalities: ds.modalities, labelMode: cfg.data.labelMode, regions, labelValues,
     classes: labelsMode ? labelValues.length : regions.length,
-    train, val: val.length ? val : train.slice(0, 1), test, note,
+    train, val: val.length ? val : train.slice(0, 1), test, note, skipped, trainedIncomplete: trainable.map((c) => ({ id: c.id, lacks: c.missing })),
   };
 }
 
@@ -191,13 +184,13 @@ export function takeSamples(s: AvMnistSplit, idx: readonly number[]): AvMnistSpl
  */
 export function loadAvData(cfg: LargoConfig, log: (s: string) => void = () => undefined): AvData {
   const root = cfg.data.path;
-  if (!root) throw new Error(`dataset 'avmnist' needs data.path (--data <folder with mnist/ and fsdd/>)`);
+  if (!root) throw new DataError(`dataset 'avmnist' needs data.path (--data <folder with mnist/ and fsdd/>)`);
   const pick = (...cands: string[]) => cands.find((c) => existsSync(c));
   const images = pick(join(root, 'mnist', 't10k-images-idx3-ubyte.gz'), join(root, 'mnist', 't10k-images-idx3-ubyte'), join(root, 'mnist', 'train-images-idx3-ubyte.gz'));
   const labels = pick(join(root, 'mnist', 't10k-labels-idx1-ubyte.gz'), join(root, 'mnist', 't10k-labels-idx1-ubyte'), join(root, 'mnist', 'train-labels-idx1-ubyte.gz'));
   const fsdd = pick(join(root, 'fsdd', 'recordings'), join(root, 'fsdd'));
-  if (!images || !labels) throw new Error(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
-  if (!fsdd) throw new Error(`${join(root, 'fsdd')}: no FSDD recordings folder`);
+  if (!images || !labels) throw new DataError(`${join(root, 'mnist')}: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])`);
+  if (!fsdd) throw new DataError(`${join(root, 'fsdd')}: no FSDD recordings folder`);
   const { train, test, pairs } = loadAvMnist({ mnistImages: images, mnistLabels: labels, fsddDir: fsdd, seed: dataSeed(cfg) });
   standardizeAudio(train, test);
   const n = train.count;

@@ -4,13 +4,16 @@
  * JSON, CSV), figures, training curves, checkpoints and the effective config
  * to one run folder.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { cleanStaleTemps, makeDirs } from '../files.js';
 import { join } from 'node:path';
 import { configDiff, ConfigError, type LargoConfig } from '../config.js';
 import { loadCheckpoint, restoreParams, checkCompatible } from '../checkpoint.js';
-import { buildSegmentationFamily, type UNet3D } from '../nets/unet.js';
+import { buildSegNet } from '../nets/build.js';
 import { buildAvMnistNet, type AvMnistNet } from '../nets/avmnist.js';
 import type { Method } from '../nets/factory.js';
+
+export { buildSegNet };
 import { enumerateSubsets, fullSubset, subsetMask, subsetName } from '../subsets.js';
 import { evaluateSegmentation, evaluateAvMnist } from '../eval/evaluate.js';
 import { toMarkdown, toCsv, toCaseCsv, toJson, overallAverage, type ResultsTable, type CaseRecord } from '../report/table.js';
@@ -22,7 +25,7 @@ import { formatDuration } from '../progress.js';
 import { loadSegData, loadAvData, gtRegions, type SegData, type AvData } from './data.js';
 import { SegTask, segDescriptor } from './seg-task.js';
 import { AvTask, avDescriptor } from './av-task.js';
-import { trainLoop, type History, type TrainResult } from './loop.js';
+import { trainLoop, TrainingInterrupted, type History, type TrainResult } from './loop.js';
 import { onCpu, placeOn } from '../backend-select.js';
 import { AUDIO_FEATURES, IMAGE_FEATURES } from './encoders.js';
 
@@ -42,6 +45,8 @@ export interface ExperimentOptions {
   evalOnly?: boolean;
   /** extra facts stored in config.json (command line, versions) */
   meta?: Record<string, unknown>;
+  /** polled after every training step; a signal name stops with a checkpoint (TrainingInterrupted) */
+  interrupt?: () => string | undefined;
 }
 
 export interface ExperimentResult {
@@ -61,24 +66,17 @@ const MODALITY_LABELS: Record<string, string> = { flair: 'Fl', t1: 'T1', t1ce: '
 
 /** Writes config.json, or checks it against an existing one when resuming (error names the differing keys). */
 export function writeRunConfig(runDir: string, cfg: LargoConfig, resume: boolean, meta: Record<string, unknown> = {}): void {
-  mkdirSync(runDir, { recursive: true });
+  makeDirs(runDir);
+  cleanStaleTemps(runDir);
   const path = join(runDir, 'config.json');
   if (resume && existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as { config: unknown };
-    const diff = configDiff(prev.config, cfg, ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval']);
+    const diff = configDiff(prev.config, cfg, ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'data.incomplete', 'data.gridMismatch']);
     if (diff.length) {
       throw new ConfigError(`${path}: the run was started with another configuration; differing key(s): ${diff.map((d) => `${d.key} (run ${d.a ?? '(absent)'}, now ${d.b ?? '(absent)'})`).join(', ')}`);
     }
   }
   writeFileAtomic(path, JSON.stringify({ seed: cfg.seed, config: cfg, ...meta, written: new Date().toISOString() }, null, 2) + '\n');
-}
-
-export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData, 'modalities' | 'classes'>): UNet3D {
-  const m = cfg.model;
-  return buildSegmentationFamily({
-    method: method as Method, modalities: data.modalities.length, classes: data.classes, baseFeatures: m.baseFeatures,
-    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, rankRule: m.rankRule, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
-  });
 }
 
 /**
@@ -101,20 +99,16 @@ function subsetRows(M: number) {
 export function writeCurves(dir: string, histories: Record<string, History>, valName: string): void {
   const names = Object.keys(histories);
   const window = Math.max(1, Math.round(Math.max(...names.map((n) => histories[n]!.loss.length)) / 40));
-  writeFileSync(join(dir, 'curves-loss.svg'), lineChartSvg(names.map((n) => ({ name: n, points: smooth(histories[n]!.loss, window) })), { title: `training loss (moving average over ${window} steps)`, xLabel: 'step', yLabel: 'loss', logY: true }));
-  writeFileSync(join(dir, 'curves-val.svg'), lineChartSvg(names.map((n) => ({ name: n, points: histories[n]!.val.map(([s, v]) => [s, v] as [number, number]) })), { title: `validation ${valName}`, xLabel: 'step', yLabel: valName }));
+  writeFileAtomic(join(dir, 'curves-loss.svg'), lineChartSvg(names.map((n) => ({ name: n, points: smooth(histories[n]!.loss, window) })), { title: `training loss (moving average over ${window} steps)`, xLabel: 'step', yLabel: 'loss', logY: true }));
+  writeFileAtomic(join(dir, 'curves-val.svg'), lineChartSvg(names.map((n) => ({ name: n, points: histories[n]!.val.map(([s, v]) => [s, v] as [number, number]) })), { title: `validation ${valName}`, xLabel: 'step', yLabel: valName }));
 }
 
 export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Promise<ExperimentResult> {
   const t0 = performance.now();
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
   // the data is read (and checked) before anything is written, so bad input leaves no run folder behind
-  const writeConfig = () => {
-    if (o.evalOnly) {
-      mkdirSync(o.runDir, { recursive: true });
-      writeFileAtomic(join(o.runDir, 'eval-config.json'), JSON.stringify({ seed: cfg.seed, config: cfg, ...o.meta, written: new Date().toISOString() }, null, 2) + '\n');
-    } else writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta);
-  };
+  // eval-config.json is written only once the evaluation succeeded (a failed eval leaves the run as it was)
+  const writeConfig = () => { if (!o.evalOnly) writeRunConfig(o.runDir, cfg, o.resume ?? false, o.meta); };
   const seconds = { total: 0, train: {} as Record<string, number>, eval: {} as Record<string, number> };
   const trainRes: Record<string, TrainResult> = {};
   const params: Record<string, number> = {};
@@ -138,8 +132,9 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
       try {
         const task = onCpu(() => new AvTask(net, data, cfg, method));
         placeOn(net.namedParameters());
-        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter, interrupt: o.interrupt });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
+        stopIfInterrupted(o, method, r.steps);
         if (!evaluate || r.steps < cfg.train.steps) continue;
         const te = performance.now();
         loadForEval(o.runDir, method, cfg, avDescriptor(cfg, method), net.namedParameters());
@@ -155,6 +150,8 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     writeConfig();
     log(`${data.name}: ${data.modalities.length} modalities (${data.modalities.join(', ')}), ${enumerateSubsets(data.modalities.length).length} subsets; ${data.train.length} train / ${data.val.length} val / ${data.test.length} test cases (${((performance.now() - tl) / 1000).toFixed(1)} s to load)`);
     if (data.note) log(`warning: ${data.note}`);
+    if (data.skipped?.length) log(`warning: ${data.skipped.length} case(s) left out because they lack a modality or the label (data.incomplete = '${cfg.data.incomplete}'; 'train' trains on those with a label, 'error' refuses them): ${data.skipped.map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ')}`);
+    if (data.trainedIncomplete?.length) log(`${data.trainedIncomplete.length} training case(s) lack a modality and train with it marked missing (data.incomplete = 'train'): ${data.trainedIncomplete.map((c) => `${c.id} (lacks ${c.lacks.join(', ')})`).join(', ')}`);
     splits = { train: data.train.map((c) => c.id), val: data.val.map((c) => c.id), test: data.test.map((c) => c.id) };
     const M = data.modalities.length;
     const figCases = data.test.slice(0, cfg.eval.figureCases);
@@ -166,8 +163,9 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
       try {
         const task = onCpu(() => new SegTask(net, data, cfg, method));
         placeOn(net.namedParameters());
-        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter });
+        const r = o.evalOnly ? trainedResult(o.runDir, method, cfg) : await trainLoop(task, cfg, { dir: join(o.runDir, method), method, resume: o.resume, stream: o.stream, tty: o.tty, stopAfter: o.stopAfter, interrupt: o.interrupt });
         trainRes[method] = r; histories[method] = r.history; seconds.train[method] = r.seconds;
+        stopIfInterrupted(o, method, r.steps);
         if (!evaluate || r.steps < cfg.train.steps) continue;
         loadForEval(o.runDir, method, cfg, segDescriptor(cfg, method, data), net.namedParameters());
         const ev = await evaluateSegmentation(net, method, data, data.test, {
@@ -185,7 +183,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     if (cfg.eval.hd95) hdTable = { ...table, title: `${data.name}: HD95 (mm) per region`, metric: 'HD95', records: records.map((r) => ({ ...r, values: r.hd95 ?? r.values.map(() => NaN) })) };
     writeCurves(o.runDir, histories, 'Dice (mean over subsets and regions)');
     if (evaluate && kept.size === cfg.methods.length) {
-      mkdirSync(join(o.runDir, 'figures'), { recursive: true });
+      makeDirs(join(o.runDir, 'figures'));
       const reg = Math.min(cfg.eval.figureRegion, data.regions.length - 1);
       for (const c of figCases) {
         const spatial = c.imageShape.slice(1);
@@ -198,7 +196,7 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
             predictions: cfg.methods.map((m) => ({ method: m, mask: kept.get(m)!.get(`${c.id}\u0000${k}`)!.subarray(reg * n, (reg + 1) * n) })),
           })),
         });
-        writeFileSync(join(o.runDir, 'figures', `${c.id}-${data.regions[reg]!.name}.png`), cv.png());
+        writeFileAtomic(join(o.runDir, 'figures', `${c.id}-${data.regions[reg]!.name}.png`), cv.png());
       }
     }
   }
@@ -210,13 +208,20 @@ export async function runExperiment(cfg: LargoConfig, o: ExperimentOptions): Pro
     for (const m of cfg.methods) if (records.some((r) => r.method === m)) averages[m] = overallAverage(table, m);
     markdown = toMarkdown(table, { modalityLabels: table.modalities });
     if (hdTable) markdown += '\n' + toMarkdown(hdTable, { scale: 1, digits: 2, bold: false });
-    writeFileSync(join(o.runDir, 'results.md'), `# Results (${cfg.dataset}, seed ${cfg.seed})\n\n${markdown}\nAverages: ${Object.entries(averages).map(([m, v]) => `${m} ${(v * 100).toFixed(2)}`).join(', ')}\n`);
-    writeFileSync(join(o.runDir, 'results.csv'), toCsv(table));
-    writeFileSync(join(o.runDir, 'results-cases.csv'), toCaseCsv(table));
-    writeFileSync(join(o.runDir, 'results.json'), JSON.stringify({ seed: cfg.seed, dataset: cfg.dataset, ...(toJson(table) as object), hd95: hdTable ? toJson(hdTable) : undefined }, null, 2) + '\n');
+    writeFileAtomic(join(o.runDir, 'results.md'), `# Results (${cfg.dataset}, seed ${cfg.seed})\n\n${markdown}\nAverages: ${Object.entries(averages).map(([m, v]) => `${m} ${(v * 100).toFixed(2)}`).join(', ')}\n`);
+    writeFileAtomic(join(o.runDir, 'results.csv'), toCsv(table));
+    writeFileAtomic(join(o.runDir, 'results-cases.csv'), toCaseCsv(table));
+    writeFileAtomic(join(o.runDir, 'results.json'), JSON.stringify({ seed: cfg.seed, dataset: cfg.dataset, ...(toJson(table) as object), hd95: hdTable ? toJson(hdTable) : undefined }, null, 2) + '\n');
   }
-  writeFileSync(join(o.runDir, 'timing.json'), JSON.stringify(seconds, null, 2) + '\n');
+  writeFileAtomic(join(o.runDir, 'timing.json'), JSON.stringify(seconds, null, 2) + '\n');
+  if (o.evalOnly) writeFileAtomic(join(o.runDir, 'eval-config.json'), JSON.stringify({ seed: cfg.seed, config: cfg, ...o.meta, written: new Date().toISOString() }, null, 2) + '\n');
   return { runDir: o.runDir, table, markdown, train: trainRes, averages, seconds, params, splits };
+}
+
+/** A signal that arrived after a method's last step (or during the previous evaluation) stops before the next piece of work. */
+function stopIfInterrupted(o: ExperimentOptions, method: string, step: number): void {
+  const sig = o.interrupt?.();
+  if (sig && !o.evalOnly) throw new TrainingInterrupted(method, step, join(o.runDir, method, 'last.safetensors'), sig);
 }
 
 /** The training record of a finished method, from its last checkpoint (for `largo eval`). */

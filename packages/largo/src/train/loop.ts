@@ -9,14 +9,15 @@
  * run stopped after step s and resumed from its checkpoint reaches, on the
  * CPU, bitwise the same weights as a run that never stopped.
  */
-import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import { existsSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, zeroGrad } from '@largo/autograd';
 import { concat, keep, reshape, tidy, zeros, type Tensor } from '@largo/core';
 import type { LargoConfig } from '../config.js';
 import {
-  checkCompatible, loadCheckpoint, restoreParams, saveCheckpointAsync, writeFileAtomic, type ModelDescriptor,
+  checkCompatible, loadCheckpoint, restoreParams, saveCheckpointAsync, writeFileAtomic, NonFiniteCheckpointError, type ModelDescriptor,
 } from '../checkpoint.js';
+import { cleanStaleTemps, makeDirs } from '../files.js';
 import { Progress, type ProgressStream } from '../progress.js';
 import { makeOptimizer, scheduledLr, clipGradients, type TrainOptimizer } from './optimizer.js';
 import { globalGeneratorState, setGlobalGeneratorState, type PhiloxState } from './rng.js';
@@ -71,6 +72,8 @@ export interface TrainLoopOptions {
   /** called after each step (1-based), its update queued and its checkpoints written (tests watch memory here) */
   onStep?: (step: number) => void;
   label?: string;
+  /** polled after every step; a signal name stops training with a checkpoint at that step */
+  interrupt?: () => string | undefined;
 }
 
 export function emptyHistory(): History { return { loss: [], lr: [], val: [], segments: [] }; }
@@ -98,8 +101,28 @@ function readLoss(parts: readonly Tensor[], host: boolean): number | Promise<num
 /** GPU errors that mean the device is gone (Dawn's messages), not a bug in a kernel. */
 const DEVICE_LOST = /device (was )?lost|device was destroyed|device is lost|destroyed device|instance dropped/i;
 
+/** Training stopped because the loss or the weights stopped being finite (exit code 3). */
+export class DivergenceError extends Error {
+  constructor(readonly method: string, readonly step: number, readonly loss: number, readonly lastGood: { file: string; step: number } | null, detail: string) {
+    super(`${method} diverged at step ${step} (${detail}); ${lastGood ? `the last good checkpoint is kept: ${lastGood.file} (step ${lastGood.step})` : 'no checkpoint was written before it'}. Lower the learning rate (--lr) or set train.clipGradNorm`);
+    this.name = 'DivergenceError';
+  }
+}
+
+/** Training stopped on request (SIGINT / SIGTERM) after writing a checkpoint at the current step (exit code 130). */
+export class TrainingInterrupted extends Error {
+  constructor(readonly method: string, readonly step: number, readonly file: string, readonly signal: string) {
+    super(`${signal}: stopped ${method} at step ${step}; checkpoint written to ${file}`);
+    this.name = 'TrainingInterrupted';
+  }
+}
+
+/** The training loop is asynchronous on every backend; this name is kept for callers that poll signals. */
+export const trainLoopAsync = (task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): Promise<TrainResult> => trainLoop(task, cfg, o);
+
 export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopOptions): Promise<TrainResult> {
-  mkdirSync(o.dir, { recursive: true });
+  makeDirs(o.dir);
+  cleanStaleTemps(o.dir);
   const t = cfg.train;
   const total = t.steps;
   const params = task.params;
@@ -127,17 +150,25 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
   const t0 = performance.now();
   let segStart = performance.now();
   let lastSaved = resumedFrom > 0 ? resumedFrom : -1;
+  let lastGood: { file: string; step: number } | null = resumedFrom > 0 ? { file: `${lastBase}.safetensors`, step: resumedFrom } : null;
 
   const save = async (base: string, step: number) => {
     const seg = [...history.segments, { fromStep: resumedFrom, toStep: step, seconds: (performance.now() - segStart) / 1000 }];
     const st = opt.state();
-    await saveCheckpointAsync(base, {
-      step, method: o.method, config: cfg, model: task.descriptor, params,
-      optim: st.tensors, optimScalars: st.scalars,
-      rng: { task: task.rngState(), global: globalGeneratorState() },
-      extra: { history: { ...history, segments: seg }, best },
-    });
-    if (base === lastBase) lastSaved = step;
+    const loss = history.loss.length ? history.loss[history.loss.length - 1]![1] : NaN;
+    try {
+      await saveCheckpointAsync(base, {
+        step, method: o.method, config: cfg, model: task.descriptor, params,
+        optim: st.tensors, optimScalars: st.scalars,
+        rng: { task: task.rngState(), global: globalGeneratorState() },
+        extra: { history: { ...history, segments: seg }, best },
+      });
+    } catch (e) {
+      // weights that are no longer finite are never written: the previous checkpoint stays the good one
+      if (e instanceof NonFiniteCheckpointError) throw new DivergenceError(o.method, step, loss, lastGood, `${e.tensorName} is no longer finite; loss ${loss}`);
+      throw e;
+    }
+    if (base === lastBase) { lastSaved = step; lastGood = { file: `${base}.safetensors`, step }; }
   };
 
   if (start >= total) {
@@ -149,7 +180,7 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
   // a step's bookkeeping once its loss is known (at once on the CPU, one step later on a device)
   const settle = async (p: PendingStep) => {
     const loss = await p.value;
-    if (!Number.isFinite(loss)) throw new Error(`${o.method}: the loss became ${loss} at step ${p.step} (lr ${p.lr}); lower the learning rate`);
+    if (!Number.isFinite(loss)) throw new DivergenceError(o.method, p.step, loss, lastGood, `the loss became ${loss} with learning rate ${p.lr}`);
     history.loss.push([p.step, loss]);
     history.lr.push([p.step, p.lr]);
     progress.tick({ loss, lr: p.lr });
@@ -168,7 +199,7 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
     const value = readLoss(parts, host);
     // observed now: if an earlier step throws first, this read's rejection (a lost device) must not go unhandled
     if (typeof value !== 'number') value.catch(() => undefined);
-    if (host && !Number.isFinite(value as number)) throw new Error(`${o.method}: the loss became ${value as number} at step ${s + 1} (lr ${lr}); lower the learning rate`);
+    if (host && !Number.isFinite(value as number)) throw new DivergenceError(o.method, s + 1, value as number, lastGood, `the loss became ${value as number} with learning rate ${lr}`);
     noGrad(() => {
       if (t.unusedGrads === 'zero') {
         // parameters this step did not reach (other subsets' stems) get their exact gradient, zero,
@@ -185,7 +216,9 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
     pending = { step, lr, value };
     const isLast = step === total;
     const isVal = (t.valEvery > 0 && step % t.valEvery === 0) || isLast;
-    const isCkpt = isVal || isLast || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0);
+    // a signal seen after this step: checkpoint here and stop (the event loop gets a turn per step below)
+    const signal = isLast ? undefined : o.interrupt?.();
+    const isCkpt = isVal || isLast || !!signal || (t.checkpointEvery > 0 && step % t.checkpointEvery === 0);
     const stopping = o.stopAfter !== undefined && stepsThisCall + 1 >= o.stopAfter && !isLast;
     if (host || isVal || isCkpt || stopping) { await settle(pending); pending = null; }
     if (isVal) {
@@ -199,6 +232,7 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
       if (improved) await save(join(o.dir, 'best'), step);
     }
     if (isCkpt) await save(lastBase, step);
+    if (signal) throw new TrainingInterrupted(o.method, step, `${lastBase}.safetensors`, signal);
     stepsThisCall++;
     o.onStep?.(step);
     if (stopping) {
@@ -206,6 +240,8 @@ export async function trainLoop(task: TrainTask, cfg: LargoConfig, o: TrainLoopO
       opt.dispose();
       return { history, best, steps: step, resumedFrom, seconds: (performance.now() - t0) / 1000 };
     }
+    // a macrotask turn, so that SIGINT / SIGTERM handlers run between steps
+    if (o.interrupt && !isLast) await new Promise((res) => setImmediate(res));
   }
   } catch (e) {
     progress.done();

@@ -14,7 +14,7 @@ import { PatchSampler, DEFAULT_AUGMENT } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
 import type { ModelDescriptor } from '../checkpoint.js';
 import type { UNet3D } from '../nets/unet.js';
-import { fullSubset, numSubsets, subsetMask } from '../subsets.js';
+import { fullSubset, numSubsets, subsetIndex, subsetMask } from '../subsets.js';
 import { makeTargets, segLoss, type SegLossKind } from './losses.js';
 import { deriveSeed, generatorStates, moduleGenerators, restoreGenerators, STREAM, type PhiloxState } from './rng.js';
 import type { TrainTask } from './loop.js';
@@ -69,20 +69,22 @@ export class SegTask implements TrainTask {
   setTraining(on: boolean): void { this.net.train(on); }
 
   /** The next batch, nnU-Net style: the last round(N·fg) samples are forced to contain foreground. */
-  private batch(): { image: Float32Array; label: Uint8Array; labelShape: number[] } {
+  private batch(): { image: Float32Array; label: Uint8Array; labelShape: number[]; missing: boolean[][] } {
     const N = this.cfg.train.batchSize;
     const nRandom = Math.round(N * (1 - this.cfg.train.foregroundFraction));
     const ps = this.cfg.train.patchSize;
     const vox = ps[0]! * ps[1]! * ps[2]!;
     let image: Float32Array | null = null, label: Uint8Array | null = null, C = 0;
+    const missing: boolean[][] = [];
     for (let b = 0; b < N; b++) {
       const p = this.sampler.draw(this.draws++, b >= nRandom);
+      missing.push(p.missing);
       if (!p.label) throw new Error(`case ${p.caseId} has no label`);
       if (!image) { C = p.labelShape![0]!; image = new Float32Array(N * this.M * vox); label = new Uint8Array(N * C * vox); }
       image.set(p.image, b * this.M * vox);
       label!.set(p.label, b * C * vox);
     }
-    return { image: image!, label: label!, labelShape: [N, C, ...ps] };
+    return { image: image!, label: label!, labelShape: [N, C, ...ps], missing };
   }
 
   /** The subset of this step (full-only: always the full set). */
@@ -92,14 +94,22 @@ export class SegTask implements TrainTask {
   }
 
   lossStep(_step: number): Tensor[] {
-    const { image, label, labelShape } = this.batch();
+    const { image, label, labelShape, missing } = this.batch();
     const full = fullSubset(this.M);
     const N = labelShape[0]!;
     const ps = this.cfg.train.patchSize;
     const vox = ps[0]! * ps[1]! * ps[2]!;
     // one subset for the whole batch (paper), or one per sample (same objective in expectation, same compute)
     const perSample = this.cfg.train.subsetPerSample && this.method !== 'full-only';
-    const ks = perSample ? Array.from({ length: N }, () => this.nextSubset()) : new Array<number>(N).fill(this.nextSubset());
+    const drawn = perSample ? Array.from({ length: N }, () => this.nextSubset()) : new Array<number>(N).fill(this.nextSubset());
+    // a sample lacking a modality (data.incomplete = 'train') sees the drawn subset cut down to what it has,
+    // or everything it has when nothing is left; complete data keeps the drawn subsets (and the RNG stream) as they were
+    const ks = drawn.map((k, b) => {
+      if (!missing[b]!.some(Boolean)) return k;
+      const mask = subsetMask(k, this.M).map((on, m) => on && !missing[b]![m]);
+      return subsetIndex(mask.some(Boolean) ? mask : missing[b]!.map((x) => !x));
+    });
+    const mixed = ks.some((k) => k !== ks[0]);
     const xk = image.slice();
     for (let b = 0; b < N; b++) {
       const mask = subsetMask(ks[b]!, this.M);
@@ -109,7 +119,7 @@ export class SegTask implements TrainTask {
     const perSubsetNet = isPerSubset(this.method as Method);
     // forward groups: samples that share a subset (a shared network takes the whole zero-filled batch at once)
     const groups = new Map<number, number[]>();
-    if (perSubsetNet) ks.forEach((k, b) => { const g = groups.get(k); if (g) g.push(b); else groups.set(k, [b]); });
+    if (perSubsetNet || mixed) ks.forEach((k, b) => { const g = groups.get(k); if (g) g.push(b); else groups.set(k, [b]); });
     else groups.set(ks[0]!, ks.map((_, b) => b));
     const C = labelShape[1]!;
     const pick = <T extends Float32Array | Uint8Array>(a: T, per: number, idx: number[]): T => {

@@ -1,0 +1,234 @@
+import type { TypedArray } from '../../dtype.js';
+import { MR, NR, WK, WO } from './kernels.js';
+import type { WasmRuntime } from './runtime.js';
+import { parallelFor } from './pool.js';
+
+/**
+ * 3-D convolution on the wasm kernels, as implicit GEMM with no im2col at
+ * all. Each sample is copied into the arena zero-padded and split by W phase:
+ * element w of a padded row goes to phase w mod sW at position ⌊w / sW⌋, so
+ * the NR output voxels of a tile read NR consecutive floats for every tap,
+ * whatever the stride or dilation. A tap is then one table entry (its byte
+ * offset relative to the output row's origin), and the micro-kernel walks the
+ * reduction axis (C·kd·kh·kw taps) through that table.
+ *
+ * Output rows are padded to whole tiles (oWpad = ⌈oW / NR⌉·NR); the padded
+ * row of the input is made long enough that the extra voxels read zeros, and
+ * their results are dropped when the output is copied back.
+ */
+
+export interface ConvGeom {
+  N: number; C: number; O: number;
+  D: number; H: number; W: number;
+  kd: number; kh: number; kw: number;
+  oD: number; oH: number; oW: number;
+  sd: number; sh: number; sw: number;
+  pd: number; ph: number; pw: number;
+  dd: number; dh: number; dw: number;
+}
+
+interface Layout {
+  Dp: number; Hp: number; Wq: number;
+  rowLen: number; planeLen: number; chanLen: number; sampleLen: number;
+  taps: number; Kc: number;
+  tiles: number; oWpad: number; rows: number;
+  rowD: number; rowH: number; yRow: number;
+}
+
+function layout(g: ConvGeom): Layout {
+  const ext = (n: number, p: number, o: number, s: number, k: number, d: number) => Math.max(n + 2 * p, o > 0 ? (o - 1) * s + (k - 1) * d + 1 : 0);
+  const Dp = ext(g.D, g.pd, g.oD, g.sd, g.kd, g.dd), Hp = ext(g.H, g.ph, g.oH, g.sh, g.kh, g.dh);
+  const Wp = ext(g.W, g.pw, g.oW, g.sw, g.kw, g.dw);
+  const tiles = Math.ceil(g.oW / NR), oWpad = tiles * NR;
+  const Wq = Math.max(Math.ceil(Wp / g.sw), oWpad + Math.floor(((g.kw - 1) * g.dw) / g.sw));
+  const rowLen = g.sw * Wq, planeLen = Hp * rowLen, chanLen = Dp * planeLen;
+  const taps = g.kd * g.kh * g.kw;
+  return {
+    Dp, Hp, Wq, rowLen, planeLen, chanLen, sampleLen: g.C * chanLen, taps, Kc: g.C * taps,
+    tiles, oWpad, rows: g.oD * g.oH,
+    rowD: 4 * g.sd * planeLen, rowH: 4 * g.sh * rowLen, yRow: 4 * oWpad,
+  };
+}
+
+/** Byte offset of tap (c, a, b, e) in the padded, phase-split sample. */
+function tapOffset(g: ConvGeom, L: Layout, c: number, a: number, b: number, e: number): number {
+  const we = e * g.dw;
+  return 4 * (c * L.chanLen + a * g.dd * L.planeLen + b * g.dh * L.rowLen + (we % g.sw) * L.Wq + Math.floor(we / g.sw));
+}
+
+/** Writes the tap table (k = c·taps + tap order of the weight layout) at i32 index t0; `pad` extra entries point at offset 0. */
+function tapTable(g: ConvGeom, L: Layout, mem: Int32Array, t0: number, pad: number): void {
+  let k = t0;
+  for (let c = 0; c < g.C; c++) {
+    for (let a = 0; a < g.kd; a++) for (let b = 0; b < g.kh; b++) for (let e = 0; e < g.kw; e++) mem[k++] = tapOffset(g, L, c, a, b, e);
+  }
+  for (let i = 0; i < pad; i++) mem[k++] = 0;
+}
+
+/** Copies sample n of x (NCDHW) into the zeroed padded, phase-split layout at float index d0. */
+function packSample(x: TypedArray, n: number, g: ConvGeom, L: Layout, mem: Float32Array, d0: number): void {
+  mem.fill(0, d0, d0 + L.sampleLen);
+  let src = n * g.C * g.D * g.H * g.W;
+  const sw = g.sw;
+  for (let c = 0; c < g.C; c++) {
+    for (let z = 0; z < g.D; z++) {
+      for (let y = 0; y < g.H; y++) {
+        const row = d0 + c * L.chanLen + (z + g.pd) * L.planeLen + (y + g.ph) * L.rowLen;
+        if (sw === 1) {
+          const dst = row + g.pw;
+          // A subarray per row would be garbage; set() only pays off for long rows.
+          if (g.W >= 256 && x instanceof Float32Array) mem.set(x.subarray(src, src + g.W), dst);
+          else for (let i = 0; i < g.W; i++) mem[dst + i] = x[src + i];
+        } else {
+          for (let i = 0; i < g.W; i++) {
+            const w = i + g.pw;
+            mem[row + (w % sw) * L.Wq + ((w / sw) | 0)] = x[src + i];
+          }
+        }
+        src += g.W;
+      }
+    }
+  }
+}
+
+/** Copies dy[n] ([O][oD·oH][oW]) into [oPad][rows][oWpad] at float index d0, zeros in the padding. */
+function packDy(dy: TypedArray, n: number, g: ConvGeom, L: Layout, oPad: number, mem: Float32Array, d0: number): void {
+  const P = L.rows * g.oW;
+  mem.fill(0, d0, d0 + oPad * L.rows * L.oWpad);
+  let src = n * g.O * P;
+  for (let o = 0; o < g.O; o++) {
+    for (let r = 0; r < L.rows; r++) {
+      const dst = d0 + (o * L.rows + r) * L.oWpad;
+      if (g.oW >= 256 && dy instanceof Float32Array) mem.set(dy.subarray(src, src + g.oW), dst);
+      else for (let i = 0; i < g.oW; i++) mem[dst + i] = dy[src + i];
+      src += g.oW;
+    }
+  }
+}
+
+/** y = conv3d(x, w) + bias, float32, on the wasm kernels. */
+export function wasmConv3dForward(rt: WasmRuntime, x: TypedArray, w: TypedArray, bias: TypedArray | null, y: TypedArray, g: ConvGeom): void {
+  const L = layout(g);
+  const mP = Math.ceil(g.O / MR), Kc = L.Kc;
+  const ar = rt.arena;
+  ar.reset();
+  const Wp = ar.alloc(mP * MR * Kc * 4), kTab = ar.alloc(Kc * 4);
+  const Xp = ar.alloc(L.sampleLen * 4), Y = ar.alloc(mP * MR * L.rows * L.oWpad * 4);
+  const mem = ar.f32(), mi = ar.i32();
+  // Weights as panels [mP][Kc][MR], channels past O zero.
+  for (let m = 0; m < mP; m++) {
+    let d = (Wp >> 2) + m * Kc * MR;
+    for (let k = 0; k < Kc; k++) {
+      for (let i = 0; i < MR; i++) {
+        const o = m * MR + i;
+        mem[d++] = o < g.O ? w[o * Kc + k] : 0;
+      }
+    }
+  }
+  tapTable(g, L, mi, kTab >> 2, 0);
+  const ldY = L.rows * L.oWpad * 4;
+  const P = L.rows * g.oW;
+  for (let n = 0; n < g.N; n++) {
+    packSample(x, n, g, L, mem, Xp >> 2);
+    parallelFor(rt, 'convForward', [Wp, Xp, kTab, Kc, Y, mP, 0, 0, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow], 6, 7,
+      L.rows, L.rows * g.O * Kc * L.oWpad);
+    const yv = ar.f32();
+    for (let o = 0; o < g.O; o++) {
+      const bo = bias ? bias[o] : 0;
+      let dst = (n * g.O + o) * P;
+      for (let r = 0; r < L.rows; r++) {
+        const s = (Y >> 2) + (o * L.rows + r) * L.oWpad;
+        for (let j = 0; j < g.oW; j++) y[dst + j] = yv[s + j] + bo;
+        dst += g.oW;
+      }
+    }
+  }
+}
+
+/** dx = conv3d's input gradient (+ bias per input channel: the transposed convolution's forward). */
+export function wasmConv3dGradInput(rt: WasmRuntime, dy: TypedArray, w: TypedArray, bias: TypedArray | null, dx: TypedArray, g: ConvGeom): void {
+  const L = layout(g);
+  const pPC = Math.ceil(L.taps / MR), Kc = L.Kc;
+  const ar = rt.arena;
+  ar.reset();
+  const Wt = ar.alloc(g.C * pPC * MR * g.O * 4), kTab = ar.alloc(g.C * pPC * MR * 4);
+  const DX = ar.alloc(L.sampleLen * 4), DY = ar.alloc(g.O * L.rows * L.oWpad * 4);
+  const mem = ar.f32(), mi = ar.i32();
+  // Wᵀ panels: panel (c, q) holds taps q·MR + i of channel c as [O][MR]; taps past the end have zero weight.
+  for (let c = 0; c < g.C; c++) {
+    for (let q = 0; q < pPC; q++) {
+      let d = (Wt >> 2) + (c * pPC + q) * g.O * MR;
+      for (let o = 0; o < g.O; o++) {
+        for (let i = 0; i < MR; i++) {
+          const tap = q * MR + i;
+          mem[d++] = tap < L.taps ? w[o * Kc + c * L.taps + tap] : 0;
+        }
+      }
+    }
+  }
+  {
+    let t = kTab >> 2;
+    for (let c = 0; c < g.C; c++) {
+      for (let q = 0; q < pPC * MR; q++) {
+        if (q < L.taps) {
+          const e = q % g.kw, b = ((q / g.kw) | 0) % g.kh, a = (q / (g.kw * g.kh)) | 0;
+          mi[t++] = tapOffset(g, L, c, a, b, e);
+        } else mi[t++] = tapOffset(g, L, c, 0, 0, 0);
+      }
+    }
+  }
+  const ldY = L.rows * L.oWpad * 4;
+  const S = g.D * g.H * g.W;
+  for (let n = 0; n < g.N; n++) {
+    packDy(dy, n, g, L, g.O, mem, DY >> 2);
+    mem.fill(0, DX >> 2, (DX >> 2) + L.sampleLen);
+    parallelFor(rt, 'convGradInput', [Wt, DY, kTab, g.O, DX, 0, 0, pPC, L.rows, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow], 5, 6,
+      g.C, L.rows * g.O * Kc * L.oWpad);
+    const v = ar.f32();
+    let dst = n * g.C * S;
+    for (let c = 0; c < g.C; c++) {
+      const bc = bias ? bias[c] : 0;
+      for (let z = 0; z < g.D; z++) {
+        for (let yy = 0; yy < g.H; yy++) {
+          const row = (DX >> 2) + c * L.chanLen + (z + g.pd) * L.planeLen + (yy + g.ph) * L.rowLen;
+          if (g.sw === 1) {
+            const s = row + g.pw;
+            for (let i = 0; i < g.W; i++) dx[dst + i] = v[s + i] + bc;
+          } else {
+            for (let i = 0; i < g.W; i++) {
+              const ww = i + g.pw;
+              dx[dst + i] = v[row + (ww % g.sw) * L.Wq + ((ww / g.sw) | 0)] + bc;
+            }
+          }
+          dst += g.W;
+        }
+      }
+    }
+  }
+}
+
+/** dw = Σ_n dy[n] ⋆ x[n], the weight gradient. */
+export function wasmConv3dGradWeight(rt: WasmRuntime, x: TypedArray, dy: TypedArray, dw: TypedArray, g: ConvGeom): void {
+  const L = layout(g);
+  const Kc = L.Kc, kP = Math.ceil(Kc / WK), Kpad = kP * WK, oPad = Math.ceil(g.O / WO) * WO;
+  const ar = rt.arena;
+  ar.reset();
+  const kTab = ar.alloc(Kpad * 4), DW = ar.alloc(oPad * Kpad * 4);
+  const Xp = ar.alloc(L.sampleLen * 4), DY = ar.alloc(oPad * L.rows * L.oWpad * 4);
+  const mem = ar.f32(), mi = ar.i32();
+  tapTable(g, L, mi, kTab >> 2, Kpad - Kc);
+  const ldY = L.rows * L.oWpad * 4;
+  if (g.N === 0) mem.fill(0, DW >> 2, (DW >> 2) + oPad * Kpad);
+  for (let n = 0; n < g.N; n++) {
+    packSample(x, n, g, L, mem, Xp >> 2);
+    packDy(dy, n, g, L, oPad, mem, DY >> 2);
+    const acc = n > 0 ? 1 : 0;
+    parallelFor(rt, 'convGradWeight', [DY, Xp, kTab, DW, 0, 0, kP, Kpad, L.rows, g.oH, L.oWpad / 4, L.rowD, L.rowH, ldY, L.yRow, acc], 4, 5,
+      oPad / WO, L.rows * oPad * Kpad * L.oWpad, WO);
+  }
+  const v = ar.f32();
+  for (let o = 0; o < g.O; o++) {
+    const s = (DW >> 2) + o * Kpad;
+    for (let k = 0; k < Kc; k++) dw[o * Kc + k] = v[s + k];
+  }
+}

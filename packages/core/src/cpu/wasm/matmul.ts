@@ -1,0 +1,88 @@
+import type { TypedArray } from '../../dtype.js';
+import { KC, MR, NC_P, NR } from './kernels.js';
+import type { WasmRuntime } from './runtime.js';
+import { parallelFor } from './pool.js';
+
+// Cache blocking (KC, MC_P, NC_P in kernels.ts): an A block (MC_P·MR × KC
+// floats, 128 KiB) stays in L2 while one B panel (KC × NR, 8 KiB) sits in L1
+// and every A panel of the block streams past it.
+
+/**
+ * out[M×N] = op(A)[M×K] · op(B)[K×N] in float32 on the wasm GEMM, with
+ * op(A)[i, k] = a[aOff + i·aI + k·aK] and op(B)[k, j] = b[bOff + k·bK + j·bJ].
+ * Both operands are packed into zero-padded panels inside the arena (so the
+ * micro-kernel has no edge cases), C is computed with padded rows and
+ * columns, and its M×N corner is copied out.
+ */
+export function wasmMatmul(rt: WasmRuntime, M: number, N: number, K: number,
+  a: TypedArray, aOff: number, aI: number, aK: number,
+  b: TypedArray, bOff: number, bK: number, bJ: number,
+  out: TypedArray, oOff: number): void {
+  const mP = Math.ceil(M / MR), nP = Math.ceil(N / NR);
+  const Mpad = mP * MR, Npad = nP * NR;
+  const ar = rt.arena;
+  ar.reset();
+  const Ap = ar.alloc(Mpad * K * 4), Bp = ar.alloc(Npad * K * 4), Cp = ar.alloc(Mpad * Npad * 4);
+  const mem = ar.f32();
+  packA(a, aOff, aI, aK, M, K, mP, mem, Ap >> 2);
+  packB(b, bOff, bK, bJ, N, K, nP, mem, Bp >> 2);
+  if (K === 0) mem.fill(0, Cp >> 2, (Cp >> 2) + Mpad * Npad);
+  // Threads own disjoint groups of NC_P column panels; within a group every C
+  // element is summed over the K blocks in order, whatever the thread count.
+  const groups = Math.ceil(nP / NC_P);
+  parallelFor(rt, 'gemmBlocks', [Ap, Bp, Cp, mP, nP, K, 0, 0], 6, 7, groups, M * N * K, NC_P);
+  const c = Cp >> 2;
+  for (let i = 0; i < M; i++) {
+    const s = c + i * Npad;
+    const o = oOff + i * N;
+    if (out instanceof Float32Array) out.set(mem.subarray(s, s + N), o);
+    else for (let j = 0; j < N; j++) out[o + j] = mem[s + j];
+  }
+}
+
+/** A as [K/KC blocks][mP panels][kc][MR], rows past M zero. */
+function packA(a: TypedArray, off: number, aI: number, aK: number, M: number, K: number, mP: number, dst: Float32Array, d0: number): void {
+  const Mpad = mP * MR;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = Math.min(KC, K - k0);
+    for (let p = 0; p < mP; p++) {
+      let d = d0 + k0 * Mpad + p * MR * kc;
+      const i0 = p * MR;
+      if (i0 + MR <= M) {
+        for (let k = k0; k < k0 + kc; k++) {
+          const s = off + i0 * aI + k * aK;
+          dst[d] = a[s]; dst[d + 1] = a[s + aI]; dst[d + 2] = a[s + 2 * aI]; dst[d + 3] = a[s + 3 * aI];
+          d += MR;
+        }
+      } else {
+        for (let k = k0; k < k0 + kc; k++) {
+          for (let i = 0; i < MR; i++) dst[d + i] = i0 + i < M ? a[off + (i0 + i) * aI + k * aK] : 0;
+          d += MR;
+        }
+      }
+    }
+  }
+}
+
+/** B as [K/KC blocks][nP panels][kc][NR], columns past N zero. */
+function packB(b: TypedArray, off: number, bK: number, bJ: number, N: number, K: number, nP: number, dst: Float32Array, d0: number): void {
+  const Npad = nP * NR;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = Math.min(KC, K - k0);
+    for (let p = 0; p < nP; p++) {
+      let d = d0 + k0 * Npad + p * NR * kc;
+      const j0 = p * NR;
+      const w = Math.min(NR, N - j0);
+      for (let k = k0; k < k0 + kc; k++) {
+        const s = off + k * bK + j0 * bJ;
+        if (bJ === 1 && w === NR) {
+          for (let j = 0; j < NR; j++) dst[d + j] = b[s + j];
+        } else {
+          for (let j = 0; j < w; j++) dst[d + j] = b[s + j * bJ];
+          for (let j = w; j < NR; j++) dst[d + j] = 0;
+        }
+        d += NR;
+      }
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import { KERNEL_NAMES, type KernelName } from './kernels.js';
+import type { KernelExports, WasmRuntime } from './runtime.js';
+import { nodeCores, nodeWorkers } from './node-threads.js';
+
+/**
+ * A pool of threads that run the wasm kernels on the shared memory: Node's
+ * worker_threads, or Web Workers in a cross-origin-isolated page. One job at
+ * a time: the caller writes the kernel and its arguments into a shared
+ * control block, wakes the workers, runs the first share itself, and waits
+ * until every worker has finished its share (kernels are synchronous).
+ *
+ * Work is split into contiguous ranges of independent units (output rows,
+ * channels, panels), and each unit is computed start to end by one thread
+ * with the same code, so the bits of every output do not depend on how
+ * many threads ran.
+ */
+
+/** Control block layout (Int32 slots). */
+const GEN = 0, DONE = 1, FN = 2, THREADS = 3, COUNT = 4, LO = 5, HI = 6, SCALE = 7, NARGS = 8, FAILED = 9, ARGS = 10;
+const MAX_ARGS = 24;
+export const CONTROL_INTS = ARGS + MAX_ARGS;
+
+/** Below this many multiply-adds (~2 ms of work) a kernel runs on the calling thread: waking threads costs 10-50 µs on an idle machine and milliseconds on a busy one (measured: matmul 256³ was slower on 2 threads than on 1 at load 30). */
+export const PARALLEL_MIN_WORK = 1 << 25;
+let minWork = PARALLEL_MIN_WORK;
+/** For tests: the smallest call (multiply-adds) that goes to the threads. Not exported by the package. */
+export function setParallelMinWork(n: number): void { minWork = n; }
+let jobs = 0;
+/** For tests: how many calls have been split across the pool so far. */
+export function pooledJobs(): number { return jobs; }
+
+function defaultThreads(): number {
+  const env = typeof process !== 'undefined' ? process.env?.LARGO_THREADS : undefined;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`LARGO_THREADS must be a positive integer, got '${env}'`);
+    return n;
+  }
+  if (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) return navigator.hardwareConcurrency;
+  return nodeCores ?? 1;
+}
+
+
+let wanted = -1;
+let threads: { ctl: Int32Array; workers: { terminate(): unknown }[]; rt: WasmRuntime } | null = null;
+
+/**
+ * Sets how many threads the CPU kernels use (1 = the calling thread only).
+ * The default is LARGO_THREADS, else the number of cores. Threads need
+ * SharedArrayBuffer (Node, or a cross-origin-isolated page); elsewhere the
+ * kernels run on one thread whatever is asked.
+ */
+export function setCpuThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setCpuThreads: thread count must be a positive integer, got ${n}`);
+  // The pool is kept: fewer threads leave some workers with empty shares.
+  wanted = n;
+}
+
+/** Threads the kernels will use for large calls. */
+export function cpuThreads(): number {
+  if (wanted < 0) wanted = defaultThreads();
+  return wanted;
+}
+
+function shutdown(): void {
+  if (!threads) return;
+  const { ctl, workers } = threads;
+  Atomics.store(ctl, FN, -1);
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
+  for (const w of workers) w.terminate();
+  threads = null;
+}
+
+function canShare(rt: WasmRuntime): boolean {
+  if (!rt.shared) return false;
+  if (nodeWorkers) return true;
+  return typeof globalThis !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
+    && typeof Worker === 'function';
+}
+
+function start(rt: WasmRuntime, n: number): typeof threads {
+  const ctl = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
+  const workers: { terminate(): unknown }[] = [];
+  const url = new URL('./worker.js', import.meta.url);
+  for (let i = 1; i < n; i++) {
+    const init = { module: rt.module, memory: rt.memory, ctl, index: i };
+    if (nodeWorkers) {
+      const w = new nodeWorkers.Worker(url, { workerData: init });
+      w.unref();
+      workers.push(w);
+    } else {
+      const w = new Worker(url, { type: 'module' });
+      w.postMessage(init);
+      workers.push(w);
+    }
+  }
+  // Wait until every worker has instantiated the kernels (each adds 1 to DONE).
+  // A worker that cannot start (its error event cannot fire while we block)
+  // must not hang the caller: after 30 s, run on this thread only.
+  if (!waitDone(ctl, n - 1, 30_000)) {
+    for (const w of workers) w.terminate();
+    startFailed = true;
+    return null;
+  }
+  return { ctl, workers, rt };
+}
+
+let startFailed = false;
+
+function waitDone(ctl: Int32Array, target: number, timeoutMs = Infinity): boolean {
+  const t0 = Date.now();
+  for (;;) {
+    const d = Atomics.load(ctl, DONE);
+    if (d >= target) return true;
+    if (Date.now() - t0 > timeoutMs) return false;
+    if (nodeWorkers) Atomics.wait(ctl, DONE, d, 1000);
+    // A browser main thread may not block: spin.
+  }
+}
+
+/** The [lo, hi) share of `count` units that thread `index` of `n` owns. */
+export function share(count: number, n: number, index: number): [number, number] {
+  return [Math.floor((count * index) / n), Math.floor((count * (index + 1)) / n)];
+}
+
+/**
+ * Runs kernel `name` over `count` units split among the threads. `args` are
+ * its arguments with the unit range written at positions lo and hi
+ * (multiplied by `scale`). `work` (multiply-adds) decides whether threads
+ * are worth waking.
+ */
+export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], lo: number, hi: number, count: number, work: number, scale = 1): void {
+  const n = Math.min(cpuThreads(), count);
+  const fn = rt.k[name] as (...a: number[]) => void;
+  if (n <= 1 || work < minWork || startFailed || !canShare(rt)) {
+    args[lo] = 0; args[hi] = count * scale;
+    fn(...args);
+    return;
+  }
+  // The pool only grows (starting workers takes milliseconds); every worker
+  // takes part in every job, those past the job's thread count with no share.
+  if (!threads || threads.rt !== rt || threads.workers.length + 1 < n) {
+    shutdown();
+    threads = start(rt, n);
+    if (!threads) { parallelFor(rt, name, args, lo, hi, count, work, scale); return; }
+  }
+  const ctl = threads!.ctl, size = threads!.workers.length + 1;
+  jobs++;
+  Atomics.store(ctl, DONE, 0);
+  Atomics.store(ctl, FAILED, 0);
+  ctl[FN] = KERNEL_NAMES.indexOf(name);
+  ctl[THREADS] = n; ctl[COUNT] = count; ctl[LO] = lo; ctl[HI] = hi; ctl[SCALE] = scale; ctl[NARGS] = args.length;
+  for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i];
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
+  const [a, b] = share(count, n, 0);
+  args[lo] = a * scale; args[hi] = b * scale;
+  try {
+    if (b > a) fn(...args);
+  } finally {
+    waitDone(ctl, size - 1);
+  }
+  if (Atomics.load(ctl, FAILED)) throw new Error(`wasm kernel '${name}' failed on a worker thread`);
+}
+
+/** The worker side: runs its share of every job until told to stop. */
+export function workerLoop(k: KernelExports, ctl: Int32Array, index: number): void {
+  // Read the generation before reporting ready: the first job may follow at once.
+  let gen = Atomics.load(ctl, GEN);
+  Atomics.add(ctl, DONE, 1);
+  Atomics.notify(ctl, DONE);
+  for (;;) {
+    Atomics.wait(ctl, GEN, gen);
+    const g = Atomics.load(ctl, GEN);
+    if (g === gen) continue;
+    gen = g;
+    const f = ctl[FN];
+    if (f < 0) return;
+    const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
+    const [a, b] = index < ctl[THREADS] ? share(ctl[COUNT], ctl[THREADS], index) : [0, 0];
+    if (b > a) {
+      args[ctl[LO]] = a * ctl[SCALE]; args[ctl[HI]] = b * ctl[SCALE];
+      // A trap must still count as done, or the caller would wait forever.
+      try { (k[KERNEL_NAMES[f]] as (...x: number[]) => void)(...args); } catch { Atomics.store(ctl, FAILED, 1); }
+    }
+    Atomics.add(ctl, DONE, 1);
+    Atomics.notify(ctl, DONE);
+  }
+}
