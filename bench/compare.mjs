@@ -53,7 +53,10 @@ const TOL = Number(args.tol);
 // tfjs prints a banner recommending tfjs-node (not installable here: it downloads a binary).
 for (const k of ['log', 'warn']) {
   const orig = console[k].bind(console);
-  console[k] = (...a) => { if (typeof a[0] === 'string' && /tfjs-node|^=+$/.test(a[0].trim())) return; orig(...a); };
+  console[k] = (...a) => {
+    if (typeof a[0] === 'string' && /tfjs-node|^=+$/.test(a[0].trim())) return;
+    orig(...a);
+  };
 }
 const tf = await import('@tensorflow/tfjs');
 await import('@tensorflow/tfjs-backend-wasm');
@@ -66,7 +69,11 @@ const C = await import('@largo/core');
 // kernels ('auto': what users get) on one thread and on --threads threads.
 // 'ours' is the last, the one compared with the peers.
 const OURS = { ours: ['auto', THREADS], 'ours-1t': ['auto', 1], 'ours-js': ['js', 1] };
-const useOurs = (lib) => { const [m, t] = OURS[lib]; C.setCpuKernels(m); C.setCpuThreads(t); };
+const useOurs = (lib) => {
+  const [m, t] = OURS[lib];
+  C.setCpuKernels(m);
+  C.setCpuThreads(t);
+};
 
 // ---------------------------------------------------------------------------
 // timing helpers
@@ -76,11 +83,15 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const cpuMs = (c0) => { const u = process.cpuUsage(c0); return (u.user + u.system) / 1000; };
+const cpuMs = (c0) => {
+  const u = process.cpuUsage(c0);
+  return (u.user + u.system) / 1000;
+};
 
 /** Runs fn `inner` times; wall and process-CPU ms per call. */
 function sampleLocal(fn, inner) {
-  const c0 = process.cpuUsage(), t0 = performance.now();
+  const c0 = process.cpuUsage(),
+    t0 = performance.now();
   for (let k = 0; k < inner; k++) fn();
   return { wall: (performance.now() - t0) / inner, cpu: cpuMs(c0) / inner };
 }
@@ -95,7 +106,9 @@ class TorchPeer {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: {
         ...process.env,
-        OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads),
+        OMP_NUM_THREADS: String(threads),
+        MKL_NUM_THREADS: String(threads),
+        OPENBLAS_NUM_THREADS: String(threads),
         // libgomp's default spin-waiting at barriers collapses when the cores are
         // shared: measured here, torch's 2-thread conv3d grad-weight took 100–2000 ms
         // spinning and 42–110 ms passive (45 ms on one thread). Keep a caller's choice.
@@ -105,8 +118,14 @@ class TorchPeer {
     this.waiting = [];
     this.dead = null;
     createInterface({ input: this.proc.stdout }).on('line', (line) => this.waiting.shift()?.resolve(JSON.parse(line)));
-    this.proc.on('exit', (code) => { this.dead = `python exited with ${code}`; for (const w of this.waiting.splice(0)) w.reject(new Error(this.dead)); });
-    this.proc.on('error', (e) => { this.dead = e.message; for (const w of this.waiting.splice(0)) w.reject(e); });
+    this.proc.on('exit', (code) => {
+      this.dead = `python exited with ${code}`;
+      for (const w of this.waiting.splice(0)) w.reject(new Error(this.dead));
+    });
+    this.proc.on('error', (e) => {
+      this.dead = e.message;
+      for (const w of this.waiting.splice(0)) w.reject(e);
+    });
   }
   request(msg) {
     if (this.dead) return Promise.reject(new Error(this.dead));
@@ -115,7 +134,12 @@ class TorchPeer {
       this.proc.stdin.write(JSON.stringify(msg) + '\n');
     });
   }
-  close() { if (!this.dead) { this.proc.stdin.write('{"cmd":"quit"}\n'); this.proc.stdin.end(); } }
+  close() {
+    if (!this.dead) {
+      this.proc.stdin.write('{"cmd":"quit"}\n');
+      this.proc.stdin.end();
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -128,9 +152,15 @@ const cpuModel = (() => {
     const field = (k) => info.match(new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm'))?.[1].trim();
     const flags = new Set((field('flags') ?? '').split(/\s+/));
     const simd = ['avx', 'avx2', 'fma', 'avx512f'].filter((f) => flags.has(f)).map((f) => f.toUpperCase());
-    const extra = [field('cpu family') && `family ${field('cpu family')} model ${field('model')}`, simd.join('+'), field('cpu MHz') && `${Math.round(Number(field('cpu MHz')))} MHz`];
+    const extra = [
+      field('cpu family') && `family ${field('cpu family')} model ${field('model')}`,
+      simd.join('+'),
+      field('cpu MHz') && `${Math.round(Number(field('cpu MHz')))} MHz`,
+    ];
     return `${field('model name') ?? cpus()[0]?.model ?? 'unknown'} (${extra.filter(Boolean).join(', ')})`;
-  } catch { return cpus()[0]?.model ?? 'unknown'; }
+  } catch {
+    return cpus()[0]?.model ?? 'unknown';
+  }
 })();
 const fmtLoad = (l) => l.map((x) => x.toFixed(2)).join(' / ');
 const loadStart = loadavg();
@@ -140,8 +170,12 @@ const loads = [loadStart[0]];
 // for the single-core comparison (ours is single-threaded): an extra column,
 // not counted as a peer in the ratio.
 const torchProcs = {};
-let torchInfo = null, torchWhyNot = null;
-for (const [lib, threads, off] of [['torch', THREADS, args['no-torch']], ['torch-1t', 1, args['no-torch'] || args['no-torch1']]]) {
+let torchInfo = null,
+  torchWhyNot = null;
+for (const [lib, threads, off] of [
+  ['torch', THREADS, args['no-torch']],
+  ['torch-1t', 1, args['no-torch'] || args['no-torch1']],
+]) {
   if (off) continue;
   try {
     const p = new TorchPeer(args.python, threads);
@@ -169,25 +203,46 @@ const machine = {
   tfjs: tf.version.tfjs,
   wasmSimd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
   wasmThreads: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
-  torch: torchInfo ? `${torchInfo.torch} (numpy ${torchInfo.numpy}, Python ${torchInfo.python}, ${torchInfo.threads} threads, oneDNN ${torchInfo.mkldnn ? 'on' : 'off'}; BLAS ${torchInfo.blas.join(', ') || 'unknown'})` : `not run (${torchWhyNot ?? 'disabled'})`,
+  torch: torchInfo
+    ? `${torchInfo.torch} (numpy ${torchInfo.numpy}, Python ${torchInfo.python}, ${torchInfo.threads} threads, oneDNN ${torchInfo.mkldnn ? 'on' : 'off'}; BLAS ${torchInfo.blas.join(', ') || 'unknown'})`
+    : `not run (${torchWhyNot ?? 'disabled'})`,
 };
 console.log(`# LARGO.ts vs peers — ${machine.date}`);
-console.log(`host ${machine.host}: ${machine.cpu}, ${machine.cores} cores; node ${machine.node}; tfjs ${machine.tfjs} (wasm SIMD ${machine.wasmSimd}, threads ${machine.wasmThreads}); torch ${machine.torch}`);
-console.log(`load average at start (1/5/15 min): ${fmtLoad(loadStart)}; ${REPS} interleaved rounds per case, ~${SAMPLE_MS} ms samples\n`);
+console.log(
+  `host ${machine.host}: ${machine.cpu}, ${machine.cores} cores; node ${machine.node}; tfjs ${machine.tfjs} (wasm SIMD ${machine.wasmSimd}, threads ${machine.wasmThreads}); torch ${machine.torch}`,
+);
+console.log(
+  `load average at start (1/5/15 min): ${fmtLoad(loadStart)}; ${REPS} interleaved rounds per case, ~${SAMPLE_MS} ms samples\n`,
+);
 
 // ---------------------------------------------------------------------------
 // run
 
 const workDir = mkdtempSync(join(tmpdir(), 'largo-bench-'));
-const useBackend = async (name) => { if (tf.getBackend() !== name) { await tf.setBackend(name); await tf.ready(); } };
+const useBackend = async (name) => {
+  if (tf.getBackend() !== name) {
+    await tf.setBackend(name);
+    await tf.ready();
+  }
+};
 
 function maxAbsDiff(a, b) {
   if (a.length !== b.length) return Infinity;
   let d = 0;
-  for (let k = 0; k < a.length; k++) { const e = Math.abs(a[k] - b[k]); if (!(e <= d)) d = e; }
+  for (let k = 0; k < a.length; k++) {
+    const e = Math.abs(a[k] - b[k]);
+    if (!(e <= d)) d = e;
+  }
   return d;
 }
-function maxAbs(a) { let m = 0; for (const v of a) { const e = Math.abs(v); if (e > m) m = e; } return m; }
+function maxAbs(a) {
+  let m = 0;
+  for (const v of a) {
+    const e = Math.abs(v);
+    if (e > m) m = e;
+  }
+  return m;
+}
 
 /**
  * Worst over the output tensors: absolute diff, and diff relative to the
@@ -196,7 +251,8 @@ function maxAbs(a) { let m = 0; for (const v of a) { const e = Math.abs(v); if (
  * instance norm, is judged on the case's scale rather than its own).
  */
 function compare(mine, theirs) {
-  let abs = 0, rel = 0;
+  let abs = 0,
+    rel = 0;
   const per = {};
   const caseScale = Math.max(...Object.values(mine).map(maxAbs));
   for (const [k, v] of Object.entries(mine)) {
@@ -216,7 +272,18 @@ const tStart = performance.now();
 
 for (const cs of selected) {
   const inputs = cs.make();
-  const row = { id: cs.id, label: cs.label, flops: cs.flops, check: {}, wrong: {}, verifyMs: {}, wall: {}, cpu: {}, inner: {}, errors: {} };
+  const row = {
+    id: cs.id,
+    label: cs.label,
+    flops: cs.flops,
+    check: {},
+    wrong: {},
+    verifyMs: {},
+    wall: {},
+    cpu: {},
+    inner: {},
+    errors: {},
+  };
   const runners = {};
 
   // set up every library, run it once and check it against ours
@@ -228,10 +295,19 @@ for (const cs of selected) {
       const t0 = performance.now();
       const out = await r.outputs();
       row.verifyMs[lib] = performance.now() - t0;
-      runners[lib] = { sample: async (n) => { useOurs(lib); return sampleLocal(r.run, n); }, dispose: r.dispose };
+      runners[lib] = {
+        sample: async (n) => {
+          useOurs(lib);
+          return sampleLocal(r.run, n);
+        },
+        dispose: r.dispose,
+      };
       if (lib === 'ours') mine = out;
       // the other kernel sets must agree with the one compared with peers (not for a training step: its state moves on)
-      else if (mine && !cs.oursOnly) { row.check[lib] = compare(mine, out); if (!(row.check[lib].rel <= TOL)) row.wrong[lib] = true; }
+      else if (mine && !cs.oursOnly) {
+        row.check[lib] = compare(mine, out);
+        if (!(row.check[lib].rel <= TOL)) row.wrong[lib] = true;
+      }
     } catch (e) {
       row.errors[lib] = e.message.split('\n')[0];
     }
@@ -255,7 +331,10 @@ for (const cs of selected) {
           theirs[k] = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
         }
         runners[lib] = {
-          sample: async (n) => { const t = await torch.request({ cmd: 'time', case: cs.id, inner: n }); return { wall: t.wall_ms / n, cpu: t.cpu_ms / n }; },
+          sample: async (n) => {
+            const t = await torch.request({ cmd: 'time', case: cs.id, inner: n });
+            return { wall: t.wall_ms / n, cpu: t.cpu_ms / n };
+          },
           dispose: () => torch.request({ cmd: 'free', case: cs.id }),
         };
       } else {
@@ -266,14 +345,24 @@ for (const cs of selected) {
         theirs = await r.outputs();
         row.verifyMs[lib] = performance.now() - t0;
         runners[lib] = {
-          sample: async (n) => { await useBackend(backend); return sampleLocal(r.run, n); },
-          dispose: async () => { await useBackend(backend); r.dispose(); },
+          sample: async (n) => {
+            await useBackend(backend);
+            return sampleLocal(r.run, n);
+          },
+          dispose: async () => {
+            await useBackend(backend);
+            r.dispose();
+          },
         };
       }
       if (mine) {
         row.check[lib] = compare(mine, theirs);
         // a peer that computes something else is not timed (and never the "best peer")
-        if (!(row.check[lib].rel <= TOL)) { row.wrong[lib] = true; await runners[lib].dispose(); delete runners[lib]; }
+        if (!(row.check[lib].rel <= TOL)) {
+          row.wrong[lib] = true;
+          await runners[lib].dispose();
+          delete runners[lib];
+        }
       }
     } catch (e) {
       row.errors[lib] = e.message.split('\n')[0];
@@ -300,7 +389,8 @@ for (const cs of selected) {
     const w = row.wall[l];
     if (r >= REPS) return false;
     if (r === 0) return true;
-    const m = median(w) * row.inner[l], spent = w.reduce((a, b) => a + b, 0) * row.inner[l];
+    const m = median(w) * row.inner[l],
+      spent = w.reduce((a, b) => a + b, 0) * row.inner[l];
     return (r < 3 && (l in OURS || m < SLOW_MS)) || spent + m <= BUDGET_MS;
   };
   for (let r = 0; r < REPS; r++) {
@@ -319,9 +409,13 @@ for (const cs of selected) {
   row.cpuMedian = Object.fromEntries(libs.map((l) => [l, median(row.cpu[l])]));
   results.push(row);
 
-  const checks = Object.entries(row.check).map(([l, c]) => `${l} ${c.abs.toExponential(1)}${row.wrong[l] ? ' (DISAGREES)' : ''}`).join(', ');
+  const checks = Object.entries(row.check)
+    .map(([l, c]) => `${l} ${c.abs.toExponential(1)}${row.wrong[l] ? ' (DISAGREES)' : ''}`)
+    .join(', ');
   const times = libs.map((l) => `${l} ${fmtMs(row.median[l])}`).join(', ');
-  const errs = Object.entries(row.errors).map(([l, e]) => `${l}: ${e}`).join('; ');
+  const errs = Object.entries(row.errors)
+    .map(([l, e]) => `${l}: ${e}`)
+    .join('; ');
   console.log(`${cs.label}: max|Δ| vs ours: ${checks || '—'} | median ms: ${times}${errs ? ` | errors: ${errs}` : ''}`);
 }
 for (const p of Object.values(torchProcs)) p.close();
@@ -353,32 +447,77 @@ function cell(row, lib, which = 'median') {
 const lines = [];
 lines.push(`## ${machine.date.slice(0, 10)} on ${machine.host}`, '');
 lines.push(`- CPU: ${machine.cpu}, ${machine.cores} cores (/proc/cpuinfo)`);
-lines.push(`- Node ${machine.node}; @tensorflow/tfjs ${machine.tfjs} (cpu backend: plain JS; wasm backend: SIMD ${machine.wasmSimd ? 'on' : 'off'}, threads ${machine.wasmThreads ? 'on' : 'off'})`);
+lines.push(
+  `- Node ${machine.node}; @tensorflow/tfjs ${machine.tfjs} (cpu backend: plain JS; wasm backend: SIMD ${machine.wasmSimd ? 'on' : 'off'}, threads ${machine.wasmThreads ? 'on' : 'off'})`,
+);
 lines.push(`- PyTorch ${machine.torch}; OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}`);
-lines.push(`- LARGO.ts: CPU backend; "ours" = WebAssembly SIMD kernels on ${THREADS} threads, "ours 1t" = the same on one thread, "ours JS" = the JavaScript kernels (LARGO_CPU_KERNELS=js, one thread)`);
-lines.push(`- load average (1/5/15 min): start ${fmtLoad(loadStart)}, end ${fmtLoad(loadEnd)}; 1-min load during the run ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`);
-lines.push(`- median wall-clock ms per call over up to ${REPS} interleaved rounds (rotating order; (n=k): only k samples, a peer taking seconds per call); ${elapsed.toFixed(0)} s in all`, '');
-const jsGain = (r, which = 'median') => (r[which].ours && r[which]['ours-js'] ? `${(r[which]['ours-js'] / r[which].ours).toFixed(1)}×` : 'n/a');
+lines.push(
+  `- LARGO.ts: CPU backend; "ours" = WebAssembly SIMD kernels on ${THREADS} threads, "ours 1t" = the same on one thread, "ours JS" = the JavaScript kernels (LARGO_CPU_KERNELS=js, one thread)`,
+);
+lines.push(
+  `- load average (1/5/15 min): start ${fmtLoad(loadStart)}, end ${fmtLoad(loadEnd)}; 1-min load during the run ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
+);
+lines.push(
+  `- median wall-clock ms per call over up to ${REPS} interleaved rounds (rotating order; (n=k): only k samples, a peer taking seconds per call); ${elapsed.toFixed(0)} s in all`,
+  '',
+);
+const jsGain = (r, which = 'median') =>
+  r[which].ours && r[which]['ours-js'] ? `${(r[which]['ours-js'] / r[which].ours).toFixed(1)}×` : 'n/a';
 const gflops = (r) => (r.flops && r.median.ours ? (r.flops / r.median.ours / 1e6).toFixed(1) : '');
-lines.push(`| case | ours ms | ours GFLOP/s | ours 1t ms | ours JS ms | JS / ours | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer | torch 1-thread ms |`);
+lines.push(
+  `| case | ours ms | ours GFLOP/s | ours 1t ms | ours JS ms | JS / ours | tfjs-cpu ms | tfjs-wasm ms | torch ms | ours / best peer | torch 1-thread ms |`,
+);
 lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours')} | ${gflops(r)} | ${cell(r, 'ours-1t')} | ${cell(r, 'ours-js')} | ${jsGain(r)} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} | ${cell(r, 'torch-1t')} |`);
-lines.push('', `Ratio > 1: we are slower than the fastest peer (among those that computed the right numbers) by that factor. torch runs ${THREADS} threads; the last column is the same PyTorch with one thread, like ours, and is not counted in the ratio.`);
-lines.push(`"wrong ✗": the peer's output disagreed with ours beyond ${TOL} relative before timing (table below), so it was not timed.`, '');
+for (const r of results)
+  lines.push(
+    `| ${r.label} | ${cell(r, 'ours')} | ${gflops(r)} | ${cell(r, 'ours-1t')} | ${cell(r, 'ours-js')} | ${jsGain(r)} | ${cell(r, 'tfjs-cpu')} | ${cell(r, 'tfjs-wasm')} | ${cell(r, 'torch')} | ${ratioCell(r)} | ${cell(r, 'torch-1t')} |`,
+  );
+lines.push(
+  '',
+  `Ratio > 1: we are slower than the fastest peer (among those that computed the right numbers) by that factor. torch runs ${THREADS} threads; the last column is the same PyTorch with one thread, like ours, and is not counted in the ratio.`,
+);
+lines.push(
+  `"wrong ✗": the peer's output disagreed with ours beyond ${TOL} relative before timing (table below), so it was not timed.`,
+  '',
+);
 lines.push('Process CPU time per call (median ms; torch counts all of its threads):', '');
 lines.push('| case | ours | ours 1t | ours JS | tfjs-cpu | tfjs-wasm | torch | ours / best peer | torch 1-thread |');
 lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of results) lines.push(`| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'ours-1t', 'cpuMedian')} | ${cell(r, 'ours-js', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} | ${cell(r, 'torch-1t', 'cpuMedian')} |`);
-lines.push('', 'Agreement with ours before timing: max abs diff over all outputs (relative to the output\'s scale in brackets):', '');
+for (const r of results)
+  lines.push(
+    `| ${r.label} | ${cell(r, 'ours', 'cpuMedian')} | ${cell(r, 'ours-1t', 'cpuMedian')} | ${cell(r, 'ours-js', 'cpuMedian')} | ${cell(r, 'tfjs-cpu', 'cpuMedian')} | ${cell(r, 'tfjs-wasm', 'cpuMedian')} | ${cell(r, 'torch', 'cpuMedian')} | ${ratioCell(r, 'cpuMedian')} | ${cell(r, 'torch-1t', 'cpuMedian')} |`,
+  );
+lines.push(
+  '',
+  "Agreement with ours before timing: max abs diff over all outputs (relative to the output's scale in brackets):",
+  '',
+);
 lines.push('| case | ours 1t | ours JS | tfjs-cpu | tfjs-wasm | torch | torch 1-thread |');
 lines.push('|---|---:|---:|---:|---:|---:|---:|');
-const chk = (r, l) => (r.check[l] ? `${r.check[l].abs.toExponential(1)} (${r.check[l].rel.toExponential(1)})${r.wrong[l] ? ' ✗' : ''}` : r.errors[l] ? `error: ${r.errors[l]}` : '—');
-for (const r of results) lines.push(`| ${r.label} | ${chk(r, 'ours-1t')} | ${chk(r, 'ours-js')} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} | ${chk(r, 'torch-1t')} |`);
-const bad = results.flatMap((r) => Object.keys(r.wrong).map((l) => {
-  const worst = Object.entries(r.check[l].per).filter(([, c]) => !(c.rel <= TOL)).map(([k]) => k);
-  return `${r.label} / ${l} (${worst.join(', ')})`;
-}));
-lines.push('', bad.length ? `Disagreement above ${TOL} relative (outputs): ${bad.join('; ')}.` : `All peers agree with ours to ${TOL} relative or better.`);
+const chk = (r, l) =>
+  r.check[l]
+    ? `${r.check[l].abs.toExponential(1)} (${r.check[l].rel.toExponential(1)})${r.wrong[l] ? ' ✗' : ''}`
+    : r.errors[l]
+      ? `error: ${r.errors[l]}`
+      : '—';
+for (const r of results)
+  lines.push(
+    `| ${r.label} | ${chk(r, 'ours-1t')} | ${chk(r, 'ours-js')} | ${chk(r, 'tfjs-cpu')} | ${chk(r, 'tfjs-wasm')} | ${chk(r, 'torch')} | ${chk(r, 'torch-1t')} |`,
+  );
+const bad = results.flatMap((r) =>
+  Object.keys(r.wrong).map((l) => {
+    const worst = Object.entries(r.check[l].per)
+      .filter(([, c]) => !(c.rel <= TOL))
+      .map(([k]) => k);
+    return `${r.label} / ${l} (${worst.join(', ')})`;
+  }),
+);
+lines.push(
+  '',
+  bad.length
+    ? `Disagreement above ${TOL} relative (outputs): ${bad.join('; ')}.`
+    : `All peers agree with ours to ${TOL} relative or better.`,
+);
 const errs = results.flatMap((r) => Object.entries(r.errors).map(([l, e]) => `${r.label} / ${l}: ${e}`));
 if (errs.length) lines.push('', 'Errors:', '', ...errs.map((e) => `- ${e}`));
 const md = lines.join('\n') + '\n';
@@ -388,6 +527,20 @@ if (!args['no-save']) {
   const out = args.out ?? join(here, 'results', `${machine.date.slice(0, 10)}-${machine.host}.md`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, md);
-  writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify({ machine, reps: REPS, budgetS: BUDGET_MS / 1000, tol: TOL, loads: { start: loadStart, end: loadEnd, during: loads }, results }, null, 1) + '\n');
+  writeFileSync(
+    out.replace(/\.md$/, '.json'),
+    JSON.stringify(
+      {
+        machine,
+        reps: REPS,
+        budgetS: BUDGET_MS / 1000,
+        tol: TOL,
+        loads: { start: loadStart, end: loadEnd, during: loads },
+        results,
+      },
+      null,
+      1,
+    ) + '\n',
+  );
   console.log(`written ${out}`);
 }

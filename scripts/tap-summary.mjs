@@ -6,8 +6,11 @@ import { readFileSync } from 'node:fs';
 
 const [file, rcArg] = process.argv.slice(2);
 const lines = readFileSync(file, 'utf8').split('\n');
-let passed = 0, failed = 0, skipped = 0;
-let fileFailures = 0, fileTests = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
+let fileFailures = 0,
+  fileTests = 0;
 const skips = [];
 for (const line of lines) {
   // Skips at any depth (a backend case inside a test, too) are listed with their reasons.
@@ -19,13 +22,17 @@ for (const line of lines) {
     fileTests++;
     if (/(?<!\\)# SKIP/.test(line)) skipped++;
     else if (m[1] === 'ok') passed++;
-    else { failed++; fileFailures++; }
+    else {
+      failed++;
+      fileFailures++;
+    }
     continue;
   }
   const top = /^(not ok|ok) \d+/.exec(line);
   if (top) {
     if (top[1] === 'not ok' && fileFailures === 0) failed++;
-    fileFailures = 0; fileTests = 0;
+    fileFailures = 0;
+    fileTests = 0;
   }
 }
 if (Number(rcArg) !== 0 && failed === 0) failed = 1;

@@ -12,7 +12,16 @@
 //   tfjs(tf, inputs) -> the same, on tf's current backend
 import * as C from '@largo/core';
 import { SGD, backward, requireGrad, noGrad, zeroGrad } from '@largo/autograd';
-import { cpRank, resolveConfig, loadSegData, buildSegNet, SegTask, makeOptimizer, scheduledLr, clipGradients } from 'largo';
+import {
+  cpRank,
+  resolveConfig,
+  loadSegData,
+  buildSegNet,
+  SegTask,
+  makeOptimizer,
+  scheduledLr,
+  clipGradients,
+} from 'largo';
 import { readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------
@@ -60,17 +69,27 @@ function tfIn(tf, a, perm) {
 /** Reads a tfjs tensor (asynchronously: GPU backends cannot read synchronously), transposed back to our layout. */
 async function tfOut(tf, t, perm) {
   const r = tf.tidy(() => (perm ? tf.transpose(t, perm) : t.clone()));
-  try { return (await r.data()).slice(); } finally { r.dispose(); }
+  try {
+    return (await r.data()).slice();
+  } finally {
+    r.dispose();
+  }
 }
 
 /** Our outputs: `fn` builds { name: Tensor } in a tidy scope; the values are read asynchronously (any backend). */
 async function readOurs(fn) {
   const ts = C.tidy(fn);
   const out = {};
-  try { for (const [k, t] of Object.entries(ts)) out[k] = await t.data(); } finally { for (const t of Object.values(ts)) t.dispose(); }
+  try {
+    for (const [k, t] of Object.entries(ts)) out[k] = await t.data();
+  } finally {
+    for (const t of Object.values(ts)) t.dispose();
+  }
   return out;
 }
-const disposeAll = (xs) => { for (const x of Object.values(xs)) x.dispose(); };
+const disposeAll = (xs) => {
+  for (const x of Object.values(xs)) x.dispose();
+};
 
 // ---------------------------------------------------------------------------
 // matmul
@@ -84,19 +103,40 @@ export function matmulCase(m, k, n) {
     flops: 2 * m * k * n,
     make: () => ({ a: randnArr([m, k]), b: randnArr([k, n]) }),
     ours(i) {
-      const a = ours(i.a), b = ours(i.b);
+      const a = ours(i.a),
+        b = ours(i.b);
       return {
-        run: () => C.tidy(() => { C.matmul(a, b); }),
+        run: () =>
+          C.tidy(() => {
+            C.matmul(a, b);
+          }),
         outputs: () => readOurs(() => ({ y: C.matmul(a, b) })),
-        dispose: () => { a.dispose(); b.dispose(); },
+        dispose: () => {
+          a.dispose();
+          b.dispose();
+        },
       };
     },
     tfjs(tf, i) {
-      const a = tfIn(tf, i.a), b = tfIn(tf, i.b);
+      const a = tfIn(tf, i.a),
+        b = tfIn(tf, i.b);
       return {
-        run: () => tf.tidy(() => { tf.matMul(a, b); }),
-        outputs: async () => { const y = tf.matMul(a, b); try { return { y: await tfOut(tf, y) }; } finally { y.dispose(); } },
-        dispose: () => { a.dispose(); b.dispose(); },
+        run: () =>
+          tf.tidy(() => {
+            tf.matMul(a, b);
+          }),
+        outputs: async () => {
+          const y = tf.matMul(a, b);
+          try {
+            return { y: await tfOut(tf, y) };
+          } finally {
+            y.dispose();
+          }
+        },
+        dispose: () => {
+          a.dispose();
+          b.dispose();
+        },
       };
     },
   };
@@ -116,72 +156,145 @@ export function convCases(tag, xs, ws) {
   const opts = { padding: 1 };
   return [
     {
-      ...base, id: `conv3d-fwd-${tag}`, kind: 'conv_fwd', label: `conv3d fwd ${shapeTxt}`,
+      ...base,
+      id: `conv3d-fwd-${tag}`,
+      kind: 'conv_fwd',
+      label: `conv3d fwd ${shapeTxt}`,
       what: `y = conv3d(x, w), x [${xs}], w [${ws}], padding 1, no bias`,
       ours(i) {
-        const x = ours(i.x), wt = ours(i.w);
+        const x = ours(i.x),
+          wt = ours(i.w);
         const f = () => C.conv3d(x, wt, null, opts);
         return {
-          run: () => C.tidy(() => { f(); }),
+          run: () =>
+            C.tidy(() => {
+              f();
+            }),
           outputs: () => readOurs(() => ({ y: f() })),
-          dispose: () => { x.dispose(); wt.dispose(); },
+          dispose: () => {
+            x.dispose();
+            wt.dispose();
+          },
         };
       },
       tfjs(tf, i) {
-        const x = tfIn(tf, i.x, NCDHW_TO_NDHWC), wt = tfIn(tf, i.w, OIDHW_TO_DHWIO);
+        const x = tfIn(tf, i.x, NCDHW_TO_NDHWC),
+          wt = tfIn(tf, i.w, OIDHW_TO_DHWIO);
         const f = () => tf.conv3d(x, wt, 1, 'same');
         return {
-          run: () => tf.tidy(() => { f(); }),
-          outputs: async () => { const r = f(); try { return { y: await tfOut(tf, r, NDHWC_TO_NCDHW) }; } finally { r.dispose(); } },
-          dispose: () => { x.dispose(); wt.dispose(); },
+          run: () =>
+            tf.tidy(() => {
+              f();
+            }),
+          outputs: async () => {
+            const r = f();
+            try {
+              return { y: await tfOut(tf, r, NDHWC_TO_NCDHW) };
+            } finally {
+              r.dispose();
+            }
+          },
+          dispose: () => {
+            x.dispose();
+            wt.dispose();
+          },
         };
       },
     },
     {
-      ...base, id: `conv3d-gi-${tag}`, kind: 'conv_gi', label: `conv3d grad-input ${shapeTxt}`,
+      ...base,
+      id: `conv3d-gi-${tag}`,
+      kind: 'conv_gi',
+      label: `conv3d grad-input ${shapeTxt}`,
       what: `dx = ∂⟨conv3d(x, w), dy⟩/∂x for the same shapes (a transposed convolution)`,
       ours(i) {
-        const dy = ours(i.dy), wt = ours(i.w);
+        const dy = ours(i.dy),
+          wt = ours(i.w);
         const f = () => C.conv3dGradInput(dy, wt, xs, opts);
         return {
-          run: () => C.tidy(() => { f(); }),
+          run: () =>
+            C.tidy(() => {
+              f();
+            }),
           outputs: () => readOurs(() => ({ dx: f() })),
-          dispose: () => { dy.dispose(); wt.dispose(); },
+          dispose: () => {
+            dy.dispose();
+            wt.dispose();
+          },
         };
       },
       tfjs(tf, i) {
-        const dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC), wt = tfIn(tf, i.w, OIDHW_TO_DHWIO);
+        const dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC),
+          wt = tfIn(tf, i.w, OIDHW_TO_DHWIO);
         const xShape = NCDHW_TO_NDHWC.map((p) => xs[p]);
         // the public op behind Conv3D's gradient w.r.t. x (kernel Conv3DBackpropInputV2)
         const f = () => tf.conv3dTranspose(dy, wt, xShape, 1, 'same');
         return {
-          run: () => tf.tidy(() => { f(); }),
-          outputs: async () => { const r = f(); try { return { dx: await tfOut(tf, r, NDHWC_TO_NCDHW) }; } finally { r.dispose(); } },
-          dispose: () => { dy.dispose(); wt.dispose(); },
+          run: () =>
+            tf.tidy(() => {
+              f();
+            }),
+          outputs: async () => {
+            const r = f();
+            try {
+              return { dx: await tfOut(tf, r, NDHWC_TO_NCDHW) };
+            } finally {
+              r.dispose();
+            }
+          },
+          dispose: () => {
+            dy.dispose();
+            wt.dispose();
+          },
         };
       },
     },
     {
-      ...base, id: `conv3d-gw-${tag}`, kind: 'conv_gw', label: `conv3d grad-weight ${shapeTxt}`,
+      ...base,
+      id: `conv3d-gw-${tag}`,
+      kind: 'conv_gw',
+      label: `conv3d grad-weight ${shapeTxt}`,
       what: `dw = ∂⟨conv3d(x, w), dy⟩/∂w for the same shapes`,
       ours(i) {
-        const x = ours(i.x), dy = ours(i.dy);
+        const x = ours(i.x),
+          dy = ours(i.dy);
         const f = () => C.conv3dGradWeight(x, dy, ws, opts);
         return {
-          run: () => C.tidy(() => { f(); }),
+          run: () =>
+            C.tidy(() => {
+              f();
+            }),
           outputs: () => readOurs(() => ({ dw: f() })),
-          dispose: () => { x.dispose(); dy.dispose(); },
+          dispose: () => {
+            x.dispose();
+            dy.dispose();
+          },
         };
       },
       tfjs(tf, i) {
-        const x = tfIn(tf, i.x, NCDHW_TO_NDHWC), dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC);
+        const x = tfIn(tf, i.x, NCDHW_TO_NDHWC),
+          dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC);
         const filterShape = OIDHW_TO_DHWIO.map((p) => ws[p]);
         // tfjs has no public grad-filter op: this is the kernel tf.grad runs for Conv3D's filter
-        const f = () => tf.engine().runKernel('Conv3DBackpropFilterV2', { x, dy }, { strides: [1, 1, 1], pad: 'same', filterShape });
+        const f = () =>
+          tf.engine().runKernel('Conv3DBackpropFilterV2', { x, dy }, { strides: [1, 1, 1], pad: 'same', filterShape });
         return {
-          run: () => tf.tidy(() => { f(); }),
-          outputs: async () => { const r = f(); try { return { dw: await tfOut(tf, r, DHWIO_TO_OIDHW) }; } finally { r.dispose(); } },
-          dispose: () => { x.dispose(); dy.dispose(); },
+          run: () =>
+            tf.tidy(() => {
+              f();
+            }),
+          outputs: async () => {
+            const r = f();
+            try {
+              return { dw: await tfOut(tf, r, DHWIO_TO_OIDHW) };
+            } finally {
+              r.dispose();
+            }
+          },
+          dispose: () => {
+            x.dispose();
+            dy.dispose();
+          },
         };
       },
     },
@@ -199,33 +312,66 @@ function convFwdBwdCase(xs, ws) {
   const shapeTxt = `[${xs.join(',')}]×[${ws.join(',')}]`;
   const opts = { padding: 1 };
   return {
-    id: `conv3d-fb-${xs.join('x')}`, kind: 'conv_fb', label: `conv3d fwd+bwd ${shapeTxt}`, flops: 6 * macs,
+    id: `conv3d-fb-${xs.join('x')}`,
+    kind: 'conv_fb',
+    label: `conv3d fwd+bwd ${shapeTxt}`,
+    flops: 6 * macs,
     what: `y = conv3d(x, w), then dx and dw for a given dy: the three convolutions of one training step, x [${xs}], w [${ws}], padding 1`,
     make: () => ({ x: randnArr(xs), w: randnArr(ws, 1 / Math.sqrt(ws[1] * 27)), dy: randnArr(ys) }),
     ours(i) {
-      const x = ours(i.x), wt = ours(i.w), dy = ours(i.dy);
-      const f = () => ({ y: C.conv3d(x, wt, null, opts), dx: C.conv3dGradInput(dy, wt, xs, opts), dw: C.conv3dGradWeight(x, dy, ws, opts) });
+      const x = ours(i.x),
+        wt = ours(i.w),
+        dy = ours(i.dy);
+      const f = () => ({
+        y: C.conv3d(x, wt, null, opts),
+        dx: C.conv3dGradInput(dy, wt, xs, opts),
+        dw: C.conv3dGradWeight(x, dy, ws, opts),
+      });
       return {
-        run: () => C.tidy(() => { f(); }),
+        run: () =>
+          C.tidy(() => {
+            f();
+          }),
         outputs: () => C.tidy(() => Object.fromEntries(Object.entries(f()).map(([k, t]) => [k, t.dataSync()]))),
-        dispose: () => { x.dispose(); wt.dispose(); dy.dispose(); },
+        dispose: () => {
+          x.dispose();
+          wt.dispose();
+          dy.dispose();
+        },
       };
     },
     tfjs(tf, i) {
-      const x = tfIn(tf, i.x, NCDHW_TO_NDHWC), wt = tfIn(tf, i.w, OIDHW_TO_DHWIO), dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC);
-      const xShape = NCDHW_TO_NDHWC.map((p) => xs[p]), filterShape = OIDHW_TO_DHWIO.map((p) => ws[p]);
+      const x = tfIn(tf, i.x, NCDHW_TO_NDHWC),
+        wt = tfIn(tf, i.w, OIDHW_TO_DHWIO),
+        dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC);
+      const xShape = NCDHW_TO_NDHWC.map((p) => xs[p]),
+        filterShape = OIDHW_TO_DHWIO.map((p) => ws[p]);
       const f = () => ({
         y: tf.conv3d(x, wt, 1, 'same'),
         dx: tf.conv3dTranspose(dy, wt, xShape, 1, 'same'),
-        dw: tf.engine().runKernel('Conv3DBackpropFilterV2', { x, dy }, { strides: [1, 1, 1], pad: 'same', filterShape }),
+        dw: tf
+          .engine()
+          .runKernel('Conv3DBackpropFilterV2', { x, dy }, { strides: [1, 1, 1], pad: 'same', filterShape }),
       });
       return {
-        run: () => tf.tidy(() => { f(); }),
-        outputs: () => tf.tidy(() => {
-          const r = f();
-          return { y: tfOut(tf, r.y, NDHWC_TO_NCDHW), dx: tfOut(tf, r.dx, NDHWC_TO_NCDHW), dw: tfOut(tf, r.dw, DHWIO_TO_OIDHW) };
-        }),
-        dispose: () => { x.dispose(); wt.dispose(); dy.dispose(); },
+        run: () =>
+          tf.tidy(() => {
+            f();
+          }),
+        outputs: () =>
+          tf.tidy(() => {
+            const r = f();
+            return {
+              y: tfOut(tf, r.y, NDHWC_TO_NCDHW),
+              dx: tfOut(tf, r.dx, NDHWC_TO_NCDHW),
+              dw: tfOut(tf, r.dw, DHWIO_TO_OIDHW),
+            };
+          }),
+        dispose: () => {
+          x.dispose();
+          wt.dispose();
+          dy.dispose();
+        },
       };
     },
   };
@@ -239,10 +385,13 @@ async function largoStepCase() {
   const cfg = resolveConfig(JSON.parse(readFileSync(here, 'utf8')), {}, 'phantom.json');
   const data = await loadSegData(cfg);
   return {
-    id: 'largo-step', kind: null, oursOnly: true,
+    id: 'largo-step',
+    kind: null,
+    oursOnly: true,
     label: `LARGO train step (main job: U-Net ${cfg.model.baseFeatures} features, depth ${cfg.model.depth}, batch ${cfg.train.batchSize}×${cfg.train.patchSize.join('×')})`,
-    what: 'One step of `npm start`\'s LARGO training: sampled subset and full-modality passes (CP kernel reconstruction included), '
-      + 'deep-supervision loss, backward, gradient clipping, SGD with Nesterov momentum. No peer runs this network.',
+    what:
+      "One step of `npm start`'s LARGO training: sampled subset and full-modality passes (CP kernel reconstruction included), " +
+      'deep-supervision loss, backward, gradient clipping, SGD with Nesterov momentum. No peer runs this network.',
     make: () => ({}),
     ours() {
       const net = buildSegNet(cfg, 'largo', data);
@@ -263,9 +412,14 @@ async function largoStepCase() {
         return loss;
       };
       return {
-        run: () => { step(); },
+        run: () => {
+          step();
+        },
         outputs: () => ({ loss: Float32Array.of(step()) }),
-        dispose: () => { opt.dispose(); for (const [, p] of task.params) p.dispose(); },
+        dispose: () => {
+          opt.dispose();
+          for (const [, p] of task.params) p.dispose();
+        },
       };
     },
   };
@@ -276,13 +430,18 @@ async function largoStepCase() {
 
 export function instNormCase(xs) {
   return {
-    id: `instnorm-${xs.join('x')}`, kind: 'instnorm', label: `instanceNorm fwd [${xs.join(',')}]`,
+    id: `instnorm-${xs.join('x')}`,
+    kind: 'instnorm',
+    label: `instanceNorm fwd [${xs.join(',')}]`,
     what: `y = (x − mean)/sqrt(var + 1e-5) per (n, c) over the spatial axes, x [${xs}]`,
     make: () => ({ x: randnArr(xs, 2, 0.5) }),
     ours(i) {
       const x = ours(i.x);
       return {
-        run: () => C.tidy(() => { C.instanceNorm(x); }),
+        run: () =>
+          C.tidy(() => {
+            C.instanceNorm(x);
+          }),
         outputs: () => readOurs(() => ({ y: C.instanceNorm(x) })),
         dispose: () => x.dispose(),
       };
@@ -290,13 +449,24 @@ export function instNormCase(xs) {
     tfjs(tf, i) {
       const x = tfIn(tf, i.x, NCDHW_TO_NDHWC);
       // no instance-norm op in tfjs: moments over the spatial axes (two-pass), then normalize
-      const f = () => tf.tidy(() => {
-        const { mean, variance } = tf.moments(x, [1, 2, 3], true);
-        return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
-      });
+      const f = () =>
+        tf.tidy(() => {
+          const { mean, variance } = tf.moments(x, [1, 2, 3], true);
+          return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+        });
       return {
-        run: () => tf.tidy(() => { f(); }),
-        outputs: async () => { const r = f(); try { return { y: await tfOut(tf, r, NDHWC_TO_NCDHW) }; } finally { r.dispose(); } },
+        run: () =>
+          tf.tidy(() => {
+            f();
+          }),
+        outputs: async () => {
+          const r = f();
+          try {
+            return { y: await tfOut(tf, r, NDHWC_TO_NCDHW) };
+          } finally {
+            r.dispose();
+          }
+        },
         dispose: () => x.dispose(),
       };
     },
@@ -311,24 +481,39 @@ const PARAMS = ['w1', 'b1', 'g1', 'be1', 'w2', 'b2', 'g2', 'be2', 'wh', 'bh'];
 function trainCase(n, cin, f, k, sp) {
   const spatial = [sp, sp, sp];
   return {
-    id: `train-unet-block`, kind: 'train', label: `train step U-Net block [${n},${cin},${sp}³]`,
-    what: `conv3d ${cin}→${f} (3³, pad 1, bias) → instanceNorm (affine) → leakyReLU 0.01 → conv3d ${f}→${f} → instanceNorm → leakyReLU → `
-      + `conv3d ${f}→${k} (1³ head) → softmax over channels → soft Dice (smooth 1e-5, mean over (n, class)); `
-      + `backward; SGD (lr 1e-2, Nesterov momentum 0.99) update of all 10 parameter tensors. Input [${n},${cin},${sp},${sp},${sp}].`,
+    id: `train-unet-block`,
+    kind: 'train',
+    label: `train step U-Net block [${n},${cin},${sp}³]`,
+    what:
+      `conv3d ${cin}→${f} (3³, pad 1, bias) → instanceNorm (affine) → leakyReLU 0.01 → conv3d ${f}→${f} → instanceNorm → leakyReLU → ` +
+      `conv3d ${f}→${k} (1³ head) → softmax over channels → soft Dice (smooth 1e-5, mean over (n, class)); ` +
+      `backward; SGD (lr 1e-2, Nesterov momentum 0.99) update of all 10 parameter tensors. Input [${n},${cin},${sp},${sp},${sp}].`,
     make: () => {
-      const g1 = randnArr([f], 0.1, 1), g2 = randnArr([f], 0.1, 1);
+      const g1 = randnArr([f], 0.1, 1),
+        g2 = randnArr([f], 0.1, 1);
       return {
         x: randnArr([n, cin, ...spatial]),
         target: oneHotArr(n, k, spatial),
-        w1: randnArr([f, cin, 3, 3, 3], Math.sqrt(2 / (cin * 27))), b1: randnArr([f], 0.1), g1, be1: randnArr([f], 0.1),
-        w2: randnArr([f, f, 3, 3, 3], Math.sqrt(2 / (f * 27))), b2: randnArr([f], 0.1), g2, be2: randnArr([f], 0.1),
-        wh: randnArr([k, f, 1, 1, 1], Math.sqrt(2 / f)), bh: zerosArr([k]),
+        w1: randnArr([f, cin, 3, 3, 3], Math.sqrt(2 / (cin * 27))),
+        b1: randnArr([f], 0.1),
+        g1,
+        be1: randnArr([f], 0.1),
+        w2: randnArr([f, f, 3, 3, 3], Math.sqrt(2 / (f * 27))),
+        b2: randnArr([f], 0.1),
+        g2,
+        be2: randnArr([f], 0.1),
+        wh: randnArr([k, f, 1, 1, 1], Math.sqrt(2 / f)),
+        bh: zerosArr([k]),
       };
     },
     ours(i) {
-      const x = ours(i.x), target = ours(i.target);
+      const x = ours(i.x),
+        target = ours(i.target);
       const p = Object.fromEntries(PARAMS.map((nm) => [nm, requireGrad(ours(i[nm]))]));
-      const opt = new SGD(PARAMS.map((nm) => [nm, p[nm]]), { lr: 1e-2, momentum: 0.99, nesterov: true });
+      const opt = new SGD(
+        PARAMS.map((nm) => [nm, p[nm]]),
+        { lr: 1e-2, momentum: 0.99, nesterov: true },
+      );
       const lossFn = () => {
         let h = C.leakyRelu(C.instanceNorm(C.conv3d(x, p.w1, p.b1, { padding: 1 }), p.g1, p.be1, 1e-5), 0.01);
         h = C.leakyRelu(C.instanceNorm(C.conv3d(h, p.w2, p.b2, { padding: 1 }), p.g2, p.be2, 1e-5), 0.01);
@@ -338,30 +523,45 @@ function trainCase(n, cin, f, k, sp) {
       return {
         run: () => {
           opt.zeroGrad();
-          C.tidy(() => { backward(lossFn()); });
+          C.tidy(() => {
+            backward(lossFn());
+          });
           opt.step();
         },
         outputs: async () => {
           opt.zeroGrad();
-          const l = C.tidy(() => { const v = lossFn(); backward(v); return v; });
+          const l = C.tidy(() => {
+            const v = lossFn();
+            backward(v);
+            return v;
+          });
           const out = { loss: await l.data() };
           l.dispose();
           for (const nm of PARAMS) out[`grad_${nm}`] = await p[nm].grad.data();
           opt.zeroGrad();
           return out;
         },
-        dispose: () => { opt.zeroGrad(); opt.dispose(); x.dispose(); target.dispose(); for (const t of Object.values(p)) t.dispose(); },
+        dispose: () => {
+          opt.zeroGrad();
+          opt.dispose();
+          x.dispose();
+          target.dispose();
+          for (const t of Object.values(p)) t.dispose();
+        },
       };
     },
     tfjs(tf, i) {
-      const x = tfIn(tf, i.x, NCDHW_TO_NDHWC), target = tfIn(tf, i.target, NCDHW_TO_NDHWC);
+      const x = tfIn(tf, i.x, NCDHW_TO_NDHWC),
+        target = tfIn(tf, i.target, NCDHW_TO_NDHWC);
       const perm = (nm) => (i[nm].shape.length === 5 ? OIDHW_TO_DHWIO : null);
-      const v = Object.fromEntries(PARAMS.map((nm) => {
-        const t = tfIn(tf, i[nm], perm(nm));
-        const vr = tf.variable(t, true);
-        t.dispose();
-        return [nm, vr];
-      }));
+      const v = Object.fromEntries(
+        PARAMS.map((nm) => {
+          const t = tfIn(tf, i[nm], perm(nm));
+          const vr = tf.variable(t, true);
+          t.dispose();
+          return [nm, vr];
+        }),
+      );
       const varList = PARAMS.map((nm) => v[nm]);
       const opt = tf.train.momentum(1e-2, 0.99, true);
       const inorm = (h, g, b) => {
@@ -378,16 +578,27 @@ function trainCase(n, cin, f, k, sp) {
         return tf.sub(1, tf.mean(dice));
       };
       return {
-        run: () => { opt.minimize(lossFn, false, varList); },
+        run: () => {
+          opt.minimize(lossFn, false, varList);
+        },
         outputs: async () => {
           const { value, grads } = tf.variableGrads(lossFn, varList);
           try {
             const out = { loss: (await value.data()).slice() };
-            for (const nm of PARAMS) out[`grad_${nm}`] = await tfOut(tf, grads[v[nm].name], perm(nm) ? DHWIO_TO_OIDHW : null);
+            for (const nm of PARAMS)
+              out[`grad_${nm}`] = await tfOut(tf, grads[v[nm].name], perm(nm) ? DHWIO_TO_OIDHW : null);
             return out;
-          } finally { value.dispose(); for (const g of Object.values(grads)) g.dispose(); }
+          } finally {
+            value.dispose();
+            for (const g of Object.values(grads)) g.dispose();
+          }
         },
-        dispose: () => { opt.dispose(); x.dispose(); target.dispose(); for (const t of varList) t.dispose(); },
+        dispose: () => {
+          opt.dispose();
+          x.dispose();
+          target.dispose();
+          for (const t of varList) t.dispose();
+        },
       };
     },
   };
@@ -399,30 +610,47 @@ function trainCase(n, cin, f, k, sp) {
 function cpCase(O, I, S, K) {
   const R = cpRank(K, O, I, S);
   return {
-    id: `cp-${O}x${I}x${S}`, kind: 'cp', label: `cpReconstruct ${O}×${I}×${S} R=${R}`,
-    what: `W[o,i,s] = Σ_r w_r·A_out[o,r]·A_in[i,r]·A_kernel[s,r] for one subset, O=${O}, I=${I}, S=${S}; `
-      + `R = ${R} is the default rank floor(O·I·S/(K+O+I+S)) with K = ${K} subsets (4 modalities). `
-      + 'Peers: Khatri-Rao product of A_in and A_kernel, then one GEMM (as tensorly does).',
+    id: `cp-${O}x${I}x${S}`,
+    kind: 'cp',
+    label: `cpReconstruct ${O}×${I}×${S} R=${R}`,
+    what:
+      `W[o,i,s] = Σ_r w_r·A_out[o,r]·A_in[i,r]·A_kernel[s,r] for one subset, O=${O}, I=${I}, S=${S}; ` +
+      `R = ${R} is the default rank floor(O·I·S/(K+O+I+S)) with K = ${K} subsets (4 modalities). ` +
+      'Peers: Khatri-Rao product of A_in and A_kernel, then one GEMM (as tensorly does).',
     flops: 2 * O * I * S * R,
     make: () => ({ weights: randnArr([R]), aOut: randnArr([O, R]), aIn: randnArr([I, R]), aKernel: randnArr([S, R]) }),
     ours(i) {
       const t = Object.fromEntries(Object.entries(i).map(([k, a]) => [k, ours(a)]));
       const f = () => C.cpReconstruct(t.weights, t.aOut, t.aIn, t.aKernel);
       return {
-        run: () => C.tidy(() => { f(); }),
+        run: () =>
+          C.tidy(() => {
+            f();
+          }),
         outputs: () => readOurs(() => ({ W: f() })),
         dispose: () => disposeAll(t),
       };
     },
     tfjs(tf, i) {
       const t = Object.fromEntries(Object.entries(i).map(([k, a]) => [k, tfIn(tf, a)]));
-      const f = () => tf.tidy(() => {
-        const kr = tf.reshape(tf.mul(tf.expandDims(t.aIn, 1), tf.expandDims(t.aKernel, 0)), [I * S, R]);
-        return tf.reshape(tf.matMul(tf.mul(t.aOut, t.weights), kr, false, true), [O, I, S]);
-      });
+      const f = () =>
+        tf.tidy(() => {
+          const kr = tf.reshape(tf.mul(tf.expandDims(t.aIn, 1), tf.expandDims(t.aKernel, 0)), [I * S, R]);
+          return tf.reshape(tf.matMul(tf.mul(t.aOut, t.weights), kr, false, true), [O, I, S]);
+        });
       return {
-        run: () => tf.tidy(() => { f(); }),
-        outputs: async () => { const r = f(); try { return { W: await tfOut(tf, r) }; } finally { r.dispose(); } },
+        run: () =>
+          tf.tidy(() => {
+            f();
+          }),
+        outputs: async () => {
+          const r = f();
+          try {
+            return { W: await tfOut(tf, r) };
+          } finally {
+            r.dispose();
+          }
+        },
         dispose: () => disposeAll(t),
       };
     },

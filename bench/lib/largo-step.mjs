@@ -16,16 +16,24 @@ export function largoStepCase(configPath = join(here, '..', '..', 'packages', 'l
   const cfg = resolveConfig(JSON.parse(readFileSync(configPath, 'utf8')), { methods: ['largo'] });
   const t = cfg.train;
   return {
-    id: 'largo-train-step', kind: 'largo', label: `LARGO training step (phantom job, batch ${t.batchSize}, ${t.patchSize.join('×')})`,
-    what: `one step of 'largo train --config phantom.json': per-sample subsets (${t.batchSize} samples, 4 modalities, 15 subsets), U-Net family `
-      + `(base ${cfg.model.baseFeatures}, depth ${cfg.model.depth}, CP rank ×${cfg.model.rankMultiplier}, deep supervision), region Dice + BCE, full-modality guidance, `
-      + `clip ${t.clipGradNorm}, SGD Nesterov ${t.momentum}. No peer implements LARGO.`,
+    id: 'largo-train-step',
+    kind: 'largo',
+    label: `LARGO training step (phantom job, batch ${t.batchSize}, ${t.patchSize.join('×')})`,
+    what:
+      `one step of 'largo train --config phantom.json': per-sample subsets (${t.batchSize} samples, 4 modalities, 15 subsets), U-Net family ` +
+      `(base ${cfg.model.baseFeatures}, depth ${cfg.model.depth}, CP rank ×${cfg.model.rankMultiplier}, deep supervision), region Dice + BCE, full-modality guidance, ` +
+      `clip ${t.clipGradNorm}, SGD Nesterov ${t.momentum}. No peer implements LARGO.`,
     make: () => ({}),
     ours() {
       let data = null;
       // phantom data is generated in memory: synchronous enough for a bench (loadSegData is async only for files)
-      const ready = loadSegData(cfg).then((d) => { data = d; });
-      let net = null, task = null, opt = null, s = 0;
+      const ready = loadSegData(cfg).then((d) => {
+        data = d;
+      });
+      let net = null,
+        task = null,
+        opt = null,
+        s = 0;
       const init = async () => {
         await ready;
         net = onCpu(() => buildSegNet(cfg, 'largo', data));
@@ -45,15 +53,23 @@ export function largoStepCase(configPath = join(here, '..', '..', 'packages', 'l
       };
       return {
         init,
-        run: () => { for (const p of step()) p.dispose(); },
+        run: () => {
+          for (const p of step()) p.dispose();
+        },
         outputs: async () => {
           if (!task) await init();
           const parts = step();
           let loss = 0;
-          for (const p of parts) { loss += (await p.data())[0]; p.dispose(); }
+          for (const p of parts) {
+            loss += (await p.data())[0];
+            p.dispose();
+          }
           return { loss: Float32Array.of(loss) };
         },
-        dispose: () => { opt?.dispose(); net?.dispose(); },
+        dispose: () => {
+          opt?.dispose();
+          net?.dispose();
+        },
       };
     },
   };

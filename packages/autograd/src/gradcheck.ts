@@ -26,8 +26,14 @@ export interface GradcheckResult {
  * differences of ⟨fn(x), u⟩ for a fixed random cotangent u. Use float64
  * inputs: differences in float32 are too noisy to say anything.
  */
-export function gradcheck(fn: (...xs: Tensor[]) => Tensor | readonly Tensor[], inputs: readonly Tensor[], opts: GradcheckOptions = {}): GradcheckResult {
-  const eps = opts.eps ?? 1e-6, atol = opts.atol ?? 1e-6, rtol = opts.rtol ?? 1e-4;
+export function gradcheck(
+  fn: (...xs: Tensor[]) => Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  opts: GradcheckOptions = {},
+): GradcheckResult {
+  const eps = opts.eps ?? 1e-6,
+    atol = opts.atol ?? 1e-6,
+    rtol = opts.rtol ?? 1e-4;
   const e = engine();
   const values = inputs.map((t) => t.dataSync());
   const wrt = inputs.map((t, i) => (opts.wrt ? opts.wrt[i] : t.dtype === 'float64' || t.dtype === 'float32'));
@@ -59,8 +65,11 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor | readonly Tensor[], i
   leaves.forEach((l) => l.dispose());
 
   // Numeric.
-  let maxAbs = 0, maxRel = 0, checked = 0;
-  let worst: GradcheckResult['worst'] = null, worstScore = -1;
+  let maxAbs = 0,
+    maxRel = 0,
+    checked = 0;
+  let worst: GradcheckResult['worst'] = null,
+    worstScore = -1;
   let ok = true;
   const evalAt = (i: number, j: number, v: number): number => {
     const xs = values.map((vals, k) => {
@@ -83,7 +92,10 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor | readonly Tensor[], i
       checked++;
       if (!(abs <= atol + rtol * Math.abs(num))) ok = false;
       const score = abs / (atol + rtol * Math.abs(num));
-      if (score > worstScore || Number.isNaN(score)) { worstScore = score; worst = { input: i, index: j, analytic: an, numeric: num }; }
+      if (score > worstScore || Number.isNaN(score)) {
+        worstScore = score;
+        worst = { input: i, index: j, analytic: an, numeric: num };
+      }
       maxAbs = Math.max(maxAbs, abs);
       if (Math.abs(num) > atol) maxRel = Math.max(maxRel, rel);
     }

@@ -8,7 +8,24 @@
  * no parameter handle changes. Optimizer state tensors are kept (`keep`) and
  * released by `dispose()`.
  */
-import { abs, add, clone, div, engine, isFloat, keep, max as reduceMax, maximum, mul, newArray, OpError, sqrt, sub, sum, type Tensor } from '@largo/core';
+import {
+  abs,
+  add,
+  clone,
+  div,
+  engine,
+  isFloat,
+  keep,
+  max as reduceMax,
+  maximum,
+  mul,
+  newArray,
+  OpError,
+  sqrt,
+  sub,
+  sum,
+  type Tensor,
+} from '@largo/core';
 import { noGrad } from './tape.js';
 
 /** Parameters as a list, or as [name, tensor] pairs (names key the state dict). */
@@ -28,7 +45,10 @@ export interface OptimizerStateDict {
   slots: Record<string, Record<string, Tensor>>;
 }
 
-interface ParamState { step: number; slots: Map<string, Tensor> }
+interface ParamState {
+  step: number;
+  slots: Map<string, Tensor>;
+}
 
 export abstract class Optimizer {
   readonly params: readonly Tensor[];
@@ -37,17 +57,25 @@ export abstract class Optimizer {
   protected readonly state = new Map<Tensor, ParamState>();
   private disposed = false;
 
-  protected constructor(readonly type: string, params: ParamsInput, lr: number) {
+  protected constructor(
+    readonly type: string,
+    params: ParamsInput,
+    lr: number,
+  ) {
     const list = [...params] as (Tensor | readonly [string, Tensor])[];
-    const named = list.map((p, i): [string, Tensor] => (Array.isArray(p) ? [String(p[0]), p[1] as Tensor] : [String(i), p as Tensor]));
-    const seenT = new Set<Tensor>(), seenN = new Set<string>();
+    const named = list.map((p, i): [string, Tensor] =>
+      Array.isArray(p) ? [String(p[0]), p[1] as Tensor] : [String(i), p as Tensor],
+    );
+    const seenT = new Set<Tensor>(),
+      seenN = new Set<string>();
     for (const [n, p] of named) {
       if (!p || typeof p !== 'object' || !('dtype' in p)) throw new OpError(type, `parameter '${n}' is not a Tensor`);
       p.assertAlive(type);
       if (!isFloat(p.dtype)) throw new OpError(type, `parameter '${n}' must be float32 or float64, got ${p.dtype}`);
       if (seenT.has(p)) throw new OpError(type, `parameter '${n}' appears twice`);
       if (seenN.has(n)) throw new OpError(type, `parameter name '${n}' appears twice`);
-      seenT.add(p); seenN.add(n);
+      seenT.add(p);
+      seenN.add(n);
     }
     this.params = named.map((q) => q[1]);
     this.names = named.map((q) => q[0]);
@@ -55,7 +83,9 @@ export abstract class Optimizer {
     this.lrValue = lr;
   }
 
-  get lr(): number { return this.lrValue; }
+  get lr(): number {
+    return this.lrValue;
+  }
   /** Sets the learning rate used by the next `step()` (schedules call this every step). */
   setLr(lr: number): void {
     checkNonNegative(this.type, 'lr', lr);
@@ -64,7 +94,11 @@ export abstract class Optimizer {
 
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
-    for (const p of this.params) if (p.grad) { p.grad.dispose(); p.grad = null; }
+    for (const p of this.params)
+      if (p.grad) {
+        p.grad.dispose();
+        p.grad = null;
+      }
   }
 
   /** Applies one update to every parameter that has a gradient. */
@@ -77,13 +111,21 @@ export abstract class Optimizer {
         if (!g) continue;
         p.assertAlive(`${this.type}.step`);
         if (g.size !== p.size || g.dtype !== p.dtype) {
-          throw new OpError(this.type, `gradient ${g.dtype} [${g.shape.join(', ')}] does not match parameter ${p.dtype} [${p.shape.join(', ')}]`);
+          throw new OpError(
+            this.type,
+            `gradient ${g.dtype} [${g.shape.join(', ')}] does not match parameter ${p.dtype} [${p.shape.join(', ')}]`,
+          );
         }
         let st = this.state.get(p);
-        if (!st) { st = { step: 0, slots: new Map() }; this.state.set(p, st); }
+        if (!st) {
+          st = { step: 0, slots: new Map() };
+          this.state.set(p, st);
+        }
         st.step++;
         const s = st;
-        e.tidy(() => { this.update(p, g, s); });
+        e.tidy(() => {
+          this.update(p, g, s);
+        });
       }
     });
   }
@@ -116,7 +158,8 @@ export abstract class Optimizer {
 
   /** Restores hyper-parameters and state; tensors are copied, so the source may be disposed afterwards. */
   loadStateDict(sd: OptimizerStateDict): void {
-    if (sd.type !== this.type) throw new OpError(`${this.type}.loadStateDict`, `state is for ${sd.type}, not ${this.type}`);
+    if (sd.type !== this.type)
+      throw new OpError(`${this.type}.loadStateDict`, `state is for ${sd.type}, not ${this.type}`);
     const index = new Map(this.names.map((n, i) => [n, i]));
     for (const n of [...Object.keys(sd.steps), ...Object.values(sd.slots).flatMap((m) => Object.keys(m))]) {
       if (!index.has(n)) throw new OpError(`${this.type}.loadStateDict`, `unknown parameter '${n}'`);
@@ -126,7 +169,10 @@ export abstract class Optimizer {
         const p = this.params[index.get(n)!];
         t.assertAlive(`${this.type}.loadStateDict`);
         if (t.size !== p.size || t.dtype !== p.dtype) {
-          throw new OpError(`${this.type}.loadStateDict`, `${slot} of '${n}' is ${t.dtype} [${t.shape.join(', ')}], parameter is ${p.dtype} [${p.shape.join(', ')}]`);
+          throw new OpError(
+            `${this.type}.loadStateDict`,
+            `${slot} of '${n}' is ${t.dtype} [${t.shape.join(', ')}], parameter is ${p.dtype} [${p.shape.join(', ')}]`,
+          );
         }
       }
     }
@@ -161,7 +207,13 @@ function checkNonNegative(op: string, name: string, v: number): void {
   if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new OpError(op, `invalid ${name}: ${v}`);
 }
 
-export interface SGDOptions { lr: number; momentum?: number; nesterov?: boolean; weightDecay?: number; dampening?: number }
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  dampening?: number;
+}
 
 /**
  * torch.optim.SGD:
@@ -210,7 +262,13 @@ export class SGD extends Optimizer {
   }
 
   protected options() {
-    return { lr: this.lrValue, momentum: this.momentum, nesterov: this.nesterov, weightDecay: this.weightDecay, dampening: this.dampening };
+    return {
+      lr: this.lrValue,
+      momentum: this.momentum,
+      nesterov: this.nesterov,
+      weightDecay: this.weightDecay,
+      dampening: this.dampening,
+    };
   }
 
   protected setOptions(o: Record<string, unknown>): void {
@@ -223,7 +281,13 @@ export class SGD extends Optimizer {
   }
 }
 
-export interface AdamOptions { lr?: number; betas?: readonly [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
+export interface AdamOptions {
+  lr?: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay?: number;
+  amsgrad?: boolean;
+}
 
 /**
  * torch.optim.Adam (weight decay as L2 added to the gradient, not AdamW):
@@ -249,7 +313,8 @@ export class Adam extends Optimizer {
   }
 
   private validate(): void {
-    for (const b of this.betas) if (!(b >= 0 && b < 1)) throw new OpError('Adam', `invalid beta: ${b} (must be in [0, 1))`);
+    for (const b of this.betas)
+      if (!(b >= 0 && b < 1)) throw new OpError('Adam', `invalid beta: ${b} (must be in [0, 1))`);
     checkNonNegative('Adam', 'eps', this.eps);
     checkNonNegative('Adam', 'weightDecay', this.weightDecay);
   }
@@ -264,7 +329,8 @@ export class Adam extends Optimizer {
     const v = this.slot(st, 'exp_avg_sq', zeros).t;
     e.assign(m, add(m, mul(sub(g, m), 1 - b1)));
     e.assign(v, add(mul(v, b2), mul(mul(g, g), 1 - b2)));
-    const bc1 = 1 - b1 ** st.step, bc2 = 1 - b2 ** st.step;
+    const bc1 = 1 - b1 ** st.step,
+      bc2 = 1 - b2 ** st.step;
     const stepSize = this.lrValue / bc1;
     let second = v;
     if (this.amsgrad) {
@@ -277,7 +343,13 @@ export class Adam extends Optimizer {
   }
 
   protected options() {
-    return { lr: this.lrValue, betas: [...this.betas], eps: this.eps, weightDecay: this.weightDecay, amsgrad: this.amsgrad };
+    return {
+      lr: this.lrValue,
+      betas: [...this.betas],
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      amsgrad: this.amsgrad,
+    };
   }
 
   protected setOptions(o: Record<string, unknown>): void {
@@ -303,9 +375,14 @@ export interface ClipOptions {
  * most `maxNorm`; returns the norm before clipping. Scaling uses
  * maxNorm / (norm + 1e-6), and only happens when that factor is below 1.
  */
-export function clipGradNorm(params: readonly Tensor[] | readonly (readonly [string, Tensor])[], maxNorm: number, opts: ClipOptions = {}): number {
+export function clipGradNorm(
+  params: readonly Tensor[] | readonly (readonly [string, Tensor])[],
+  maxNorm: number,
+  opts: ClipOptions = {},
+): number {
   const normType = opts.normType ?? 2;
-  if (normType !== 2 && normType !== Infinity) throw new OpError('clipGradNorm', `normType must be 2 or Infinity, got ${normType}`);
+  if (normType !== 2 && normType !== Infinity)
+    throw new OpError('clipGradNorm', `normType must be 2 or Infinity, got ${normType}`);
   if (!(maxNorm >= 0)) throw new OpError('clipGradNorm', `invalid maxNorm: ${maxNorm}`);
   const grads: Tensor[] = [];
   for (const q of params as readonly (Tensor | readonly [string, Tensor])[]) {
@@ -329,7 +406,10 @@ export function clipGradNorm(params: readonly Tensor[] | readonly (readonly [str
     }
     const coef = maxNorm / (norm + 1e-6);
     if (!(coef >= 1)) {
-      for (const g of grads) e.tidy(() => { e.assign(g, mul(g, coef)); });
+      for (const g of grads)
+        e.tidy(() => {
+          e.assign(g, mul(g, coef));
+        });
     }
     return norm;
   });

@@ -1,6 +1,19 @@
 import {
-  add, DIFFERENTIABLE_OPS, engine, fmtShape, newArray, NON_DIFFERENTIABLE_OPS, OpError, reshape, shapesEqual, Tensor, type GradNodeLike, type OpName,
-  type RecordedAttrs, type Recorder, type ViewOpName,
+  add,
+  DIFFERENTIABLE_OPS,
+  engine,
+  fmtShape,
+  newArray,
+  NON_DIFFERENTIABLE_OPS,
+  OpError,
+  reshape,
+  shapesEqual,
+  Tensor,
+  type GradNodeLike,
+  type OpName,
+  type RecordedAttrs,
+  type Recorder,
+  type ViewOpName,
 } from '@largo/core';
 
 export interface GradContext<A = any> {
@@ -29,22 +42,34 @@ export const NON_DIFFERENTIABLE: ReadonlySet<string> = new Set<string>(NON_DIFFE
  */
 export function registerGrad<Op extends OpName | ViewOpName>(op: Op, rule: GradRule<RecordedAttrs<Op>>): void {
   if (!(DIFFERENTIABLE_OPS as readonly string[]).includes(op)) {
-    throw new Error(`registerGrad: the op schema does not declare '${op}' differentiable (grad: 'rule' in packages/core/src/ops/schema.ts)`);
+    throw new Error(
+      `registerGrad: the op schema does not declare '${op}' differentiable (grad: 'rule' in packages/core/src/ops/schema.ts)`,
+    );
   }
   if (rules.has(op)) throw new Error(`registerGrad: '${op}' already has a gradient rule`);
   rules.set(op, rule as GradRule);
 }
-export function hasGrad(op: string): boolean { return rules.has(op); }
-export function gradOps(): string[] { return [...rules.keys()].sort(); }
+export function hasGrad(op: string): boolean {
+  return rules.has(op);
+}
+export function gradOps(): string[] {
+  return [...rules.keys()].sort();
+}
 
 let enabled = true;
-export function isGradEnabled(): boolean { return enabled; }
+export function isGradEnabled(): boolean {
+  return enabled;
+}
 
 /** Runs `fn` without recording anything on the tape (inference, metrics, optimizer steps). */
 export function noGrad<T>(fn: () => T): T {
   const prev = enabled;
   enabled = false;
-  try { return fn(); } finally { enabled = prev; }
+  try {
+    return fn();
+  } finally {
+    enabled = prev;
+  }
 }
 
 /**
@@ -60,8 +85,15 @@ class Node implements GradNodeLike {
   readonly leaves: (Tensor | null)[];
   readonly outputIds: number[];
 
-  constructor(readonly op: string, public inputs: Tensor[], public outputs: Tensor[], readonly attrs: unknown,
-    readonly needs: boolean[], originals: readonly Tensor[], outs: readonly Tensor[]) {
+  constructor(
+    readonly op: string,
+    public inputs: Tensor[],
+    public outputs: Tensor[],
+    readonly attrs: unknown,
+    readonly needs: boolean[],
+    originals: readonly Tensor[],
+    outs: readonly Tensor[],
+  ) {
     this.outputIds = outs.map((t) => t.id);
     this.parents = originals.map((t) => (t.gradNode as Node | null) ?? null);
     this.parentSlot = originals.map((t) => {
@@ -101,10 +133,22 @@ const recorder: Recorder = {
     // Integer outputs (a cast to int32, say) carry no gradient.
     if (outputs.every((o) => o.dtype !== 'float32' && o.dtype !== 'float64')) return;
     let any = false;
-    const needs = inputs.map((t) => { const r = t.requiresGrad; any ||= r; return r; });
+    const needs = inputs.map((t) => {
+      const r = t.requiresGrad;
+      any ||= r;
+      return r;
+    });
     if (!any) return;
     const e = engine();
-    const node = new Node(op, inputs.map((t) => e.share(t)), outputs.map((t) => e.share(t)), attrs, needs, inputs, outputs);
+    const node = new Node(
+      op,
+      inputs.map((t) => e.share(t)),
+      outputs.map((t) => e.share(t)),
+      attrs,
+      needs,
+      inputs,
+      outputs,
+    );
     for (const o of outputs) {
       o.requiresGrad = true;
       o.gradNode = node;
@@ -116,7 +160,8 @@ engine().recorder = recorder;
 
 /** Marks a tensor as a trainable leaf: it survives tidy scopes and accumulates `.grad`. */
 export function requireGrad<T extends Tensor>(t: T): T {
-  if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new OpError('requireGrad', `only float tensors can require grad, got ${t.dtype}`);
+  if (t.dtype !== 'float32' && t.dtype !== 'float64')
+    throw new OpError('requireGrad', `only float tensors can require grad, got ${t.dtype}`);
   t.requiresGrad = true;
   t.kept = true;
   return t;
@@ -133,7 +178,10 @@ function topoOrder(root: Node): Node[] {
     if (i < n.parents.length) {
       top[1]++;
       const p = n.parents[i];
-      if (p && !seen.has(p)) { seen.add(p); stack.push([p, 0]); }
+      if (p && !seen.has(p)) {
+        seen.add(p);
+        stack.push([p, 0]);
+      }
     } else {
       order.push(n);
       stack.pop();
@@ -159,7 +207,8 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   const e = engine();
   // Validate before making the seed, so that a failing call leaves nothing behind.
   const node = root.gradNode as Node | null;
-  if (node?.freed) throw new OpError('backward', 'the graph was already freed by an earlier backward (pass retainGraph: true)');
+  if (node?.freed)
+    throw new OpError('backward', 'the graph was already freed by an earlier backward (pass retainGraph: true)');
   if (opts.grad) {
     const g = opts.grad;
     g.assertAlive('backward');
@@ -167,7 +216,10 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
     // against saved tensors, so a [1, 4] seed for a [4, 1] root would silently
     // give a wrong gradient.
     if (!shapesEqual(g.shape, root.shape) || g.dtype !== root.dtype || g.backend !== root.backend) {
-      throw new OpError('backward', `grad ${g.dtype} ${fmtShape(g.shape)} on '${g.backend.name}' does not match ${root.dtype} ${fmtShape(root.shape)} on '${root.backend.name}'`);
+      throw new OpError(
+        'backward',
+        `grad ${g.dtype} ${fmtShape(g.shape)} on '${g.backend.name}' does not match ${root.dtype} ${fmtShape(root.shape)} on '${root.backend.name}'`,
+      );
     }
   }
   const seed = opts.grad ?? filled(root, 1);
@@ -177,7 +229,10 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   }
   const order = topoOrder(node);
   const pending = new Map<Node, (Tensor | null)[]>();
-  pending.set(node, node.outputIds.map((id) => (id === root.id ? e.share(seed) : null)));
+  pending.set(
+    node,
+    node.outputIds.map((id) => (id === root.id ? e.share(seed) : null)),
+  );
   if (!opts.grad) seed.dispose();
   let current: (Tensor | null)[] | null = null;
   try {
@@ -207,20 +262,33 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
         for (let i = 0; i < n.inputs.length; i++) {
           const g = dxs[i];
           if (!g) continue;
-          if (!n.needs[i]) { g.dispose(); continue; }
+          if (!n.needs[i]) {
+            g.dispose();
+            continue;
+          }
           const shaped = fitShape(g, n.inputs[i].shape, n.op);
           const leaf = n.leaves[i];
           const parent = n.parents[i];
-          if (leaf) { accumulate(leaf, shaped); continue; }
-          if (!parent) { shaped.dispose(); continue; }
+          if (leaf) {
+            accumulate(leaf, shaped);
+            continue;
+          }
+          if (!parent) {
+            shaped.dispose();
+            continue;
+          }
           let slot = pending.get(parent);
-          if (!slot) { slot = parent.outputIds.map(() => null); pending.set(parent, slot); }
+          if (!slot) {
+            slot = parent.outputIds.map(() => null);
+            pending.set(parent, slot);
+          }
           const k = n.parentSlot[i];
           const prev = slot[k];
           if (prev) {
             // own(): the tracked handle tidy hands back must go too, or it outlives backward() outside any scope.
             slot[k] = own(e.tidy(() => add(prev, shaped)));
-            prev.dispose(); shaped.dispose();
+            prev.dispose();
+            shaped.dispose();
           } else slot[k] = shaped;
         }
         if (!opts.retainGraph) n.dropSaved();
@@ -255,11 +323,17 @@ function fitShape(g: Tensor, shape: readonly number[], op: string): Tensor {
     g.dispose();
     return r;
   }
-  throw new OpError('backward', `gradient rule of '${op}' returned [${g.shape.join(', ')}] for an input of shape [${shape.join(', ')}]`);
+  throw new OpError(
+    'backward',
+    `gradient rule of '${op}' returned [${g.shape.join(', ')}] for an input of shape [${shape.join(', ')}]`,
+  );
 }
 
 function accumulate(leaf: Tensor, g: Tensor): void {
-  if (leaf.isDisposed) { g.dispose(); return; }
+  if (leaf.isDisposed) {
+    g.dispose();
+    return;
+  }
   const e = engine();
   if (leaf.grad) {
     const prev = leaf.grad;
@@ -273,5 +347,10 @@ function accumulate(leaf: Tensor, g: Tensor): void {
 
 /** Drops the accumulated gradients of the given tensors. */
 export function zeroGrad(params: Iterable<Tensor>): void {
-  for (const p of params) { if (p.grad) { p.grad.dispose(); p.grad = null; } }
+  for (const p of params) {
+    if (p.grad) {
+      p.grad.dispose();
+      p.grad = null;
+    }
+  }
 }

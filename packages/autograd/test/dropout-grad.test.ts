@@ -2,8 +2,26 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import {
-  add, bceWithLogits, cpReconstruct, crossEntropy, dropout, instanceNorm, instanceNormWithStats, logSoftmax, memory, mul, Philox, rand, randn,
-  reshape, softDiceLoss, softmax, sum, tensor, tidy, type Tensor,
+  add,
+  bceWithLogits,
+  cpReconstruct,
+  crossEntropy,
+  dropout,
+  instanceNorm,
+  instanceNormWithStats,
+  logSoftmax,
+  memory,
+  mul,
+  Philox,
+  rand,
+  randn,
+  reshape,
+  softDiceLoss,
+  softmax,
+  sum,
+  tensor,
+  tidy,
+  type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
 import { gradCase, FC_RUNS } from '@largo/test-support';
@@ -12,22 +30,33 @@ const RUNS = FC_RUNS;
 const seed = fc.integer({ min: 0, max: 1 << 30 });
 
 function expectOk(r: ReturnType<typeof gradcheck>, what: string): void {
-  if (!r.ok) throw new Error(`gradcheck failed for ${what}: worst ${JSON.stringify(r.worst)} (max abs err ${r.maxAbsErr})`);
+  if (!r.ok)
+    throw new Error(`gradcheck failed for ${what}: worst ${JSON.stringify(r.worst)} (max abs err ${r.maxAbsErr})`);
 }
 
 /** Runs a property and checks that it leaves no tensor behind. */
 function leakFreeProperty<T>(t: Test, arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns = RUNS): void {
   const before = memory().tensors;
-  fc.assert(fc.property(arb, (v) => tidy(() => body(v))), { numRuns });
+  fc.assert(
+    fc.property(arb, (v) => tidy(() => body(v))),
+    { numRuns },
+  );
   t.equal(memory().tensors, before, 'no leaked tensors');
 }
 
-
 t.test(gradCase('dropout'), async (t) => {
-  const arb = fc.tuple(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 3 }), fc.constantFrom(0, 0.2, 0.5, 1), fc.boolean(), seed);
+  const arb = fc.tuple(
+    fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 3 }),
+    fc.constantFrom(0, 0.2, 0.5, 1),
+    fc.boolean(),
+    seed,
+  );
   leakFreeProperty(t, arb, ([shape, p, training, s]) => {
     const x = randn(shape, { seed: s, dtype: 'float64' });
     // A fresh generator in the same state on every evaluation: the same mask each time.
-    expectOk(gradcheck((a) => dropout(a, p, { generator: new Philox(s), training }), [x]), `dropout p=${p} [${shape}]`);
+    expectOk(
+      gradcheck((a) => dropout(a, p, { generator: new Philox(s), training }), [x]),
+      `dropout p=${p} [${shape}]`,
+    );
   });
 });

@@ -3,8 +3,26 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import {
-  add, bceWithLogits, cpReconstruct, crossEntropy, dropout, instanceNorm, instanceNormWithStats, logSoftmax, memory, mul, Philox, rand, randn,
-  reshape, softDiceLoss, softmax, sum, tensor, tidy, type Tensor,
+  add,
+  bceWithLogits,
+  cpReconstruct,
+  crossEntropy,
+  dropout,
+  instanceNorm,
+  instanceNormWithStats,
+  logSoftmax,
+  memory,
+  mul,
+  Philox,
+  rand,
+  randn,
+  reshape,
+  softDiceLoss,
+  softmax,
+  sum,
+  tensor,
+  tidy,
+  type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
 import { gradCase, FC_RUNS } from '@largo/test-support';
@@ -13,20 +31,24 @@ const RUNS = FC_RUNS;
 const seed = fc.integer({ min: 0, max: 1 << 30 });
 
 function expectOk(r: ReturnType<typeof gradcheck>, what: string): void {
-  if (!r.ok) throw new Error(`gradcheck failed for ${what}: worst ${JSON.stringify(r.worst)} (max abs err ${r.maxAbsErr})`);
+  if (!r.ok)
+    throw new Error(`gradcheck failed for ${what}: worst ${JSON.stringify(r.worst)} (max abs err ${r.maxAbsErr})`);
 }
 
 /** Runs a property and checks that it leaves no tensor behind. */
 function leakFreeProperty<T>(t: Test, arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns = RUNS): void {
   const before = memory().tensors;
-  fc.assert(fc.property(arb, (v) => tidy(() => body(v))), { numRuns });
+  fc.assert(
+    fc.property(arb, (v) => tidy(() => body(v))),
+    { numRuns },
+  );
   t.equal(memory().tensors, before, 'no leaked tensors');
 }
 
-
 t.test(gradCase('instanceNorm'), async (t) => {
   const arb = fc.record({
-    N: fc.integer({ min: 1, max: 2 }), C: fc.integer({ min: 1, max: 3 }),
+    N: fc.integer({ min: 1, max: 2 }),
+    C: fc.integer({ min: 1, max: 3 }),
     spatial: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 2 }),
     affine: fc.constantFrom('none', 'weight', 'bias', 'both'),
     eps: fc.constantFrom(1e-5, 0.1),
@@ -35,7 +57,8 @@ t.test(gradCase('instanceNorm'), async (t) => {
   leakFreeProperty(t, arb, (c) => {
     const shape = [c.N, c.C, ...c.spatial];
     const x = randn(shape, { seed: c.seed, dtype: 'float64', mean: 2, std: 1.5 });
-    const hasW = c.affine === 'weight' || c.affine === 'both', hasB = c.affine === 'bias' || c.affine === 'both';
+    const hasW = c.affine === 'weight' || c.affine === 'both',
+      hasB = c.affine === 'bias' || c.affine === 'both';
     const ins: Tensor[] = [x];
     if (hasW) ins.push(randn([c.C], { seed: c.seed + 1, dtype: 'float64', mean: 1 }));
     if (hasB) ins.push(randn([c.C], { seed: c.seed + 2, dtype: 'float64' }));

@@ -48,19 +48,31 @@ const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
  * of JS objects) crosses that in 100 steps; copied typed arrays show in the
  * array-buffer check at any size.
  */
-function checkHeapFlat(t: { ok(v: unknown, m: string): boolean; comment(m: string): void }, name: string,
-  at: { heap: number; buffers: number }[]): void {
+function checkHeapFlat(
+  t: { ok(v: unknown, m: string): boolean; comment(m: string): void },
+  name: string,
+  at: { heap: number; buffers: number }[],
+): void {
   const sample = (step: number) => at[step / 10 - 1];
   const low = (from: number, to: number) => Math.min(...at.slice(from / 10 - 1, to / 10).map((h) => h.heap));
   t.comment(`${name}: heap KiB after steps 10…200: ${at.map((h) => kib(h.heap)).join(' ')}`);
   const buffersGrew = sample(STEPS).buffers - sample(10).buffers;
-  t.ok(buffersGrew <= 16 * 1024, `${name}: array buffers grew ${kib(buffersGrew)} KiB from step 10 to ${STEPS} (≤ 16 KiB)`);
+  t.ok(
+    buffersGrew <= 16 * 1024,
+    `${name}: array buffers grew ${kib(buffersGrew)} KiB from step 10 to ${STEPS} (≤ 16 KiB)`,
+  );
   const heapGrew = low(160, 200) - low(60, 100);
-  t.ok(heapGrew <= 384 * 1024, `${name}: lowest heap of steps 160–200 minus lowest of 60–100: ${kib(heapGrew)} KiB (≤ 384 KiB)`);
+  t.ok(
+    heapGrew <= 384 * 1024,
+    `${name}: lowest heap of steps 160–200 minus lowest of 60–100: ${kib(heapGrew)} KiB (≤ 384 KiB)`,
+  );
 }
 
-function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unknown, m: string): boolean; comment(m: string): void }, name: string,
-  makeOpt: (params: [string, Tensor][]) => Optimizer): void {
+function loop(
+  t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unknown, m: string): boolean; comment(m: string): void },
+  name: string,
+  makeOpt: (params: [string, Tensor][]) => Optimizer,
+): void {
   const base = memory();
   const net = build(3);
   const tensors = net.params.map((q) => q[1]);
@@ -83,8 +95,14 @@ function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unkno
     opt.step();
     if (s % 25 === 0) {
       // Evaluation: a forward pass that is never backpropagated, and one under noGrad.
-      tidy(() => { C.sum(net.forward(batch(net.data).x)).item(); });
-      noGrad(() => tidy(() => { C.sum(net.forward(batch(net.data).x)).item(); }));
+      tidy(() => {
+        C.sum(net.forward(batch(net.data).x)).item();
+      });
+      noGrad(() =>
+        tidy(() => {
+          C.sum(net.forward(batch(net.data).x)).item();
+        }),
+      );
     }
     const m = memory();
     if (s === 10) at10 = m;
@@ -94,7 +112,10 @@ function loop(t: { same(a: unknown, b: unknown, m: string): boolean; ok(v: unkno
   t.same(memory(), at10, `${name}: memory() after step ${STEPS} equals memory() after step 10`);
   checkHeapFlat(t, name, heapAt);
   t.same(new Set(counts).size, 1, `${name}: flat at every step from 10 to ${STEPS}`);
-  t.ok(at10!.tensors > base.tensors, `${name}: parameters, grads and optimizer state are live during training (${JSON.stringify(at10)})`);
+  t.ok(
+    at10!.tensors > base.tensors,
+    `${name}: parameters, grads and optimizer state are live during training (${JSON.stringify(at10)})`,
+  );
   opt.zeroGrad();
   opt.dispose();
   tensors.forEach((q) => q.dispose());

@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { BACKWARD_OPS, kernelsFor, NON_DIFFERENTIABLE_OPS } from '@largo/core';
 import { gradOps } from '@largo/autograd';
 import '@largo/gpu'; // registers the WebGPU kernels (no device needed)
-import { ALL_BACKENDS, BACKENDS, coverageProblems, scanSources, testSources, type GuardInput, type Markers } from '@largo/test-support';
+import {
+  ALL_BACKENDS,
+  BACKENDS,
+  coverageProblems,
+  scanSources,
+  testSources,
+  type GuardInput,
+  type Markers,
+} from '@largo/test-support';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 /** Every backend the shared tests run on (each one's package is imported above, so its kernels are registered). */
@@ -25,19 +33,29 @@ function realInput(): GuardInput {
   const { oracle, grad } = scanSources(sources);
   return {
     kernels: new Map(BACKEND_NAMES.map((b) => [b, kernelsFor(b)])),
-    oracle, grad, backwardOnly: BACKWARD_OPS, nonDifferentiable: NON_DIFFERENTIABLE_OPS, gradOps: gradOps(),
+    oracle,
+    grad,
+    backwardOnly: BACKWARD_OPS,
+    nonDifferentiable: NON_DIFFERENTIABLE_OPS,
+    gradOps: gradOps(),
   };
 }
 
 t.test('every kernel on every backend has an oracle test there, and every op a gradient story', async (t) => {
   const input = realInput();
   for (const b of BACKEND_NAMES) t.ok((input.kernels.get(b) ?? []).length > 0, `kernels are registered on ${b}`);
-  t.ok(input.oracle.size > 0 && input.grad.size > 0, `markers found (${input.oracle.size} oracle, ${input.grad.size} grad)`);
+  t.ok(
+    input.oracle.size > 0 && input.grad.size > 0,
+    `markers found (${input.oracle.size} oracle, ${input.grad.size} grad)`,
+  );
   const problems = coverageProblems(input);
   // One failure per (op, backend), so the report names exactly what lacks what.
   for (const line of problems) t.fail(line);
   if (problems.length === 0) t.pass(`all kernels covered on ${BACKEND_NAMES.join(', ')}`);
-  const shared = [...input.oracle].filter(([, b]) => b.has(ALL_BACKENDS)).map(([op]) => op).sort();
+  const shared = [...input.oracle]
+    .filter(([, b]) => b.has(ALL_BACKENDS))
+    .map(([op]) => op)
+    .sort();
   t.comment(`ops whose oracle tests run on every backend (forEachBackend): ${shared.join(', ') || 'none'}`);
 });
 
@@ -49,23 +67,48 @@ t.test('the guard fails for a planted kernel without a test on its backend, for 
     const otherOnly = [...input.oracle].find(([, b]) => !b.has(ALL_BACKENDS) && !b.has(backend))?.[0] ?? 'plantedOp';
     const planted = new Map(input.kernels);
     planted.set(backend, [...(input.kernels.get(backend) ?? []), 'plantedOp', otherOnly]);
-    const problems = coverageProblems({ ...input, kernels: planted, nonDifferentiable: new Set([...NON_DIFFERENTIABLE_OPS.keys(), 'plantedOp', otherOnly]) });
-    t.ok(problems.some((p) => p.startsWith(`plantedOp [${backend}]: a kernel is registered on ${backend} but no oracleCase('plantedOp') test`)),
-      `an untested kernel on ${backend} is named`);
+    const problems = coverageProblems({
+      ...input,
+      kernels: planted,
+      nonDifferentiable: new Set([...NON_DIFFERENTIABLE_OPS.keys(), 'plantedOp', otherOnly]),
+    });
+    t.ok(
+      problems.some((p) =>
+        p.startsWith(
+          `plantedOp [${backend}]: a kernel is registered on ${backend} but no oracleCase('plantedOp') test`,
+        ),
+      ),
+      `an untested kernel on ${backend} is named`,
+    );
     if (otherOnly !== 'plantedOp') {
-      t.ok(problems.some((p) => p.startsWith(`${otherOnly} [${backend}]:`)), `${otherOnly}, tested on another backend only, fails on ${backend}`);
+      t.ok(
+        problems.some((p) => p.startsWith(`${otherOnly} [${backend}]:`)),
+        `${otherOnly}, tested on another backend only, fails on ${backend}`,
+      );
     }
   }
   // A rule without a gradient test, and an op with no gradient story at all.
-  const noGradTest = coverageProblems({ ...input, grad: new Map([...input.grad].filter(([op]) => op !== 'softmax')) as Markers });
-  t.ok(noGradTest.includes("softmax: has a gradient rule but no gradCase('softmax') test"), 'a rule without a gradient test fails');
+  const noGradTest = coverageProblems({
+    ...input,
+    grad: new Map([...input.grad].filter(([op]) => op !== 'softmax')) as Markers,
+  });
+  t.ok(
+    noGradTest.includes("softmax: has a gradient rule but no gradCase('softmax') test"),
+    'a rule without a gradient test fails',
+  );
   const noStory = coverageProblems({ ...input, gradOps: input.gradOps.filter((op) => op !== 'exp') });
-  t.ok(noStory.includes('exp: no gradient rule, and not declared backward-only or non-differentiable in the op schema'), 'an op without a gradient story fails');
+  t.ok(
+    noStory.includes('exp: no gradient rule, and not declared backward-only or non-differentiable in the op schema'),
+    'an op without a gradient story fails',
+  );
 });
 
 t.test('markers: literal only; forEachBackend covers every backend, wg() and the gpu package webgpu', async (t) => {
   const src = new Map([
-    ['packages/core/test/a.test.ts', "t.test(oracleCase('add'), ...); gradCase(\"mul\"); oracleCase(op); gradCase(`x${1}`)"],
+    [
+      'packages/core/test/a.test.ts',
+      't.test(oracleCase(\'add\'), ...); gradCase("mul"); oracleCase(op); gradCase(`x${1}`)',
+    ],
     ['packages/core/test/b.test.ts', "forEachBackend(t, oracleCase('softmax'), async (t, b) => {})"],
     ['packages/gpu/test/c.test.ts', "t.test(wg(oracleCase('sum')), ...); t.test(oracleCase('max'), ...)"],
   ]);

@@ -12,23 +12,32 @@ const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const f64 = (values: number[], shape: number[]) => tensor(Float64Array.from(values), shape, 'float64');
 
 /** Distinct values (at least 0.05 apart), so max/min have no tie inside the difference step. */
-const arbDistinct = (n: number) => fc.uniqueArray(fc.integer({ min: -60, max: 60 }), { minLength: n, maxLength: n }).map((v) => v.map((q) => q / 20));
+const arbDistinct = (n: number) =>
+  fc.uniqueArray(fc.integer({ min: -60, max: 60 }), { minLength: n, maxLength: n }).map((v) => v.map((q) => q / 20));
 const arbAxes = (shape: number[]) => {
   const r = shape.length;
   if (r === 0) return fc.constantFrom<number | number[] | undefined>(undefined, 0, -1);
   return fc.oneof(
     fc.constant(undefined),
     fc.integer({ min: -r, max: r - 1 }),
-    fc.uniqueArray(fc.integer({ min: 0, max: r - 1 }), { minLength: 1, maxLength: r }).map((a) => a.map((q, i) => (i % 2 ? q - r : q))),
+    fc
+      .uniqueArray(fc.integer({ min: 0, max: r - 1 }), { minLength: 1, maxLength: r })
+      .map((a) => a.map((q, i) => (i % 2 ? q - r : q))),
   );
 };
-const arbCase = arbShape(0, 3, 3).chain((s) => fc.tuple(fc.constant(s), arbAxes(s), fc.boolean(), arbDistinct(size(s))));
+const arbCase = arbShape(0, 3, 3).chain((s) =>
+  fc.tuple(fc.constant(s), arbAxes(s), fc.boolean(), arbDistinct(size(s))),
+);
 
 function expectGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], what: string): void {
   const r = gradcheck(fn, inputs);
   if (!r.ok) throw new Error(`${what}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr}`);
 }
-function leakFree(t: { same(found: unknown, wanted: unknown, msg: string): boolean }, name: string, body: () => void): void {
+function leakFree(
+  t: { same(found: unknown, wanted: unknown, msg: string): boolean },
+  name: string,
+  body: () => void,
+): void {
   const before = memory();
   body();
   t.same(memory(), before, `${name}: no tensor or buffer leaked`);
@@ -46,14 +55,23 @@ const CASES: [string, string, (x: Tensor, axes: number | number[] | undefined, k
 for (const [name, op, fn] of CASES) {
   t.test(name, async (t) => {
     leakFree(t, op, () => {
-      fc.assert(fc.property(arbCase, ([shape, axes, keepDims, v]) => tidy(() => {
-        // Unbiased variance over a single element is 0/0: skip that degenerate case.
-        if (name.includes('correction 1')) {
-          const ax = axes === undefined ? shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
-          if (size(ax.map((a) => shape[(a + shape.length) % Math.max(shape.length, 1)] ?? 1)) <= 1) return;
-        }
-        expectGrad((x) => fn(x, axes, keepDims), [f64(v, shape)], `${op}(${JSON.stringify(shape)} ${v}, axes ${JSON.stringify(axes)}, keepDims ${keepDims})`);
-      })), { numRuns: RUNS });
+      fc.assert(
+        fc.property(arbCase, ([shape, axes, keepDims, v]) =>
+          tidy(() => {
+            // Unbiased variance over a single element is 0/0: skip that degenerate case.
+            if (name.includes('correction 1')) {
+              const ax = axes === undefined ? shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
+              if (size(ax.map((a) => shape[(a + shape.length) % Math.max(shape.length, 1)] ?? 1)) <= 1) return;
+            }
+            expectGrad(
+              (x) => fn(x, axes, keepDims),
+              [f64(v, shape)],
+              `${op}(${JSON.stringify(shape)} ${v}, axes ${JSON.stringify(axes)}, keepDims ${keepDims})`,
+            );
+          }),
+        ),
+        { numRuns: RUNS },
+      );
     });
   });
 }
@@ -61,11 +79,18 @@ for (const [name, op, fn] of CASES) {
 t.test(gradCase('max') + ' / ' + gradCase('min') + ' with ties', async (t) => {
   // Two-way ties: central differences see 1/2 on each tied element, as the rule gives.
   const x = [1, 3, 3, 0, 2, 2, -1, 0];
-  for (const [fn, axes] of [[C.max, 1], [C.max, undefined], [C.min, 0]] as const) {
+  for (const [fn, axes] of [
+    [C.max, 1],
+    [C.max, undefined],
+    [C.min, 0],
+  ] as const) {
     const r = gradcheck((q) => fn(q, axes), [f64(x, [2, 4])]);
     t.ok(r.ok, `${fn.name} axes ${axes}: ${JSON.stringify(r.worst)}`);
   }
-  t.ok(gradcheck((q) => C.min(q, 1, true), [f64([5, -1, -1, 4, 0, 0], [2, 3])]).ok, 'min with two-way ties in every row');
+  t.ok(
+    gradcheck((q) => C.min(q, 1, true), [f64([5, -1, -1, 4, 0, 0], [2, 3])]).ok,
+    'min with two-way ties in every row',
+  );
   // Three-way tie: the gradient is shared evenly (PyTorch amax/amin semantics) and sums to 1.
   const y = requireGrad(f64([2, 2, 1, 2], [4]));
   backward(C.max(y));
@@ -79,9 +104,17 @@ t.test(gradCase('max') + ' / ' + gradCase('min') + ' with ties', async (t) => {
 
 t.test('reduction gradients through float32', async (t) => {
   // The same rules serve float32; check the values directly.
-  const x = requireGrad(tensor([[1, 2, 3], [4, 5, 6]]));
+  const x = requireGrad(
+    tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]),
+  );
   backward(C.mean(x));
-  t.same(Array.from(x.grad!.dataSync()), [1, 1, 1, 1, 1, 1].map((v) => Math.fround(v / 6)));
+  t.same(
+    Array.from(x.grad!.dataSync()),
+    [1, 1, 1, 1, 1, 1].map((v) => Math.fround(v / 6)),
+  );
   x.dispose();
   const w = requireGrad(tensor([1, 2, 3, 4]));
   backward(C.variance(w));

@@ -27,16 +27,24 @@ t.test('shared subexpressions and diamonds sum their contributions', async (t) =
   const x = requireGrad(f64([0.5, -1]));
   const y = requireGrad(f64([2, 3]));
   tidy(() => {
-    const a = C.mul(x, y);          // x*y
-    const b = C.add(a, x);          // x*y + x
-    const c = C.mul(b, a);          // (x*y + x) * x*y
+    const a = C.mul(x, y); // x*y
+    const b = C.add(a, x); // x*y + x
+    const c = C.mul(b, a); // (x*y + x) * x*y
     backward(C.sum(c));
   });
   // d/dx = (y + 1)·xy + (xy + x)·y ; d/dy = x·xy + (xy + x)·x
-  const xs = [0.5, -1], ys = [2, 3];
-  t.same(vals(x.grad), xs.map((q, i) => (ys[i] + 1) * q * ys[i] + (q * ys[i] + q) * ys[i]));
-  t.same(vals(y.grad), xs.map((q, i) => q * q * ys[i] + (q * ys[i] + q) * q));
-  x.dispose(); y.dispose();
+  const xs = [0.5, -1],
+    ys = [2, 3];
+  t.same(
+    vals(x.grad),
+    xs.map((q, i) => (ys[i] + 1) * q * ys[i] + (q * ys[i] + q) * ys[i]),
+  );
+  t.same(
+    vals(y.grad),
+    xs.map((q, i) => q * q * ys[i] + (q * ys[i] + q) * q),
+  );
+  x.dispose();
+  y.dispose();
 });
 
 t.test('noGrad records nothing', async (t) => {
@@ -53,9 +61,16 @@ t.test('noGrad records nothing', async (t) => {
   t.same(memory().tensors, base.tensors + 2, 'no saved tensors were made');
   t.throws(() => backward(y), { name: 'OpError', message: /^backward: tensor does not require grad/ });
   // Restored even when the function throws.
-  t.throws(() => noGrad(() => { throw new Error('inner'); }), /inner/);
+  t.throws(
+    () =>
+      noGrad(() => {
+        throw new Error('inner');
+      }),
+    /inner/,
+  );
   t.ok(isGradEnabled());
-  y.dispose(); x.dispose();
+  y.dispose();
+  x.dispose();
   t.same(memory(), base);
 });
 
@@ -66,9 +81,17 @@ t.test('retainGraph allows a second backward; without it the second one throws',
   backward(loss, { retainGraph: true });
   const g1 = vals(x.grad)!;
   backward(loss);
-  t.same(vals(x.grad), g1.map((v) => 2 * v), 'retained graph gives the same gradient again');
-  t.throws(() => backward(loss), { name: 'OpError', message: /^backward: the graph was already freed by an earlier backward \(pass retainGraph: true\)/ });
-  loss.dispose(); x.dispose();
+  t.same(
+    vals(x.grad),
+    g1.map((v) => 2 * v),
+    'retained graph gives the same gradient again',
+  );
+  t.throws(() => backward(loss), {
+    name: 'OpError',
+    message: /^backward: the graph was already freed by an earlier backward \(pass retainGraph: true\)/,
+  });
+  loss.dispose();
+  x.dispose();
   t.same(memory(), base, 'everything freed');
 });
 
@@ -88,7 +111,11 @@ t.test('a graph that is never backpropagated frees its saved tensors with its ou
   t.ok(c.requiresGrad);
   b.dispose();
   tidy(() => backward(C.sum(c)));
-  t.same(vals(x.grad), [1, 2, 3].map((v) => 2 * Math.exp(2 * v) + 2), 'the graph survives disposal of intermediate handles');
+  t.same(
+    vals(x.grad),
+    [1, 2, 3].map((v) => 2 * Math.exp(2 * v) + 2),
+    'the graph survives disposal of intermediate handles',
+  );
   c.dispose();
   zeroGrad([x]);
   t.same(memory(), afterLeaf);
@@ -105,9 +132,14 @@ t.test('memory after backward returns to leaves plus grads', async (t) => {
       const h = C.sum(C.mul(C.reshape(inp, [2, 1]), w), 0);
       backward(C.mean(C.square(C.sigmoid(h))));
     });
-    t.same(memory(), { tensors: base.tensors + 3, storages: base.storages + 3, backendBuffers: base.backendBuffers + 3 }, `after step ${i}: w, input, w.grad`);
+    t.same(
+      memory(),
+      { tensors: base.tensors + 3, storages: base.storages + 3, backendBuffers: base.backendBuffers + 3 },
+      `after step ${i}: w, input, w.grad`,
+    );
   }
-  w.dispose(); inp.dispose();
+  w.dispose();
+  inp.dispose();
   t.same(memory(), base);
 });
 
@@ -118,19 +150,33 @@ t.test('backward with an explicit cotangent, and of a leaf', async (t) => {
   backward(y, { grad: g });
   t.same(vals(x.grad), [2, 0, -6]);
   t.notOk(g.isDisposed, 'the caller keeps its cotangent');
-  t.throws(() => backward(C.mul(x, 2), { grad: f64([1, 2]) }), { name: 'OpError', message: /^backward: grad float64 \[2\] on 'cpu' does not match float64 \[3\]/ });
+  t.throws(() => backward(C.mul(x, 2), { grad: f64([1, 2]) }), {
+    name: 'OpError',
+    message: /^backward: grad float64 \[2\] on 'cpu' does not match float64 \[3\]/,
+  });
   // Same size, other shape: the rules would broadcast [1, 3] against [3, 1] and sum back a wrong gradient.
-  t.throws(() => backward(C.reshape(C.mul(x, 2), [3, 1]), { grad: f64([1, 0, 0], [1, 3]) }), { name: 'OpError', message: /^backward: grad float64 \[1, 3\] .* does not match float64 \[3, 1\]/ });
-  t.throws(() => backward(C.mul(x, 2), { grad: tensor([1, 0, 0]) }), { name: 'OpError', message: /^backward: grad float32 \[3\] .* does not match float64 \[3\]/ });
+  t.throws(() => backward(C.reshape(C.mul(x, 2), [3, 1]), { grad: f64([1, 0, 0], [1, 3]) }), {
+    name: 'OpError',
+    message: /^backward: grad float64 \[1, 3\] .* does not match float64 \[3, 1\]/,
+  });
+  t.throws(() => backward(C.mul(x, 2), { grad: tensor([1, 0, 0]) }), {
+    name: 'OpError',
+    message: /^backward: grad float32 \[3\] .* does not match float64 \[3\]/,
+  });
   t.same(vals(x.grad), [2, 0, -6], 'a rejected cotangent leaves the gradient alone');
   zeroGrad([x]);
   backward(x);
   t.same(vals(x.grad), [1, 1, 1], 'a leaf is its own gradient');
-  y.dispose(); g.dispose(); x.dispose();
+  y.dispose();
+  g.dispose();
+  x.dispose();
 });
 
 t.test('requireGrad and misuse', async (t) => {
-  t.throws(() => requireGrad(tensor([1, 2], [2], 'int32')), { name: 'OpError', message: /^requireGrad: only float tensors can require grad, got int32/ });
+  t.throws(() => requireGrad(tensor([1, 2], [2], 'int32')), {
+    name: 'OpError',
+    message: /^requireGrad: only float tensors can require grad, got int32/,
+  });
   t.throws(() => requireGrad(tensor([1], [1], 'uint8')), { name: 'OpError', message: /^requireGrad: .*uint8/ });
   const x = requireGrad(tensor([1, 2]));
   t.ok(x.kept, 'trainable leaves survive tidy');
@@ -148,7 +194,9 @@ t.test('requireGrad and misuse', async (t) => {
   t.equal(u.grad, null);
   // Gradients through float32 stay float32; through float64, float64.
   t.equal(x.grad!.dtype, 'float32');
-  x.dispose(); u.dispose(); plain.dispose();
+  x.dispose();
+  u.dispose();
+  plain.dispose();
 });
 
 t.test('a disposed leaf is skipped, not resurrected', async (t) => {
@@ -159,7 +207,8 @@ t.test('a disposed leaf is skipped, not resurrected', async (t) => {
   x.dispose();
   backward(loss);
   t.same(vals(y.grad), [1, 2]);
-  loss.dispose(); y.dispose();
+  loss.dispose();
+  y.dispose();
   t.same(memory(), base);
 });
 
@@ -167,11 +216,22 @@ t.test('backward outside any scope leaves only the gradients behind', async (t) 
   const x = requireGrad(f64([1, 2]));
   const base = memory();
   // `a` (not a leaf) feeds two consumers: its cotangents are summed inside backward.
-  const a = C.mul(x, x), b = C.add(a, 1), c = C.mul(b, a), l = C.sum(c);
+  const a = C.mul(x, x),
+    b = C.add(a, 1),
+    c = C.mul(b, a),
+    l = C.sum(c);
   backward(l);
-  t.same(vals(x.grad), [1, 2].map((v) => 4 * v ** 3 + 2 * v), 'd/dx (x²+1)x² = 4x³ + 2x');
+  t.same(
+    vals(x.grad),
+    [1, 2].map((v) => 4 * v ** 3 + 2 * v),
+    'd/dx (x²+1)x² = 4x³ + 2x',
+  );
   for (const q of [a, b, c, l]) q.dispose();
-  t.same(memory(), { tensors: base.tensors + 1, storages: base.storages + 1, backendBuffers: base.backendBuffers + 1 }, 'x.grad only');
+  t.same(
+    memory(),
+    { tensors: base.tensors + 1, storages: base.storages + 1, backendBuffers: base.backendBuffers + 1 },
+    'x.grad only',
+  );
   zeroGrad([x]);
   x.dispose();
 });
@@ -180,20 +240,32 @@ t.test('a failing backward (op without a rule) leaves nothing behind', async (t)
   // A backward-only kernel has no rule of its own (no second derivatives).
   const x = requireGrad(f64([1, 2]));
   const base = memory();
-  const m = C.mul(x, 2), target = f64([0, 1]), dy = f64([1]);
+  const m = C.mul(x, 2),
+    target = f64([0, 1]),
+    dy = f64([1]);
   const { dlogits: y, dtarget } = C.bceWithLogitsGrad(m, target, dy);
   dtarget.dispose();
   const l = tidy(() => C.sum(C.mul(y, y)));
   t.throws(() => backward(l), { name: 'OpError', message: /^backward: no gradient rule for op 'bceWithLogitsGrad'/ });
-  l.dispose(); y.dispose(); m.dispose(); target.dispose(); dy.dispose();
+  l.dispose();
+  y.dispose();
+  m.dispose();
+  target.dispose();
+  dy.dispose();
   t.same(memory(), base, 'the partial sweep released its cotangents and the graph');
   x.dispose();
 });
 
 t.test('registerGrad: only ops the schema declares differentiable, and once', async (t) => {
   const rule = () => [null];
-  t.throws(() => registerGrad('argmax', rule), { message: /^registerGrad: the op schema does not declare 'argmax' differentiable/ });
-  t.throws(() => registerGrad('instanceNormGrad', rule), { message: /does not declare 'instanceNormGrad' differentiable/ }, 'backward-only');
+  t.throws(() => registerGrad('argmax', rule), {
+    message: /^registerGrad: the op schema does not declare 'argmax' differentiable/,
+  });
+  t.throws(
+    () => registerGrad('instanceNormGrad', rule),
+    { message: /does not declare 'instanceNormGrad' differentiable/ },
+    'backward-only',
+  );
   t.throws(() => registerGrad('exp', rule), { message: /^registerGrad: 'exp' already has a gradient rule$/ });
   t.ok(hasGrad('exp') && hasGrad('reshape'), 'kernel and view ops keep their rules');
 });

@@ -46,7 +46,8 @@ const bits = (a: Float32Array) => new Uint32Array(a.buffer.slice(0));
 
 t.test('same seed: bitwise identical loss trajectory and weights; another seed differs', async (t) => {
   const t0 = Date.now();
-  const a = train(7), b = train(7);
+  const a = train(7),
+    b = train(7);
   t.comment(`two runs of ${STEPS} steps in ${Date.now() - t0} ms`);
   t.ok(a.losses.every(Number.isFinite), 'losses are finite');
   const firstDiff = bits(a.losses).findIndex((v, i) => v !== bits(b.losses)[i]);
@@ -54,8 +55,13 @@ t.test('same seed: bitwise identical loss trajectory and weights; another seed d
   a.params.forEach((p, i) => t.same(bits(p), bits(b.params[i]), `parameter ${i} identical bit for bit`));
   // It learns: the mean of the last 20 losses is below the mean of the first 20.
   const avg = (v: Float32Array) => v.reduce((s, q) => s + q, 0) / v.length;
-  const head = avg(a.losses.subarray(0, 20)), tail = avg(a.losses.subarray(STEPS - 20));
+  const head = avg(a.losses.subarray(0, 20)),
+    tail = avg(a.losses.subarray(STEPS - 20));
   t.ok(tail < head, `loss goes down: ${head.toFixed(4)} -> ${tail.toFixed(4)}`);
   const c = train(8, 20);
-  t.notSame(Array.from(bits(c.losses)), Array.from(bits(a.losses.subarray(0, 20))), 'a different seed gives different losses');
+  t.notSame(
+    Array.from(bits(c.losses)),
+    Array.from(bits(a.losses.subarray(0, 20))),
+    'a different seed gives different losses',
+  );
 });

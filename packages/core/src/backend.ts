@@ -3,7 +3,9 @@ import { OpError } from './errors.js';
 import { isOpName, type AttrsOf, type KernelInputs, type OpName } from './ops/schema.js';
 
 /** Opaque handle to backend-owned storage (a typed array on CPU, a GPUBuffer on WebGPU). */
-export interface DataId { readonly backendName: string }
+export interface DataId {
+  readonly backendName: string;
+}
 
 /** What a kernel sees of a tensor: storage plus metadata, no autograd or lifetime state. */
 export interface TensorInfo {
@@ -39,8 +41,11 @@ export interface Backend {
  * (required ones typed by position), the schema's attributes, and the backend
  * itself, already of its own type (no casts in kernels).
  */
-export type KernelFn<Op extends OpName, B extends Backend = Backend> =
-  (inputs: KernelInputs<Op, TensorInfo>, attrs: AttrsOf<Op>, backend: B) => TensorInfo | TensorInfo[];
+export type KernelFn<Op extends OpName, B extends Backend = Backend> = (
+  inputs: KernelInputs<Op, TensorInfo>,
+  attrs: AttrsOf<Op>,
+  backend: B,
+) => TensorInfo | TensorInfo[];
 
 /**
  * A backend's complete kernel table. A backend declares its table with
@@ -57,18 +62,27 @@ const kernels = new Map<string, AnyKernel>();
 const key = (op: string, backend: string) => `${backend}/${op}`;
 
 function checkOp(op: string, backendName: string, what: string): void {
-  if (!isOpName(op)) throw new Error(`${what}: '${op}' (backend '${backendName}') is not an op of the schema (packages/core/src/ops/schema.ts)`);
+  if (!isOpName(op))
+    throw new Error(
+      `${what}: '${op}' (backend '${backendName}') is not an op of the schema (packages/core/src/ops/schema.ts)`,
+    );
 }
 
 /**
  * Registers the kernel of `op` on `backendName`. Registering the same
  * (op, backend) twice throws: a deliberate replacement goes through `overrideKernel`.
  */
-export function registerKernel<Op extends OpName, B extends Backend = Backend>(op: Op, backendName: string, fn: KernelFn<Op, B>): void {
+export function registerKernel<Op extends OpName, B extends Backend = Backend>(
+  op: Op,
+  backendName: string,
+  fn: KernelFn<Op, B>,
+): void {
   checkOp(op, backendName, 'registerKernel');
   const k = key(op, backendName);
   if (kernels.has(k)) {
-    throw new Error(`registerKernel: '${op}' already has a kernel on backend '${backendName}' (use overrideKernel to replace it deliberately)`);
+    throw new Error(
+      `registerKernel: '${op}' already has a kernel on backend '${backendName}' (use overrideKernel to replace it deliberately)`,
+    );
   }
   kernels.set(k, fn as unknown as AnyKernel);
 }
@@ -84,11 +98,18 @@ export function registerKernels<B extends Backend>(backendName: string, table: P
  * kernel, so that the caller can restore it or fall back to it. Throws when
  * there is nothing to replace: overriding is never a silent first registration.
  */
-export function overrideKernel<Op extends OpName, B extends Backend = Backend>(op: Op, backendName: string, fn: KernelFn<Op, B>): KernelFn<Op, B> {
+export function overrideKernel<Op extends OpName, B extends Backend = Backend>(
+  op: Op,
+  backendName: string,
+  fn: KernelFn<Op, B>,
+): KernelFn<Op, B> {
   checkOp(op, backendName, 'overrideKernel');
   const k = key(op, backendName);
   const prev = kernels.get(k);
-  if (!prev) throw new Error(`overrideKernel: '${op}' has no kernel on backend '${backendName}' to replace (use registerKernel)`);
+  if (!prev)
+    throw new Error(
+      `overrideKernel: '${op}' has no kernel on backend '${backendName}' to replace (use registerKernel)`,
+    );
   kernels.set(k, fn as unknown as AnyKernel);
   return prev as unknown as KernelFn<Op, B>;
 }

@@ -9,11 +9,16 @@ export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'uint8']
 
 export function arrayCtor(dtype: DType) {
   switch (dtype) {
-    case 'float32': return Float32Array;
-    case 'float64': return Float64Array;
-    case 'int32': return Int32Array;
-    case 'uint8': return Uint8Array;
-    default: throw new Error(`unknown dtype '${String(dtype)}'`);
+    case 'float32':
+      return Float32Array;
+    case 'float64':
+      return Float64Array;
+    case 'int32':
+      return Int32Array;
+    case 'uint8':
+      return Uint8Array;
+    default:
+      throw new Error(`unknown dtype '${String(dtype)}'`);
   }
 }
 

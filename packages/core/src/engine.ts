@@ -37,7 +37,9 @@ export class Engine implements TensorOwner {
     this.factories.set(name, { factory, priority });
   }
 
-  backendNames(): string[] { return [...this.factories.keys()]; }
+  backendNames(): string[] {
+    return [...this.factories.keys()];
+  }
 
   setBackend(name: string): Backend {
     this.active = this.findBackend(name);
@@ -127,7 +129,12 @@ export class Engine implements TensorOwner {
   }
 
   /** Lets autograd see non-kernel ops (reshape) as well. */
-  recordView<Op extends ViewOpName>(op: Op, inputs: readonly Tensor[], attrs: RecordedAttrs<Op>, outputs: readonly Tensor[]): void {
+  recordView<Op extends ViewOpName>(
+    op: Op,
+    inputs: readonly Tensor[],
+    attrs: RecordedAttrs<Op>,
+    outputs: readonly Tensor[],
+  ): void {
     if (this.recorder) this.recorder.record(op, inputs, attrs, outputs);
   }
 
@@ -136,9 +143,13 @@ export class Engine implements TensorOwner {
    * Views sharing the storage see the change; autograd does not record it.
    */
   assign(target: Tensor, src: Tensor): void {
-    target.assertAlive('assign'); src.assertAlive('assign');
+    target.assertAlive('assign');
+    src.assertAlive('assign');
     if (target.dtype !== src.dtype || target.size !== src.size || target.backend !== src.backend) {
-      throw new OpError('assign', `cannot assign ${src.dtype} [${src.shape.join(', ')}] to ${target.dtype} [${target.shape.join(', ')}]`);
+      throw new OpError(
+        'assign',
+        `cannot assign ${src.dtype} [${src.shape.join(', ')}] to ${target.dtype} [${target.shape.join(', ')}]`,
+      );
     }
     target.backend.copy(src.dataId, target.dataId);
   }
@@ -155,7 +166,12 @@ export class Engine implements TensorOwner {
     if (s.backend === to) return;
     const values = s.backend.readSync(s.dataId);
     const id = to.alloc(s.dtype, s.size);
-    try { to.write(id, values.length === s.size ? values : values.subarray(0, s.size)); } catch (e) { to.free(id); throw e; }
+    try {
+      to.write(id, values.length === s.size ? values : values.subarray(0, s.size));
+    } catch (e) {
+      to.free(id);
+      throw e;
+    }
     s.backend.free(s.dataId);
     s.backend = to;
     s.dataId = id;
@@ -164,8 +180,14 @@ export class Engine implements TensorOwner {
 
   onDispose(t: Tensor): void {
     this.liveTensors--;
-    if (t.gradNode) { t.gradNode.release(); t.gradNode = null; }
-    if (t.grad) { t.grad.dispose(); t.grad = null; }
+    if (t.gradNode) {
+      t.gradNode.release();
+      t.gradNode = null;
+    }
+    if (t.grad) {
+      t.grad.dispose();
+      t.grad = null;
+    }
     const s = t.storage;
     if (--s.refs === 0) {
       s.backend.free(s.dataId);
@@ -173,7 +195,9 @@ export class Engine implements TensorOwner {
     }
   }
 
-  startScope(): void { this.scopes.push([]); }
+  startScope(): void {
+    this.scopes.push([]);
+  }
 
   /** Disposes what the scope created, except `result`'s tensors and kept ones, which move to the outer scope. */
   endScope(result?: unknown): void {
@@ -184,7 +208,10 @@ export class Engine implements TensorOwner {
     const outer = this.scopes[this.scopes.length - 1];
     for (const t of scope) {
       if (t.isDisposed || t.kept) continue;
-      if (keep.has(t)) { if (outer) outer.push(t); continue; }
+      if (keep.has(t)) {
+        if (outer) outer.push(t);
+        continue;
+      }
       t.dispose();
     }
   }
@@ -207,10 +234,17 @@ export class Engine implements TensorOwner {
     return result;
   }
 
-  keep<T extends Tensor>(t: T): T { t.kept = true; return t; }
+  keep<T extends Tensor>(t: T): T {
+    t.kept = true;
+    return t;
+  }
 
   memory(): MemoryInfo {
-    return { tensors: this.liveTensors, storages: this.liveStorages, backendBuffers: this.active ? this.active.liveBuffers() : 0 };
+    return {
+      tensors: this.liveTensors,
+      storages: this.liveStorages,
+      backendBuffers: this.active ? this.active.liveBuffers() : 0,
+    };
   }
 }
 
@@ -218,7 +252,8 @@ export class Engine implements TensorOwner {
 function checkArity(op: OpName, n: number): void {
   const spec = OPS[op];
   if (!spec) throw new OpError(op, 'not an op of the schema (packages/core/src/ops/schema.ts)');
-  const req = spec.inputs.length, opt = 'optional' in spec ? spec.optional : [];
+  const req = spec.inputs.length,
+    opt = 'optional' in spec ? spec.optional : [];
   const variadic = opt.some((name) => name.startsWith('...'));
   if (n < req || (!variadic && n > req + opt.length)) {
     const names = [...spec.inputs, ...opt.map((o) => o + '?')].join(', ');
@@ -227,11 +262,21 @@ function checkArity(op: OpName, n: number): void {
 }
 
 function collectTensors(x: unknown, into: Set<Tensor>, depth = 0): void {
-  if (x instanceof Tensor) { into.add(x); return; }
+  if (x instanceof Tensor) {
+    into.add(x);
+    return;
+  }
   if (depth > 4 || x === null || typeof x !== 'object') return;
-  if (Array.isArray(x)) { for (const v of x) collectTensors(v, into, depth + 1); return; }
-  if (x instanceof Map) { for (const v of x.values()) collectTensors(v, into, depth + 1); return; }
-  if (Object.getPrototypeOf(x) === Object.prototype) for (const v of Object.values(x)) collectTensors(v, into, depth + 1);
+  if (Array.isArray(x)) {
+    for (const v of x) collectTensors(v, into, depth + 1);
+    return;
+  }
+  if (x instanceof Map) {
+    for (const v of x.values()) collectTensors(v, into, depth + 1);
+    return;
+  }
+  if (Object.getPrototypeOf(x) === Object.prototype)
+    for (const v of Object.values(x)) collectTensors(v, into, depth + 1);
 }
 
 let global: Engine | null = null;

@@ -4,30 +4,50 @@
  * (key, counter), so CPU and GPU produce the same numbers and any element can
  * be generated independently, in any order.
  */
-const M0 = 0xd2511f53, M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9, W1 = 0xbb67ae85;
+const M0 = 0xd2511f53,
+  M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9,
+  W1 = 0xbb67ae85;
 
 /** High 32 bits of the 64-bit product a·b (a, b uint32), exact in doubles via 16-bit halves. */
 function mulhi(a: number, b: number): number {
-  const ah = a >>> 16, al = a & 0xffff, bh = b >>> 16, bl = b & 0xffff;
-  const mid1 = ah * bl, mid2 = al * bh;
+  const ah = a >>> 16,
+    al = a & 0xffff,
+    bh = b >>> 16,
+    bl = b & 0xffff;
+  const mid1 = ah * bl,
+    mid2 = al * bh;
   const carry = ((al * bl) >>> 16) + (mid1 & 0xffff) + (mid2 & 0xffff);
   return (ah * bh + (mid1 >>> 16) + (mid2 >>> 16) + (carry >>> 16)) >>> 0;
 }
 
 /** One Philox-4x32-10 block: four 32-bit outputs for counter (c0..c3) and key (k0, k1). */
-export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): void {
+export function philox4x32(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
+  out: Uint32Array,
+): void {
   // No allocation in the rounds: this runs once per 4 random numbers.
   for (let r = 0; r < 10; r++) {
-    const hi0 = mulhi(M0, c0), lo0 = Math.imul(M0, c0) >>> 0;
-    const hi1 = mulhi(M1, c2), lo1 = Math.imul(M1, c2) >>> 0;
+    const hi0 = mulhi(M0, c0),
+      lo0 = Math.imul(M0, c0) >>> 0;
+    const hi1 = mulhi(M1, c2),
+      lo1 = Math.imul(M1, c2) >>> 0;
     c0 = (hi1 ^ c1 ^ k0) >>> 0;
     c1 = lo1;
     c2 = (hi0 ^ c3 ^ k1) >>> 0;
     c3 = lo0;
-    k0 = (k0 + W0) >>> 0; k1 = (k1 + W1) >>> 0;
+    k0 = (k0 + W0) >>> 0;
+    k1 = (k1 + W1) >>> 0;
   }
-  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
 }
 
 /**
@@ -49,8 +69,14 @@ export class Philox {
   }
 
   /** Serializable position, so a resumed run continues the same stream. */
-  get state(): { k0: number; k1: number; counter: number } { return { k0: this.k0, k1: this.k1, counter: this.counter }; }
-  set state(s: { k0: number; k1: number; counter: number }) { this.k0 = s.k0; this.k1 = s.k1; this.counter = s.counter; }
+  get state(): { k0: number; k1: number; counter: number } {
+    return { k0: this.k0, k1: this.k1, counter: this.counter };
+  }
+  set state(s: { k0: number; k1: number; counter: number }) {
+    this.k0 = s.k0;
+    this.k1 = s.k1;
+    this.counter = s.counter;
+  }
 
   /** Fills `out` with uint32 values, 4 per counter block. */
   uint32(out: Uint32Array): Uint32Array {
@@ -105,5 +131,9 @@ export class Philox {
 
 let globalGen = new Philox(0);
 /** Reseeds the default generator used when an op is given no generator. */
-export function manualSeed(seed: number): void { globalGen = new Philox(seed); }
-export function defaultGenerator(): Philox { return globalGen; }
+export function manualSeed(seed: number): void {
+  globalGen = new Philox(seed);
+}
+export function defaultGenerator(): Philox {
+  return globalGen;
+}

@@ -3,7 +3,13 @@
  * package.json "browser" field (esbuild, webpack, rollup) swap this module for
  * `safetensors-file.browser.ts`, so browser bundles hold no `node:` import.
  */
-import { decodeSafetensors, encodeSafetensors, type StDecodeOptions, type StDecoded, type StEntry } from './safetensors.js';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type StDecodeOptions,
+  type StDecoded,
+  type StEntry,
+} from './safetensors.js';
 
 /** Reads and decodes a .safetensors file; errors name the path. */
 export async function readSafetensorsFile(path: string, options: StDecodeOptions = {}): Promise<StDecoded> {

@@ -27,19 +27,7 @@
 
 /** Every dtype this module reads and writes. */
 export type StDtype =
-  | 'F64'
-  | 'F32'
-  | 'F16'
-  | 'BF16'
-  | 'I64'
-  | 'I32'
-  | 'I16'
-  | 'I8'
-  | 'U64'
-  | 'U32'
-  | 'U16'
-  | 'U8'
-  | 'BOOL';
+  'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
 /** The typed arrays that may carry an entry's elements. */
 export type StData =
@@ -186,7 +174,11 @@ function nelements(shape: readonly number[], what: string, source: string, code:
   let n = 1;
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw new SafetensorsError(code, source, `${what}: shape ${JSON.stringify(shape)} must hold non-negative integers`);
+      throw new SafetensorsError(
+        code,
+        source,
+        `${what}: shape ${JSON.stringify(shape)} must hold non-negative integers`,
+      );
     }
     n *= d;
     if (!Number.isSafeInteger(n)) {
@@ -380,7 +372,11 @@ function entryBytes(name: string, e: StEntry, n: number): Uint8Array {
       if (!(data instanceof Uint8Array)) expectArray(name, dtype, data, 'Uint8Array (0/1)');
       for (let i = 0; i < n; i++) {
         if (data[i]! > 1) {
-          throw new SafetensorsError('ENCODE', '<buffer>', `tensor '${name}': BOOL element ${i} is ${data[i]}, not 0 or 1`);
+          throw new SafetensorsError(
+            'ENCODE',
+            '<buffer>',
+            `tensor '${name}': BOOL element ${i} is ${data[i]}, not 0 or 1`,
+          );
         }
       }
       out = bytesOf(data);
@@ -416,7 +412,13 @@ export function encodeSafetensors(entries: Record<string, StEntry>, metadata?: R
       throw new SafetensorsError('ENCODE', '<buffer>', `tensor '${name}': shape must be an array`);
     }
     const n = nelements(e.shape, `tensor '${name}'`, '<buffer>', 'ENCODE');
-    prepared.push({ name, nameBytes: enc.encode(name), dtype: e.dtype, shape: [...e.shape], bytes: entryBytes(name, e, n) });
+    prepared.push({
+      name,
+      nameBytes: enc.encode(name),
+      dtype: e.dtype,
+      shape: [...e.shape],
+      bytes: entryBytes(name, e, n),
+    });
   }
   prepared.sort((a, b) => DTYPES[b.dtype].rank - DTYPES[a.dtype].rank || compareBytes(a.nameBytes, b.nameBytes));
 
@@ -486,7 +488,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source = '<buffer>'): 
         `header length ${n64} goes beyond the end of the file (${bytes.length} bytes): truncated or not a safetensors file`,
       );
     }
-    throw new SafetensorsError('HEADER_TOO_LARGE', source, `header length ${n64} is above the limit of ${ST_MAX_HEADER_BYTES} bytes`);
+    throw new SafetensorsError(
+      'HEADER_TOO_LARGE',
+      source,
+      `header length ${n64} is above the limit of ${ST_MAX_HEADER_BYTES} bytes`,
+    );
   }
   const n = Number(n64);
   if (8 + n > bytes.length) {
@@ -521,7 +527,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source = '<buffer>'): 
       }
       for (const [k, v] of Object.entries(raw)) {
         if (typeof v !== 'string') {
-          throw new SafetensorsError('HEADER_SCHEMA', source, `__metadata__ '${k}' must be a string, got ${JSON.stringify(v)}`);
+          throw new SafetensorsError(
+            'HEADER_SCHEMA',
+            source,
+            `__metadata__ '${k}' must be a string, got ${JSON.stringify(v)}`,
+          );
         }
         metadata[k] = v;
       }
@@ -536,7 +546,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source = '<buffer>'): 
       throw new SafetensorsError('DTYPE', source, `tensor '${name}': ${why} dtype ${JSON.stringify(dtype)}`);
     }
     if (!Array.isArray(shape)) {
-      throw new SafetensorsError('HEADER_SCHEMA', source, `tensor '${name}': shape must be an array, got ${JSON.stringify(shape)}`);
+      throw new SafetensorsError(
+        'HEADER_SCHEMA',
+        source,
+        `tensor '${name}': shape must be an array, got ${JSON.stringify(shape)}`,
+      );
     }
     const count = nelements(shape as number[], `tensor '${name}'`, source, 'SHAPE');
     if (
@@ -553,7 +567,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source = '<buffer>'): 
     const begin = offs[0] as number;
     const end = offs[1] as number;
     if (end < begin) {
-      throw new SafetensorsError('OFFSETS', source, `tensor '${name}': data_offsets [${begin}, ${end}] end before they begin`);
+      throw new SafetensorsError(
+        'OFFSETS',
+        source,
+        `tensor '${name}': data_offsets [${begin}, ${end}] end before they begin`,
+      );
     }
     const dataLength = bytes.length - 8 - n;
     if (end > dataLength) {

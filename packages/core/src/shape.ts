@@ -9,7 +9,10 @@ export function sizeOf(shape: readonly number[]): number {
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
   return s;
 }
 
@@ -54,7 +57,11 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
  * `rankOrShape` may be the input's shape, so that errors can name it. A
  * rank-0 tensor accepts axis 0 and -1, as in PyTorch (and reduces nothing).
  */
-export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rankOrShape: number | readonly number[]): number[] {
+export function normalizeAxes(
+  op: string,
+  axes: number | readonly number[] | undefined,
+  rankOrShape: number | readonly number[],
+): number[] {
   const rank = typeof rankOrShape === 'number' ? rankOrShape : rankOrShape.length;
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = typeof axes === 'number' ? [axes] : [...axes];
@@ -80,13 +87,17 @@ export function normalizeAxis(op: string, axis: number, rankOrShape: number | re
 }
 
 function describe(rankOrShape: number | readonly number[]): string {
-  return typeof rankOrShape === 'number' ? `rank ${rankOrShape}` : `shape ${fmtShape(rankOrShape)} (rank ${rankOrShape.length})`;
+  return typeof rankOrShape === 'number'
+    ? `rank ${rankOrShape}`
+    : `shape ${fmtShape(rankOrShape)} (rank ${rankOrShape.length})`;
 }
 
 export function reducedShape(shape: readonly number[], axes: readonly number[], keepDims: boolean): number[] {
   const out: number[] = [];
   for (let i = 0; i < shape.length; i++) {
-    if (axes.includes(i)) { if (keepDims) out.push(1); } else out.push(shape[i]);
+    if (axes.includes(i)) {
+      if (keepDims) out.push(1);
+    } else out.push(shape[i]);
   }
   return out;
 }

@@ -7,18 +7,27 @@ import { sizeOf } from './shape.js';
  * Who counts tensors and frees storage (the engine). Tensors reach it through
  * their storage, so that this module does not import the engine (no cycle).
  */
-export interface TensorOwner { onDispose(t: Tensor): void }
+export interface TensorOwner {
+  onDispose(t: Tensor): void;
+}
 
 /** Reference-counted storage shared by tensors that view the same data (e.g. reshape). */
 export class Storage {
   refs = 1;
   // backend and dataId change only in Engine.moveToBackend (a model built on the CPU moved to a device).
-  constructor(public backend: Backend, public dataId: DataId, readonly dtype: DType, readonly size: number,
-    readonly owner: TensorOwner) {}
+  constructor(
+    public backend: Backend,
+    public dataId: DataId,
+    readonly dtype: DType,
+    readonly size: number,
+    readonly owner: TensorOwner,
+  ) {}
 }
 
 /** Autograd's per-tensor record; core only knows how to release it. */
-export interface GradNodeLike { release(): void }
+export interface GradNodeLike {
+  release(): void;
+}
 
 let nextId = 0;
 
@@ -34,17 +43,30 @@ export class Tensor {
   name?: string;
   private disposedFlag = false;
 
-  constructor(readonly shape: readonly number[], readonly dtype: DType, readonly storage: Storage) {
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly storage: Storage,
+  ) {
     this.size = sizeOf(shape);
   }
 
-  get rank(): number { return this.shape.length; }
-  get isDisposed(): boolean { return this.disposedFlag; }
-  get dataId(): DataId { return this.storage.dataId; }
-  get backend(): Backend { return this.storage.backend; }
+  get rank(): number {
+    return this.shape.length;
+  }
+  get isDisposed(): boolean {
+    return this.disposedFlag;
+  }
+  get dataId(): DataId {
+    return this.storage.dataId;
+  }
+  get backend(): Backend {
+    return this.storage.backend;
+  }
 
   assertAlive(op: string): void {
-    if (this.disposedFlag) throw new OpError(op, `use of a disposed tensor (id ${this.id}, shape ${fmtShape(this.shape)})`);
+    if (this.disposedFlag)
+      throw new OpError(op, `use of a disposed tensor (id ${this.id}, shape ${fmtShape(this.shape)})`);
   }
 
   /** A copy of the contents (safe to keep after dispose). */
@@ -61,7 +83,8 @@ export class Tensor {
   /** The single value of a one-element tensor. */
   item(): number {
     this.assertAlive('item');
-    if (this.size !== 1) throw new OpError('item', `tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
+    if (this.size !== 1)
+      throw new OpError('item', `tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
     return this.backend.readSync(this.dataId)[0];
   }
 

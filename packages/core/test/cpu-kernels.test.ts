@@ -6,8 +6,19 @@ import t from 'tap';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import {
-  conv3d, conv3dGradInput, conv3dGradWeight, convTranspose3d, cpuKernelMode, cpuThreads, matmul, memory, randn,
-  setCpuKernels, setCpuThreads, tidy, type Tensor,
+  conv3d,
+  conv3dGradInput,
+  conv3dGradWeight,
+  convTranspose3d,
+  cpuKernelMode,
+  cpuThreads,
+  matmul,
+  memory,
+  randn,
+  setCpuKernels,
+  setCpuThreads,
+  tidy,
+  type Tensor,
 } from '@largo/core';
 import { refConv3d, refConv3dGradInput, refConv3dGradWeight, refMatmul } from '@largo/core/reference';
 import { compare, oracleCase, toRef, reductionTol, FC_RUNS } from '@largo/test-support';
@@ -16,61 +27,111 @@ const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 /** Runs body with the wasm kernels forced on and the given thread count, restoring both after. */
 function withKernels<T>(threads: number, body: () => T): T {
-  const m = cpuKernelMode(), n = cpuThreads();
+  const m = cpuKernelMode(),
+    n = cpuThreads();
   setCpuKernels('wasm');
   setCpuThreads(threads);
-  try { return body(); } finally { setCpuKernels(m); setCpuThreads(n); }
+  try {
+    return body();
+  } finally {
+    setCpuKernels(m);
+    setCpuThreads(n);
+  }
 }
 
-const arbConv = fc.record({
-  N: fc.integer({ min: 1, max: 2 }), C: fc.integer({ min: 1, max: 5 }), O: fc.integer({ min: 1, max: 9 }),
-  axes: fc.array(fc.record({
-    n: fc.integer({ min: 1, max: 11 }), k: fc.integer({ min: 1, max: 3 }),
-    s: fc.integer({ min: 1, max: 3 }), p: fc.integer({ min: 0, max: 2 }), d: fc.integer({ min: 1, max: 2 }),
-  }), { minLength: 3, maxLength: 3 }),
-  bias: fc.boolean(), seed: fc.integer({ min: 0, max: 1 << 30 }),
-}).map((g) => {
-  const axes = g.axes.map((a) => ({ ...a, n: Math.max(a.n, a.d * (a.k - 1) + 1 - 2 * a.p) }));
-  return {
-    N: g.N, C: g.C, O: g.O, bias: g.bias, seed: g.seed,
-    inSp: axes.map((a) => a.n), k: axes.map((a) => a.k),
-    stride: axes.map((a) => a.s), padding: axes.map((a) => a.p), dilation: axes.map((a) => a.d),
-  };
-});
+const arbConv = fc
+  .record({
+    N: fc.integer({ min: 1, max: 2 }),
+    C: fc.integer({ min: 1, max: 5 }),
+    O: fc.integer({ min: 1, max: 9 }),
+    axes: fc.array(
+      fc.record({
+        n: fc.integer({ min: 1, max: 11 }),
+        k: fc.integer({ min: 1, max: 3 }),
+        s: fc.integer({ min: 1, max: 3 }),
+        p: fc.integer({ min: 0, max: 2 }),
+        d: fc.integer({ min: 1, max: 2 }),
+      }),
+      { minLength: 3, maxLength: 3 },
+    ),
+    bias: fc.boolean(),
+    seed: fc.integer({ min: 0, max: 1 << 30 }),
+  })
+  .map((g) => {
+    const axes = g.axes.map((a) => ({ ...a, n: Math.max(a.n, a.d * (a.k - 1) + 1 - 2 * a.p) }));
+    return {
+      N: g.N,
+      C: g.C,
+      O: g.O,
+      bias: g.bias,
+      seed: g.seed,
+      inSp: axes.map((a) => a.n),
+      k: axes.map((a) => a.k),
+      stride: axes.map((a) => a.s),
+      padding: axes.map((a) => a.p),
+      dilation: axes.map((a) => a.d),
+    };
+  });
 
 t.test(oracleCase('conv3d') + ' (wasm kernels: forward, grad-input, grad-weight)', async (t) => {
   const before = memory().tensors;
-  withKernels(1, () => fc.assert(fc.property(arbConv, (g) => {
-    const msg = tidy(() => {
-      const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed });
-      const w = randn([g.O, g.C, ...g.k], { seed: g.seed + 1 });
-      const b = g.bias ? randn([g.O], { seed: g.seed + 2 }) : null;
-      const o = { stride: g.stride, padding: g.padding, dilation: g.dilation };
-      const y = conv3d(x, w, b, o);
-      const dy = randn(y.shape, { seed: g.seed + 3 });
-      const Kc = g.C * prod(g.k);
-      const P = prod(y.shape.slice(2));
-      return compare(y, refConv3d(toRef(x), toRef(w), b && toRef(b), o), reductionTol(Kc))
-        ?? compare(conv3dGradInput(dy, w, [g.N, g.C, ...g.inSp], o), refConv3dGradInput(toRef(dy), toRef(w), [g.N, g.C, ...g.inSp], o), reductionTol(g.O * prod(g.k)))
-        ?? compare(conv3dGradWeight(x, dy, [g.O, g.C, ...g.k], o), refConv3dGradWeight(toRef(x), toRef(dy), [g.O, g.C, ...g.k], o), reductionTol(g.N * P));
-    });
-    if (msg) throw new Error(`${msg} for ${JSON.stringify(g)}`);
-  }), { numRuns: FC_RUNS }));
+  withKernels(1, () =>
+    fc.assert(
+      fc.property(arbConv, (g) => {
+        const msg = tidy(() => {
+          const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed });
+          const w = randn([g.O, g.C, ...g.k], { seed: g.seed + 1 });
+          const b = g.bias ? randn([g.O], { seed: g.seed + 2 }) : null;
+          const o = { stride: g.stride, padding: g.padding, dilation: g.dilation };
+          const y = conv3d(x, w, b, o);
+          const dy = randn(y.shape, { seed: g.seed + 3 });
+          const Kc = g.C * prod(g.k);
+          const P = prod(y.shape.slice(2));
+          return (
+            compare(y, refConv3d(toRef(x), toRef(w), b && toRef(b), o), reductionTol(Kc)) ??
+            compare(
+              conv3dGradInput(dy, w, [g.N, g.C, ...g.inSp], o),
+              refConv3dGradInput(toRef(dy), toRef(w), [g.N, g.C, ...g.inSp], o),
+              reductionTol(g.O * prod(g.k)),
+            ) ??
+            compare(
+              conv3dGradWeight(x, dy, [g.O, g.C, ...g.k], o),
+              refConv3dGradWeight(toRef(x), toRef(dy), [g.O, g.C, ...g.k], o),
+              reductionTol(g.N * P),
+            )
+          );
+        });
+        if (msg) throw new Error(`${msg} for ${JSON.stringify(g)}`);
+      }),
+      { numRuns: FC_RUNS },
+    ),
+  );
   t.equal(memory().tensors, before, 'no tensor leaked');
 });
 
 t.test(oracleCase('matmul') + ' (wasm kernels)', async (t) => {
-  withKernels(1, () => fc.assert(fc.property(
-    fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 40 }),
-    fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 1 << 30 }),
-    (M, K, N, tA, tB, seed) => {
-      const msg = tidy(() => {
-        const a = randn(tA ? [K, M] : [M, K], { seed }), b = randn(tB ? [N, K] : [K, N], { seed: seed + 1 });
-        const o = { transposeA: tA, transposeB: tB };
-        return compare(matmul(a, b, o), refMatmul(toRef(a), toRef(b), o), reductionTol(K));
-      });
-      if (msg) throw new Error(`${msg} for M=${M} K=${K} N=${N} tA=${tA} tB=${tB}`);
-    }), { numRuns: FC_RUNS }));
+  withKernels(1, () =>
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 300 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        (M, K, N, tA, tB, seed) => {
+          const msg = tidy(() => {
+            const a = randn(tA ? [K, M] : [M, K], { seed }),
+              b = randn(tB ? [N, K] : [K, N], { seed: seed + 1 });
+            const o = { transposeA: tA, transposeB: tB };
+            return compare(matmul(a, b, o), refMatmul(toRef(a), toRef(b), o), reductionTol(K));
+          });
+          if (msg) throw new Error(`${msg} for M=${M} K=${K} N=${N} tA=${tA} tB=${tB}`);
+        },
+      ),
+      { numRuns: FC_RUNS },
+    ),
+  );
   t.pass('matmul matches the oracle');
 });
 
@@ -80,20 +141,26 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
   const pool = await import(new URL('../dist/cpu/wasm/pool.js', import.meta.url).href);
   pool.setParallelMinWork(0);
   t.teardown(() => pool.setParallelMinWork(pool.PARALLEL_MIN_WORK));
-  const run = (threads: number): Float32Array[] => withKernels(threads, () => tidy(() => {
-    const out: Tensor[] = [];
-    for (const stride of [1, 2]) {
-      const x = randn([2, 8, 14, 13, 15], { seed: 1 }), w = randn([12, 8, 3, 3, 3], { seed: 2 }), b = randn([12], { seed: 3 });
-      const o = { stride: [stride, stride, stride], padding: [1, 1, 1], dilation: [1, 1, 1] };
-      const y = conv3d(x, w, b, o);
-      const dy = randn(y.shape, { seed: 4 });
-      out.push(y, conv3dGradInput(dy, w, x.shape, o), conv3dGradWeight(x, dy, w.shape, o));
-    }
-    const up = randn([1, 16, 10, 10, 10], { seed: 5 }), wt = randn([16, 8, 2, 2, 2], { seed: 6 });
-    out.push(convTranspose3d(up, wt, null, { stride: [2, 2, 2] }));
-    out.push(matmul(randn([300, 200], { seed: 7 }), randn([200, 700], { seed: 8 })));
-    return out.map((y) => Float32Array.from(y.dataSync() as Float32Array));
-  }));
+  const run = (threads: number): Float32Array[] =>
+    withKernels(threads, () =>
+      tidy(() => {
+        const out: Tensor[] = [];
+        for (const stride of [1, 2]) {
+          const x = randn([2, 8, 14, 13, 15], { seed: 1 }),
+            w = randn([12, 8, 3, 3, 3], { seed: 2 }),
+            b = randn([12], { seed: 3 });
+          const o = { stride: [stride, stride, stride], padding: [1, 1, 1], dilation: [1, 1, 1] };
+          const y = conv3d(x, w, b, o);
+          const dy = randn(y.shape, { seed: 4 });
+          out.push(y, conv3dGradInput(dy, w, x.shape, o), conv3dGradWeight(x, dy, w.shape, o));
+        }
+        const up = randn([1, 16, 10, 10, 10], { seed: 5 }),
+          wt = randn([16, 8, 2, 2, 2], { seed: 6 });
+        out.push(convTranspose3d(up, wt, null, { stride: [2, 2, 2] }));
+        out.push(matmul(randn([300, 200], { seed: 7 }), randn([200, 700], { seed: 8 })));
+        return out.map((y) => Float32Array.from(y.dataSync() as Float32Array));
+      }),
+    );
   const j0 = pool.pooledJobs();
   const one = run(1);
   t.equal(pool.pooledJobs(), j0, 'one thread: nothing goes to the pool');
@@ -119,9 +186,15 @@ t.test('cpu kernel settings: bad values are named', async (t) => {
     [{ LARGO_CPU_KERNELS: 'fast' }, /LARGO_CPU_KERNELS must be 'js', 'wasm' or 'auto', got 'fast'/],
     [{ LARGO_THREADS: 'many' }, /LARGO_THREADS must be a positive integer, got 'many'/],
   ] as const) {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e',
-      `const c = await import(${JSON.stringify(core)}); c.cpuThreads(); console.log('ok', c.cpuKernelMode());`],
-    { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const c = await import(${JSON.stringify(core)}); c.cpuThreads(); console.log('ok', c.cpuKernelMode());`,
+      ],
+      { env: { ...process.env, ...env }, encoding: 'utf8' },
+    );
     t.not(r.status, 0, `${JSON.stringify(env)} fails`);
     t.match(r.stderr, re, `${JSON.stringify(env)} names the variable and the value`);
   }
@@ -137,10 +210,15 @@ t.test('wasm kernels: a trap on any thread is an error, not a hang, and the pool
     // A-panel pointer far past the end of memory: every share traps.
     const bad = 0x7ff00000;
     t.throws(() => pool.parallelFor(rt, 'gemmBlocks', [bad, 0, 0, 1, 128, 16, 0, 0], 6, 7, 2, 1 << 30, 64));
-    const ok = withKernels(2, () => tidy(() => {
-      const a = randn([300, 200], { seed: 1 }), b = randn([200, 700], { seed: 2 });
-      return compare(matmul(a, b), refMatmul(toRef(a), toRef(b)), reductionTol(200));
-    }));
+    const ok = withKernels(2, () =>
+      tidy(() => {
+        const a = randn([300, 200], { seed: 1 }),
+          b = randn([200, 700], { seed: 2 });
+        return compare(matmul(a, b), refMatmul(toRef(a), toRef(b)), reductionTol(200));
+      }),
+    );
     t.equal(ok, null, 'a 2-thread matmul after the failure is right');
-  } finally { setCpuThreads(n); }
+  } finally {
+    setCpuThreads(n);
+  }
 });

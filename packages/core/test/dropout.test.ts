@@ -3,7 +3,16 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import {
-  cpReconstruct, cpReconstructGrad, dropout, memory, OpError, Philox, randn, tensor, tidy, type DType,
+  cpReconstruct,
+  cpReconstructGrad,
+  dropout,
+  memory,
+  OpError,
+  Philox,
+  randn,
+  tensor,
+  tidy,
+  type DType,
 } from '@largo/core';
 import { refCpReconstruct, refCpReconstructGrad, refDropout, type RefTensor } from '@largo/core/reference';
 import { compare, FC_RUNS, oracleCase, reductionTol, toRef } from '@largo/test-support';
@@ -24,22 +33,29 @@ function opThrows(t: Test, fn: () => unknown, op: string, ...fragments: string[]
 
 const maxAbs = (r: RefTensor) => r.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-
 // ---------------------------------------------------------------------------
 // dropout
 
 t.test(oracleCase('dropout'), async (t) => {
   const before = memory();
-  fc.assert(fc.property(
-    fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 0, maxLength: 4 }),
-    fc.constantFrom(0, 0.1, 0.5, 0.9, 1),
-    fc.constantFrom<DType>('float32', 'float64'),
-    fc.integer({ min: 0, max: 1 << 30 }),
-    (shape, p, dtype, seed) => tidy(() => {
-      const x = randn(shape, { seed, dtype });
-      const y = dropout(x, p, { generator: new Philox(seed) });
-      check(compare(y, refDropout(toRef(x), p, new Philox(seed)), { rtol: 1e-6, atol: 0 }), `dropout p=${p} ${dtype} [${shape}]`);
-    })), { numRuns: FC_RUNS });
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 0, maxLength: 4 }),
+      fc.constantFrom(0, 0.1, 0.5, 0.9, 1),
+      fc.constantFrom<DType>('float32', 'float64'),
+      fc.integer({ min: 0, max: 1 << 30 }),
+      (shape, p, dtype, seed) =>
+        tidy(() => {
+          const x = randn(shape, { seed, dtype });
+          const y = dropout(x, p, { generator: new Philox(seed) });
+          check(
+            compare(y, refDropout(toRef(x), p, new Philox(seed)), { rtol: 1e-6, atol: 0 }),
+            `dropout p=${p} ${dtype} [${shape}]`,
+          );
+        }),
+    ),
+    { numRuns: FC_RUNS },
+  );
   t.same(memory(), before, 'no leaks');
 });
 
@@ -53,31 +69,44 @@ function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
 t.test(oracleCase('dropout') + ': reproducibility and identities', async (t) => {
   tidy(() => {
     const x = randn([64, 64], { seed: 1 });
-    const g1 = new Philox(42), g2 = new Philox(42);
-    const a = dropout(x, 0.3, { generator: g1 }), b = dropout(x, 0.3, { generator: g2 });
+    const g1 = new Philox(42),
+      g2 = new Philox(42);
+    const a = dropout(x, 0.3, { generator: g1 }),
+      b = dropout(x, 0.3, { generator: g2 });
     t.ok(sameBits(a.dataSync(), b.dataSync()), 'bitwise identical for the same generator state');
     t.same(g1.state, g2.state, 'generators advanced alike');
     const c = dropout(x, 0.3, { generator: g1 });
     t.notOk(sameBits(a.dataSync(), c.dataSync()), 'the next call draws a new mask');
     // Resuming from a saved state reproduces the mask.
-    const g3 = new Philox(7); const st = g3.state;
+    const g3 = new Philox(7);
+    const st = g3.state;
     const d1 = dropout(x, 0.5, { generator: g3 }).dataSync();
-    const g4 = new Philox(0); g4.state = st;
+    const g4 = new Philox(0);
+    g4.state = st;
     t.ok(sameBits(dropout(x, 0.5, { generator: g4 }).dataSync(), d1), 'restored state → same mask');
     // Kept fraction ≈ 1 − p, kept values scaled by 1/(1 − p).
-    const xv = x.dataSync(), av = a.dataSync();
-    let kept = 0, ok = true;
+    const xv = x.dataSync(),
+      av = a.dataSync();
+    let kept = 0,
+      ok = true;
     for (let i = 0; i < av.length; i++) {
-      if (av[i] !== 0) { kept++; ok &&= Math.abs(av[i] - xv[i] / 0.7) <= 1e-6 * Math.abs(xv[i] / 0.7); }
+      if (av[i] !== 0) {
+        kept++;
+        ok &&= Math.abs(av[i] - xv[i] / 0.7) <= 1e-6 * Math.abs(xv[i] / 0.7);
+      }
     }
     t.ok(Math.abs(kept / av.length - 0.7) < 0.03, `kept fraction ${kept / av.length}`);
     t.ok(ok, 'kept values scaled by 1/(1 − p)');
     // Identity cases do not consume the generator.
-    const g5 = new Philox(5), s5 = g5.state;
+    const g5 = new Philox(5),
+      s5 = g5.state;
     t.ok(sameBits(dropout(x, 0, { generator: g5 }).dataSync(), xv), 'p = 0 is the identity');
     t.ok(sameBits(dropout(x, 0.5, { generator: g5, training: false }).dataSync(), xv), 'eval is the identity');
     t.same(g5.state, s5, 'identity cases draw nothing');
-    t.ok(Array.from(dropout(x, 1).dataSync()).every((v) => v === 0), 'p = 1 zeros everything');
+    t.ok(
+      Array.from(dropout(x, 1).dataSync()).every((v) => v === 0),
+      'p = 1 zeros everything',
+    );
   });
 });
 

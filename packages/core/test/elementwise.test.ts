@@ -12,16 +12,24 @@ import { compare, oracleCase, toRef, FC_RUNS, arbShape, type Tol } from '@largo/
 const arbNums = (n: number, min: number, max: number, f32: boolean, special: boolean): fc.Arbitrary<number[]> => {
   const plain = fc.double({ min, max, noNaN: true }).map((v) => (f32 ? Math.fround(v) : v));
   const item = special
-    ? fc.oneof({ arbitrary: plain, weight: 12 }, { arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, 0, -0), weight: 1 })
+    ? fc.oneof(
+        { arbitrary: plain, weight: 12 },
+        { arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, 0, -0), weight: 1 },
+      )
     : plain;
   return fc.array(item, { minLength: n, maxLength: n });
 };
-const arbInts = (n: number, min: number, max: number) => fc.array(fc.integer({ min, max }), { minLength: n, maxLength: n });
+const arbInts = (n: number, min: number, max: number) =>
+  fc.array(fc.integer({ min, max }), { minLength: n, maxLength: n });
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Shape `out` with some leading axes dropped and some axes set to 1: broadcasts to `out`. */
 const arbBroadcastable = (out: readonly number[]): fc.Arbitrary<number[]> =>
-  fc.tuple(fc.integer({ min: 0, max: out.length }), fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }))
+  fc
+    .tuple(
+      fc.integer({ min: 0, max: out.length }),
+      fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+    )
     .map(([drop, ones]) => out.slice(drop).map((d, i) => (ones[i + drop] ? 1 : d)));
 
 /** Two shapes that broadcast together (either may be the larger one in any axis). */
@@ -45,17 +53,27 @@ function check(msg: string | null, what: string): void {
 const show = (r: RefTensor) => `[${r.shape.join(', ')}] ${JSON.stringify(Array.from(r.data))}`;
 
 /** Every property must leave the live-tensor counters where it found them. */
-function leakFree(t: { same(found: unknown, wanted: unknown, msg: string): boolean }, name: string, body: () => void): void {
+function leakFree(
+  t: { same(found: unknown, wanted: unknown, msg: string): boolean },
+  name: string,
+  body: () => void,
+): void {
   const before = memory();
   body();
   t.same(memory(), before, `${name}: no tensor or buffer leaked`);
 }
 
 interface UnaryCase {
-  name: string; op: string; fn: (x: Tensor) => Tensor; attrs?: { alpha?: number; min?: number; max?: number };
-  min?: number; max?: number; ints?: boolean;
+  name: string;
+  op: string;
+  fn: (x: Tensor) => Tensor;
+  attrs?: { alpha?: number; min?: number; max?: number };
+  min?: number;
+  max?: number;
+  ints?: boolean;
   /** For integer inputs when the float case uses fractional attributes. */
-  intFn?: (x: Tensor) => Tensor; intAttrs?: { min?: number; max?: number };
+  intFn?: (x: Tensor) => Tensor;
+  intAttrs?: { min?: number; max?: number };
 }
 const UNARY_CASES: UnaryCase[] = [
   { name: oracleCase('neg'), op: 'neg', fn: C.neg, ints: true },
@@ -69,30 +87,72 @@ const UNARY_CASES: UnaryCase[] = [
   { name: oracleCase('tanh'), op: 'tanh', fn: C.tanh },
   { name: oracleCase('floor'), op: 'floor', fn: C.floor },
   { name: oracleCase('leakyRelu'), op: 'leakyRelu', fn: (x) => C.leakyRelu(x, 0.2), attrs: { alpha: 0.2 } },
-  { name: oracleCase('clamp'), op: 'clamp', fn: (x) => C.clamp(x, -1, 0.5), attrs: { min: -1, max: 0.5 }, ints: true,
-    intFn: (x) => C.clamp(x, -7, 12), intAttrs: { min: -7, max: 12 } },
+  {
+    name: oracleCase('clamp'),
+    op: 'clamp',
+    fn: (x) => C.clamp(x, -1, 0.5),
+    attrs: { min: -1, max: 0.5 },
+    ints: true,
+    intFn: (x) => C.clamp(x, -7, 12),
+    intAttrs: { min: -7, max: 12 },
+  },
 ];
 
 for (const c of UNARY_CASES) {
   t.test(c.name, async (t) => {
     leakFree(t, c.op, () => {
-      fc.assert(fc.property(
-        arbShape(0, 4, 4).chain((s) => fc.tuple(fc.constant(s), fc.constantFrom<DType>('float32', 'float64'), arbNums(size(s), c.min ?? -5, c.max ?? 5, true, true))),
-        ([shape, dtype, values]) => tidy(() => {
-          const x = tensor(Float64Array.from(values), shape, dtype);
-          const y = c.fn(x);
-          if (y.dtype !== dtype) throw new Error(`${c.op}: dtype ${y.dtype}, expected ${dtype}`);
-          const f = REF_UNARY[c.op];
-          check(compare(y, rounded(refUnary(toRef(x), (v) => f(v, c.attrs)), dtype), TOL[dtype as 'float32']), `${c.op} ${dtype} of ${show(toRef(x))}`);
-        })), { numRuns: FC_RUNS });
+      fc.assert(
+        fc.property(
+          arbShape(0, 4, 4).chain((s) =>
+            fc.tuple(
+              fc.constant(s),
+              fc.constantFrom<DType>('float32', 'float64'),
+              arbNums(size(s), c.min ?? -5, c.max ?? 5, true, true),
+            ),
+          ),
+          ([shape, dtype, values]) =>
+            tidy(() => {
+              const x = tensor(Float64Array.from(values), shape, dtype);
+              const y = c.fn(x);
+              if (y.dtype !== dtype) throw new Error(`${c.op}: dtype ${y.dtype}, expected ${dtype}`);
+              const f = REF_UNARY[c.op];
+              check(
+                compare(
+                  y,
+                  rounded(
+                    refUnary(toRef(x), (v) => f(v, c.attrs)),
+                    dtype,
+                  ),
+                  TOL[dtype as 'float32'],
+                ),
+                `${c.op} ${dtype} of ${show(toRef(x))}`,
+              );
+            }),
+        ),
+        { numRuns: FC_RUNS },
+      );
       if (c.ints) {
-        fc.assert(fc.property(arbShape(0, 3, 4).chain((s) => fc.tuple(fc.constant(s), arbInts(size(s), -50, 50))), ([shape, values]) => tidy(() => {
-          const x = tensor(Int32Array.from(values), shape);
-          const y = (c.intFn ?? c.fn)(x);
-          if (y.dtype !== 'int32') throw new Error(`${c.op}: int32 input gave ${y.dtype}`);
-          const f = REF_UNARY[c.op];
-          check(compare(y, refUnary(toRef(x), (v) => f(v, c.intAttrs ?? c.attrs)), { rtol: 0, atol: 0 }), `${c.op} int32 of ${values}`);
-        })), { numRuns: Math.ceil(FC_RUNS / 3) });
+        fc.assert(
+          fc.property(
+            arbShape(0, 3, 4).chain((s) => fc.tuple(fc.constant(s), arbInts(size(s), -50, 50))),
+            ([shape, values]) =>
+              tidy(() => {
+                const x = tensor(Int32Array.from(values), shape);
+                const y = (c.intFn ?? c.fn)(x);
+                if (y.dtype !== 'int32') throw new Error(`${c.op}: int32 input gave ${y.dtype}`);
+                const f = REF_UNARY[c.op];
+                check(
+                  compare(
+                    y,
+                    refUnary(toRef(x), (v) => f(v, c.intAttrs ?? c.attrs)),
+                    { rtol: 0, atol: 0 },
+                  ),
+                  `${c.op} int32 of ${values}`,
+                );
+              }),
+          ),
+          { numRuns: Math.ceil(FC_RUNS / 3) },
+        );
       }
     });
     if (!c.ints && c.op !== 'neg') {
@@ -107,10 +167,17 @@ t.test('unary edge values', async (t) => {
   const x = tensor([NaN, -0, 0, Infinity, -Infinity, -2, 3]);
   t.same(Array.from(C.relu(x).dataSync()), [NaN, 0, 0, Infinity, 0, 0, 3], 'relu propagates NaN, clips -inf');
   t.same(Array.from(C.sign(x).dataSync()), [NaN, 0, 0, 1, -1, -1, 1], 'sign propagates NaN');
-  t.same(Array.from(C.sigmoid(x).dataSync()).map((v) => (Number.isNaN(v) ? 'nan' : v)),
-    ['nan', 0.5, 0.5, 1, 0, Math.fround(1 / (1 + Math.exp(2))), Math.fround(1 / (1 + Math.exp(-3)))], 'sigmoid saturates exactly');
+  t.same(
+    Array.from(C.sigmoid(x).dataSync()).map((v) => (Number.isNaN(v) ? 'nan' : v)),
+    ['nan', 0.5, 0.5, 1, 0, Math.fround(1 / (1 + Math.exp(2))), Math.fround(1 / (1 + Math.exp(-3)))],
+    'sigmoid saturates exactly',
+  );
   t.same(Array.from(C.clamp(x, -1, 1).dataSync()), [NaN, 0, 0, 1, -1, -1, 1], 'clamp keeps NaN');
-  t.same(Array.from(C.leakyRelu(x).dataSync()), [NaN, 0, 0, Infinity, -Infinity, Math.fround(-0.02), 3], 'leakyRelu default slope 0.01');
+  t.same(
+    Array.from(C.leakyRelu(x).dataSync()),
+    [NaN, 0, 0, Infinity, -Infinity, Math.fround(-0.02), 3],
+    'leakyRelu default slope 0.01',
+  );
   // Large-magnitude sigmoid must not overflow into NaN in either tail.
   const big = tensor([-1000, 1000], [2], 'float64');
   t.same(Array.from(C.sigmoid(big).dataSync()), [0, 1]);
@@ -126,27 +193,48 @@ function refCast(r: RefTensor, dtype: DType): RefTensor {
 
 t.test(oracleCase('cast'), async (t) => {
   const pairs: [DType, DType, number, number][] = [
-    ['float32', 'float64', -5, 5], ['float64', 'float32', -5, 5], ['float64', 'float64', -5, 5],
-    ['float32', 'int32', -1000, 1000], ['float64', 'uint8', 0, 255.9], ['float32', 'uint8', 0, 255],
-    ['int32', 'float32', -1000, 1000], ['uint8', 'int32', 0, 255], ['int32', 'uint8', 0, 255], ['uint8', 'float64', 0, 255],
+    ['float32', 'float64', -5, 5],
+    ['float64', 'float32', -5, 5],
+    ['float64', 'float64', -5, 5],
+    ['float32', 'int32', -1000, 1000],
+    ['float64', 'uint8', 0, 255.9],
+    ['float32', 'uint8', 0, 255],
+    ['int32', 'float32', -1000, 1000],
+    ['uint8', 'int32', 0, 255],
+    ['int32', 'uint8', 0, 255],
+    ['uint8', 'float64', 0, 255],
   ];
   leakFree(t, 'cast', () => {
     for (const [from, to, lo, hi] of pairs) {
-      fc.assert(fc.property(arbShape(0, 3, 4).chain((s) => fc.tuple(fc.constant(s), arbNums(size(s), lo, hi, from === 'float32', false))),
-        ([shape, values]) => tidy(() => {
-          const src = from === 'int32' || from === 'uint8' ? values.map(Math.trunc) : values;
-          const x = tensor(Float64Array.from(src), shape, from);
-          const y = C.cast(x, to);
-          if (y.dtype !== to) throw new Error(`cast to ${to} gave ${y.dtype}`);
-          check(compare(y, refCast(toRef(x), to), { rtol: 0, atol: 0 }), `cast ${from}->${to} of ${src}`);
-        })), { numRuns: Math.ceil(FC_RUNS / 4) });
+      fc.assert(
+        fc.property(
+          arbShape(0, 3, 4).chain((s) => fc.tuple(fc.constant(s), arbNums(size(s), lo, hi, from === 'float32', false))),
+          ([shape, values]) =>
+            tidy(() => {
+              const src = from === 'int32' || from === 'uint8' ? values.map(Math.trunc) : values;
+              const x = tensor(Float64Array.from(src), shape, from);
+              const y = C.cast(x, to);
+              if (y.dtype !== to) throw new Error(`cast to ${to} gave ${y.dtype}`);
+              check(compare(y, refCast(toRef(x), to), { rtol: 0, atol: 0 }), `cast ${from}->${to} of ${src}`);
+            }),
+        ),
+        { numRuns: Math.ceil(FC_RUNS / 4) },
+      );
     }
   });
   // NaN has no integer value; the CPU backend writes 0 (what a typed array stores).
   t.same(Array.from(C.cast(tensor([NaN, 2.7, -2.7]), 'int32').dataSync()), [0, 2, -2]);
 });
 
-interface BinaryCase { name: string; op: string; fn: (a: C.TensorLike, b: C.TensorLike) => Tensor; min?: number; max?: number; ints?: boolean; cmp?: boolean }
+interface BinaryCase {
+  name: string;
+  op: string;
+  fn: (a: C.TensorLike, b: C.TensorLike) => Tensor;
+  min?: number;
+  max?: number;
+  ints?: boolean;
+  cmp?: boolean;
+}
 const BINARY_CASES: BinaryCase[] = [
   { name: oracleCase('add'), op: 'add', fn: C.add, ints: true },
   { name: oracleCase('sub'), op: 'sub', fn: C.sub, ints: true },
@@ -170,35 +258,82 @@ for (const c of BINARY_CASES) {
     const f = REF_BINARY[c.op];
     leakFree(t, c.op, () => {
       // Float tensors with broadcasting; comparisons see ties through a coarse grid.
-      fc.assert(fc.property(
-        arbShapePair().chain(([sa, sb]) => fc.tuple(fc.constant(sa), fc.constant(sb), fc.constantFrom<DType>('float32', 'float64'),
-          c.cmp ? fc.array(fc.constantFrom(-1, 0, 0.5, 2, NaN, Infinity), { minLength: size(sa), maxLength: size(sa) }) : arbNums(size(sa), c.min ?? -4, c.max ?? 4, true, true),
-          c.cmp ? fc.array(fc.constantFrom(-1, 0, 0.5, 2, NaN, -Infinity), { minLength: size(sb), maxLength: size(sb) }) : arbNums(size(sb), c.min ?? -4, c.max ?? 4, true, true))),
-        ([sa, sb, dtype, va, vb]) => tidy(() => {
-          const a = tensor(Float64Array.from(va), sa, dtype), b = tensor(Float64Array.from(vb), sb, dtype);
-          const y = c.fn(a, b);
-          const want: DType = c.cmp ? 'uint8' : dtype;
-          if (y.dtype !== want) throw new Error(`${c.op}: dtype ${y.dtype}, expected ${want}`);
-          check(compare(y, rounded(refBinary(toRef(a), toRef(b), f), want), c.cmp ? { rtol: 0, atol: 0 } : TOL[dtype as 'float32']),
-            `${c.op} ${dtype} of ${show(toRef(a))} and ${show(toRef(b))}`);
-        })), { numRuns: FC_RUNS });
+      fc.assert(
+        fc.property(
+          arbShapePair().chain(([sa, sb]) =>
+            fc.tuple(
+              fc.constant(sa),
+              fc.constant(sb),
+              fc.constantFrom<DType>('float32', 'float64'),
+              c.cmp
+                ? fc.array(fc.constantFrom(-1, 0, 0.5, 2, NaN, Infinity), { minLength: size(sa), maxLength: size(sa) })
+                : arbNums(size(sa), c.min ?? -4, c.max ?? 4, true, true),
+              c.cmp
+                ? fc.array(fc.constantFrom(-1, 0, 0.5, 2, NaN, -Infinity), { minLength: size(sb), maxLength: size(sb) })
+                : arbNums(size(sb), c.min ?? -4, c.max ?? 4, true, true),
+            ),
+          ),
+          ([sa, sb, dtype, va, vb]) =>
+            tidy(() => {
+              const a = tensor(Float64Array.from(va), sa, dtype),
+                b = tensor(Float64Array.from(vb), sb, dtype);
+              const y = c.fn(a, b);
+              const want: DType = c.cmp ? 'uint8' : dtype;
+              if (y.dtype !== want) throw new Error(`${c.op}: dtype ${y.dtype}, expected ${want}`);
+              check(
+                compare(
+                  y,
+                  rounded(refBinary(toRef(a), toRef(b), f), want),
+                  c.cmp ? { rtol: 0, atol: 0 } : TOL[dtype as 'float32'],
+                ),
+                `${c.op} ${dtype} of ${show(toRef(a))} and ${show(toRef(b))}`,
+              );
+            }),
+        ),
+        { numRuns: FC_RUNS },
+      );
       // A plain number on either side adopts the tensor's dtype.
-      fc.assert(fc.property(arbShape(0, 3, 4).chain((s) => fc.tuple(fc.constant(s), arbNums(size(s), 0.25, 3, true, false), fc.constantFrom(-2, 0.5, 1.5, 3), fc.boolean())),
-        ([shape, values, num, left]) => tidy(() => {
-          const a = tensor(Float64Array.from(values), shape, 'float64');
-          const y = left ? c.fn(num, a) : c.fn(a, num);
-          const n = refTensor([], [num]);
-          const want = left ? refBinary(n, toRef(a), f) : refBinary(toRef(a), n, f);
-          check(compare(y, want, c.cmp ? { rtol: 0, atol: 0 } : TOL.float64), `${c.op} with number ${num} (${left ? 'left' : 'right'})`);
-        })), { numRuns: Math.ceil(FC_RUNS / 3) });
+      fc.assert(
+        fc.property(
+          arbShape(0, 3, 4).chain((s) =>
+            fc.tuple(
+              fc.constant(s),
+              arbNums(size(s), 0.25, 3, true, false),
+              fc.constantFrom(-2, 0.5, 1.5, 3),
+              fc.boolean(),
+            ),
+          ),
+          ([shape, values, num, left]) =>
+            tidy(() => {
+              const a = tensor(Float64Array.from(values), shape, 'float64');
+              const y = left ? c.fn(num, a) : c.fn(a, num);
+              const n = refTensor([], [num]);
+              const want = left ? refBinary(n, toRef(a), f) : refBinary(toRef(a), n, f);
+              check(
+                compare(y, want, c.cmp ? { rtol: 0, atol: 0 } : TOL.float64),
+                `${c.op} with number ${num} (${left ? 'left' : 'right'})`,
+              );
+            }),
+        ),
+        { numRuns: Math.ceil(FC_RUNS / 3) },
+      );
       if (c.ints) {
-        fc.assert(fc.property(arbShapePair(3, 4).chain(([sa, sb]) => fc.tuple(fc.constant(sa), fc.constant(sb), arbInts(size(sa), -20, 20), arbInts(size(sb), -20, 20))),
-          ([sa, sb, va, vb]) => tidy(() => {
-            const a = tensor(Int32Array.from(va), sa), b = tensor(Int32Array.from(vb), sb);
-            const y = c.fn(a, b);
-            if (y.dtype !== (c.cmp ? 'uint8' : 'int32')) throw new Error(`${c.op}: int32 inputs gave ${y.dtype}`);
-            check(compare(y, refBinary(toRef(a), toRef(b), f), { rtol: 0, atol: 0 }), `${c.op} int32`);
-          })), { numRuns: Math.ceil(FC_RUNS / 3) });
+        fc.assert(
+          fc.property(
+            arbShapePair(3, 4).chain(([sa, sb]) =>
+              fc.tuple(fc.constant(sa), fc.constant(sb), arbInts(size(sa), -20, 20), arbInts(size(sb), -20, 20)),
+            ),
+            ([sa, sb, va, vb]) =>
+              tidy(() => {
+                const a = tensor(Int32Array.from(va), sa),
+                  b = tensor(Int32Array.from(vb), sb);
+                const y = c.fn(a, b);
+                if (y.dtype !== (c.cmp ? 'uint8' : 'int32')) throw new Error(`${c.op}: int32 inputs gave ${y.dtype}`);
+                check(compare(y, refBinary(toRef(a), toRef(b), f), { rtol: 0, atol: 0 }), `${c.op} int32`);
+              }),
+          ),
+          { numRuns: Math.ceil(FC_RUNS / 3) },
+        );
       }
     });
   });
@@ -223,7 +358,10 @@ t.test('binary NaN and infinity behaviour', async (t) => {
 });
 
 t.test('binary dtype promotion', async (t) => {
-  const f32 = tensor([1.5, 2]), f64 = tensor([1, 2], [2], 'float64'), i32 = tensor([1, 2], [2], 'int32'), u8 = tensor([1, 2], [2], 'uint8');
+  const f32 = tensor([1.5, 2]),
+    f64 = tensor([1, 2], [2], 'float64'),
+    i32 = tensor([1, 2], [2], 'int32'),
+    u8 = tensor([1, 2], [2], 'uint8');
   t.equal(C.add(f32, f64).dtype, 'float64');
   t.equal(C.add(i32, f32).dtype, 'float32');
   t.equal(C.mul(u8, i32).dtype, 'int32');
@@ -232,29 +370,66 @@ t.test('binary dtype promotion', async (t) => {
   t.same(Array.from(C.mul(i32, 0.5).dataSync()), [0.5, 1]);
   t.equal(C.add(f64, 0.1).dtype, 'float64');
   t.equal(C.add(f64, 0.1).dataSync()[0], 1.1, 'number kept in float64 precision');
-  t.throws(() => C.add(1 as never, 2 as never), { name: 'OpError', message: /^add: at least one argument must be a Tensor/ });
+  t.throws(() => C.add(1 as never, 2 as never), {
+    name: 'OpError',
+    message: /^add: at least one argument must be a Tensor/,
+  });
 });
 
 t.test(oracleCase('where'), async (t) => {
   leakFree(t, 'where', () => {
-    fc.assert(fc.property(
-      arbShape(0, 4, 4).chain((out) => fc.tuple(arbBroadcastable(out), arbBroadcastable(out), arbBroadcastable(out), fc.constantFrom<DType>('uint8', 'float32')))
-        .chain(([sc, sa, sb, cdt]) => fc.tuple(fc.constant(sc), fc.constant(sa), fc.constant(sb), fc.constant(cdt),
-          fc.array(fc.constantFrom(0, 1, 2, NaN), { minLength: size(sc), maxLength: size(sc) }),
-          arbNums(size(sa), -4, 4, true, true), arbNums(size(sb), -4, 4, true, true))),
-      ([sc, sa, sb, cdt, vc, va, vb]) => tidy(() => {
-        const cv = cdt === 'uint8' ? vc.map((v) => (Number.isNaN(v) ? 0 : v)) : vc;
-        const c = tensor(Float64Array.from(cv), sc, cdt);
-        const a = tensor(Float64Array.from(va), sa), b = tensor(Float64Array.from(vb), sb);
-        check(compare(C.where(c, a, b), refWhere(toRef(c), toRef(a), toRef(b)), TOL.float32), `where cond ${show(toRef(c))}`);
-        // Scalars for either branch.
-        check(compare(C.where(c, a, 7), refWhere(toRef(c), toRef(a), refTensor([], [7])), TOL.float32), 'where(c, a, 7)');
-        check(compare(C.where(c, -1, b), refWhere(toRef(c), refTensor([], [-1]), toRef(b)), TOL.float32), 'where(c, -1, b)');
-      })), { numRuns: FC_RUNS });
+    fc.assert(
+      fc.property(
+        arbShape(0, 4, 4)
+          .chain((out) =>
+            fc.tuple(
+              arbBroadcastable(out),
+              arbBroadcastable(out),
+              arbBroadcastable(out),
+              fc.constantFrom<DType>('uint8', 'float32'),
+            ),
+          )
+          .chain(([sc, sa, sb, cdt]) =>
+            fc.tuple(
+              fc.constant(sc),
+              fc.constant(sa),
+              fc.constant(sb),
+              fc.constant(cdt),
+              fc.array(fc.constantFrom(0, 1, 2, NaN), { minLength: size(sc), maxLength: size(sc) }),
+              arbNums(size(sa), -4, 4, true, true),
+              arbNums(size(sb), -4, 4, true, true),
+            ),
+          ),
+        ([sc, sa, sb, cdt, vc, va, vb]) =>
+          tidy(() => {
+            const cv = cdt === 'uint8' ? vc.map((v) => (Number.isNaN(v) ? 0 : v)) : vc;
+            const c = tensor(Float64Array.from(cv), sc, cdt);
+            const a = tensor(Float64Array.from(va), sa),
+              b = tensor(Float64Array.from(vb), sb);
+            check(
+              compare(C.where(c, a, b), refWhere(toRef(c), toRef(a), toRef(b)), TOL.float32),
+              `where cond ${show(toRef(c))}`,
+            );
+            // Scalars for either branch.
+            check(
+              compare(C.where(c, a, 7), refWhere(toRef(c), toRef(a), refTensor([], [7])), TOL.float32),
+              'where(c, a, 7)',
+            );
+            check(
+              compare(C.where(c, -1, b), refWhere(toRef(c), refTensor([], [-1]), toRef(b)), TOL.float32),
+              'where(c, -1, b)',
+            );
+          }),
+      ),
+      { numRuns: FC_RUNS },
+    );
   });
   const c = tensor([1, 0]);
   t.throws(() => C.where(c, 1, 2), { name: 'OpError', message: /^where: a or b must be a Tensor/ });
-  t.throws(() => C.where(c, tensor([1, 2, 3]), 0), { name: 'OpError', message: /^where: shapes \[2\] and \[3\] cannot be broadcast/ });
+  t.throws(() => C.where(c, tensor([1, 2, 3]), 0), {
+    name: 'OpError',
+    message: /^where: shapes \[2\] and \[3\] cannot be broadcast/,
+  });
 });
 
 t.test('square is mul(x, x)', async (t) => {
@@ -263,9 +438,23 @@ t.test('square is mul(x, x)', async (t) => {
 });
 
 t.test('empty tensors broadcast like NumPy', async (t) => {
-  const shapes: [number[], number[], number[]][] = [[[0], [1], [0]], [[2, 0], [2, 1], [2, 0]], [[0, 3], [3], [0, 3]], [[1, 0], [4, 1], [4, 0]]];
+  const shapes: [number[], number[], number[]][] = [
+    [[0], [1], [0]],
+    [
+      [2, 0],
+      [2, 1],
+      [2, 0],
+    ],
+    [[0, 3], [3], [0, 3]],
+    [
+      [1, 0],
+      [4, 1],
+      [4, 0],
+    ],
+  ];
   for (const [sa, sb, want] of shapes) {
-    const a = tensor(new Float32Array(sa.reduce((p, q) => p * q, 1)), sa), b = tensor(new Float32Array(sb.reduce((p, q) => p * q, 1)).fill(1), sb);
+    const a = tensor(new Float32Array(sa.reduce((p, q) => p * q, 1)), sa),
+      b = tensor(new Float32Array(sb.reduce((p, q) => p * q, 1)).fill(1), sb);
     for (const op of ['add', 'mul', 'maximum', 'less']) {
       const y = (C as unknown as Record<string, (x: Tensor, z: Tensor) => Tensor>)[op](a, b);
       t.same(y.shape, want, `${op} ${JSON.stringify(sa)} with ${JSON.stringify(sb)}`);

@@ -7,7 +7,11 @@ import { memory, tensor, OpError } from '@largo/core';
 /** Asserts `fn` throws an OpError starting with `op:` that mentions every fragment (shapes, dtypes...). */
 function expectOpError(t: Tap, fn: () => unknown, op: string, fragments: string[], what: string): void {
   let err: unknown = null;
-  try { fn(); } catch (e) { err = e; }
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
   if (!(err instanceof OpError)) {
     t.fail(`${what}: expected an OpError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
     return;
@@ -17,7 +21,10 @@ function expectOpError(t: Tap, fn: () => unknown, op: string, fragments: string[
 }
 type Tap = { ok(v: unknown, m: string): boolean; fail(m: string): boolean };
 
-const x23 = tensor([[1, 2, 3], [4, 5, 6]]);
+const x23 = tensor([
+  [1, 2, 3],
+  [4, 5, 6],
+]);
 const x3 = tensor([1, 2, 3]);
 const i3 = tensor([1, 2, 3], [3], 'int32');
 
@@ -27,7 +34,23 @@ t.test('mismatched shapes', async (t) => {
   expectOpError(t, () => C.less(x23, tensor([[1], [2], [3]])), 'less', ['[2, 3]', '[3, 1]'], 'comparison');
   expectOpError(t, () => C.where(tensor([1, 0]), x23, 0), 'where', ['[2]', '[2, 3]'], 'where');
   expectOpError(t, () => C.concat([x23, tensor([1, 2])], 0), 'concat', ['[2, 3]', '[2]'], 'concat rank');
-  expectOpError(t, () => C.concat([x23, tensor([[1, 2], [3, 4]])], 0), 'concat', ['[2, 3]', '[2, 2]'], 'concat sizes');
+  expectOpError(
+    t,
+    () =>
+      C.concat(
+        [
+          x23,
+          tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+        ],
+        0,
+      ),
+    'concat',
+    ['[2, 3]', '[2, 2]'],
+    'concat sizes',
+  );
   expectOpError(t, () => C.stack([x23, x3]), 'stack', ['[2, 3]', '[3]'], 'stack');
   expectOpError(t, () => C.broadcastTo(x23, [3, 3]), 'broadcastTo', ['[2, 3]', '[3, 3]'], 'broadcastTo');
   expectOpError(t, () => C.indexAdd(x23, 0, i3, [4, 4]), 'indexAdd', ['[2, 3]', '[4, 4]'], 'indexAdd source');
@@ -40,12 +63,38 @@ t.test('wrong rank', async (t) => {
   expectOpError(t, () => C.slice(x23, [0], [1]), 'slice', ['[2, 3]'], 'slice begin length');
   expectOpError(t, () => C.pad(x23, [[1, 1]]), 'pad', ['[2, 3]'], 'pad pairs');
   expectOpError(t, () => C.concat([tensor(1), tensor(2)]), 'concat', ['[]'], 'concat of scalars');
-  expectOpError(t, () => C.indexSelect(x23, 0, tensor([[0]], [1, 1], 'int32')), 'indexSelect', ['[1, 1]'], 'indexSelect 2-d indices');
+  expectOpError(
+    t,
+    () => C.indexSelect(x23, 0, tensor([[0]], [1, 1], 'int32')),
+    'indexSelect',
+    ['[1, 1]'],
+    'indexSelect 2-d indices',
+  );
 });
 
 t.test('negative padding and bad attributes', async (t) => {
-  expectOpError(t, () => C.pad(x23, [[0, 0], [-1, 2]]), 'pad', ['[2, 3]', '-1'], 'negative padding');
-  expectOpError(t, () => C.pad(x23, [[0, 0], [0.5, 0]]), 'pad', ['[2, 3]'], 'fractional padding');
+  expectOpError(
+    t,
+    () =>
+      C.pad(x23, [
+        [0, 0],
+        [-1, 2],
+      ]),
+    'pad',
+    ['[2, 3]', '-1'],
+    'negative padding',
+  );
+  expectOpError(
+    t,
+    () =>
+      C.pad(x23, [
+        [0, 0],
+        [0.5, 0],
+      ]),
+    'pad',
+    ['[2, 3]'],
+    'fractional padding',
+  );
   expectOpError(t, () => C.clamp(x23, 2, 1), 'clamp', ['min 2 > max 1'], 'clamp bounds');
   expectOpError(t, () => C.arange(0, 1, 0), 'arange', ['step'], 'arange step');
   expectOpError(t, () => C.arange(0, NaN), 'arange', ['finite', 'NaN'], 'arange NaN stop');
@@ -108,20 +157,45 @@ t.test('slice out of range', async (t) => {
 
 t.test('indexSelect / indexAdd index out of range', async (t) => {
   expectOpError(t, () => C.indexSelect(x23, 1, [0, 3]), 'indexSelect', ['index 3', '[2, 3]'], 'index = dim');
-  expectOpError(t, () => C.indexSelect(x23, 0, tensor([-1], [1], 'int32')), 'indexSelect', ['index -1', '[2, 3]'], 'negative index');
-  expectOpError(t, () => C.indexAdd(tensor([1, 2]), 0, tensor([0, 5], [2], 'int32'), [3]), 'indexAdd', ['index 5', '[3]'], 'indexAdd index');
+  expectOpError(
+    t,
+    () => C.indexSelect(x23, 0, tensor([-1], [1], 'int32')),
+    'indexSelect',
+    ['index -1', '[2, 3]'],
+    'negative index',
+  );
+  expectOpError(
+    t,
+    () => C.indexAdd(tensor([1, 2]), 0, tensor([0, 5], [2], 'int32'), [3]),
+    'indexAdd',
+    ['index 5', '[3]'],
+    'indexAdd index',
+  );
   // A host list is validated before Int32Array would turn 1.5 into 1 and NaN into 0.
-  expectOpError(t, () => C.indexSelect(x23, 1, [0, 1.5]), 'indexSelect', ['index 1.5', 'not an integer', '[2, 3]'], 'fractional host index');
+  expectOpError(
+    t,
+    () => C.indexSelect(x23, 1, [0, 1.5]),
+    'indexSelect',
+    ['index 1.5', 'not an integer', '[2, 3]'],
+    'fractional host index',
+  );
   expectOpError(t, () => C.indexSelect(x23, 1, [NaN]), 'indexSelect', ['index NaN', '[2, 3]'], 'NaN host index');
 });
 
 t.test('errors leak nothing', async (t) => {
   const base = memory();
   for (const f of [
-    () => C.indexSelect(x23, 1, [0, 9]), () => C.add(x23, tensor([1, 2])), () => C.where(tensor([1, 0]), x23, 0),
-    () => C.mul(tensor([1, 2]), 0.5), () => C.stack([x23, x3]),
+    () => C.indexSelect(x23, 1, [0, 9]),
+    () => C.add(x23, tensor([1, 2])),
+    () => C.where(tensor([1, 0]), x23, 0),
+    () => C.mul(tensor([1, 2]), 0.5),
+    () => C.stack([x23, x3]),
   ]) {
-    try { C.tidy(f as () => C.Tensor).dispose(); } catch { /* expected for all but one */ }
+    try {
+      C.tidy(f as () => C.Tensor).dispose();
+    } catch {
+      /* expected for all but one */
+    }
   }
   t.same(memory(), base);
   // Outside any scope: a failing op must not leave the scalar it made for a number behind.

@@ -21,23 +21,30 @@ t.test('Philox-4x32-10 known-answer vectors', async (t) => {
 /** 32x32 -> 64 multiply with BigInt: an independent check of the round function's mulhilo. */
 function refPhilox(c: bigint[], k: bigint[]): bigint[] {
   const M = 0xffffffffn;
-  let [c0, c1, c2, c3] = c, [k0, k1] = k;
+  let [c0, c1, c2, c3] = c,
+    [k0, k1] = k;
   for (let r = 0; r < 10; r++) {
-    const p0 = 0xd2511f53n * c0, p1 = 0xcd9e8d57n * c2;
+    const p0 = 0xd2511f53n * c0,
+      p1 = 0xcd9e8d57n * c2;
     [c0, c1, c2, c3] = [((p1 >> 32n) ^ c1 ^ k0) & M, p1 & M, ((p0 >> 32n) ^ c3 ^ k1) & M, p0 & M];
-    k0 = (k0 + 0x9e3779b9n) & M; k1 = (k1 + 0xbb67ae85n) & M;
+    k0 = (k0 + 0x9e3779b9n) & M;
+    k1 = (k1 + 0xbb67ae85n) & M;
   }
   return [c0, c1, c2, c3];
 }
 
 t.test('philox4x32 matches a BigInt implementation on random inputs', async (t) => {
   const u32 = fc.integer({ min: 0, max: 0xffffffff });
-  fc.assert(fc.property(fc.array(u32, { minLength: 6, maxLength: 6 }), (v) => {
-    const o = new Uint32Array(4);
-    philox4x32(v[0], v[1], v[2], v[3], v[4], v[5], o);
-    const want = refPhilox(v.slice(0, 4).map(BigInt), v.slice(4).map(BigInt));
-    if (want.some((w, i) => Number(w) !== o[i])) throw new Error(`mismatch for ${v}: ${hex(o)} vs ${want.map((w) => w.toString(16)).join(' ')}`);
-  }), { numRuns: FC_RUNS * 5 });
+  fc.assert(
+    fc.property(fc.array(u32, { minLength: 6, maxLength: 6 }), (v) => {
+      const o = new Uint32Array(4);
+      philox4x32(v[0], v[1], v[2], v[3], v[4], v[5], o);
+      const want = refPhilox(v.slice(0, 4).map(BigInt), v.slice(4).map(BigInt));
+      if (want.some((w, i) => Number(w) !== o[i]))
+        throw new Error(`mismatch for ${v}: ${hex(o)} vs ${want.map((w) => w.toString(16)).join(' ')}`);
+    }),
+    { numRuns: FC_RUNS * 5 },
+  );
   t.pass();
 });
 
@@ -60,18 +67,38 @@ t.test('Philox stream', async (t) => {
   t.same(Array.from(g2.uniform(6)), next, 'state round-trips');
 
   const u = new Philox(9).uniform(10000);
-  t.ok(u.every((v) => v >= 0 && v < 1 && Math.fround(v) === v), 'uniforms in [0, 1), exactly representable in float32');
+  t.ok(
+    u.every((v) => v >= 0 && v < 1 && Math.fround(v) === v),
+    'uniforms in [0, 1), exactly representable in float32',
+  );
   const z = new Philox(9).normal(7);
   t.equal(z.length, 7, 'odd counts of normals');
   t.ok(z.every(Number.isFinite));
   t.notSame(Array.from(new Philox(1).uniform(4)), Array.from(new Philox(2).uniform(4)), 'seeds differ');
-  t.notSame(Array.from(new Philox(2 ** 32).uniform(4)), Array.from(new Philox(0).uniform(4)), 'seeds above 2^32 use the high key word');
+  t.notSame(
+    Array.from(new Philox(2 ** 32).uniform(4)),
+    Array.from(new Philox(0).uniform(4)),
+    'seeds above 2^32 use the high key word',
+  );
   t.throws(() => new Philox(NaN), /seed must be a finite number/);
 
   const p = new Philox(3).permutation(50);
-  t.same([...p].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i), 'permutation is a permutation');
+  t.same(
+    [...p].sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i),
+    'permutation is a permutation',
+  );
   t.same(new Philox(3).permutation(50), p, 'and seeded');
-  const ints = Array.from({ length: 1000 }, ((gen) => () => gen.int(6))(new Philox(4)));
-  t.ok(ints.every((v) => Number.isInteger(v) && v >= 0 && v < 6), 'int(n) in [0, n)');
+  const ints = Array.from(
+    { length: 1000 },
+    (
+      (gen) => () =>
+        gen.int(6)
+    )(new Philox(4)),
+  );
+  t.ok(
+    ints.every((v) => Number.isInteger(v) && v >= 0 && v < 6),
+    'int(n) in [0, n)',
+  );
   t.equal(new Set(ints).size, 6, 'int(6) hits every value');
 });

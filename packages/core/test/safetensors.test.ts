@@ -105,17 +105,20 @@ function throwsSt(t: Test, fn: () => unknown, code: string, re: RegExp, source =
 
 const arbDtype = fc.constantFrom<StDtype>(...ST_DTYPES);
 const arbShape = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 4 });
-const arbEntry = fc
-  .tuple(arbDtype, arbShape)
-  .chain(([dtype, shape]) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return fc
-      .uint8Array({ minLength: n * stDtypeSize(dtype), maxLength: n * stDtypeSize(dtype) })
-      .map((bytes): StEntry => ({ dtype, shape, data: arrayFromBytes(dtype, bytes) }));
-  });
+const arbEntry = fc.tuple(arbDtype, arbShape).chain(([dtype, shape]) => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return fc
+    .uint8Array({ minLength: n * stDtypeSize(dtype), maxLength: n * stDtypeSize(dtype) })
+    .map((bytes): StEntry => ({ dtype, shape, data: arrayFromBytes(dtype, bytes) }));
+});
 const arbName = fc.string({ unit: 'binary', minLength: 0, maxLength: 12 }).filter((s) => s !== '__metadata__');
 const arbEntries = fc.dictionary(arbName, arbEntry, { maxKeys: 6 });
-const arbMeta = fc.option(fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 8 }), { maxKeys: 3 }), { nil: undefined });
+const arbMeta = fc.option(
+  fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 8 }), {
+    maxKeys: 3,
+  }),
+  { nil: undefined },
+);
 
 // ------------------------------------------------------------------- round trip
 
@@ -134,7 +137,8 @@ t.test('round trip over random names, shapes, dtypes and bytes', async (t) => {
         if (Buffer.compare(rawBytes(got.data), rawBytes(e.data)) !== 0) return false;
         if (got.data.constructor !== e.data.constructor) return false;
       }
-      if (JSON.stringify(Object.entries(metadata).sort()) !== JSON.stringify(Object.entries(meta ?? {}).sort())) return false;
+      if (JSON.stringify(Object.entries(metadata).sort()) !== JSON.stringify(Object.entries(meta ?? {}).sort()))
+        return false;
       // decode then encode gives the very same bytes
       if (Buffer.compare(encodeSafetensors(tensors, meta), bytes) !== 0) return false;
       // the widened decode agrees value by value, and re-encodes identically unless NaN
@@ -182,7 +186,7 @@ t.test('layout matches the reference writer', async (t) => {
       a32: { dtype: 'F32', shape: [1], data: new Float32Array([1]) },
       b64: { dtype: 'I64', shape: [1], data: new BigInt64Array([1n]) },
       a64: { dtype: 'F64', shape: [1], data: new Float64Array([1]) },
-      'é': { dtype: 'F32', shape: [1], data: new Float32Array([2]) },
+      é: { dtype: 'F32', shape: [1], data: new Float32Array([2]) },
       '\u{1F600}': { dtype: 'F32', shape: [1], data: new Float32Array([3]) },
       '\uFF21': { dtype: 'F32', shape: [1], data: new Float32Array([4]) },
       h: { dtype: 'BF16', shape: [1], data: new Uint16Array([1]) },
@@ -284,7 +288,21 @@ t.test('reads the file written by PyTorch (scripts/make-fixtures.py)', async (t)
     return e;
   };
   t.same(Object.keys(tensors).sort(), [
-    'bf16', 'büro.été', 'conv.weight', 'empty', 'f16', 'f32', 'f64', 'i16', 'i32', 'i64', 'i8', 'labels', 'mask', 'scalar', 'u8',
+    'bf16',
+    'büro.été',
+    'conv.weight',
+    'empty',
+    'f16',
+    'f32',
+    'f64',
+    'i16',
+    'i32',
+    'i64',
+    'i8',
+    'labels',
+    'mask',
+    'scalar',
+    'u8',
   ]);
   const f64 = T('f64');
   t.equal(f64.dtype, 'F64');
@@ -296,7 +314,10 @@ t.test('reads the file written by PyTorch (scripts/make-fixtures.py)', async (t)
   t.equal(f64v[5], Math.PI);
   const f32 = T('f32');
   t.same(f32.shape, [2, 3, 4]);
-  t.same([...(f32.data as Float32Array)], Array.from({ length: 24 }, (_, i) => i / 4 - 3));
+  t.same(
+    [...(f32.data as Float32Array)],
+    Array.from({ length: 24 }, (_, i) => i / 4 - 3),
+  );
   const f16 = T('f16');
   t.equal(f16.dtype, 'F16');
   t.equal(f16.widened, true);
@@ -307,7 +328,10 @@ t.test('reads the file written by PyTorch (scripts/make-fixtures.py)', async (t)
   const i64 = T('i64');
   t.ok(i64.data instanceof BigInt64Array);
   t.same([...(i64.data as BigInt64Array)], [-(2n ** 40n), 0n, 2n ** 53n + 1n]);
-  t.throws(() => int64ToInt32(i64.data as BigInt64Array, 'i64'), /i64: element 0 is -1099511627776, outside the int32 range/);
+  t.throws(
+    () => int64ToInt32(i64.data as BigInt64Array, 'i64'),
+    /i64: element 0 is -1099511627776, outside the int32 range/,
+  );
   const labels = T('labels');
   t.same(labels.shape, [2, 2]);
   const l32 = int64ToInt32(labels.data as BigInt64Array, 'labels');
@@ -343,56 +367,65 @@ function pythonHasTorch(): boolean {
   return r.status === 0;
 }
 
-t.test('a file we write is read by PyTorch', { skip: requirement('TORCH', !pythonHasTorch() && `${PYTHON} cannot import torch`) }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'largo-st-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const path = join(dir, 'ours.safetensors');
-  const entries: Record<string, StEntry> = {
-    'layer.0.weight': { dtype: 'F32', shape: [2, 3], data: new Float32Array([0.5, -1, 2.25, 3e-8, 1e30, -0]) },
-    f64: { dtype: 'F64', shape: [2], data: new Float64Array([Math.E, -1e-300]) },
-    half: { dtype: 'F16', shape: [3], data: new Float32Array([1, -0.5, 1 / 3]) },
-    brain: { dtype: 'BF16', shape: [2], data: new Float32Array([1.5, -(2 ** 100)]) },
-    labels: { dtype: 'I64', shape: [2, 2], data: new Int32Array([0, 3, 1, 2]) },
-    big: { dtype: 'I64', shape: [2], data: new BigInt64Array([-(2n ** 62n), 2n ** 53n + 1n]) },
-    i32: { dtype: 'I32', shape: [2], data: new Int32Array([-5, 2 ** 31 - 1]) },
-    i16: { dtype: 'I16', shape: [1], data: new Int16Array([-300]) },
-    i8: { dtype: 'I8', shape: [2], data: new Int8Array([-7, 8]) },
-    u8: { dtype: 'U8', shape: [1, 1, 2], data: new Uint8Array([9, 250]) },
-    mask: { dtype: 'BOOL', shape: [2], data: new Uint8Array([0, 1]) },
-    scalar: { dtype: 'F32', shape: [], data: new Float32Array([7]) },
-    empty: { dtype: 'F32', shape: [3, 0], data: new Float32Array(0) },
-    'ünï': { dtype: 'F32', shape: [1], data: new Float32Array([4]) },
-  };
-  await writeSafetensorsFileAtomic(path, entries, { framework: 'largo', note: 'é' });
-  const r = spawnSync(PYTHON, [SCRIPT, '--dump', path], { encoding: 'utf8', timeout: 300_000 });
-  t.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as {
-    reader: string;
-    metadata: Record<string, string>;
-    tensors: Record<string, { dtype: string; shape: number[]; values: string[] }>;
-  };
-  t.comment(`read by ${out.reader}`);
-  t.same(out.metadata, { framework: 'largo', note: 'é' });
-  t.same(Object.keys(out.tensors).sort(), Object.keys(entries).sort());
-  const num = (s: string): number => (s === 'nan' ? NaN : s === 'inf' ? Infinity : s === '-inf' ? -Infinity : Number(s));
-  for (const [name, e] of Object.entries(entries)) {
-    const p = out.tensors[name]!;
-    t.equal(p.dtype, e.dtype, `${name} dtype`);
-    t.same(p.shape, e.shape, `${name} shape`);
-    if (e.dtype === 'I64') {
-      const want = e.data instanceof BigInt64Array ? [...e.data].map(String) : [...e.data].map(String);
-      t.same(p.values, want, `${name} values`);
-    } else if (e.dtype === 'F16' || e.dtype === 'BF16') {
-      const conv = e.dtype === 'F16' ? numberToF16Bits : numberToBf16Bits;
-      const back = e.dtype === 'F16' ? f16BitsToNumber : bf16BitsToNumber;
-      t.same(p.values.map(num), [...(e.data as Float32Array)].map((v) => back(conv(v))), `${name} values`);
-    } else {
-      const got = p.values.map(num);
-      const want = [...(e.data as Float64Array)];
-      t.ok(got.length === want.length && got.every((g, i) => Object.is(g, want[i])), `${name} values`);
+t.test(
+  'a file we write is read by PyTorch',
+  { skip: requirement('TORCH', !pythonHasTorch() && `${PYTHON} cannot import torch`) },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'largo-st-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'ours.safetensors');
+    const entries: Record<string, StEntry> = {
+      'layer.0.weight': { dtype: 'F32', shape: [2, 3], data: new Float32Array([0.5, -1, 2.25, 3e-8, 1e30, -0]) },
+      f64: { dtype: 'F64', shape: [2], data: new Float64Array([Math.E, -1e-300]) },
+      half: { dtype: 'F16', shape: [3], data: new Float32Array([1, -0.5, 1 / 3]) },
+      brain: { dtype: 'BF16', shape: [2], data: new Float32Array([1.5, -(2 ** 100)]) },
+      labels: { dtype: 'I64', shape: [2, 2], data: new Int32Array([0, 3, 1, 2]) },
+      big: { dtype: 'I64', shape: [2], data: new BigInt64Array([-(2n ** 62n), 2n ** 53n + 1n]) },
+      i32: { dtype: 'I32', shape: [2], data: new Int32Array([-5, 2 ** 31 - 1]) },
+      i16: { dtype: 'I16', shape: [1], data: new Int16Array([-300]) },
+      i8: { dtype: 'I8', shape: [2], data: new Int8Array([-7, 8]) },
+      u8: { dtype: 'U8', shape: [1, 1, 2], data: new Uint8Array([9, 250]) },
+      mask: { dtype: 'BOOL', shape: [2], data: new Uint8Array([0, 1]) },
+      scalar: { dtype: 'F32', shape: [], data: new Float32Array([7]) },
+      empty: { dtype: 'F32', shape: [3, 0], data: new Float32Array(0) },
+      ünï: { dtype: 'F32', shape: [1], data: new Float32Array([4]) },
+    };
+    await writeSafetensorsFileAtomic(path, entries, { framework: 'largo', note: 'é' });
+    const r = spawnSync(PYTHON, [SCRIPT, '--dump', path], { encoding: 'utf8', timeout: 300_000 });
+    t.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      reader: string;
+      metadata: Record<string, string>;
+      tensors: Record<string, { dtype: string; shape: number[]; values: string[] }>;
+    };
+    t.comment(`read by ${out.reader}`);
+    t.same(out.metadata, { framework: 'largo', note: 'é' });
+    t.same(Object.keys(out.tensors).sort(), Object.keys(entries).sort());
+    const num = (s: string): number =>
+      s === 'nan' ? NaN : s === 'inf' ? Infinity : s === '-inf' ? -Infinity : Number(s);
+    for (const [name, e] of Object.entries(entries)) {
+      const p = out.tensors[name]!;
+      t.equal(p.dtype, e.dtype, `${name} dtype`);
+      t.same(p.shape, e.shape, `${name} shape`);
+      if (e.dtype === 'I64') {
+        const want = e.data instanceof BigInt64Array ? [...e.data].map(String) : [...e.data].map(String);
+        t.same(p.values, want, `${name} values`);
+      } else if (e.dtype === 'F16' || e.dtype === 'BF16') {
+        const conv = e.dtype === 'F16' ? numberToF16Bits : numberToBf16Bits;
+        const back = e.dtype === 'F16' ? f16BitsToNumber : bf16BitsToNumber;
+        t.same(
+          p.values.map(num),
+          [...(e.data as Float32Array)].map((v) => back(conv(v))),
+          `${name} values`,
+        );
+      } else {
+        const got = p.values.map(num);
+        const want = [...(e.data as Float64Array)];
+        t.ok(got.length === want.length && got.every((g, i) => Object.is(g, want[i])), `${name} values`);
+      }
     }
-  }
-});
+  },
+);
 
 // ------------------------------------------------------------------- corrupt files
 
@@ -406,24 +439,54 @@ t.test('each corruption gives its own clear error naming the file', async (t) =>
 
   throwsSt(t, () => decodeSafetensors(good.subarray(0, 5), src), 'TRUNCATED', /truncated: 5 bytes/, src);
   throwsSt(t, () => decodeSafetensors(new Uint8Array(0), src), 'TRUNCATED', /truncated/, src);
-  throwsSt(t, () => decodeSafetensors(good.subarray(0, 30), src), 'HEADER_LENGTH', /header length \d+ goes beyond the end of the file \(30 bytes\)/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(good.subarray(0, 30), src),
+    'HEADER_LENGTH',
+    /header length \d+ goes beyond the end of the file \(30 bytes\)/,
+    src,
+  );
   const huge = good.slice();
   new DataView(huge.buffer).setBigUint64(0, 2n ** 63n, true);
   throwsSt(t, () => decodeSafetensors(huge, src), 'HEADER_LENGTH', /beyond the end of the file/, src);
   // data cut short: the last tensor's offsets run past the buffer
-  throwsSt(t, () => decodeSafetensors(good.subarray(0, good.length - 4), src), 'OFFSETS', /tensor 'b': data_offsets \[16, 28\] go beyond the data buffer \(24 bytes\)/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(good.subarray(0, good.length - 4), src),
+    'OFFSETS',
+    /tensor 'b': data_offsets \[16, 28\] go beyond the data buffer \(24 bytes\)/,
+    src,
+  );
   // trailing garbage: offsets don't cover the buffer
   const longer = new Uint8Array(good.length + 3);
   longer.set(good);
-  throwsSt(t, () => decodeSafetensors(longer, src), 'OFFSETS', /do not cover the data buffer: tensors end at 28 but the buffer holds 31/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(longer, src),
+    'OFFSETS',
+    /do not cover the data buffer: tensors end at 28 but the buffer holds 31/,
+    src,
+  );
 
   const badUtf8 = craft('{}');
   badUtf8[9] = 0xff;
   throwsSt(t, () => decodeSafetensors(badUtf8, src), 'HEADER_UTF8', /not valid UTF-8/, src);
   throwsSt(t, () => decodeSafetensors(craft('{"a": {"dtype": "F32",'), src), 'HEADER_JSON', /not valid JSON/, src);
   throwsSt(t, () => decodeSafetensors(craft('[1, 2]'), src), 'HEADER_SCHEMA', /must be a JSON object/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ a: 3 }), src), 'HEADER_SCHEMA', /tensor 'a': entry must be an object/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ __metadata__: { k: 1 } }), src), 'HEADER_SCHEMA', /__metadata__ 'k' must be a string/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: 3 }), src),
+    'HEADER_SCHEMA',
+    /tensor 'a': entry must be an object/,
+    src,
+  );
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ __metadata__: { k: 1 } }), src),
+    'HEADER_SCHEMA',
+    /__metadata__ 'k' must be a string/,
+    src,
+  );
   throwsSt(
     t,
     () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, 4), src),
@@ -431,11 +494,41 @@ t.test('each corruption gives its own clear error naming the file', async (t) =>
     /data_offsets must be \[begin, end\]/,
     src,
   );
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: 1, data_offsets: [0, 4] } }, 4), src), 'HEADER_SCHEMA', /shape must be an array/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F128', shape: [1], data_offsets: [0, 16] } }, 16), src), 'DTYPE', /tensor 'a': unknown dtype "F128"/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, 1), src), 'DTYPE', /unsupported dtype "F8_E4M3"/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4), src), 'SHAPE', /non-negative integers/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, 4), src), 'SHAPE', /non-negative integers/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: 1, data_offsets: [0, 4] } }, 4), src),
+    'HEADER_SCHEMA',
+    /shape must be an array/,
+    src,
+  );
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F128', shape: [1], data_offsets: [0, 16] } }, 16), src),
+    'DTYPE',
+    /tensor 'a': unknown dtype "F128"/,
+    src,
+  );
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, 1), src),
+    'DTYPE',
+    /unsupported dtype "F8_E4M3"/,
+    src,
+  );
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4), src),
+    'SHAPE',
+    /non-negative integers/,
+    src,
+  );
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, 4), src),
+    'SHAPE',
+    /non-negative integers/,
+    src,
+  );
   throwsSt(
     t,
     () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 20] } }, 20), src),
@@ -443,13 +536,31 @@ t.test('each corruption gives its own clear error naming the file', async (t) =>
     /tensor 'a': shape \[2, 3\] × F32 \(4 bytes\) is 24 bytes but data_offsets \[0, 20\] hold 20/,
     src,
   );
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, 8), src), 'OFFSETS', /end before they begin/, src);
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), src), 'OFFSETS', /go beyond the data buffer \(4 bytes\)/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, 8), src),
+    'OFFSETS',
+    /end before they begin/,
+    src,
+  );
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), src),
+    'OFFSETS',
+    /go beyond the data buffer \(4 bytes\)/,
+    src,
+  );
   throwsSt(
     t,
     () =>
       decodeSafetensors(
-        craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12),
+        craft(
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+          },
+          12,
+        ),
         src,
       ),
     'OFFSETS',
@@ -460,17 +571,32 @@ t.test('each corruption gives its own clear error naming the file', async (t) =>
     t,
     () =>
       decodeSafetensors(
-        craft({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, 12),
+        craft(
+          {
+            a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
+          },
+          12,
+        ),
         src,
       ),
     'OFFSETS',
     /bytes \[4, 8\) before tensor 'b' belong to no tensor/,
     src,
   );
-  throwsSt(t, () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), src), 'OFFSETS', /bytes \[0, 4\) before tensor 'a'/, src);
+  throwsSt(
+    t,
+    () => decodeSafetensors(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), src),
+    'OFFSETS',
+    /bytes \[0, 4\) before tensor 'a'/,
+    src,
+  );
   // offsets in any order are fine as long as they tile the buffer (not only the writer's order)
   const anyOrder = decodeSafetensors(
-    craft({ b: { dtype: 'U8', shape: [1], data_offsets: [4, 5] }, a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array([0, 0, 128, 63, 7])),
+    craft(
+      { b: { dtype: 'U8', shape: [1], data_offsets: [4, 5] }, a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } },
+      new Uint8Array([0, 0, 128, 63, 7]),
+    ),
     src,
   );
   t.same([...(anyOrder.tensors.a!.data as Float32Array)], [1]);
@@ -482,27 +608,73 @@ t.test('each corruption gives its own clear error naming the file', async (t) =>
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const p = join(dir, 'broken.safetensors');
   writeFileSync(p, good.subarray(0, good.length - 1));
-  await t.rejects(readSafetensorsFile(p), { code: 'OFFSETS', source: p, message: new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) });
+  await t.rejects(readSafetensorsFile(p), {
+    code: 'OFFSETS',
+    source: p,
+    message: new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+  });
 });
 
 t.test('encode refuses bad input with clear errors', async (t) => {
-  throwsSt(t, () => encodeSafetensors({ __metadata__: { dtype: 'F32', shape: [], data: new Float32Array(1) } }), 'ENCODE', /reserved/);
-  throwsSt(t, () => encodeSafetensors({ a: { dtype: 'F32', shape: [2], data: new Float32Array(3) } }), 'ENCODE', /tensor 'a': shape \[2\] has 2 elements but data has 3/);
-  throwsSt(t, () => encodeSafetensors({ a: { dtype: 'F32', shape: [2], data: new Float64Array(2) } }), 'ENCODE', /dtype F32 takes Float32Array, got Float64Array/);
-  throwsSt(t, () => encodeSafetensors({ a: { dtype: 'I64', shape: [2], data: new Float64Array(2) } }), 'ENCODE', /BigInt64Array or Int32Array/);
-  throwsSt(t, () => encodeSafetensors({ a: { dtype: 'X' as StDtype, shape: [1], data: new Uint8Array(1) } }), 'DTYPE', /unknown dtype "X"/);
-  throwsSt(t, () => encodeSafetensors({ a: { dtype: 'BOOL', shape: [2], data: new Uint8Array([1, 2]) } }), 'ENCODE', /BOOL element 1 is 2/);
-  throwsSt(t, () => encodeSafetensors({ a: { dtype: 'U8', shape: [-1], data: new Uint8Array(0) } }), 'ENCODE', /non-negative integers/);
+  throwsSt(
+    t,
+    () => encodeSafetensors({ __metadata__: { dtype: 'F32', shape: [], data: new Float32Array(1) } }),
+    'ENCODE',
+    /reserved/,
+  );
+  throwsSt(
+    t,
+    () => encodeSafetensors({ a: { dtype: 'F32', shape: [2], data: new Float32Array(3) } }),
+    'ENCODE',
+    /tensor 'a': shape \[2\] has 2 elements but data has 3/,
+  );
+  throwsSt(
+    t,
+    () => encodeSafetensors({ a: { dtype: 'F32', shape: [2], data: new Float64Array(2) } }),
+    'ENCODE',
+    /dtype F32 takes Float32Array, got Float64Array/,
+  );
+  throwsSt(
+    t,
+    () => encodeSafetensors({ a: { dtype: 'I64', shape: [2], data: new Float64Array(2) } }),
+    'ENCODE',
+    /BigInt64Array or Int32Array/,
+  );
+  throwsSt(
+    t,
+    () => encodeSafetensors({ a: { dtype: 'X' as StDtype, shape: [1], data: new Uint8Array(1) } }),
+    'DTYPE',
+    /unknown dtype "X"/,
+  );
+  throwsSt(
+    t,
+    () => encodeSafetensors({ a: { dtype: 'BOOL', shape: [2], data: new Uint8Array([1, 2]) } }),
+    'ENCODE',
+    /BOOL element 1 is 2/,
+  );
+  throwsSt(
+    t,
+    () => encodeSafetensors({ a: { dtype: 'U8', shape: [-1], data: new Uint8Array(0) } }),
+    'ENCODE',
+    /non-negative integers/,
+  );
   throwsSt(t, () => encodeSafetensors({}, { k: 3 as unknown as string }), 'ENCODE', /metadata 'k' must be a string/);
   // I64 from Int32Array widens
-  const d = decodeSafetensors(encodeSafetensors({ l: { dtype: 'I64', shape: [2], data: new Int32Array([-1, 5]) } })).tensors;
+  const d = decodeSafetensors(
+    encodeSafetensors({ l: { dtype: 'I64', shape: [2], data: new Int32Array([-1, 5]) } }),
+  ).tensors;
   t.same([...(d.l!.data as BigInt64Array)], [-1n, 5n]);
   // int64ToInt32 range check at both ends
   t.same([...int64ToInt32(new BigInt64Array([-(2n ** 31n), 2n ** 31n - 1n]))], [-(2 ** 31), 2 ** 31 - 1]);
-  t.throws(() => int64ToInt32(new BigInt64Array([0n, 2n ** 31n]), 'labels'), { code: 'RANGE', message: /labels: element 1 is 2147483648/ });
+  t.throws(() => int64ToInt32(new BigInt64Array([0n, 2n ** 31n]), 'labels'), {
+    code: 'RANGE',
+    message: /labels: element 1 is 2147483648/,
+  });
   // a typed array that is a view into a larger buffer is written from its own range only
   const big = new Float32Array([9, 1, 2, 9]);
-  const sub = decodeSafetensors(encodeSafetensors({ v: { dtype: 'F32', shape: [2], data: big.subarray(1, 3) } })).tensors;
+  const sub = decodeSafetensors(
+    encodeSafetensors({ v: { dtype: 'F32', shape: [2], data: big.subarray(1, 3) } }),
+  ).tensors;
   t.same([...(sub.v!.data as Float32Array)], [1, 2]);
   // a Node Buffer (pooled, non-zero byteOffset) decodes into independent arrays
   const buf = Buffer.from(encodeSafetensors({ v: { dtype: 'F64', shape: [1], data: new Float64Array([3.5]) } }));
@@ -528,10 +700,9 @@ t.test('writeSafetensorsFileAtomic', async (t) => {
   t.same({ ...r2.metadata }, { step: '2' });
   t.same(readdirSync(dir), ['ckpt.safetensors'], 'no temporary file left behind');
   // a failed write leaves the previous file intact and no temporary file
-  await t.rejects(
-    writeSafetensorsFileAtomic(path, { w: { dtype: 'F32', shape: [4], data: new Float32Array(1) } }),
-    { code: 'ENCODE' },
-  );
+  await t.rejects(writeSafetensorsFileAtomic(path, { w: { dtype: 'F32', shape: [4], data: new Float32Array(1) } }), {
+    code: 'ENCODE',
+  });
   t.same([...((await readSafetensorsFile(path)).tensors.w!.data as Float32Array)], [3, 4, 5]);
   t.same(readdirSync(dir), ['ckpt.safetensors']);
   // a crash between writing the temporary file and the rename: the old file is still whole
@@ -560,7 +731,10 @@ interface AuditCase {
 
 t.test('fixtures/audit-default: manifest and tensors agree, and several ops recompute', async (t) => {
   const root = join(here, '..', '..', '..', 'fixtures', 'audit-default');
-  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as { version: number; cases: AuditCase[] };
+  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as {
+    version: number;
+    cases: AuditCase[];
+  };
   t.equal(manifest.version, 1);
   t.same(Object.keys(manifest), ['version', 'cases']);
   const { tensors, metadata } = await readSafetensorsFile(join(root, 'tensors.safetensors'));
@@ -590,9 +764,12 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
       const e = get(c, n);
       t.ok(e.dtype === 'F32' || (e.dtype === 'I64' && n === 'target'), `${c.name}.${n} dtype ${e.dtype}`);
     }
-    for (const [inp, g] of Object.entries(c.grads)) t.same(get(c, g).shape, get(c, inp).shape, `${c.name}: grad of ${inp} has its shape`);
-    for (const [out, u] of Object.entries(c.upstream ?? {})) t.same(get(c, u).shape, get(c, out).shape, `${c.name}: upstream of ${out}`);
-    for (const out of c.outputs) if (!c.upstream?.[out]) t.same(get(c, out).shape, [], `${c.name}: output without upstream is a scalar`);
+    for (const [inp, g] of Object.entries(c.grads))
+      t.same(get(c, g).shape, get(c, inp).shape, `${c.name}: grad of ${inp} has its shape`);
+    for (const [out, u] of Object.entries(c.upstream ?? {}))
+      t.same(get(c, u).shape, get(c, out).shape, `${c.name}: upstream of ${out}`);
+    for (const out of c.outputs)
+      if (!c.upstream?.[out]) t.same(get(c, out).shape, [], `${c.name}: output without upstream is a scalar`);
 
     const x = (n: string) => f64(get(c, n));
     const shape = (n: string) => get(c, n).shape;
@@ -602,21 +779,30 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
         const [M, K] = sa.slice(-2) as [number, number];
         const N = sb[sb.length - 1]!;
         const B = sa.length === 3 ? sa[0]! : 1;
-        const a = x('a'), b = x('b');
+        const a = x('a'),
+          b = x('b');
         const y = new Float64Array(B * M * N);
         for (let p = 0; p < B; p++)
           for (let i = 0; i < M; i++)
             for (let j = 0; j < N; j++) {
               let s = 0;
-              for (let k = 0; k < K; k++) s += a[p * M * K + i * K + k]! * b[(sb.length === 3 ? p * K * N : 0) + k * N + j]!;
+              for (let k = 0; k < K; k++)
+                s += a[p * M * K + i * K + k]! * b[(sb.length === 3 ? p * K * N : 0) + k * N + j]!;
               y[p * M * N + i * N + j] = s;
             }
         close(c, 'y', x('y'), y);
         break;
       }
       case 'cp_reconstruct': {
-        const w = x('weights'), A = x('a_out'), Bm = x('a_in'), C = x('a_kernel'), gW = x('gW');
-        const R = w.length, O = shape('a_out')[0]!, I = shape('a_in')[0]!, S = shape('a_kernel')[0]!;
+        const w = x('weights'),
+          A = x('a_out'),
+          Bm = x('a_in'),
+          C = x('a_kernel'),
+          gW = x('gW');
+        const R = w.length,
+          O = shape('a_out')[0]!,
+          I = shape('a_in')[0]!,
+          S = shape('a_kernel')[0]!;
         t.same(shape('W'), [O, I, S]);
         const W = new Float64Array(O * I * S);
         const gw = new Float64Array(R);
@@ -637,15 +823,28 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
       }
       case 'leaky_relu': {
         const s = c.params['negative_slope'] as number;
-        const xs = x('x'), gy = x('gy');
-        close(c, 'y', x('y'), xs.map((v) => (v > 0 ? v : s * v)));
-        close(c, 'gx', x('gx'), xs.map((v, i) => gy[i]! * (v > 0 ? 1 : s)));
+        const xs = x('x'),
+          gy = x('gy');
+        close(
+          c,
+          'y',
+          x('y'),
+          xs.map((v) => (v > 0 ? v : s * v)),
+        );
+        close(
+          c,
+          'gx',
+          x('gx'),
+          xs.map((v, i) => gy[i]! * (v > 0 ? 1 : s)),
+        );
         break;
       }
       case 'sum':
       case 'mean': {
         const sh = shape('x');
-        const dims = (Array.isArray(c.params['dim']) ? (c.params['dim'] as number[]) : [c.params['dim'] as number]).map((d) => (d + sh.length) % sh.length);
+        const dims = (Array.isArray(c.params['dim']) ? (c.params['dim'] as number[]) : [c.params['dim'] as number]).map(
+          (d) => (d + sh.length) % sh.length,
+        );
         const keep = c.params['keepdim'] as boolean;
         const outShape = sh.map((d, i) => (dims.includes(i) ? 1 : d));
         t.same(shape('y'), keep ? outShape : sh.filter((_, i) => !dims.includes(i)), `${c.name} output shape`);
@@ -667,9 +866,11 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
         break;
       }
       case 'bce_with_logits': {
-        const z = x('logits'), y = x('target');
+        const z = x('logits'),
+          y = x('target');
         let s = 0;
-        for (let i = 0; i < z.length; i++) s += Math.max(z[i]!, 0) - z[i]! * y[i]! + Math.log1p(Math.exp(-Math.abs(z[i]!)));
+        for (let i = 0; i < z.length; i++)
+          s += Math.max(z[i]!, 0) - z[i]! * y[i]! + Math.log1p(Math.exp(-Math.abs(z[i]!)));
         close(c, 'loss', x('loss'), [s / z.length]);
         break;
       }
@@ -677,7 +878,8 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
         const sh = shape('logits');
         const [N, C] = sh as [number, number];
         const P = sh.slice(2).reduce((p, q) => p * q, 1);
-        const z = x('logits'), tgt = int64ToInt32(get(c, 'target').data as BigInt64Array);
+        const z = x('logits'),
+          tgt = int64ToInt32(get(c, 'target').data as BigInt64Array);
         let s = 0;
         for (let n = 0; n < N; n++)
           for (let p = 0; p < P; p++) {
@@ -694,14 +896,19 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
         const sh = shape('probs');
         const [N, C] = sh as [number, number];
         const P = sh.slice(2).reduce((p, q) => p * q, 1);
-        const pr = x('probs'), tg = x('target');
-        const batch = c.params['batch_dice'] as boolean, smooth = c.params['smooth'] as number;
+        const pr = x('probs'),
+          tg = x('target');
+        const batch = c.params['batch_dice'] as boolean,
+          smooth = c.params['smooth'] as number;
         const G = batch ? 1 : N;
-        const tp = new Float64Array(G * C), sp = new Float64Array(G * C), st = new Float64Array(G * C);
+        const tp = new Float64Array(G * C),
+          sp = new Float64Array(G * C),
+          st = new Float64Array(G * C);
         for (let n = 0; n < N; n++)
           for (let k = 0; k < C; k++)
             for (let p = 0; p < P; p++) {
-              const g = (batch ? 0 : n) * C + k, i = (n * C + k) * P + p;
+              const g = (batch ? 0 : n) * C + k,
+                i = (n * C + k) * P + p;
               tp[g] = tp[g]! + pr[i]! * tg[i]!;
               sp[g] = sp[g]! + pr[i]!;
               st[g] = st[g]! + tg[i]!;
@@ -714,8 +921,20 @@ t.test('fixtures/audit-default: manifest and tensors agree, and several ops reco
     }
   }
   t.same([...ops].sort(), [
-    'bce_with_logits', 'conv2d', 'conv3d', 'conv_transpose3d', 'cp_reconstruct', 'cross_entropy', 'instance_norm',
-    'leaky_relu', 'log_softmax', 'matmul', 'mean', 'soft_dice_loss', 'softmax', 'sum',
+    'bce_with_logits',
+    'conv2d',
+    'conv3d',
+    'conv_transpose3d',
+    'cp_reconstruct',
+    'cross_entropy',
+    'instance_norm',
+    'leaky_relu',
+    'log_softmax',
+    'matmul',
+    'mean',
+    'soft_dice_loss',
+    'softmax',
+    'sum',
   ]);
   t.equal(used.size, Object.keys(tensors).length, 'every stored tensor belongs to a case');
   t.ok(recomputed >= 25, `${recomputed} comparisons recomputed here`);

@@ -14,8 +14,25 @@ const files = ['complete.ts', 'missing-kernel.ts', 'wrong-attrs.ts'].map((f) => 
 
 function typecheck(): string {
   try {
-    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
-      '--types', 'node', '--skipLibCheck', ...files], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync(
+      process.execPath,
+      [
+        tsc,
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        '--skipLibCheck',
+        ...files,
+      ],
+      { encoding: 'utf8', stdio: 'pipe' },
+    );
     return '';
   } catch (e) {
     return String((e as { stdout?: string }).stdout ?? e);
@@ -24,11 +41,18 @@ function typecheck(): string {
 
 t.test('kernel tables are checked against the op schema at compile time', async (t) => {
   const out = typecheck();
-  const errorsOf = (file: string) => out.split('\n').filter((l) => l.includes(file + '(')).join('\n');
+  const errorsOf = (file: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.includes(file + '('))
+      .join('\n');
   t.equal(errorsOf('complete.ts'), '', 'the complete CPU table type-checks');
   t.match(out, /missing-kernel\.ts\(\d+,\d+\): error TS1360/, 'a table lacking an op does not type-check');
   t.match(out, /Property 'softmax' is missing in type/, '...and the message names the op');
-  t.match(out, /wrong-attrs\.ts\(\d+,\d+\): error TS2322: .* is not assignable to type 'KernelFn<"softmax", CpuBackend>'/,
-    'a kernel with other attributes does not type-check, naming the op');
+  t.match(
+    out,
+    /wrong-attrs\.ts\(\d+,\d+\): error TS2322: .* is not assignable to type 'KernelFn<"softmax", CpuBackend>'/,
+    'a kernel with other attributes does not type-check, naming the op',
+  );
   t.match(out, /Property 'axes' is missing in type 'SoftmaxAttrs'/, '...and the schema attribute type');
 });

@@ -43,7 +43,9 @@ export function listFsdd(dir: string): FsddRecording[] {
     if (!m) continue;
     out.push({ file: join(dir, name), digit: Number(m[1]), speaker: m[2]!, take: Number(m[3]) });
   }
-  out.sort((a, b) => a.digit - b.digit || (a.speaker < b.speaker ? -1 : a.speaker > b.speaker ? 1 : 0) || a.take - b.take);
+  out.sort(
+    (a, b) => a.digit - b.digit || (a.speaker < b.speaker ? -1 : a.speaker > b.speaker ? 1 : 0) || a.take - b.take,
+  );
   return out;
 }
 
@@ -55,7 +57,11 @@ export interface AvMnistPair {
 }
 
 /** Seeded pairing of recordings with MNIST image indices of the same digit (see the module comment). */
-export function pairAvMnist(recordings: FsddRecording[], mnistLabels: Uint8Array, options: { seed?: number; testTakeBelow?: number } = {}): AvMnistPair[] {
+export function pairAvMnist(
+  recordings: FsddRecording[],
+  mnistLabels: Uint8Array,
+  options: { seed?: number; testTakeBelow?: number } = {},
+): AvMnistPair[] {
   const seed = options.seed ?? 0;
   const cut = options.testTakeBelow ?? 15;
   const byDigit: number[][] = Array.from({ length: 10 }, () => []);
@@ -102,14 +108,21 @@ export interface AvMnistOptions {
 }
 
 /** Load and pair everything: MFCCs for all recordings, images scaled to [0, 1]. */
-export function loadAvMnist(options: AvMnistOptions): { train: AvMnistSplit; test: AvMnistSplit; pairs: AvMnistPair[] } {
+export function loadAvMnist(options: AvMnistOptions): {
+  train: AvMnistSplit;
+  test: AvMnistSplit;
+  pairs: AvMnistPair[];
+} {
   const img = readMnistImages(options.mnistImages);
   const labels = readMnistLabels(options.mnistLabels);
   if (labels.length !== img.count) {
-    throw new DataError(`avMNIST: ${options.mnistImages} has ${img.count} images but ${options.mnistLabels} has ${labels.length} labels`);
+    throw new DataError(
+      `avMNIST: ${options.mnistImages} has ${img.count} images but ${options.mnistLabels} has ${labels.length} labels`,
+    );
   }
   const recordings = listFsdd(options.fsddDir);
-  if (recordings.length === 0) throw new DataError(`${options.fsddDir}: no FSDD recordings ({digit}_{speaker}_{take}.wav)`);
+  if (recordings.length === 0)
+    throw new DataError(`${options.fsddDir}: no FSDD recordings ({digit}_{speaker}_{take}.wav)`);
   const pairs = pairAvMnist(recordings, labels, options);
   const extractor = new Mfcc(options.mfcc);
   const build = (split: 'train' | 'test'): AvMnistSplit => {
@@ -128,19 +141,29 @@ export function loadAvMnist(options: AvMnistOptions): { train: AvMnistSplit; tes
       labelsOut[i] = p.recording.digit;
       const wav = readWav(p.recording.file);
       if (wav.sampleRate !== extractor.options.sampleRate) {
-        throw new WavError(p.recording.file, `sample rate ${wav.sampleRate} Hz, expected ${extractor.options.sampleRate} Hz`);
+        throw new WavError(
+          p.recording.file,
+          `sample rate ${wav.sampleRate} Hz, expected ${extractor.options.sampleRate} Hz`,
+        );
       }
       const f = extractor.compute(wav.mono);
       if (!audio) {
         audioShape = [n, ...f.shape];
         audio = new Float32Array(n * f.data.length);
       }
-      if (f.data.length * n !== audio.length) throw new DataError(`${p.recording.file}: MFCC length varies between recordings; set mfcc.frames to fix it`);
+      if (f.data.length * n !== audio.length)
+        throw new DataError(`${p.recording.file}: MFCC length varies between recordings; set mfcc.frames to fix it`);
       audio.set(f.data, i * f.data.length);
     });
     return {
-      count: n, images, imageShape: [n, img.rows, img.cols], audio: audio ?? new Float32Array(0), audioShape,
-      labels: labelsOut, recordings: ps.map((p) => p.recording.file), imageIndices,
+      count: n,
+      images,
+      imageShape: [n, img.rows, img.cols],
+      audio: audio ?? new Float32Array(0),
+      audioShape,
+      labels: labelsOut,
+      recordings: ps.map((p) => p.recording.file),
+      imageIndices,
     };
   };
   return { train: build('train'), test: build('test'), pairs };
@@ -150,9 +173,13 @@ export function loadAvMnist(options: AvMnistOptions): { train: AvMnistSplit; tes
  * Per-coefficient standardisation of the audio features with statistics of
  * `fit` (the training split), applied in place to every split given.
  */
-export function standardizeAudio(fit: AvMnistSplit, ...apply: AvMnistSplit[]): { mean: Float64Array; std: Float64Array } {
+export function standardizeAudio(
+  fit: AvMnistSplit,
+  ...apply: AvMnistSplit[]
+): { mean: Float64Array; std: Float64Array } {
   const [n, K, T] = fit.audioShape as [number, number, number];
-  const mean = new Float64Array(K), std = new Float64Array(K);
+  const mean = new Float64Array(K),
+    std = new Float64Array(K);
   for (let k = 0; k < K; k++) {
     let s = 0;
     for (let i = 0; i < n; i++) for (let t = 0; t < T; t++) s += fit.audio[(i * K + k) * T + t]!;
@@ -164,10 +191,12 @@ export function standardizeAudio(fit: AvMnistSplit, ...apply: AvMnistSplit[]): {
   }
   for (const sp of [fit, ...apply]) {
     const [sn] = sp.audioShape as [number];
-    for (let i = 0; i < sn; i++) for (let k = 0; k < K; k++) for (let t = 0; t < T; t++) {
-      const j = (i * K + k) * T + t;
-      sp.audio[j] = (sp.audio[j]! - mean[k]!) / std[k]!;
-    }
+    for (let i = 0; i < sn; i++)
+      for (let k = 0; k < K; k++)
+        for (let t = 0; t < T; t++) {
+          const j = (i * K + k) * T + t;
+          sp.audio[j] = (sp.audio[j]! - mean[k]!) / std[k]!;
+        }
   }
   return { mean, std };
 }

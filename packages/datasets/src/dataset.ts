@@ -7,12 +7,28 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { readNifti, NiftiError } from './nifti.js';
 import { discoverCases, type Discovery, type DiscoverOptions, type CaseEntry, type Layout } from './discovery.js';
 import {
-  checkLabels, labelsToRegions, BRATS_LABELS, BRATS_REGIONS, ISLES_LABELS, ISLES_REGIONS,
-  type LabelPolicy, type NonIntegerPolicy, type Region,
+  checkLabels,
+  labelsToRegions,
+  BRATS_LABELS,
+  BRATS_REGIONS,
+  ISLES_LABELS,
+  ISLES_REGIONS,
+  type LabelPolicy,
+  type NonIntegerPolicy,
+  type Region,
 } from './labels.js';
 import {
-  niftiToVolume, nonzeroBoundingBox, cropArray, cropAffine, zscoreNonzero, resampledShape, resampleArray,
-  resampledGeometry, resampleToGrid, numel, type Volume,
+  niftiToVolume,
+  nonzeroBoundingBox,
+  cropArray,
+  cropAffine,
+  zscoreNonzero,
+  resampledShape,
+  resampleArray,
+  resampledGeometry,
+  resampleToGrid,
+  numel,
+  type Volume,
 } from './volume.js';
 import { Rng } from './rng.js';
 import { caseToTensors, type CaseArrays, type CaseSample, type Dataset, type LabelMode } from './case.js';
@@ -47,7 +63,9 @@ export interface NiftiDatasetOptions extends DiscoverOptions {
 }
 
 function sameAffine(a: number[][], b: number[][]): boolean {
-  for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) if (Math.abs(a[r]![c]! - b[r]![c]!) > 1e-3 * Math.max(1, Math.abs(a[r]![c]!))) return false;
+  for (let r = 0; r < 3; r++)
+    for (let c = 0; c < 4; c++)
+      if (Math.abs(a[r]![c]! - b[r]![c]!) > 1e-3 * Math.max(1, Math.abs(a[r]![c]!))) return false;
   return true;
 }
 
@@ -89,7 +107,10 @@ export class NiftiFolderDataset implements Dataset {
     const e = this.byId.get(caseId);
     if (!e) {
       const inc = this.incomplete.find((c) => c.id === caseId);
-      if (inc) throw new DataError(`case ${caseId} lacks ${inc.missing.length ? inc.missing.join(', ') : 'a label'}; pass allowMissing: true to load it with zeros`);
+      if (inc)
+        throw new DataError(
+          `case ${caseId} lacks ${inc.missing.length ? inc.missing.join(', ') : 'a label'}; pass allowMissing: true to load it with zeros`,
+        );
       throw new DataError(`unknown case '${caseId}' in ${this.discovery.root}`);
     }
     return e;
@@ -100,23 +121,32 @@ export class NiftiFolderDataset implements Dataset {
     const o = this.opts;
     const present = this.modalities.filter((m) => e.files[m]);
     const vols = new Map<string, Volume>();
-    await Promise.all(present.map(async (m) => {
-      const path = e.files[m]!;
-      const v = niftiToVolume(await readNifti(path), path);
-      // NaN / Inf would silently poison z-scoring and training.
-      let bad = 0;
-      for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i]!)) bad++;
-      if (bad) throw new NiftiError(path, `${bad} voxel(s) are NaN or infinite`);
-      vols.set(m, v);
-    }));
+    await Promise.all(
+      present.map(async (m) => {
+        const path = e.files[m]!;
+        const v = niftiToVolume(await readNifti(path), path);
+        // NaN / Inf would silently poison z-scoring and training.
+        let bad = 0;
+        for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i]!)) bad++;
+        if (bad) throw new NiftiError(path, `${bad} voxel(s) are NaN or infinite`);
+        vols.set(m, v);
+      }),
+    );
     const refName = present[0]!;
     const ref = vols.get(refName)!;
     const refPath = e.files[refName]!;
-    const align = <T extends Float32Array>(v: { data: T; shape: number[]; affine: number[][] }, path: string, mode: 'linear' | 'nearest'): T => {
+    const align = <T extends Float32Array>(
+      v: { data: T; shape: number[]; affine: number[][] },
+      path: string,
+      mode: 'linear' | 'nearest',
+    ): T => {
       const same = v.shape.every((n, i) => n === ref.shape[i]);
       if (same && sameAffine(v.affine, ref.affine)) return v.data;
       if ((o.gridMismatch ?? 'error') === 'error') {
-        throw new NiftiError(path, `voxel grid [${v.shape.join(', ')}] ${same ? '(affine differs) ' : ''}does not match ${refPath} [${ref.shape.join(', ')}]; resample the modalities onto one grid, or set gridMismatch to 'resample' (largo: --set data.gridMismatch=resample) to resample into the first modality's grid`);
+        throw new NiftiError(
+          path,
+          `voxel grid [${v.shape.join(', ')}] ${same ? '(affine differs) ' : ''}does not match ${refPath} [${ref.shape.join(', ')}]; resample the modalities onto one grid, or set gridMismatch to 'resample' (largo: --set data.gridMismatch=resample) to resample into the first modality's grid`,
+        );
       }
       return resampleToGrid(v, ref, mode);
     };
@@ -126,7 +156,11 @@ export class NiftiFolderDataset implements Dataset {
     if (e.label) {
       const lv = niftiToVolume(await readNifti(e.label), e.label);
       const aligned = align(lv, e.label, 'nearest');
-      labelValues = checkLabels(aligned, e.label, { labels: this.labelSet, policy: o.labelPolicy, nonInteger: o.nonInteger }).labels;
+      labelValues = checkLabels(aligned, e.label, {
+        labels: this.labelSet,
+        policy: o.labelPolicy,
+        nonInteger: o.nonInteger,
+      }).labels;
     }
 
     let shape = [...ref.shape];
@@ -144,7 +178,8 @@ export class NiftiFolderDataset implements Dataset {
     }
     if ((o.normalize ?? 'zscore') === 'zscore') for (const a of arrays) zscoreNonzero(a);
     if (o.targetSpacing) {
-      if (o.targetSpacing.length !== 3 || o.targetSpacing.some((v) => !(v > 0))) throw new DataError(`targetSpacing must be 3 positive numbers [D, H, W], got [${o.targetSpacing.join(', ')}]`);
+      if (o.targetSpacing.length !== 3 || o.targetSpacing.some((v) => !(v > 0)))
+        throw new DataError(`targetSpacing must be 3 positive numbers [D, H, W], got [${o.targetSpacing.join(', ')}]`);
       const outShape = resampledShape(shape, spacing, o.targetSpacing);
       arrays = arrays.map((a) => resampleArray(a, shape, outShape, 'linear'));
       if (labelValues) labelValues = resampleArray(labelValues, shape, outShape, 'nearest');
@@ -171,7 +206,16 @@ export class NiftiFolderDataset implements Dataset {
         labelShape = [1, ...shape];
       }
     }
-    return { id: caseId, image, imageShape: [this.modalities.length, ...shape], label, labelShape, spacing, affine, missing };
+    return {
+      id: caseId,
+      image,
+      imageShape: [this.modalities.length, ...shape],
+      label,
+      labelShape,
+      spacing,
+      affine,
+      missing,
+    };
   }
 
   async load(caseId: string): Promise<CaseSample> {
@@ -189,8 +233,6 @@ export function openIsles(root: string, options: Omit<NiftiDatasetOptions, 'layo
   return new NiftiFolderDataset(root, { ...options, layout: 'isles' });
 }
 
-
-
 // ---------------------------------------------------------------- splits
 
 export interface Split {
@@ -204,7 +246,10 @@ export interface Split {
  * into train / val / test by `fractions` (rounded; every part with a nonzero
  * fraction gets at least one case when there are enough cases).
  */
-export function splitCases(cases: readonly string[], options: { seed: number; fractions?: [number, number, number] }): Split {
+export function splitCases(
+  cases: readonly string[],
+  options: { seed: number; fractions?: [number, number, number] },
+): Split {
   const f = options.fractions ?? [0.7, 0.1, 0.2];
   if (f.length !== 3 || f.some((v) => !(v >= 0)) || Math.abs(f[0] + f[1] + f[2] - 1) > 1e-9) {
     throw new DataError(`split fractions must be 3 non-negative numbers summing to 1, got [${f.join(', ')}]`);
@@ -235,14 +280,17 @@ export function readSplitFile(path: string, options: { cases?: readonly string[]
   let obj = json as Record<string, unknown>;
   if (Array.isArray(json)) {
     const fold = options.fold ?? 0;
-    if (!Number.isInteger(fold) || fold < 0 || fold >= json.length) throw new DataError(`${path}: fold ${fold} not in [0, ${json.length - 1}]`);
+    if (!Number.isInteger(fold) || fold < 0 || fold >= json.length)
+      throw new DataError(`${path}: fold ${fold} not in [0, ${json.length - 1}]`);
     obj = json[fold] as Record<string, unknown>;
   }
-  if (typeof obj !== 'object' || obj === null) throw new DataError(`${path}: a split must be an object with train/val/test lists`);
+  if (typeof obj !== 'object' || obj === null)
+    throw new DataError(`${path}: a split must be an object with train/val/test lists`);
   const list = (k: string): string[] => {
     const v = obj[k];
     if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new DataError(`${path}: '${k}' must be a list of case ids`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new DataError(`${path}: '${k}' must be a list of case ids`);
     return v as string[];
   };
   const split: Split = { train: list('train'), val: list('val'), test: list('test') };
@@ -257,7 +305,10 @@ export function readSplitFile(path: string, options: { cases?: readonly string[]
   if (options.cases) {
     const known = new Set(options.cases);
     const unknown = [...seen.keys()].filter((id) => !known.has(id));
-    if (unknown.length) throw new DataError(`${path}: unknown case id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ''}`);
+    if (unknown.length)
+      throw new DataError(
+        `${path}: unknown case id(s): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ''}`,
+      );
   }
   return split;
 }

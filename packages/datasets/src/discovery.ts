@@ -52,9 +52,16 @@ function listNifti(root: string, maxDepth: number): string[] {
   let visited = 0;
   const walk = (dir: string, depth: number) => {
     // a data folder holds thousands of files, not millions: stop a scan of '/' or /proc early
-    if (++visited > MAX_SCANNED_FOLDERS) throw new DataError(`${root}: more than ${MAX_SCANNED_FOLDERS} folders below it; point the data path at the dataset's own folder`);
+    if (++visited > MAX_SCANNED_FOLDERS)
+      throw new DataError(
+        `${root}: more than ${MAX_SCANNED_FOLDERS} folders below it; point the data path at the dataset's own folder`,
+      );
     let real: string;
-    try { real = realpathSync(dir); } catch { return; }
+    try {
+      real = realpathSync(dir);
+    } catch {
+      return;
+    }
     if (seenDirs.has(real)) return;
     seenDirs.add(real);
     let entries;
@@ -119,22 +126,33 @@ export function discoverCases(root: string, options: DiscoverOptions = {}): Disc
     st = statSync(root);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(`${root}: ${code === 'ENOENT' ? 'data folder does not exist' : `cannot open data folder (${code ?? (e as Error).message})`}`);
+    throw new DataError(
+      `${root}: ${code === 'ENOENT' ? 'data folder does not exist' : `cannot open data folder (${code ?? (e as Error).message})`}`,
+    );
   }
   if (!st.isDirectory()) throw new DataError(`${root}: is not a folder (the data path must be a folder of cases)`);
   // kernel file systems hold millions of entries and no data
   let real = root;
-  try { real = realpathSync(root); } catch { /* keep root */ }
-  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new DataError(`${root}: is a system folder (${real}), not a data folder`);
+  try {
+    real = realpathSync(root);
+  } catch {
+    /* keep root */
+  }
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real))
+    throw new DataError(`${root}: is a system folder (${real}), not a data folder`);
   const files = listNifti(root, options.maxDepth ?? 6);
   const layout = !options.layout || options.layout === 'auto' ? detectLayout(files) : options.layout;
   const spec = LAYOUTS[layout];
   if (!spec) throw new DataError(`unknown layout '${String(layout)}' (use 'brats', 'isles' or 'auto')`);
   const modalities = options.modalities ?? spec.modalities;
   for (const m of modalities) {
-    if (!(m in spec.aliases)) throw new DataError(`modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`);
+    if (!(m in spec.aliases))
+      throw new DataError(
+        `modality '${m}' is not part of the ${layout} layout (known: ${Object.keys(spec.aliases).join(', ')})`,
+      );
   }
-  if (new Set(modalities).size !== modalities.length) throw new DataError(`modalities listed twice: [${modalities.join(', ')}]`);
+  if (new Set(modalities).size !== modalities.length)
+    throw new DataError(`modalities listed twice: [${modalities.join(', ')}]`);
   const byCase = new Map<string, { files: Record<string, string>; label: string | null }>();
   const ignored: string[] = [];
   for (const f of files) {

@@ -24,7 +24,10 @@ export interface IdxArray {
   data: IdxData;
 }
 
-const TYPES: Record<number, { bytes: number; read: (dv: DataView, o: number) => number; ctor: new (n: number) => IdxData }> = {
+const TYPES: Record<
+  number,
+  { bytes: number; read: (dv: DataView, o: number) => number; ctor: new (n: number) => IdxData }
+> = {
   0x08: { bytes: 1, read: (dv, o) => dv.getUint8(o), ctor: Uint8Array },
   0x09: { bytes: 1, read: (dv, o) => dv.getInt8(o), ctor: Int8Array },
   0x0b: { bytes: 2, read: (dv, o) => dv.getInt16(o, false), ctor: Int16Array },
@@ -52,7 +55,8 @@ export function parseIdx(bytes: Uint8Array, path = '<buffer>'): IdxArray {
   if (buf[0] !== 0 || buf[1] !== 0 || !t || ndim === 0) {
     throw new IdxError(path, `not an IDX file: magic 0x${magic.toString(16).padStart(8, '0')}`);
   }
-  if (buf.length < 4 + 4 * ndim) throw new IdxError(path, `truncated: header declares ${ndim} dimensions but the file has ${buf.length} bytes`);
+  if (buf.length < 4 + 4 * ndim)
+    throw new IdxError(path, `truncated: header declares ${ndim} dimensions but the file has ${buf.length} bytes`);
   const shape: number[] = [];
   for (let i = 0; i < ndim; i++) shape.push(dv.getUint32(4 + 4 * i, false));
   const n = shape.reduce((p, v) => p * v, 1);
@@ -60,14 +64,16 @@ export function parseIdx(bytes: Uint8Array, path = '<buffer>'): IdxArray {
   const need = n * t.bytes;
   const have = buf.length - start;
   if (have !== need) {
-    throw new IdxError(path, `${have < need ? 'truncated' : 'size mismatch'}: shape [${shape.join(', ')}] needs ${need} data bytes, found ${have}`);
+    throw new IdxError(
+      path,
+      `${have < need ? 'truncated' : 'size mismatch'}: shape [${shape.join(', ')}] needs ${need} data bytes, found ${have}`,
+    );
   }
   let data: IdxData;
   if (type === 0x08) {
     data = new Uint8Array(need); // a plain copy, not a view into the decompression buffer
     data.set(buf.subarray(start, start + need));
-  }
-  else {
+  } else {
     data = new t.ctor(n);
     for (let i = 0; i < n; i++) data[i] = t.read(dv, start + i * t.bytes);
   }
@@ -81,7 +87,11 @@ export function readIdx(path: string): IdxArray {
 /** MNIST images: magic 0x00000803, [N, rows, cols] uint8. */
 export function readMnistImages(path: string): { count: number; rows: number; cols: number; pixels: Uint8Array } {
   const a = readIdx(path);
-  if (a.magic !== 0x803) throw new IdxError(path, `wrong magic 0x${a.magic.toString(16).padStart(8, '0')} for MNIST images (expected 0x00000803)`);
+  if (a.magic !== 0x803)
+    throw new IdxError(
+      path,
+      `wrong magic 0x${a.magic.toString(16).padStart(8, '0')} for MNIST images (expected 0x00000803)`,
+    );
   const [count, rows, cols] = a.shape as [number, number, number];
   return { count, rows, cols, pixels: a.data as Uint8Array };
 }
@@ -89,7 +99,11 @@ export function readMnistImages(path: string): { count: number; rows: number; co
 /** MNIST labels: magic 0x00000801, [N] uint8 in 0..9. */
 export function readMnistLabels(path: string): Uint8Array {
   const a = readIdx(path);
-  if (a.magic !== 0x801) throw new IdxError(path, `wrong magic 0x${a.magic.toString(16).padStart(8, '0')} for MNIST labels (expected 0x00000801)`);
+  if (a.magic !== 0x801)
+    throw new IdxError(
+      path,
+      `wrong magic 0x${a.magic.toString(16).padStart(8, '0')} for MNIST labels (expected 0x00000801)`,
+    );
   const labels = a.data as Uint8Array;
   for (let i = 0; i < labels.length; i++) {
     if (labels[i]! > 9) throw new IdxError(path, `label ${labels[i]} at index ${i} is not a digit`);

@@ -74,16 +74,25 @@ function roundHalfAway(v: number): number {
 }
 
 function fmtCounts(m: Map<number, number>): string {
-  return [...m.entries()].sort((a, b) => a[0] - b[0]).map(([v, c]) => `${v} (${c} voxel${c === 1 ? '' : 's'})`).join(', ');
+  return [...m.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([v, c]) => `${v} (${c} voxel${c === 1 ? '' : 's'})`)
+    .join(', ');
 }
 
 /** Validate a label map (any numeric array) against the label set and apply the policy. `path` names the source in errors. */
-export function checkLabels(values: ArrayLike<number>, path: string, options: LabelCheckOptions = {}): LabelCheckResult {
+export function checkLabels(
+  values: ArrayLike<number>,
+  path: string,
+  options: LabelCheckOptions = {},
+): LabelCheckResult {
   const set = [...(options.labels ?? BRATS_LABELS)].sort((a, b) => a - b);
-  if (set.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) throw new DataError(`label set must hold integers in [0, 255], got [${set.join(', ')}]`);
+  if (set.some((v) => !Number.isInteger(v) || v < 0 || v > 255))
+    throw new DataError(`label set must hold integers in [0, 255], got [${set.join(', ')}]`);
   const policy = options.policy ?? 'error';
   const nonIntegerPolicy = options.nonInteger ?? 'round';
-  if (!['error', 'nearest-valid', 'background'].includes(policy)) throw new DataError(`unknown label policy '${String(policy)}' (use 'error', 'nearest-valid' or 'background')`);
+  if (!['error', 'nearest-valid', 'background'].includes(policy))
+    throw new DataError(`unknown label policy '${String(policy)}' (use 'error', 'nearest-valid' or 'background')`);
   const valid = new Uint8Array(256);
   for (const v of set) valid[v] = 1;
   const out = new Uint8Array(values.length);
@@ -92,7 +101,10 @@ export function checkLabels(values: ArrayLike<number>, path: string, options: La
   let nonFinite = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (!Number.isFinite(v)) { nonFinite++; continue; }
+    if (!Number.isFinite(v)) {
+      nonFinite++;
+      continue;
+    }
     const r = roundHalfAway(v);
     if (Math.abs(v - r) > 1e-3) nonInteger++;
     if (r >= 0 && r <= 255 && valid[r]) {
@@ -109,10 +121,17 @@ export function checkLabels(values: ArrayLike<number>, path: string, options: La
   }
   if (nonFinite > 0) throw new LabelError(path, `label map holds ${nonFinite} NaN or infinite voxel(s)`, offending);
   if (nonIntegerPolicy === 'error' && nonInteger > 0) {
-    throw new LabelError(path, `label map holds ${nonInteger} non-integer voxel(s) (more than 1e-3 from an integer); pass nonInteger: 'round' to round them`, offending);
+    throw new LabelError(
+      path,
+      `label map holds ${nonInteger} non-integer voxel(s) (more than 1e-3 from an integer); pass nonInteger: 'round' to round them`,
+      offending,
+    );
   }
   if (policy === 'error' && offending.size > 0) {
-    const note = nonInteger > 0 ? ` (values rounded to the nearest integer; ${nonInteger} voxel(s) were not integers, which suggests the map was interpolated)` : '';
+    const note =
+      nonInteger > 0
+        ? ` (values rounded to the nearest integer; ${nonInteger} voxel(s) were not integers, which suggests the map was interpolated)`
+        : '';
     throw new LabelError(
       path,
       `label values outside the label set {${set.join(', ')}}: ${fmtCounts(offending)}${note}. Pass labelPolicy 'nearest-valid' or 'background' to map them explicitly.`,
@@ -136,7 +155,10 @@ export function labelsToRegions(labels: Uint8Array, regions: readonly Region[]):
 }
 
 /** Counts of each distinct value (as stored), sorted by value. */
-export function valueCounts(values: ArrayLike<number>, limit = Infinity): { counts: Map<number, number>; truncated: boolean } {
+export function valueCounts(
+  values: ArrayLike<number>,
+  limit = Infinity,
+): { counts: Map<number, number>; truncated: boolean } {
   const counts = new Map<number, number>();
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;

@@ -35,7 +35,10 @@ export interface MfccOptions {
   logOffset?: number;
 }
 
-export const DEFAULT_MFCC: Readonly<Required<Omit<MfccOptions, 'fMax' | 'winLength'>>> & { fMax: number; winLength: number } = {
+export const DEFAULT_MFCC: Readonly<Required<Omit<MfccOptions, 'fMax' | 'winLength'>>> & {
+  fMax: number;
+  winLength: number;
+} = {
   sampleRate: 8000,
   nFft: 512,
   winLength: 512,
@@ -55,7 +58,8 @@ const twiddleCache = new Map<number, [Float64Array, Float64Array]>();
 function twiddles(n: number): [Float64Array, Float64Array] {
   let tw = twiddleCache.get(n);
   if (!tw) {
-    const c = new Float64Array(n >> 1), s = new Float64Array(n >> 1);
+    const c = new Float64Array(n >> 1),
+      s = new Float64Array(n >> 1);
     for (let k = 0; k < n >> 1; k++) {
       c[k] = Math.cos((-2 * Math.PI * k) / n);
       s[k] = Math.sin((-2 * Math.PI * k) / n);
@@ -77,8 +81,12 @@ export function fft(re: Float64Array, im: Float64Array): void {
     for (; j & bit; bit >>= 1) j ^= bit;
     j ^= bit;
     if (i < j) {
-      let t = re[i]!; re[i] = re[j]!; re[j] = t;
-      t = im[i]!; im[i] = im[j]!; im[j] = t;
+      let t = re[i]!;
+      re[i] = re[j]!;
+      re[j] = t;
+      t = im[i]!;
+      im[i] = im[j]!;
+      im[j] = t;
     }
   }
   const [cos, sin] = twiddles(n);
@@ -86,13 +94,17 @@ export function fft(re: Float64Array, im: Float64Array): void {
     const half = len >> 1;
     const step = n / len;
     for (let k = 0; k < half; k++) {
-      const wr = cos[k * step]!, wi = sin[k * step]!;
+      const wr = cos[k * step]!,
+        wi = sin[k * step]!;
       for (let s = 0; s < n; s += len) {
-        const a = s + k, b = a + half;
+        const a = s + k,
+          b = a + half;
         const xr = re[b]! * wr - im[b]! * wi;
         const xi = re[b]! * wi + im[b]! * wr;
-        re[b] = re[a]! - xr; im[b] = im[a]! - xi;
-        re[a] = re[a]! + xr; im[a] = im[a]! + xi;
+        re[b] = re[a]! - xr;
+        im[b] = im[a]! - xi;
+        re[a] = re[a]! + xr;
+        im[a] = im[a]! + xi;
       }
     }
   }
@@ -112,9 +124,16 @@ export const melToHzHtk = (m: number) => 700 * (10 ** (m / 2595) - 1);
  * Triangular HTK mel filterbank, [nFreqs][nMels] with nFreqs = nFft/2 + 1,
  * peaks equally spaced in mel between fMin and fMax, no area normalisation.
  */
-export function melFilterbank(nFft: number, nMels: number, sampleRate: number, fMin = 0, fMax = sampleRate / 2): Float64Array[] {
+export function melFilterbank(
+  nFft: number,
+  nMels: number,
+  sampleRate: number,
+  fMin = 0,
+  fMax = sampleRate / 2,
+): Float64Array[] {
   const nFreqs = nFft / 2 + 1;
-  const mMin = hzToMelHtk(fMin), mMax = hzToMelHtk(fMax);
+  const mMin = hzToMelHtk(fMin),
+    mMax = hzToMelHtk(fMax);
   const fPts: number[] = [];
   for (let i = 0; i < nMels + 2; i++) fPts.push(melToHzHtk(mMin + ((mMax - mMin) * i) / (nMels + 1)));
   const fb: Float64Array[] = [];
@@ -219,7 +238,8 @@ export class Mfcc {
     const o = this.options;
     const x = this.prepare(signal);
     const pad = o.nFft >> 1;
-    if (x.length <= pad) throw new Error(`MFCC: signal of ${x.length} samples is too short for reflect padding of ${pad}`);
+    if (x.length <= pad)
+      throw new Error(`MFCC: signal of ${x.length} samples is too short for reflect padding of ${pad}`);
     const T = 1 + Math.floor(x.length / o.hopLength);
     // reflect padding (no edge repeat), as torch.stft(center=True, pad_mode='reflect')
     const at = (i: number) => {
@@ -228,7 +248,8 @@ export class Mfcc {
       return x[i]!;
     };
     const nF = o.nFft / 2 + 1;
-    const re = new Float64Array(o.nFft), im = new Float64Array(o.nFft);
+    const re = new Float64Array(o.nFft),
+      im = new Float64Array(o.nFft);
     const out: Float64Array[] = [];
     for (let t = 0; t < T; t++) {
       const start = t * o.hopLength - pad;
@@ -270,6 +291,9 @@ export class Mfcc {
 }
 
 /** One-shot MFCC with `options` (see Mfcc). */
-export function mfcc(signal: ArrayLike<number>, options: MfccOptions = {}): { data: Float32Array; shape: [number, number] } {
+export function mfcc(
+  signal: ArrayLike<number>,
+  options: MfccOptions = {},
+): { data: Float32Array; shape: [number, number] } {
   return new Mfcc(options).compute(signal);
 }

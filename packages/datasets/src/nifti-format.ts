@@ -24,13 +24,25 @@ export class NiftiError extends Error {
 }
 
 export type NiftiDtype =
-  | 'uint8' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64';
+  'uint8' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64';
 
 export type NiftiData =
-  | Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
-  | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
 
-interface DtypeInfo { code: number; bytes: number; ctor: { new (n: number): NiftiData; new (b: ArrayBuffer, o: number, n: number): NiftiData } }
+interface DtypeInfo {
+  code: number;
+  bytes: number;
+  ctor: { new (n: number): NiftiData; new (b: ArrayBuffer, o: number, n: number): NiftiData };
+}
 
 /** NIfTI-1 datatype codes (nifti1.h). */
 export const NIFTI_DTYPES: Readonly<Record<NiftiDtype, DtypeInfo>> = {
@@ -47,7 +59,13 @@ export const NIFTI_DTYPES: Readonly<Record<NiftiDtype, DtypeInfo>> = {
 } as const;
 
 const UNSUPPORTED_CODES: Record<number, string> = {
-  1: 'binary', 32: 'complex64', 128: 'RGB24', 1536: 'float128', 1792: 'complex128', 2048: 'complex256', 2304: 'RGBA32',
+  1: 'binary',
+  32: 'complex64',
+  128: 'RGB24',
+  1536: 'float128',
+  1792: 'complex128',
+  2048: 'complex256',
+  2304: 'RGBA32',
 };
 
 function dtypeOfCode(code: number): NiftiDtype | undefined {
@@ -178,7 +196,6 @@ function product(a: readonly number[]): number {
   return a.reduce((p, v) => p * v, 1);
 }
 
-
 /** Parse an uncompressed NIfTI-1 file in memory; `path` only names the source in errors. */
 export function parseRawNifti(buf: Uint8Array, path = '<buffer>'): NiftiImage {
   if (buf.length < HEADER_SIZE) {
@@ -191,16 +208,22 @@ export function parseRawNifti(buf: Uint8Array, path = '<buffer>'): NiftiImage {
   else if (dv.getInt32(0, false) === HEADER_SIZE) le = false;
   else {
     const v = dv.getInt32(0, true);
-    if (v === 540 || dv.getInt32(0, false) === 540) throw new NiftiError(path, 'NIfTI-2 files are not supported (sizeof_hdr is 540)');
+    if (v === 540 || dv.getInt32(0, false) === 540)
+      throw new NiftiError(path, 'NIfTI-2 files are not supported (sizeof_hdr is 540)');
     throw new NiftiError(path, `not a NIfTI-1 file: sizeof_hdr is ${v} in either byte order (expected 348)`);
   }
   const magic = readString(buf, 344, 4);
   const magicRaw = Array.from(buf.subarray(344, 348));
   if (magic === 'ni1' && buf[347] === 0) {
-    throw new NiftiError(path, "header/image pair files (magic 'ni1') are not supported: convert to a single .nii file");
+    throw new NiftiError(
+      path,
+      "header/image pair files (magic 'ni1') are not supported: convert to a single .nii file",
+    );
   }
   if (!(buf[344] === 0x6e && buf[345] === 0x2b && buf[346] === 0x31 && buf[347] === 0)) {
-    const shown = magicRaw.map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+    const shown = magicRaw
+      .map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`))
+      .join('');
     throw new NiftiError(path, `wrong magic '${shown}' (expected 'n+1\\0' for a single-file NIfTI-1)`);
   }
   const i16 = (o: number) => dv.getInt16(o, le);
@@ -219,7 +242,10 @@ export function parseRawNifti(buf: Uint8Array, path = '<buffer>'): NiftiImage {
   const dtype = dtypeOfCode(datatype);
   if (dtype === undefined) {
     const known = UNSUPPORTED_CODES[datatype];
-    throw new NiftiError(path, known ? `datatype ${datatype} (${known}) is not supported` : `unknown datatype code ${datatype}`);
+    throw new NiftiError(
+      path,
+      known ? `datatype ${datatype} (${known}) is not supported` : `unknown datatype code ${datatype}`,
+    );
   }
   const info = NIFTI_DTYPES[dtype];
   const bitpix = i16(72);
@@ -230,7 +256,10 @@ export function parseRawNifti(buf: Uint8Array, path = '<buffer>'): NiftiImage {
   for (let i = 0; i < 8; i++) pixdim.push(f32(76 + 4 * i));
   const voxOffset = f32(108);
   if (!Number.isInteger(voxOffset) || voxOffset < DATA_OFFSET) {
-    throw new NiftiError(path, `vox_offset ${voxOffset} is invalid (a single-file NIfTI-1 needs an integer ≥ ${DATA_OFFSET})`);
+    throw new NiftiError(
+      path,
+      `vox_offset ${voxOffset} is invalid (a single-file NIfTI-1 needs an integer ≥ ${DATA_OFFSET})`,
+    );
   }
   if (voxOffset > buf.length) {
     throw new NiftiError(path, `truncated: vox_offset is ${voxOffset} but the file has only ${buf.length} bytes`);
@@ -250,10 +279,16 @@ export function parseRawNifti(buf: Uint8Array, path = '<buffer>'): NiftiImage {
   const need = nvox * info.bytes;
   const have = buf.length - voxOffset;
   if (have < need) {
-    throw new NiftiError(path, `truncated: dims [${dims.join(', ')}] of ${dtype} need ${need} bytes of voxel data after vox_offset ${voxOffset}, but only ${have} bytes are present`);
+    throw new NiftiError(
+      path,
+      `truncated: dims [${dims.join(', ')}] of ${dtype} need ${need} bytes of voxel data after vox_offset ${voxOffset}, but only ${have} bytes are present`,
+    );
   }
   if (have > need) {
-    throw new NiftiError(path, `dims [${dims.join(', ')}] of ${dtype} (${need} bytes) disagree with the data length: ${have} bytes follow vox_offset ${voxOffset}`);
+    throw new NiftiError(
+      path,
+      `dims [${dims.join(', ')}] of ${dtype} (${need} bytes) disagree with the data length: ${have} bytes follow vox_offset ${voxOffset}`,
+    );
   }
   // Copy into a fresh, aligned buffer; swap bytes when the file's order differs from the host's.
   // (Buffer.slice would be a view into a shared pool, so copy explicitly.)
@@ -330,7 +365,8 @@ export interface NiftiCreateOptions {
 export function createNifti(data: NiftiData, dims: number[], options: NiftiCreateOptions = {}): NiftiImage {
   if (dims.length < 1 || dims.length > 7) throw new Error(`createNifti: 1 to 7 dimensions, got ${dims.length}`);
   for (const d of dims) {
-    if (!Number.isInteger(d) || d < 1 || d > 32767) throw new Error(`createNifti: each dimension must be an integer in [1, 32767], got [${dims.join(', ')}]`);
+    if (!Number.isInteger(d) || d < 1 || d > 32767)
+      throw new Error(`createNifti: each dimension must be an integer in [1, 32767], got [${dims.join(', ')}]`);
   }
   if (product(dims) !== data.length) {
     throw new Error(`createNifti: dims [${dims.join(', ')}] hold ${product(dims)} voxels but data has ${data.length}`);
@@ -342,13 +378,39 @@ export function createNifti(data: NiftiData, dims: number[], options: NiftiCreat
   for (let i = 0; i < Math.min(7, spacing.length); i++) pixdim[i + 1] = Math.fround(spacing[i]!);
   for (let i = spacing.length; i < dims.length; i++) pixdim[i + 1] = 1;
   const header: NiftiHeader = {
-    dims: [...dims], pixdim, dtype, datatype: info.code, bitpix: info.bytes * 8, voxOffset: DATA_OFFSET,
-    sclSlope: options.sclSlope ?? 0, sclInter: options.sclInter ?? 0,
-    dimInfo: 0, intentP1: 0, intentP2: 0, intentP3: 0, intentCode: 0, intentName: '',
-    sliceStart: 0, sliceEnd: 0, sliceCode: 0, sliceDuration: 0, xyztUnits: options.xyztUnits ?? 10,
-    calMax: 0, calMin: 0, toffset: 0, descrip: options.descrip ?? '', auxFile: '',
-    qformCode: 0, sformCode: 0, quatern: [0, 0, 0], qoffset: [0, 0, 0],
-    srow: [[pixdim[1]!, 0, 0, 0], [0, pixdim[2]!, 0, 0], [0, 0, pixdim[3]!, 0]],
+    dims: [...dims],
+    pixdim,
+    dtype,
+    datatype: info.code,
+    bitpix: info.bytes * 8,
+    voxOffset: DATA_OFFSET,
+    sclSlope: options.sclSlope ?? 0,
+    sclInter: options.sclInter ?? 0,
+    dimInfo: 0,
+    intentP1: 0,
+    intentP2: 0,
+    intentP3: 0,
+    intentCode: 0,
+    intentName: '',
+    sliceStart: 0,
+    sliceEnd: 0,
+    sliceCode: 0,
+    sliceDuration: 0,
+    xyztUnits: options.xyztUnits ?? 10,
+    calMax: 0,
+    calMin: 0,
+    toffset: 0,
+    descrip: options.descrip ?? '',
+    auxFile: '',
+    qformCode: 0,
+    sformCode: 0,
+    quatern: [0, 0, 0],
+    qoffset: [0, 0, 0],
+    srow: [
+      [pixdim[1]!, 0, 0, 0],
+      [0, pixdim[2]!, 0, 0],
+      [0, 0, pixdim[3]!, 0],
+    ],
     littleEndian: true,
   };
   if (options.affine) setNiftiAffine(header, options.affine);
@@ -400,16 +462,24 @@ export function quaternToAffine(quatern: number[], qoffset: number[], pixdim: nu
   let a = 1 - (b * b + c * c + d * d);
   // Rounding of the stored float32 can push 1-b²-c²-d² slightly below 0.
   a = a < 1e-7 ? 0 : Math.sqrt(a);
-  let bb = b, cc = c, dd = d;
+  let bb = b,
+    cc = c,
+    dd = d;
   if (a === 0) {
     // 180° rotation: renormalise (b,c,d) as nifti1_io does.
     const n = Math.sqrt(b * b + c * c + d * d);
-    if (n > 0) { bb = b / n; cc = c / n; dd = d / n; }
+    if (n > 0) {
+      bb = b / n;
+      cc = c / n;
+      dd = d / n;
+    }
   }
   const qfac = pixdim[0]! < 0 ? -1 : 1;
   // nifti1_io treats non-positive voxel sizes as 1.
   const pos = (v: number | undefined) => (v !== undefined && v > 0 ? v : 1);
-  const dx = pos(pixdim[1]), dy = pos(pixdim[2]), dz = pos(pixdim[3]) * qfac;
+  const dx = pos(pixdim[1]),
+    dy = pos(pixdim[2]),
+    dz = pos(pixdim[3]) * qfac;
   const R = [
     [a * a + bb * bb - cc * cc - dd * dd, 2 * (bb * cc - a * dd), 2 * (bb * dd + a * cc)],
     [2 * (bb * cc + a * dd), a * a + cc * cc - bb * bb - dd * dd, 2 * (cc * dd - a * bb)],
@@ -428,38 +498,67 @@ export function quaternToAffine(quatern: number[], qoffset: number[], pixdim: nu
  * sizes; a negative determinant is absorbed by qfac = -1 (flipping the third
  * column). Shear cannot be expressed by a qform; the sform keeps it exactly.
  */
-export function affineToQuatern(affine: number[][]): { quatern: number[]; qoffset: number[]; qfac: number; spacing: number[] } {
+export function affineToQuatern(affine: number[][]): {
+  quatern: number[];
+  qoffset: number[];
+  qfac: number;
+  spacing: number[];
+} {
   const col = (j: number) => [affine[0]![j]!, affine[1]![j]!, affine[2]![j]!];
   const cols = [col(0), col(1), col(2)];
   const spacing = cols.map((v) => Math.hypot(v[0]!, v[1]!, v[2]!));
   const R = cols.map((v, j) => v.map((x) => (spacing[j]! > 0 ? x / spacing[j]! : 0)));
   // R[j] is column j. Fill degenerate columns with a unit vector.
-  for (let j = 0; j < 3; j++) if (spacing[j] === 0) { R[j] = [0, 0, 0]; R[j]![j] = 1; spacing[j] = 1; }
+  for (let j = 0; j < 3; j++)
+    if (spacing[j] === 0) {
+      R[j] = [0, 0, 0];
+      R[j]![j] = 1;
+      spacing[j] = 1;
+    }
   const det =
     R[0]![0]! * (R[1]![1]! * R[2]![2]! - R[2]![1]! * R[1]![2]!) -
     R[1]![0]! * (R[0]![1]! * R[2]![2]! - R[2]![1]! * R[0]![2]!) +
     R[2]![0]! * (R[0]![1]! * R[1]![2]! - R[1]![1]! * R[0]![2]!);
   let qfac = 1;
-  if (det < 0) { qfac = -1; R[2] = R[2]!.map((x) => -x); }
+  if (det < 0) {
+    qfac = -1;
+    R[2] = R[2]!.map((x) => -x);
+  }
   // m[r][c] = R[c][r] (row r, column c of the rotation)
   const m = (r: number, c: number) => R[c]![r]!;
   const tr = m(0, 0) + m(1, 1) + m(2, 2);
   let a: number, b: number, c: number, d: number;
   if (tr > 0) {
     const s = Math.sqrt(tr + 1) * 2;
-    a = 0.25 * s; b = (m(2, 1) - m(1, 2)) / s; c = (m(0, 2) - m(2, 0)) / s; d = (m(1, 0) - m(0, 1)) / s;
+    a = 0.25 * s;
+    b = (m(2, 1) - m(1, 2)) / s;
+    c = (m(0, 2) - m(2, 0)) / s;
+    d = (m(1, 0) - m(0, 1)) / s;
   } else if (m(0, 0) > m(1, 1) && m(0, 0) > m(2, 2)) {
     const s = Math.sqrt(1 + m(0, 0) - m(1, 1) - m(2, 2)) * 2;
-    a = (m(2, 1) - m(1, 2)) / s; b = 0.25 * s; c = (m(0, 1) + m(1, 0)) / s; d = (m(0, 2) + m(2, 0)) / s;
+    a = (m(2, 1) - m(1, 2)) / s;
+    b = 0.25 * s;
+    c = (m(0, 1) + m(1, 0)) / s;
+    d = (m(0, 2) + m(2, 0)) / s;
   } else if (m(1, 1) > m(2, 2)) {
     const s = Math.sqrt(1 + m(1, 1) - m(0, 0) - m(2, 2)) * 2;
-    a = (m(0, 2) - m(2, 0)) / s; b = (m(0, 1) + m(1, 0)) / s; c = 0.25 * s; d = (m(1, 2) + m(2, 1)) / s;
+    a = (m(0, 2) - m(2, 0)) / s;
+    b = (m(0, 1) + m(1, 0)) / s;
+    c = 0.25 * s;
+    d = (m(1, 2) + m(2, 1)) / s;
   } else {
     const s = Math.sqrt(1 + m(2, 2) - m(0, 0) - m(1, 1)) * 2;
-    a = (m(1, 0) - m(0, 1)) / s; b = (m(0, 2) + m(2, 0)) / s; c = (m(1, 2) + m(2, 1)) / s; d = 0.25 * s;
+    a = (m(1, 0) - m(0, 1)) / s;
+    b = (m(0, 2) + m(2, 0)) / s;
+    c = (m(1, 2) + m(2, 1)) / s;
+    d = 0.25 * s;
   }
   // The standard requires a ≥ 0; (a,b,c,d) and its negative are the same rotation.
-  if (a < 0) { b = -b; c = -c; d = -d; }
+  if (a < 0) {
+    b = -b;
+    c = -c;
+    d = -d;
+  }
   return { quatern: [b, c, d], qoffset: [affine[0]![3]!, affine[1]![3]!, affine[2]![3]!], qfac, spacing };
 }
 
@@ -470,10 +569,12 @@ export function encodeNiftiRaw(image: NiftiImage, options: { littleEndian?: bool
   if (dtype !== h.dtype) throw new Error(`encodeNifti: header dtype ${h.dtype} disagrees with data (${dtype})`);
   if (h.dims.length < 1 || h.dims.length > 7) throw new Error(`encodeNifti: 1 to 7 dimensions, got ${h.dims.length}`);
   for (const d of h.dims) {
-    if (!Number.isInteger(d) || d < 1 || d > 32767) throw new Error(`encodeNifti: dims must be integers in [1, 32767], got [${h.dims.join(', ')}]`);
+    if (!Number.isInteger(d) || d < 1 || d > 32767)
+      throw new Error(`encodeNifti: dims must be integers in [1, 32767], got [${h.dims.join(', ')}]`);
   }
   const nvox = product(h.dims);
-  if (nvox !== image.data.length) throw new Error(`encodeNifti: dims [${h.dims.join(', ')}] hold ${nvox} voxels but data has ${image.data.length}`);
+  if (nvox !== image.data.length)
+    throw new Error(`encodeNifti: dims [${h.dims.join(', ')}] hold ${nvox} voxels but data has ${image.data.length}`);
   const info = NIFTI_DTYPES[dtype];
   const le = options.littleEndian ?? h.littleEndian ?? true;
   const out = new Uint8Array(DATA_OFFSET + nvox * info.bytes);
@@ -521,7 +622,11 @@ export function encodeNiftiRaw(image: NiftiImage, options: { littleEndian?: bool
 
 /** True when scl_slope asks for scaling (the standard: slope 0 or non-finite means "no scaling"). */
 export function hasScaling(h: NiftiHeader): boolean {
-  return Number.isFinite(h.sclSlope) && h.sclSlope !== 0 && !(h.sclSlope === 1 && (h.sclInter === 0 || !Number.isFinite(h.sclInter)));
+  return (
+    Number.isFinite(h.sclSlope) &&
+    h.sclSlope !== 0 &&
+    !(h.sclSlope === 1 && (h.sclInter === 0 || !Number.isFinite(h.sclInter)))
+  );
 }
 
 /** Values after scl_slope / scl_inter, in float64 (exact for every stored type up to 2^53). */

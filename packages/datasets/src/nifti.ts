@@ -7,7 +7,15 @@ import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { gunzipSync, gzipSync, gunzip, gzip, constants as zlibConstants } from 'node:zlib';
 import { promisify } from 'node:util';
-import { isGzip, parseRawNifti, encodeNiftiRaw, maxNiftiBytes, niftiImpliedSize, type NiftiImage, NiftiError } from './nifti-format.js';
+import {
+  isGzip,
+  parseRawNifti,
+  encodeNiftiRaw,
+  maxNiftiBytes,
+  niftiImpliedSize,
+  type NiftiImage,
+  NiftiError,
+} from './nifti-format.js';
 
 export * from './nifti-format.js';
 
@@ -41,7 +49,11 @@ function gunzipHead(gz: Uint8Array, path: string): Uint8Array {
     if (out.length >= HEADER_BYTES) break;
     if (part.length === gz.length) {
       // the whole stream gave less than a header: a truncated or corrupt stream says so strictly
-      try { gunzipSync(gz, { maxOutputLength: HEADER_BYTES }); } catch (e) { if (!tooBig(e)) throw gzipError(path, e); }
+      try {
+        gunzipSync(gz, { maxOutputLength: HEADER_BYTES });
+      } catch (e) {
+        if (!tooBig(e)) throw gzipError(path, e);
+      }
       break;
     }
   }
@@ -57,7 +69,11 @@ function gzipBudget(gz: Uint8Array, path: string): number {
     throw new NiftiError(path, 'the gzip stream does not start with a valid NIfTI-1 header');
   }
   const limit = maxNiftiBytes();
-  if (size > limit) throw new NiftiError(path, `the header implies ${size} bytes of image, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`);
+  if (size > limit)
+    throw new NiftiError(
+      path,
+      `the header implies ${size} bytes of image, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`,
+    );
   return size + 1;
 }
 
@@ -80,12 +96,17 @@ export function parseNifti(bytes: Uint8Array, path = '<buffer>'): NiftiImage {
 function checkFile(path: string, st: Stats | null, err: unknown): void {
   if (!st) {
     const code = (err as NodeJS.ErrnoException)?.code;
-    throw new NiftiError(path, code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error)?.message})`);
+    throw new NiftiError(
+      path,
+      code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error)?.message})`,
+    );
   }
   if (st.isDirectory()) throw new NiftiError(path, 'is a folder, not a NIfTI file');
-  if (!st.isFile()) throw new NiftiError(path, 'is not a regular file (a device, pipe or socket?); give a .nii or .nii.gz file');
+  if (!st.isFile())
+    throw new NiftiError(path, 'is not a regular file (a device, pipe or socket?); give a .nii or .nii.gz file');
   const limit = maxNiftiBytes();
-  if (st.size > limit) throw new NiftiError(path, `is ${st.size} bytes, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`);
+  if (st.size > limit)
+    throw new NiftiError(path, `is ${st.size} bytes, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`);
 }
 
 function readError(path: string, e: unknown): NiftiError {
@@ -93,20 +114,38 @@ function readError(path: string, e: unknown): NiftiError {
 }
 
 export function readNiftiSync(path: string): NiftiImage {
-  let st: Stats | null = null, err: unknown;
-  try { st = statSync(path); } catch (e) { err = e; }
+  let st: Stats | null = null,
+    err: unknown;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    err = e;
+  }
   checkFile(path, st, err);
   let buf: Uint8Array;
-  try { buf = readFileSync(path); } catch (e) { throw readError(path, e); }
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw readError(path, e);
+  }
   return parseNifti(buf, path);
 }
 
 export async function readNifti(path: string): Promise<NiftiImage> {
-  let st: Stats | null = null, err: unknown;
-  try { st = await stat(path); } catch (e) { err = e; }
+  let st: Stats | null = null,
+    err: unknown;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    err = e;
+  }
   checkFile(path, st, err);
   let buf: Uint8Array;
-  try { buf = await readFile(path); } catch (e) { throw readError(path, e); }
+  try {
+    buf = await readFile(path);
+  } catch (e) {
+    throw readError(path, e);
+  }
   if (isGzip(buf)) {
     const budget = gzipBudget(buf, path);
     try {
@@ -125,17 +164,24 @@ export function encodeNifti(image: NiftiImage, options: { gzip?: boolean; little
   return options.gzip ? gzipSync(out) : out;
 }
 
-
 function wantsGzip(path: string, gzip: boolean | undefined): boolean {
   return gzip ?? path.toLowerCase().endsWith('.gz');
 }
 
 /** Write a .nii (or, by extension or `gzip: true`, a gzipped .nii.gz). */
-export function writeNiftiSync(path: string, image: NiftiImage, options: { gzip?: boolean; littleEndian?: boolean } = {}): void {
+export function writeNiftiSync(
+  path: string,
+  image: NiftiImage,
+  options: { gzip?: boolean; littleEndian?: boolean } = {},
+): void {
   writeFileSync(path, encodeNifti(image, { ...options, gzip: wantsGzip(path, options.gzip) }));
 }
 
-export async function writeNifti(path: string, image: NiftiImage, options: { gzip?: boolean; littleEndian?: boolean } = {}): Promise<void> {
+export async function writeNifti(
+  path: string,
+  image: NiftiImage,
+  options: { gzip?: boolean; littleEndian?: boolean } = {},
+): Promise<void> {
   const raw = encodeNifti(image, { ...options, gzip: false });
   await writeFile(path, wantsGzip(path, options.gzip) ? await gzipAsync(raw) : raw);
 }

@@ -58,7 +58,13 @@ export interface AugmentOptions {
 }
 
 /** All augmentations on with their default settings. */
-export const DEFAULT_AUGMENT: Readonly<AugmentOptions> = { mirror: {}, brightness: {}, contrast: {}, gamma: {}, noise: {} };
+export const DEFAULT_AUGMENT: Readonly<AugmentOptions> = {
+  mirror: {},
+  brightness: {},
+  contrast: {},
+  gamma: {},
+  noise: {},
+};
 
 export interface PatchSamplerOptions {
   /** [pd, ph, pw] for 3D cases, [ph, pw] for 2D cases ([M, H, W] images) */
@@ -143,14 +149,20 @@ export class PatchSampler {
     const rank = this.is2d ? 2 : 3;
     const ps = options.patchSize;
     if (ps.length !== rank || ps.some((v) => !Number.isInteger(v) || v < 1)) {
-      throw new Error(`PatchSampler: patchSize must be ${rank} positive integers (${this.is2d ? '[ph, pw]' : '[pd, ph, pw]'}), got [${ps.join(', ')}]`);
+      throw new Error(
+        `PatchSampler: patchSize must be ${rank} positive integers (${this.is2d ? '[ph, pw]' : '[pd, ph, pw]'}), got [${ps.join(', ')}]`,
+      );
     }
     const ff = options.foregroundFraction ?? 1 / 3;
     if (!(ff >= 0 && ff <= 1)) throw new Error(`PatchSampler: foregroundFraction must be in [0, 1], got ${ff}`);
     const M = cases[0]!.imageShape[0]!;
     this.cases = cases.map((c) => {
-      if (c.imageShape.length !== rank + 1) throw new Error(`PatchSampler: case ${c.id} image must be ${this.is2d ? '[M, H, W]' : '[M, D, H, W]'} like the first case, got [${c.imageShape.join(', ')}]`);
-      if (c.imageShape[0] !== M) throw new Error(`PatchSampler: case ${c.id} has ${c.imageShape[0]} modalities, expected ${M}`);
+      if (c.imageShape.length !== rank + 1)
+        throw new Error(
+          `PatchSampler: case ${c.id} image must be ${this.is2d ? '[M, H, W]' : '[M, D, H, W]'} like the first case, got [${c.imageShape.join(', ')}]`,
+        );
+      if (c.imageShape[0] !== M)
+        throw new Error(`PatchSampler: case ${c.id} has ${c.imageShape[0]} modalities, expected ${M}`);
       const spatial = this.is2d ? [1, ...c.imageShape.slice(1)] : c.imageShape.slice(1);
       return { c, spatial, fg: indexForeground(c, spatial) };
     });
@@ -192,14 +204,20 @@ export class PatchSampler {
       label = new Uint8Array(n * ln);
       patches.forEach((p, b) => {
         if (p.label) {
-          if (p.label.length !== ln) throw new Error(`PatchSampler: case ${p.caseId} has ${p.labelShape![0]} label channels, others ${withLabel.labelShape![0]}`);
+          if (p.label.length !== ln)
+            throw new Error(
+              `PatchSampler: case ${p.caseId} has ${p.labelShape![0]} label channels, others ${withLabel.labelShape![0]}`,
+            );
           label!.set(p.label, b * ln);
         }
       });
       labelShape = [n, ...withLabel.labelShape!];
     }
     return {
-      image, imageShape: [n, ...p0.imageShape], label, labelShape,
+      image,
+      imageShape: [n, ...p0.imageShape],
+      label,
+      labelShape,
       patches: patches.map(({ image: _i, label: _l, ...rest }) => rest),
     };
   }
@@ -233,14 +251,18 @@ export class PatchSampler {
         v = Math.floor(v / spatial[ax]!);
       }
       for (let ax = 0; ax < 3; ax++) {
-        const n = spatial[ax]!, p = ps[ax]!;
-        const lo = Math.min(0, n - p), hi = Math.max(0, n - p);
+        const n = spatial[ax]!,
+          p = ps[ax]!;
+        const lo = Math.min(0, n - p),
+          hi = Math.max(0, n - p);
         origin.push(Math.min(hi, Math.max(lo, centre[ax]! - Math.floor(p / 2))));
       }
     } else {
       for (let ax = 0; ax < 3; ax++) {
-        const n = spatial[ax]!, p = ps[ax]!;
-        const lo = Math.min(0, n - p), hi = Math.max(0, n - p);
+        const n = spatial[ax]!,
+          p = ps[ax]!;
+        const lo = Math.min(0, n - p),
+          hi = Math.max(0, n - p);
         origin.push(lo + rng.int(hi - lo + 1));
       }
     }
@@ -261,7 +283,10 @@ export class PatchSampler {
         const axes = (aug.mirror.axes ?? (this.is2d ? [0, 1] : [0, 1, 2])).map((a) => (this.is2d ? a + 1 : a));
         const p = aug.mirror.p ?? 0.5;
         for (const ax of axes) {
-          if (!Number.isInteger(ax) || ax < (this.is2d ? 1 : 0) || ax > 2) throw new Error(`mirror axis ${this.is2d ? ax - 1 : ax} is not a spatial axis of this ${this.is2d ? '2D' : '3D'} data`);
+          if (!Number.isInteger(ax) || ax < (this.is2d ? 1 : 0) || ax > 2)
+            throw new Error(
+              `mirror axis ${this.is2d ? ax - 1 : ax} is not a spatial axis of this ${this.is2d ? '2D' : '3D'} data`,
+            );
           if (rng.bernoulli(p)) {
             mirrored[ax] = true;
             flip(image, M, ps, ax);
@@ -272,19 +297,33 @@ export class PatchSampler {
     }
     const outPs = this.is2d ? ps.slice(1) : ps;
     return {
-      caseId: c.id, image, imageShape: [M, ...outPs], label, labelShape: labelShape && [labelShape[0]!, ...outPs],
-      origin: this.is2d ? origin.slice(1) : origin, forcedForeground: forced, mirrored: this.is2d ? mirrored.slice(1) : mirrored,
+      caseId: c.id,
+      image,
+      imageShape: [M, ...outPs],
+      label,
+      labelShape: labelShape && [labelShape[0]!, ...outPs],
+      origin: this.is2d ? origin.slice(1) : origin,
+      forcedForeground: forced,
+      mirrored: this.is2d ? mirrored.slice(1) : mirrored,
       missing: [...c.missing],
     };
   }
 }
 
 /** Copy a patch (zero outside the volume) from [C, D, H, W]. */
-function extract<T extends Float32Array | Uint8Array>(src: T, C: number, spatial: number[], origin: number[], ps: number[], out: T): T {
+function extract<T extends Float32Array | Uint8Array>(
+  src: T,
+  C: number,
+  spatial: number[],
+  origin: number[],
+  ps: number[],
+  out: T,
+): T {
   const [D, H, W] = spatial as [number, number, number];
   const [pd, ph, pw] = ps as [number, number, number];
   const [od, oh, ow] = origin as [number, number, number];
-  const w0 = Math.max(0, ow), w1 = Math.min(W, ow + pw);
+  const w0 = Math.max(0, ow),
+    w1 = Math.min(W, ow + pw);
   for (let ch = 0; ch < C; ch++) {
     for (let d = 0; d < pd; d++) {
       const sd = od + d;
@@ -309,7 +348,8 @@ function flip(a: Float32Array | Uint8Array, C: number, ps: number[], axis: numbe
       for (let h = 0; h < (axis === 1 ? ph >> 1 : ph); h++) {
         for (let w = 0; w < (axis === 2 ? pw >> 1 : pw); w++) {
           const i = idx(c, d, h, w);
-          const j = axis === 0 ? idx(c, pd - 1 - d, h, w) : axis === 1 ? idx(c, d, ph - 1 - h, w) : idx(c, d, h, pw - 1 - w);
+          const j =
+            axis === 0 ? idx(c, pd - 1 - d, h, w) : axis === 1 ? idx(c, d, ph - 1 - h, w) : idx(c, d, h, pw - 1 - w);
           const t = a[i]!;
           a[i] = a[j]!;
           a[j] = t;
@@ -326,7 +366,9 @@ function factorAround1(rng: Rng, [lo, hi]: [number, number]): number {
 }
 
 function stats(x: Float32Array): { mean: number; std: number; min: number; max: number } {
-  let s = 0, min = Infinity, max = -Infinity;
+  let s = 0,
+    min = Infinity,
+    max = -Infinity;
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
     s += v;
@@ -345,7 +387,14 @@ function stats(x: Float32Array): { mean: number; std: number; min: number; max: 
  * network never sees a fake signal there. Random draws happen for every
  * channel in a fixed order whatever is enabled for it, keeping streams stable.
  */
-export function augmentIntensity(image: Float32Array, channels: number, n: number, missing: boolean[], aug: AugmentOptions, rng: Rng): void {
+export function augmentIntensity(
+  image: Float32Array,
+  channels: number,
+  n: number,
+  missing: boolean[],
+  aug: AugmentOptions,
+  rng: Rng,
+): void {
   for (let ch = 0; ch < channels; ch++) {
     const x = image.subarray(ch * n, (ch + 1) * n);
     const skip = missing[ch] === true;

@@ -65,15 +65,26 @@ const ROLES: Record<number, Role[]> = {
 
 /** For each modality count: modality index → the pair of tissue classes only that modality separates. */
 export const PHANTOM_UNIQUE: Readonly<Record<number, { modality: number; classes: [number, number] }[]>> = {
-  2: [{ modality: 0, classes: [TISSUE.N, TISSUE.E] }, { modality: 1, classes: [TISSUE.C, TISSUE.T] }],
-  3: [{ modality: 0, classes: [TISSUE.N, TISSUE.E] }, { modality: 1, classes: [TISSUE.E, TISSUE.C] }, { modality: 2, classes: [TISSUE.C, TISSUE.T] }],
+  2: [
+    { modality: 0, classes: [TISSUE.N, TISSUE.E] },
+    { modality: 1, classes: [TISSUE.C, TISSUE.T] },
+  ],
+  3: [
+    { modality: 0, classes: [TISSUE.N, TISSUE.E] },
+    { modality: 1, classes: [TISSUE.E, TISSUE.C] },
+    { modality: 2, classes: [TISSUE.C, TISSUE.T] },
+  ],
   4: [
-    { modality: 0, classes: [TISSUE.M2, TISSUE.E] }, { modality: 1, classes: [TISSUE.E, TISSUE.C] },
-    { modality: 2, classes: [TISSUE.C, TISSUE.T] }, { modality: 3, classes: [TISSUE.M1, TISSUE.E] },
+    { modality: 0, classes: [TISSUE.M2, TISSUE.E] },
+    { modality: 1, classes: [TISSUE.E, TISSUE.C] },
+    { modality: 2, classes: [TISSUE.C, TISSUE.T] },
+    { modality: 3, classes: [TISSUE.M1, TISSUE.E] },
   ],
   5: [
-    { modality: 0, classes: [TISSUE.M2, TISSUE.E] }, { modality: 1, classes: [TISSUE.E, TISSUE.C] },
-    { modality: 2, classes: [TISSUE.C, TISSUE.T] }, { modality: 3, classes: [TISSUE.M1, TISSUE.E] },
+    { modality: 0, classes: [TISSUE.M2, TISSUE.E] },
+    { modality: 1, classes: [TISSUE.E, TISSUE.C] },
+    { modality: 2, classes: [TISSUE.C, TISSUE.T] },
+    { modality: 3, classes: [TISSUE.M1, TISSUE.E] },
     { modality: 4, classes: [TISSUE.V, TISSUE.T] },
   ],
 };
@@ -123,14 +134,33 @@ function resolve(o: PhantomOptions) {
   if (names.length !== m) throw new Error(`phantom: ${names.length} modality names for ${m} modalities`);
   const cases = o.cases ?? 16;
   if (!Number.isInteger(cases) || cases < 1) throw new Error(`phantom: cases must be a positive integer, got ${cases}`);
-  return { dims, shape, m, names: [...names], roles: ROLES[m]!, cases, seed: o.seed ?? 0, noise: o.noise ?? 0.04, bias: o.bias ?? 0.05 };
+  return {
+    dims,
+    shape,
+    m,
+    names: [...names],
+    roles: ROLES[m]!,
+    cases,
+    seed: o.seed ?? 0,
+    noise: o.noise ?? 0.04,
+    bias: o.bias ?? 0.05,
+  };
 }
 
 /** A star-shaped blob: inside when |p − c| < r·(1 + amp·Σ_j w_j sin(k_j·u + φ_j)), u the unit direction. */
-interface Blob { c: number[]; r: number; k: number[][]; phi: number[]; w: number[]; amp: number }
+interface Blob {
+  c: number[];
+  r: number;
+  k: number[][];
+  phi: number[];
+  w: number[];
+  amp: number;
+}
 
 function makeBlob(rng: Rng, c: number[], r: number, dims: number, amp = 0.2): Blob {
-  const k: number[][] = [], phi: number[] = [], w: number[] = [];
+  const k: number[][] = [],
+    phi: number[] = [],
+    w: number[] = [];
   for (let j = 0; j < 3; j++) {
     k.push(Array.from({ length: dims }, () => rng.range(-3, 3)));
     phi.push(rng.range(0, 2 * Math.PI));
@@ -168,7 +198,8 @@ function dist(a: number[], b: number[]): number {
 /** Generate case `index` (0-based) of the phantom defined by `options`. */
 export function generatePhantomCase(index: number, options: PhantomOptions = {}): PhantomCase {
   const o = resolve(options);
-  if (!Number.isInteger(index) || index < 0) throw new Error(`phantom: case index must be a non-negative integer, got ${index}`);
+  if (!Number.isInteger(index) || index < 0)
+    throw new Error(`phantom: case index must be a non-negative integer, got ${index}`);
   const { dims, shape } = o;
   const geo = new Rng(Rng.derive(o.seed, index, 0));
   // Coordinates normalised to [-1, 1] along every axis (voxel centres).
@@ -223,7 +254,11 @@ export function generatePhantomCase(index: number, options: PhantomOptions = {})
         if (inBlob(et, p)) t = TISSUE.T;
       }
     } else {
-      for (const mm of mimics) if (inBlob(mm.blob, p)) { t = mm.cls; break; }
+      for (const mm of mimics)
+        if (inBlob(mm.blob, p)) {
+          t = mm.cls;
+          break;
+        }
     }
     tissue[i] = t;
   }
@@ -306,7 +341,10 @@ export class PhantomDataset implements Dataset {
 
   private index(caseId: string): number {
     const i = this.cases.indexOf(caseId);
-    if (i < 0) throw new Error(`unknown phantom case '${caseId}' (have ${this.cases[0]} … ${this.cases[this.cases.length - 1]})`);
+    if (i < 0)
+      throw new Error(
+        `unknown phantom case '${caseId}' (have ${this.cases[0]} … ${this.cases[this.cases.length - 1]})`,
+      );
     return i;
   }
 
@@ -325,7 +363,12 @@ export class PhantomDataset implements Dataset {
       label,
       labelShape: [regions ? BRATS_REGIONS.length : 1, ...c.spatialShape],
       spacing: c.spatialShape.map(() => 1),
-      affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+      affine: [
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+        [0, 0, 0, 1],
+      ],
       missing: c.modalities.map(() => false),
     };
   }

@@ -13,7 +13,15 @@ import { philox4x32 as corePhilox } from '@largo/core';
 
 /** One Philox-4x32-10 block: 4 counter words, 2 key words → 4 random words (core's block function). */
 export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, out = new Uint32Array(4)): Uint32Array {
-  corePhilox(counter[0]! >>> 0, counter[1]! >>> 0, counter[2]! >>> 0, counter[3]! >>> 0, key[0]! >>> 0, key[1]! >>> 0, out);
+  corePhilox(
+    counter[0]! >>> 0,
+    counter[1]! >>> 0,
+    counter[2]! >>> 0,
+    counter[3]! >>> 0,
+    key[0]! >>> 0,
+    key[1]! >>> 0,
+    out,
+  );
   return out;
 }
 
@@ -86,7 +94,8 @@ export class Rng {
 
   /** Unbiased integer in [0, n), n ≤ 2^32. */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 0x100000000) throw new Error(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    if (!Number.isInteger(n) || n <= 0 || n > 0x100000000)
+      throw new Error(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
     const limit = 0x100000000 - (0x100000000 % n);
     for (;;) {
       const u = this.uint32();

@@ -8,7 +8,16 @@
  * voxel along D, H, W), and `affine` is the NIfTI voxel→world matrix, which
  * takes voxel indices in NIfTI order (i, j, k) = (W index, H index, D index).
  */
-import { NiftiError, niftiAffine, niftiShape, niftiValues, createNifti, setNiftiAffine, type NiftiImage, type NiftiData } from './nifti-format.js';
+import {
+  NiftiError,
+  niftiAffine,
+  niftiShape,
+  niftiValues,
+  createNifti,
+  setNiftiAffine,
+  type NiftiImage,
+  type NiftiData,
+} from './nifti-format.js';
 
 export interface Volume {
   data: Float32Array;
@@ -20,14 +29,20 @@ export interface Volume {
   affine: number[][];
 }
 
-export type AnyTypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Int16Array | Uint16Array | Int8Array | Uint32Array;
+export type AnyTypedArray =
+  Float32Array | Float64Array | Int32Array | Uint8Array | Int16Array | Uint16Array | Int8Array | Uint32Array;
 
 export function numel(shape: readonly number[]): number {
   return shape.reduce((p, v) => p * v, 1);
 }
 
 export function identityAffine(): number[][] {
-  return [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
+  return [
+    [1, 0, 0, 0],
+    [0, 1, 0, 0],
+    [0, 0, 1, 0],
+    [0, 0, 0, 1],
+  ];
 }
 
 export function matmul4(a: number[][], b: number[][]): number[][] {
@@ -46,7 +61,9 @@ export function matmul4(a: number[][], b: number[][]): number[][] {
 
 /** Inverse of a 4x4 affine (last row 0 0 0 1) via the 3x3 block. */
 export function invertAffine(a: number[][]): number[][] {
-  const [m00, m01, m02] = a[0]!, [m10, m11, m12] = a[1]!, [m20, m21, m22] = a[2]!;
+  const [m00, m01, m02] = a[0]!,
+    [m10, m11, m12] = a[1]!,
+    [m20, m21, m22] = a[2]!;
   const c00 = m11! * m22! - m12! * m21!;
   const c01 = m02! * m21! - m01! * m22!;
   const c02 = m01! * m12! - m02! * m11!;
@@ -94,7 +111,12 @@ export function niftiToVolume(image: NiftiImage, path = '<image>'): Volume {
 }
 
 /** The inverse of niftiToVolume: a NIfTI image carrying the volume's spacing and affine (sform + qform). */
-export function volumeToNifti(vol: { data: NiftiData; shape: number[]; spacing: number[]; affine?: number[][] }): NiftiImage {
+export function volumeToNifti(vol: {
+  data: NiftiData;
+  shape: number[];
+  spacing: number[];
+  affine?: number[][];
+}): NiftiImage {
   const dims = [...vol.shape].reverse();
   const img = createNifti(vol.data, dims, { spacing: [...vol.spacing].reverse() });
   if (vol.affine) setNiftiAffine(img.header, vol.affine);
@@ -115,7 +137,8 @@ export function nonzeroBoundingBox(arrays: ArrayLike<number>[], shape: number[])
   const end = [0, 0, 0];
   let any = false;
   for (const a of arrays) {
-    if (a.length !== D * H * W) throw new Error(`nonzeroBoundingBox: array of length ${a.length} does not match shape [${shape.join(', ')}]`);
+    if (a.length !== D * H * W)
+      throw new Error(`nonzeroBoundingBox: array of length ${a.length} does not match shape [${shape.join(', ')}]`);
     let i = 0;
     for (let d = 0; d < D; d++) {
       for (let h = 0; h < H; h++) {
@@ -156,7 +179,12 @@ export function cropArray<T extends AnyTypedArray>(a: T, shape: number[], box: B
 /** Affine after cropping at `start` = [d0, h0, w0]: the new voxel (0,0,0) is the old (w0, h0, d0). */
 export function cropAffine(affine: number[][], start: number[]): number[][] {
   const [d0, h0, w0] = start as [number, number, number];
-  const shift = [[1, 0, 0, w0], [0, 1, 0, h0], [0, 0, 1, d0], [0, 0, 0, 1]];
+  const shift = [
+    [1, 0, 0, w0],
+    [0, 1, 0, h0],
+    [0, 0, 1, d0],
+    [0, 0, 0, 1],
+  ];
   return matmul4(affine, shift);
 }
 
@@ -170,7 +198,10 @@ export function zscoreNonzero(data: Float32Array): { mean: number; std: number; 
   let sum = 0;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (v !== 0) { sum += v; n++; }
+    if (v !== 0) {
+      sum += v;
+      n++;
+    }
   }
   if (n === 0) return { mean: 0, std: 0, count: 0 };
   const mean = sum / n;
@@ -198,12 +229,19 @@ export function resampledShape(shape: number[], spacing: number[], target: numbe
  * (src = (dst + 0.5)·n_src/n_dst − 0.5, clamped at the border): trilinear for
  * images, nearest for label maps.
  */
-export function resampleArray<T extends AnyTypedArray>(a: T, shape: number[], outShape: number[], mode: 'linear' | 'nearest'): T {
+export function resampleArray<T extends AnyTypedArray>(
+  a: T,
+  shape: number[],
+  outShape: number[],
+  mode: 'linear' | 'nearest',
+): T {
   const [D, H, W] = shape as [number, number, number];
   const [oD, oH, oW] = outShape as [number, number, number];
   const out = new (a.constructor as new (n: number) => T)(oD * oH * oW);
   const axis = (n: number, on: number) => {
-    const i0 = new Int32Array(on), i1 = new Int32Array(on), f = new Float64Array(on);
+    const i0 = new Int32Array(on),
+      i1 = new Int32Array(on),
+      f = new Float64Array(on);
     for (let o = 0; o < on; o++) {
       let x = ((o + 0.5) * n) / on - 0.5;
       if (x < 0) x = 0;
@@ -220,15 +258,25 @@ export function resampleArray<T extends AnyTypedArray>(a: T, shape: number[], ou
     }
     return { i0, i1, f };
   };
-  const ad = axis(D, oD), ah = axis(H, oH), aw = axis(W, oW);
+  const ad = axis(D, oD),
+    ah = axis(H, oH),
+    aw = axis(W, oW);
   let o = 0;
   for (let d = 0; d < oD; d++) {
-    const d0 = ad.i0[d]!, d1 = ad.i1[d]!, fd = ad.f[d]!;
+    const d0 = ad.i0[d]!,
+      d1 = ad.i1[d]!,
+      fd = ad.f[d]!;
     for (let h = 0; h < oH; h++) {
-      const h0 = ah.i0[h]!, h1 = ah.i1[h]!, fh = ah.f[h]!;
-      const r00 = (d0 * H + h0) * W, r01 = (d0 * H + h1) * W, r10 = (d1 * H + h0) * W, r11 = (d1 * H + h1) * W;
+      const h0 = ah.i0[h]!,
+        h1 = ah.i1[h]!,
+        fh = ah.f[h]!;
+      const r00 = (d0 * H + h0) * W,
+        r01 = (d0 * H + h1) * W,
+        r10 = (d1 * H + h0) * W,
+        r11 = (d1 * H + h1) * W;
       for (let w = 0; w < oW; w++, o++) {
-        const w0 = aw.i0[w]!, w1 = aw.i1[w]!;
+        const w0 = aw.i0[w]!,
+          w1 = aw.i1[w]!;
         if (mode === 'nearest') {
           out[o] = a[r00 + w0]!;
           continue;
@@ -248,7 +296,12 @@ export function resampleArray<T extends AnyTypedArray>(a: T, shape: number[], ou
 }
 
 /** Affine and spacing after resampling `shape` → `outShape` with the voxel-centre mapping of resampleArray. */
-export function resampledGeometry(affine: number[][], spacing: number[], shape: number[], outShape: number[]): { affine: number[][]; spacing: number[] } {
+export function resampledGeometry(
+  affine: number[][],
+  spacing: number[],
+  shape: number[],
+  outShape: number[],
+): { affine: number[][]; spacing: number[] } {
   const s = shape.map((n, i) => n / outShape[i]!); // per [D,H,W]
   const [sd, sh, sw] = s as [number, number, number];
   const m = [
@@ -292,15 +345,25 @@ export function resampleToGrid<T extends AnyTypedArray>(
         const y = m[1]![0]! * i + m[1]![1]! * j + m[1]![2]! * k + m[1]![3]!;
         const z = m[2]![0]! * i + m[2]![1]! * j + m[2]![2]! * k + m[2]![3]!;
         if (mode === 'nearest') {
-          const xi = Math.round(x), yi = Math.round(y), zi = Math.round(z);
+          const xi = Math.round(x),
+            yi = Math.round(y),
+            zi = Math.round(z);
           if (xi >= 0 && xi < W && yi >= 0 && yi < H && zi >= 0 && zi < D) out[o] = at(zi, yi, xi);
           continue;
         }
         if (x < -0.5 || x > W - 0.5 || y < -0.5 || y > H - 0.5 || z < -0.5 || z > D - 0.5) continue;
-        const cx = Math.min(Math.max(x, 0), W - 1), cy = Math.min(Math.max(y, 0), H - 1), cz = Math.min(Math.max(z, 0), D - 1);
-        const x0 = Math.floor(cx), y0 = Math.floor(cy), z0 = Math.floor(cz);
-        const x1 = Math.min(x0 + 1, W - 1), y1 = Math.min(y0 + 1, H - 1), z1 = Math.min(z0 + 1, D - 1);
-        const fx = cx - x0, fy = cy - y0, fz = cz - z0;
+        const cx = Math.min(Math.max(x, 0), W - 1),
+          cy = Math.min(Math.max(y, 0), H - 1),
+          cz = Math.min(Math.max(z, 0), D - 1);
+        const x0 = Math.floor(cx),
+          y0 = Math.floor(cy),
+          z0 = Math.floor(cz);
+        const x1 = Math.min(x0 + 1, W - 1),
+          y1 = Math.min(y0 + 1, H - 1),
+          z1 = Math.min(z0 + 1, D - 1);
+        const fx = cx - x0,
+          fy = cy - y0,
+          fz = cz - z0;
         const c00 = at(z0, y0, x0) * (1 - fx) + at(z0, y0, x1) * fx;
         const c01 = at(z0, y1, x0) * (1 - fx) + at(z0, y1, x1) * fx;
         const c10 = at(z1, y0, x0) * (1 - fx) + at(z1, y0, x1) * fx;

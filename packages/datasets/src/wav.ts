@@ -57,7 +57,10 @@ export function decodeWav(buf: Uint8Array, path = '<buffer>'): Wav {
       };
     } else if (id === 'data') {
       if (body + size > buf.length) {
-        throw new WavError(path, `truncated: the 'data' chunk declares ${size} bytes but only ${buf.length - body} remain`);
+        throw new WavError(
+          path,
+          `truncated: the 'data' chunk declares ${size} bytes but only ${buf.length - body} remain`,
+        );
       }
       data = { at: body, size };
       break;
@@ -72,20 +75,31 @@ export function decodeWav(buf: Uint8Array, path = '<buffer>'): Wav {
   let format: 'pcm' | 'float';
   if (tag === 1 && [8, 16, 24, 32].includes(bits)) format = 'pcm';
   else if (tag === 3 && (bits === 32 || bits === 64)) format = 'float';
-  else throw new WavError(path, `unsupported encoding: format tag ${tag} with ${bits} bits (PCM 8/16/24/32 and IEEE float 32/64 are supported)`);
+  else
+    throw new WavError(
+      path,
+      `unsupported encoding: format tag ${tag} with ${bits} bits (PCM 8/16/24/32 and IEEE float 32/64 are supported)`,
+    );
   const bytes = bits / 8;
   const frameBytes = bytes * nch;
-  if (fmt.align !== frameBytes) throw new WavError(path, `block align ${fmt.align} disagrees with ${nch} channel(s) of ${bits} bits`);
-  if (data.size % frameBytes !== 0) throw new WavError(path, `data chunk of ${data.size} bytes is not a whole number of ${frameBytes}-byte frames`);
+  if (fmt.align !== frameBytes)
+    throw new WavError(path, `block align ${fmt.align} disagrees with ${nch} channel(s) of ${bits} bits`);
+  if (data.size % frameBytes !== 0)
+    throw new WavError(path, `data chunk of ${data.size} bytes is not a whole number of ${frameBytes}-byte frames`);
   const n = data.size / frameBytes;
   const channels = Array.from({ length: nch }, () => new Float32Array(n));
   const read: (o: number) => number =
     format === 'float'
-      ? bits === 32 ? (o) => dv.getFloat32(o, true) : (o) => dv.getFloat64(o, true)
-      : bits === 8 ? (o) => (dv.getUint8(o) - 128) / 128
-      : bits === 16 ? (o) => dv.getInt16(o, true) / 32768
-      : bits === 24 ? (o) => (((dv.getUint8(o + 2) << 24) | (dv.getUint8(o + 1) << 16) | (dv.getUint8(o) << 8)) >> 8) / 8388608
-      : (o) => dv.getInt32(o, true) / 2147483648;
+      ? bits === 32
+        ? (o) => dv.getFloat32(o, true)
+        : (o) => dv.getFloat64(o, true)
+      : bits === 8
+        ? (o) => (dv.getUint8(o) - 128) / 128
+        : bits === 16
+          ? (o) => dv.getInt16(o, true) / 32768
+          : bits === 24
+            ? (o) => (((dv.getUint8(o + 2) << 24) | (dv.getUint8(o + 1) << 16) | (dv.getUint8(o) << 8)) >> 8) / 8388608
+            : (o) => dv.getInt32(o, true) / 2147483648;
   let o = data.at;
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < nch; c++, o += bytes) channels[c]![i] = read(o);
@@ -108,7 +122,11 @@ export function readWav(path: string): Wav {
 }
 
 /** Encode 16-bit PCM (for tests and fixtures); samples are clipped to [-1, 1). */
-export function encodeWav(channels: Float32Array[], sampleRate: number, options: { bits?: 8 | 16 | 24 | 32; float?: boolean } = {}): Uint8Array {
+export function encodeWav(
+  channels: Float32Array[],
+  sampleRate: number,
+  options: { bits?: 8 | 16 | 24 | 32; float?: boolean } = {},
+): Uint8Array {
   const float = options.float ?? false;
   const bits = float ? (options.bits === 32 || options.bits === undefined ? 32 : 64) : (options.bits ?? 16);
   const nch = channels.length;
@@ -117,7 +135,9 @@ export function encodeWav(channels: Float32Array[], sampleRate: number, options:
   const dataSize = n * nch * bytes;
   const buf = new Uint8Array(44 + dataSize + (dataSize & 1));
   const dv = new DataView(buf.buffer);
-  const put = (at: number, s: string) => { for (let i = 0; i < 4; i++) buf[at + i] = s.charCodeAt(i); };
+  const put = (at: number, s: string) => {
+    for (let i = 0; i < 4; i++) buf[at + i] = s.charCodeAt(i);
+  };
   put(0, 'RIFF');
   dv.setUint32(4, buf.length - 8, true);
   put(8, 'WAVE');

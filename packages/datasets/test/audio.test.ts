@@ -19,8 +19,14 @@ t.test('MNIST t10k: 10,000 images, first labels 7 2 1 0 4', { skip: SKIP_SHARED 
   const labels = readMnistLabels(shared('mnist', 't10k-labels-idx1-ubyte.gz'));
   t.equal(labels.length, 10000);
   t.same([...labels.subarray(0, 5)], [7, 2, 1, 0, 4]);
-  t.throws(() => readMnistLabels(shared('mnist', 't10k-images-idx3-ubyte.gz')), /wrong magic 0x00000803 for MNIST labels \(expected 0x00000801\)/);
-  t.throws(() => readMnistImages(shared('mnist', 't10k-labels-idx1-ubyte.gz')), /t10k-labels-idx1-ubyte\.gz: wrong magic 0x00000801/);
+  t.throws(
+    () => readMnistLabels(shared('mnist', 't10k-images-idx3-ubyte.gz')),
+    /wrong magic 0x00000803 for MNIST labels \(expected 0x00000801\)/,
+  );
+  t.throws(
+    () => readMnistImages(shared('mnist', 't10k-labels-idx1-ubyte.gz')),
+    /t10k-labels-idx1-ubyte\.gz: wrong magic 0x00000801/,
+  );
 });
 
 t.test('IDX parsing: plain and gzipped, sizes validated', async (t) => {
@@ -36,7 +42,10 @@ t.test('IDX parsing: plain and gzipped, sizes validated', async (t) => {
   t.same(parseIdx(gzipSync(ok)).data, Uint8Array.from([1, 2, 3, 4]));
   const i16 = mk([0, 0, 0x0b, 1], [2], [0xff, 0xfe, 0x01, 0x00]);
   t.same([...parseIdx(i16).data], [-2, 256], 'big-endian int16');
-  t.throws(() => parseIdx(ok.subarray(0, ok.length - 1), 'x.idx'), /x\.idx: truncated: shape \[2, 1, 2\] needs 4 data bytes, found 3/);
+  t.throws(
+    () => parseIdx(ok.subarray(0, ok.length - 1), 'x.idx'),
+    /x\.idx: truncated: shape \[2, 1, 2\] needs 4 data bytes, found 3/,
+  );
   t.throws(() => parseIdx(Buffer.concat([ok, Buffer.from([9])]), 'x.idx'), /size mismatch/);
   t.throws(() => parseIdx(mk([1, 2, 8, 1], [1], [0]), 'x.idx'), /x\.idx: not an IDX file: magic 0x01020801/);
   t.throws(() => parseIdx(gzipSync(ok).subarray(0, 10), 'x.gz'), /x\.gz: corrupt or truncated gzip/);
@@ -48,28 +57,43 @@ t.test('IDX parsing: plain and gzipped, sizes validated', async (t) => {
 });
 
 t.test('WAV: every encoding round-trips; stereo mixes to mono', async (t) => {
-  fc.assert(fc.property(
-    fc.constantFrom<[number, boolean]>([8, false], [16, false], [24, false], [32, false], [32, true], [64, true]),
-    fc.integer({ min: 1, max: 3 }),
-    fc.integer({ min: 0, max: 50 }),
-    fc.integer({ min: 1, max: 48000 }),
-    fc.infiniteStream(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
-    ([bits, float], nch, n, rate, ints) => {
-      const it = ints[Symbol.iterator]();
-      // values on each format's grid, so decoding is exact
-      const q = float ? 2 ** 31 : 2 ** (bits - 1);
-      const channels = Array.from({ length: nch }, () => Float32Array.from({ length: n }, () => {
-        const v = it.next().value as number;
-        return float ? Math.fround(v / 2 ** 31) : Math.trunc((v / 2 ** 31) * q) / q;
-      }));
-      const w = decodeWav(encodeWav(channels, rate, { bits: bits as 8 | 16 | 24 | 32, float }));
-      if (w.sampleRate !== rate || w.bitsPerSample !== bits || w.format !== (float ? 'float' : 'pcm') || w.channels.length !== nch) throw new Error('header');
-      for (let c = 0; c < nch; c++) for (let i = 0; i < n; i++) if (w.channels[c]![i] !== channels[c]![i]) throw new Error(`sample ${c}/${i}: ${w.channels[c]![i]} vs ${channels[c]![i]}`);
-      for (let i = 0; i < n; i++) {
-        const m = channels.reduce((s, ch) => s + ch[i]!, 0) / nch;
-        if (Math.abs(w.mono[i]! - m) > 1e-6) throw new Error('mono');
-      }
-    }), { numRuns: 200 });
+  fc.assert(
+    fc.property(
+      fc.constantFrom<[number, boolean]>([8, false], [16, false], [24, false], [32, false], [32, true], [64, true]),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 0, max: 50 }),
+      fc.integer({ min: 1, max: 48000 }),
+      fc.infiniteStream(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      ([bits, float], nch, n, rate, ints) => {
+        const it = ints[Symbol.iterator]();
+        // values on each format's grid, so decoding is exact
+        const q = float ? 2 ** 31 : 2 ** (bits - 1);
+        const channels = Array.from({ length: nch }, () =>
+          Float32Array.from({ length: n }, () => {
+            const v = it.next().value as number;
+            return float ? Math.fround(v / 2 ** 31) : Math.trunc((v / 2 ** 31) * q) / q;
+          }),
+        );
+        const w = decodeWav(encodeWav(channels, rate, { bits: bits as 8 | 16 | 24 | 32, float }));
+        if (
+          w.sampleRate !== rate ||
+          w.bitsPerSample !== bits ||
+          w.format !== (float ? 'float' : 'pcm') ||
+          w.channels.length !== nch
+        )
+          throw new Error('header');
+        for (let c = 0; c < nch; c++)
+          for (let i = 0; i < n; i++)
+            if (w.channels[c]![i] !== channels[c]![i])
+              throw new Error(`sample ${c}/${i}: ${w.channels[c]![i]} vs ${channels[c]![i]}`);
+        for (let i = 0; i < n; i++) {
+          const m = channels.reduce((s, ch) => s + ch[i]!, 0) / nch;
+          if (Math.abs(w.mono[i]! - m) > 1e-6) throw new Error('mono');
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
   t.pass('ok');
 });
 
@@ -80,8 +104,24 @@ t.test('WAV errors name the file', async (t) => {
     ['notriff.wav', Buffer.concat([Buffer.from('RIFX'), good.subarray(4)]), /not a RIFF\/WAVE file/],
     ['cut.wav', good.subarray(0, good.length - 2), /truncated: the 'data' chunk declares 6 bytes but only 4 remain/],
     ['nodata.wav', good.subarray(0, 36), /no 'data' chunk/],
-    ['adpcm.wav', (() => { const b = Buffer.from(good); b.writeUInt16LE(2, 20); return b; })(), /unsupported encoding: format tag 2 with 16 bits/],
-    ['align.wav', (() => { const b = Buffer.from(good); b.writeUInt16LE(4, 32); return b; })(), /block align 4 disagrees/],
+    [
+      'adpcm.wav',
+      (() => {
+        const b = Buffer.from(good);
+        b.writeUInt16LE(2, 20);
+        return b;
+      })(),
+      /unsupported encoding: format tag 2 with 16 bits/,
+    ],
+    [
+      'align.wav',
+      (() => {
+        const b = Buffer.from(good);
+        b.writeUInt16LE(4, 32);
+        return b;
+      })(),
+      /block align 4 disagrees/,
+    ],
     ['nofmt.wav', Buffer.concat([good.subarray(0, 12), good.subarray(36)]), /no 'fmt ' chunk/],
   ];
   const dir = tempDir(t);
@@ -89,20 +129,39 @@ t.test('WAV errors name the file', async (t) => {
     const p = join(dir, name);
     writeFileSync(p, bytes);
     t.throws(() => readWav(p), re, name);
-    try { readWav(p); } catch (e) {
+    try {
+      readWav(p);
+    } catch (e) {
       t.type(e, WavError);
       t.ok((e as Error).message.startsWith(p + ': '), `${name} names the file`);
     }
   }
   // unknown chunks (odd sized, padded) before data are skipped
-  const withList = Buffer.concat([good.subarray(0, 36), Buffer.from('LIST'), Buffer.from([3, 0, 0, 0, 1, 2, 3, 0]), good.subarray(36)]);
+  const withList = Buffer.concat([
+    good.subarray(0, 36),
+    Buffer.from('LIST'),
+    Buffer.from([3, 0, 0, 0, 1, 2, 3, 0]),
+    good.subarray(36),
+  ]);
   t.same([...decodeWav(withList).mono], [0, 0.5, -0.5]);
   // WAVE_FORMAT_EXTENSIBLE
   const ext = Buffer.alloc(68);
-  ext.write('RIFF', 0); ext.writeUInt32LE(60, 4); ext.write('WAVE', 8); ext.write('fmt ', 12); ext.writeUInt32LE(40, 16);
-  ext.writeUInt16LE(0xfffe, 20); ext.writeUInt16LE(1, 22); ext.writeUInt32LE(8000, 24); ext.writeUInt32LE(16000, 28);
-  ext.writeUInt16LE(2, 32); ext.writeUInt16LE(16, 34); ext.writeUInt16LE(22, 36); ext.writeUInt16LE(16, 38); ext.writeUInt16LE(1, 44);
-  ext.write('data', 60); ext.writeUInt32LE(0, 64);
+  ext.write('RIFF', 0);
+  ext.writeUInt32LE(60, 4);
+  ext.write('WAVE', 8);
+  ext.write('fmt ', 12);
+  ext.writeUInt32LE(40, 16);
+  ext.writeUInt16LE(0xfffe, 20);
+  ext.writeUInt16LE(1, 22);
+  ext.writeUInt32LE(8000, 24);
+  ext.writeUInt32LE(16000, 28);
+  ext.writeUInt16LE(2, 32);
+  ext.writeUInt16LE(16, 34);
+  ext.writeUInt16LE(22, 36);
+  ext.writeUInt16LE(16, 38);
+  ext.writeUInt16LE(1, 44);
+  ext.write('data', 60);
+  ext.writeUInt32LE(0, 64);
   t.equal(decodeWav(ext).format, 'pcm');
 });
 
@@ -120,23 +179,31 @@ t.test('all 3,000 FSDD recordings decode', { skip: SKIP_SHARED }, async (t) => {
 });
 
 t.test('FFT matches a direct DFT', async (t) => {
-  fc.assert(fc.property(fc.integer({ min: 0, max: 7 }), fc.infiniteStream(fc.double({ min: -1, max: 1, noNaN: true })), (lg, s) => {
-    const n = 1 << lg;
-    const it = s[Symbol.iterator]();
-    const re = Float64Array.from({ length: n }, () => it.next().value as number);
-    const im = Float64Array.from({ length: n }, () => it.next().value as number);
-    const [r0, i0] = [re.slice(), im.slice()];
-    fft(re, im);
-    for (let k = 0; k < n; k++) {
-      let sr = 0, si = 0;
-      for (let j = 0; j < n; j++) {
-        const a = (-2 * Math.PI * j * k) / n;
-        sr += r0[j]! * Math.cos(a) - i0[j]! * Math.sin(a);
-        si += r0[j]! * Math.sin(a) + i0[j]! * Math.cos(a);
-      }
-      if (Math.abs(sr - re[k]!) > 1e-9 * n || Math.abs(si - im[k]!) > 1e-9 * n) throw new Error(`bin ${k} of ${n}`);
-    }
-  }), { numRuns: 100 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 7 }),
+      fc.infiniteStream(fc.double({ min: -1, max: 1, noNaN: true })),
+      (lg, s) => {
+        const n = 1 << lg;
+        const it = s[Symbol.iterator]();
+        const re = Float64Array.from({ length: n }, () => it.next().value as number);
+        const im = Float64Array.from({ length: n }, () => it.next().value as number);
+        const [r0, i0] = [re.slice(), im.slice()];
+        fft(re, im);
+        for (let k = 0; k < n; k++) {
+          let sr = 0,
+            si = 0;
+          for (let j = 0; j < n; j++) {
+            const a = (-2 * Math.PI * j * k) / n;
+            sr += r0[j]! * Math.cos(a) - i0[j]! * Math.sin(a);
+            si += r0[j]! * Math.sin(a) + i0[j]! * Math.cos(a);
+          }
+          if (Math.abs(sr - re[k]!) > 1e-9 * n || Math.abs(si - im[k]!) > 1e-9 * n) throw new Error(`bin ${k} of ${n}`);
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
   t.throws(() => fft(new Float64Array(6), new Float64Array(6)), /not a power of two/);
 });
 
@@ -147,10 +214,11 @@ t.test('mel filterbank and DCT basics', async (t) => {
   t.equal(fb.length, 257);
   for (let m = 0; m < 40; m++) t.ok(Math.max(...fb.map((r) => r[m]!)) > 0.3, `band ${m} not empty`);
   const D = dctBasis(40, 40);
-  for (let a = 0; a < 40; a++) for (let b = a; b < 40; b++) {
-    const dot = D[a]!.reduce((s, v, i) => s + v * D[b]![i]!, 0);
-    if (Math.abs(dot - (a === b ? 1 : 0)) > 1e-12) t.fail(`DCT rows ${a},${b} not orthonormal`);
-  }
+  for (let a = 0; a < 40; a++)
+    for (let b = a; b < 40; b++) {
+      const dot = D[a]!.reduce((s, v, i) => s + v * D[b]![i]!, 0);
+      if (Math.abs(dot - (a === b ? 1 : 0)) > 1e-12) t.fail(`DCT rows ${a},${b} not orthonormal`);
+    }
   t.pass('DCT orthonormal');
   const m = new Mfcc();
   t.equal(m.frameCount(100000), 20);
@@ -175,21 +243,30 @@ const TOL = 1e-6;
 function compare(t: Test, got: { data: Float32Array; shape: number[] }, want: Fixture['cases'][number], name: string) {
   t.same(got.shape, want.shape, `${name} shape`);
   let worst = 0;
-  for (let i = 0; i < want.mfcc.length; i++) worst = Math.max(worst, Math.abs(got.data[i]! - want.mfcc[i]!) / (1 + Math.abs(want.mfcc[i]!)));
+  for (let i = 0; i < want.mfcc.length; i++)
+    worst = Math.max(worst, Math.abs(got.data[i]! - want.mfcc[i]!) / (1 + Math.abs(want.mfcc[i]!)));
   t.ok(worst <= TOL, `${name}: worst relative difference ${worst.toExponential(2)} ≤ ${TOL}`);
 }
 
 t.test(`MFCC matches torchaudio ${fixture.torchaudio} (synthetic chirp)`, async (t) => {
   const c = fixture.cases.find((x) => x.file === null)!;
   const x = new Float64Array(4000);
-  for (let n = 0; n < 4000; n++) x[n] = 0.5 * Math.sin(2 * Math.PI * (200 + (1500 * n) / 4000) * n / 8000) + 0.1 * Math.sin(2 * Math.PI * 3000 * n / 8000);
+  for (let n = 0; n < 4000; n++)
+    x[n] =
+      0.5 * Math.sin((2 * Math.PI * (200 + (1500 * n) / 4000) * n) / 8000) +
+      0.1 * Math.sin((2 * Math.PI * 3000 * n) / 8000);
   compare(t, mfcc(x, { frames: c.frames, preEmphasis: c.preEmphasis }), c, 'chirp');
 });
 
 t.test(`MFCC matches torchaudio ${fixture.torchaudio} on FSDD recordings`, { skip: SKIP_SHARED }, async (t) => {
   for (const c of fixture.cases.filter((x) => x.file !== null)) {
     const w = readWav(shared(c.file!));
-    compare(t, mfcc(w.mono, { frames: c.frames, preEmphasis: c.preEmphasis }), c, `${c.file} (frames ${c.frames}, pre-emphasis ${c.preEmphasis})`);
+    compare(
+      t,
+      mfcc(w.mono, { frames: c.frames, preEmphasis: c.preEmphasis }),
+      c,
+      `${c.file} (frames ${c.frames}, pre-emphasis ${c.preEmphasis})`,
+    );
   }
 });
 
@@ -199,8 +276,14 @@ t.test('avMNIST pairing: 2,100 / 900, same digits, no image reused, seeded', { s
   const pairs = pairAvMnist(recs, labels, { seed: 0 });
   t.equal(pairs.filter((p) => p.split === 'train').length, 2100);
   t.equal(pairs.filter((p) => p.split === 'test').length, 900);
-  t.ok(pairs.every((p) => labels[p.image] === p.recording.digit), 'image digit = spoken digit');
-  t.ok(pairs.every((p) => (p.recording.take < 15) === (p.split === 'test')), 'take < 15 is test');
+  t.ok(
+    pairs.every((p) => labels[p.image] === p.recording.digit),
+    'image digit = spoken digit',
+  );
+  t.ok(
+    pairs.every((p) => p.recording.take < 15 === (p.split === 'test')),
+    'take < 15 is test',
+  );
   t.equal(new Set(pairs.map((p) => p.image)).size, 3000, 'each image used once');
   const key = (ps: typeof pairs) => JSON.stringify(ps.map((p) => [p.recording.file, p.image, p.split]));
   t.equal(key(pairAvMnist(recs, labels, { seed: 0 })), key(pairs), 'deterministic');
@@ -231,5 +314,7 @@ t.test('avMNIST loader end to end (test split features)', { skip: SKIP_SHARED },
   t.same(tt.image.shape, [900, 1, 28, 28]);
   t.same(tt.audio.shape, [900, 1, 20, 20]);
   t.equal(tt.label.dtype, 'int32');
-  tt.image.dispose(); tt.audio.dispose(); tt.label.dispose();
+  tt.image.dispose();
+  tt.audio.dispose();
+  tt.label.dispose();
 });

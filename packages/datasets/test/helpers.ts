@@ -24,9 +24,10 @@ export const SHARED = sharedDatasets();
  * Pass as tap's `skip` option: false when the data is there, else the reason;
  * with LARGO_REQUIRE_SHARED=1 missing data throws instead.
  */
-export const SKIP_SHARED: string | false = requirement('SHARED', SHARED
-  ? false
-  : `shared data sets not found at ${candidate} (set LARGO_SHARED_DATASETS to their folder)`);
+export const SKIP_SHARED: string | false = requirement(
+  'SHARED',
+  SHARED ? false : `shared data sets not found at ${candidate} (set LARGO_SHARED_DATASETS to their folder)`,
+);
 
 export function shared(...parts: string[]): string {
   if (!SHARED) throw new Error('shared data sets missing');

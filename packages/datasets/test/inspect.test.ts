@@ -48,7 +48,10 @@ t.test('inspect MNIST and FSDD', { skip: SKIP_SHARED }, async (t) => {
 t.test('inspect synthetic label maps and errors', async (t) => {
   const dir = tempDir(t);
   const p = join(dir, 'case_msk.nii');
-  writeFileSync(p, encodeNifti(createNifti(Uint8Array.from([0, 0, 1, 1, 1, 0]), [3, 2, 1], { sclSlope: 1, sclInter: 0 })));
+  writeFileSync(
+    p,
+    encodeNifti(createNifti(Uint8Array.from([0, 0, 1, 1, 1, 0]), [3, 2, 1], { sclSlope: 1, sclInter: 0 })),
+  );
   const out = await inspectPath(p);
   t.match(out, 'dtype: uint8 (datatype 2)');
   t.match(out, 'label counts: 0: 3, 1: 3');

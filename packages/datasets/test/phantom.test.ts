@@ -39,19 +39,30 @@ t.test('default: 4 modalities, 32³, nested BraTS-like labels', async (t) => {
     t.same(c.missing, [false, false, false, false]);
     const n = 32 ** 3;
     const [wt, tc, et] = [0, 1, 2].map((r) => c.label!.subarray(r * n, (r + 1) * n));
-    let nested = true, cnt = [0, 0, 0];
+    let nested = true,
+      cnt = [0, 0, 0];
     for (let i = 0; i < n; i++) {
       if ((et[i]! && !tc[i]) || (tc[i]! && !wt[i])) nested = false;
-      cnt[0]! += wt[i]!; cnt[1]! += tc[i]!; cnt[2]! += et[i]!;
+      cnt[0]! += wt[i]!;
+      cnt[1]! += tc[i]!;
+      cnt[2]! += et[i]!;
     }
     t.ok(nested, `${id}: ET ⊂ TC ⊂ WT`);
     t.ok(cnt[2]! > 20 && cnt[1]! > cnt[2]! && cnt[0]! > cnt[1]!, `${id}: region sizes ${cnt}`);
     // z-scored inside the brain; exactly zero outside
     for (let m = 0; m < 4; m++) {
       const x = c.image.subarray(m * n, (m + 1) * n);
-      let s = 0, k = 0;
-      for (const v of x) if (v !== 0) { s += v; k++; }
-      t.ok(Math.abs(s / k) < 1e-3 && k > 0.25 * n && k < 0.45 * n, `${id} modality ${m}: brain ${k} voxels, mean ${s / k}`);
+      let s = 0,
+        k = 0;
+      for (const v of x)
+        if (v !== 0) {
+          s += v;
+          k++;
+        }
+      t.ok(
+        Math.abs(s / k) < 1e-3 && k > 0.25 * n && k < 0.45 * n,
+        `${id} modality ${m}: brain ${k} voxels, mean ${s / k}`,
+      );
     }
   }
   const raw = generatePhantomCase(0);
@@ -67,9 +78,12 @@ t.test('default: 4 modalities, 32³, nested BraTS-like labels', async (t) => {
 /** Best balanced accuracy of a single threshold separating sample a from sample b. */
 function thresholdAccuracy(a: number[], b: number[]): number {
   const all = [...a.map((v) => [v, 0] as const), ...b.map((v) => [v, 1] as const)].sort((x, y) => x[0] - y[0]);
-  let ca = 0, cb = 0, best = 0.5;
+  let ca = 0,
+    cb = 0,
+    best = 0.5;
   for (let i = 0; i < all.length; i++) {
-    if (all[i]![1] === 0) ca++; else cb++;
+    if (all[i]![1] === 0) ca++;
+    else cb++;
     if (i + 1 < all.length && all[i + 1]![0] === all[i]![0]) continue;
     const acc = 0.5 * (ca / a.length + (b.length - cb) / b.length);
     best = Math.max(best, acc, 1 - acc);
@@ -87,8 +101,13 @@ for (const M of [2, 3, 4, 5]) {
       for (const u of PHANTOM_UNIQUE[M]!) {
         for (let m = 0; m < M; m++) {
           const x = c.image.subarray(m * n, (m + 1) * n);
-          let s = 0, cnt = 0;
-          for (const v of x) if (v !== 0) { s += v; cnt++; }
+          let s = 0,
+            cnt = 0;
+          for (const v of x)
+            if (v !== 0) {
+              s += v;
+              cnt++;
+            }
           const key = `${u.modality}/${m}`;
           if (!pools.has(key)) pools.set(key, [[], []]);
           const [pa, pb] = pools.get(key)!;
@@ -105,9 +124,13 @@ for (const M of [2, 3, 4, 5]) {
         t.ok(a.length > 20 && b.length > 20, `enough voxels of classes ${u.classes}`);
         return thresholdAccuracy(a, b);
       });
-      t.ok(accs[u.modality]! > 0.97, `modality ${u.modality} separates classes ${u.classes}: ${accs[u.modality]!.toFixed(3)}`);
+      t.ok(
+        accs[u.modality]! > 0.97,
+        `modality ${u.modality} separates classes ${u.classes}: ${accs[u.modality]!.toFixed(3)}`,
+      );
       for (let m = 0; m < M; m++) {
-        if (m !== u.modality) t.ok(accs[m]! < 0.7, `modality ${m} does not separate classes ${u.classes}: ${accs[m]!.toFixed(3)}`);
+        if (m !== u.modality)
+          t.ok(accs[m]! < 0.7, `modality ${m} does not separate classes ${u.classes}: ${accs[m]!.toFixed(3)}`);
       }
     }
   });
@@ -115,11 +138,15 @@ for (const M of [2, 3, 4, 5]) {
 
 t.test('labels do not depend on the modality count; different names allowed', async (t) => {
   const ref = generatePhantomCase(2, { modalities: 2, seed: 9 });
-  for (const M of [3, 4, 5]) t.equal(sha(generatePhantomCase(2, { modalities: M, seed: 9 }).labels), sha(ref.labels), `M = ${M}`);
+  for (const M of [3, 4, 5])
+    t.equal(sha(generatePhantomCase(2, { modalities: M, seed: 9 }).labels), sha(ref.labels), `M = ${M}`);
   t.same(new PhantomDataset({ modalities: 5 }).modalities, ['flair', 't1', 't1ce', 't2', 'dwi']);
   t.same(new PhantomDataset({ modalities: 2, modalityNames: ['a', 'b'] }).modalities, ['a', 'b']);
   const c5 = generatePhantomCase(0, { modalities: 5 });
-  t.ok(c5.tissue.includes(TISSUE.V) && c5.tissue.includes(TISSUE.M1) && c5.tissue.includes(TISSUE.M2), 'mimics present with 5 modalities');
+  t.ok(
+    c5.tissue.includes(TISSUE.V) && c5.tissue.includes(TISSUE.M1) && c5.tissue.includes(TISSUE.M2),
+    'mimics present with 5 modalities',
+  );
   t.notOk(generatePhantomCase(0, { modalities: 3 }).tissue.includes(TISSUE.M1), 'no mimics without t2');
 });
 
@@ -129,11 +156,19 @@ t.test('2D variant and options', async (t) => {
   t.same(c.imageShape, [3, 48, 48]);
   t.same(c.labelShape, [3, 48, 48]);
   t.same(c.spacing, [1, 1]);
-  t.ok(c.label!.subarray(2 * 48 * 48).some((v) => v === 1), 'ET present in 2D');
-  const lm = await new PhantomDataset({ dims: 2, size: [40, 56], labelMode: 'labels', normalize: 'none' }).loadArrays('phantom-0000');
+  t.ok(
+    c.label!.subarray(2 * 48 * 48).some((v) => v === 1),
+    'ET present in 2D',
+  );
+  const lm = await new PhantomDataset({ dims: 2, size: [40, 56], labelMode: 'labels', normalize: 'none' }).loadArrays(
+    'phantom-0000',
+  );
   t.same(lm.imageShape, [4, 40, 56]);
   t.same(lm.labelShape, [1, 40, 56]);
-  t.ok(lm.image.every((v) => v >= 0), 'raw intensities are non-negative');
+  t.ok(
+    lm.image.every((v) => v >= 0),
+    'raw intensities are non-negative',
+  );
   t.throws(() => new PhantomDataset({ modalities: 6 }), /modalities must be 2 to 5/);
   t.throws(() => new PhantomDataset({ size: 4 }), /size must be 3 integers ≥ 8/);
   t.throws(() => new PhantomDataset({ modalities: 2, modalityNames: ['x'] }), /1 modality names for 2 modalities/);

@@ -105,7 +105,11 @@ export class WebGpuBackend implements Backend {
   /** Counters for tests and benchmarks. */
   readonly stats = { dispatches: 0, submits: 0, pipelinesCompiled: 0, buffersCreated: 0, reads: 0 };
 
-  constructor(readonly device: GPUDevice, readonly info: GpuDeviceInfo, readonly adapter: GPUAdapter | null = null) {
+  constructor(
+    readonly device: GPUDevice,
+    readonly info: GpuDeviceInfo,
+    readonly adapter: GPUAdapter | null = null,
+  ) {
     const l = device.limits;
     this.limits = {
       maxInvocations: l.maxComputeInvocationsPerWorkgroup,
@@ -119,7 +123,11 @@ export class WebGpuBackend implements Backend {
       uniformAlign: l.minUniformBufferOffsetAlignment,
     };
     this.arenaBytes = Math.min(65536, l.maxUniformBufferBindingSize) >= 65536 ? 65536 : 16384;
-    this.arena = device.createBuffer({ size: this.arenaBytes, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'largo-uniforms' });
+    this.arena = device.createBuffer({
+      size: this.arenaBytes,
+      usage: USAGE.UNIFORM | USAGE.COPY_DST,
+      label: 'largo-uniforms',
+    });
     this.arenaHost = new Uint8Array(this.arenaBytes);
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
@@ -131,7 +139,9 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Workgroup size for 1-d elementwise kernels. */
-  get wgSize(): number { return Math.min(256, this.limits.maxInvocations, this.limits.maxSizeX); }
+  get wgSize(): number {
+    return Math.min(256, this.limits.maxInvocations, this.limits.maxSizeX);
+  }
 
   // ---------------------------------------------------------------- memory
 
@@ -139,7 +149,9 @@ export class WebGpuBackend implements Backend {
     wtype(dtype, 'webgpu alloc');
     const bytes = Math.max(4, size * 4);
     if (bytes > this.limits.maxBinding) {
-      throw new Error(`webgpu: a ${dtype} tensor of ${size} elements (${bytes} bytes) exceeds this device's maxStorageBufferBindingSize of ${this.limits.maxBinding} bytes`);
+      throw new Error(
+        `webgpu: a ${dtype} tensor of ${size} elements (${bytes} bytes) exceeds this device's maxStorageBufferBindingSize of ${this.limits.maxBinding} bytes`,
+      );
     }
     const bucket = bucketBytes(bytes, this.limits.maxBinding);
     this.live++;
@@ -173,7 +185,10 @@ export class WebGpuBackend implements Backend {
       return;
     }
     let list = this.pool.get(bucket);
-    if (!list) { list = []; this.pool.set(bucket, list); }
+    if (!list) {
+      list = [];
+      this.pool.set(bucket, list);
+    }
     list.push(buffer);
     this.pooledBytes += bucket;
   }
@@ -186,10 +201,14 @@ export class WebGpuBackend implements Backend {
     this.returnBuffer(d.buffer);
   }
 
-  liveBuffers(): number { return this.live; }
+  liveBuffers(): number {
+    return this.live;
+  }
 
   /** Bytes parked in the pool (free buffers kept for reuse). */
-  pooledByteCount(): number { return this.pooledBytes; }
+  pooledByteCount(): number {
+    return this.pooledBytes;
+  }
 
   write(id: DataId, values: TypedArray): void {
     const d = id as GpuData;
@@ -197,8 +216,10 @@ export class WebGpuBackend implements Backend {
     if (values.length === 0) return;
     let src: Float32Array | Int32Array | Uint32Array;
     if (d.dtype === 'uint8') src = Uint32Array.from(values as Uint8Array);
-    else if (d.dtype === 'float32') src = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
-    else if (d.dtype === 'int32') src = values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>);
+    else if (d.dtype === 'float32')
+      src = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+    else if (d.dtype === 'int32')
+      src = values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>);
     else throw new Error(`webgpu: dtype ${d.dtype} is not supported`);
     if (this.pendingUse.has(d.buffer)) {
       // writeBuffer would land before the unsubmitted commands that use this buffer. The write
@@ -212,7 +233,9 @@ export class WebGpuBackend implements Backend {
   }
 
   readSync(_id: DataId): TypedArray {
-    throw new Error('webgpu: synchronous reads are not possible on the GPU (dataSync(), item() and toArray() are CPU-only); use `await t.data()`');
+    throw new Error(
+      'webgpu: synchronous reads are not possible on the GPU (dataSync(), item() and toArray() are CPU-only); use `await t.data()`',
+    );
   }
 
   async read(id: DataId): Promise<TypedArray> {
@@ -220,10 +243,15 @@ export class WebGpuBackend implements Backend {
     if (d.freed) throw new Error('webgpu read: storage was freed');
     this.stats.reads++;
     const bytes = d.size * 4;
-    if (bytes === 0) { this.flush(); this.throwErrors(); return emptyOf(d.dtype); }
+    if (bytes === 0) {
+      this.flush();
+      this.throwErrors();
+      return emptyOf(d.dtype);
+    }
     const bucket = bucketBytes(bytes);
-    const staging = this.stagingPool.get(bucket)?.pop()
-      ?? this.device.createBuffer({ size: bucket, usage: USAGE.MAP_READ | USAGE.COPY_DST, label: 'largo-staging' });
+    const staging =
+      this.stagingPool.get(bucket)?.pop() ??
+      this.device.createBuffer({ size: bucket, usage: USAGE.MAP_READ | USAGE.COPY_DST, label: 'largo-staging' });
     this.endPass();
     this.enc().copyBufferToBuffer(d.buffer, 0, staging, 0, bytes);
     this.flush();
@@ -236,24 +264,34 @@ export class WebGpuBackend implements Backend {
     const copy = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     let list = this.stagingPool.get(bucket);
-    if (!list) { list = []; this.stagingPool.set(bucket, list); }
-    if (list.length < 4) list.push(staging); else staging.destroy();
+    if (!list) {
+      list = [];
+      this.stagingPool.set(bucket, list);
+    }
+    if (list.length < 4) list.push(staging);
+    else staging.destroy();
     this.throwErrors();
     switch (d.dtype) {
-      case 'float32': return new Float32Array(copy);
-      case 'int32': return new Int32Array(copy);
-      case 'uint8': return Uint8Array.from(new Uint32Array(copy));
-      default: throw new Error(`webgpu: dtype ${d.dtype} is not supported`);
+      case 'float32':
+        return new Float32Array(copy);
+      case 'int32':
+        return new Int32Array(copy);
+      case 'uint8':
+        return Uint8Array.from(new Uint32Array(copy));
+      default:
+        throw new Error(`webgpu: dtype ${d.dtype} is not supported`);
     }
   }
 
   copy(src: DataId, dst: DataId): void {
-    const s = src as GpuData, t = dst as GpuData;
+    const s = src as GpuData,
+      t = dst as GpuData;
     if (s.size !== t.size) throw new Error(`webgpu copy: ${s.size} elements into ${t.size}`);
     if (s.buffer === t.buffer || s.size === 0) return;
     this.endPass();
     this.enc().copyBufferToBuffer(s.buffer, 0, t.buffer, 0, s.size * 4);
-    this.pendingUse.add(s.buffer); this.pendingUse.add(t.buffer);
+    this.pendingUse.add(s.buffer);
+    this.pendingUse.add(t.buffer);
     this.countDispatch();
   }
 
@@ -263,7 +301,8 @@ export class WebGpuBackend implements Backend {
     if (src.freed || dst.freed) throw new Error('webgpu copy: storage was freed');
     this.endPass();
     this.enc().copyBufferToBuffer(src.buffer, srcOff * 4, dst.buffer, dstOff * 4, n * 4);
-    this.pendingUse.add(src.buffer); this.pendingUse.add(dst.buffer);
+    this.pendingUse.add(src.buffer);
+    this.pendingUse.add(dst.buffer);
     this.countDispatch();
   }
 
@@ -272,20 +311,27 @@ export class WebGpuBackend implements Backend {
     this.flush();
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     for (const list of this.stagingPool.values()) for (const b of list) b.destroy();
-    this.pool.clear(); this.stagingPool.clear();
+    this.pool.clear();
+    this.stagingPool.clear();
     this.pooledBytes = 0;
   }
 
   /** Releases everything and destroys the device; the backend is unusable afterwards. */
   destroy(): void {
     if (this.destroyed) return;
-    try { this.dispose(); } catch { /* device may already be lost */ }
+    try {
+      this.dispose();
+    } catch {
+      /* device may already be lost */
+    }
     this.destroyed = true;
     this.arena.destroy();
     this.device.destroy();
   }
 
-  get isDestroyed(): boolean { return this.destroyed; }
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
 
   // ------------------------------------------------------------- helpers
 
@@ -313,7 +359,10 @@ export class WebGpuBackend implements Backend {
   }
 
   private endPass(): void {
-    if (this.pass) { this.pass.end(); this.pass = null; }
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
   }
 
   private countDispatch(): void {
@@ -326,8 +375,10 @@ export class WebGpuBackend implements Backend {
     let l = this.layouts.get(k);
     if (!l) {
       const entries: GPUBindGroupLayoutEntry[] = [];
-      for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: COMPUTE, buffer: { type: 'read-only-storage' } });
-      for (let i = 0; i < nOut; i++) entries.push({ binding: nIn + i, visibility: COMPUTE, buffer: { type: 'storage' } });
+      for (let i = 0; i < nIn; i++)
+        entries.push({ binding: i, visibility: COMPUTE, buffer: { type: 'read-only-storage' } });
+      for (let i = 0; i < nOut; i++)
+        entries.push({ binding: nIn + i, visibility: COMPUTE, buffer: { type: 'storage' } });
       if (uniform) entries.push({ binding: nIn + nOut, visibility: COMPUTE, buffer: { type: 'uniform' } });
       const bgl = this.device.createBindGroupLayout({ entries });
       l = { bgl, pl: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
@@ -348,7 +399,8 @@ export class WebGpuBackend implements Backend {
       this.stats.pipelinesCompiled++;
       if (DEBUG) {
         void module.getCompilationInfo().then((info) => {
-          for (const m of info.messages) if (m.type === 'error') console.error(`webgpu: ${spec.key}: ${m.message}\n${code}`);
+          for (const m of info.messages)
+            if (m.type === 'error') console.error(`webgpu: ${spec.key}: ${m.message}\n${code}`);
         });
       }
     }
@@ -362,7 +414,9 @@ export class WebGpuBackend implements Backend {
     if (x === 0 || y === 0 || z === 0) return;
     const storage = spec.inputs.length + spec.outputs.length;
     if (storage > this.limits.maxStorageBuffers) {
-      throw new Error(`webgpu: ${spec.key} binds ${storage} storage buffers; this device allows ${this.limits.maxStorageBuffers}`);
+      throw new Error(
+        `webgpu: ${spec.key} binds ${storage} storage buffers; this device allows ${this.limits.maxStorageBuffers}`,
+      );
     }
     for (const d of [...spec.inputs, ...spec.outputs]) {
       if (d.freed) throw new Error(`webgpu: ${spec.key} uses freed storage`);
@@ -377,7 +431,10 @@ export class WebGpuBackend implements Backend {
       const size = u.byteLength;
       const align = this.limits.uniformAlign;
       let at = Math.ceil(this.arenaUsed / align) * align;
-      if (at + size > this.arenaBytes) { this.flush(); at = 0; }
+      if (at + size > this.arenaBytes) {
+        this.flush();
+        at = 0;
+      }
       this.arenaHost.set(new Uint8Array(u.buffer, 0, size), at);
       this.arenaUsed = at + size;
       entries.push({ binding: storage, resource: { buffer: this.arena, offset: at, size } });
@@ -425,10 +482,14 @@ export class WebGpuBackend implements Backend {
 
 function emptyOf(dtype: DType): TypedArray {
   switch (dtype) {
-    case 'float32': return new Float32Array(0);
-    case 'int32': return new Int32Array(0);
-    case 'uint8': return new Uint8Array(0);
-    default: throw new Error(`webgpu: dtype ${dtype} is not supported`);
+    case 'float32':
+      return new Float32Array(0);
+    case 'int32':
+      return new Int32Array(0);
+    case 'uint8':
+      return new Uint8Array(0);
+    default:
+      throw new Error(`webgpu: dtype ${dtype} is not supported`);
   }
 }
 

@@ -14,7 +14,11 @@ export async function prepareNodeEnv(onProcessExit: (fn: () => void, last?: bool
     process.env.XDG_RUNTIME_DIR = dir;
     // Registered first, so it runs after the device is destroyed.
     onProcessExit(() => {
-      try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* best effort */
+      }
     }, true);
   }
 }

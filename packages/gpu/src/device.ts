@@ -58,11 +58,19 @@ async function loadDawn(): Promise<CreateFn> {
   return dawnCreate;
 }
 
-function describe(adapter: GPUAdapter, path: GpuDeviceInfo['path'], featureLevel: GpuDeviceInfo['featureLevel']): GpuDeviceInfo {
+function describe(
+  adapter: GPUAdapter,
+  path: GpuDeviceInfo['path'],
+  featureLevel: GpuDeviceInfo['featureLevel'],
+): GpuDeviceInfo {
   const i = adapter.info;
   return {
-    path, featureLevel,
-    vendor: i?.vendor ?? '', architecture: i?.architecture ?? '', device: i?.device ?? '', description: i?.description ?? '',
+    path,
+    featureLevel,
+    vendor: i?.vendor ?? '',
+    architecture: i?.architecture ?? '',
+    device: i?.device ?? '',
+    description: i?.description ?? '',
   };
 }
 
@@ -96,18 +104,32 @@ export async function acquireDevice(): Promise<AcquiredDevice | string> {
   } catch (e) {
     // `webgpu` is an optional dependency (npm may skip it, or a user may omit optional ones)
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes("'webgpu'")) return `the 'webgpu' package (Dawn for Node) is not installed: npm install webgpu`;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes("'webgpu'"))
+      return `the 'webgpu' package (Dawn for Node) is not installed: npm install webgpu`;
     return `the 'webgpu' package (Dawn for Node) could not be loaded: ${err.message}`;
   }
-  const attempts: { path: GpuDeviceInfo['path']; options: string[]; request: GPURequestAdapterOptions; level: GpuDeviceInfo['featureLevel'] }[] = [
+  const attempts: {
+    path: GpuDeviceInfo['path'];
+    options: string[];
+    request: GPURequestAdapterOptions;
+    level: GpuDeviceInfo['featureLevel'];
+  }[] = [
     { path: 'dawn-default', options: [], request: { powerPreference: 'high-performance' }, level: 'core' },
-    { path: 'dawn-opengles', options: ['backend=opengles'], request: { featureLevel: 'compatibility' } as GPURequestAdapterOptions, level: 'compatibility' },
+    {
+      path: 'dawn-opengles',
+      options: ['backend=opengles'],
+      request: { featureLevel: 'compatibility' } as GPURequestAdapterOptions,
+      level: 'compatibility',
+    },
   ];
   for (const a of attempts) {
     try {
       const gpu = create(a.options);
       const adapter = await gpu.requestAdapter(a.request);
-      if (!adapter) { reasons.push(`${a.path}: no adapter`); continue; }
+      if (!adapter) {
+        reasons.push(`${a.path}: no adapter`);
+        continue;
+      }
       instances.push(gpu);
       const device = await requestDevice(adapter);
       return { adapter, device, info: describe(adapter, a.path, a.level) };
@@ -124,15 +146,24 @@ let exitHookInstalled = false;
 
 /** Runs `fn` when the process exits (Node) — used to destroy the device. */
 export function onProcessExit(fn: () => void, last = false): () => void {
-  if (last) lastHooks.add(fn); else exitHooks.add(fn);
+  if (last) lastHooks.add(fn);
+  else exitHooks.add(fn);
   if (isNode && !exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
       for (const h of [...exitHooks, ...lastHooks]) {
-        try { h(); } catch { /* exiting anyway */ }
+        try {
+          h();
+        } catch {
+          /* exiting anyway */
+        }
       }
-      exitHooks.clear(); lastHooks.clear();
+      exitHooks.clear();
+      lastHooks.clear();
     });
   }
-  return () => { exitHooks.delete(fn); lastHooks.delete(fn); };
+  return () => {
+    exitHooks.delete(fn);
+    lastHooks.delete(fn);
+  };
 }

@@ -19,12 +19,28 @@ import { softmaxKernels } from './kernels/softmax.js';
  * a kernel whose attributes differ from the schema fails the build here.
  */
 export const webGpuKernels = {
-  ...elementwiseKernels, ...reduceKernels, ...layoutKernels, ...indexKernels, ...matmulKernels, ...convKernels,
-  ...softmaxKernels, ...instanceNormKernels, ...lossKernels, ...cpReconstructKernels,
+  ...elementwiseKernels,
+  ...reduceKernels,
+  ...layoutKernels,
+  ...indexKernels,
+  ...matmulKernels,
+  ...convKernels,
+  ...softmaxKernels,
+  ...instanceNormKernels,
+  ...lossKernels,
+  ...cpReconstructKernels,
 } satisfies GpuKernelTable;
 registerKernels('webgpu', webGpuKernels);
 
-export { WebGpuBackend, bucketBytes, type GpuData, type GpuLimits, type Dispatch, type GpuKernel, type GpuKernelTable } from './backend.js';
+export {
+  WebGpuBackend,
+  bucketBytes,
+  type GpuData,
+  type GpuLimits,
+  type Dispatch,
+  type GpuKernel,
+  type GpuKernelTable,
+} from './backend.js';
 export { acquireDevice, REQUESTED_LIMITS, type AcquiredDevice, type GpuDeviceInfo } from './device.js';
 export { Uniforms } from './wgsl.js';
 
@@ -32,7 +48,9 @@ let pending: Promise<WebGpuBackend | null> | null = null;
 let lastReason = '';
 
 /** Why the last `initWebGpu()` returned null ('' when it did not). */
-export function webGpuUnavailableReason(): string { return lastReason; }
+export function webGpuUnavailableReason(): string {
+  return lastReason;
+}
 
 /**
  * Creates the WebGPU backend, registers it with the engine at priority 0

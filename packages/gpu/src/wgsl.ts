@@ -10,10 +10,16 @@ export type WType = 'f32' | 'i32' | 'u32';
 
 export function wtype(dtype: DType, op = 'webgpu'): WType {
   switch (dtype) {
-    case 'float32': return 'f32';
-    case 'int32': return 'i32';
-    case 'uint8': return 'u32';
-    default: throw new Error(`${op}: dtype ${dtype} is not supported on the webgpu backend (WGSL has no f64); cast to float32 or use the cpu backend`);
+    case 'float32':
+      return 'f32';
+    case 'int32':
+      return 'i32';
+    case 'uint8':
+      return 'u32';
+    default:
+      throw new Error(
+        `${op}: dtype ${dtype} is not supported on the webgpu backend (WGSL has no f64); cast to float32 or use the cpu backend`,
+      );
   }
 }
 
@@ -66,17 +72,35 @@ export class Uniforms {
   private u32 = new Uint32Array(this.f32.buffer);
 
   /** Appends a u32 and returns its word index. */
-  u(v: number): number { this.words.push(v >>> 0); return this.words.length - 1; }
+  u(v: number): number {
+    this.words.push(v >>> 0);
+    return this.words.length - 1;
+  }
   /** Appends an i32 (two's complement bits). */
-  i(v: number): number { this.words.push((v | 0) >>> 0); return this.words.length - 1; }
+  i(v: number): number {
+    this.words.push((v | 0) >>> 0);
+    return this.words.length - 1;
+  }
   /** Appends an f32 (rounded) as bits. */
-  f(v: number): number { this.f32[0] = v; this.words.push(this.u32[0]); return this.words.length - 1; }
+  f(v: number): number {
+    this.f32[0] = v;
+    this.words.push(this.u32[0]);
+    return this.words.length - 1;
+  }
   /** Appends several u32s and returns the index of the first. */
-  us(vs: readonly number[]): number { const at = this.words.length; for (const v of vs) this.u(v); return at; }
+  us(vs: readonly number[]): number {
+    const at = this.words.length;
+    for (const v of vs) this.u(v);
+    return at;
+  }
 
-  get length(): number { return this.words.length; }
+  get length(): number {
+    return this.words.length;
+  }
   /** Number of vec4<u32> in the WGSL struct (at least 1). */
-  get vec4s(): number { return Math.max(1, Math.ceil(this.words.length / 4)); }
+  get vec4s(): number {
+    return Math.max(1, Math.ceil(this.words.length / 4));
+  }
 
   bytes(): Uint32Array {
     const out = new Uint32Array(this.vec4s * 4);
@@ -106,7 +130,10 @@ export const rwDecl = (binding: number, name: string, t: WType): string =>
  * size-1 axes. `strides[j][d]` is operand j's stride (in elements) along
  * output axis d. Returns the reduced shape and strides (possibly rank 0).
  */
-export function collapse(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+export function collapse(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
   const keep: number[] = [];
   for (let d = 0; d < shape.length; d++) if (shape[d] !== 1) keep.push(d);
   const outShape: number[] = [];
@@ -115,10 +142,14 @@ export function collapse(shape: readonly number[], strides: readonly (readonly n
     const r = outShape.length;
     if (r > 0 && strides.every((s, j) => outStrides[j][r - 1] === s[d] * shape[d])) {
       outShape[r - 1] *= shape[d];
-      strides.forEach((s, j) => { outStrides[j][r - 1] = s[d]; });
+      strides.forEach((s, j) => {
+        outStrides[j][r - 1] = s[d];
+      });
     } else {
       outShape.push(shape[d]);
-      strides.forEach((s, j) => { outStrides[j].push(s[d]); });
+      strides.forEach((s, j) => {
+        outStrides[j].push(s[d]);
+      });
     }
   }
   return { shape: outShape, strides: outStrides };
@@ -130,7 +161,12 @@ export function collapse(shape: readonly number[], strides: readonly (readonly n
  * `var <name>: u32` = Σ coord_d · stride_d, with shape words from `shapeAt`
  * and the operand's strides from word `at`.
  */
-export function offsetsCode(rank: number, shapeAt: number, operands: readonly { name: string; at: number }[], idx = 'idx'): string {
+export function offsetsCode(
+  rank: number,
+  shapeAt: number,
+  operands: readonly { name: string; at: number }[],
+  idx = 'idx',
+): string {
   const lines: string[] = [];
   for (const o of operands) lines.push(`var ${o.name}: u32 = 0u;`);
   if (rank === 0 || operands.length === 0) return lines.join('\n  ');
@@ -148,7 +184,10 @@ export function offsetsCode(rank: number, shapeAt: number, operands: readonly { 
 export function contiguousStrides(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
   return s;
 }
 

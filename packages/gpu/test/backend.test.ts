@@ -25,11 +25,21 @@ t.test('initWebGpu registers below the cpu backend', opts(), async (t) => {
 });
 
 t.test('the device has the adapter limits, not the compatibility defaults', opts(), async (t) => {
-  const a = be!.adapter!.limits, d = be!.device.limits;
-  for (const k of ['maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage', 'maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
+  const a = be!.adapter!.limits,
+    d = be!.device.limits;
+  for (const k of [
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxStorageBuffersPerShaderStage',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+  ] as const) {
     t.equal(d[k], a[k], `${k} = ${a[k]}`);
   }
-  t.notOk('gpu' in ((globalThis as { navigator?: object }).navigator ?? {}) && !(globalThis as { window?: unknown }).window, 'no GPU object on globalThis.navigator in Node');
+  t.notOk(
+    'gpu' in ((globalThis as { navigator?: object }).navigator ?? {}) && !(globalThis as { window?: unknown }).window,
+    'no GPU object on globalThis.navigator in Node',
+  );
 });
 
 t.test('buffer pool: power-of-two buckets, reuse on free, constant live count', opts(), async (t) => {
@@ -75,13 +85,18 @@ t.test('synchronous reads give a clear error', opts(), async (t) => {
 });
 
 t.test('dtypes: float32, int32 and uint8 (as u32) round-trip; float64 is refused', opts(), async (t) => {
-  const f = tensor([1.5, -2.25, NaN, Infinity]), i = tensor([-2147483648, 2147483647, 0, -1], [4], 'int32'), u = tensor([0, 1, 254, 255], [4], 'uint8');
+  const f = tensor([1.5, -2.25, NaN, Infinity]),
+    i = tensor([-2147483648, 2147483647, 0, -1], [4], 'int32'),
+    u = tensor([0, 1, 254, 255], [4], 'uint8');
   t.same(Array.from(await f.data()).map(String), ['1.5', '-2.25', 'NaN', 'Infinity']);
-  const iv = await i.data(), uv = await u.data();
+  const iv = await i.data(),
+    uv = await u.data();
   t.ok(iv instanceof Int32Array && uv instanceof Uint8Array, 'typed arrays of the tensor dtype');
   t.same(Array.from(iv), [-2147483648, 2147483647, 0, -1]);
   t.same(Array.from(uv), [0, 1, 254, 255]);
-  t.throws(() => tensor([1, 2], [2], 'float64'), { message: /float64 is not supported|dtype float64 is not supported/ });
+  t.throws(() => tensor([1, 2], [2], 'float64'), {
+    message: /float64 is not supported|dtype float64 is not supported/,
+  });
   const e = C.zeros([0, 3]);
   t.same(Array.from(await C.add(e, 1).data()), [], 'empty tensors work');
   for (const q of [f, i, u, e]) q.dispose();
@@ -90,16 +105,17 @@ t.test('dtypes: float32, int32 and uint8 (as u32) round-trip; float64 is refused
 t.test('a write into a recycled buffer waits for the kernels that read it', opts(), async (t) => {
   be!.maxBatch = 1000;
   const a = tensor([1, 2, 3, 4]);
-  const y = C.mul(a, 10);          // encoded, not submitted
+  const y = C.mul(a, 10); // encoded, not submitted
   const aBuffer = (a.dataId as GpuData).buffer;
-  a.dispose();                      // a's buffer goes back to the pool…
+  a.dispose(); // a's buffer goes back to the pool…
   const s0 = be!.stats.submits;
   const b = tensor([100, 200, 300, 400]); // …and the write must not overtake mul
   t.equal(be!.stats.submits, s0, 'no flush was needed');
   t.not((b.dataId as GpuData).buffer, aBuffer, 'the write went to a buffer no pending kernel uses');
   t.same(Array.from(await y.data()), [10, 20, 30, 40]);
   t.same(Array.from(await b.data()), [100, 200, 300, 400]);
-  y.dispose(); b.dispose();
+  y.dispose();
+  b.dispose();
   be!.maxBatch = 64;
 });
 
@@ -108,17 +124,26 @@ t.test('batched submission: one submit per read or per maxBatch dispatches', opt
   await x.data();
   const s0 = be!.stats.submits;
   let y = C.add(x, 1);
-  for (let k = 0; k < 9; k++) { const z = C.add(y, 1); y.dispose(); y = z; }
+  for (let k = 0; k < 9; k++) {
+    const z = C.add(y, 1);
+    y.dispose();
+    y = z;
+  }
   t.equal(be!.stats.submits - s0, 0, '10 kernels with scalar uploads, no submit before the read');
   t.equal((await y.data())[0], 11);
   y.dispose();
   // More dispatches than the uniform arena holds in one batch.
   be!.maxBatch = 10000;
   y = C.add(x, 0);
-  for (let k = 0; k < 400; k++) { const z = C.add(y, x); y.dispose(); y = z; }
+  for (let k = 0; k < 400; k++) {
+    const z = C.add(y, x);
+    y.dispose();
+    y = z;
+  }
   t.equal((await y.data())[63], 401, '400 chained kernels in one batch (arena flushes on overflow)');
   be!.maxBatch = 64;
-  y.dispose(); x.dispose();
+  y.dispose();
+  x.dispose();
 });
 
 t.test('copy and assign run in order with the kernels', opts(), async (t) => {
@@ -133,7 +158,11 @@ t.test('copy and assign run in order with the kernels', opts(), async (t) => {
 t.test('GPU validation errors surface on the next read', opts(), async (t) => {
   const x = tensor([1, 2]);
   be!.dispatch({
-    key: 'broken-shader', wgsl: () => 'this is not wgsl', inputs: [], outputs: [x.dataId as GpuData], workgroups: [1],
+    key: 'broken-shader',
+    wgsl: () => 'this is not wgsl',
+    inputs: [],
+    outputs: [x.dataId as GpuData],
+    workgroups: [1],
   });
   await t.rejects(x.data(), { message: /webgpu: / });
   x.dispose();
@@ -142,16 +171,24 @@ t.test('GPU validation errors surface on the next read', opts(), async (t) => {
 // Runs without an adapter too: kernels register at import. The (op, backend)
 // coverage guard (autograd/test/op-coverage.test.ts) checks every backend; this
 // is its webgpu slice, next to the webgpu tests.
-t.test('every webgpu kernel has an oracle test that runs on webgpu, and no cpu kernel of this set is missing', async (t) => {
-  const root = fileURLToPath(new URL('../../..', import.meta.url));
-  const { oracle, grad } = scanSources(testSources(root));
-  const gpu = kernelsFor('webgpu');
-  t.ok(gpu.length >= 40, `${gpu.length} webgpu kernels registered`);
-  const problems = coverageProblems({
-    kernels: new Map([['webgpu', gpu]]), oracle, grad, backwardOnly: BACKWARD_OPS, nonDifferentiable: NON_DIFFERENTIABLE_OPS, gradOps: [],
-  }).filter((p) => p.includes('[webgpu]'));
-  for (const p of problems) t.fail(p);
-  if (problems.length === 0) t.pass(`all ${gpu.length} webgpu kernels have an oracle test on webgpu`);
-  const missing = kernelsFor('cpu').filter((op) => !gpu.includes(op));
-  t.comment(`cpu kernels without a webgpu kernel yet: ${missing.join(', ') || 'none'}`);
-});
+t.test(
+  'every webgpu kernel has an oracle test that runs on webgpu, and no cpu kernel of this set is missing',
+  async (t) => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const { oracle, grad } = scanSources(testSources(root));
+    const gpu = kernelsFor('webgpu');
+    t.ok(gpu.length >= 40, `${gpu.length} webgpu kernels registered`);
+    const problems = coverageProblems({
+      kernels: new Map([['webgpu', gpu]]),
+      oracle,
+      grad,
+      backwardOnly: BACKWARD_OPS,
+      nonDifferentiable: NON_DIFFERENTIABLE_OPS,
+      gradOps: [],
+    }).filter((p) => p.includes('[webgpu]'));
+    for (const p of problems) t.fail(p);
+    if (problems.length === 0) t.pass(`all ${gpu.length} webgpu kernels have an oracle test on webgpu`);
+    const missing = kernelsFor('cpu').filter((op) => !gpu.includes(op));
+    t.comment(`cpu kernels without a webgpu kernel yet: ${missing.join(', ') || 'none'}`);
+  },
+);

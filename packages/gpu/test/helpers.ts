@@ -5,12 +5,26 @@
 import { memory, setBackend, type Tensor } from '@largo/core';
 import { initWebGpu, webGpuUnavailableReason, type WebGpuBackend } from '@largo/gpu';
 import { GPU_RUNS as RUNS, requirement } from '@largo/test-support';
-export { oracleCase, arbShape, check, size, arbF32, arbInts, arbBroadcastable, arbShapePair, stored, toRefAsync } from '@largo/test-support';
+export {
+  oracleCase,
+  arbShape,
+  check,
+  size,
+  arbF32,
+  arbInts,
+  arbBroadcastable,
+  arbShapePair,
+  stored,
+  toRefAsync,
+} from '@largo/test-support';
 
 /** The backend, or null; when null `skipReason` says why (tests then skip with it). */
 export const backend: WebGpuBackend | null = await initWebGpu({ quiet: true });
 // With LARGO_REQUIRE_WEBGPU=1 (CI) a missing adapter is a failure, not a skip.
-export const skipReason: string | false = requirement('WEBGPU', backend ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`);
+export const skipReason: string | false = requirement(
+  'WEBGPU',
+  backend ? false : `no WebGPU adapter: ${webGpuUnavailableReason()}`,
+);
 if (backend) setBackend('webgpu');
 
 /** Property runs per WebGPU test: the webgpu profile's (see @largo/test-support backends.ts). */
@@ -21,7 +35,10 @@ export const wg = (op: string): string => `${op} [webgpu]`;
 export const gpuOpts = (): { skip: string | false } => ({ skip: skipReason });
 
 /** Runs `body` and checks that it left no tensor or GPU buffer behind. */
-export async function leakFree(t: { same(a: unknown, b: unknown, m?: string): boolean }, body: () => Promise<void>): Promise<void> {
+export async function leakFree(
+  t: { same(a: unknown, b: unknown, m?: string): boolean },
+  body: () => Promise<void>,
+): Promise<void> {
   const before = memory();
   await body();
   t.same(memory(), before, 'no tensor or buffer leaked');

@@ -8,7 +8,8 @@ t.test(wg('moveToBackend: values, views and buffers'), gpuOpts(), async (t) => {
   const e = engine();
   const cpu = e.findBackend('cpu');
   setBackend('cpu');
-  const cpuBefore = cpu.liveBuffers(), gpuBefore = backend!.liveBuffers();
+  const cpuBefore = cpu.liveBuffers(),
+    gpuBefore = backend!.liveBuffers();
   const x = tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
   const v = reshape(x, [3, 2]);
   t.equal(cpu.liveBuffers(), cpuBefore + 1);

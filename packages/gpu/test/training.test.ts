@@ -10,10 +10,17 @@ import { Philox, engine, memory, setBackend, tensor, tidy, type Tensor } from '@
 import { backward, noGrad, requireGrad } from '@largo/autograd';
 import { gpuOpts, wg } from './helpers.js';
 
-const N = 2, CIN = 2, HID = 4, K = 3, D = 6;
+const N = 2,
+  CIN = 2,
+  HID = 4,
+  K = 3,
+  D = 6;
 const LR = 0.1;
 
-interface Run { losses: number[]; params: number[][] }
+interface Run {
+  losses: number[];
+  params: number[][];
+}
 
 async function train(backendName: string, steps: number): Promise<Run> {
   const prev = engine().backend.name;
@@ -25,13 +32,19 @@ async function train(backendName: string, steps: number): Promise<Run> {
     const labels = Int32Array.from(g.uniform(N * D * D * D), (u) => Math.min(K - 1, Math.floor(u * K)));
     const onehot = new Float32Array(N * K * D * D * D);
     const S = D * D * D;
-    labels.forEach((l, i) => { const n = Math.floor(i / S); onehot[(n * K + l) * S + (i % S)] = 1; });
+    labels.forEach((l, i) => {
+      const n = Math.floor(i / S);
+      onehot[(n * K + l) * S + (i % S)] = 1;
+    });
     const y = tensor(labels, [N, D, D, D], 'int32');
     const target = tensor(onehot, [N, K, D, D, D]);
     let params: Tensor[] = [
-      tensor(f32(HID * CIN * 27, 0.2), [HID, CIN, 3, 3, 3]), tensor(f32(HID, 0.1), [HID]),
-      tensor(f32(HID, 0.1, 1), [HID]), tensor(f32(HID, 0.1), [HID]),
-      tensor(f32(K * HID, 0.5), [K, HID, 1, 1, 1]), tensor(f32(K, 0.1), [K]),
+      tensor(f32(HID * CIN * 27, 0.2), [HID, CIN, 3, 3, 3]),
+      tensor(f32(HID, 0.1), [HID]),
+      tensor(f32(HID, 0.1, 1), [HID]),
+      tensor(f32(HID, 0.1), [HID]),
+      tensor(f32(K * HID, 0.5), [K, HID, 1, 1, 1]),
+      tensor(f32(K, 0.1), [K]),
     ].map((p) => requireGrad(p));
     const losses: number[] = [];
     for (let s = 0; s < steps; s++) {
@@ -45,7 +58,11 @@ async function train(backendName: string, steps: number): Promise<Run> {
       losses.push((await loss.data())[0]);
       loss.dispose();
       const next = noGrad(() => tidy(() => params.map((p) => C.sub(p, C.mul(p.grad!, LR)))));
-      for (const p of params) { p.grad?.dispose(); p.grad = null; p.dispose(); }
+      for (const p of params) {
+        p.grad?.dispose();
+        p.grad = null;
+        p.dispose();
+      }
       params = next.map((p) => requireGrad(p));
     }
     const out: Run = { losses, params: [] };
@@ -57,22 +74,32 @@ async function train(backendName: string, steps: number): Promise<Run> {
   }
 }
 
-t.test(wg('autograd: a tiny 3-D conv net (conv3d, instanceNorm, leakyRelu, softmax, soft Dice + cross-entropy) trains like the cpu'), gpuOpts(), async (t) => {
-  const gpuBe = engine().findBackend('webgpu');
-  const liveBefore = gpuBe.liveBuffers();
-  const memBefore = memory();
-  const steps = 4;
-  const cpu = await train('cpu', steps);
-  const gpu = await train('webgpu', steps);
-  t.ok(gpu.losses[steps - 1] < gpu.losses[0], `loss decreases on webgpu (${gpu.losses[0].toFixed(5)} → ${gpu.losses[steps - 1].toFixed(5)})`);
-  // f32 GPU arithmetic vs the CPU's float64 accumulation, compounded over the steps.
-  const close = (a: number[], b: number[], tol: number) => a.every((v, i) => Math.abs(v - b[i]) <= tol * (1 + Math.abs(b[i])));
-  t.ok(close(gpu.losses, cpu.losses, 1e-5), `losses agree: ${gpu.losses.join(', ')} vs ${cpu.losses.join(', ')}`);
-  const names = ['conv1 weight', 'conv1 bias', 'norm weight', 'norm bias', 'conv2 weight', 'conv2 bias'];
-  gpu.params.forEach((p, i) => {
-    const err = p.reduce((m, v, j) => Math.max(m, Math.abs(v - cpu.params[i][j])), 0);
-    t.ok(close(p, cpu.params[i], 2e-5), `${names[i]} agrees (max abs diff ${err.toExponential(2)})`);
-  });
-  t.equal(gpuBe.liveBuffers(), liveBefore, 'no GPU buffer leaked');
-  t.same(memory(), memBefore, 'no tensor leaked');
-});
+t.test(
+  wg(
+    'autograd: a tiny 3-D conv net (conv3d, instanceNorm, leakyRelu, softmax, soft Dice + cross-entropy) trains like the cpu',
+  ),
+  gpuOpts(),
+  async (t) => {
+    const gpuBe = engine().findBackend('webgpu');
+    const liveBefore = gpuBe.liveBuffers();
+    const memBefore = memory();
+    const steps = 4;
+    const cpu = await train('cpu', steps);
+    const gpu = await train('webgpu', steps);
+    t.ok(
+      gpu.losses[steps - 1] < gpu.losses[0],
+      `loss decreases on webgpu (${gpu.losses[0].toFixed(5)} → ${gpu.losses[steps - 1].toFixed(5)})`,
+    );
+    // f32 GPU arithmetic vs the CPU's float64 accumulation, compounded over the steps.
+    const close = (a: number[], b: number[], tol: number) =>
+      a.every((v, i) => Math.abs(v - b[i]) <= tol * (1 + Math.abs(b[i])));
+    t.ok(close(gpu.losses, cpu.losses, 1e-5), `losses agree: ${gpu.losses.join(', ')} vs ${cpu.losses.join(', ')}`);
+    const names = ['conv1 weight', 'conv1 bias', 'norm weight', 'norm bias', 'conv2 weight', 'conv2 bias'];
+    gpu.params.forEach((p, i) => {
+      const err = p.reduce((m, v, j) => Math.max(m, Math.abs(v - cpu.params[i][j])), 0);
+      t.ok(close(p, cpu.params[i], 2e-5), `${names[i]} agrees (max abs diff ${err.toExponential(2)})`);
+    });
+    t.equal(gpuBe.liveBuffers(), liveBefore, 'no GPU buffer leaked');
+    t.same(memory(), memBefore, 'no tensor leaked');
+  },
+);

@@ -13,19 +13,28 @@ import { engine, setBackend, type Backend, type Tensor } from '@largo/core';
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['cpu', 'webgpu', 'auto'];
 
-export interface SelectedBackend { name: 'cpu' | 'webgpu'; adapter: string }
+export interface SelectedBackend {
+  name: 'cpu' | 'webgpu';
+  adapter: string;
+}
 
 /** The package to install for the WebGPU backend, named in every error about it. */
 export const GPU_PACKAGE = '@largo/gpu';
 
 /** A bad --backend request the user can fix (the CLI maps it to exit code 2). */
 export class BackendError extends Error {
-  constructor(message: string) { super(message); this.name = 'BackendError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendError';
+  }
 }
 
 /** The part of `@largo/gpu` this module uses (typed here so largo's build does not need the package). */
 interface GpuModule {
-  initWebGpu(opts?: { quiet?: boolean }): Promise<{ info: { path: string; vendor: string; architecture: string; device: string; description: string }; adapter?: { info?: { isFallbackAdapter?: boolean } } | null } | null>;
+  initWebGpu(opts?: { quiet?: boolean }): Promise<{
+    info: { path: string; vendor: string; architecture: string; device: string; description: string };
+    adapter?: { info?: { isFallbackAdapter?: boolean } } | null;
+  } | null>;
   webGpuUnavailableReason(): string;
 }
 
@@ -45,7 +54,12 @@ export async function loadGpuPackage(): Promise<GpuModule | null> {
 /** Software rasterizers: a WebGPU backend on them is slower than the CPU backend. */
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render/i;
 
-export function isSoftwareAdapter(info: { vendor: string; architecture: string; device: string; description: string }): boolean {
+export function isSoftwareAdapter(info: {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+}): boolean {
   return SOFTWARE_ADAPTER.test([info.vendor, info.architecture, info.device, info.description].join(' '));
 }
 
@@ -62,9 +76,13 @@ function adapterName(info: { path: string; vendor: string; device: string; descr
  *   package to install when it is missing, or says why no adapter was found.
  * - `auto`: WebGPU on a hardware adapter when `@largo/gpu` is installed, else the CPU.
  */
-export async function selectBackend(choice: BackendChoice, opts: { log?: (s: string) => void } = {}): Promise<SelectedBackend> {
+export async function selectBackend(
+  choice: BackendChoice,
+  opts: { log?: (s: string) => void } = {},
+): Promise<SelectedBackend> {
   const log = opts.log ?? (() => undefined);
-  if (!BACKEND_CHOICES.includes(choice)) throw new BackendError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${String(choice)}'`);
+  if (!BACKEND_CHOICES.includes(choice))
+    throw new BackendError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${String(choice)}'`);
   const cpu = (why: string) => {
     setBackend('cpu');
     if (why) log(`backend: cpu (${why})`);
@@ -74,7 +92,9 @@ export async function selectBackend(choice: BackendChoice, opts: { log?: (s: str
   const gpu = await loadGpuPackage();
   if (!gpu) {
     if (choice === 'auto') return cpu(`${GPU_PACKAGE} is not installed`);
-    throw new BackendError(`--backend webgpu needs the package ${GPU_PACKAGE}, which is not installed: npm install ${GPU_PACKAGE}`);
+    throw new BackendError(
+      `--backend webgpu needs the package ${GPU_PACKAGE}, which is not installed: npm install ${GPU_PACKAGE}`,
+    );
   }
   const backend = await gpu.initWebGpu({ quiet: true });
   if (!backend) {
@@ -83,7 +103,8 @@ export async function selectBackend(choice: BackendChoice, opts: { log?: (s: str
     throw new BackendError(`--backend webgpu: ${why}`);
   }
   const adapter = adapterName(backend.info);
-  if (choice === 'auto' && (isSoftwareAdapter(backend.info) || backend.adapter?.info?.isFallbackAdapter === true)) return cpu(`the only WebGPU adapter is software: ${adapter}; pass --backend webgpu to use it anyway`);
+  if (choice === 'auto' && (isSoftwareAdapter(backend.info) || backend.adapter?.info?.isFallbackAdapter === true))
+    return cpu(`the only WebGPU adapter is software: ${adapter}; pass --backend webgpu to use it anyway`);
   setBackend('webgpu');
   log(`backend: webgpu on ${adapter}`);
   return { name: 'webgpu', adapter };
@@ -98,9 +119,10 @@ export async function allBackends(): Promise<string[]> {
 
 /** The value of `--backend`, or `LARGO_BACKEND`, checked; `flag` names the source in the error. */
 export function parseBackendChoice(value: unknown, flag = '--backend'): BackendChoice {
-  const v = value === undefined || value === '' ? (process.env['LARGO_BACKEND'] || 'cpu') : String(value);
+  const v = value === undefined || value === '' ? process.env['LARGO_BACKEND'] || 'cpu' : String(value);
   const from = value === undefined || value === '' ? (process.env['LARGO_BACKEND'] ? 'LARGO_BACKEND' : flag) : flag;
-  if (!(BACKEND_CHOICES as readonly string[]).includes(v)) throw new BackendError(`${from} must be one of ${BACKEND_CHOICES.join(', ')}, got '${v}'`);
+  if (!(BACKEND_CHOICES as readonly string[]).includes(v))
+    throw new BackendError(`${from} must be one of ${BACKEND_CHOICES.join(', ')}, got '${v}'`);
   return v as BackendChoice;
 }
 
@@ -110,11 +132,18 @@ export function onCpu<T>(fn: () => T): T {
   const prev = e.backend;
   if (prev.name === 'cpu') return fn();
   e.setBackend('cpu');
-  try { return fn(); } finally { e.setBackend(prev.name); }
+  try {
+    return fn();
+  } finally {
+    e.setBackend(prev.name);
+  }
 }
 
 /** Moves tensors built on the CPU to `backend` (default: the active one); views and module references follow. */
-export function placeOn(tensors: readonly Tensor[] | readonly (readonly [string, Tensor])[], backend: Backend = engine().backend): void {
+export function placeOn(
+  tensors: readonly Tensor[] | readonly (readonly [string, Tensor])[],
+  backend: Backend = engine().backend,
+): void {
   const e = engine();
   for (const q of tensors as readonly (Tensor | readonly [string, Tensor])[]) {
     const t = (Array.isArray(q) ? q[1] : q) as Tensor;

@@ -50,10 +50,15 @@ export async function main(argv: string[]): Promise<number> {
     console.log(MAIN_HELP);
     return cmd ? 0 : 2;
   }
-  if (cmd === '--version' || cmd === '-v') { console.log('largo 0.1.0'); return 0; }
+  if (cmd === '--version' || cmd === '-v') {
+    console.log('largo 0.1.0');
+    return 0;
+  }
   const load = COMMANDS[cmd];
   if (!load) {
-    console.error(`largo: unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(', ')}; see 'largo --help')`);
+    console.error(
+      `largo: unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(', ')}; see 'largo --help')`,
+    );
     return 2;
   }
   try {
@@ -70,7 +75,9 @@ export function reportError(cmd: string, e: unknown): number {
   let msg = e instanceof Error ? e.message : String(e);
   if (msg.startsWith(`${cmd}: `)) msg = msg.slice(cmd.length + 2);
   if (code === 1) {
-    console.error(`largo ${cmd}: internal error: ${msg}\nThis is a bug in largo, please report it with the command line${process.env['LARGO_DEBUG'] ? ' and the stack below' : ' and the output of the same command with LARGO_DEBUG=1'}.`);
+    console.error(
+      `largo ${cmd}: internal error: ${msg}\nThis is a bug in largo, please report it with the command line${process.env['LARGO_DEBUG'] ? ' and the stack below' : ' and the output of the same command with LARGO_DEBUG=1'}.`,
+    );
     if (process.env['LARGO_DEBUG'] && e instanceof Error) console.error(e.stack);
   } else console.error(`largo ${cmd}: ${msg}`);
   return code;
@@ -81,9 +88,19 @@ const isMain = (() => {
     const argv1 = process.argv[1];
     if (!argv1) return false;
     return realpathSync(argv1) === realpathSync(fileURLToPath(import.meta.url));
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 })();
 
 if (isMain) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -176,7 +176,17 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       seed: null,
       testPhantom: null,
     },
-    model: { baseFeatures: 8, depth: 3, maxFeatures: 320, rankMultiplier: 1, rankRule: 'budget', deepSupervision: true, convsPerStage: 2, hidden: 64, dropout: 0.1 },
+    model: {
+      baseFeatures: 8,
+      depth: 3,
+      maxFeatures: 320,
+      rankMultiplier: 1,
+      rankRule: 'budget',
+      deepSupervision: true,
+      convsPerStage: 2,
+      hidden: 64,
+      dropout: 0.1,
+    },
     train: {
       steps: seg ? 250 : 1000,
       batchSize: seg ? 2 : 64,
@@ -205,17 +215,31 @@ export function defaultConfig(dataset: DatasetKind = 'phantom'): LargoConfig {
       loss: 'auto',
       batchDice: false,
     },
-    eval: { step: 0.5, mirror: false, hd95: true, figureCases: 2, figureRows: 'single', figureRegion: 0, batchSize: 1, checkpoint: 'last' },
+    eval: {
+      step: 0.5,
+      mirror: false,
+      hd95: true,
+      figureCases: 2,
+      figureRows: 'single',
+      figureRegion: 0,
+      batchSize: 1,
+      checkpoint: 'last',
+    },
   };
 }
 
 export class ConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-function isObj(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
 
 /**
  * Deep-merges `over` into `base`, rejecting keys `base` does not have (typos
@@ -237,7 +261,9 @@ export function mergeConfig<T>(base: T, over: unknown, where: string, path = '')
       if (cur !== null && v !== null && typeof cur !== typeof v && !(Array.isArray(cur) && Array.isArray(v))) {
         // allow number | number[] (phantom size, patch size)
         if (!(typeof cur === 'number' && Array.isArray(v)) && !(Array.isArray(cur) && typeof v === 'number')) {
-          throw new ConfigError(`${where}: '${p}' must be ${Array.isArray(cur) ? 'a list' : `a ${typeof cur}`}, got ${JSON.stringify(v)}`);
+          throw new ConfigError(
+            `${where}: '${p}' must be ${Array.isArray(cur) ? 'a list' : `a ${typeof cur}`}, got ${JSON.stringify(v)}`,
+          );
         }
       }
       out[k] = v;
@@ -254,12 +280,32 @@ export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   // a device such as /dev/zero would be read forever: only regular files of sane size
   let st;
-  try { st = statSync(path); } catch (e) { throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
-  if (!st.isFile()) throw new ConfigError(`${path}: cannot read config file (${st.isDirectory() ? 'it is a folder' : 'not a regular file'})`);
-  if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: config file is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES}-byte limit`);
-  try { text = readFileSync(path, 'utf8'); } catch (e) { throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ConfigError(
+      `${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+  if (!st.isFile())
+    throw new ConfigError(
+      `${path}: cannot read config file (${st.isDirectory() ? 'it is a folder' : 'not a regular file'})`,
+    );
+  if (st.size > MAX_CONFIG_BYTES)
+    throw new ConfigError(`${path}: config file is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES}-byte limit`);
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(
+      `${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
   let json: unknown;
-  try { json = JSON.parse(text); } catch (e) { throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`); }
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
   if (!isObj(json)) throw new ConfigError(`${path}: a config file must hold a JSON object`);
   return json;
 }
@@ -277,14 +323,21 @@ export function setPath(obj: Record<string, unknown>, path: string, value: unkno
 
 export function getPath(obj: unknown, path: string): unknown {
   let cur: unknown = obj;
-  for (const k of path.split('.')) { if (!isObj(cur)) return undefined; cur = cur[k]; }
+  for (const k of path.split('.')) {
+    if (!isObj(cur)) return undefined;
+    cur = cur[k];
+  }
   return cur;
 }
 
 /** Parses a flag value as JSON when it looks like JSON, else keeps the string. */
 export function parseValue(s: string): unknown {
   if (/^(true|false|null)$/.test(s) || /^-?\d/.test(s) || /^[[{"]/.test(s)) {
-    try { return JSON.parse(s); } catch { /* fall through */ }
+    try {
+      return JSON.parse(s);
+    } catch {
+      /* fall through */
+    }
   }
   if (s.includes(',') && s.split(',').every((p) => /^-?\d+(\.\d+)?(e-?\d+)?$/.test(p))) return s.split(',').map(Number);
   return s;
@@ -294,9 +347,14 @@ export function parseValue(s: string): unknown {
  * Builds the effective config: defaults for the dataset (from the file's or
  * the flags' `dataset`), then the file, then the overrides (dotted paths).
  */
-export function resolveConfig(file: Record<string, unknown> | null, overrides: Record<string, unknown>, where = 'config'): LargoConfig {
+export function resolveConfig(
+  file: Record<string, unknown> | null,
+  overrides: Record<string, unknown>,
+  where = 'config',
+): LargoConfig {
   const dataset = (overrides['dataset'] ?? file?.['dataset'] ?? 'phantom') as DatasetKind;
-  if (!DATASETS.includes(dataset)) throw new ConfigError(`${where}: unknown dataset '${String(dataset)}' (known: ${DATASETS.join(', ')})`);
+  if (!DATASETS.includes(dataset))
+    throw new ConfigError(`${where}: unknown dataset '${String(dataset)}' (known: ${DATASETS.join(', ')})`);
   let cfg = defaultConfig(dataset);
   if (file) cfg = mergeConfig(cfg, file, where);
   const nested: Record<string, unknown> = {};
@@ -310,55 +368,96 @@ export function resolveConfig(file: Record<string, unknown> | null, overrides: R
 export const RANK_MULTIPLIER_RANGE = [0.25, 4] as const;
 
 export function validateConfig(c: LargoConfig): void {
-  const bad = (p: string, msg: string): never => { throw new ConfigError(`config: '${p}' ${msg}`); };
+  const bad = (p: string, msg: string): never => {
+    throw new ConfigError(`config: '${p}' ${msg}`);
+  };
   if (!Array.isArray(c.methods) || c.methods.length === 0) bad('methods', 'must list at least one method');
-  for (const m of c.methods) if (!METHODS.includes(m)) bad('methods', `has unknown method '${m}' (known: ${METHODS.join(', ')})`);
+  for (const m of c.methods)
+    if (!METHODS.includes(m)) bad('methods', `has unknown method '${m}' (known: ${METHODS.join(', ')})`);
   if (new Set(c.methods).size !== c.methods.length) bad('methods', 'lists a method twice');
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) bad('seed', `must be a non-negative integer, got ${c.seed}`);
   const t = c.train;
-  const posInt = (p: string, v: number) => { if (!Number.isInteger(v) || v < 1) bad(p, `must be a positive integer, got ${JSON.stringify(v)}`); };
+  const posInt = (p: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) bad(p, `must be a positive integer, got ${JSON.stringify(v)}`);
+  };
   posInt('train.steps', t.steps);
   posInt('train.batchSize', t.batchSize);
   if (!Number.isInteger(t.valEvery) || t.valEvery < 0) bad('train.valEvery', 'must be an integer ≥ 0');
-  if (!Number.isInteger(t.checkpointEvery) || t.checkpointEvery < 0) bad('train.checkpointEvery', 'must be an integer ≥ 0');
+  if (!Number.isInteger(t.checkpointEvery) || t.checkpointEvery < 0)
+    bad('train.checkpointEvery', 'must be an integer ≥ 0');
   if (!(t.lr > 0)) bad('train.lr', `must be > 0, got ${t.lr}`);
   if (!['sgd', 'adam'].includes(t.optimizer)) bad('train.optimizer', `must be sgd or adam, got ${t.optimizer}`);
-  if (!['poly', 'cosine', 'constant'].includes(t.schedule)) bad('train.schedule', `must be poly, cosine or constant, got ${t.schedule}`);
+  if (!['poly', 'cosine', 'constant'].includes(t.schedule))
+    bad('train.schedule', `must be poly, cosine or constant, got ${t.schedule}`);
   if (!['auto', 'dice-ce', 'region-dice-bce', 'ce'].includes(t.loss)) bad('train.loss', `unknown loss '${t.loss}'`);
   if (c.dataset !== 'avmnist') {
     const ps = typeof t.patchSize === 'number' ? [t.patchSize, t.patchSize, t.patchSize] : t.patchSize;
-    if (!Array.isArray(ps) || ps.length !== 3 || ps.some((v) => !Number.isInteger(v) || v < 1)) bad('train.patchSize', `must be 3 positive integers, got ${JSON.stringify(t.patchSize)}`);
+    if (!Array.isArray(ps) || ps.length !== 3 || ps.some((v) => !Number.isInteger(v) || v < 1))
+      bad('train.patchSize', `must be 3 positive integers, got ${JSON.stringify(t.patchSize)}`);
     const div = 2 ** (c.model.depth - 1);
-    if (ps.some((v) => v % div !== 0)) bad('train.patchSize', `must be divisible by 2^(depth-1) = ${div} on every axis, got [${ps.join(', ')}]`);
+    if (ps.some((v) => v % div !== 0))
+      bad('train.patchSize', `must be divisible by 2^(depth-1) = ${div} on every axis, got [${ps.join(', ')}]`);
     c.train.patchSize = ps;
   }
   posInt('model.baseFeatures', c.model.baseFeatures);
   posInt('model.depth', c.model.depth);
-  if (c.model.depth < 2 || c.model.depth > 8) bad('model.depth', `must be between 2 and 8 (resolution stages of the U-Net), got ${c.model.depth}`);
-  if (!(c.model.rankMultiplier >= RANK_MULTIPLIER_RANGE[0] && c.model.rankMultiplier <= RANK_MULTIPLIER_RANGE[1])) bad('model.rankMultiplier', `must be between ${RANK_MULTIPLIER_RANGE[0]} and ${RANK_MULTIPLIER_RANGE[1]} (the paper's ¼ … 4), got ${c.model.rankMultiplier}`);
+  if (c.model.depth < 2 || c.model.depth > 8)
+    bad('model.depth', `must be between 2 and 8 (resolution stages of the U-Net), got ${c.model.depth}`);
+  if (!(c.model.rankMultiplier >= RANK_MULTIPLIER_RANGE[0] && c.model.rankMultiplier <= RANK_MULTIPLIER_RANGE[1]))
+    bad(
+      'model.rankMultiplier',
+      `must be between ${RANK_MULTIPLIER_RANGE[0]} and ${RANK_MULTIPLIER_RANGE[1]} (the paper's ¼ … 4), got ${c.model.rankMultiplier}`,
+    );
   if (c.runName !== null) {
     // one path component: the run folder must stay inside --out
-    if (typeof c.runName !== 'string' || c.runName === '' || c.runName === '.' || c.runName === '..' || /[\/\\\0]/.test(c.runName)) bad('runName', `must be a single folder name (no '/', '\\', '..'), got ${JSON.stringify(c.runName)}`);
+    if (
+      typeof c.runName !== 'string' ||
+      c.runName === '' ||
+      c.runName === '.' ||
+      c.runName === '..' ||
+      /[\/\\\0]/.test(c.runName)
+    )
+      bad('runName', `must be a single folder name (no '/', '\\', '..'), got ${JSON.stringify(c.runName)}`);
   }
-  if (!['budget', 'exact'].includes(c.model.rankRule)) bad('model.rankRule', `must be budget or exact, got ${JSON.stringify(c.model.rankRule)}`);
+  if (!['budget', 'exact'].includes(c.model.rankRule))
+    bad('model.rankRule', `must be budget or exact, got ${JSON.stringify(c.model.rankRule)}`);
   const s = c.data.split;
-  if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9) bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
+  if (!Array.isArray(s) || s.length !== 3 || s.some((v) => !(v >= 0)) || Math.abs(s[0] + s[1] + s[2] - 1) > 1e-9)
+    bad('data.split', `must be 3 fractions summing to 1, got ${JSON.stringify(s)}`);
   if (!(c.eval.step > 0 && c.eval.step <= 1)) bad('eval.step', `must be in (0, 1], got ${c.eval.step}`);
-  if (!['last', 'best'].includes(c.eval.checkpoint)) bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
+  if (!['last', 'best'].includes(c.eval.checkpoint))
+    bad('eval.checkpoint', `must be last or best, got ${c.eval.checkpoint}`);
   if (!['regions', 'labels'].includes(c.data.labelMode)) bad('data.labelMode', `must be regions or labels`);
-  if (!['skip', 'error', 'train'].includes(c.data.incomplete)) bad('data.incomplete', `must be skip, error or train, got ${JSON.stringify(c.data.incomplete)}`);
-  if (!['error', 'resample'].includes(c.data.gridMismatch)) bad('data.gridMismatch', `must be error or resample, got ${JSON.stringify(c.data.gridMismatch)}`);
-  if (!['joint', 'pretrained'].includes(t.encoders)) bad('train.encoders', `must be joint or pretrained, got ${JSON.stringify(t.encoders)}`);
+  if (!['skip', 'error', 'train'].includes(c.data.incomplete))
+    bad('data.incomplete', `must be skip, error or train, got ${JSON.stringify(c.data.incomplete)}`);
+  if (!['error', 'resample'].includes(c.data.gridMismatch))
+    bad('data.gridMismatch', `must be error or resample, got ${JSON.stringify(c.data.gridMismatch)}`);
+  if (!['joint', 'pretrained'].includes(t.encoders))
+    bad('train.encoders', `must be joint or pretrained, got ${JSON.stringify(t.encoders)}`);
   posInt('train.encoderEpochs', t.encoderEpochs);
-  if (c.data.seed !== null && (!Number.isSafeInteger(c.data.seed) || c.data.seed < 0)) bad('data.seed', `must be null or a non-negative integer, got ${JSON.stringify(c.data.seed)}`);
+  if (c.data.seed !== null && (!Number.isSafeInteger(c.data.seed) || c.data.seed < 0))
+    bad('data.seed', `must be null or a non-negative integer, got ${JSON.stringify(c.data.seed)}`);
   const tp = c.data.testPhantom;
   if (tp !== null) {
     if (c.dataset !== 'phantom') bad('data.testPhantom', 'applies to the phantom dataset only');
-    if (typeof tp !== 'object' || !Number.isInteger(tp.cases) || tp.cases < 1 || !Number.isSafeInteger(tp.seed) || tp.seed < 0) bad('data.testPhantom', `must be null or {"cases": n ≥ 1, "seed": integer ≥ 0}, got ${JSON.stringify(tp)}`);
-    for (const k of Object.keys(tp)) if (k !== 'cases' && k !== 'seed') bad(`data.testPhantom.${k}`, 'is not an option (known: cases, seed)');
-    if (s[2] !== 0) bad('data.split', `must have a test fraction of 0 when data.testPhantom gives the test set, got ${JSON.stringify(s)}`);
+    if (
+      typeof tp !== 'object' ||
+      !Number.isInteger(tp.cases) ||
+      tp.cases < 1 ||
+      !Number.isSafeInteger(tp.seed) ||
+      tp.seed < 0
+    )
+      bad('data.testPhantom', `must be null or {"cases": n ≥ 1, "seed": integer ≥ 0}, got ${JSON.stringify(tp)}`);
+    for (const k of Object.keys(tp))
+      if (k !== 'cases' && k !== 'seed') bad(`data.testPhantom.${k}`, 'is not an option (known: cases, seed)');
+    if (s[2] !== 0)
+      bad(
+        'data.split',
+        `must have a test fraction of 0 when data.testPhantom gives the test set, got ${JSON.stringify(s)}`,
+      );
   }
-  if ((c.dataset === 'brats' || c.dataset === 'isles' || c.dataset === 'avmnist') && !c.data.path) bad('data.path', `is required for dataset '${c.dataset}' (pass --data <folder>)`);
+  if ((c.dataset === 'brats' || c.dataset === 'isles' || c.dataset === 'avmnist') && !c.data.path)
+    bad('data.path', `is required for dataset '${c.dataset}' (pass --data <folder>)`);
 }
 
 /**
@@ -367,30 +466,50 @@ export function validateConfig(c: LargoConfig): void {
  * model or the training trajectory and must match.
  */
 // data.incomplete / data.gridMismatch only decide whether odd data is refused; runs from before they existed still resume
-export const RESUME_FREE_KEYS = ['out', 'runName', 'train.valEvery', 'train.checkpointEvery', 'eval', 'methods', 'data.path', 'data.incomplete', 'data.gridMismatch'];
+export const RESUME_FREE_KEYS = [
+  'out',
+  'runName',
+  'train.valEvery',
+  'train.checkpointEvery',
+  'eval',
+  'methods',
+  'data.path',
+  'data.incomplete',
+  'data.gridMismatch',
+];
 
 /** Flattens a config into dotted paths → JSON values (arrays kept whole). */
 export function flatten(obj: unknown, prefix = ''): Map<string, string> {
   const out = new Map<string, string>();
   if (isObj(obj)) {
-    for (const [k, v] of Object.entries(obj)) for (const [kk, vv] of flatten(v, prefix ? `${prefix}.${k}` : k)) out.set(kk, vv);
+    for (const [k, v] of Object.entries(obj))
+      for (const [kk, vv] of flatten(v, prefix ? `${prefix}.${k}` : k)) out.set(kk, vv);
   } else out.set(prefix, JSON.stringify(obj as Json));
   return out;
 }
 
 /** The dotted keys whose values differ (ignoring `free` prefixes), each with both values. */
-export function configDiff(a: unknown, b: unknown, free: readonly string[] = RESUME_FREE_KEYS): { key: string; a: string | undefined; b: string | undefined }[] {
-  const fa = flatten(a), fb = flatten(b);
+export function configDiff(
+  a: unknown,
+  b: unknown,
+  free: readonly string[] = RESUME_FREE_KEYS,
+): { key: string; a: string | undefined; b: string | undefined }[] {
+  const fa = flatten(a),
+    fb = flatten(b);
   const keys = new Set([...fa.keys(), ...fb.keys()]);
   const isFree = (k: string) => free.some((f) => k === f || k.startsWith(f + '.'));
   const out: { key: string; a: string | undefined; b: string | undefined }[] = [];
   // an option added after a run was written is absent from it: absent equals that option's default
   const isConfig = (x: unknown) => isObj(x) && isObj(x['train']);
   const ds = (isObj(a) && a['dataset']) || (isObj(b) && b['dataset']) || 'phantom';
-  const dflt = isConfig(a) && isConfig(b) && DATASETS.includes(ds as DatasetKind) ? flatten(defaultConfig(ds as DatasetKind)) : new Map<string, string>();
+  const dflt =
+    isConfig(a) && isConfig(b) && DATASETS.includes(ds as DatasetKind)
+      ? flatten(defaultConfig(ds as DatasetKind))
+      : new Map<string, string>();
   for (const k of [...keys].sort()) {
     if (isFree(k)) continue;
-    const va = fa.get(k) ?? dflt.get(k), vb = fb.get(k) ?? dflt.get(k);
+    const va = fa.get(k) ?? dflt.get(k),
+      vb = fb.get(k) ?? dflt.get(k);
     if (va !== vb) out.push({ key: k, a: fa.get(k), b: fb.get(k) });
   }
   return out;
@@ -398,5 +517,8 @@ export function configDiff(a: unknown, b: unknown, free: readonly string[] = RES
 
 /** A UTC timestamp usable as a folder name: 2025-01-31T12-34-56Z. */
 export function timestamp(d = new Date()): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
 }

@@ -37,7 +37,11 @@ export function kaimingGain(negativeSlope = 0): number {
  * `torch.nn.init.kaiming_normal_(w, a=negativeSlope)`. `fan` overrides the
  * fan-in computed from the shape.
  */
-export function kaimingNormal(shape: readonly number[], generator: Philox, opts: { negativeSlope?: number; fan?: number } = {}): Tensor {
+export function kaimingNormal(
+  shape: readonly number[],
+  generator: Philox,
+  opts: { negativeSlope?: number; fan?: number } = {},
+): Tensor {
   const std = kaimingGain(opts.negativeSlope ?? 0) / Math.sqrt(opts.fan ?? fanIn(shape));
   return randn(shape, { generator, std });
 }

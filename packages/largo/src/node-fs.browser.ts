@@ -1,7 +1,9 @@
 /** Browser stand-in for `node-fs.ts`: there are no files; every function says so, naming the path. */
 function noFiles(fn: string): (path?: unknown) => never {
   return (path?: unknown) => {
-    throw new Error(`${fn}(${typeof path === 'string' ? JSON.stringify(path) : ''}): there is no file system in a browser; pass bytes instead (decodeCheckpoint, parseNiftiBytes)`);
+    throw new Error(
+      `${fn}(${typeof path === 'string' ? JSON.stringify(path) : ''}): there is no file system in a browser; pass bytes instead (decodeCheckpoint, parseNiftiBytes)`,
+    );
   };
 }
 export const closeSync = noFiles('closeSync');

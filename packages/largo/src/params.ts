@@ -48,7 +48,8 @@ export interface ParamReport {
 }
 
 function factorOf(l: Layer): CPWeights | TuckerWeights | null {
-  if (l instanceof FamilyLayer && (l.weights instanceof CPWeights || l.weights instanceof TuckerWeights)) return l.weights;
+  if (l instanceof FamilyLayer && (l.weights instanceof CPWeights || l.weights instanceof TuckerWeights))
+    return l.weights;
   return null;
 }
 
@@ -56,11 +57,27 @@ export function paramReport(model: Module): ParamReport {
   const rows: ParamRow[] = [];
   if (model instanceof Layer) {
     for (const p of model.parameterInfo()) {
-      rows.push({ name: p.name, kind: p.kind, shape: [...p.tensor.shape], count: p.tensor.size, layer: p.layerPath, layerKind: p.layer.kind, role: p.layer.role });
+      rows.push({
+        name: p.name,
+        kind: p.kind,
+        shape: [...p.tensor.shape],
+        count: p.tensor.size,
+        layer: p.layerPath,
+        layerKind: p.layer.kind,
+        role: p.layer.role,
+      });
     }
   } else {
     for (const [name, t] of model.namedParameters()) {
-      rows.push({ name, kind: 'param', shape: [...t.shape], count: t.size, layer: name.split('.').slice(0, -1).join('.'), layerKind: '?', role: 'inner' });
+      rows.push({
+        name,
+        kind: 'param',
+        shape: [...t.shape],
+        count: t.size,
+        layer: name.split('.').slice(0, -1).join('.'),
+        layerKind: '?',
+        role: 'inner',
+      });
     }
   }
   const layers: LayerRow[] = [];
@@ -71,7 +88,8 @@ export function paramReport(model: Module): ParamReport {
     if (!l) {
       const obj = layerObjs.get(r.layer);
       const f = obj ? factorOf(obj) : null;
-      const rank = f instanceof CPWeights ? String(f.rank) : f instanceof TuckerWeights ? `${f.ranks.out}×${f.ranks.in}` : '';
+      const rank =
+        f instanceof CPWeights ? String(f.rank) : f instanceof TuckerWeights ? `${f.ranks.out}×${f.ranks.in}` : '';
       l = { name: r.layer, kind: r.layerKind, role: r.role, shapes: '', rank, count: 0 };
       byLayer.set(r.layer, l);
       layers.push(l);
@@ -81,7 +99,8 @@ export function paramReport(model: Module): ParamReport {
     l.count += r.count;
   }
   const byRole: Record<LayerRole, number> = { stem: 0, inner: 0, head: 0, norm: 0, container: 0 };
-  let innerWeights = 0, total = 0;
+  let innerWeights = 0,
+    total = 0;
   for (const r of rows) {
     byRole[r.role] += r.count;
     total += r.count;
@@ -97,13 +116,16 @@ export function paramTable(report: ParamReport, opts: { perParameter?: boolean }
   const lines: string[] = [];
   if (opts.perParameter) {
     lines.push('| parameter | kind | layer | role | shape | count |', '|---|---|---|---|---|---:|');
-    for (const r of report.rows) lines.push(`| ${r.name} | ${r.kind} | ${r.layerKind} | ${r.role} | [${r.shape.join(', ')}] | ${fmt(r.count)} |`);
+    for (const r of report.rows)
+      lines.push(`| ${r.name} | ${r.kind} | ${r.layerKind} | ${r.role} | [${r.shape.join(', ')}] | ${fmt(r.count)} |`);
   } else {
     lines.push('| layer | kind | role | rank | parameters | count |', '|---|---|---|---:|---|---:|');
-    for (const l of report.layers) lines.push(`| ${l.name || '(root)'} | ${l.kind} | ${l.role} | ${l.rank} | ${l.shapes} | ${fmt(l.count)} |`);
+    for (const l of report.layers)
+      lines.push(`| ${l.name || '(root)'} | ${l.kind} | ${l.role} | ${l.rank} | ${l.shapes} | ${fmt(l.count)} |`);
   }
   lines.push('', '| role | count |', '|---|---:|');
-  for (const role of ['stem', 'inner', 'head', 'norm'] as const) lines.push(`| ${role} | ${fmt(report.byRole[role])} |`);
+  for (const role of ['stem', 'inner', 'head', 'norm'] as const)
+    lines.push(`| ${role} | ${fmt(report.byRole[role])} |`);
   lines.push(`| inner (without biases) | ${fmt(report.innerWeights)} |`);
   lines.push(`| **total** | **${fmt(report.total)}** |`);
   return lines.join('\n') + '\n';

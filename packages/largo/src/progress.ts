@@ -29,7 +29,9 @@ export function formatDuration(sec: number): string {
   if (sec < 1) return `${Math.round(sec * 1000)}ms`;
   if (sec < 60) return `${sec.toFixed(1)}s`;
   const s = Math.round(sec);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    r = s % 60;
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(r).padStart(2, '0')}s`;
 }
 
@@ -61,10 +63,14 @@ export class Progress {
   }
 
   /** Seconds per step (smoothed). */
-  get secondsPerStep(): number { return this.stepTime; }
+  get secondsPerStep(): number {
+    return this.stepTime;
+  }
 
   /** Remaining time estimate in seconds. */
-  get eta(): number { return (this.total - this.step) * this.stepTime; }
+  get eta(): number {
+    return (this.total - this.step) * this.stepTime;
+  }
 
   /** Records one finished step with its metrics (numbers are formatted compactly). */
   tick(metrics: Record<string, number | string> = {}): void {
@@ -75,7 +81,8 @@ export class Progress {
     this.stepTime = Number.isNaN(this.stepTime) ? dt : 0.9 * this.stepTime + 0.1 * dt;
     for (const [k, v] of Object.entries(metrics)) this.extra[k] = typeof v === 'number' ? fmtNum(v) : v;
     if (this.tty) this.draw();
-    else if (this.step % this.every === 0 || this.step === this.total || this.step === this.startStep + 1) this.stream.write(this.line() + '\n');
+    else if (this.step % this.every === 0 || this.step === this.total || this.step === this.startStep + 1)
+      this.stream.write(this.line() + '\n');
   }
 
   /** A message that must not be overwritten by the bar (validation results, checkpoints). */
@@ -91,12 +98,19 @@ export class Progress {
   }
 
   /** Total wall time since construction (s). */
-  elapsed(): number { return (this.now() - this.t0) / 1000; }
+  elapsed(): number {
+    return (this.now() - this.t0) / 1000;
+  }
 
   line(): string {
     const pct = this.total > 0 ? Math.floor((100 * this.step) / this.total) : 100;
-    const kv = Object.entries(this.extra).map(([k, v]) => `${k} ${v}`).join(' ');
-    return `${this.label ? this.label + ' ' : ''}step ${this.step}/${this.total} (${pct}%) ${kv} | ${formatDuration(this.stepTime)}/step, eta ${formatDuration(this.eta)}`.replace(/ +/g, ' ');
+    const kv = Object.entries(this.extra)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(' ');
+    return `${this.label ? this.label + ' ' : ''}step ${this.step}/${this.total} (${pct}%) ${kv} | ${formatDuration(this.stepTime)}/step, eta ${formatDuration(this.eta)}`.replace(
+      / +/g,
+      ' ',
+    );
   }
 
   private draw(): void {

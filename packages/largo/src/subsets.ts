@@ -60,7 +60,8 @@ export function enumerateSubsets(M: number): readonly (readonly number[])[] {
 
 function checkK(fn: string, k: number, M: number): void {
   const K = numSubsets(M);
-  if (!Number.isInteger(k) || k < 0 || k >= K) throw new RangeError(`${fn}: subset index must be an integer in [0, ${K - 1}] for M = ${M}, got ${k}`);
+  if (!Number.isInteger(k) || k < 0 || k >= K)
+    throw new RangeError(`${fn}: subset index must be an integer in [0, ${K - 1}] for M = ${M}, got ${k}`);
 }
 
 /** The modality indices (channels of the M-channel input) available in subset k, ascending. */
@@ -94,7 +95,10 @@ export function subsetSize(k: number, M: number): number {
  */
 export function subsetIndex(available: readonly boolean[]): number;
 export function subsetIndex(available: readonly string[], modalityNames: readonly string[]): number;
-export function subsetIndex(available: readonly boolean[] | readonly string[], modalityNames?: readonly string[]): number {
+export function subsetIndex(
+  available: readonly boolean[] | readonly string[],
+  modalityNames?: readonly string[],
+): number {
   let mask: boolean[];
   if (available.length > 0 && typeof available[0] === 'string') {
     if (!modalityNames) throw new TypeError('subsetIndex: modalityNames is required when subsets are given by name');
@@ -111,8 +115,11 @@ export function subsetIndex(available: readonly boolean[] | readonly string[], m
   const M = mask.length;
   checkM('subsetIndex', M);
   const ch: number[] = [];
-  mask.forEach((b, i) => { if (b) ch.push(i); });
-  if (ch.length === 0) throw new RangeError('subsetIndex: the empty subset has no index (at least one modality must be available)');
+  mask.forEach((b, i) => {
+    if (b) ch.push(i);
+  });
+  if (ch.length === 0)
+    throw new RangeError('subsetIndex: the empty subset has no index (at least one modality must be available)');
   // Closed form: subsets of smaller size first, then the combination's lexicographic rank.
   let k = 0;
   for (let s = 1; s < ch.length; s++) k += binom(M, s);
@@ -129,7 +136,8 @@ function binom(n: number, r: number): number {
 /** Lexicographic rank of a sorted combination among all combinations of its size. */
 function combRank(ch: readonly number[], M: number): number {
   const r = ch.length;
-  let rank = 0, prev = -1;
+  let rank = 0,
+    prev = -1;
   for (let i = 0; i < r; i++) {
     for (let v = prev + 1; v < ch[i]; v++) rank += binom(M - 1 - v, r - 1 - i);
     prev = ch[i];
@@ -139,15 +147,20 @@ function combRank(ch: readonly number[], M: number): number {
 
 /** "T1+FLAIR"-style name of subset k. */
 export function subsetName(k: number, modalityNames: readonly string[]): string {
-  return channelsOf(k, modalityNames.length).map((m) => modalityNames[m]).join('+');
+  return channelsOf(k, modalityNames.length)
+    .map((m) => modalityNames[m])
+    .join('+');
 }
 
 /** Indices of the subsets that contain modality m, ascending. */
 export function subsetsContaining(m: number, M: number): number[] {
   checkM('subsetsContaining', M);
-  if (!Number.isInteger(m) || m < 0 || m >= M) throw new RangeError(`subsetsContaining: modality ${m} out of range for M = ${M}`);
+  if (!Number.isInteger(m) || m < 0 || m >= M)
+    throw new RangeError(`subsetsContaining: modality ${m} out of range for M = ${M}`);
   const out: number[] = [];
-  enumerateSubsets(M).forEach((s, k) => { if (s.includes(m)) out.push(k); });
+  enumerateSubsets(M).forEach((s, k) => {
+    if (s.includes(m)) out.push(k);
+  });
   return out;
 }
 

@@ -11,7 +11,11 @@ t.test('logits [N, 10] for every method and subset', async (t) => {
   for (const method of ['largo', 'largo-tucker', 'dedicated', 'dropout', 'full-only'] as Method[]) {
     const net = buildAvMnistNet({ method, seed: 0 });
     net.train(false);
-    for (const [k, x] of [[0, { image }], [1, { audio }], [2, { image, audio }]] as const) {
+    for (const [k, x] of [
+      [0, { image }],
+      [1, { audio }],
+      [2, { image, audio }],
+    ] as const) {
       const y = net.forward(x, k);
       t.same(y.shape, [N, 10], `${method} subset ${k}`);
       t.ok(y.dataSync().every(Number.isFinite));
@@ -32,10 +36,24 @@ t.test('structure: factorized encoders serve the subsets with their modality', a
   t.equal(net.blocks.length, 3);
   const rep = paramReport(net);
   const names = rep.rows.map((r) => r.name);
-  for (const n of ['image.conv0.aModel', 'audio.fc.aOut', 'proj.0.weight', 'proj.2.weight', 'fusion.2.lin2.aIn', 'fusion.0.ln1.weight', 'norm.bias', 'head1.weight', 'head2.bias']) {
+  for (const n of [
+    'image.conv0.aModel',
+    'audio.fc.aOut',
+    'proj.0.weight',
+    'proj.2.weight',
+    'fusion.2.lin2.aIn',
+    'fusion.0.ln1.weight',
+    'norm.bias',
+    'head1.weight',
+    'head2.bias',
+  ]) {
     t.ok(names.includes(n), n);
   }
-  t.same(rep.rows.find((r) => r.name === 'proj.2.weight')!.shape, [64, 480], 'projection of both modalities: 160 + 320');
+  t.same(
+    rep.rows.find((r) => r.name === 'proj.2.weight')!.shape,
+    [64, 480],
+    'projection of both modalities: 160 + 320',
+  );
   t.same(rep.rows.find((r) => r.name === 'proj.1.weight')!.shape, [64, 320]);
   t.same(rep.rows.find((r) => r.name === 'fusion.0.ln1.weight')!.shape, [3, 64], 'per-subset LN affine');
   t.same(rep.rows.find((r) => r.name === 'head2.weight')!.shape, [3, 10, 64]);
@@ -50,7 +68,7 @@ t.test('structure: factorized encoders serve the subsets with their modality', a
   shared.dispose();
 });
 
-t.test('missing inputs: per-subset methods need the subset\'s modalities; shared ones zero-fill', async (t) => {
+t.test("missing inputs: per-subset methods need the subset's modalities; shared ones zero-fill", async (t) => {
   const net = buildAvMnistNet({ method: 'largo', seed: 0 });
   t.throws(() => net.forward({ image }, 2), /includes audio/);
   t.throws(() => net.forward({}, 0), /at least one/);
@@ -74,29 +92,33 @@ t.test('dropout: active in training, off in eval; gradients follow the subset', 
   const e1 = noGrad(() => net.forward({ image, audio }, 2));
   const e2 = noGrad(() => net.forward({ image, audio }, 2));
   t.same(e1.dataSync(), e2.dataSync(), 'eval mode is deterministic');
-  e1.dispose(); e2.dispose();
+  e1.dispose();
+  e2.dispose();
   net.train(true);
   t.equal(memory().tensors, before, 'no leak (caches released by train(true))');
   const loss = tidy(() => sum(net.forward({ image }, 0)));
   backward(loss);
-  const g = new Map(net.namedParameters().map(([n, p]) => [n, p.grad ? p.grad.dataSync().some((v) => v !== 0) : false]));
+  const g = new Map(
+    net.namedParameters().map(([n, p]) => [n, p.grad ? p.grad.dataSync().some((v) => v !== 0) : false]),
+  );
   t.ok(g.get('image.conv0.aOut'), 'image encoder trained');
   t.notOk(g.get('audio.conv0.aOut'), 'audio encoder untouched');
-  t.ok(g.get('proj.0.weight') && !g.get('proj.2.weight'), 'only subset 0\'s projection');
+  t.ok(g.get('proj.0.weight') && !g.get('proj.2.weight'), "only subset 0's projection");
   t.ok(g.get('fusion.1.lin1.aModel'));
   zeroGrad(net.parameters());
   loss.dispose();
   net.dispose();
 });
 
-t.test('cacheSubset(k) maps subsets to the encoders\' own numbering; cached logits equal uncached ones', async (t) => {
+t.test("cacheSubset(k) maps subsets to the encoders' own numbering; cached logits equal uncached ones", async (t) => {
   const { buildAvMnistNet } = await import('../src/nets/avmnist.js');
   const core = await import('@largo/core');
   const { noGrad } = await import('@largo/autograd');
   for (const method of ['largo', 'dedicated', 'dropout'] as const) {
     const net = buildAvMnistNet({ method, seed: 3 });
     net.train(false);
-    const image = core.randn([2, 1, 28, 28], { seed: 1 }), audio = core.randn([2, 1, 20, 20], { seed: 2 });
+    const image = core.randn([2, 1, 28, 28], { seed: 1 }),
+      audio = core.randn([2, 1, 20, 20], { seed: 2 });
     for (let k = 0; k < 3; k++) {
       const input = { image: k === 1 ? undefined : image, audio: k === 0 ? undefined : audio };
       const plain = noGrad(() => core.tidy(() => net.forward(input, k).dataSync()));
@@ -105,6 +127,8 @@ t.test('cacheSubset(k) maps subsets to the encoders\' own numbering; cached logi
       t.same(Array.from(cached), Array.from(plain), `${method}: subset ${k} cached = uncached`);
       net.clearCache();
     }
-    image.dispose(); audio.dispose(); net.dispose();
+    image.dispose();
+    audio.dispose();
+    net.dispose();
   }
 });

@@ -26,12 +26,26 @@ t.test('parseBackendChoice: flag, then LARGO_BACKEND, then cpu; bad values name 
     t.throws(() => parseBackendChoice('gpu'), /--backend must be one of cpu, webgpu, auto, got 'gpu'/);
     t.throws(() => parseBackendChoice('gpu'), BackendError);
   } finally {
-    if (prev === undefined) delete process.env['LARGO_BACKEND']; else process.env['LARGO_BACKEND'] = prev;
+    if (prev === undefined) delete process.env['LARGO_BACKEND'];
+    else process.env['LARGO_BACKEND'] = prev;
   }
 });
 
 t.test('the CLI: a bad --backend is a usage error (exit 2) before anything is written', async (t) => {
-  const r = spawnSync(process.execPath, [...CLI_ARGS, 'train', '--config', join(here, '..', 'configs', 'tiny.json'), '--backend', 'gpu', '--out', join(here, 'never-written')], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      ...CLI_ARGS,
+      'train',
+      '--config',
+      join(here, '..', 'configs', 'tiny.json'),
+      '--backend',
+      'gpu',
+      '--out',
+      join(here, 'never-written'),
+    ],
+    { encoding: 'utf8' },
+  );
   t.equal(r.status, 2);
   t.match(r.stderr, /train: --backend must be one of cpu, webgpu, auto, got 'gpu'/);
   t.notOk(existsSync(join(here, 'never-written')), 'no run folder');
@@ -46,7 +60,8 @@ t.test('auto never takes a software adapter; webgpu takes it when asked', async 
     t.equal(engine().backend.name, 'cpu');
     t.match(lines.join('\n'), /backend: cpu \(/, `auto says why it stayed on the CPU: ${lines.join(' ')}`);
     const sel = await selectBackend('webgpu').catch((e: Error) => e);
-    if (sel instanceof Error) t.match(sel.message, /--backend webgpu: /, 'webgpu without an adapter is an error that says why');
+    if (sel instanceof Error)
+      t.match(sel.message, /--backend webgpu: /, 'webgpu without an adapter is an error that says why');
     else {
       t.equal(sel.name, 'webgpu', `asked by name: ${sel.adapter}`);
       t.match(lines.join('\n'), /the only WebGPU adapter is software/, 'auto declined it as a software adapter');

@@ -18,7 +18,9 @@ function tsFiles(dir: string): string[] {
 t.test('no static import of @largo/gpu anywhere in largo (the GPU package is optional)', async (t) => {
   const files = tsFiles(SRC);
   t.ok(files.length > 20, 'scanned the sources');
-  const offenders = files.filter((f) => /(?:from\s+|import\s*\(\s*|import\s+)['"]@largo\/gpu['"]/.test(readFileSync(f, 'utf8')));
+  const offenders = files.filter((f) =>
+    /(?:from\s+|import\s*\(\s*|import\s+)['"]@largo\/gpu['"]/.test(readFileSync(f, 'utf8')),
+  );
   t.same(offenders, [], 'only backend-select.ts loads it, through a variable specifier');
 });
 
@@ -31,13 +33,24 @@ t.test('cpu: the CPU backend, whatever was current', async (t) => {
 });
 
 t.test('an unknown choice is a BackendError naming the flag and the choices', async (t) => {
-  await t.rejects(selectBackend('cuda' as BackendChoice), { name: 'BackendError', message: /--backend must be one of cpu, webgpu, auto, got 'cuda'/ });
+  await t.rejects(selectBackend('cuda' as BackendChoice), {
+    name: 'BackendError',
+    message: /--backend must be one of cpu, webgpu, auto, got 'cuda'/,
+  });
   t.equal(exitCodeFor(new BackendError('x')), 2, 'the CLI treats it as bad input (exit code 2)');
 });
 
 t.test('software adapters are recognised (auto never picks them)', async (t) => {
-  const info = (device: string, description: string, vendor = '') => ({ vendor, architecture: '', device, description });
-  t.ok(isSoftwareAdapter(info('llvmpipe-llvm-15-0-6-256-bits-', 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6')), 'Mesa llvmpipe');
+  const info = (device: string, description: string, vendor = '') => ({
+    vendor,
+    architecture: '',
+    device,
+    description,
+  });
+  t.ok(
+    isSoftwareAdapter(info('llvmpipe-llvm-15-0-6-256-bits-', 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6')),
+    'Mesa llvmpipe',
+  );
   t.ok(isSoftwareAdapter(info('SwiftShader Device (Subzero)', 'SwiftShader driver', 'google')), 'SwiftShader');
   t.ok(isSoftwareAdapter(info('Microsoft Basic Render Driver', '')), 'WARP');
   t.notOk(isSoftwareAdapter(info('NVIDIA GeForce RTX 3060', 'NVIDIA: 535.54', 'nvidia')), 'a discrete GPU');
@@ -78,9 +91,15 @@ t.test('webgpu with LARGO_WEBGPU=off fails with the reason; auto falls back', as
   const code = `import { selectBackend } from ${JSON.stringify(join(SRC, 'backend-select.ts'))};
     const logs = []; const r = await selectBackend('auto', { log: (s) => logs.push(s) }); console.log(JSON.stringify({ r, logs }));
     try { await selectBackend('webgpu'); } catch (e) { console.log(e.name + ': ' + e.message); }`;
-  const res = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, LARGO_WEBGPU: 'off' } });
+  const res = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    env: { ...process.env, LARGO_WEBGPU: 'off' },
+  });
   t.equal(res.status, 0, res.stderr);
   const [first, second] = res.stdout.trim().split('\n');
-  t.same(JSON.parse(first!), { r: { name: 'cpu', adapter: 'cpu' }, logs: ['backend: cpu (no WebGPU adapter: disabled by LARGO_WEBGPU=off)'] });
+  t.same(JSON.parse(first!), {
+    r: { name: 'cpu', adapter: 'cpu' },
+    logs: ['backend: cpu (no WebGPU adapter: disabled by LARGO_WEBGPU=off)'],
+  });
   t.equal(second, 'BackendError: --backend webgpu: disabled by LARGO_WEBGPU=off');
 });

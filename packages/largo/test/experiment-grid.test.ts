@@ -24,7 +24,8 @@ function wilcoxonBrute(d: number[]): number {
   const n = d.length;
   const abs = d.map(Math.abs);
   const ranks = abs.map((a) => {
-    const less = abs.filter((b) => b < a).length, eq = abs.filter((b) => b === a).length;
+    const less = abs.filter((b) => b < a).length,
+      eq = abs.filter((b) => b === a).length;
     return less + (eq + 1) / 2;
   });
   const total = ranks.reduce((a, b) => a + b, 0);
@@ -42,17 +43,27 @@ t.test('stats: spread, t quantile, sign test and exact Wilcoxon', async (t) => {
   const s = spread([1, 2, 3, 4, 5]);
   t.equal(s.mean, 3);
   t.ok(Math.abs(s.std - Math.sqrt(2.5)) < 1e-12, 'sample std (n − 1)');
-  t.ok(Math.abs(s.ci95 - 2.7764 * Math.sqrt(2.5) / Math.sqrt(5)) < 1e-9, 't interval with df = 4');
+  t.ok(Math.abs(s.ci95 - (2.7764 * Math.sqrt(2.5)) / Math.sqrt(5)) < 1e-9, 't interval with df = 4');
   t.ok(Number.isNaN(spread([1]).std), 'no std from one value');
   t.ok(Math.abs(tQuantile975(60) - 2.0003) < 2e-3, 'Cornish–Fisher beyond the table');
   t.equal(signTestP(5, 0), 2 / 32);
   t.equal(signTestP(3, 3), 1);
   t.equal(wilcoxonSignedRankP([1, 2, 3, 4, 5]), 2 / 32, 'all five positive: the smallest two-sided p at n = 5');
   t.equal(wilcoxonSignedRankP([]), 1);
-  fc.assert(fc.property(fc.array(fc.integer({ min: -4, max: 4 }).filter((x) => x !== 0), { minLength: 1, maxLength: 11 }), (d) => {
-    const p = wilcoxonSignedRankP(d), q = wilcoxonBrute(d);
-    return Math.abs(p - q) < 1e-12;
-  }), { numRuns: 200, seed: 11 });
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.integer({ min: -4, max: 4 }).filter((x) => x !== 0),
+        { minLength: 1, maxLength: 11 },
+      ),
+      (d) => {
+        const p = wilcoxonSignedRankP(d),
+          q = wilcoxonBrute(d);
+        return Math.abs(p - q) < 1e-12;
+      },
+    ),
+    { numRuns: 200, seed: 11 },
+  );
   const pt = pairedTest([0.9, 0.8, 0.7, 0.6], [0.8, 0.8, 0.9, 0.5]);
   t.same([pt.wins, pt.losses, pt.ties, pt.n], [2, 1, 1, 3]);
   t.ok(Math.abs(pt.meanDiff - 0) < 1e-12);
@@ -65,25 +76,43 @@ function tinySpec(extra: Record<string, unknown> = {}) {
     base: { ...TINY, data: { ...(TINY['data'] as object), seed: 5 } },
     overrides: { train: { steps: 4, valEvery: 2 }, eval: { hd95: true, figureCases: 0 } },
     seeds: [1, 2],
-    variants: [{ name: 'largo', method: 'largo' }, { name: 'dropout+guide', method: 'dropout', overrides: { train: { sharedGuidance: true } } }],
+    variants: [
+      { name: 'largo', method: 'largo' },
+      { name: 'dropout+guide', method: 'dropout', overrides: { train: { sharedGuidance: true } } },
+    ],
     ...extra,
   };
 }
 
 t.test('experiment files: cells, shards and errors that name the file and key', async (t) => {
-  const spec = parseExperiment(tinySpec({ settings: [{ name: 'r1' }, { name: 'r2', overrides: { model: { rankMultiplier: 2 } } }] }), 'x.json');
+  const spec = parseExperiment(
+    tinySpec({ settings: [{ name: 'r1' }, { name: 'r2', overrides: { model: { rankMultiplier: 2 } } }] }),
+    'x.json',
+  );
   const all = cells(spec);
   t.equal(all.length, 8);
   t.equal(all[0]!.id, 'r1__largo__s1');
-  const s1 = shardCells(all, parseShard('1/3')), s2 = shardCells(all, parseShard('2/3')), s3 = shardCells(all, parseShard('3/3'));
-  t.same([...s1, ...s2, ...s3].map((c) => c.index).sort((a, b) => a - b), all.map((c) => c.index), 'shards partition the grid');
+  const s1 = shardCells(all, parseShard('1/3')),
+    s2 = shardCells(all, parseShard('2/3')),
+    s3 = shardCells(all, parseShard('3/3'));
+  t.same(
+    [...s1, ...s2, ...s3].map((c) => c.index).sort((a, b) => a - b),
+    all.map((c) => c.index),
+    'shards partition the grid',
+  );
   t.throws(() => parseShard('0/2'), /1\.\.n/);
   t.throws(() => parseShard('a/b'), /expected i\/n/);
   t.throws(() => parseExperiment({ ...tinySpec(), colour: 1 }, 'e.json'), /e\.json: unknown key 'colour'/);
   t.throws(() => parseExperiment(tinySpec({ seeds: [1, 1] }), 'e.json'), /seed twice/);
-  t.throws(() => parseExperiment(tinySpec({ variants: [{ name: 'x', method: 'nope' }] }), 'e.json'), /unknown method 'nope'/);
+  t.throws(
+    () => parseExperiment(tinySpec({ variants: [{ name: 'x', method: 'nope' }] }), 'e.json'),
+    /unknown method 'nope'/,
+  );
   t.throws(() => parseExperiment(tinySpec({ name: '../up' }), 'e.json'), /folder-safe/);
-  t.throws(() => parseExperiment(tinySpec({ overrides: { train: { stepz: 3 } } }), 'e.json'), /e\.json \(cell .*\): unknown option 'train\.stepz'/);
+  t.throws(
+    () => parseExperiment(tinySpec({ overrides: { train: { stepz: 3 } } }), 'e.json'),
+    /e\.json \(cell .*\): unknown option 'train\.stepz'/,
+  );
   t.throws(() => parseExperiment(tinySpec({ compare: [['largo', 'ghost']] }), 'e.json'), /unknown variant "ghost"/);
 });
 
@@ -102,12 +131,21 @@ t.test('a grid run as two shards and merged gives the same table as one run; a f
   const halfOnly = summarizeExperiment(spec, [join(root, 'a', 'tiny-grid')]);
   t.equal(whole.missing.length, 0);
   t.equal(halfOnly.missing.length, 2, 'a lone shard reports the cells it lacks');
-  t.equal(summaryMarkdown(merged, { timings: false }), summaryMarkdown(whole, { timings: false }), 'merged shards = one run');
+  t.equal(
+    summaryMarkdown(merged, { timings: false }),
+    summaryMarkdown(whole, { timings: false }),
+    'merged shards = one run',
+  );
   const md = summaryMarkdown(whole, { timings: false });
   t.match(md, /\| largo \| largo \| 2 \|/);
   t.match(md, /dropout\+guide/);
   t.match(md, /largo − dropout\+guide/);
-  t.ok(whole.variants.every((v) => v.params > 0 && Number.isFinite(v.dice['avg']!.mean) && Number.isFinite(v.dice['avg']!.std)), 'params and spreads present');
+  t.ok(
+    whole.variants.every(
+      (v) => v.params > 0 && Number.isFinite(v.dice['avg']!.mean) && Number.isFinite(v.dice['avg']!.std),
+    ),
+    'params and spreads present',
+  );
   const again = await runGrid(spec, { out: join(root, 'one'), log });
   t.same([again.ran.length, again.skipped.length], [0, 4], 'rerunning skips finished cells');
 });
@@ -116,11 +154,19 @@ t.test('largo experiment CLI: worker processes, --summarize of shard folders, ba
   const root = mkdtempSync(join(tmpdir(), 'largo-grid-cli-'));
   const file = join(root, 'tiny.json');
   writeFileSync(file, JSON.stringify(tinySpec({ seeds: [3] })));
-  const r = spawnSync(process.execPath, [...CLI_ARGS, 'experiment', file, '--out', join(root, 'out'), '--workers', '2', '--quiet'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [...CLI_ARGS, 'experiment', file, '--out', join(root, 'out'), '--workers', '2', '--quiet'],
+    { encoding: 'utf8' },
+  );
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /2 of 2 cells/);
   t.ok(existsSync(join(root, 'out', 'tiny-grid', 'summary.md')));
-  const s = spawnSync(process.execPath, [...CLI_ARGS, 'experiment', file, '--out', join(root, 'elsewhere'), '--summarize', join(root, 'out', 'tiny-grid')], { encoding: 'utf8' });
+  const s = spawnSync(
+    process.execPath,
+    [...CLI_ARGS, 'experiment', file, '--out', join(root, 'elsewhere'), '--summarize', join(root, 'out', 'tiny-grid')],
+    { encoding: 'utf8' },
+  );
   t.equal(s.status, 0, s.stderr);
   t.match(s.stdout, /2 of 2 cells/);
   writeFileSync(join(root, 'bad.json'), '{"name": "x", "seeds": []}');
@@ -130,18 +176,50 @@ t.test('largo experiment CLI: worker processes, --summarize of shard folders, ba
 });
 
 t.test('held-out phantom test set and shared-network guidance', async (t) => {
-  const cfg = resolveConfig({ ...TINY, data: { split: [0.75, 0.25, 0], phantom: { cases: 4, size: 8, modalities: 4 }, testPhantom: { cases: 2, seed: 999 } } }, {});
+  const cfg = resolveConfig(
+    {
+      ...TINY,
+      data: {
+        split: [0.75, 0.25, 0],
+        phantom: { cases: 4, size: 8, modalities: 4 },
+        testPhantom: { cases: 2, seed: 999 },
+      },
+    },
+    {},
+  );
   const data = await loadSegData(cfg);
-  t.same(data.test.map((c) => c.id), ['test-phantom-0000', 'test-phantom-0001']);
-  const trainImg = data.train[0]!.image, testImg = data.test[0]!.image;
-  t.not(Buffer.compare(Buffer.from(trainImg.buffer), Buffer.from(testImg.buffer)), 0, 'test cases come from another generator seed');
-  t.throws(() => resolveConfig({ ...TINY, data: { split: [0.5, 0.25, 0.25], testPhantom: { cases: 2, seed: 1 } } }, {}), /test fraction of 0/);
-  t.throws(() => resolveConfig({ ...TINY, data: { split: [0.75, 0.25, 0], testPhantom: { cases: 0, seed: 1 } } }, {}), /data\.testPhantom/);
+  t.same(
+    data.test.map((c) => c.id),
+    ['test-phantom-0000', 'test-phantom-0001'],
+  );
+  const trainImg = data.train[0]!.image,
+    testImg = data.test[0]!.image;
+  t.not(
+    Buffer.compare(Buffer.from(trainImg.buffer), Buffer.from(testImg.buffer)),
+    0,
+    'test cases come from another generator seed',
+  );
+  t.throws(
+    () => resolveConfig({ ...TINY, data: { split: [0.5, 0.25, 0.25], testPhantom: { cases: 2, seed: 1 } } }, {}),
+    /test fraction of 0/,
+  );
+  t.throws(
+    () => resolveConfig({ ...TINY, data: { split: [0.75, 0.25, 0], testPhantom: { cases: 0, seed: 1 } } }, {}),
+    /data\.testPhantom/,
+  );
   // data.seed fixes the cases while the run seed changes
   const a = await loadSegData(resolveConfig({ ...TINY, seed: 1, data: { ...(TINY['data'] as object), seed: 3 } }, {}));
   const b = await loadSegData(resolveConfig({ ...TINY, seed: 2, data: { ...(TINY['data'] as object), seed: 3 } }, {}));
-  t.same(a.train.map((c) => c.id), b.train.map((c) => c.id), 'same split');
-  t.equal(Buffer.compare(Buffer.from(a.train[0]!.image.buffer), Buffer.from(b.train[0]!.image.buffer)), 0, 'same cases');
+  t.same(
+    a.train.map((c) => c.id),
+    b.train.map((c) => c.id),
+    'same split',
+  );
+  t.equal(
+    Buffer.compare(Buffer.from(a.train[0]!.image.buffer), Buffer.from(b.train[0]!.image.buffer)),
+    0,
+    'same cases',
+  );
   // the dropout baseline with sharedGuidance adds the full-modality term to its loss
   const loss = (guide: boolean) => {
     const c = resolveConfig(TINY, { methods: ['dropout'], 'train.sharedGuidance': guide });
@@ -151,8 +229,11 @@ t.test('held-out phantom test set and shared-network guidance', async (t) => {
       const v = parts.reduce((s, p) => s + p.item(), 0);
       for (const p of parts) p.dispose();
       return v;
-    } finally { net.dispose(); }
+    } finally {
+      net.dispose();
+    }
   };
-  const plain = loss(false), guided = loss(true);
+  const plain = loss(false),
+    guided = loss(true);
   t.ok(guided > plain * 1.2, `guided loss ${guided} holds a second term (plain ${plain})`);
 });

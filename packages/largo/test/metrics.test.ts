@@ -1,14 +1,26 @@
 import t from 'tap';
 import fc from 'fast-check';
 import {
-  dice, hd95, surface, squaredEdt, percentile, meanStd, accuracy, volumeDiagonal, regionScores, directedSurfaceDistances,
+  dice,
+  hd95,
+  surface,
+  squaredEdt,
+  percentile,
+  meanStd,
+  accuracy,
+  volumeDiagonal,
+  regionScores,
+  directedSurfaceDistances,
 } from '../src/eval/metrics.js';
 
 // ---------------------------------------------------------------- oracles (brute force, written independently)
 
 function coords(i: number, shape: readonly number[]): number[] {
   const c: number[] = [];
-  for (let d = shape.length - 1; d >= 0; d--) { c.unshift(i % shape[d]!); i = Math.floor(i / shape[d]!); }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    c.unshift(i % shape[d]!);
+    i = Math.floor(i / shape[d]!);
+  }
   return c;
 }
 
@@ -23,7 +35,10 @@ function bruteSurface(mask: ArrayLike<number>, shape: number[]): number[] {
       for (const s of [-1, 1]) {
         const cc = [...c];
         cc[d]! += s;
-        if (cc[d]! < 0 || cc[d]! >= shape[d]!) { onSurface = true; continue; }
+        if (cc[d]! < 0 || cc[d]! >= shape[d]!) {
+          onSurface = true;
+          continue;
+        }
         let j = 0;
         for (let k = 0; k < shape.length; k++) j = j * shape[k]! + cc[k]!;
         if (!mask[j]) onSurface = true;
@@ -35,23 +50,27 @@ function bruteSurface(mask: ArrayLike<number>, shape: number[]): number[] {
 }
 
 function bruteDist(i: number, j: number, shape: number[], spacing: number[]): number {
-  const a = coords(i, shape), b = coords(j, shape);
+  const a = coords(i, shape),
+    b = coords(j, shape);
   let s = 0;
   for (let d = 0; d < shape.length; d++) s += ((a[d]! - b[d]!) * spacing[d]!) ** 2;
   return Math.sqrt(s);
 }
 
 function bruteHd95(p: number[], g: number[], shape: number[], spacing: number[]): number {
-  const np = p.filter(Boolean).length, ng = g.filter(Boolean).length;
+  const np = p.filter(Boolean).length,
+    ng = g.filter(Boolean).length;
   if (np === 0 && ng === 0) return 0;
   if (np === 0 || ng === 0) return Math.sqrt(shape.reduce((s, n, d) => s + (n * spacing[d]!) ** 2, 0));
-  const sp = bruteSurface(p, shape), sg = bruteSurface(g, shape);
+  const sp = bruteSurface(p, shape),
+    sg = bruteSurface(g, shape);
   const ds: number[] = [];
   for (const i of sp) ds.push(Math.min(...sg.map((j) => bruteDist(i, j, shape, spacing))));
   for (const j of sg) ds.push(Math.min(...sp.map((i) => bruteDist(j, i, shape, spacing))));
   ds.sort((a, b) => a - b);
   const pos = 0.95 * (ds.length - 1);
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return ds[lo]! + (ds[hi]! - ds[lo]!) * (pos - lo);
 }
 
@@ -85,11 +104,17 @@ t.test('surface: a 3×3×3 cube in a 5³ volume is its 26 shell voxels', async (
   const m = new Uint8Array(125);
   for (let d = 1; d < 4; d++) for (let h = 1; h < 4; h++) for (let w = 1; w < 4; w++) m[(d * 5 + h) * 5 + w] = 1;
   const s = surface(m, shape);
-  t.equal(s.reduce((a, b) => a + b, 0), 26);
+  t.equal(
+    s.reduce((a, b) => a + b, 0),
+    26,
+  );
   t.equal(s[(2 * 5 + 2) * 5 + 2], 0, 'centre is interior');
   // a mask touching the border: border voxels are surface (outside counts as background)
   const full = new Uint8Array(27).fill(1);
-  t.equal(surface(full, [3, 3, 3]).reduce((a, b) => a + b, 0), 26);
+  t.equal(
+    surface(full, [3, 3, 3]).reduce((a, b) => a + b, 0),
+    26,
+  );
 });
 
 t.test('EDT: hand-computed anisotropic distances', async (t) => {
@@ -102,61 +127,88 @@ t.test('EDT: hand-computed anisotropic distances', async (t) => {
   t.equal(at(0, 3, 0), 9);
   t.equal(at(0, 0, 4), 4);
   t.equal(at(2, 3, 4), 16 + 9 + 4);
-  t.ok(squaredEdt(new Uint8Array(8), [2, 2, 2], [1, 1, 1]).every((v) => v === Infinity), 'no sites → Infinity');
+  t.ok(
+    squaredEdt(new Uint8Array(8), [2, 2, 2], [1, 1, 1]).every((v) => v === Infinity),
+    'no sites → Infinity',
+  );
 });
 
 t.test('HD95: hand-computed cases', async (t) => {
   // two single voxels 3 apart along W with spacing 2 mm → 6 mm
   const shape = [1, 1, 8];
-  const a = new Uint8Array(8), b = new Uint8Array(8);
-  a[1] = 1; b[4] = 1;
+  const a = new Uint8Array(8),
+    b = new Uint8Array(8);
+  a[1] = 1;
+  b[4] = 1;
   t.equal(hd95(a, b, shape, [1, 1, 2]), 6);
   t.equal(hd95(a, a, shape, [1, 1, 2]), 0, 'identical masks → 0');
   t.equal(hd95(new Uint8Array(8), new Uint8Array(8), shape, [1, 1, 1]), 0, 'both empty → 0');
-  t.equal(hd95(a, new Uint8Array(8), [2, 2, 2], [1, 2, 3]), volumeDiagonal([2, 2, 2], [1, 2, 3]), 'one empty → volume diagonal');
+  t.equal(
+    hd95(a, new Uint8Array(8), [2, 2, 2], [1, 2, 3]),
+    volumeDiagonal([2, 2, 2], [1, 2, 3]),
+    'one empty → volume diagonal',
+  );
   t.equal(volumeDiagonal([2, 2, 2], [1, 2, 3]), Math.sqrt(4 + 16 + 36));
   // directed distances: a 1×1×3 bar vs a single voxel at its end
-  const bar = new Uint8Array(8); bar[0] = bar[1] = bar[2] = 1;
-  const one = new Uint8Array(8); one[2] = 1;
+  const bar = new Uint8Array(8);
+  bar[0] = bar[1] = bar[2] = 1;
+  const one = new Uint8Array(8);
+  one[2] = 1;
   t.same([...directedSurfaceDistances(bar, one, shape, [1, 1, 1])], [2, 1, 0]);
 });
 
 t.test('HD95 equals a brute-force oracle on random small masks with anisotropic spacing', async (t) => {
   const arb = fc.record({
     shape: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })),
-    spacing: fc.tuple(fc.double({ min: 0.3, max: 5, noNaN: true }), fc.double({ min: 0.3, max: 5, noNaN: true }), fc.double({ min: 0.3, max: 5, noNaN: true })),
+    spacing: fc.tuple(
+      fc.double({ min: 0.3, max: 5, noNaN: true }),
+      fc.double({ min: 0.3, max: 5, noNaN: true }),
+      fc.double({ min: 0.3, max: 5, noNaN: true }),
+    ),
     seedP: fc.array(fc.boolean(), { minLength: 180, maxLength: 180 }),
     seedG: fc.array(fc.boolean(), { minLength: 180, maxLength: 180 }),
     density: fc.integer({ min: 1, max: 4 }),
   });
-  fc.assert(fc.property(arb, ({ shape, spacing, seedP, seedG, density }) => {
-    const n = shape[0] * shape[1] * shape[2];
-    // thin the masks so that sparse, dense and empty masks all occur
-    const p = Array.from({ length: n }, (_, i) => (seedP[i]! && (i % density === 0) ? 1 : 0));
-    const g = Array.from({ length: n }, (_, i) => (seedG[i]! && ((i + 1) % density !== 0) ? 1 : 0));
-    const want = bruteHd95(p, g, [...shape], [...spacing]);
-    const got = hd95(p, g, [...shape], [...spacing]);
-    return Math.abs(got - want) <= 1e-9 * Math.max(1, want);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(arb, ({ shape, spacing, seedP, seedG, density }) => {
+      const n = shape[0] * shape[1] * shape[2];
+      // thin the masks so that sparse, dense and empty masks all occur
+      const p = Array.from({ length: n }, (_, i) => (seedP[i]! && i % density === 0 ? 1 : 0));
+      const g = Array.from({ length: n }, (_, i) => (seedG[i]! && (i + 1) % density !== 0 ? 1 : 0));
+      const want = bruteHd95(p, g, [...shape], [...spacing]);
+      const got = hd95(p, g, [...shape], [...spacing]);
+      return Math.abs(got - want) <= 1e-9 * Math.max(1, want);
+    }),
+    { numRuns: 300 },
+  );
   t.pass('300 random cases');
 });
 
 t.test('EDT equals brute force on random sites', async (t) => {
-  fc.assert(fc.property(
-    fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
-    fc.tuple(fc.double({ min: 0.2, max: 4, noNaN: true }), fc.double({ min: 0.2, max: 4, noNaN: true }), fc.double({ min: 0.2, max: 4, noNaN: true })),
-    fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 125, maxLength: 125 }),
-    (shape, spacing, bits) => {
-      const n = shape[0] * shape[1] * shape[2];
-      const sites = bits.slice(0, n).map((b) => (b === 0 ? 1 : 0));
-      const d2 = squaredEdt(sites, [...shape], [...spacing]);
-      for (let i = 0; i < n; i++) {
-        let best = Infinity;
-        for (let j = 0; j < n; j++) if (sites[j]) best = Math.min(best, bruteDist(i, j, [...shape], [...spacing]) ** 2);
-        if (best === Infinity ? d2[i] !== Infinity : Math.abs(d2[i]! - best) > 1e-9 * Math.max(1, best)) return false;
-      }
-      return true;
-    }), { numRuns: 200 });
+  fc.assert(
+    fc.property(
+      fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
+      fc.tuple(
+        fc.double({ min: 0.2, max: 4, noNaN: true }),
+        fc.double({ min: 0.2, max: 4, noNaN: true }),
+        fc.double({ min: 0.2, max: 4, noNaN: true }),
+      ),
+      fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 125, maxLength: 125 }),
+      (shape, spacing, bits) => {
+        const n = shape[0] * shape[1] * shape[2];
+        const sites = bits.slice(0, n).map((b) => (b === 0 ? 1 : 0));
+        const d2 = squaredEdt(sites, [...shape], [...spacing]);
+        for (let i = 0; i < n; i++) {
+          let best = Infinity;
+          for (let j = 0; j < n; j++)
+            if (sites[j]) best = Math.min(best, bruteDist(i, j, [...shape], [...spacing]) ** 2);
+          if (best === Infinity ? d2[i] !== Infinity : Math.abs(d2[i]! - best) > 1e-9 * Math.max(1, best)) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 200 },
+  );
   t.pass('200 random cases');
 });
 

@@ -8,7 +8,9 @@ import { lineChartSvg } from '../src/report/curves.js';
 function decode(png: Uint8Array): { width: number; height: number; rgb: Uint8Array; chunks: string[] } {
   for (let i = 0; i < 8; i++) if (png[i] !== PNG_SIGNATURE[i]) throw new Error('bad signature');
   const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
-  let off = 8, width = 0, height = 0;
+  let off = 8,
+    width = 0,
+    height = 0;
   const idat: Uint8Array[] = [];
   const chunks: string[] = [];
   while (off < png.length) {
@@ -20,7 +22,8 @@ function decode(png: Uint8Array): { width: number; height: number; rgb: Uint8Arr
     chunks.push(type);
     if (type === 'IHDR') {
       const h = new DataView(data.buffer, data.byteOffset, data.byteLength);
-      width = h.getUint32(0); height = h.getUint32(4);
+      width = h.getUint32(0);
+      height = h.getUint32(4);
       if (data[8] !== 8 || data[9] !== 2 || data[12] !== 0) throw new Error('not RGB8 non-interlaced');
     }
     if (type === 'IDAT') idat.push(data);
@@ -41,7 +44,8 @@ t.test('CRC-32 check value', async (t) => {
 });
 
 t.test('PNG round trip: header, IDAT through zlib, pixels', async (t) => {
-  const w = 5, h = 3;
+  const w = 5,
+    h = 3;
   const rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 37) & 255;
   const png = encodePng(w, h, rgb);
@@ -71,17 +75,50 @@ t.test('canvas drawing and the TP/FP/FN overlay colours', async (t) => {
 });
 
 t.test('case figure: tiles per modality, GT and methods; decodes', async (t) => {
-  const D = 4, H = 6, W = 6, n = D * H * W;
+  const D = 4,
+    H = 6,
+    W = 6,
+    n = D * H * W;
   const image = new Float32Array(2 * n).map((_, i) => (i % 7) + 1);
-  const gt = new Uint8Array(n); gt[2 * H * W + 2 * W + 2] = 1;
-  const cv = caseFigure({ caseId: 'x', modalities: ['a', 'b'], image, shape: [D, H, W], gt, rows: [{ label: 'a', available: [true, false], predictions: [{ method: 'm', mask: gt }] }], scale: 4 });
+  const gt = new Uint8Array(n);
+  gt[2 * H * W + 2 * W + 2] = 1;
+  const cv = caseFigure({
+    caseId: 'x',
+    modalities: ['a', 'b'],
+    image,
+    shape: [D, H, W],
+    gt,
+    rows: [{ label: 'a', available: [true, false], predictions: [{ method: 'm', mask: gt }] }],
+    scale: 4,
+  });
   const d = decode(cv.png());
   t.equal(d.width, cv.width);
-  t.ok(d.rgb.some((v, i) => i % 3 === 1 && v === 200), 'green TP pixel somewhere');
+  t.ok(
+    d.rgb.some((v, i) => i % 3 === 1 && v === 200),
+    'green TP pixel somewhere',
+  );
 });
 
 t.test('SVG line chart', async (t) => {
-  const svg = lineChartSvg([{ name: 'largo', points: [[0, 1], [10, 0.5]] }, { name: 'dropout<x>', points: [[0, 1.2], [10, 0.7]] }], { title: 'loss', logY: true });
+  const svg = lineChartSvg(
+    [
+      {
+        name: 'largo',
+        points: [
+          [0, 1],
+          [10, 0.5],
+        ],
+      },
+      {
+        name: 'dropout<x>',
+        points: [
+          [0, 1.2],
+          [10, 0.7],
+        ],
+      },
+    ],
+    { title: 'loss', logY: true },
+  );
   t.match(svg, /^<svg/);
   t.match(svg, /dropout&lt;x&gt;/);
   t.match(svg, /<path d="M/);

@@ -22,7 +22,11 @@ const TINY = join(here, '..', 'configs', 'tiny.json');
 const quiet = { write: () => true, isTTY: false };
 
 function tinyConfig(over: Record<string, unknown> = {}): LargoConfig {
-  return resolveConfig(JSON.parse(readFileSync(TINY, 'utf8')), { 'train.checkpointEvery': 3, 'train.valEvery': 2, ...over });
+  return resolveConfig(JSON.parse(readFileSync(TINY, 'utf8')), {
+    'train.checkpointEvery': 3,
+    'train.valEvery': 2,
+    ...over,
+  });
 }
 
 function paramsOf(task: { params: readonly [string, { dataSync(): ArrayLike<number> }][] }): Map<string, Float32Array> {
@@ -34,7 +38,8 @@ function bitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>
   for (const [n, x] of a) {
     const y = b.get(n);
     if (!y || y.length !== x.length) return `tensor ${n} missing or resized`;
-    const xb = new Uint32Array(x.buffer, x.byteOffset, x.length), yb = new Uint32Array(y.buffer, y.byteOffset, y.length);
+    const xb = new Uint32Array(x.buffer, x.byteOffset, x.length),
+      yb = new Uint32Array(y.buffer, y.byteOffset, y.length);
     for (let i = 0; i < xb.length; i++) if (xb[i] !== yb[i]) return `${n}[${i}]: ${x[i]} vs ${y[i]}`;
   }
   return null;
@@ -44,7 +49,8 @@ for (const method of ['largo', 'dropout', 'dedicated']) {
   t.test(`segmentation (${method}): 6 steps straight == 3 steps, crash, resume 3`, async (t) => {
     const cfg = tinyConfig();
     const data = await loadSegData(cfg);
-    const dirA = mkdtempSync(join(tmpdir(), 'resume-a-')), dirB = mkdtempSync(join(tmpdir(), 'resume-b-'));
+    const dirA = mkdtempSync(join(tmpdir(), 'resume-a-')),
+      dirB = mkdtempSync(join(tmpdir(), 'resume-b-'));
     const netA = buildSegNet(cfg, method, data);
     const taskA = new SegTask(netA, data, cfg, method);
     const ra = await trainLoop(taskA, cfg, { dir: dirA, method, stream: quiet });
@@ -53,7 +59,12 @@ for (const method of ['largo', 'dropout', 'dedicated']) {
     netA.dispose();
 
     const netB = buildSegNet(cfg, method, data);
-    const rb1 = await trainLoop(new SegTask(netB, data, cfg, method), cfg, { dir: dirB, method, stream: quiet, stopAfter: 3 });
+    const rb1 = await trainLoop(new SegTask(netB, data, cfg, method), cfg, {
+      dir: dirB,
+      method,
+      stream: quiet,
+      stopAfter: 3,
+    });
     t.equal(rb1.steps, 3, 'stopped after 3 steps ("killed")');
     t.equal(loadCheckpoint(join(dirB, 'last')).step, 3);
     netB.dispose();
@@ -66,28 +77,58 @@ for (const method of ['largo', 'dropout', 'dedicated']) {
     t.equal(bitwiseEqual(straight, paramsOf(taskC)), null, 'weights bitwise equal');
     t.same(rc.history.loss, ra.history.loss, 'loss history identical');
     // the saved checkpoints agree too (weights + optimizer state)
-    const ca = loadCheckpoint(join(dirA, 'last')), cc = loadCheckpoint(join(dirB, 'last'));
+    const ca = loadCheckpoint(join(dirA, 'last')),
+      cc = loadCheckpoint(join(dirB, 'last'));
     t.same(cc.rng, ca.rng, 'RNG states identical');
-    t.equal(bitwiseEqual(new Map([...ca.optim.get('momentum_buffer')!].map(([k, v]) => [k, v.data])), new Map([...cc.optim.get('momentum_buffer')!].map(([k, v]) => [k, v.data]))), null, 'momentum identical');
+    t.equal(
+      bitwiseEqual(
+        new Map([...ca.optim.get('momentum_buffer')!].map(([k, v]) => [k, v.data])),
+        new Map([...cc.optim.get('momentum_buffer')!].map(([k, v]) => [k, v.data])),
+      ),
+      null,
+      'momentum identical',
+    );
     netC.dispose();
   });
 }
 
-t.test('avMNIST (dropout layers draw from the network\'s own stream): resume is bitwise exact', async (t) => {
-  const cfg = resolveConfig({ dataset: 'avmnist', data: { path: '-' } }, { 'train.steps': 6, 'train.batchSize': 4, 'train.valEvery': 3, 'train.checkpointEvery': 3, 'model.dropout': 0.3 });
+t.test("avMNIST (dropout layers draw from the network's own stream): resume is bitwise exact", async (t) => {
+  const cfg = resolveConfig(
+    { dataset: 'avmnist', data: { path: '-' } },
+    { 'train.steps': 6, 'train.batchSize': 4, 'train.valEvery': 3, 'train.checkpointEvery': 3, 'model.dropout': 0.3 },
+  );
   const mk = (n: number, seed: number) => {
     let s = seed;
-    const r = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32; };
+    const r = () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 2 ** 32;
+    };
     return {
-      count: n, images: Float32Array.from({ length: n * 784 }, r), imageShape: [n, 28, 28], audio: Float32Array.from({ length: n * 400 }, () => r() - 0.5), audioShape: [n, 20, 20],
-      labels: Int32Array.from({ length: n }, (_, i) => i % 10), recordings: Array.from({ length: n }, (_, i) => `r${i}`), imageIndices: Int32Array.from({ length: n }, (_, i) => i),
+      count: n,
+      images: Float32Array.from({ length: n * 784 }, r),
+      imageShape: [n, 28, 28],
+      audio: Float32Array.from({ length: n * 400 }, () => r() - 0.5),
+      audioShape: [n, 20, 20],
+      labels: Int32Array.from({ length: n }, (_, i) => i % 10),
+      recordings: Array.from({ length: n }, (_, i) => `r${i}`),
+      imageIndices: Int32Array.from({ length: n }, (_, i) => i),
     };
   };
   const data: AvData = { modalities: ['image', 'audio'], train: mk(12, 1), val: mk(6, 2), test: mk(6, 3) };
   // a narrow network (same topology) keeps the test fast
-  const build = (method: string) => buildAvMnistNet({ method: method as Method, dropout: 0.3, seed: cfg.seed, encoderChannels: [2, 2, 2, 2], imageFeatures: 8, audioFeatures: 8, hidden: 8 });
+  const build = (method: string) =>
+    buildAvMnistNet({
+      method: method as Method,
+      dropout: 0.3,
+      seed: cfg.seed,
+      encoderChannels: [2, 2, 2, 2],
+      imageFeatures: 8,
+      audioFeatures: 8,
+      hidden: 8,
+    });
   for (const method of ['largo', 'dropout']) {
-    const dirA = mkdtempSync(join(tmpdir(), 'av-a-')), dirB = mkdtempSync(join(tmpdir(), 'av-b-'));
+    const dirA = mkdtempSync(join(tmpdir(), 'av-a-')),
+      dirB = mkdtempSync(join(tmpdir(), 'av-b-'));
     const netA = build(method);
     const taskA = new AvTask(netA, data, cfg, method);
     await trainLoop(taskA, cfg, { dir: dirA, method, stream: quiet });
@@ -115,13 +156,31 @@ t.test('resume refuses a run folder trained with another config', async (t) => {
   net.dispose();
   const other = tinyConfig({ 'train.lr': 0.02 });
   const net2 = buildSegNet(other, 'largo', data);
-  await t.rejects(trainLoop(new SegTask(net2, data, other, 'largo'), other, { dir, method: 'largo', stream: quiet, resume: true }), /last\.safetensors: does not match the current configuration .*train\.lr: checkpoint 0\.01, current 0\.02/);
+  await t.rejects(
+    trainLoop(new SegTask(net2, data, other, 'largo'), other, { dir, method: 'largo', stream: quiet, resume: true }),
+    /last\.safetensors: does not match the current configuration .*train\.lr: checkpoint 0\.01, current 0\.02/,
+  );
   net2.dispose();
 });
 
 t.test('CLI: kill -9 during training, then --resume, gives the weights of an uninterrupted run', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'cli-kill-'));
-  const common = ['--config', TINY, '--out', out, '--methods', 'largo', '--steps', '30', '--checkpoint-every', '1', '--val-every', '20', '--no-eval', '--quiet'];
+  const common = [
+    '--config',
+    TINY,
+    '--out',
+    out,
+    '--methods',
+    'largo',
+    '--steps',
+    '30',
+    '--checkpoint-every',
+    '1',
+    '--val-every',
+    '20',
+    '--no-eval',
+    '--quiet',
+  ];
   const run = (args: string[]) => spawnSync(process.execPath, [...CLI_ARGS, 'train', ...args], { encoding: 'utf8' });
   const straight = run([...common, '--run-name', 'straight']);
   t.equal(straight.status, 0, straight.stderr);
@@ -133,11 +192,20 @@ t.test('CLI: kill -9 during training, then --resume, gives the weights of an uni
       if (existsSync(lastJson)) {
         try {
           const step = JSON.parse(readFileSync(lastJson, 'utf8')).step as number;
-          if (step >= 5) { clearInterval(timer); child.kill('SIGKILL'); resolve(step); }
-        } catch { /* being replaced: try again */ }
+          if (step >= 5) {
+            clearInterval(timer);
+            child.kill('SIGKILL');
+            resolve(step);
+          }
+        } catch {
+          /* being replaced: try again */
+        }
       }
     }, 5);
-    child.on('exit', () => { clearInterval(timer); reject(new Error('the child finished before it could be killed')); });
+    child.on('exit', () => {
+      clearInterval(timer);
+      reject(new Error('the child finished before it could be killed'));
+    });
   });
   await new Promise((r) => child.on('exit', r));
   t.equal(child.signalCode, 'SIGKILL', `killed with SIGKILL at step ≥ ${killedAt}`);
@@ -146,9 +214,17 @@ t.test('CLI: kill -9 during training, then --resume, gives the weights of an uni
 
   const resumed = run(['--resume', join(out, 'crash'), '--no-eval', '--quiet']);
   t.equal(resumed.status, 0, resumed.stderr);
-  const a = loadCheckpoint(join(out, 'straight', 'largo', 'last')), b = loadCheckpoint(join(out, 'crash', 'largo', 'last'));
+  const a = loadCheckpoint(join(out, 'straight', 'largo', 'last')),
+    b = loadCheckpoint(join(out, 'crash', 'largo', 'last'));
   t.equal(b.step, 30);
-  t.equal(bitwiseEqual(new Map([...a.params].map(([k, v]) => [k, v.data])), new Map([...b.params].map(([k, v]) => [k, v.data]))), null, 'final weights bitwise equal');
+  t.equal(
+    bitwiseEqual(
+      new Map([...a.params].map(([k, v]) => [k, v.data])),
+      new Map([...b.params].map(([k, v]) => [k, v.data])),
+    ),
+    null,
+    'final weights bitwise equal',
+  );
   t.same(b.rng, a.rng, 'RNG states equal');
   // resuming a finished run is a no-op; resuming with another config is refused with exit code 2
   const again = run(['--resume', join(out, 'crash'), '--no-eval', '--quiet']);

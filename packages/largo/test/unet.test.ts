@@ -2,7 +2,15 @@ import t from 'tap';
 import { add, memory, randn, sum, tidy, type Tensor } from '@largo/core';
 import { backward, noGrad, zeroGrad } from '@largo/autograd';
 import {
-  METHODS, buildSegmentationFamily, deepSupervisionWeights, unetPlan, unetFeatures, fullSubset, paramCount, CPConv3d, SubsetStem,
+  METHODS,
+  buildSegmentationFamily,
+  deepSupervisionWeights,
+  unetPlan,
+  unetFeatures,
+  fullSubset,
+  paramCount,
+  CPConv3d,
+  SubsetStem,
   type Method,
 } from '../src/index.js';
 
@@ -10,15 +18,27 @@ const small = { modalities: 2, classes: 3, baseFeatures: 4, maxFeatures: 8, dept
 
 t.test('topology: features, plan, deep-supervision weights', async (t) => {
   t.same(unetFeatures({ modalities: 4, classes: 3 }), [32, 64, 128, 256, 320]);
-  t.same(unetFeatures({ modalities: 4, classes: 3, baseFeatures: 16, depth: 6, maxFeatures: 320 }), [16, 32, 64, 128, 256, 320]);
+  t.same(
+    unetFeatures({ modalities: 4, classes: 3, baseFeatures: 16, depth: 6, maxFeatures: 320 }),
+    [16, 32, 64, 128, 256, 320],
+  );
   const plan = unetPlan({ ...small, deepSupervision: true });
   const convs = plan.filter((l) => l.op !== 'norm').map((l) => `${l.name}:${l.in}->${l.out}/s${l.stride}`);
   t.same(convs, [
-    'enc.0.conv1:2->4/s1', 'enc.0.conv2:4->4/s1',
-    'enc.1.conv1:4->8/s2', 'enc.1.conv2:8->8/s1',
-    'enc.2.conv1:8->8/s2', 'enc.2.conv2:8->8/s1',
-    'dec.1.up:8->8/s2', 'dec.1.conv1:16->8/s1', 'dec.1.conv2:8->8/s1', 'dec.1.head:8->3/s1',
-    'dec.0.up:8->4/s2', 'dec.0.conv1:8->4/s1', 'dec.0.conv2:4->4/s1', 'dec.0.head:4->3/s1',
+    'enc.0.conv1:2->4/s1',
+    'enc.0.conv2:4->4/s1',
+    'enc.1.conv1:4->8/s2',
+    'enc.1.conv2:8->8/s1',
+    'enc.2.conv1:8->8/s2',
+    'enc.2.conv2:8->8/s1',
+    'dec.1.up:8->8/s2',
+    'dec.1.conv1:16->8/s1',
+    'dec.1.conv2:8->8/s1',
+    'dec.1.head:8->3/s1',
+    'dec.0.up:8->4/s2',
+    'dec.0.conv1:8->4/s1',
+    'dec.0.conv2:4->4/s1',
+    'dec.0.head:4->3/s1',
   ]);
   t.equal(plan.filter((l) => l.role === 'stem').length, 1);
   t.same(deepSupervisionWeights(4), [8 / 15, 4 / 15, 2 / 15, 1 / 15]);
@@ -33,7 +53,16 @@ t.test('forward shapes for every method (deep supervision on and off)', async (t
       t.equal(net.numSubsets, 3);
       for (const k of [0, 1, fullSubset(2)]) {
         const outs = net.forward(x, k);
-        t.same(outs.map((o) => o.shape), ds ? [[2, 3, 8, 8, 4], [2, 3, 4, 4, 2]] : [[2, 3, 8, 8, 4]], `${method} ds=${ds} k=${k}`);
+        t.same(
+          outs.map((o) => o.shape),
+          ds
+            ? [
+                [2, 3, 8, 8, 4],
+                [2, 3, 4, 4, 2],
+              ]
+            : [[2, 3, 8, 8, 4]],
+          `${method} ds=${ds} k=${k}`,
+        );
         outs.forEach((o) => o.dispose());
       }
       t.equal(net.numOutputs, ds ? 2 : 1);
@@ -65,7 +94,7 @@ t.test('per-subset vs shared methods', async (t) => {
   x.dispose();
 });
 
-t.test('one training step: gradients reach the subset\'s stem copy and every inner factor', async (t) => {
+t.test("one training step: gradients reach the subset's stem copy and every inner factor", async (t) => {
   const net = buildSegmentationFamily({ method: 'largo', ...small, seed: 5 });
   // 8³ so the bottleneck is 2³: instance norm over a single voxel would zero every gradient before it.
   const x = randn([1, 2, 8, 8, 8], { seed: 6 });
@@ -74,14 +103,28 @@ t.test('one training step: gradients reach the subset\'s stem copy and every inn
     return outs.map((o) => sum(o)).reduce((a: Tensor, b) => add(a, b));
   });
   backward(loss);
-  const withGrad = new Set(net.namedParameters().filter(([, p]) => p.grad && p.grad.dataSync().some((v) => v !== 0)).map(([n]) => n));
+  const withGrad = new Set(
+    net
+      .namedParameters()
+      .filter(([, p]) => p.grad && p.grad.dataSync().some((v) => v !== 0))
+      .map(([n]) => n),
+  );
   t.ok(withGrad.has('enc.0.conv1.1.weight'), 'stem copy 1');
   t.notOk(withGrad.has('enc.0.conv1.0.weight'), 'stem copy 0 unused');
-  for (const n of ['enc.1.conv1.aOut', 'enc.2.conv2.aKernel', 'dec.0.up.aIn', 'dec.1.conv1.aModel', 'dec.0.head.weight', 'enc.1.norm1.weight']) {
+  for (const n of [
+    'enc.1.conv1.aOut',
+    'enc.2.conv2.aKernel',
+    'dec.0.up.aIn',
+    'dec.1.conv1.aModel',
+    'dec.0.head.weight',
+    'enc.1.norm1.weight',
+  ]) {
     t.ok(withGrad.has(n), n);
   }
   zeroGrad(net.parameters());
-  loss.dispose(); x.dispose(); net.dispose();
+  loss.dispose();
+  x.dispose();
+  net.dispose();
 });
 
 t.test('cached inference = training-mode forward, costs no leaks', async (t) => {
@@ -99,6 +142,10 @@ t.test('cached inference = training-mode forward, costs no leaks', async (t) => 
   net.train(true);
   t.notOk(layer.isCached(2));
   t.equal(memory().tensors, before, 'caches released');
-  t.equal(paramCount(net), net.parameters().reduce((a, p) => a + p.size, 0));
-  x.dispose(); net.dispose();
+  t.equal(
+    paramCount(net),
+    net.parameters().reduce((a, p) => a + p.size, 0),
+  );
+  x.dispose();
+  net.dispose();
 });

@@ -34,7 +34,10 @@ export const GPU_RUNS = Number(process.env.LARGO_GPU_FC_RUNS ?? 36);
 export const BACKENDS: readonly BackendProfile[] = [
   { name: 'cpu', floatDtypes: ['float32', 'float64'], accumulate: 'f64', runs: CPU_RUNS, init: async () => null },
   {
-    name: 'webgpu', floatDtypes: ['float32'], accumulate: 'f32', runs: GPU_RUNS,
+    name: 'webgpu',
+    floatDtypes: ['float32'],
+    accumulate: 'f32',
+    runs: GPU_RUNS,
     init: async () => {
       const gpu = await import('@largo/gpu');
       const b = await gpu.initWebGpu({ quiet: true });
@@ -74,7 +77,10 @@ interface TapLike {
 const unavailable = new Map<string, Promise<string | null>>();
 function availability(p: BackendProfile): Promise<string | null> {
   let r = unavailable.get(p.name);
-  if (!r) { r = p.init(); unavailable.set(p.name, r); }
+  if (!r) {
+    r = p.init();
+    unavailable.set(p.name, r);
+  }
   return r;
 }
 
@@ -94,8 +100,12 @@ export interface ForEachBackendOptions {
  * Use an `oracleCase('<op>')` / `gradCase('<op>')` marker as the title: the
  * coverage guard then counts the op as verified on every backend.
  */
-export async function forEachBackend<T extends TapLike>(t: T, title: string, body: (t: T, b: BackendCase) => Promise<void> | void,
-  opts: ForEachBackendOptions = {}): Promise<void> {
+export async function forEachBackend<T extends TapLike>(
+  t: T,
+  title: string,
+  body: (t: T, b: BackendCase) => Promise<void> | void,
+  opts: ForEachBackendOptions = {},
+): Promise<void> {
   for (const p of BACKENDS) {
     const reason = await availability(p);
     const b: BackendCase = {

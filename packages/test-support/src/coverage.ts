@@ -27,7 +27,8 @@ export function markerBackend(src: string, index: number, file: string): string 
 
 /** Scans sources (path → text) for literal markers; a computed op name does not count. */
 export function scanSources(sources: ReadonlyMap<string, string>): { oracle: Markers; grad: Markers } {
-  const oracle: Markers = new Map(), grad: Markers = new Map();
+  const oracle: Markers = new Map(),
+    grad: Markers = new Map();
   for (const [file, src] of sources) {
     for (const m of src.matchAll(MARKER)) {
       const map = m[1] === 'oracleCase' ? oracle : grad;
@@ -53,7 +54,11 @@ export function testSources(root: string): Map<string, string> {
   };
   for (const pkg of readdirSync(join(root, 'packages'))) {
     const dir = join(root, 'packages', pkg, 'test');
-    try { if (statSync(dir).isDirectory()) walk(dir); } catch { /* package without tests */ }
+    try {
+      if (statSync(dir).isDirectory()) walk(dir);
+    } catch {
+      /* package without tests */
+    }
   }
   return out;
 }
@@ -84,21 +89,30 @@ export function coverageProblems(g: GuardInput): string[] {
     for (const op of ops) {
       allKernelOps.add(op);
       if (!covers(g.oracle, op, backend)) {
-        problems.push(`${op} [${backend}]: a kernel is registered on ${backend} but no oracleCase('${op}') test runs there`);
+        problems.push(
+          `${op} [${backend}]: a kernel is registered on ${backend} but no oracleCase('${op}') test runs there`,
+        );
       }
     }
   }
   for (const op of [...allKernelOps].sort()) {
-    const backwardOnly = g.backwardOnly.has(op), nonDiff = g.nonDifferentiable.has(op), hasRule = rules.has(op);
+    const backwardOnly = g.backwardOnly.has(op),
+      nonDiff = g.nonDifferentiable.has(op),
+      hasRule = rules.has(op);
     if (backwardOnly && nonDiff) problems.push(`${op}: declared both backward-only and non-differentiable`);
     else if (backwardOnly || nonDiff) {
-      if (hasRule) problems.push(`${op}: declared ${backwardOnly ? 'backward-only' : 'non-differentiable'} but has a gradient rule`);
-    } else if (!hasRule) problems.push(`${op}: no gradient rule, and not declared backward-only or non-differentiable in the op schema`);
+      if (hasRule)
+        problems.push(
+          `${op}: declared ${backwardOnly ? 'backward-only' : 'non-differentiable'} but has a gradient rule`,
+        );
+    } else if (!hasRule)
+      problems.push(`${op}: no gradient rule, and not declared backward-only or non-differentiable in the op schema`);
     else if (!g.grad.has(op)) problems.push(`${op}: has a gradient rule but no gradCase('${op}') test`);
   }
   // Rules on ops without a kernel (view ops such as reshape) need a gradient test too.
   for (const op of rules) {
-    if (!allKernelOps.has(op) && !g.grad.has(op)) problems.push(`${op}: gradient rule (view op) without a gradCase('${op}') test`);
+    if (!allKernelOps.has(op) && !g.grad.has(op))
+      problems.push(`${op}: gradient rule (view op) without a gradCase('${op}') test`);
   }
   return problems;
 }

@@ -2,7 +2,10 @@
 // offending thing (tensor, shape, value), and is an OpError.
 import { OpError } from '@largo/core';
 
-interface Asserter { ok(v: unknown, m?: string): unknown; fail(m?: string): unknown }
+interface Asserter {
+  ok(v: unknown, m?: string): unknown;
+  fail(m?: string): unknown;
+}
 
 /** `fn` throws an OpError whose message starts with `op:` and contains every fragment. */
 export function opThrows(t: Asserter, fn: () => unknown, op: string, ...fragments: string[]): void {

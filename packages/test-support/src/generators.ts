@@ -16,7 +16,10 @@ export const arbF32 = (n: number, min = -4, max = 4, special = true): fc.Arbitra
     return Math.abs(f) < 1.2e-38 ? 0 : f;
   });
   const item = special
-    ? fc.oneof({ arbitrary: plain, weight: 12 }, { arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, 0, -0), weight: 1 })
+    ? fc.oneof(
+        { arbitrary: plain, weight: 12 },
+        { arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, 0, -0), weight: 1 },
+      )
     : plain;
   return fc.array(item, { minLength: n, maxLength: n });
 };
@@ -26,7 +29,11 @@ export const arbInts = (n: number, min: number, max: number): fc.Arbitrary<numbe
 
 /** `out` with some leading axes dropped and some set to 1: broadcasts to `out`. */
 export const arbBroadcastable = (out: readonly number[]): fc.Arbitrary<number[]> =>
-  fc.tuple(fc.integer({ min: 0, max: out.length }), fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }))
+  fc
+    .tuple(
+      fc.integer({ min: 0, max: out.length }),
+      fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+    )
     .map(([drop, ones]) => out.slice(drop).map((d, i) => (ones[i + drop] ? 1 : d)));
 
 export const arbShapePair = (maxRank = 4, maxDim = 4) =>
@@ -35,9 +42,13 @@ export const arbShapePair = (maxRank = 4, maxDim = 4) =>
 /** Values as stored by a typed array of `dtype` (JavaScript's store conversion). */
 export function stored(values: ArrayLike<number>, dtype: DType): number[] {
   switch (dtype) {
-    case 'float32': return Array.from(Float32Array.from(values));
-    case 'int32': return Array.from(Int32Array.from(values));
-    case 'uint8': return Array.from(Uint8Array.from(values));
-    default: return Array.from(values);
+    case 'float32':
+      return Array.from(Float32Array.from(values));
+    case 'int32':
+      return Array.from(Int32Array.from(values));
+    case 'uint8':
+      return Array.from(Uint8Array.from(values));
+    default:
+      return Array.from(values);
   }
 }

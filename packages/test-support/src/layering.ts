@@ -17,9 +17,13 @@ export const ALLOWED_DEPS: Readonly<Record<string, readonly string[]>> = {
   web: ['core', 'autograd', 'datasets', 'gpu', 'largo'],
 };
 
-const SPEC = /(?:^|[^\w.])(?:import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+const SPEC =
+  /(?:^|[^\w.])(?:import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
-export interface ImportRef { spec: string; typeOnly: boolean }
+export interface ImportRef {
+  spec: string;
+  typeOnly: boolean;
+}
 
 /** Import specifiers of a source text (static, re-exports and literal dynamic imports). */
 export function importsOf(src: string): ImportRef[] {
@@ -42,7 +46,11 @@ export function packageFiles(root: string, sub: 'src' | 'test'): Map<string, str
   const out = new Map<string, string[]>();
   for (const pkg of readdirSync(join(root, 'packages'))) {
     const dir = join(root, 'packages', pkg, sub);
-    try { if (!statSync(dir).isDirectory()) continue; } catch { continue; }
+    try {
+      if (!statSync(dir).isDirectory()) continue;
+    } catch {
+      continue;
+    }
     const files: string[] = [];
     walk(dir, files);
     out.set(pkg, files);
@@ -53,19 +61,31 @@ export function packageFiles(root: string, sub: 'src' | 'test'): Map<string, str
 /** Strongly connected components with more than one file (or a self-import): the import cycles. */
 export function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   let index = 0;
-  const idx = new Map<string, number>(), low = new Map<string, number>(), onStack = new Set<string>(), stack: string[] = [];
+  const idx = new Map<string, number>(),
+    low = new Map<string, number>(),
+    onStack = new Set<string>(),
+    stack: string[] = [];
   const cycles: string[][] = [];
   const visit = (v: string): void => {
-    idx.set(v, index); low.set(v, index); index++;
-    stack.push(v); onStack.add(v);
+    idx.set(v, index);
+    low.set(v, index);
+    index++;
+    stack.push(v);
+    onStack.add(v);
     for (const w of graph.get(v) ?? []) {
-      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); }
-      else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
     }
     if (low.get(v) === idx.get(v)) {
       const comp: string[] = [];
       let w: string;
-      do { w = stack.pop()!; onStack.delete(w); comp.push(w); } while (w !== v);
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        comp.push(w);
+      } while (w !== v);
       if (comp.length > 1 || (graph.get(v) ?? []).includes(v)) cycles.push(comp.sort());
     }
   };
@@ -92,7 +112,9 @@ export function layeringProblems(root: string): string[] {
           } else if (spec.startsWith('@largo/')) {
             const dep = spec.slice('@largo/'.length).split('/')[0];
             if (sub === 'src' && dep !== pkg && !(ALLOWED_DEPS[pkg] ?? []).includes(dep) && pkg !== 'test-support') {
-              problems.push(`${rel}: imports @largo/${dep}, against the package arrows (${pkg} may import: ${(ALLOWED_DEPS[pkg] ?? []).join(', ') || 'nothing'})`);
+              problems.push(
+                `${rel}: imports @largo/${dep}, against the package arrows (${pkg} may import: ${(ALLOWED_DEPS[pkg] ?? []).join(', ') || 'nothing'})`,
+              );
             }
           }
         }

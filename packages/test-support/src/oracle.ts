@@ -22,7 +22,10 @@ export async function toRefAsync(t: Tensor): Promise<RefTensor> {
   return { shape: [...t.shape], data: Float64Array.from((await t.data()) as ArrayLike<number>) };
 }
 
-export interface Tol { rtol?: number; atol?: number }
+export interface Tol {
+  rtol?: number;
+  atol?: number;
+}
 
 /**
  * Max abs/rel error of `actual` against the oracle; NaN must match NaN and
@@ -34,21 +37,32 @@ export function compare(actual: Tensor, expected: RefTensor, tol: Tol = {}): str
 }
 
 /** `compare` for a tensor on any backend: reads it asynchronously, then disposes it when `dispose` is set. */
-export async function compareAsync(actual: Tensor, expected: RefTensor, tol: Tol = {}, dispose = false): Promise<string | null> {
+export async function compareAsync(
+  actual: Tensor,
+  expected: RefTensor,
+  tol: Tol = {},
+  dispose = false,
+): Promise<string | null> {
   const got = { shape: [...actual.shape], data: await actual.data() };
   if (dispose) actual.dispose();
   return compareValues(got, expected, tol);
 }
 
 /** The comparison itself, on values already read. */
-export function compareValues(actual: { shape: readonly number[]; data: ArrayLike<number> }, expected: RefTensor, tol: Tol = {}): string | null {
-  const rtol = tol.rtol ?? 1e-5, atol = tol.atol ?? 1e-6;
+export function compareValues(
+  actual: { shape: readonly number[]; data: ArrayLike<number> },
+  expected: RefTensor,
+  tol: Tol = {},
+): string | null {
+  const rtol = tol.rtol ?? 1e-5,
+    atol = tol.atol ?? 1e-6;
   if (actual.shape.length !== expected.shape.length || actual.shape.some((d, i) => d !== expected.shape[i])) {
     return `shape [${actual.shape.join(', ')}] != expected [${expected.shape.join(', ')}]`;
   }
   const a = actual.data;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i], y = expected.data[i];
+    const x = a[i],
+      y = expected.data[i];
     if (Number.isNaN(y) || Number.isNaN(x)) {
       if (Number.isNaN(y) !== Number.isNaN(x)) return `element ${i}: got ${x}, expected ${y}`;
       continue;
@@ -70,13 +84,27 @@ export const arbShape = (minRank = 0, maxRank = 4, maxDim = 5): fc.Arbitrary<num
 
 /** Float32-representable values in a range, no NaN. */
 export const arbValues = (n: number, min = -3, max = 3): fc.Arbitrary<Float32Array> =>
-  fc.float32Array({ minLength: n, maxLength: n, min: Math.fround(min), max: Math.fround(max), noNaN: true, noDefaultInfinity: true });
+  fc.float32Array({
+    minLength: n,
+    maxLength: n,
+    min: Math.fround(min),
+    max: Math.fround(max),
+    noNaN: true,
+    noDefaultInfinity: true,
+  });
 
 /** A float32 tensor of `shape` with values from fast-check. */
 export const arbTensorOf = (shape: readonly number[], min = -3, max = 3): fc.Arbitrary<Float32Array> =>
-  arbValues(shape.reduce((a, b) => a * b, 1), min, max);
+  arbValues(
+    shape.reduce((a, b) => a * b, 1),
+    min,
+    max,
+  );
 
 /** Tolerance that grows with the length of a float32 reduction. */
-export const reductionTol = (n: number): Tol => ({ rtol: 1e-5 * Math.sqrt(Math.max(n, 1)) + 1e-6, atol: 1e-6 * Math.sqrt(Math.max(n, 1)) + 1e-6 });
+export const reductionTol = (n: number): Tol => ({
+  rtol: 1e-5 * Math.sqrt(Math.max(n, 1)) + 1e-6,
+  atol: 1e-6 * Math.sqrt(Math.max(n, 1)) + 1e-6,
+});
 
 export const FC_RUNS = Number(process.env.LARGO_FC_RUNS ?? 60);

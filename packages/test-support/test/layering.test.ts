@@ -14,12 +14,36 @@ t.test('the repository has no import cycles, no reverse arrows, no cross-package
 });
 
 t.test('the checker finds planted cycles and reads every import form', async (t) => {
-  t.same(findCycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])), [['a', 'b', 'c']], 'a three-file cycle');
+  t.same(
+    findCycles(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+        ['d', ['a']],
+      ]),
+    ),
+    [['a', 'b', 'c']],
+    'a three-file cycle',
+  );
   t.same(findCycles(new Map([['a', ['a']]])), [['a']], 'a self-import');
-  t.same(findCycles(new Map([['a', ['b']], ['b', []]])), [], 'a chain is fine');
+  t.same(
+    findCycles(
+      new Map([
+        ['a', ['b']],
+        ['b', []],
+      ]),
+    ),
+    [],
+    'a chain is fine',
+  );
   const src = `import { x } from './a.js';\nimport type { Y } from '../b.js';\nexport * from './c.js';\nimport './d.js';\nconst m = await import('./e.js');\nexport { z } from '@largo/core';`;
   t.same(importsOf(src), [
-    { spec: './a.js', typeOnly: false }, { spec: '../b.js', typeOnly: true }, { spec: './c.js', typeOnly: false },
-    { spec: './d.js', typeOnly: false }, { spec: './e.js', typeOnly: false }, { spec: '@largo/core', typeOnly: false },
+    { spec: './a.js', typeOnly: false },
+    { spec: '../b.js', typeOnly: true },
+    { spec: './c.js', typeOnly: false },
+    { spec: './d.js', typeOnly: false },
+    { spec: './e.js', typeOnly: false },
+    { spec: '@largo/core', typeOnly: false },
   ]);
 });

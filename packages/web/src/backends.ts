@@ -18,12 +18,18 @@ export async function useBackend(name: BackendName): Promise<string | null> {
     if (unavailable.has(name)) return unavailable.get(name)!;
     if (name === 'webgpu') {
       const b = await initWebGpu({ quiet: true });
-      if (!b) { unavailable.set(name, webGpuUnavailableReason()); return unavailable.get(name)!; }
+      if (!b) {
+        unavailable.set(name, webGpuUnavailableReason());
+        return unavailable.get(name)!;
+      }
     } else if (name === 'gpujs') {
       // gpu.js (~600 KiB) is a separate chunk, fetched only when this backend is used
       const { initGpuJs } = await import('@largo/gpu/gpujs');
       const why = await initGpuJs();
-      if (why) { unavailable.set(name, why); return why; }
+      if (why) {
+        unavailable.set(name, why);
+        return why;
+      }
     }
     ready.add(name);
   }

@@ -9,10 +9,29 @@
 import { tensor, tidy } from '@largo/core';
 import { noGrad } from '@largo/autograd';
 import {
-  decodeCheckpoint, checkCompatible, restoreParams, resolveConfig, buildSegNet, zeroFill, prepareSubset,
-  tileStarts, gaussianImportance, predLabels, subsetIndex, subsetName, type CheckpointData, type LargoConfig,
+  decodeCheckpoint,
+  checkCompatible,
+  restoreParams,
+  resolveConfig,
+  buildSegNet,
+  zeroFill,
+  prepareSubset,
+  tileStarts,
+  gaussianImportance,
+  predLabels,
+  subsetIndex,
+  subsetName,
+  type CheckpointData,
+  type LargoConfig,
 } from 'largo/browser';
-import { BRATS_LABELS, BRATS_REGIONS, ISLES_LABELS, ISLES_REGIONS, zscoreNonzero, type Region } from '@largo/datasets/browser';
+import {
+  BRATS_LABELS,
+  BRATS_REGIONS,
+  ISLES_LABELS,
+  ISLES_REGIONS,
+  zscoreNonzero,
+  type Region,
+} from '@largo/datasets/browser';
 
 export interface ModelInfo {
   name: string;
@@ -33,17 +52,32 @@ export interface ModelInfo {
 export function readCheckpoint(bytes: Uint8Array, name: string): ModelInfo {
   const ck = decodeCheckpoint(bytes, name);
   const desc = ck.model;
-  if (desc['network'] !== 'unet3d') throw new Error(`checkpoint ${name}: a ${String(desc['network'] ?? 'non-segmentation')} checkpoint, not a 3-D segmentation network`);
+  if (desc['network'] !== 'unet3d')
+    throw new Error(
+      `checkpoint ${name}: a ${String(desc['network'] ?? 'non-segmentation')} checkpoint, not a 3-D segmentation network`,
+    );
   const cfg = resolveConfig(ck.config as Record<string, unknown>, {}, `checkpoint ${name}`);
   // a checkpoint of another configuration fails here, when it is loaded, not when it is run
   const net = buildSegNet(cfg, desc.method, { modalities: desc.modalities, classes: desc.classes });
-  try { checkCompatible(name, ck, desc, net.namedParameters()); } finally { net.dispose(); }
+  try {
+    checkCompatible(name, ck, desc, net.namedParameters());
+  } finally {
+    net.dispose();
+  }
   const isles = cfg.dataset === 'isles';
   return {
-    name, method: desc.method, modalities: [...desc.modalities], classes: desc.classes,
+    name,
+    method: desc.method,
+    modalities: [...desc.modalities],
+    classes: desc.classes,
     labelMode: (desc['labelMode'] as 'regions' | 'labels') ?? cfg.data.labelMode,
-    labelValues: isles ? ISLES_LABELS : BRATS_LABELS, regions: isles ? ISLES_REGIONS : BRATS_REGIONS,
-    patchSize: [...cfg.train.patchSize], step: cfg.eval.step, batchSize: cfg.eval.batchSize, cfg, ck,
+    labelValues: isles ? ISLES_LABELS : BRATS_LABELS,
+    regions: isles ? ISLES_REGIONS : BRATS_REGIONS,
+    patchSize: [...cfg.train.patchSize],
+    step: cfg.eval.step,
+    batchSize: cfg.eval.batchSize,
+    cfg,
+    ck,
   };
 }
 
@@ -109,10 +143,35 @@ export async function segment(model: ModelInfo, vols: Volumes, o: SegmentOptions
         out.dispose();
       }
     };
-    const { logits, tiles } = await slidingWindowAsync(image, [M, ...vols.spatial], model.classes, predict, ps, model.step, o.batchSize ?? model.batchSize, o.onProgress);
+    const { logits, tiles } = await slidingWindowAsync(
+      image,
+      [M, ...vols.spatial],
+      model.classes,
+      predict,
+      ps,
+      model.step,
+      o.batchSize ?? model.batchSize,
+      o.onProgress,
+    );
     const n = vols.spatial.reduce((a, b) => a * b, 1);
-    const labels = predLabels(logits, { labelMode: model.labelMode, classes: model.classes, labelValues: model.labelValues, regions: model.regions } as Parameters<typeof predLabels>[1], n);
-    return { labels, margin: decisionMargin(logits, model, n), subset: k, subsetName: subsetName(k, model.modalities), tiles, seconds: (performance.now() - t0) / 1000 };
+    const labels = predLabels(
+      logits,
+      {
+        labelMode: model.labelMode,
+        classes: model.classes,
+        labelValues: model.labelValues,
+        regions: model.regions,
+      } as Parameters<typeof predLabels>[1],
+      n,
+    );
+    return {
+      labels,
+      margin: decisionMargin(logits, model, n),
+      subset: k,
+      subsetName: subsetName(k, model.modalities),
+      tiles,
+      seconds: (performance.now() - t0) / 1000,
+    };
   } finally {
     net.dispose();
   }
@@ -127,8 +186,15 @@ function decisionMargin(logits: Float32Array, model: ModelInfo, n: number): Floa
       for (let c = 0; c < C; c++) m = Math.min(m, Math.abs(logits[c * n + i]!));
       out[i] = m;
     } else {
-      let a = -Infinity, b = -Infinity;
-      for (let c = 0; c < C; c++) { const v = logits[c * n + i]!; if (v > a) { b = a; a = v; } else if (v > b) b = v; }
+      let a = -Infinity,
+        b = -Infinity;
+      for (let c = 0; c < C; c++) {
+        const v = logits[c * n + i]!;
+        if (v > a) {
+          b = a;
+          a = v;
+        } else if (v > b) b = v;
+      }
       out[i] = a - b;
     }
   }
@@ -141,8 +207,14 @@ function decisionMargin(logits: Float32Array, model: ModelInfo, n: number): Floa
  * weights and float64 accumulation order, no mirroring (largo predict's default).
  */
 export async function slidingWindowAsync(
-  image: Float32Array, shape: readonly number[], K: number, predict: (patches: Float32Array, n: number) => Promise<Float32Array>,
-  ps: readonly number[], step: number, batchSize: number, onProgress?: (done: number, total: number) => void,
+  image: Float32Array,
+  shape: readonly number[],
+  K: number,
+  predict: (patches: Float32Array, n: number) => Promise<Float32Array>,
+  ps: readonly number[],
+  step: number,
+  batchSize: number,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<{ logits: Float32Array; tiles: number }> {
   const [C, D, H, W] = shape as [number, number, number, number];
   const spatial = [D, H, W];
@@ -153,10 +225,12 @@ export async function slidingWindowAsync(
   let img = image;
   if (PD !== D || PH !== H || PW !== W) {
     img = new Float32Array(C * pn);
-    for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) for (let h = 0; h < H; h++) {
-      const src = ((c * D + d) * H + h) * W;
-      img.set(image.subarray(src, src + W), ((c * PD + d + before[0]!) * PH + h + before[1]!) * PW + before[2]!);
-    }
+    for (let c = 0; c < C; c++)
+      for (let d = 0; d < D; d++)
+        for (let h = 0; h < H; h++) {
+          const src = ((c * D + d) * H + h) * W;
+          img.set(image.subarray(src, src + W), ((c * PD + d + before[0]!) * PH + h + before[1]!) * PW + before[2]!);
+        }
   }
   const weight = gaussianImportance(ps);
   const acc = new Float64Array(K * pn);
@@ -173,31 +247,41 @@ export async function slidingWindowAsync(
     const n = group.length;
     const batch = new Float32Array(n * C * tn);
     group.forEach(([sd, sh, sw], b) => {
-      for (let c = 0; c < C; c++) for (let d = 0; d < pd; d++) for (let h = 0; h < ph; h++) {
-        const src = ((c * PD + sd! + d) * PH + sh! + h) * PW + sw!;
-        batch.set(img.subarray(src, src + pw), ((b * C + c) * pd + d) * ph * pw + h * pw);
-      }
+      for (let c = 0; c < C; c++)
+        for (let d = 0; d < pd; d++)
+          for (let h = 0; h < ph; h++) {
+            const src = ((c * PD + sd! + d) * PH + sh! + h) * PW + sw!;
+            batch.set(img.subarray(src, src + pw), ((b * C + c) * pd + d) * ph * pw + h * pw);
+          }
     });
     const out = await predict(batch, n);
-    if (out.length !== n * K * tn) throw new Error(`sliding window: the network returned ${out.length} values for ${n} patch(es), expected ${n * K * tn}`);
+    if (out.length !== n * K * tn)
+      throw new Error(
+        `sliding window: the network returned ${out.length} values for ${n} patch(es), expected ${n * K * tn}`,
+      );
     // the same float64 sums as largo's slidingWindow (pred is float64 there)
     group.forEach(([sd, sh, sw], b) => {
-      for (let d = 0; d < pd; d++) for (let h = 0; h < ph; h++) for (let w = 0; w < pw; w++) {
-        const pi = (d * ph + h) * pw + w;
-        const vi = ((sd! + d) * PH + sh! + h) * PW + sw! + w;
-        const g = weight[pi]!;
-        wsum[vi] += g;
-        for (let k = 0; k < K; k++) acc[k * pn + vi] += (0 + out[(b * K + k) * tn + pi]!) * g;
-      }
+      for (let d = 0; d < pd; d++)
+        for (let h = 0; h < ph; h++)
+          for (let w = 0; w < pw; w++) {
+            const pi = (d * ph + h) * pw + w;
+            const vi = ((sd! + d) * PH + sh! + h) * PW + sw! + w;
+            const g = weight[pi]!;
+            wsum[vi] += g;
+            for (let k = 0; k < K; k++) acc[k * pn + vi] += (0 + out[(b * K + k) * tn + pi]!) * g;
+          }
     });
     onProgress?.(Math.min(tiles.length, t0 + n), tiles.length);
     // let the page repaint the progress bar (the CPU backend never yields otherwise)
     await new Promise((r) => setTimeout(r, 0));
   }
   const logits = new Float32Array(K * D * H * W);
-  for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) {
-    const vi = ((d + before[0]!) * PH + h + before[1]!) * PW + w + before[2]!;
-    logits[((k * D + d) * H + h) * W + w] = acc[k * pn + vi]! / wsum[vi]!;
-  }
+  for (let k = 0; k < K; k++)
+    for (let d = 0; d < D; d++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) {
+          const vi = ((d + before[0]!) * PH + h + before[1]!) * PW + w + before[2]!;
+          logits[((k * D + d) * H + h) * W + w] = acc[k * pn + vi]! / wsum[vi]!;
+        }
   return { logits, tiles: tiles.length };
 }

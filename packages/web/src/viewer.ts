@@ -30,7 +30,8 @@ export function displayWindow(v: Float32Array): [number, number] {
   for (let i = 0; i < v.length; i += stride) if (v[i] !== 0 && Number.isFinite(v[i]!)) s.push(v[i]!);
   if (s.length === 0) return [0, 1];
   s.sort((a, b) => a - b);
-  const lo = s[Math.floor(s.length * 0.005)]!, hi = s[Math.min(s.length - 1, Math.floor(s.length * 0.995))]!;
+  const lo = s[Math.floor(s.length * 0.005)]!,
+    hi = s[Math.min(s.length - 1, Math.floor(s.length * 0.995))]!;
   return hi > lo ? [lo, hi] : [lo, lo + 1];
 }
 
@@ -45,18 +46,33 @@ export function drawPlane(canvas: HTMLCanvasElement, plane: Plane, st: ViewState
   const idx = st.index[plane];
   const [lo, hi] = st.window;
   const a = st.opacity;
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
-    // rows go up the screen: flip so that +y / +z point up
-    const rr = rows - 1 - r;
-    const vi = plane === 'axial' ? (idx * H + rr) * W + c : plane === 'coronal' ? (rr * H + idx) * W + c : (rr * H + c) * W + idx;
-    let g = 0;
-    if (st.volume) g = Math.max(0, Math.min(255, ((st.volume[vi]! - lo) / (hi - lo)) * 255));
-    let R = g, G = g, B = g;
-    const lab = st.labels?.[vi] ?? 0;
-    const col = LABEL_COLOURS[lab];
-    if (col && a > 0) { R = (1 - a) * g + a * col[0]; G = (1 - a) * g + a * col[1]; B = (1 - a) * g + a * col[2]; }
-    const o = (r * cols + c) * 4;
-    img.data[o] = R; img.data[o + 1] = G; img.data[o + 2] = B; img.data[o + 3] = 255;
-  }
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      // rows go up the screen: flip so that +y / +z point up
+      const rr = rows - 1 - r;
+      const vi =
+        plane === 'axial'
+          ? (idx * H + rr) * W + c
+          : plane === 'coronal'
+            ? (rr * H + idx) * W + c
+            : (rr * H + c) * W + idx;
+      let g = 0;
+      if (st.volume) g = Math.max(0, Math.min(255, ((st.volume[vi]! - lo) / (hi - lo)) * 255));
+      let R = g,
+        G = g,
+        B = g;
+      const lab = st.labels?.[vi] ?? 0;
+      const col = LABEL_COLOURS[lab];
+      if (col && a > 0) {
+        R = (1 - a) * g + a * col[0];
+        G = (1 - a) * g + a * col[1];
+        B = (1 - a) * g + a * col[2];
+      }
+      const o = (r * cols + c) * 4;
+      img.data[o] = R;
+      img.data[o + 1] = G;
+      img.data[o + 2] = B;
+      img.data[o + 3] = 255;
+    }
   ctx.putImageData(img, 0, 0);
 }

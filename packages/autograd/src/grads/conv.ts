@@ -11,7 +11,11 @@ import { registerGrad } from '../tape.js';
 /** conv3d over an input bigger than needed can yield extra trailing voxels; keep the leading `shape`. */
 function cropTo(y: Tensor, shape: readonly number[]): Tensor {
   if (y.shape.every((d, i) => d === shape[i])) return y;
-  return slice(y, shape.map(() => 0), shape);
+  return slice(
+    y,
+    shape.map(() => 0),
+    shape,
+  );
 }
 
 const BIAS_AXES = [0, 2, 3, 4];

@@ -1,5 +1,20 @@
 import {
-  add, cast, div, greater, greaterEqual, lessEqual, logicalAnd, equal, log, mul, neg, pow, sign, sub, where, type Tensor,
+  add,
+  cast,
+  div,
+  greater,
+  greaterEqual,
+  lessEqual,
+  logicalAnd,
+  equal,
+  log,
+  mul,
+  neg,
+  pow,
+  sign,
+  sub,
+  where,
+  type Tensor,
 } from '@largo/core';
 import { registerGrad } from '../tape.js';
 import { unbroadcast } from './util.js';
@@ -15,8 +30,9 @@ registerGrad('leakyRelu', ([dy], { inputs: [x], attrs }) => [where(greater(x, 0)
 registerGrad('sigmoid', ([dy], { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
 registerGrad('tanh', ([dy], { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
 // Gradient flows where the input was inside [min, max] (PyTorch: inclusive bounds).
-registerGrad('clamp', ([dy], { inputs: [x], attrs }) =>
-  [mul(dy, logicalAnd(greaterEqual(x, attrs.min), lessEqual(x, attrs.max)))]);
+registerGrad('clamp', ([dy], { inputs: [x], attrs }) => [
+  mul(dy, logicalAnd(greaterEqual(x, attrs.min), lessEqual(x, attrs.max))),
+]);
 
 // A cast between float dtypes is differentiable: the cotangent goes back in the input's dtype.
 registerGrad('cast', ([dy], { inputs: [x] }) => [cast(dy, x.dtype)]);
@@ -39,18 +55,24 @@ registerGrad('pow', ([dy], { inputs: [a, b], outputs: [y], needs }) => [
 
 /** maximum/minimum: the winner takes the gradient; ties split it evenly, as PyTorch does. */
 function pickRule(winA: (a: Tensor, b: Tensor) => Tensor) {
-  return ([dy]: readonly Tensor[], { inputs: [a, b], needs }: { inputs: readonly Tensor[]; needs: readonly boolean[] }) => {
+  return (
+    [dy]: readonly Tensor[],
+    { inputs: [a, b], needs }: { inputs: readonly Tensor[]; needs: readonly boolean[] },
+  ) => {
     const tie = equal(a, b);
     const wa = add(winA(a, b), mul(tie, 0.5));
     const wb = sub(1, wa);
-    return [
-      needs[0] ? unbroadcast(mul(dy, wa), a.shape) : null,
-      needs[1] ? unbroadcast(mul(dy, wb), b.shape) : null,
-    ];
+    return [needs[0] ? unbroadcast(mul(dy, wa), a.shape) : null, needs[1] ? unbroadcast(mul(dy, wb), b.shape) : null];
   };
 }
-registerGrad('maximum', pickRule((a, b) => greater(a, b)));
-registerGrad('minimum', pickRule((a, b) => greater(b, a)));
+registerGrad(
+  'maximum',
+  pickRule((a, b) => greater(a, b)),
+);
+registerGrad(
+  'minimum',
+  pickRule((a, b) => greater(b, a)),
+);
 
 registerGrad('where', ([dy], { inputs: [c, a, b], needs }) => [
   null,

@@ -5,13 +5,24 @@ import { unbroadcast } from './util.js';
 registerGrad('reshape', ([dy], { inputs: [x] }) => [reshape(dy, x.shape)]);
 registerGrad('permute', ([dy], { attrs }) => {
   const inv = new Array<number>(attrs.perm.length);
-  attrs.perm.forEach((p, i) => { inv[p] = i; });
+  attrs.perm.forEach((p, i) => {
+    inv[p] = i;
+  });
   return [permute(dy, inv)];
 });
-registerGrad('slice', ([dy], { inputs: [x], attrs }) =>
-  [pad(dy, x.shape.map((d, i) => [attrs.begin[i], d - attrs.begin[i] - attrs.size[i]] as [number, number]))]);
-registerGrad('pad', ([dy], { inputs: [x], attrs }) =>
-  [slice(dy, attrs.pads.map((p) => p[0]), x.shape)]);
+registerGrad('slice', ([dy], { inputs: [x], attrs }) => [
+  pad(
+    dy,
+    x.shape.map((d, i) => [attrs.begin[i], d - attrs.begin[i] - attrs.size[i]] as [number, number]),
+  ),
+]);
+registerGrad('pad', ([dy], { inputs: [x], attrs }) => [
+  slice(
+    dy,
+    attrs.pads.map((p) => p[0]),
+    x.shape,
+  ),
+]);
 registerGrad('concat', ([dy], { inputs, attrs, needs }) => {
   let at = 0;
   return inputs.map((t, i) => {

@@ -11,12 +11,17 @@ import { unbroadcast } from './util.js';
  * batch axes are summed back to each operand's shape.
  */
 registerGrad('matmul', ([dy], { inputs: [a, b], attrs, needs }) => {
-  const tA = !!attrs.transposeA, tB = !!attrs.transposeB;
-  const da = !needs[0] ? null
-    : tA ? matmul(b, dy, { transposeA: tB, transposeB: true }) // (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ
+  const tA = !!attrs.transposeA,
+    tB = !!attrs.transposeB;
+  const da = !needs[0]
+    ? null
+    : tA
+      ? matmul(b, dy, { transposeA: tB, transposeB: true }) // (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ
       : matmul(dy, b, { transposeB: !tB });
-  const db = !needs[1] ? null
-    : tB ? matmul(dy, a, { transposeA: true, transposeB: tA }) // (op(A)ᵀ·G)ᵀ = Gᵀ·op(A)
+  const db = !needs[1]
+    ? null
+    : tB
+      ? matmul(dy, a, { transposeA: true, transposeB: tA }) // (op(A)ᵀ·G)ᵀ = Gᵀ·op(A)
       : matmul(a, dy, { transposeA: !tA });
   return [da && unbroadcast(da, a.shape), db && unbroadcast(db, b.shape)];
 });

@@ -9,7 +9,10 @@ function expandBack(dy: Tensor, x: Tensor, axes: number[]): Tensor {
 registerGrad('sum', ([dy], { inputs: [x], attrs }) => [broadcastTo(expandBack(dy, x, attrs.axes), x.shape)]);
 
 /** max/min: the gradient is shared evenly among the positions that attain the extreme. */
-function extremeRule([dy]: readonly Tensor[], { inputs: [x], outputs: [y], attrs }: { inputs: readonly Tensor[]; outputs: readonly Tensor[]; attrs: ReduceAttrs }) {
+function extremeRule(
+  [dy]: readonly Tensor[],
+  { inputs: [x], outputs: [y], attrs }: { inputs: readonly Tensor[]; outputs: readonly Tensor[]; attrs: ReduceAttrs },
+) {
   const yk = expandBack(y, x, attrs.axes);
   const mask = equal(x, yk);
   const count = sum(mask, attrs.axes, true);

@@ -2,7 +2,9 @@ import type { Backend, DataId, KernelFn, KernelTable, TensorInfo } from '../back
 import type { OpName } from '../ops/schema.js';
 import { newArray, type DType, type TypedArray } from '../dtype.js';
 
-export interface CpuData extends DataId { values: TypedArray }
+export interface CpuData extends DataId {
+  values: TypedArray;
+}
 
 /**
  * Host-memory backend. Freed arrays go back to a pool keyed by dtype and
@@ -35,8 +37,12 @@ export class CpuBackend implements Backend {
     v.set(values);
   }
 
-  readSync(id: DataId): TypedArray { return (id as CpuData).values; }
-  async read(id: DataId): Promise<TypedArray> { return (id as CpuData).values; }
+  readSync(id: DataId): TypedArray {
+    return (id as CpuData).values;
+  }
+  async read(id: DataId): Promise<TypedArray> {
+    return (id as CpuData).values;
+  }
 
   free(id: DataId): void {
     this.live--;
@@ -44,17 +50,27 @@ export class CpuBackend implements Backend {
     if (this.pooledBytes + v.byteLength > this.maxPooledBytes) return;
     const k = dtypeKey(v) + ':' + v.length;
     let list = this.pool.get(k);
-    if (!list) { list = []; this.pool.set(k, list); }
+    if (!list) {
+      list = [];
+      this.pool.set(k, list);
+    }
     list.push(v);
     this.pooledBytes += v.byteLength;
     (id as CpuData).values = EMPTY;
   }
 
-  copy(src: DataId, dst: DataId): void { (dst as CpuData).values.set((src as CpuData).values); }
+  copy(src: DataId, dst: DataId): void {
+    (dst as CpuData).values.set((src as CpuData).values);
+  }
 
-  liveBuffers(): number { return this.live; }
+  liveBuffers(): number {
+    return this.live;
+  }
 
-  dispose(): void { this.pool.clear(); this.pooledBytes = 0; }
+  dispose(): void {
+    this.pool.clear();
+    this.pooledBytes = 0;
+  }
 
   // Helpers for kernels.
   out(shape: readonly number[], dtype: DType): { info: TensorInfo; values: TypedArray } {
@@ -81,8 +97,12 @@ function dtypeKey(v: TypedArray): DType {
 }
 
 /** The values behind a kernel input (CPU only). */
-export function vals(t: TensorInfo): TypedArray { return (t.dataId as CpuData).values; }
-export function fvals(t: TensorInfo): Float32Array | Float64Array { return (t.dataId as CpuData).values as Float32Array | Float64Array; }
+export function vals(t: TensorInfo): TypedArray {
+  return (t.dataId as CpuData).values;
+}
+export function fvals(t: TensorInfo): Float32Array | Float64Array {
+  return (t.dataId as CpuData).values as Float32Array | Float64Array;
+}
 
 /** A kernel of `Op` on the CPU backend (the backend argument is typed: no casts). */
 export type CpuKernel<Op extends OpName> = KernelFn<Op, CpuBackend>;

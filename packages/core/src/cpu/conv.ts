@@ -2,7 +2,14 @@ import type { TensorInfo } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
 import { gemm, ScratchPool } from './gemm.js';
-import { conv3dOutputSpatial, convGeometry, type Conv3dAttrs, type Conv3dGradInputAttrs, type Conv3dGradWeightAttrs, type ConvGeometry } from '../conv-geometry.js';
+import {
+  conv3dOutputSpatial,
+  convGeometry,
+  type Conv3dAttrs,
+  type Conv3dGradInputAttrs,
+  type Conv3dGradWeightAttrs,
+  type ConvGeometry,
+} from '../conv-geometry.js';
 
 /**
  * 3-D convolution on the CPU as an implicit GEMM (PyTorch semantics, NCDHW,
@@ -27,7 +34,8 @@ import { conv3dOutputSpatial, convGeometry, type Conv3dAttrs, type Conv3dGradInp
  */
 
 /** Output voxels per block and reduction rows per block: a [KB × PB] float64 tile is 256 KiB (L2). */
-const PB = 256, KB = 128;
+const PB = 256,
+  KB = 128;
 /**
  * Row stride of the [· × PB] tiles: PB + 4, not PB. A power-of-two stride
  * (2 KiB) maps the rows of a 4-column strip onto the same couple of L1 sets
@@ -36,37 +44,69 @@ const PB = 256, KB = 128;
 const LD = PB + 4;
 
 const scratch = new ScratchPool();
-const S_W = 0, S_X = 1, S_ACC = 2, S_DY = 3, S_DW = 4, S_DX = 5;
+const S_W = 0,
+  S_X = 1,
+  S_ACC = 2,
+  S_DY = 3,
+  S_DW = 4,
+  S_DX = 5;
 
-let segOff = new Int32Array(PB), segCol = new Int32Array(PB), segLen = new Int32Array(PB);
+let segOff = new Int32Array(PB),
+  segCol = new Int32Array(PB),
+  segLen = new Int32Array(PB);
 let kOffBuf = new Int32Array(1024);
 
 /** The shared geometry plus the scalar attributes and padded extents the loops use. */
 interface Geom extends ConvGeometry {
-  sd: number; sh: number; sw: number;
-  pd: number; ph: number; pw: number;
-  dd: number; dh: number; dw: number;
+  sd: number;
+  sh: number;
+  sw: number;
+  pd: number;
+  ph: number;
+  pw: number;
+  dd: number;
+  dh: number;
+  dw: number;
   /** Extents of the zero-padded input; every tap of every output voxel lands inside. */
-  Dp: number; Hp: number; Wp: number;
-  Kc: number; P: number;
+  Dp: number;
+  Hp: number;
+  Wp: number;
+  Kc: number;
+  P: number;
 }
 
 function geom(x: readonly number[], w: readonly number[], ySpatial: readonly number[], a: Conv3dAttrs): Geom {
   const g = convGeometry(x, w, ySpatial, a);
   const { C, D, H, W, kd, kh, kw, oD, oH, oW } = g;
-  const [sd, sh, sw] = a.stride, [pd, ph, pw] = a.padding, [dd, dh, dw] = a.dilation;
-  const ext = (n: number, p: number, o: number, s: number, k: number, d: number) => Math.max(n + 2 * p, o > 0 ? (o - 1) * s + (k - 1) * d + 1 : 0);
+  const [sd, sh, sw] = a.stride,
+    [pd, ph, pw] = a.padding,
+    [dd, dh, dw] = a.dilation;
+  const ext = (n: number, p: number, o: number, s: number, k: number, d: number) =>
+    Math.max(n + 2 * p, o > 0 ? (o - 1) * s + (k - 1) * d + 1 : 0);
   return {
-    ...g, sd, sh, sw, pd, ph, pw, dd, dh, dw,
-    Dp: ext(D, pd, oD, sd, kd, dd), Hp: ext(H, ph, oH, sh, kh, dh), Wp: ext(W, pw, oW, sw, kw, dw),
-    Kc: C * kd * kh * kw, P: oD * oH * oW,
+    ...g,
+    sd,
+    sh,
+    sw,
+    pd,
+    ph,
+    pw,
+    dd,
+    dh,
+    dw,
+    Dp: ext(D, pd, oD, sd, kd, dd),
+    Hp: ext(H, ph, oH, sh, kh, dh),
+    Wp: ext(W, pw, oW, sw, kw, dw),
+    Kc: C * kd * kh * kw,
+    P: oD * oH * oW,
   };
 }
 
 /** Offset of reduction row k = (c, a, b, e) inside the padded input, relative to an output voxel's origin. */
 function kOffsets(g: Geom): Int32Array {
   if (kOffBuf.length < g.Kc) kOffBuf = new Int32Array(Math.max(g.Kc, kOffBuf.length * 2));
-  const HWp = g.Hp * g.Wp, Sp = g.Dp * HWp;
+  const HWp = g.Hp * g.Wp,
+    Sp = g.Dp * HWp;
   let k = 0;
   for (let c = 0; c < g.C; c++) {
     for (let a = 0; a < g.kd; a++) {
@@ -85,13 +125,19 @@ function kOffsets(g: Geom): Int32Array {
  * segLen[s] voxels long. Returns the number of runs.
  */
 function segments(g: Geom, p0: number, pl: number): number {
-  if (segOff.length < pl) { segOff = new Int32Array(pl); segCol = new Int32Array(pl); segLen = new Int32Array(pl); }
+  if (segOff.length < pl) {
+    segOff = new Int32Array(pl);
+    segCol = new Int32Array(pl);
+    segLen = new Int32Array(pl);
+  }
   const HWp = g.Hp * g.Wp;
   let ow = p0 % g.oW;
   let t = (p0 - ow) / g.oW;
   let oh = t % g.oH;
   let od = (t - oh) / g.oH;
-  let p = p0, col = 0, ns = 0;
+  let p = p0,
+    col = 0,
+    ns = 0;
   const end = p0 + pl;
   while (p < end) {
     const len = Math.min(g.oW - ow, end - p);
@@ -99,8 +145,13 @@ function segments(g: Geom, p0: number, pl: number): number {
     segCol[ns] = col;
     segLen[ns] = len;
     ns++;
-    p += len; col += len; ow = 0;
-    if (++oh === g.oH) { oh = 0; od++; }
+    p += len;
+    col += len;
+    ow = 0;
+    if (++oh === g.oH) {
+      oh = 0;
+      od++;
+    }
   }
   return ns;
 }
@@ -112,11 +163,23 @@ function segments(g: Geom, p0: number, pl: number): number {
  * unit-stride runs go through copyWithin (a native memmove), which beats a JS
  * loop from about 24 elements on.
  */
-function gather(buf: Float64Array, xBase: number, kOff: Int32Array, k0: number, kl: number, ns: number, sw: number, ldt: number): void {
+function gather(
+  buf: Float64Array,
+  xBase: number,
+  kOff: Int32Array,
+  k0: number,
+  kl: number,
+  ns: number,
+  sw: number,
+  ldt: number,
+): void {
   for (let r = 0; r < kl; r++) {
-    const base = xBase + kOff[k0 + r], row = r * ldt;
+    const base = xBase + kOff[k0 + r],
+      row = r * ldt;
     for (let s = 0; s < ns; s++) {
-      const src = base + segOff[s], dst = row + segCol[s], len = segLen[s];
+      const src = base + segOff[s],
+        dst = row + segCol[s],
+        len = segLen[s];
       if (sw === 1) {
         if (len >= 24) buf.copyWithin(dst, src, src + len);
         else for (let j = 0; j < len; j++) buf[dst + j] = buf[src + j];
@@ -134,56 +197,139 @@ function gather(buf: Float64Array, xBase: number, kOff: Int32Array, k0: number, 
  * output voxels, so each 4×4 register tile is added straight into the padded
  * input gradient (no tile buffer, no separate scatter pass).
  */
-function gemmScatter(M: number, N: number, K: number,
-  A: Float64Array, aOff: number, aI: number, aR: number,
-  B: Float64Array, bOff: number, bR: number,
-  C: Float64Array, cRow: Int32Array, r0: number, cBase: number, cJ: number): void {
-  const M4 = M - (M & 3), N4 = N - (N & 3);
-  const aI2 = 2 * aI, aI3 = 3 * aI, cJ2 = 2 * cJ, cJ3 = 3 * cJ;
+function gemmScatter(
+  M: number,
+  N: number,
+  K: number,
+  A: Float64Array,
+  aOff: number,
+  aI: number,
+  aR: number,
+  B: Float64Array,
+  bOff: number,
+  bR: number,
+  C: Float64Array,
+  cRow: Int32Array,
+  r0: number,
+  cBase: number,
+  cJ: number,
+): void {
+  const M4 = M - (M & 3),
+    N4 = N - (N & 3);
+  const aI2 = 2 * aI,
+    aI3 = 3 * aI,
+    cJ2 = 2 * cJ,
+    cJ3 = 3 * cJ;
   for (let i = 0; i < M4; i += 4) {
     const aRow = aOff + i * aI;
-    const q0 = cBase + cRow[r0 + i], q1 = cBase + cRow[r0 + i + 1], q2 = cBase + cRow[r0 + i + 2], q3 = cBase + cRow[r0 + i + 3];
+    const q0 = cBase + cRow[r0 + i],
+      q1 = cBase + cRow[r0 + i + 1],
+      q2 = cBase + cRow[r0 + i + 2],
+      q3 = cBase + cRow[r0 + i + 3];
     for (let j = 0; j < N4; j += 4) {
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      let ao = aRow, bo = bOff + j;
+      let c00 = 0,
+        c01 = 0,
+        c02 = 0,
+        c03 = 0,
+        c10 = 0,
+        c11 = 0,
+        c12 = 0,
+        c13 = 0;
+      let c20 = 0,
+        c21 = 0,
+        c22 = 0,
+        c23 = 0,
+        c30 = 0,
+        c31 = 0,
+        c32 = 0,
+        c33 = 0;
+      let ao = aRow,
+        bo = bOff + j;
       for (let r = 0; r < K; r++) {
-        const a0 = A[ao], a1 = A[ao + aI], a2 = A[ao + aI2], a3 = A[ao + aI3];
-        const b0 = B[bo], b1 = B[bo + 1], b2 = B[bo + 2], b3 = B[bo + 3];
-        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-        ao += aR; bo += bR;
+        const a0 = A[ao],
+          a1 = A[ao + aI],
+          a2 = A[ao + aI2],
+          a3 = A[ao + aI3];
+        const b0 = B[bo],
+          b1 = B[bo + 1],
+          b2 = B[bo + 2],
+          b3 = B[bo + 3];
+        c00 += a0 * b0;
+        c01 += a0 * b1;
+        c02 += a0 * b2;
+        c03 += a0 * b3;
+        c10 += a1 * b0;
+        c11 += a1 * b1;
+        c12 += a1 * b2;
+        c13 += a1 * b3;
+        c20 += a2 * b0;
+        c21 += a2 * b1;
+        c22 += a2 * b2;
+        c23 += a2 * b3;
+        c30 += a3 * b0;
+        c31 += a3 * b1;
+        c32 += a3 * b2;
+        c33 += a3 * b3;
+        ao += aR;
+        bo += bR;
       }
       const jj = j * cJ;
       let c = q0 + jj;
-      C[c] += c00; C[c + cJ] += c01; C[c + cJ2] += c02; C[c + cJ3] += c03;
+      C[c] += c00;
+      C[c + cJ] += c01;
+      C[c + cJ2] += c02;
+      C[c + cJ3] += c03;
       c = q1 + jj;
-      C[c] += c10; C[c + cJ] += c11; C[c + cJ2] += c12; C[c + cJ3] += c13;
+      C[c] += c10;
+      C[c + cJ] += c11;
+      C[c + cJ2] += c12;
+      C[c + cJ3] += c13;
       c = q2 + jj;
-      C[c] += c20; C[c + cJ] += c21; C[c + cJ2] += c22; C[c + cJ3] += c23;
+      C[c] += c20;
+      C[c + cJ] += c21;
+      C[c + cJ2] += c22;
+      C[c + cJ3] += c23;
       c = q3 + jj;
-      C[c] += c30; C[c + cJ] += c31; C[c + cJ2] += c32; C[c + cJ3] += c33;
+      C[c] += c30;
+      C[c + cJ] += c31;
+      C[c + cJ2] += c32;
+      C[c + cJ3] += c33;
     }
     for (let j = N4; j < N; j++) {
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-      let ao = aRow, bo = bOff + j;
+      let c0 = 0,
+        c1 = 0,
+        c2 = 0,
+        c3 = 0;
+      let ao = aRow,
+        bo = bOff + j;
       for (let r = 0; r < K; r++) {
         const bv = B[bo];
-        c0 += A[ao] * bv; c1 += A[ao + aI] * bv; c2 += A[ao + aI2] * bv; c3 += A[ao + aI3] * bv;
-        ao += aR; bo += bR;
+        c0 += A[ao] * bv;
+        c1 += A[ao + aI] * bv;
+        c2 += A[ao + aI2] * bv;
+        c3 += A[ao + aI3] * bv;
+        ao += aR;
+        bo += bR;
       }
       const jj = j * cJ;
-      C[q0 + jj] += c0; C[q1 + jj] += c1; C[q2 + jj] += c2; C[q3 + jj] += c3;
+      C[q0 + jj] += c0;
+      C[q1 + jj] += c1;
+      C[q2 + jj] += c2;
+      C[q3 + jj] += c3;
     }
   }
   for (let i = M4; i < M; i++) {
-    const aRow = aOff + i * aI, q = cBase + cRow[r0 + i];
+    const aRow = aOff + i * aI,
+      q = cBase + cRow[r0 + i];
     for (let j = 0; j < N; j++) {
       let acc = 0;
-      let ao = aRow, bo = bOff + j;
-      for (let r = 0; r < K; r++) { acc += A[ao] * B[bo]; ao += aR; bo += bR; }
+      let ao = aRow,
+        bo = bOff + j;
+      for (let r = 0; r < K; r++) {
+        acc += A[ao] * B[bo];
+        ao += aR;
+        bo += bR;
+      }
       C[q + j * cJ] += acc;
     }
   }
@@ -191,7 +337,9 @@ function gemmScatter(M: number, N: number, K: number,
 
 /** Copies sample n of x into the zero-padded float64 buffer Xp [C, Dp, Hp, Wp] that starts at Xp[xBase]. */
 function padSample(x: TypedArray, n: number, g: Geom, Xp: Float64Array, xBase: number): void {
-  const HWp = g.Hp * g.Wp, Sp = g.Dp * HWp, S = g.D * g.H * g.W;
+  const HWp = g.Hp * g.Wp,
+    Sp = g.Dp * HWp,
+    S = g.D * g.H * g.W;
   Xp.fill(0, xBase, xBase + g.C * Sp);
   let src = n * g.C * S;
   for (let c = 0; c < g.C; c++) {
@@ -207,7 +355,9 @@ function padSample(x: TypedArray, n: number, g: Geom, Xp: Float64Array, xBase: n
 
 /** Writes the interior of the padded buffer back as sample n of dx (plus a per-channel bias). */
 function unpadSample(Xp: Float64Array, g: Geom, dx: TypedArray, n: number, bias: TypedArray | null): void {
-  const HWp = g.Hp * g.Wp, Sp = g.Dp * HWp, S = g.D * g.H * g.W;
+  const HWp = g.Hp * g.Wp,
+    Sp = g.Dp * HWp,
+    S = g.D * g.H * g.W;
   let dst = n * g.C * S;
   for (let c = 0; c < g.C; c++) {
     const bc = bias ? bias[c] : 0;
@@ -247,7 +397,9 @@ function conv3dForward(xv: TypedArray, wv: TypedArray, bv: TypedArray | null, yv
         gemm(O, pl, kl, Wm, k0, Kc, 1, buf, 0, LD, 1, acc, 0, LD);
       }
       for (let o = 0; o < O; o++) {
-        const bo = bv ? bv[o] : 0, dst = yn + o * P + p0, src = o * LD;
+        const bo = bv ? bv[o] : 0,
+          dst = yn + o * P + p0,
+          src = o * LD;
         for (let j = 0; j < pl; j++) yv[dst + j] = acc[src + j] + bo;
       }
     }
@@ -267,7 +419,8 @@ function conv3dGradInput(dyv: TypedArray, wv: TypedArray, bv: TypedArray | null,
       const pl = Math.min(PB, P - p0);
       const ns = segments(g, p0, pl);
       for (let o = 0; o < O; o++) {
-        const src = yn + o * P + p0, dst = o * LD;
+        const src = yn + o * P + p0,
+          dst = o * LD;
         for (let j = 0; j < pl; j++) dyT[dst + j] = dyv[src + j];
       }
       // dXp[tap k of voxel p] += Σ_o W[o, k] · dy[o, p], one run of voxels at a time.
@@ -294,7 +447,8 @@ function conv3dGradWeight(xv: TypedArray, dyv: TypedArray, dwv: TypedArray, g: G
       const pl = Math.min(PB, P - p0);
       const ns = segments(g, p0, pl);
       for (let o = 0; o < O; o++) {
-        const src = yn + o * P + p0, dst = o * LD;
+        const src = yn + o * P + p0,
+          dst = o * LD;
         for (let j = 0; j < pl; j++) dyT[dst + j] = dyv[src + j];
       }
       for (let k0 = 0; k0 < Kc; k0 += KB) {

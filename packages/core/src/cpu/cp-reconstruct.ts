@@ -18,11 +18,18 @@ function asF64(v: FArr): Float64Array {
  */
 const cpReconstructKernel: CpuKernel<'cpReconstruct'> = (inputs, _attrs, be) => {
   const [wt, ao, ai, ak] = inputs;
-  const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
-  const w = fvals(wt), A = asF64(fvals(ao)), B = fvals(ai), K = fvals(ak);
+  const R = wt.shape[0],
+    O = ao.shape[0],
+    I = ai.shape[0],
+    S = ak.shape[0];
+  const w = fvals(wt),
+    A = asF64(fvals(ao)),
+    B = fvals(ai),
+    K = fvals(ak);
   const o = be.out([O, I, S], wt.dtype);
   const W = o.values;
-  const kr = new Float64Array(S * R), cs = new Float64Array(O * S);
+  const kr = new Float64Array(S * R),
+    cs = new Float64Array(O * S);
   for (let i = 0; i < I; i++) {
     const bi = i * R;
     for (let s = 0; s < S; s++) {
@@ -32,7 +39,8 @@ const cpReconstructKernel: CpuKernel<'cpReconstruct'> = (inputs, _attrs, be) => 
     cs.fill(0);
     gemmNT(O, S, R, A, 0, R, kr, 0, R, cs, 0, S);
     for (let q = 0; q < O; q++) {
-      const src = q * S, dst = (q * I + i) * S;
+      const src = q * S,
+        dst = (q * I + i) * S;
       for (let s = 0; s < S; s++) W[dst + s] = cs[src + s];
     }
   }
@@ -50,13 +58,26 @@ const cpReconstructKernel: CpuKernel<'cpReconstruct'> = (inputs, _attrs, be) => 
  */
 const cpReconstructGradKernel: CpuKernel<'cpReconstructGrad'> = (inputs, _attrs, be) => {
   const [gW, wt, ao, ai, ak] = inputs;
-  const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
-  const G = fvals(gW), w = fvals(wt), A = asF64(fvals(ao)), B = fvals(ai), K = fvals(ak);
+  const R = wt.shape[0],
+    O = ao.shape[0],
+    I = ai.shape[0],
+    S = ak.shape[0];
+  const G = fvals(gW),
+    w = fvals(wt),
+    A = asF64(fvals(ao)),
+    B = fvals(ai),
+    K = fvals(ak);
   const dt = wt.dtype;
-  const dwo = be.out([R], dt), dao = be.out([O, R], dt), dio = be.out([I, R], dt), dko = be.out([S, R], dt);
+  const dwo = be.out([R], dt),
+    dao = be.out([O, R], dt),
+    dio = be.out([I, R], dt),
+    dko = be.out([S, R], dt);
   const dB = dio.values;
   // Accumulators and scratch in float64 (sums over the I blocks; monomorphic GEMM loops).
-  const dA = new Float64Array(O * R), dw = new Float64Array(R), dK = new Float64Array(S * R), H = new Float64Array(S * R);
+  const dA = new Float64Array(O * R),
+    dw = new Float64Array(R),
+    dK = new Float64Array(S * R),
+    H = new Float64Array(S * R);
   const kr = new Float64Array(S * R);
   for (let i = 0; i < I; i++) {
     const bi = i * R;
@@ -80,7 +101,9 @@ const cpReconstructGradKernel: CpuKernel<'cpReconstructGrad'> = (inputs, _attrs,
       for (let r = 0; r < R; r++) dK[ks + r] += w[r] * B[bi + r] * H[ks + r];
     }
   }
-  dwo.values.set(dw); dao.values.set(dA); dko.values.set(dK);
+  dwo.values.set(dw);
+  dao.values.set(dA);
+  dko.values.set(dK);
   return [dwo.info, dao.info, dio.info, dko.info];
 };
 

@@ -6,7 +6,6 @@ import type { DTypeAttrs, UnaryAttrs } from '../ops/schema.js';
 
 type Unary = (x: number) => number;
 
-
 /** Unary math kernels; each returns the input's dtype unless noted. */
 export const UNARY: Record<string, (a: UnaryAttrs) => Unary> = {
   neg: () => (x) => -x,
@@ -19,8 +18,15 @@ export const UNARY: Record<string, (a: UnaryAttrs) => Unary> = {
   relu: () => (x) => (x > 0 ? x : x <= 0 ? 0 : NaN),
   sigmoid: () => (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
   tanh: () => Math.tanh,
-  leakyRelu: (a) => { const s = a.alpha ?? 0.01; return (x) => (x > 0 ? x : s * x); },
-  clamp: (a) => { const lo = a.min ?? -Infinity, hi = a.max ?? Infinity; return (x) => (x < lo ? lo : x > hi ? hi : x); },
+  leakyRelu: (a) => {
+    const s = a.alpha ?? 0.01;
+    return (x) => (x > 0 ? x : s * x);
+  },
+  clamp: (a) => {
+    const lo = a.min ?? -Infinity,
+      hi = a.max ?? Infinity;
+    return (x) => (x < lo ? lo : x > hi ? hi : x);
+  },
   floor: () => Math.floor,
 };
 
@@ -30,7 +36,8 @@ function unaryKernel(op: string) {
     const x = inputs[0];
     const f = make(attrs ?? {});
     const o = be.out(x.shape, x.dtype);
-    const xv = vals(x), ov = o.values;
+    const xv = vals(x),
+      ov = o.values;
     for (let i = 0; i < xv.length; i++) ov[i] = f(xv[i]);
     return o.info;
   };
@@ -39,7 +46,8 @@ function unaryKernel(op: string) {
 const castKernel: CpuKernel<'cast'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const o = be.out(x.shape, attrs.dtype);
-  const xv = vals(x), ov = o.values;
+  const xv = vals(x),
+    ov = o.values;
   if (attrs.dtype === 'int32' || attrs.dtype === 'uint8') {
     for (let i = 0; i < xv.length; i++) ov[i] = Math.trunc(xv[i]);
   } else ov.set(xv);
@@ -67,14 +75,26 @@ export const BINARY: Record<string, Binary> = {
   logicalAnd: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
   logicalOr: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
 };
-export const COMPARISONS = new Set(['equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr']);
+export const COMPARISONS = new Set([
+  'equal',
+  'notEqual',
+  'less',
+  'lessEqual',
+  'greater',
+  'greaterEqual',
+  'logicalAnd',
+  'logicalOr',
+]);
 
 /**
  * Calls `body(outIndex, offsetA, offsetB)` for every output element of a
  * broadcast, walking an N-d counter so that offsets update incrementally.
  */
-export function forEachBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[],
-  body: (i: number, offs: Int32Array) => void): void {
+export function forEachBroadcast(
+  outShape: readonly number[],
+  shapes: readonly (readonly number[])[],
+  body: (i: number, offs: Int32Array) => void,
+): void {
   const n = sizeOf(outShape);
   const rank = outShape.length;
   const k = shapes.length;
@@ -100,7 +120,9 @@ function binaryKernel(op: string) {
     const [a, b] = inputs;
     const shape = broadcastShapes(op, a.shape, b.shape);
     const o = be.out(shape, cmp ? 'uint8' : attrs.dtype);
-    const av = vals(a), bv = vals(b), ov = o.values;
+    const av = vals(a),
+      bv = vals(b),
+      ov = o.values;
     if (av.length === ov.length && bv.length === ov.length) {
       for (let i = 0; i < ov.length; i++) ov[i] = f(av[i], bv[i]);
     } else if (bv.length === 1 && av.length === ov.length) {
@@ -110,7 +132,9 @@ function binaryKernel(op: string) {
       const s = av[0];
       for (let i = 0; i < ov.length; i++) ov[i] = f(s, bv[i]);
     } else {
-      forEachBroadcast(shape, [a.shape, b.shape], (i, offs) => { ov[i] = f(av[offs[0]], bv[offs[1]]); });
+      forEachBroadcast(shape, [a.shape, b.shape], (i, offs) => {
+        ov[i] = f(av[offs[0]], bv[offs[1]]);
+      });
     }
     return o.info;
   };
@@ -120,7 +144,10 @@ const whereKernel: CpuKernel<'where'> = (inputs, attrs, be) => {
   const [c, a, b] = inputs;
   const shape = broadcastShapes('where', broadcastShapes('where', c.shape, a.shape), b.shape);
   const o = be.out(shape, attrs.dtype);
-  const cv = vals(c), av = vals(a), bv = vals(b), ov = o.values;
+  const cv = vals(c),
+    av = vals(a),
+    bv = vals(b),
+    ov = o.values;
   forEachBroadcast(shape, [c.shape, a.shape, b.shape], (i, offs) => {
     ov[i] = cv[offs[0]] !== 0 ? av[offs[1]] : bv[offs[2]]; // NaN counts as true
   });
@@ -128,14 +155,33 @@ const whereKernel: CpuKernel<'where'> = (inputs, attrs, be) => {
 };
 
 export const elementwiseKernels = {
-  neg: unaryKernel('neg'), exp: unaryKernel('exp'), log: unaryKernel('log'), sqrt: unaryKernel('sqrt'), abs: unaryKernel('abs'),
-  sign: unaryKernel('sign'), relu: unaryKernel('relu'), sigmoid: unaryKernel('sigmoid'), tanh: unaryKernel('tanh'),
-  leakyRelu: unaryKernel('leakyRelu'), clamp: unaryKernel('clamp'), floor: unaryKernel('floor'),
+  neg: unaryKernel('neg'),
+  exp: unaryKernel('exp'),
+  log: unaryKernel('log'),
+  sqrt: unaryKernel('sqrt'),
+  abs: unaryKernel('abs'),
+  sign: unaryKernel('sign'),
+  relu: unaryKernel('relu'),
+  sigmoid: unaryKernel('sigmoid'),
+  tanh: unaryKernel('tanh'),
+  leakyRelu: unaryKernel('leakyRelu'),
+  clamp: unaryKernel('clamp'),
+  floor: unaryKernel('floor'),
   cast: castKernel,
-  add: binaryKernel('add'), sub: binaryKernel('sub'), mul: binaryKernel('mul'), div: binaryKernel('div'), pow: binaryKernel('pow'),
-  maximum: binaryKernel('maximum'), minimum: binaryKernel('minimum'),
-  equal: binaryKernel('equal'), notEqual: binaryKernel('notEqual'), less: binaryKernel('less'), lessEqual: binaryKernel('lessEqual'),
-  greater: binaryKernel('greater'), greaterEqual: binaryKernel('greaterEqual'),
-  logicalAnd: binaryKernel('logicalAnd'), logicalOr: binaryKernel('logicalOr'),
+  add: binaryKernel('add'),
+  sub: binaryKernel('sub'),
+  mul: binaryKernel('mul'),
+  div: binaryKernel('div'),
+  pow: binaryKernel('pow'),
+  maximum: binaryKernel('maximum'),
+  minimum: binaryKernel('minimum'),
+  equal: binaryKernel('equal'),
+  notEqual: binaryKernel('notEqual'),
+  less: binaryKernel('less'),
+  lessEqual: binaryKernel('lessEqual'),
+  greater: binaryKernel('greater'),
+  greaterEqual: binaryKernel('greaterEqual'),
+  logicalAnd: binaryKernel('logicalAnd'),
+  logicalOr: binaryKernel('logicalOr'),
   where: whereKernel,
 } satisfies Partial<CpuKernelTable>;

@@ -20,8 +20,15 @@ export { CpuBackend, vals, fvals, type CpuData, type CpuKernel, type CpuKernelTa
  * kernel whose attributes differ from the schema fails the build here.
  */
 export const cpuKernels = {
-  ...elementwiseKernels, ...reduceKernels, ...layoutKernels, ...matmulKernels, ...convKernels,
-  ...softmaxKernels, ...instanceNormKernels, ...lossKernels, ...cpReconstructKernels,
+  ...elementwiseKernels,
+  ...reduceKernels,
+  ...layoutKernels,
+  ...matmulKernels,
+  ...convKernels,
+  ...softmaxKernels,
+  ...instanceNormKernels,
+  ...lossKernels,
+  ...cpReconstructKernels,
 } satisfies CpuKernelTable;
 
 engine().registerBackend('cpu', () => new CpuBackend(), 1);

@@ -14,21 +14,36 @@ const instanceNormKernel: CpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
   let k = 1;
   const w = attrs.hasWeight ? fvals(inputs[k++]) : null;
   const b = attrs.hasBias ? fvals(inputs[k++]) : null;
-  const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2));
-  const y = be.out(x.shape, x.dtype), mo = be.out([N, C], x.dtype), io = be.out([N, C], x.dtype);
-  const xv = fvals(x), yv = y.values, mv = mo.values, iv = io.values;
+  const N = x.shape[0],
+    C = x.shape[1],
+    S = sizeOf(x.shape.slice(2));
+  const y = be.out(x.shape, x.dtype),
+    mo = be.out([N, C], x.dtype),
+    io = be.out([N, C], x.dtype);
+  const xv = fvals(x),
+    yv = y.values,
+    mv = mo.values,
+    iv = io.values;
   const eps = attrs.eps;
   for (let nc = 0; nc < N * C; nc++) {
-    const c = nc % C, base = nc * S;
+    const c = nc % C,
+      base = nc * S;
     let s = 0;
     for (let j = 0; j < S; j++) s += xv[base + j];
     const mean = s / S;
-    let sd = 0, sq = 0;
-    for (let j = 0; j < S; j++) { const d = xv[base + j] - mean; sd += d; sq += d * d; }
+    let sd = 0,
+      sq = 0;
+    for (let j = 0; j < S; j++) {
+      const d = xv[base + j] - mean;
+      sd += d;
+      sq += d * d;
+    }
     const variance = Math.max((sq - (sd * sd) / S) / S, 0);
     const invstd = 1 / Math.sqrt(variance + eps);
-    mv[nc] = mean; iv[nc] = invstd;
-    const scale = invstd * (w ? w[c] : 1), shift = b ? b[c] : 0;
+    mv[nc] = mean;
+    iv[nc] = invstd;
+    const scale = invstd * (w ? w[c] : 1),
+      shift = b ? b[c] : 0;
     for (let j = 0; j < S; j++) yv[base + j] = (xv[base + j] - mean) * scale + shift;
   }
   return [y.info, mo.info, io.info];
@@ -46,29 +61,53 @@ const instanceNormGradKernel: CpuKernel<'instanceNormGrad'> = (inputs, attrs, be
   const w = attrs.hasWeight ? fvals(inputs[k++]) : null;
   const gm = attrs.hasStatGrads ? fvals(inputs[k++]) : null;
   const gi = attrs.hasStatGrads ? fvals(inputs[k++]) : null;
-  const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2));
-  const dxo = be.out(x.shape, x.dtype), dwo = be.out([C], x.dtype), dbo = be.out([C], x.dtype);
-  const dyv = fvals(dy), xv = fvals(x), mv = fvals(mean), iv = fvals(invstd), dxv = dxo.values;
-  const dw = new Float64Array(C), db = new Float64Array(C);
+  const N = x.shape[0],
+    C = x.shape[1],
+    S = sizeOf(x.shape.slice(2));
+  const dxo = be.out(x.shape, x.dtype),
+    dwo = be.out([C], x.dtype),
+    dbo = be.out([C], x.dtype);
+  const dyv = fvals(dy),
+    xv = fvals(x),
+    mv = fvals(mean),
+    iv = fvals(invstd),
+    dxv = dxo.values;
+  const dw = new Float64Array(C),
+    db = new Float64Array(C);
   for (let nc = 0; nc < N * C; nc++) {
-    const c = nc % C, base = nc * S, mu0 = mv[nc], is = iv[nc];
+    const c = nc % C,
+      base = nc * S,
+      mu0 = mv[nc],
+      is = iv[nc];
     // The saved mean may be rounded (float32): refine it in the same pass,
     // mean = mu0 + Σ(x − mu0)/S, so that x − mean keeps full precision.
-    let sdy = 0, sdyd = 0, sd = 0;
+    let sdy = 0,
+      sdyd = 0,
+      sd = 0;
     for (let j = 0; j < S; j++) {
-      const g = dyv[base + j], d = xv[base + j] - mu0;
-      sdy += g; sdyd += g * d; sd += d;
+      const g = dyv[base + j],
+        d = xv[base + j] - mu0;
+      sdy += g;
+      sdyd += g * d;
+      sd += d;
     }
-    const delta = sd / S, mu = mu0 + delta;
+    const delta = sd / S,
+      mu = mu0 + delta;
     const sdyx = (sdyd - delta * sdy) * is;
-    db[c] += sdy; dw[c] += sdyx;
+    db[c] += sdy;
+    dw[c] += sdyx;
     const scale = is * (w ? w[c] : 1);
     // dx = scale·dy − A − (x − μ)·B
-    let A = (scale * sdy) / S, B = (scale * sdyx * is) / S;
-    if (gm && gi) { A -= gm[nc] / S; B += (gi[nc] * is * is * is) / S; }
+    let A = (scale * sdy) / S,
+      B = (scale * sdyx * is) / S;
+    if (gm && gi) {
+      A -= gm[nc] / S;
+      B += (gi[nc] * is * is * is) / S;
+    }
     for (let j = 0; j < S; j++) dxv[base + j] = scale * dyv[base + j] - A - (xv[base + j] - mu) * B;
   }
-  dwo.values.set(dw); dbo.values.set(db);
+  dwo.values.set(dw);
+  dbo.values.set(db);
   return [dxo.info, dwo.info, dbo.info];
 };
 

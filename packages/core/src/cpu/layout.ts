@@ -8,43 +8,71 @@ const permuteKernel: CpuKernel<'permute'> = (inputs, attrs, be) => {
   const { perm } = attrs;
   const outShape = perm.map((p) => x.shape[p]);
   const o = be.out(outShape, x.dtype);
-  const src = vals(x), dst = o.values;
+  const src = vals(x),
+    dst = o.values;
   const inStrides = stridesOf(x.shape);
   const st = perm.map((p) => inStrides[p]);
   const rank = outShape.length;
-  if (rank === 0) { dst[0] = src[0]; return o.info; }
-  const last = rank - 1, lastN = outShape[last], lastS = st[last];
+  if (rank === 0) {
+    dst[0] = src[0];
+    return o.info;
+  }
+  const last = rank - 1,
+    lastN = outShape[last],
+    lastS = st[last];
   const idx = new Int32Array(rank);
   let off = 0;
   for (let i = 0; i < dst.length; i += lastN) {
     for (let j = 0, q = off; j < lastN; j++, q += lastS) dst[i + j] = src[q];
     for (let d = last - 1; d >= 0; d--) {
-      idx[d]++; off += st[d];
+      idx[d]++;
+      off += st[d];
       if (idx[d] < outShape[d]) break;
-      off -= st[d] * outShape[d]; idx[d] = 0;
+      off -= st[d] * outShape[d];
+      idx[d] = 0;
     }
   }
   return o.info;
 };
 
 /** Copies a box [begin, begin+size) of `src` (shape srcShape) into a box of `dst` (shape dstShape) at dstBegin. */
-function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: readonly number[],
-  dst: { [i: number]: number }, dstShape: readonly number[], dstBegin: readonly number[], size: readonly number[]): void {
+function copyBox(
+  src: ArrayLike<number>,
+  srcShape: readonly number[],
+  srcBegin: readonly number[],
+  dst: { [i: number]: number },
+  dstShape: readonly number[],
+  dstBegin: readonly number[],
+  size: readonly number[],
+): void {
   const rank = size.length;
   if (sizeOf(size) === 0) return;
-  if (rank === 0) { dst[0] = src[0]; return; }
-  const ss = stridesOf(srcShape), ds = stridesOf(dstShape);
-  const last = rank - 1, n = size[last];
+  if (rank === 0) {
+    dst[0] = src[0];
+    return;
+  }
+  const ss = stridesOf(srcShape),
+    ds = stridesOf(dstShape);
+  const last = rank - 1,
+    n = size[last];
   const idx = new Int32Array(rank);
-  let so = 0, doff = 0;
-  for (let d = 0; d < rank; d++) { so += srcBegin[d] * ss[d]; doff += dstBegin[d] * ds[d]; }
+  let so = 0,
+    doff = 0;
+  for (let d = 0; d < rank; d++) {
+    so += srcBegin[d] * ss[d];
+    doff += dstBegin[d] * ds[d];
+  }
   const rows = sizeOf(size) / n;
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < n; j++) dst[doff + j] = src[so + j];
     for (let d = last - 1; d >= 0; d--) {
-      idx[d]++; so += ss[d]; doff += ds[d];
+      idx[d]++;
+      so += ss[d];
+      doff += ds[d];
       if (idx[d] < size[d]) break;
-      so -= ss[d] * size[d]; doff -= ds[d] * size[d]; idx[d] = 0;
+      so -= ss[d] * size[d];
+      doff -= ds[d] * size[d];
+      idx[d] = 0;
     }
   }
 }
@@ -52,7 +80,15 @@ function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: 
 const sliceKernel: CpuKernel<'slice'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const o = be.out(attrs.size, x.dtype);
-  copyBox(vals(x), x.shape, attrs.begin, o.values, attrs.size, attrs.size.map(() => 0), attrs.size);
+  copyBox(
+    vals(x),
+    x.shape,
+    attrs.begin,
+    o.values,
+    attrs.size,
+    attrs.size.map(() => 0),
+    attrs.size,
+  );
   return o.info;
 };
 
@@ -62,7 +98,15 @@ const padKernel: CpuKernel<'pad'> = (inputs, attrs, be) => {
   const shape = x.shape.map((d, i) => d + attrs.pads[i][0] + attrs.pads[i][1]);
   const o = be.out(shape, x.dtype);
   o.values.fill(attrs.value);
-  copyBox(vals(x), x.shape, x.shape.map(() => 0), o.values, shape, attrs.pads.map((p) => p[0]), x.shape);
+  copyBox(
+    vals(x),
+    x.shape,
+    x.shape.map(() => 0),
+    o.values,
+    shape,
+    attrs.pads.map((p) => p[0]),
+    x.shape,
+  );
   return o.info;
 };
 
@@ -74,7 +118,15 @@ const concatKernel: CpuKernel<'concat'> = (inputs, attrs, be) => {
   let at = 0;
   for (const t of inputs) {
     const begin = shape.map((_, d) => (d === ax ? at : 0));
-    copyBox(vals(t), t.shape, t.shape.map(() => 0), o.values, shape, begin, t.shape);
+    copyBox(
+      vals(t),
+      t.shape,
+      t.shape.map(() => 0),
+      o.values,
+      shape,
+      begin,
+      t.shape,
+    );
     at += t.shape[ax];
   }
   return o.info;
@@ -85,13 +137,18 @@ const indexSelectKernel: CpuKernel<'indexSelect'> = (inputs, attrs, be) => {
   const [x, ix] = inputs;
   const ax = attrs.axis;
   const idx = vals(ix);
-  const shape = [...x.shape]; shape[ax] = idx.length;
+  const shape = [...x.shape];
+  shape[ax] = idx.length;
   const o = be.out(shape, x.dtype);
-  const outer = sizeOf(x.shape.slice(0, ax)), inner = sizeOf(x.shape.slice(ax + 1)), n = x.shape[ax];
-  const src = vals(x), dst = o.values;
+  const outer = sizeOf(x.shape.slice(0, ax)),
+    inner = sizeOf(x.shape.slice(ax + 1)),
+    n = x.shape[ax];
+  const src = vals(x),
+    dst = o.values;
   for (let a = 0; a < outer; a++) {
     for (let k = 0; k < idx.length; k++) {
-      const s = (a * n + idx[k]) * inner, d = (a * idx.length + k) * inner;
+      const s = (a * n + idx[k]) * inner,
+        d = (a * idx.length + k) * inner;
       for (let c = 0; c < inner; c++) dst[d + c] = src[s + c];
     }
   }
@@ -104,11 +161,15 @@ const indexAddKernel: CpuKernel<'indexAdd'> = (inputs, attrs, be) => {
   const ax = attrs.axis;
   const idx = vals(ix);
   const o = be.zeros(attrs.shape, src.dtype);
-  const outer = sizeOf(attrs.shape.slice(0, ax)), inner = sizeOf(attrs.shape.slice(ax + 1)), n = attrs.shape[ax];
-  const sv = vals(src), dst = o.values;
+  const outer = sizeOf(attrs.shape.slice(0, ax)),
+    inner = sizeOf(attrs.shape.slice(ax + 1)),
+    n = attrs.shape[ax];
+  const sv = vals(src),
+    dst = o.values;
   for (let a = 0; a < outer; a++) {
     for (let k = 0; k < idx.length; k++) {
-      const d = (a * n + idx[k]) * inner, s = (a * idx.length + k) * inner;
+      const d = (a * n + idx[k]) * inner,
+        s = (a * idx.length + k) * inner;
       for (let c = 0; c < inner; c++) dst[d + c] += sv[s + c];
     }
   }
@@ -127,8 +188,11 @@ const broadcastToKernel: CpuKernel<'broadcastTo'> = (inputs, attrs, be) => {
     throw new Error(`broadcastTo: cannot broadcast [${x.shape.join(', ')}] to [${attrs.shape.join(', ')}]`);
   }
   const o = be.out(shape, x.dtype);
-  const xv = vals(x), ov = o.values;
-  forEachBroadcast(shape, [x.shape], (i, offs) => { ov[i] = xv[offs[0]]; });
+  const xv = vals(x),
+    ov = o.values;
+  forEachBroadcast(shape, [x.shape], (i, offs) => {
+    ov[i] = xv[offs[0]];
+  });
   return o.info;
 };
 

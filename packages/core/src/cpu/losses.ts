@@ -14,12 +14,16 @@ type FArr = Float32Array | Float64Array;
 
 /** Checks labels before anything is allocated; the error names the offending value. */
 function checkLabels(op: string, logits: TensorInfo, target: TensorInfo, ignoreIndex: number): void {
-  const C = logits.shape[1], tv = vals(target);
+  const C = logits.shape[1],
+    tv = vals(target);
   for (let i = 0; i < tv.length; i++) {
     const t = tv[i];
     if (t !== ignoreIndex && (t < 0 || t >= C)) {
-      throw new OpError(op, `target value ${t} at flat index ${i} is out of range [0, ${C}) ` +
-        `(logits ${fmtShape(logits.shape)}, target ${fmtShape(target.shape)}, ignoreIndex ${ignoreIndex})`);
+      throw new OpError(
+        op,
+        `target value ${t} at flat index ${i} is out of range [0, ${C}) ` +
+          `(logits ${fmtShape(logits.shape)}, target ${fmtShape(target.shape)}, ignoreIndex ${ignoreIndex})`,
+      );
     }
   }
 }
@@ -29,14 +33,25 @@ function checkLabels(op: string, logits: TensorInfo, target: TensorInfo, ignoreI
  * body(n, n·C·inner, p, lse). Positions are processed in vectors of `inner` so that
  * reads stay contiguous.
  */
-function forEachLse(xv: FArr, N: number, C: number, inner: number, body: (n: number, base: number, p: number, lse: number) => void): void {
-  const mx = new Float64Array(inner), sm = new Float64Array(inner);
+function forEachLse(
+  xv: FArr,
+  N: number,
+  C: number,
+  inner: number,
+  body: (n: number, base: number, p: number, lse: number) => void,
+): void {
+  const mx = new Float64Array(inner),
+    sm = new Float64Array(inner);
   for (let n = 0; n < N; n++) {
     const base = n * C * inner;
-    mx.fill(-Infinity); sm.fill(0);
+    mx.fill(-Infinity);
+    sm.fill(0);
     for (let c = 0; c < C; c++) {
       const row = base + c * inner;
-      for (let p = 0; p < inner; p++) { const v = xv[row + p]; if (v > mx[p]) mx[p] = v; }
+      for (let p = 0; p < inner; p++) {
+        const v = xv[row + p];
+        if (v > mx[p]) mx[p] = v;
+      }
     }
     for (let c = 0; c < C; c++) {
       const row = base + c * inner;
@@ -51,9 +66,14 @@ const crossEntropyKernel: CpuKernel<'crossEntropy'> = (inputs, attrs, be) => {
   const [logits, target] = inputs;
   checkLabels('crossEntropy', logits, target, attrs.ignoreIndex);
   const w = attrs.hasWeight ? fvals(inputs[2]) : null;
-  const N = logits.shape[0], C = logits.shape[1], inner = sizeOf(logits.shape.slice(2));
-  const xv = fvals(logits), tv = vals(target), ig = attrs.ignoreIndex;
-  let total = 0, wsum = 0;
+  const N = logits.shape[0],
+    C = logits.shape[1],
+    inner = sizeOf(logits.shape.slice(2));
+  const xv = fvals(logits),
+    tv = vals(target),
+    ig = attrs.ignoreIndex;
+  let total = 0,
+    wsum = 0;
   forEachLse(xv, N, C, inner, (n, base, p, lse) => {
     const t = tv[n * inner + p];
     if (t === ig) return;
@@ -71,12 +91,20 @@ const crossEntropyGradKernel: CpuKernel<'crossEntropyGrad'> = (inputs, attrs, be
   const [logits, target, dy] = inputs;
   checkLabels('crossEntropyGrad', logits, target, attrs.ignoreIndex);
   const w = attrs.hasWeight ? fvals(inputs[3]) : null;
-  const N = logits.shape[0], C = logits.shape[1], inner = sizeOf(logits.shape.slice(2));
-  const xv = fvals(logits), tv = vals(target), ig = attrs.ignoreIndex;
+  const N = logits.shape[0],
+    C = logits.shape[1],
+    inner = sizeOf(logits.shape.slice(2));
+  const xv = fvals(logits),
+    tv = vals(target),
+    ig = attrs.ignoreIndex;
   let wsum = 0;
-  for (let i = 0; i < tv.length; i++) { const t = tv[i]; if (t !== ig) wsum += w ? w[t] : 1; }
+  for (let i = 0; i < tv.length; i++) {
+    const t = tv[i];
+    if (t !== ig) wsum += w ? w[t] : 1;
+  }
   const g = fvals(dy)[0] / wsum;
-  const o = be.out(logits.shape, logits.dtype), ov = o.values;
+  const o = be.out(logits.shape, logits.dtype),
+    ov = o.values;
   forEachLse(xv, N, C, inner, (n, base, p, lse) => {
     const t = tv[n * inner + p];
     if (t === ig) {
@@ -97,7 +125,8 @@ const crossEntropyGradKernel: CpuKernel<'crossEntropyGrad'> = (inputs, attrs, be
 
 /** inputs [x, t] → mean of max(x,0) − x·t + log1p(exp(−|x|)). */
 const bceWithLogitsKernel: CpuKernel<'bceWithLogits'> = (inputs, _attrs, be) => {
-  const xv = fvals(inputs[0]), tv = fvals(inputs[1]);
+  const xv = fvals(inputs[0]),
+    tv = fvals(inputs[1]);
   let s = 0;
   for (let i = 0; i < xv.length; i++) {
     const x = xv[i];
@@ -111,10 +140,13 @@ const bceWithLogitsKernel: CpuKernel<'bceWithLogits'> = (inputs, _attrs, be) => 
 /** inputs [x, t, dy (scalar)] → [dx = dy·(σ(x) − t)/n, dt = −dy·x/n]. */
 const bceWithLogitsGradKernel: CpuKernel<'bceWithLogitsGrad'> = (inputs, _attrs, be) => {
   const [x, t, dy] = inputs;
-  const xv = fvals(x), tv = fvals(t);
+  const xv = fvals(x),
+    tv = fvals(t);
   const g = fvals(dy)[0] / xv.length;
-  const dx = be.out(x.shape, x.dtype), dt = be.out(x.shape, x.dtype);
-  const dxv = dx.values, dtv = dt.values;
+  const dx = be.out(x.shape, x.dtype),
+    dt = be.out(x.shape, x.dtype);
+  const dxv = dx.values,
+    dtv = dt.values;
   for (let i = 0; i < xv.length; i++) {
     const v = xv[i];
     const sg = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
@@ -129,14 +161,29 @@ const bceWithLogitsGradKernel: CpuKernel<'bceWithLogitsGrad'> = (inputs, _attrs,
 
 /** Per-group sums (I = Σp·t, P = Σp, T = Σt); groups are (n, c), or c with batchDice. */
 function diceSums(p: FArr, t: FArr, shape: readonly number[], batchDice: boolean) {
-  const N = shape[0], C = shape[1], S = sizeOf(shape.slice(2));
+  const N = shape[0],
+    C = shape[1],
+    S = sizeOf(shape.slice(2));
   const G = batchDice ? C : N * C;
-  const I = new Float64Array(G), P = new Float64Array(G), T = new Float64Array(G);
+  const I = new Float64Array(G),
+    P = new Float64Array(G),
+    T = new Float64Array(G);
   for (let nc = 0; nc < N * C; nc++) {
-    const base = nc * S, g = batchDice ? nc % C : nc;
-    let si = 0, sp = 0, st = 0;
-    for (let j = 0; j < S; j++) { const a = p[base + j], b = t[base + j]; si += a * b; sp += a; st += b; }
-    I[g] += si; P[g] += sp; T[g] += st;
+    const base = nc * S,
+      g = batchDice ? nc % C : nc;
+    let si = 0,
+      sp = 0,
+      st = 0;
+    for (let j = 0; j < S; j++) {
+      const a = p[base + j],
+        b = t[base + j];
+      si += a * b;
+      sp += a;
+      st += b;
+    }
+    I[g] += si;
+    P[g] += sp;
+    T[g] += st;
   }
   return { N, C, S, G, I, P, T };
 }
@@ -165,20 +212,29 @@ const softDiceLossKernel: CpuKernel<'softDiceLoss'> = (inputs, attrs, be) => {
  */
 const softDiceLossGradKernel: CpuKernel<'softDiceLossGrad'> = (inputs, attrs, be) => {
   const [p, t, dy] = inputs;
-  const pv = fvals(p), tv = fvals(t), dyv = fvals(dy);
+  const pv = fvals(p),
+    tv = fvals(t),
+    dyv = fvals(dy);
   const { N, C, S, G, I, P, T } = diceSums(pv, tv, p.shape, attrs.batchDice);
   const sm = attrs.smooth;
-  const a = new Float64Array(G), b = new Float64Array(G);
+  const a = new Float64Array(G),
+    b = new Float64Array(G);
   for (let g = 0; g < G; g++) {
     const coef = attrs.reduction === 'none' ? -dyv[g] : -dyv[0] / G;
-    const D = P[g] + T[g] + sm, d = (2 * I[g] + sm) / D;
+    const D = P[g] + T[g] + sm,
+      d = (2 * I[g] + sm) / D;
     a[g] = (2 * coef) / D; // times t_j (for dp) or p_j (for dt)
     b[g] = (coef * d) / D; // subtracted
   }
-  const dp = be.out(p.shape, p.dtype), dt = be.out(p.shape, p.dtype);
-  const dpv = dp.values, dtv = dt.values;
+  const dp = be.out(p.shape, p.dtype),
+    dt = be.out(p.shape, p.dtype);
+  const dpv = dp.values,
+    dtv = dt.values;
   for (let nc = 0; nc < N * C; nc++) {
-    const base = nc * S, g = attrs.batchDice ? nc % C : nc, ag = a[g], bg = b[g];
+    const base = nc * S,
+      g = attrs.batchDice ? nc % C : nc,
+      ag = a[g],
+      bg = b[g];
     for (let j = 0; j < S; j++) {
       dpv[base + j] = ag * tv[base + j] - bg;
       dtv[base + j] = ag * pv[base + j] - bg;

@@ -20,16 +20,29 @@ const scratch = new ScratchPool();
 
 // Block sizes: an A block (MC×KC) and a B block (KC×NC) of doubles sit in L2
 // (128 KiB + 512 KiB worst case); one 4-row A strip (8 KiB) stays in L1.
-const MC = 64, KC = 256, NC = 256;
+const MC = 64,
+  KC = 256,
+  NC = 256;
 
 /**
  * One matrix product out[M×N] = op(A)[M×K] · op(B)[K×N], where op(A)[i, k] is
  * a[aOff + i·aI + k·aK] (so a transpose is only a choice of strides).
  */
-function matmulOne(M: number, N: number, K: number,
-  a: TypedArray, aOff: number, aI: number, aK: number,
-  b: TypedArray, bOff: number, bK: number, bJ: number,
-  out: TypedArray, oOff: number): void {
+function matmulOne(
+  M: number,
+  N: number,
+  K: number,
+  a: TypedArray,
+  aOff: number,
+  aI: number,
+  aK: number,
+  b: TypedArray,
+  bOff: number,
+  bK: number,
+  bJ: number,
+  out: TypedArray,
+  oOff: number,
+): void {
   if (M <= 2 || N <= 2) {
     // Vector-matrix and matrix-vector shapes: packing would cost as much as
     // the product itself, so read the operands in place (one pass over each),
@@ -39,7 +52,8 @@ function matmulOne(M: number, N: number, K: number,
       for (let i = 0; i < M; i++) {
         acc.fill(0, 0, N);
         for (let k = 0; k < K; k++) {
-          const av = a[aOff + i * aI + k * aK], bo = bOff + k * bK;
+          const av = a[aOff + i * aI + k * aK],
+            bo = bOff + k * bK;
           for (let j = 0; j < N; j++) acc[j] += av * b[bo + j];
         }
         for (let j = 0; j < N; j++) out[oOff + i * N + j] = acc[j];
@@ -51,7 +65,8 @@ function matmulOne(M: number, N: number, K: number,
       for (let j = 0; j < N; j++) {
         acc.fill(0, 0, M);
         for (let k = 0; k < K; k++) {
-          const bv = b[bOff + k * bK + j * bJ], ao = aOff + k * aK;
+          const bv = b[bOff + k * bK + j * bJ],
+            ao = aOff + k * aK;
           for (let i = 0; i < M; i++) acc[i] += a[ao + i] * bv;
         }
         for (let i = 0; i < M; i++) out[oOff + i * N + j] = acc[i];
@@ -75,13 +90,15 @@ function matmulOne(M: number, N: number, K: number,
       Cs.fill(0, 0, ml * nl);
       for (let pc = 0; pc < K; pc += KC) {
         const kl = Math.min(KC, K - pc);
-        const As = scratch.get(1, MC * KC), Bs = scratch.get(2, KC * NC);
+        const As = scratch.get(1, MC * KC),
+          Bs = scratch.get(2, KC * NC);
         packBlock(a, aOff + ic * aI + pc * aK, aI, aK, ml, kl, As);
         packBlock(b, bOff + pc * bK + jc * bJ, bK, bJ, kl, nl, Bs);
         gemm(ml, nl, kl, As, 0, kl, 1, Bs, 0, nl, 1, Cs, 0, nl);
       }
       for (let i = 0; i < ml; i++) {
-        const o = oOff + (ic + i) * N + jc, s = i * nl;
+        const o = oOff + (ic + i) * N + jc,
+          s = i * nl;
         for (let j = 0; j < nl; j++) out[o + j] = Cs[s + j];
       }
     }
@@ -95,18 +112,32 @@ function matmulOne(M: number, N: number, K: number,
  */
 const matmulKernel: CpuKernel<'matmul'> = (inputs, attrs, be) => {
   const [a, b] = inputs;
-  const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
-  const ra = a.shape.length, rb = b.shape.length;
-  const aR = a.shape[ra - 2], aC = a.shape[ra - 1], bR = b.shape[rb - 2], bC = b.shape[rb - 1];
-  const M = tA ? aC : aR, K = tA ? aR : aC, N = tB ? bR : bC;
-  const batchA = a.shape.slice(0, ra - 2), batchB = b.shape.slice(0, rb - 2);
+  const tA = !!attrs?.transposeA,
+    tB = !!attrs?.transposeB;
+  const ra = a.shape.length,
+    rb = b.shape.length;
+  const aR = a.shape[ra - 2],
+    aC = a.shape[ra - 1],
+    bR = b.shape[rb - 2],
+    bC = b.shape[rb - 1];
+  const M = tA ? aC : aR,
+    K = tA ? aR : aC,
+    N = tB ? bR : bC;
+  const batchA = a.shape.slice(0, ra - 2),
+    batchB = b.shape.slice(0, rb - 2);
   const batch = broadcastShapes('matmul', batchA, batchB);
   const o = be.out([...batch, M, N], a.dtype);
-  const av = vals(a), bv = vals(b), ov = o.values;
+  const av = vals(a),
+    bv = vals(b),
+    ov = o.values;
   // op(A)[i, k] strides and op(B)[k, j] strides in the stored row-major layout.
-  const aI = tA ? 1 : aC, aK = tA ? aC : 1;
-  const bK = tB ? 1 : bC, bJ = tB ? bC : 1;
-  const sa = aR * aC, sb = bR * bC, so = M * N;
+  const aI = tA ? 1 : aC,
+    aK = tA ? aC : 1;
+  const bK = tB ? 1 : bC,
+    bJ = tB ? bC : 1;
+  const sa = aR * aC,
+    sb = bR * bC,
+    so = M * N;
   if (so === 0) return o.info;
   forEachBroadcast(batch, [batchA, batchB], (i, offs) => {
     matmulOne(M, N, K, av, offs[0] * sa, aI, aK, bv, offs[1] * sb, bK, bJ, ov, i * so);

@@ -10,12 +10,16 @@ import type { ReduceAttrs } from '../ops/schema.js';
  */
 function contiguousSplit(shape: readonly number[], axes: readonly number[]) {
   for (let i = 1; i < axes.length; i++) if (axes[i] !== axes[i - 1] + 1) return null;
-  const lo = axes.length ? axes[0] : 0, hi = axes.length ? axes[axes.length - 1] + 1 : 0;
+  const lo = axes.length ? axes[0] : 0,
+    hi = axes.length ? axes[axes.length - 1] + 1 : 0;
   return { outer: sizeOf(shape.slice(0, lo)), red: sizeOf(shape.slice(lo, hi)), inner: sizeOf(shape.slice(hi)) };
 }
 
 /** Gathers the values so that reduced axes become one contiguous block (copy only when needed). */
-function arranged(x: TensorInfo, axes: readonly number[]): { v: ArrayLike<number>; outer: number; red: number; inner: number } {
+function arranged(
+  x: TensorInfo,
+  axes: readonly number[],
+): { v: ArrayLike<number>; outer: number; red: number; inner: number } {
   const split = contiguousSplit(x.shape, axes);
   if (split) return { v: vals(x), ...split };
   // Move reduced axes to the end: outer = kept axes, inner = 1.
@@ -23,10 +27,14 @@ function arranged(x: TensorInfo, axes: readonly number[]): { v: ArrayLike<number
   const perm = [...kept, ...axes];
   const src = vals(x);
   const out = new Float64Array(src.length);
-  const shape = x.shape, rank = shape.length;
+  const shape = x.shape,
+    rank = shape.length;
   const inStrides = new Array<number>(rank);
   let acc = 1;
-  for (let d = rank - 1; d >= 0; d--) { inStrides[d] = acc; acc *= shape[d]; }
+  for (let d = rank - 1; d >= 0; d--) {
+    inStrides[d] = acc;
+    acc *= shape[d];
+  }
   const pShape = perm.map((p) => shape[p]);
   const pStrides = perm.map((p) => inStrides[p]);
   const idx = new Int32Array(rank);
@@ -34,9 +42,11 @@ function arranged(x: TensorInfo, axes: readonly number[]): { v: ArrayLike<number
   for (let i = 0; i < out.length; i++) {
     out[i] = src[off];
     for (let d = rank - 1; d >= 0; d--) {
-      idx[d]++; off += pStrides[d];
+      idx[d]++;
+      off += pStrides[d];
       if (idx[d] < pShape[d]) break;
-      off -= pStrides[d] * pShape[d]; idx[d] = 0;
+      off -= pStrides[d] * pShape[d];
+      idx[d] = 0;
     }
   }
   return { v: out, outer: sizeOf(kept.map((k) => shape[k])), red: sizeOf(axes.map((a) => shape[a])), inner: 1 };
@@ -62,8 +72,16 @@ function reduceKernel(kind: Combine) {
       for (let r = kind === 'sum' ? 0 : 1; r < red; r++) {
         const row = base + r * inner;
         if (kind === 'sum') for (let c = 0; c < inner; c++) acc[c] += v[row + c];
-        else if (kind === 'max') for (let c = 0; c < inner; c++) { const y = v[row + c]; if (y > acc[c] || y !== y) acc[c] = y; }
-        else for (let c = 0; c < inner; c++) { const y = v[row + c]; if (y < acc[c] || y !== y) acc[c] = y; }
+        else if (kind === 'max')
+          for (let c = 0; c < inner; c++) {
+            const y = v[row + c];
+            if (y > acc[c] || y !== y) acc[c] = y;
+          }
+        else
+          for (let c = 0; c < inner; c++) {
+            const y = v[row + c];
+            if (y < acc[c] || y !== y) acc[c] = y;
+          }
       }
       for (let c = 0; c < inner; c++) ov[a * inner + c] = acc[c];
     }
@@ -79,12 +97,16 @@ function argKernel(kind: 'argmax' | 'argmin') {
     const ov = o.values;
     for (let a = 0; a < outer; a++) {
       for (let c = 0; c < inner; c++) {
-        let best = v[a * red * inner + c], bi = 0;
+        let best = v[a * red * inner + c],
+          bi = 0;
         for (let r = 1; r < red; r++) {
           const y = v[(a * red + r) * inner + c];
           // First occurrence wins ties; NaN counts as the extreme, as in PyTorch.
           if (best !== best) break;
-          if (y !== y || (kind === 'argmax' ? y > best : y < best)) { best = y; bi = r; }
+          if (y !== y || (kind === 'argmax' ? y > best : y < best)) {
+            best = y;
+            bi = r;
+          }
         }
         ov[a * inner + c] = bi;
       }

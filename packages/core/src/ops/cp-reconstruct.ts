@@ -7,12 +7,12 @@ import { shapesEqual } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { assertTensor, run1 } from './util.js';
 
-
 function checkCp(op: string, weights: Tensor, aOut: Tensor, aIn: Tensor, aKernel: Tensor): void {
   const names = ['weights', 'aOut', 'aIn', 'aKernel'] as const;
   const ts = [weights, aOut, aIn, aKernel];
   ts.forEach((t, i) => assertTensor(op, t, names[i]));
-  const shapes = () => `weights ${fmtShape(weights.shape)}, aOut ${fmtShape(aOut.shape)}, aIn ${fmtShape(aIn.shape)}, aKernel ${fmtShape(aKernel.shape)}`;
+  const shapes = () =>
+    `weights ${fmtShape(weights.shape)}, aOut ${fmtShape(aOut.shape)}, aIn ${fmtShape(aIn.shape)}, aKernel ${fmtShape(aKernel.shape)}`;
   if (weights.rank !== 1 || aOut.rank !== 2 || aIn.rank !== 2 || aKernel.rank !== 2) {
     throw new OpError(op, `expects weights [R], aOut [O, R], aIn [I, R], aKernel [S, R]; got ${shapes()}`);
   }
@@ -35,8 +35,13 @@ export function cpReconstruct(weights: Tensor, aOut: Tensor, aIn: Tensor, aKerne
 }
 
 /** The four factor gradients of `cpReconstruct` for the cotangent dW [O, I, S]. */
-export function cpReconstructGrad(dW: Tensor, weights: Tensor, aOut: Tensor, aIn: Tensor, aKernel: Tensor):
-  { dweights: Tensor; daOut: Tensor; daIn: Tensor; daKernel: Tensor } {
+export function cpReconstructGrad(
+  dW: Tensor,
+  weights: Tensor,
+  aOut: Tensor,
+  aIn: Tensor,
+  aKernel: Tensor,
+): { dweights: Tensor; daOut: Tensor; daIn: Tensor; daKernel: Tensor } {
   const op = 'cpReconstructGrad';
   checkCp(op, weights, aOut, aIn, aKernel);
   assertTensor(op, dW, 'dW');

@@ -10,18 +10,25 @@ type Nested = number | Nested[];
 function inferShape(x: Nested): number[] {
   const s: number[] = [];
   let cur: Nested = x;
-  while (Array.isArray(cur)) { s.push(cur.length); cur = cur[0]; }
+  while (Array.isArray(cur)) {
+    s.push(cur.length);
+    cur = cur[0];
+  }
   return s;
 }
 
 /** Every sub-array at depth d must have length shape[d], and the leaves must sit at depth shape.length. */
 function checkNested(x: Nested, shape: readonly number[], depth = 0): void {
   if (depth === shape.length) {
-    if (Array.isArray(x)) throw new OpError('tensor', `nested arrays are deeper than the inferred shape ${fmtShape(shape)}`);
+    if (Array.isArray(x))
+      throw new OpError('tensor', `nested arrays are deeper than the inferred shape ${fmtShape(shape)}`);
     return;
   }
   if (!Array.isArray(x) || x.length !== shape[depth]) {
-    throw new OpError('tensor', `ragged nested array: expected length ${shape[depth]} at depth ${depth} for shape ${fmtShape(shape)}, got ${Array.isArray(x) ? `length ${x.length}` : 'a number'}`);
+    throw new OpError(
+      'tensor',
+      `ragged nested array: expected length ${shape[depth]} at depth ${depth} for shape ${fmtShape(shape)}, got ${Array.isArray(x) ? `length ${x.length}` : 'a number'}`,
+    );
   }
   for (const v of x) checkNested(v, shape, depth + 1);
 }
@@ -40,7 +47,7 @@ export function tensor(values: TypedArray | Nested, shape?: readonly number[], d
   } else {
     dtype = dtype ?? 'float32';
     const nested = values as Nested;
-    const flatList = Array.isArray(nested) ? (nested as unknown[]).flat(Infinity as 1) as number[] : [nested];
+    const flatList = Array.isArray(nested) ? ((nested as unknown[]).flat(Infinity as 1) as number[]) : [nested];
     flat = arrayCtor(dtype).from(flatList);
     if (!shape && Array.isArray(nested)) {
       shape = inferShape(nested);
@@ -67,10 +74,14 @@ export const scalar = (v: number, dtype: DType = 'float32'): Tensor => full([], 
 
 /** [start, stop) with `step`, like numpy.arange. */
 export function arange(start: number, stop?: number, step = 1, dtype: DType = 'float32'): Tensor {
-  if (stop === undefined) { stop = start; start = 0; }
+  if (stop === undefined) {
+    stop = start;
+    start = 0;
+  }
   if (step === 0) throw new OpError('arange', 'step must be non-zero');
   // NaN or an infinite bound would otherwise surface as a RangeError from the typed array.
-  if (![start, stop, step].every(Number.isFinite)) throw new OpError('arange', `start, stop and step must be finite, got ${start}, ${stop}, ${step}`);
+  if (![start, stop, step].every(Number.isFinite))
+    throw new OpError('arange', `start, stop and step must be finite, got ${start}, ${stop}, ${step}`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const a = newArray(dtype, n);
   for (let i = 0; i < n; i++) a[i] = start + i * step;
@@ -78,10 +89,14 @@ export function arange(start: number, stop?: number, step = 1, dtype: DType = 'f
 }
 
 /** Uniform [lo, hi) from a Philox stream (the default one unless given). */
-export function rand(shape: readonly number[], opts: { generator?: Philox; seed?: number; low?: number; high?: number; dtype?: DType } = {}): Tensor {
+export function rand(
+  shape: readonly number[],
+  opts: { generator?: Philox; seed?: number; low?: number; high?: number; dtype?: DType } = {},
+): Tensor {
   checkShape('rand', shape);
   const g = opts.generator ?? (opts.seed !== undefined ? new Philox(opts.seed) : defaultGenerator());
-  const lo = opts.low ?? 0, hi = opts.high ?? 1;
+  const lo = opts.low ?? 0,
+    hi = opts.high ?? 1;
   const u = g.uniform(sizeOf(shape));
   const dtype = opts.dtype ?? 'float32';
   const a = newArray(dtype, u.length);
@@ -90,11 +105,15 @@ export function rand(shape: readonly number[], opts: { generator?: Philox; seed?
 }
 
 /** Normal(mean, std) from a Philox stream. */
-export function randn(shape: readonly number[], opts: { generator?: Philox; seed?: number; mean?: number; std?: number; dtype?: DType } = {}): Tensor {
+export function randn(
+  shape: readonly number[],
+  opts: { generator?: Philox; seed?: number; mean?: number; std?: number; dtype?: DType } = {},
+): Tensor {
   checkShape('randn', shape);
   const g = opts.generator ?? (opts.seed !== undefined ? new Philox(opts.seed) : defaultGenerator());
   const z = g.normal(sizeOf(shape));
-  const m = opts.mean ?? 0, sd = opts.std ?? 1;
+  const m = opts.mean ?? 0,
+    sd = opts.std ?? 1;
   const dtype = opts.dtype ?? 'float32';
   const a = newArray(dtype, z.length);
   for (let i = 0; i < z.length; i++) a[i] = m + sd * z[i];

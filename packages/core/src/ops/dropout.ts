@@ -7,7 +7,6 @@ import { mul } from './elementwise.js';
 import { reshape } from './layout.js';
 import { assertFloat, assertTensor } from './util.js';
 
-
 export interface DropoutOpts {
   /** Source of the mask (the default generator when omitted); consumes one uniform per element. */
   generator?: Philox;
@@ -30,7 +29,8 @@ export function dropout(x: Tensor, p: number, opts: DropoutOpts = {}): Tensor {
   if (p === 0 || opts.training === false) return reshape(x, x.shape);
   if (p === 1) return mul(x, 0);
   const u = (opts.generator ?? defaultGenerator()).uniform(x.size);
-  const keep = 1 - p, scale = 1 / keep;
+  const keep = 1 - p,
+    scale = 1 / keep;
   const m = x.dtype === 'float64' ? new Float64Array(x.size) : new Float32Array(x.size);
   for (let i = 0; i < m.length; i++) m[i] = u[i] < keep ? scale : 0;
   const mask = engine().fromValues(m, x.shape, x.dtype, x.backend);

@@ -37,11 +37,13 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 
 function binary(op: BinaryOpName, a: TensorLike, b: TensorLike): Tensor {
   if (typeof a === 'number' && typeof b === 'number') throw new OpError(op, 'at least one argument must be a Tensor');
-  const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
+  const ta = a instanceof Tensor ? a : null,
+    tb = b instanceof Tensor ? b : null;
   if (ta) assertTensor(op, ta, 'first argument');
   if (tb) assertTensor(op, tb, 'second argument');
   // A plain number adopts the tensor's dtype, like a Python scalar in PyTorch.
-  let dtA = ta ? ta.dtype : tb!.dtype, dtB = tb ? tb.dtype : ta!.dtype;
+  let dtA = ta ? ta.dtype : tb!.dtype,
+    dtB = tb ? tb.dtype : ta!.dtype;
   // ...except that a fractional number makes an integer op float32.
   if (!ta && !Number.isInteger(a)) dtA = isFloat(dtB) ? dtB : 'float32';
   if (!tb && !Number.isInteger(b)) dtB = isFloat(dtA) ? dtA : 'float32';
@@ -50,7 +52,8 @@ function binary(op: BinaryOpName, a: TensorLike, b: TensorLike): Tensor {
   // Shapes are checked before a scalar is made for a number, so a failure leaves nothing behind.
   broadcastShapes(op, ta ? ta.shape : [], tb ? tb.shape : []);
   const like = ta ?? tb!;
-  const x = scalarLike(a, dtype, like), y = scalarLike(b, dtype, like);
+  const x = scalarLike(a, dtype, like),
+    y = scalarLike(b, dtype, like);
   const out = run1(op, [x, y], { dtype });
   if (x !== a) x.dispose();
   if (y !== b) y.dispose();
@@ -77,11 +80,13 @@ export const square = (x: Tensor): Tensor => mul(x, x);
 /** cond ? a : b elementwise, with broadcasting of all three. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   assertTensor('where', cond, 'condition');
-  const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
+  const ta = a instanceof Tensor ? a : null,
+    tb = b instanceof Tensor ? b : null;
   if (!ta && !tb) throw new OpError('where', 'a or b must be a Tensor');
   const dtype = upcast('where', ta ? ta.dtype : tb!.dtype, tb ? tb.dtype : ta!.dtype);
   broadcastShapes('where', broadcastShapes('where', cond.shape, ta ? ta.shape : []), tb ? tb.shape : []);
-  const x = scalarLike(a, dtype, cond), y = scalarLike(b, dtype, cond);
+  const x = scalarLike(a, dtype, cond),
+    y = scalarLike(b, dtype, cond);
   const out = run1('where', [cond, x, y], { dtype });
   if (x !== a) x.dispose();
   if (y !== b) y.dispose();

@@ -42,7 +42,12 @@ export function instanceNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | 
  * Like `instanceNorm`, also returning the statistics mean [N, C] and
  * invstd [N, C] = 1/sqrt(var + eps) (differentiable too).
  */
-export function instanceNormWithStats(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): { y: Tensor; mean: Tensor; invstd: Tensor } {
+export function instanceNormWithStats(
+  x: Tensor,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
+): { y: Tensor; mean: Tensor; invstd: Tensor } {
   const op = 'instanceNorm';
   checkInstanceInput(op, x);
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new OpError(op, `eps must be finite and >= 0, got ${eps}`);
@@ -61,19 +66,31 @@ export function instanceNormWithStats(x: Tensor, weight?: Tensor | null, bias?: 
  * `statGrads` are cotangents of the statistics themselves (mean, invstd [N, C]),
  * for when they were used downstream (see `instanceNormWithStats`).
  */
-export function instanceNormGrad(dy: Tensor, x: Tensor, mean: Tensor, invstd: Tensor, weight?: Tensor | null,
-  statGrads?: { dmean: Tensor; dinvstd: Tensor } | null): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
+export function instanceNormGrad(
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  invstd: Tensor,
+  weight?: Tensor | null,
+  statGrads?: { dmean: Tensor; dinvstd: Tensor } | null,
+): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
   const op = 'instanceNormGrad';
   checkInstanceInput(op, x);
   assertTensor(op, dy, 'dy');
   assertSame(op, x, dy, 'x', 'dy');
   const nc = [x.shape[0], x.shape[1]];
-  const stats: [Tensor, string][] = [[mean, 'mean'], [invstd, 'invstd']];
+  const stats: [Tensor, string][] = [
+    [mean, 'mean'],
+    [invstd, 'invstd'],
+  ];
   if (statGrads) stats.push([statGrads.dmean, 'dmean'], [statGrads.dinvstd, 'dinvstd']);
   for (const [t, what] of stats) {
     assertTensor(op, t, what);
     if (!shapesEqual(t.shape, nc) || t.dtype !== x.dtype) {
-      throw new OpError(op, `${what} must be ${x.dtype} ${fmtShape(nc)} for input ${fmtShape(x.shape)}, got ${t.dtype} ${fmtShape(t.shape)}`);
+      throw new OpError(
+        op,
+        `${what} must be ${x.dtype} ${fmtShape(nc)} for input ${fmtShape(x.shape)}, got ${t.dtype} ${fmtShape(t.shape)}`,
+      );
     }
   }
   const hasWeight = checkAffine(op, x, weight, 'weight');

@@ -12,18 +12,21 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (neg >= 0) {
     if (s.indexOf(-1, neg + 1) >= 0) throw new OpError('reshape', `only one -1 allowed in ${fmtShape(shape)}`);
     const rest = sizeOf(s.filter((_, i) => i !== neg));
-    if (rest === 0 || x.size % rest !== 0) throw new OpError('reshape', `cannot reshape ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+    if (rest === 0 || x.size % rest !== 0)
+      throw new OpError('reshape', `cannot reshape ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
     s[neg] = x.size / rest;
   }
   checkShape('reshape', s);
-  if (sizeOf(s) !== x.size) throw new OpError('reshape', `cannot reshape ${fmtShape(x.shape)} (${x.size} elements) to ${fmtShape(shape)}`);
+  if (sizeOf(s) !== x.size)
+    throw new OpError('reshape', `cannot reshape ${fmtShape(x.shape)} (${x.size} elements) to ${fmtShape(shape)}`);
   const out = engine().view(x, s);
   engine().recordView('reshape', [x], { shape: s }, [out]);
   return out;
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  const a = normalizeAxis('flatten', startDim, x.rank === 0 ? [1] : x.shape), b = normalizeAxis('flatten', endDim, x.rank === 0 ? [1] : x.shape);
+  const a = normalizeAxis('flatten', startDim, x.rank === 0 ? [1] : x.shape),
+    b = normalizeAxis('flatten', endDim, x.rank === 0 ? [1] : x.shape);
   const s = [...x.shape.slice(0, a), sizeOf(x.shape.slice(a, b + 1)), ...x.shape.slice(b + 1)];
   return reshape(x, s);
 }
@@ -34,10 +37,17 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 }
 
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normalizeAxis('squeeze', axis, x.shape);
   if (x.shape[a] !== 1) throw new OpError('squeeze', `axis ${axis} of ${fmtShape(x.shape)} is not 1`);
-  return reshape(x, x.shape.filter((_, i) => i !== a));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => i !== a),
+  );
 }
 
 /** Reorders axes (copies, as docs/design.md "Layout ops" decides). */
@@ -52,7 +62,8 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 
 export function transpose(x: Tensor, a = -2, b = -1): Tensor {
   const p = x.shape.map((_, i) => i);
-  const i = normalizeAxis('transpose', a, x.shape), j = normalizeAxis('transpose', b, x.shape);
+  const i = normalizeAxis('transpose', a, x.shape),
+    j = normalizeAxis('transpose', b, x.shape);
   [p[i], p[j]] = [p[j], p[i]];
   return permute(x, p);
 }
@@ -67,7 +78,10 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   const s = (size ?? x.shape.map(() => -1)).map((v, i) => (v === -1 ? x.shape[i] - b[i] : v));
   for (let i = 0; i < x.rank; i++) {
     if (!Number.isInteger(b[i]) || !Number.isInteger(s[i]) || b[i] < 0 || s[i] < 0 || b[i] + s[i] > x.shape[i]) {
-      throw new OpError('slice', `box begin [${b.join(', ')}] size [${s.join(', ')}] is outside shape ${fmtShape(x.shape)}`);
+      throw new OpError(
+        'slice',
+        `box begin [${b.join(', ')}] size [${s.join(', ')}] is outside shape ${fmtShape(x.shape)}`,
+      );
     }
   }
   return run1('slice', [x], { begin: b, size: s });
@@ -76,10 +90,14 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
 /** Constant padding; pads[d] = [before, after] for every axis. */
 export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
   assertTensor('pad', x);
-  if (pads.length !== x.rank) throw new OpError('pad', `need ${x.rank} [before, after] pairs for shape ${fmtShape(x.shape)}, got ${pads.length}`);
+  if (pads.length !== x.rank)
+    throw new OpError('pad', `need ${x.rank} [before, after] pairs for shape ${fmtShape(x.shape)}, got ${pads.length}`);
   for (const [a, b] of pads) {
     if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < 0) {
-      throw new OpError('pad', `padding must be non-negative integers, got ${JSON.stringify(pads)} for shape ${fmtShape(x.shape)}`);
+      throw new OpError(
+        'pad',
+        `padding must be non-negative integers, got ${JSON.stringify(pads)} for shape ${fmtShape(x.shape)}`,
+      );
     }
   }
   return run1('pad', [x], { pads: pads.map((p): [number, number] => [p[0], p[1]]), value });
@@ -103,10 +121,16 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new OpError('stack', 'needs at least one tensor');
   for (const t of xs) {
-    if (!shapesEqual(t.shape, xs[0].shape)) throw new OpError('stack', `shapes differ: ${xs.map((q) => fmtShape(q.shape)).join(', ')}`);
+    if (!shapesEqual(t.shape, xs[0].shape))
+      throw new OpError('stack', `shapes differ: ${xs.map((q) => fmtShape(q.shape)).join(', ')}`);
   }
   const a = normalizeAxis('stack', axis, xs[0].rank + 1);
-  return engine().tidy(() => concat(xs.map((t) => unsqueeze(t, a)), a));
+  return engine().tidy(() =>
+    concat(
+      xs.map((t) => unsqueeze(t, a)),
+      a,
+    ),
+  );
 }
 
 /** x.index_select(axis, indices) with int32 indices. */
@@ -136,14 +160,22 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
  */
 function checkIndices(op: string, idx: Tensor, n: number, axis: number, shape: readonly number[]): void {
   assertTensor(op, idx, 'indices');
-  if (idx.dtype !== 'int32' || idx.rank !== 1) throw new OpError(op, `indices must be a 1-d int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+  if (idx.dtype !== 'int32' || idx.rank !== 1)
+    throw new OpError(op, `indices must be a 1-d int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
   if (idx.backend.name === 'cpu') checkIndexValues(op, idx.dataSync(), n, axis, shape);
 }
 
-function checkIndexValues(op: string, values: ArrayLike<number>, n: number, axis: number, shape: readonly number[]): void {
+function checkIndexValues(
+  op: string,
+  values: ArrayLike<number>,
+  n: number,
+  axis: number,
+  shape: readonly number[],
+): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (!Number.isInteger(v)) throw new OpError(op, `index ${v} is not an integer (axis ${axis} of ${fmtShape(shape)})`);
+    if (!Number.isInteger(v))
+      throw new OpError(op, `index ${v} is not an integer (axis ${axis} of ${fmtShape(shape)})`);
     if (v < 0 || v >= n) throw new OpError(op, `index ${v} out of range for axis ${axis} of ${fmtShape(shape)}`);
   }
 }
@@ -156,7 +188,10 @@ export function indexAdd(src: Tensor, axis: number, indices: Tensor, shape: read
   checkIndices('indexAdd', indices, shape[a], a, shape);
   const expect = shape.map((d, i) => (i === a ? indices.size : d));
   if (!shapesEqual(src.shape, expect)) {
-    throw new OpError('indexAdd', `source ${fmtShape(src.shape)} does not match ${fmtShape(expect)} (output ${fmtShape(shape)}, ${indices.size} indices on axis ${a})`);
+    throw new OpError(
+      'indexAdd',
+      `source ${fmtShape(src.shape)} does not match ${fmtShape(expect)} (output ${fmtShape(shape)}, ${indices.size} indices on axis ${a})`,
+    );
   }
   return run1('indexAdd', [src, indices], { axis: a, shape: [...shape] });
 }
@@ -172,6 +207,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   assertTensor('broadcastTo', x);
   checkShape('broadcastTo', shape);
   const b = x.rank <= shape.length ? broadcastShapes('broadcastTo', x.shape, shape) : null;
-  if (!b || !shapesEqual(b, shape)) throw new OpError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+  if (!b || !shapesEqual(b, shape))
+    throw new OpError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   return run1('broadcastTo', [x], { shape: [...shape] });
 }

@@ -21,14 +21,21 @@ export interface CrossEntropyOpts {
 function checkCrossEntropy(op: string, logits: Tensor, target: Tensor, opts: CrossEntropyOpts) {
   assertTensor(op, logits, 'logits');
   assertTensor(op, target, 'target');
-  if (!isFloat(logits.dtype)) throw new OpError(op, `logits must be float32 or float64, got ${logits.dtype} ${fmtShape(logits.shape)}`);
+  if (!isFloat(logits.dtype))
+    throw new OpError(op, `logits must be float32 or float64, got ${logits.dtype} ${fmtShape(logits.shape)}`);
   if (logits.rank < 2) throw new OpError(op, `logits must be [N, C, ...] (rank >= 2), got ${fmtShape(logits.shape)}`);
   if (target.dtype !== 'int32' && target.dtype !== 'uint8') {
-    throw new OpError(op, `target must hold class indices (int32 or uint8), got ${target.dtype} ${fmtShape(target.shape)}`);
+    throw new OpError(
+      op,
+      `target must hold class indices (int32 or uint8), got ${target.dtype} ${fmtShape(target.shape)}`,
+    );
   }
   const expect = [logits.shape[0], ...logits.shape.slice(2)];
   if (!shapesEqual(target.shape, expect)) {
-    throw new OpError(op, `target shape ${fmtShape(target.shape)} must be ${fmtShape(expect)} for logits ${fmtShape(logits.shape)}`);
+    throw new OpError(
+      op,
+      `target shape ${fmtShape(target.shape)} must be ${fmtShape(expect)} for logits ${fmtShape(logits.shape)}`,
+    );
   }
   const ignoreIndex = opts.ignoreIndex ?? -100;
   if (!Number.isInteger(ignoreIndex)) throw new OpError(op, `ignoreIndex must be an integer, got ${ignoreIndex}`);
@@ -36,7 +43,10 @@ function checkCrossEntropy(op: string, logits: Tensor, target: Tensor, opts: Cro
   if (w) {
     assertTensor(op, w, 'weight');
     if (w.rank !== 1 || w.shape[0] !== logits.shape[1] || w.dtype !== logits.dtype) {
-      throw new OpError(op, `weight must be ${logits.dtype} [${logits.shape[1]}] for logits ${fmtShape(logits.shape)}, got ${w.dtype} ${fmtShape(w.shape)}`);
+      throw new OpError(
+        op,
+        `weight must be ${logits.dtype} [${logits.shape[1]}] for logits ${fmtShape(logits.shape)}, got ${w.dtype} ${fmtShape(w.shape)}`,
+      );
     }
   }
   return { ignoreIndex, w, attrs: { ignoreIndex, hasWeight: w !== null } };
@@ -66,7 +76,8 @@ export function crossEntropyGrad(logits: Tensor, target: Tensor, dy: Tensor, opt
 function checkBce(op: string, logits: Tensor, target: Tensor): void {
   assertTensor(op, logits, 'logits');
   assertTensor(op, target, 'target');
-  if (!isFloat(logits.dtype)) throw new OpError(op, `logits must be float32 or float64, got ${logits.dtype} ${fmtShape(logits.shape)}`);
+  if (!isFloat(logits.dtype))
+    throw new OpError(op, `logits must be float32 or float64, got ${logits.dtype} ${fmtShape(logits.shape)}`);
   assertSame(op, logits, target, 'logits', 'target');
 }
 
@@ -99,13 +110,16 @@ export interface SoftDiceOpts {
 function checkDice(op: string, probs: Tensor, target: Tensor, opts: SoftDiceOpts) {
   assertTensor(op, probs, 'probs');
   assertTensor(op, target, 'target');
-  if (!isFloat(probs.dtype)) throw new OpError(op, `probs must be float32 or float64, got ${probs.dtype} ${fmtShape(probs.shape)}`);
-  if (probs.rank < 2) throw new OpError(op, `probs must be [N, C, ...spatial] (rank >= 2), got ${fmtShape(probs.shape)}`);
+  if (!isFloat(probs.dtype))
+    throw new OpError(op, `probs must be float32 or float64, got ${probs.dtype} ${fmtShape(probs.shape)}`);
+  if (probs.rank < 2)
+    throw new OpError(op, `probs must be [N, C, ...spatial] (rank >= 2), got ${fmtShape(probs.shape)}`);
   assertSame(op, probs, target, 'probs', 'target');
   const smooth = opts.smooth ?? 1e-5;
   if (!Number.isFinite(smooth) || smooth < 0) throw new OpError(op, `smooth must be finite and >= 0, got ${smooth}`);
   const reduction = opts.reduction ?? 'mean';
-  if (reduction !== 'mean' && reduction !== 'none') throw new OpError(op, `reduction must be 'mean' or 'none', got '${String(reduction)}'`);
+  if (reduction !== 'mean' && reduction !== 'none')
+    throw new OpError(op, `reduction must be 'mean' or 'none', got '${String(reduction)}'`);
   return { smooth, batchDice: opts.batchDice ?? false, reduction };
 }
 
@@ -120,13 +134,22 @@ export function softDiceLoss(probs: Tensor, target: Tensor, opts: SoftDiceOpts =
 }
 
 /** Gradients of `softDiceLoss` for the cotangent dy (a scalar, or the 'none' output's shape). */
-export function softDiceLossGrad(probs: Tensor, target: Tensor, dy: Tensor, opts: SoftDiceOpts = {}): { dprobs: Tensor; dtarget: Tensor } {
+export function softDiceLossGrad(
+  probs: Tensor,
+  target: Tensor,
+  dy: Tensor,
+  opts: SoftDiceOpts = {},
+): { dprobs: Tensor; dtarget: Tensor } {
   const op = 'softDiceLossGrad';
   const attrs = checkDice(op, probs, target, opts);
   assertTensor(op, dy, 'dy');
-  const expect = attrs.reduction === 'mean' ? [] : attrs.batchDice ? [probs.shape[1]] : [probs.shape[0], probs.shape[1]];
+  const expect =
+    attrs.reduction === 'mean' ? [] : attrs.batchDice ? [probs.shape[1]] : [probs.shape[0], probs.shape[1]];
   if (dy.size !== sizeOf(expect) || dy.dtype !== probs.dtype) {
-    throw new OpError(op, `dy must be ${probs.dtype} ${fmtShape(expect)} for probs ${fmtShape(probs.shape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
+    throw new OpError(
+      op,
+      `dy must be ${probs.dtype} ${fmtShape(expect)} for probs ${fmtShape(probs.shape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`,
+    );
   }
   const [dprobs, dtarget] = engine().runKernel(op, [probs, target, dy], attrs);
   return { dprobs, dtarget };

@@ -21,22 +21,32 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const op = 'matmul';
   assertTensor(op, a, 'a');
   assertTensor(op, b, 'b');
-  for (const [x, n] of [[a, 'a'], [b, 'b']] as const) {
-    if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new OpError(op, `${n} must be float32 or float64, got ${x.dtype} ${fmtShape(x.shape)}`);
+  for (const [x, n] of [
+    [a, 'a'],
+    [b, 'b'],
+  ] as const) {
+    if (x.dtype !== 'float32' && x.dtype !== 'float64')
+      throw new OpError(op, `${n} must be float32 or float64, got ${x.dtype} ${fmtShape(x.shape)}`);
   }
   assertSameDtype(op, a, b);
   if (a.rank === 0 || b.rank === 0) {
     throw new OpError(op, `operands must have rank >= 1, got a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)}`);
   }
-  const tA = a.rank >= 2 && !!opts.transposeA, tB = b.rank >= 2 && !!opts.transposeB;
-  const ra = a.rank, rb = b.rank;
+  const tA = a.rank >= 2 && !!opts.transposeA,
+    tB = b.rank >= 2 && !!opts.transposeB;
+  const ra = a.rank,
+    rb = b.rank;
   const kA = a.rank === 1 ? a.shape[0] : tA ? a.shape[ra - 2] : a.shape[ra - 1];
   const kB = b.rank === 1 ? b.shape[0] : tB ? b.shape[rb - 1] : b.shape[rb - 2];
   const flags = `${tA ? ', transposeA' : ''}${tB ? ', transposeB' : ''}`;
   if (kA !== kB) {
-    throw new OpError(op, `inner dimensions differ: a ${fmtShape(a.shape)} gives K=${kA}, b ${fmtShape(b.shape)} gives K=${kB}${flags}`);
+    throw new OpError(
+      op,
+      `inner dimensions differ: a ${fmtShape(a.shape)} gives K=${kA}, b ${fmtShape(b.shape)} gives K=${kB}${flags}`,
+    );
   }
-  const batchA = a.rank > 2 ? a.shape.slice(0, ra - 2) : [], batchB = b.rank > 2 ? b.shape.slice(0, rb - 2) : [];
+  const batchA = a.rank > 2 ? a.shape.slice(0, ra - 2) : [],
+    batchB = b.rank > 2 ? b.shape.slice(0, rb - 2) : [];
   const n = Math.max(batchA.length, batchB.length);
   const batch: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -8,8 +8,14 @@ import { refTensor, type RefTensor } from './types.js';
  */
 export function refDropout(x: RefTensor, p: number, gen: Philox): RefTensor {
   const out = refTensor(x.shape);
-  if (p === 0) { out.data.set(x.data); return out; }
-  if (p === 1) { for (let i = 0; i < x.data.length; i++) out.data[i] = x.data[i] * 0; return out; }
+  if (p === 0) {
+    out.data.set(x.data);
+    return out;
+  }
+  if (p === 1) {
+    for (let i = 0; i < x.data.length; i++) out.data[i] = x.data[i] * 0;
+    return out;
+  }
   const u = gen.uniform(x.data.length);
   for (let i = 0; i < x.data.length; i++) out.data[i] = u[i] < 1 - p ? x.data[i] / (1 - p) : 0;
   return out;

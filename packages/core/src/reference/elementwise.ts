@@ -44,7 +44,8 @@ export function refBroadcastShape(a: readonly number[], b: readonly number[]): n
   const n = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
+    const x = a[a.length - n + i] ?? 1,
+      y = b[b.length - n + i] ?? 1;
     if (x !== y && x !== 1 && y !== 1) throw new Error('reference: shapes do not broadcast');
     out.push(x === 1 ? y : x); // [0] with [1] is [0]: a size-1 axis stretches to any size, 0 included
   }

@@ -4,7 +4,12 @@ export function refPermute(x: RefTensor, perm: readonly number[]): RefTensor {
   const out = refTensor(perm.map((p) => x.shape[p]));
   for (let i = 0; i < x.data.length; i++) {
     const idx = multiIndex(x.shape, i);
-    out.data[flatIndex(out.shape, perm.map((p) => idx[p]))] = x.data[i];
+    out.data[
+      flatIndex(
+        out.shape,
+        perm.map((p) => idx[p]),
+      )
+    ] = x.data[i];
   }
   return out;
 }
@@ -61,7 +66,13 @@ export function refBroadcastTo(x: RefTensor, shape: readonly number[]): RefTenso
   const off = shape.length - x.shape.length;
   for (let i = 0; i < out.data.length; i++) {
     const idx = multiIndex(shape, i);
-    out.data[i] = x.data[flatIndex(x.shape, x.shape.map((d, k) => (d === 1 ? 0 : idx[k + off])))];
+    out.data[i] =
+      x.data[
+        flatIndex(
+          x.shape,
+          x.shape.map((d, k) => (d === 1 ? 0 : idx[k + off])),
+        )
+      ];
   }
   return out;
 }

@@ -2,13 +2,17 @@
 // their gradients: textbook formulas, written independently of the fast kernels.
 import { flatIndex, multiIndex, refTensor, type RefTensor } from './types.js';
 
-export interface RefCrossEntropyOpts { ignoreIndex?: number; weight?: RefTensor | null }
+export interface RefCrossEntropyOpts {
+  ignoreIndex?: number;
+  weight?: RefTensor | null;
+}
 
 /** Per-element −log softmax(logits)[target] with class weights; returns the weighted mean. */
 export function refCrossEntropy(logits: RefTensor, target: RefTensor, opts: RefCrossEntropyOpts = {}): RefTensor {
   const ig = opts.ignoreIndex ?? -100;
   const C = logits.shape[1];
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < target.data.length; i++) {
     const t = target.data[i];
     if (t === ig) continue;
@@ -27,7 +31,12 @@ export function refCrossEntropy(logits: RefTensor, target: RefTensor, opts: RefC
 }
 
 /** d mean-CE / d logits, times the scalar dy. */
-export function refCrossEntropyGrad(logits: RefTensor, target: RefTensor, dy: number, opts: RefCrossEntropyOpts = {}): RefTensor {
+export function refCrossEntropyGrad(
+  logits: RefTensor,
+  target: RefTensor,
+  dy: number,
+  opts: RefCrossEntropyOpts = {},
+): RefTensor {
   const ig = opts.ignoreIndex ?? -100;
   const C = logits.shape[1];
   const out = refTensor(logits.shape);
@@ -68,9 +77,14 @@ export function refBceWithLogits(x: RefTensor, t: RefTensor): RefTensor {
 }
 
 /** Gradients of the mean BCE: (σ(x) − t)/n and −x/n, times dy. */
-export function refBceWithLogitsGrad(x: RefTensor, t: RefTensor, dy: number): { dlogits: RefTensor; dtarget: RefTensor } {
+export function refBceWithLogitsGrad(
+  x: RefTensor,
+  t: RefTensor,
+  dy: number,
+): { dlogits: RefTensor; dtarget: RefTensor } {
   const n = x.data.length;
-  const dlogits = refTensor(x.shape), dtarget = refTensor(x.shape);
+  const dlogits = refTensor(x.shape),
+    dtarget = refTensor(x.shape);
   for (let i = 0; i < n; i++) {
     const sig = 1 / (1 + Math.exp(-x.data[i]));
     dlogits.data[i] = (dy * (sig - t.data[i])) / n;
@@ -79,13 +93,20 @@ export function refBceWithLogitsGrad(x: RefTensor, t: RefTensor, dy: number): { 
   return { dlogits, dtarget };
 }
 
-export interface RefDiceOpts { smooth?: number; batchDice?: boolean; reduction?: 'mean' | 'none' }
+export interface RefDiceOpts {
+  smooth?: number;
+  batchDice?: boolean;
+  reduction?: 'mean' | 'none';
+}
 
 /** Dice coefficient of every group: (n, c), or c with batchDice. Returns the sums too. */
 function refDiceParts(p: RefTensor, t: RefTensor, batchDice: boolean, smooth: number) {
-  const N = p.shape[0], C = p.shape[1];
+  const N = p.shape[0],
+    C = p.shape[1];
   const G = batchDice ? C : N * C;
-  const I = new Float64Array(G), P = new Float64Array(G), T = new Float64Array(G);
+  const I = new Float64Array(G),
+    P = new Float64Array(G),
+    T = new Float64Array(G);
   for (let i = 0; i < p.data.length; i++) {
     const idx = multiIndex(p.shape, i);
     const g = batchDice ? idx[1] : idx[0] * C + idx[1];
@@ -100,7 +121,8 @@ function refDiceParts(p: RefTensor, t: RefTensor, batchDice: boolean, smooth: nu
 
 /** 1 − mean Dice, or 1 − Dice per group ([N, C], or [C] with batchDice) for reduction 'none'. */
 export function refSoftDiceLoss(p: RefTensor, t: RefTensor, opts: RefDiceOpts = {}): RefTensor {
-  const smooth = opts.smooth ?? 1e-5, batchDice = opts.batchDice ?? false;
+  const smooth = opts.smooth ?? 1e-5,
+    batchDice = opts.batchDice ?? false;
   const { N, C, G, d } = refDiceParts(p, t, batchDice, smooth);
   if ((opts.reduction ?? 'mean') === 'none') {
     const out = refTensor(batchDice ? [C] : [N, C]);
@@ -113,15 +135,23 @@ export function refSoftDiceLoss(p: RefTensor, t: RefTensor, opts: RefDiceOpts = 
 }
 
 /** Gradients of the soft Dice loss by the quotient rule, for cotangent dy (scalar or per group). */
-export function refSoftDiceLossGrad(p: RefTensor, t: RefTensor, dy: RefTensor, opts: RefDiceOpts = {}): { dprobs: RefTensor; dtarget: RefTensor } {
-  const smooth = opts.smooth ?? 1e-5, batchDice = opts.batchDice ?? false;
+export function refSoftDiceLossGrad(
+  p: RefTensor,
+  t: RefTensor,
+  dy: RefTensor,
+  opts: RefDiceOpts = {},
+): { dprobs: RefTensor; dtarget: RefTensor } {
+  const smooth = opts.smooth ?? 1e-5,
+    batchDice = opts.batchDice ?? false;
   const none = (opts.reduction ?? 'mean') === 'none';
   const { C, G, I, P, T } = refDiceParts(p, t, batchDice, smooth);
-  const dprobs = refTensor(p.shape), dtarget = refTensor(p.shape);
+  const dprobs = refTensor(p.shape),
+    dtarget = refTensor(p.shape);
   for (let i = 0; i < p.data.length; i++) {
     const idx = multiIndex(p.shape, i);
     const g = batchDice ? idx[1] : idx[0] * C + idx[1];
-    const num = 2 * I[g] + smooth, den = P[g] + T[g] + smooth;
+    const num = 2 * I[g] + smooth,
+      den = P[g] + T[g] + smooth;
     const dL = none ? -dy.data[g] : -dy.data[0] / G;
     // d(num/den) = (dnum·den − num·dden)/den²
     dprobs.data[i] = (dL * (2 * t.data[i] * den - num)) / (den * den);

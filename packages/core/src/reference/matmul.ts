@@ -7,21 +7,32 @@ import { flatIndex, multiIndex, refTensor, type RefTensor } from './types.js';
  * axes broadcast; the transpose flags swap the last two axes of a rank >= 2
  * operand. Triple loop per batch element, float64 accumulation.
  */
-export function refMatmul(a: RefTensor, b: RefTensor, opts: { transposeA?: boolean; transposeB?: boolean } = {}): RefTensor {
-  const a1 = a.shape.length === 1, b1 = b.shape.length === 1;
+export function refMatmul(
+  a: RefTensor,
+  b: RefTensor,
+  opts: { transposeA?: boolean; transposeB?: boolean } = {},
+): RefTensor {
+  const a1 = a.shape.length === 1,
+    b1 = b.shape.length === 1;
   const A = a1 ? { shape: [1, a.shape[0]], data: a.data } : opts.transposeA ? swapLast(a) : a;
   const B = b1 ? { shape: [b.shape[0], 1], data: b.data } : opts.transposeB ? swapLast(b) : b;
-  const ra = A.shape.length, rb = B.shape.length;
-  const M = A.shape[ra - 2], K = A.shape[ra - 1], N = B.shape[rb - 1];
+  const ra = A.shape.length,
+    rb = B.shape.length;
+  const M = A.shape[ra - 2],
+    K = A.shape[ra - 1],
+    N = B.shape[rb - 1];
   if (B.shape[rb - 2] !== K) throw new Error('reference matmul: inner dimensions differ');
-  const batchA = A.shape.slice(0, ra - 2), batchB = B.shape.slice(0, rb - 2);
+  const batchA = A.shape.slice(0, ra - 2),
+    batchB = B.shape.slice(0, rb - 2);
   const batch = refBroadcastShape(batchA, batchB);
   const out = refTensor([...batch, M, N]);
   for (let f = 0; f < out.data.length; f++) {
     const idx = multiIndex(out.shape, f);
     const bidx = idx.slice(0, batch.length);
-    const i = idx[batch.length], j = idx[batch.length + 1];
-    const ia = batchIndex(batchA, bidx), ib = batchIndex(batchB, bidx);
+    const i = idx[batch.length],
+      j = idx[batch.length + 1];
+    const ia = batchIndex(batchA, bidx),
+      ib = batchIndex(batchB, bidx);
     let s = 0;
     for (let k = 0; k < K; k++) {
       s += A.data[flatIndex(A.shape, [...ia, i, k])] * B.data[flatIndex(B.shape, [...ib, k, j])];

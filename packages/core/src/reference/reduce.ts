@@ -1,8 +1,13 @@
 import { multiIndex, refTensor, flatIndex, type RefTensor } from './types.js';
 
 /** Generic reduction: visits every element and folds it into its output cell. */
-export function refReduce(x: RefTensor, axes: readonly number[], keepDims: boolean,
-  init: number, fold: (acc: number, v: number) => number): RefTensor {
+export function refReduce(
+  x: RefTensor,
+  axes: readonly number[],
+  keepDims: boolean,
+  init: number,
+  fold: (acc: number, v: number) => number,
+): RefTensor {
   const keptShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const acc = refTensor(keptShape);
   acc.data.fill(init);
@@ -15,7 +20,8 @@ export function refReduce(x: RefTensor, axes: readonly number[], keepDims: boole
   return { shape: x.shape.filter((_, i) => !axes.includes(i)), data: acc.data };
 }
 
-export const refSum = (x: RefTensor, axes: readonly number[], keepDims = false) => refReduce(x, axes, keepDims, 0, (a, v) => a + v);
+export const refSum = (x: RefTensor, axes: readonly number[], keepDims = false) =>
+  refReduce(x, axes, keepDims, 0, (a, v) => a + v);
 export const refMax = (x: RefTensor, axes: readonly number[], keepDims = false) =>
   refReduce(x, axes, keepDims, -Infinity, (a, v) => (Number.isNaN(a) || Number.isNaN(v) ? NaN : Math.max(a, v)));
 export const refMin = (x: RefTensor, axes: readonly number[], keepDims = false) =>
@@ -58,9 +64,17 @@ export function refArg(x: RefTensor, axis: number, kind: 'max' | 'min', keepDims
     idx[axis] = 0;
     const o = flatIndex(outShape, idx);
     const v = x.data[i];
-    if (!seen[o]) { seen[o] = 1; best[o] = v; out.data[o] = k; continue; }
+    if (!seen[o]) {
+      seen[o] = 1;
+      best[o] = v;
+      out.data[o] = k;
+      continue;
+    }
     if (Number.isNaN(best[o])) continue;
-    if (Number.isNaN(v) || (kind === 'max' ? v > best[o] : v < best[o])) { best[o] = v; out.data[o] = k; }
+    if (Number.isNaN(v) || (kind === 'max' ? v > best[o] : v < best[o])) {
+      best[o] = v;
+      out.data[o] = k;
+    }
   }
   return keepDims ? out : { shape: x.shape.filter((_, i) => i !== axis), data: out.data };
 }

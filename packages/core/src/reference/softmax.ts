@@ -9,7 +9,11 @@ export function refSoftmax(x: RefTensor, axis: number): RefTensor {
   for (let i = 0; i < x.data.length; i++) {
     const idx = multiIndex(x.shape, i);
     const lane: number[] = [];
-    for (let j = 0; j < n; j++) { const q = [...idx]; q[axis] = j; lane.push(x.data[flatIndex(x.shape, q)]); }
+    for (let j = 0; j < n; j++) {
+      const q = [...idx];
+      q[axis] = j;
+      lane.push(x.data[flatIndex(x.shape, q)]);
+    }
     const m = Math.max(...lane);
     let s = 0;
     for (const v of lane) s += Math.exp(v - m);
@@ -25,7 +29,11 @@ export function refLogSoftmax(x: RefTensor, axis: number): RefTensor {
   for (let i = 0; i < x.data.length; i++) {
     const idx = multiIndex(x.shape, i);
     const lane: number[] = [];
-    for (let j = 0; j < n; j++) { const q = [...idx]; q[axis] = j; lane.push(x.data[flatIndex(x.shape, q)]); }
+    for (let j = 0; j < n; j++) {
+      const q = [...idx];
+      q[axis] = j;
+      lane.push(x.data[flatIndex(x.shape, q)]);
+    }
     const m = Math.max(...lane);
     let s = 0;
     for (const v of lane) s += Math.exp(v - m);

@@ -28,6 +28,9 @@ export function flatIndex(shape: readonly number[], idx: readonly number[]): num
 /** Multi-index of a flat index. */
 export function multiIndex(shape: readonly number[], flat: number): number[] {
   const idx = new Array<number>(shape.length);
-  for (let d = shape.length - 1; d >= 0; d--) { idx[d] = flat % shape[d]; flat = Math.floor(flat / shape[d]); }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = flat % shape[d];
+    flat = Math.floor(flat / shape[d]);
+  }
   return idx;
 }

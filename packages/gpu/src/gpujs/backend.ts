@@ -10,15 +10,22 @@
 import type { Backend, DataId, DType, TypedArray } from '@largo/core';
 import { GPU, type IKernelRunShortcut } from 'gpu.js';
 
-export interface GpuJsData extends DataId { values: TypedArray }
+export interface GpuJsData extends DataId {
+  values: TypedArray;
+}
 
 function newArray(dtype: DType, n: number): TypedArray {
   switch (dtype) {
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'uint8': return new Uint8Array(n);
-    default: throw new Error(`gpujs: unsupported dtype ${String(dtype)}`);
+    case 'float32':
+      return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'uint8':
+      return new Uint8Array(n);
+    default:
+      throw new Error(`gpujs: unsupported dtype ${String(dtype)}`);
   }
 }
 
@@ -28,7 +35,9 @@ export class GpuJsBackend implements Backend {
   private kernels = new Map<string, IKernelRunShortcut>();
   private live = 0;
 
-  constructor(gpu: GPU) { this.gpu = gpu; }
+  constructor(gpu: GPU) {
+    this.gpu = gpu;
+  }
 
   /** gpu.js's mode: 'webgl2' in a browser with WebGL2, 'webasm' in Node. */
   get mode(): string {
@@ -51,11 +60,22 @@ export class GpuJsBackend implements Backend {
     v.set(values);
   }
 
-  readSync(id: DataId): TypedArray { return (id as GpuJsData).values; }
-  async read(id: DataId): Promise<TypedArray> { return (id as GpuJsData).values; }
-  free(id: DataId): void { this.live--; (id as GpuJsData).values = new Float32Array(0); }
-  copy(src: DataId, dst: DataId): void { (dst as GpuJsData).values.set((src as GpuJsData).values); }
-  liveBuffers(): number { return this.live; }
+  readSync(id: DataId): TypedArray {
+    return (id as GpuJsData).values;
+  }
+  async read(id: DataId): Promise<TypedArray> {
+    return (id as GpuJsData).values;
+  }
+  free(id: DataId): void {
+    this.live--;
+    (id as GpuJsData).values = new Float32Array(0);
+  }
+  copy(src: DataId, dst: DataId): void {
+    (dst as GpuJsData).values.set((src as GpuJsData).values);
+  }
+  liveBuffers(): number {
+    return this.live;
+  }
 
   dispose(): void {
     for (const k of this.kernels.values()) k.destroy?.();
@@ -72,7 +92,14 @@ export class GpuJsBackend implements Backend {
     let k = this.kernels.get(name);
     if (!k) {
       // loopMaxIterations bounds the loops with a runtime length (GLSL needs a constant bound)
-      const settings = { dynamicOutput: true, dynamicArguments: true, precision: 'single', tactic: 'precision', loopMaxIterations: 1 << 20, output: [1] };
+      const settings = {
+        dynamicOutput: true,
+        dynamicArguments: true,
+        precision: 'single',
+        tactic: 'precision',
+        loopMaxIterations: 1 << 20,
+        output: [1],
+      };
       k = this.gpu.createKernel(source, settings as Parameters<GPU['createKernel']>[1]);
       this.kernels.set(name, k);
     }

@@ -33,4 +33,6 @@ export async function initGpuJs(opts: { mode?: string } = {}): Promise<string | 
 }
 
 /** The registered gpujs backend, or null before `initGpuJs`. */
-export function gpuJsBackend(): GpuJsBackend | null { return backend; }
+export function gpuJsBackend(): GpuJsBackend | null {
+  return backend;
+}

@@ -10,14 +10,25 @@
  * the integer operands below 2^23 that these shapes give. Kernel sources are
  * strings: gpu.js parses them, and a bundler's minifier must not rewrite them.
  */
-import { sizeOf, broadcastShapes, reducedShape, convOutputSize, type DType, type KernelTable, type TensorInfo, type TypedArray } from '@largo/core';
+import {
+  sizeOf,
+  broadcastShapes,
+  reducedShape,
+  convOutputSize,
+  type DType,
+  type KernelTable,
+  type TensorInfo,
+  type TypedArray,
+} from '@largo/core';
 import type { GpuJsBackend, GpuJsData } from './backend.js';
 
 type Inputs = readonly TensorInfo[];
 
 const RANK = 6;
 
-function vals(t: TensorInfo): TypedArray { return (t.dataId as GpuJsData).values; }
+function vals(t: TensorInfo): TypedArray {
+  return (t.dataId as GpuJsData).values;
+}
 
 /** Kernel arguments are float32 textures. */
 function f32(t: TensorInfo | TypedArray): Float32Array {
@@ -29,7 +40,8 @@ function f32(t: TensorInfo | TypedArray): Float32Array {
 
 function output(be: GpuJsBackend, shape: readonly number[], dtype: DType, values: Float32Array): TensorInfo {
   const id = be.alloc(dtype, sizeOf(shape));
-  if (dtype === 'float32') id.values = values; else id.values.set(values.subarray(0, id.values.length));
+  if (dtype === 'float32') id.values = values;
+  else id.values.set(values.subarray(0, id.values.length));
   return { dataId: id, shape: [...shape], dtype };
 }
 
@@ -43,7 +55,10 @@ function pad6(a: readonly number[], fill: number): Float32Array {
 function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]!; }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d]!;
+  }
   return s;
 }
 
@@ -80,20 +95,39 @@ function unaryKernel(op: string) {
   return (inputs: Inputs, attrs: { alpha?: number; min?: number; max?: number }, be: GpuJsBackend): TensorInfo => {
     const x = inputs[0]!;
     const a = attrs ?? {};
-    const p0 = op === 'leakyRelu' ? a.alpha ?? 0.01 : op === 'clamp' ? a.min ?? -3.4e38 : 0;
-    const p1 = op === 'clamp' ? a.max ?? 3.4e38 : 0;
+    const p0 = op === 'leakyRelu' ? (a.alpha ?? 0.01) : op === 'clamp' ? (a.min ?? -3.4e38) : 0;
+    const p1 = op === 'clamp' ? (a.max ?? 3.4e38) : 0;
     return output(be, x.shape, x.dtype, be.run(`unary.${op}`, src, sizeOf(x.shape), [f32(x), p0, p1]));
   };
 }
 
 const BINARY_EXPR: Record<string, string> = {
-  add: 'a + b', sub: 'a - b', mul: 'a * b', div: 'a / b', pow: 'Math.pow(a, b)',
-  maximum: 'a >= b ? a : b', minimum: 'a <= b ? a : b',
-  equal: 'a == b ? 1 : 0', notEqual: 'a != b ? 1 : 0', less: 'a < b ? 1 : 0', lessEqual: 'a <= b ? 1 : 0',
-  greater: 'a > b ? 1 : 0', greaterEqual: 'a >= b ? 1 : 0',
-  logicalAnd: '(a != 0 && b != 0) ? 1 : 0', logicalOr: '(a != 0 || b != 0) ? 1 : 0',
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  div: 'a / b',
+  pow: 'Math.pow(a, b)',
+  maximum: 'a >= b ? a : b',
+  minimum: 'a <= b ? a : b',
+  equal: 'a == b ? 1 : 0',
+  notEqual: 'a != b ? 1 : 0',
+  less: 'a < b ? 1 : 0',
+  lessEqual: 'a <= b ? 1 : 0',
+  greater: 'a > b ? 1 : 0',
+  greaterEqual: 'a >= b ? 1 : 0',
+  logicalAnd: '(a != 0 && b != 0) ? 1 : 0',
+  logicalOr: '(a != 0 || b != 0) ? 1 : 0',
 };
-const COMPARISONS = new Set(['equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr']);
+const COMPARISONS = new Set([
+  'equal',
+  'notEqual',
+  'less',
+  'lessEqual',
+  'greater',
+  'greaterEqual',
+  'logicalAnd',
+  'logicalOr',
+]);
 
 /** Strides of `shape` inside the broadcast `out` shape (0 along broadcast axes), padded to RANK. */
 function broadcastStrides(shape: readonly number[], out: readonly number[]): Float32Array {
@@ -108,15 +142,24 @@ function broadcastStrides(shape: readonly number[], out: readonly number[]): Flo
 function binaryKernel(op: string) {
   const src = `function (x, y, sh, sa, sb) {
   let ia = 0; let ib = 0;
-  ${digits('this.thread.x', 'sh', [['ia', 'sa'], ['ib', 'sb']])}
+  ${digits('this.thread.x', 'sh', [
+    ['ia', 'sa'],
+    ['ib', 'sb'],
+  ])}
   const a = x[ia]; const b = y[ib];
   return ${BINARY_EXPR[op]};
 }`;
   return (inputs: Inputs, attrs: { dtype?: DType }, be: GpuJsBackend): TensorInfo => {
     const [a, b] = inputs as [TensorInfo, TensorInfo];
     const shape = broadcastShapes(op, a.shape, b.shape);
-    const dtype: DType = COMPARISONS.has(op) ? 'uint8' : attrs?.dtype ?? a.dtype;
-    const res = be.run(`binary.${op}`, src, sizeOf(shape), [f32(a), f32(b), pad6(shape, 1), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
+    const dtype: DType = COMPARISONS.has(op) ? 'uint8' : (attrs?.dtype ?? a.dtype);
+    const res = be.run(`binary.${op}`, src, sizeOf(shape), [
+      f32(a),
+      f32(b),
+      pad6(shape, 1),
+      broadcastStrides(a.shape, shape),
+      broadcastStrides(b.shape, shape),
+    ]);
     if (dtype === 'int32') for (let i = 0; i < res.length; i++) res[i] = Math.trunc(res[i]!);
     return output(be, shape, dtype, res);
   };
@@ -139,19 +182,45 @@ const GATHER = `function (x, sh, st, off, lim, fill) {
   return x[src];
 }`;
 
-function gather(be: GpuJsBackend, x: TensorInfo, outShape: readonly number[], off: readonly number[], fill: number): TensorInfo {
+function gather(
+  be: GpuJsBackend,
+  x: TensorInfo,
+  outShape: readonly number[],
+  off: readonly number[],
+  fill: number,
+): TensorInfo {
   const st = pad6(stridesOf(x.shape), 0);
-  const res = be.run('gather', GATHER, sizeOf(outShape), [f32(x), pad6(outShape, 1), st, pad6(off, 0), pad6(x.shape, 1), fill]);
+  const res = be.run('gather', GATHER, sizeOf(outShape), [
+    f32(x),
+    pad6(outShape, 1),
+    st,
+    pad6(off, 0),
+    pad6(x.shape, 1),
+    fill,
+  ]);
   return output(be, outShape, x.dtype, res);
 }
 
-const sliceKernel = (inputs: Inputs, attrs: { begin: readonly number[]; size: readonly number[] }, be: GpuJsBackend): TensorInfo =>
-  gather(be, inputs[0]!, attrs.size, attrs.begin, 0);
+const sliceKernel = (
+  inputs: Inputs,
+  attrs: { begin: readonly number[]; size: readonly number[] },
+  be: GpuJsBackend,
+): TensorInfo => gather(be, inputs[0]!, attrs.size, attrs.begin, 0);
 
-const padKernel = (inputs: Inputs, attrs: { pads: readonly (readonly [number, number])[]; value: number }, be: GpuJsBackend): TensorInfo => {
+const padKernel = (
+  inputs: Inputs,
+  attrs: { pads: readonly (readonly [number, number])[]; value: number },
+  be: GpuJsBackend,
+): TensorInfo => {
   const x = inputs[0]!;
   const shape = x.shape.map((d, i) => d + attrs.pads[i]![0] + attrs.pads[i]![1]);
-  return gather(be, x, shape, attrs.pads.map((p) => -p[0]), attrs.value);
+  return gather(
+    be,
+    x,
+    shape,
+    attrs.pads.map((p) => -p[0]),
+    attrs.value,
+  );
 };
 
 const broadcastToKernel = (inputs: Inputs, attrs: { shape: readonly number[] }, be: GpuJsBackend): TensorInfo => {
@@ -161,7 +230,12 @@ const broadcastToKernel = (inputs: Inputs, attrs: { shape: readonly number[] }, 
     throw new Error(`broadcastTo: cannot broadcast [${x.shape.join(', ')}] to [${attrs.shape.join(', ')}]`);
   }
   const src = `function (x, sh, sa) { let ia = 0; ${digits('this.thread.x', 'sh', [['ia', 'sa']])} return x[ia]; }`;
-  return output(be, shape, x.dtype, be.run('broadcastTo', src, sizeOf(shape), [f32(x), pad6(shape, 1), broadcastStrides(x.shape, shape)]));
+  return output(
+    be,
+    shape,
+    x.dtype,
+    be.run('broadcastTo', src, sizeOf(shape), [f32(x), pad6(shape, 1), broadcastStrides(x.shape, shape)]),
+  );
 };
 
 /** Two inputs joined along an axis: [outer, nA + nB, inner]. */
@@ -196,7 +270,8 @@ const indexSelectKernel = (inputs: Inputs, attrs: { axis: number }, be: GpuJsBac
   const [x, ix] = inputs as [TensorInfo, TensorInfo];
   const ax = attrs.axis;
   const k = vals(ix).length;
-  const shape = [...x.shape]; shape[ax] = k;
+  const shape = [...x.shape];
+  shape[ax] = k;
   const src = `function (x, idx, n, k, inner) {
   const i = this.thread.x;
   const o = Math.floor((i + 0.5) / (k * inner));
@@ -205,16 +280,25 @@ const indexSelectKernel = (inputs: Inputs, attrs: { axis: number }, be: GpuJsBac
   const r = rest - j * inner;
   return x[(o * n + idx[j]) * inner + r];
 }`;
-  return output(be, shape, x.dtype, be.run('indexSelect', src, sizeOf(shape), [f32(x), f32(ix), x.shape[ax]!, k, sizeOf(x.shape.slice(ax + 1))]));
+  return output(
+    be,
+    shape,
+    x.dtype,
+    be.run('indexSelect', src, sizeOf(shape), [f32(x), f32(ix), x.shape[ax]!, k, sizeOf(x.shape.slice(ax + 1))]),
+  );
 };
 
 // ---------------------------------------------------------------- reductions
 
-interface ReduceAttrs { axes: readonly number[]; keepDims: boolean }
+interface ReduceAttrs {
+  axes: readonly number[];
+  keepDims: boolean;
+}
 
 function reduceSource(kind: 'sum' | 'max' | 'min'): string {
   const init = kind === 'sum' ? '0' : 'x[base]';
-  const step = kind === 'sum' ? 'acc += v;' : kind === 'max' ? 'if (v > acc) { acc = v; }' : 'if (v < acc) { acc = v; }';
+  const step =
+    kind === 'sum' ? 'acc += v;' : kind === 'max' ? 'if (v > acc) { acc = v; }' : 'if (v < acc) { acc = v; }';
   return `function (x, ksh, kst, rsh, rst, count) {
   let base = 0;
   ${digits('this.thread.x', 'ksh', [['base', 'kst']])}
@@ -244,8 +328,24 @@ function reduceKernel(kind: 'sum' | 'max' | 'min') {
     const kept = x.shape.map((_, i) => i).filter((i) => !attrs.axes.includes(i));
     const count = sizeOf(attrs.axes.map((a) => x.shape[a]!));
     const res = be.run(`reduce.${kind}`, src, sizeOf(shape), [
-      f32(x), pad6(kept.map((i) => x.shape[i]!), 1), pad6(kept.map((i) => st[i]!), 0),
-      pad6(attrs.axes.map((a) => x.shape[a]!), 1), pad6(attrs.axes.map((a) => st[a]!), 0), count,
+      f32(x),
+      pad6(
+        kept.map((i) => x.shape[i]!),
+        1,
+      ),
+      pad6(
+        kept.map((i) => st[i]!),
+        0,
+      ),
+      pad6(
+        attrs.axes.map((a) => x.shape[a]!),
+        1,
+      ),
+      pad6(
+        attrs.axes.map((a) => st[a]!),
+        0,
+      ),
+      count,
     ]);
     return output(be, shape, dtype, res);
   };
@@ -273,8 +373,14 @@ function softmaxKernel(log: boolean) {
   const src = softmaxSource(log);
   return (inputs: Inputs, attrs: { axis: number }, be: GpuJsBackend): TensorInfo => {
     const x = inputs[0]!;
-    const n = x.shape[attrs.axis]!, inner = sizeOf(x.shape.slice(attrs.axis + 1));
-    return output(be, x.shape, x.dtype, be.run(log ? 'logSoftmax' : 'softmax', src, sizeOf(x.shape), [f32(x), n, inner]));
+    const n = x.shape[attrs.axis]!,
+      inner = sizeOf(x.shape.slice(attrs.axis + 1));
+    return output(
+      be,
+      x.shape,
+      x.dtype,
+      be.run(log ? 'logSoftmax' : 'softmax', src, sizeOf(x.shape), [f32(x), n, inner]),
+    );
   };
 }
 
@@ -307,22 +413,46 @@ const IN_APPLY = `function (x, mean, invstd, w, b, S, C, hasW, hasB) {
   return (x[i] - mean[nc]) * scale + shift;
 }`;
 
-const instanceNormKernel = (inputs: Inputs, attrs: { eps: number; hasWeight: boolean; hasBias: boolean }, be: GpuJsBackend): TensorInfo[] => {
+const instanceNormKernel = (
+  inputs: Inputs,
+  attrs: { eps: number; hasWeight: boolean; hasBias: boolean },
+  be: GpuJsBackend,
+): TensorInfo[] => {
   const x = inputs[0]!;
   let k = 1;
   const w = attrs.hasWeight ? f32(inputs[k++]!) : new Float32Array(1);
   const b = attrs.hasBias ? f32(inputs[k++]!) : new Float32Array(1);
-  const N = x.shape[0]!, C = x.shape[1]!, S = sizeOf(x.shape.slice(2));
+  const N = x.shape[0]!,
+    C = x.shape[1]!,
+    S = sizeOf(x.shape.slice(2));
   const xv = f32(x);
   const mean = be.run('in.mean', IN_MEAN, N * C, [xv, S]);
   const invstd = be.run('in.invstd', IN_INVSTD, N * C, [xv, mean, S, attrs.eps]);
-  const y = be.run('in.apply', IN_APPLY, N * C * S, [xv, mean, invstd, w, b, S, C, attrs.hasWeight ? 1 : 0, attrs.hasBias ? 1 : 0]);
-  return [output(be, x.shape, x.dtype, y), output(be, [N, C], x.dtype, mean.slice()), output(be, [N, C], x.dtype, invstd.slice())];
+  const y = be.run('in.apply', IN_APPLY, N * C * S, [
+    xv,
+    mean,
+    invstd,
+    w,
+    b,
+    S,
+    C,
+    attrs.hasWeight ? 1 : 0,
+    attrs.hasBias ? 1 : 0,
+  ]);
+  return [
+    output(be, x.shape, x.dtype, y),
+    output(be, [N, C], x.dtype, mean.slice()),
+    output(be, [N, C], x.dtype, invstd.slice()),
+  ];
 };
 
 // ---------------------------------------------------------------- convolution
 
-interface ConvAttrs { stride: readonly number[]; padding: readonly number[]; dilation: readonly number[] }
+interface ConvAttrs {
+  stride: readonly number[];
+  padding: readonly number[];
+  dilation: readonly number[];
+}
 
 /** Direct convolution: one output voxel per thread, loops over input channels and the kernel window. */
 const CONV3D = `function (x, w, bias, g, hasBias) {
@@ -394,21 +524,59 @@ const CONV3D_T = `function (dy, w, bias, g, hasBias) {
 }`;
 
 /** [C, D, H, W, O, KD, KH, KW, OD, OH, OW, stride×3, padding×3, dilation×3] */
-function convGeometry(xShape: readonly number[], wShape: readonly number[], out: readonly number[], a: ConvAttrs): Float32Array {
-  return Float32Array.from([xShape[1]!, xShape[2]!, xShape[3]!, xShape[4]!, wShape[0]!, wShape[2]!, wShape[3]!, wShape[4]!, out[0]!, out[1]!, out[2]!, ...a.stride, ...a.padding, ...a.dilation]);
+function convGeometry(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  out: readonly number[],
+  a: ConvAttrs,
+): Float32Array {
+  return Float32Array.from([
+    xShape[1]!,
+    xShape[2]!,
+    xShape[3]!,
+    xShape[4]!,
+    wShape[0]!,
+    wShape[2]!,
+    wShape[3]!,
+    wShape[4]!,
+    out[0]!,
+    out[1]!,
+    out[2]!,
+    ...a.stride,
+    ...a.padding,
+    ...a.dilation,
+  ]);
 }
 
 const conv3dKernel = (inputs: Inputs, attrs: ConvAttrs, be: GpuJsBackend): TensorInfo => {
   const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
-  const sp = [2, 3, 4].map((i) => convOutputSize(x.shape[i]!, w.shape[i]!, attrs.stride[i - 2]!, attrs.padding[i - 2]!, attrs.dilation[i - 2]!));
+  const sp = [2, 3, 4].map((i) =>
+    convOutputSize(x.shape[i]!, w.shape[i]!, attrs.stride[i - 2]!, attrs.padding[i - 2]!, attrs.dilation[i - 2]!),
+  );
   const shape = [x.shape[0]!, w.shape[0]!, ...sp];
-  const res = be.run('conv3d', CONV3D, sizeOf(shape), [f32(x), f32(w), b ? f32(b) : new Float32Array(1), convGeometry(x.shape, w.shape, sp, attrs), b ? 1 : 0]);
+  const res = be.run('conv3d', CONV3D, sizeOf(shape), [
+    f32(x),
+    f32(w),
+    b ? f32(b) : new Float32Array(1),
+    convGeometry(x.shape, w.shape, sp, attrs),
+    b ? 1 : 0,
+  ]);
   return output(be, shape, x.dtype, res);
 };
 
-const conv3dGradInputKernel = (inputs: Inputs, attrs: ConvAttrs & { inputShape: readonly number[] }, be: GpuJsBackend): TensorInfo => {
+const conv3dGradInputKernel = (
+  inputs: Inputs,
+  attrs: ConvAttrs & { inputShape: readonly number[] },
+  be: GpuJsBackend,
+): TensorInfo => {
   const [dy, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
-  const res = be.run('conv3dT', CONV3D_T, sizeOf(attrs.inputShape), [f32(dy), f32(w), b ? f32(b) : new Float32Array(1), convGeometry(attrs.inputShape, w.shape, dy.shape.slice(2), attrs), b ? 1 : 0]);
+  const res = be.run('conv3dT', CONV3D_T, sizeOf(attrs.inputShape), [
+    f32(dy),
+    f32(w),
+    b ? f32(b) : new Float32Array(1),
+    convGeometry(attrs.inputShape, w.shape, dy.shape.slice(2), attrs),
+    b ? 1 : 0,
+  ]);
   return output(be, attrs.inputShape, dy.dtype, res);
 };
 
@@ -428,24 +596,61 @@ const CP = `function (wt, ao, ai, ak, R, I, S) {
 
 const cpReconstructKernel = (inputs: Inputs, _attrs: unknown, be: GpuJsBackend): TensorInfo => {
   const [wt, ao, ai, ak] = inputs as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
-  const R = wt.shape[0]!, O = ao.shape[0]!, I = ai.shape[0]!, S = ak.shape[0]!;
-  return output(be, [O, I, S], wt.dtype, be.run('cpReconstruct', CP, O * I * S, [f32(wt), f32(ao), f32(ai), f32(ak), R, I, S]));
+  const R = wt.shape[0]!,
+    O = ao.shape[0]!,
+    I = ai.shape[0]!,
+    S = ak.shape[0]!;
+  return output(
+    be,
+    [O, I, S],
+    wt.dtype,
+    be.run('cpReconstruct', CP, O * I * S, [f32(wt), f32(ao), f32(ai), f32(ak), R, I, S]),
+  );
 };
 
 /** The kernel table (the inference set; the training-only ops are not here). */
 export const gpuJsKernels = {
-  neg: unaryKernel('neg'), exp: unaryKernel('exp'), log: unaryKernel('log'), sqrt: unaryKernel('sqrt'), abs: unaryKernel('abs'),
-  sign: unaryKernel('sign'), relu: unaryKernel('relu'), sigmoid: unaryKernel('sigmoid'), tanh: unaryKernel('tanh'),
-  leakyRelu: unaryKernel('leakyRelu'), clamp: unaryKernel('clamp'), floor: unaryKernel('floor'),
-  add: binaryKernel('add'), sub: binaryKernel('sub'), mul: binaryKernel('mul'), div: binaryKernel('div'), pow: binaryKernel('pow'),
-  maximum: binaryKernel('maximum'), minimum: binaryKernel('minimum'),
-  equal: binaryKernel('equal'), notEqual: binaryKernel('notEqual'), less: binaryKernel('less'), lessEqual: binaryKernel('lessEqual'),
-  greater: binaryKernel('greater'), greaterEqual: binaryKernel('greaterEqual'),
-  logicalAnd: binaryKernel('logicalAnd'), logicalOr: binaryKernel('logicalOr'),
-  slice: sliceKernel, pad: padKernel, broadcastTo: broadcastToKernel, concat: concatKernel, indexSelect: indexSelectKernel,
-  sum: reduceKernel('sum'), max: reduceKernel('max'), min: reduceKernel('min'),
-  softmax: softmaxKernel(false), logSoftmax: softmaxKernel(true),
-  instanceNorm: instanceNormKernel, conv3d: conv3dKernel, conv3dGradInput: conv3dGradInputKernel, cpReconstruct: cpReconstructKernel,
+  neg: unaryKernel('neg'),
+  exp: unaryKernel('exp'),
+  log: unaryKernel('log'),
+  sqrt: unaryKernel('sqrt'),
+  abs: unaryKernel('abs'),
+  sign: unaryKernel('sign'),
+  relu: unaryKernel('relu'),
+  sigmoid: unaryKernel('sigmoid'),
+  tanh: unaryKernel('tanh'),
+  leakyRelu: unaryKernel('leakyRelu'),
+  clamp: unaryKernel('clamp'),
+  floor: unaryKernel('floor'),
+  add: binaryKernel('add'),
+  sub: binaryKernel('sub'),
+  mul: binaryKernel('mul'),
+  div: binaryKernel('div'),
+  pow: binaryKernel('pow'),
+  maximum: binaryKernel('maximum'),
+  minimum: binaryKernel('minimum'),
+  equal: binaryKernel('equal'),
+  notEqual: binaryKernel('notEqual'),
+  less: binaryKernel('less'),
+  lessEqual: binaryKernel('lessEqual'),
+  greater: binaryKernel('greater'),
+  greaterEqual: binaryKernel('greaterEqual'),
+  logicalAnd: binaryKernel('logicalAnd'),
+  logicalOr: binaryKernel('logicalOr'),
+  slice: sliceKernel,
+  pad: padKernel,
+  broadcastTo: broadcastToKernel,
+  concat: concatKernel,
+  indexSelect: indexSelectKernel,
+  sum: reduceKernel('sum'),
+  max: reduceKernel('max'),
+  min: reduceKernel('min'),
+  softmax: softmaxKernel(false),
+  logSoftmax: softmaxKernel(true),
+  instanceNorm: instanceNormKernel,
+  conv3d: conv3dKernel,
+  conv3dGradInput: conv3dGradInputKernel,
+  cpReconstruct: cpReconstructKernel,
 } satisfies Partial<KernelTable<GpuJsBackend>>;
 
 /** The ops this backend implements. */

@@ -24,11 +24,17 @@ function cpDims(wt: TensorInfo, ao: TensorInfo, ai: TensorInfo, ak: TensorInfo) 
 function cpWords(d: { R: number; O: number; I: number; S: number }) {
   const W: Record<string, string> = {};
   const words = (u: Uniforms) => {
-    W.R = uw(u.u(d.R)); W.O = uw(u.u(d.O)); W.I = uw(u.u(d.I)); W.S = uw(u.u(d.S));
-    W.IS = uw(u.u(d.I * d.S)); W.bAt = uw(u.u(d.R)); W.kAt = uw(u.u(d.R + d.I * d.R));
+    W.R = uw(u.u(d.R));
+    W.O = uw(u.u(d.O));
+    W.I = uw(u.u(d.I));
+    W.S = uw(u.u(d.S));
+    W.IS = uw(u.u(d.I * d.S));
+    W.bAt = uw(u.u(d.R));
+    W.kAt = uw(u.u(d.R + d.I * d.R));
   };
   /** KR[(i, s), r] = w_r·aIn[i, r]·aKernel[s, r] from the packed buffer PK. */
-  const kr = (i: string, s: string, r: string) => `PK[${r}] * PK[${W.bAt} + ${i} * ${W.R} + ${r}] * PK[${W.kAt} + ${s} * ${W.R} + ${r}]`;
+  const kr = (i: string, s: string, r: string) =>
+    `PK[${r}] * PK[${W.bAt} + ${i} * ${W.R} + ${r}] * PK[${W.kAt} + ${s} * ${W.R} + ${r}]`;
   return { W, words, kr };
 }
 
@@ -42,8 +48,16 @@ const cpReconstructKernel: GpuKernel<'cpReconstruct'> = (inputs, _attrs, be) => 
   try {
     const { W, words, kr } = cpWords(d);
     gemm(be, {
-      key: 'cpReconstruct', M: d.O, N: d.I * d.S, K: d.R, words,
-      loadInputs: [{ name: 'AO', data: gd(ao) }, { name: 'PK', data: pk.buf }], out: o.data,
+      key: 'cpReconstruct',
+      M: d.O,
+      N: d.I * d.S,
+      K: d.R,
+      words,
+      loadInputs: [
+        { name: 'AO', data: gd(ao) },
+        { name: 'PK', data: pk.buf },
+      ],
+      out: o.data,
       A: { kFast: true, load: (m, k) => `v = AO[${m} * ${W.R} + ${k}];` },
       B: {
         kFast: false,
@@ -62,11 +76,18 @@ const cpReconstructGradKernel: GpuKernel<'cpReconstructGrad'> = (inputs, _attrs,
   const [gW, wt, ao, ai, ak] = inputs;
   checkF32('cpReconstructGrad', ...inputs);
   const d = cpDims(wt, ao, ai, ak);
-  const dwo = be.out([d.R], 'float32'), dao = be.out([d.O, d.R], 'float32'), dio = be.out([d.I, d.R], 'float32'), dko = be.out([d.S, d.R], 'float32');
+  const dwo = be.out([d.R], 'float32'),
+    dao = be.out([d.O, d.R], 'float32'),
+    dio = be.out([d.I, d.R], 'float32'),
+    dko = be.out([d.S, d.R], 'float32');
   const outs = [dwo.info, dao.info, dio.info, dko.info];
   if (d.R === 0) return outs;
-  const zero = (x: GpuData) => launch1d(be, x.size, { key: 'zeros', inputs: [], outputs: [{ name: 'P', data: x }], body: () => 'P[idx] = 0.0f;' });
-  if (d.O * d.I * d.S === 0) { for (const x of [dwo, dao, dio, dko]) zero(x.data); return outs; }
+  const zero = (x: GpuData) =>
+    launch1d(be, x.size, { key: 'zeros', inputs: [], outputs: [{ name: 'P', data: x }], body: () => 'P[idx] = 0.0f;' });
+  if (d.O * d.I * d.S === 0) {
+    for (const x of [dwo, dao, dio, dko]) zero(x.data);
+    return outs;
+  }
   const pk = pack(be, [wt, ai, ak]);
   const H = be.alloc('float32', d.I * d.S * d.R);
   const T = be.alloc('float32', d.I * d.R);
@@ -74,23 +95,48 @@ const cpReconstructGradKernel: GpuKernel<'cpReconstructGrad'> = (inputs, _attrs,
     const { W, words, kr } = cpWords(d);
     // daOut[o, r] = Σ_(i,s) dW[o, (i,s)]·KR[(i,s), r]
     gemm(be, {
-      key: 'cpGrad:daOut', M: d.O, N: d.R, K: d.I * d.S, words,
-      loadInputs: [{ name: 'GW', data: gd(gW) }, { name: 'PK', data: pk.buf }], out: dao.data,
+      key: 'cpGrad:daOut',
+      M: d.O,
+      N: d.R,
+      K: d.I * d.S,
+      words,
+      loadInputs: [
+        { name: 'GW', data: gd(gW) },
+        { name: 'PK', data: pk.buf },
+      ],
+      out: dao.data,
       A: { kFast: true, load: (m, k) => `v = GW[${m} * ${W.IS} + ${k}];` },
       B: { kFast: false, load: (n, k) => `v = ${kr(`(${k} / ${W.S})`, `(${k} % ${W.S})`, n)};` },
       store: (m, n, acc) => `Y[${m} * ${W.R} + ${n}] = ${acc};`,
     });
     // H[(i,s), r] = Σ_o dW[o, (i,s)]·aOut[o, r]
     gemm(be, {
-      key: 'cpGrad:H', M: d.I * d.S, N: d.R, K: d.O, words,
-      loadInputs: [{ name: 'GW', data: gd(gW) }, { name: 'AO', data: gd(ao) }], out: H,
+      key: 'cpGrad:H',
+      M: d.I * d.S,
+      N: d.R,
+      K: d.O,
+      words,
+      loadInputs: [
+        { name: 'GW', data: gd(gW) },
+        { name: 'AO', data: gd(ao) },
+      ],
+      out: H,
       A: { kFast: false, load: (m, k) => `v = GW[${k} * ${W.IS} + ${m}];` },
       B: { kFast: false, load: (n, k) => `v = AO[${k} * ${W.R} + ${n}];` },
       store: (m, n, acc) => `Y[${m} * ${W.R} + ${n}] = ${acc};`,
     });
     // T[i, r] = Σ_s H[(i,s), r]·aKernel[s, r];  daIn = w·T
     launch1d(be, d.I * d.R, {
-      key: 'cpGrad:T', inputs: [{ name: 'H', data: H }, { name: 'PK', data: pk.buf }], outputs: [{ name: 'T', data: T }, { name: 'DI', data: dio.data }], words,
+      key: 'cpGrad:T',
+      inputs: [
+        { name: 'H', data: H },
+        { name: 'PK', data: pk.buf },
+      ],
+      outputs: [
+        { name: 'T', data: T },
+        { name: 'DI', data: dio.data },
+      ],
+      words,
       body: () => `let i = idx / ${W.R}; let r = idx % ${W.R};
   var t = 0.0f;
   for (var s = 0u; s < ${W.S}; s = s + 1u) { t = t + H[(i * ${W.S} + s) * ${W.R} + r] * PK[${W.kAt} + s * ${W.R} + r]; }
@@ -98,21 +144,35 @@ const cpReconstructGradKernel: GpuKernel<'cpReconstructGrad'> = (inputs, _attrs,
     });
     // dweights[r] = Σ_i aIn[i, r]·T[i, r]
     launch1d(be, d.R, {
-      key: 'cpGrad:dw', inputs: [{ name: 'T', data: T }, { name: 'PK', data: pk.buf }], outputs: [{ name: 'DW', data: dwo.data }], words,
+      key: 'cpGrad:dw',
+      inputs: [
+        { name: 'T', data: T },
+        { name: 'PK', data: pk.buf },
+      ],
+      outputs: [{ name: 'DW', data: dwo.data }],
+      words,
       body: () => `var a = 0.0f;
   for (var i = 0u; i < ${W.I}; i = i + 1u) { a = a + PK[${W.bAt} + i * ${W.R} + idx] * T[i * ${W.R} + idx]; }
   DW[idx] = a;`,
     });
     // daKernel[s, r] = Σ_i w_r·aIn[i, r]·H[(i,s), r]
     launch1d(be, d.S * d.R, {
-      key: 'cpGrad:daK', inputs: [{ name: 'H', data: H }, { name: 'PK', data: pk.buf }], outputs: [{ name: 'DK', data: dko.data }], words,
+      key: 'cpGrad:daK',
+      inputs: [
+        { name: 'H', data: H },
+        { name: 'PK', data: pk.buf },
+      ],
+      outputs: [{ name: 'DK', data: dko.data }],
+      words,
       body: () => `let s = idx / ${W.R}; let r = idx % ${W.R};
   var a = 0.0f;
   for (var i = 0u; i < ${W.I}; i = i + 1u) { a = a + PK[r] * PK[${W.bAt} + i * ${W.R} + r] * H[(i * ${W.S} + s) * ${W.R} + r]; }
   DK[idx] = a;`,
     });
   } finally {
-    be.free(pk.buf); be.free(H); be.free(T);
+    be.free(pk.buf);
+    be.free(H);
+    be.free(T);
   }
   return outs;
 };

@@ -1,8 +1,22 @@
 import { type DType, type TensorInfo, type DTypeAttrs, type UnaryAttrs } from '@largo/core';
 import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import {
-  F32_HELPERS, Uniforms, broadcastStridesOf, collapse, contiguousStrides, convert, linearIndex, offsetsCode,
-  roDecl, rwDecl, uniformDecl, uw, uwf, uwi, wtype, type WType,
+  F32_HELPERS,
+  Uniforms,
+  broadcastStridesOf,
+  collapse,
+  contiguousStrides,
+  convert,
+  linearIndex,
+  offsetsCode,
+  roDecl,
+  rwDecl,
+  uniformDecl,
+  uw,
+  uwf,
+  uwi,
+  wtype,
+  type WType,
 } from '../wgsl.js';
 
 /*
@@ -16,31 +30,46 @@ import {
 
 const FLOAT_ONLY = new Set(['exp', 'log', 'sqrt', 'relu', 'sigmoid', 'tanh', 'floor', 'leakyRelu']);
 
-
 /** WGSL body computing `y` from `x` (float32). Attribute words come from `u`. */
 function unaryF32(op: string, u: Uniforms, a: UnaryAttrs): string {
   switch (op) {
-    case 'neg': return 'y = -x;';
-    case 'exp': return 'y = exp_s(x);';
-    case 'log': return 'if (x < 0.0f) { y = f32_nan(); } else if (x == 0.0f) { y = -f32_inf(); } else if (is_inf(x)) { y = x; } else { y = log(x); }';
-    case 'sqrt': return 'if (x < 0.0f) { y = f32_nan(); } else if (is_inf(x)) { y = x; } else { y = sqrt(x); }';
-    case 'abs': return 'y = abs(x);';
-    case 'sign': return 'y = select(select(0.0f, -1.0f, x < 0.0f), 1.0f, x > 0.0f);';
-    case 'relu': return 'y = select(0.0f, x, x > 0.0f);';
-    case 'sigmoid': return 'if (x >= 0.0f) { y = 1.0f / (1.0f + exp_s(-x)); } else { let e = exp_s(x); y = e / (1.0f + e); }';
+    case 'neg':
+      return 'y = -x;';
+    case 'exp':
+      return 'y = exp_s(x);';
+    case 'log':
+      return 'if (x < 0.0f) { y = f32_nan(); } else if (x == 0.0f) { y = -f32_inf(); } else if (is_inf(x)) { y = x; } else { y = log(x); }';
+    case 'sqrt':
+      return 'if (x < 0.0f) { y = f32_nan(); } else if (is_inf(x)) { y = x; } else { y = sqrt(x); }';
+    case 'abs':
+      return 'y = abs(x);';
+    case 'sign':
+      return 'y = select(select(0.0f, -1.0f, x < 0.0f), 1.0f, x > 0.0f);';
+    case 'relu':
+      return 'y = select(0.0f, x, x > 0.0f);';
+    case 'sigmoid':
+      return 'if (x >= 0.0f) { y = 1.0f / (1.0f + exp_s(-x)); } else { let e = exp_s(x); y = e / (1.0f + e); }';
     // tanh from exp(-2|x|): never Inf/Inf, exact ±1 in the tails.
-    case 'tanh': return 'let ax = abs(x); if (ax > 20.0f) { y = sign(x); } else { let t = exp_s(-2.0f * ax); y = sign(x) * (1.0f - t) / (1.0f + t); }';
-    case 'floor': return 'y = floor(x);';
-    case 'leakyRelu': { const w = u.f(a.alpha ?? 0.01); return `y = select(${uwf(w)} * x, x, x > 0.0f);`; }
+    case 'tanh':
+      return 'let ax = abs(x); if (ax > 20.0f) { y = sign(x); } else { let t = exp_s(-2.0f * ax); y = sign(x) * (1.0f - t) / (1.0f + t); }';
+    case 'floor':
+      return 'y = floor(x);';
+    case 'leakyRelu': {
+      const w = u.f(a.alpha ?? 0.01);
+      return `y = select(${uwf(w)} * x, x, x > 0.0f);`;
+    }
     case 'clamp': {
-      const lo = u.f(a.min ?? -Infinity), hi = u.f(a.max ?? Infinity);
+      const lo = u.f(a.min ?? -Infinity),
+        hi = u.f(a.max ?? Infinity);
       return `y = select(select(x, ${uwf(hi)}, x > ${uwf(hi)}), ${uwf(lo)}, x < ${uwf(lo)});`;
     }
-    default: throw new Error(`webgpu: unknown unary op ${op}`);
+    default:
+      throw new Error(`webgpu: unknown unary op ${op}`);
   }
 }
 
-const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
+const INT32_MIN = -2147483648,
+  INT32_MAX = 2147483647;
 const sat = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
 
 /**
@@ -49,12 +78,16 @@ const sat = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : 
  * integer x; thresholds saturate to the dtype's range.
  */
 function clampInt(dtype: DType, u: Uniforms, a: UnaryAttrs): string {
-  const lo = a.min ?? -Infinity, hi = a.max ?? Infinity;
+  const lo = a.min ?? -Infinity,
+    hi = a.max ?? Infinity;
   const cast = (v: number) => (dtype === 'int32' ? new Int32Array([v])[0] : new Uint8Array([v])[0]);
   // x < lo; with lo above every value use INT32_MAX (+1 would overflow) plus an "always" flag.
-  const loT = u.i(sat(Math.ceil(lo), INT32_MIN, INT32_MAX)), loAll = u.u(Math.ceil(lo) > INT32_MAX ? 1 : 0);
-  const hiT = u.i(sat(Math.floor(hi), INT32_MIN, INT32_MAX)), hiAll = u.u(Math.floor(hi) < INT32_MIN ? 1 : 0);
-  const loV = u.i(cast(lo)), hiV = u.i(cast(hi));
+  const loT = u.i(sat(Math.ceil(lo), INT32_MIN, INT32_MAX)),
+    loAll = u.u(Math.ceil(lo) > INT32_MAX ? 1 : 0);
+  const hiT = u.i(sat(Math.floor(hi), INT32_MIN, INT32_MAX)),
+    hiAll = u.u(Math.floor(hi) < INT32_MIN ? 1 : 0);
+  const loV = u.i(cast(lo)),
+    hiV = u.i(cast(hi));
   const xi = dtype === 'int32' ? 'x' : 'i32(x)';
   const back = (e: string) => (dtype === 'int32' ? e : `u32(${e}) & 255u`);
   return `let xi = ${xi};
@@ -66,11 +99,16 @@ function clampInt(dtype: DType, u: Uniforms, a: UnaryAttrs): string {
 function unaryInt(op: string, dtype: DType, u: Uniforms, a: UnaryAttrs): string {
   const i32 = dtype === 'int32';
   switch (op) {
-    case 'neg': return i32 ? 'y = 0i - x;' : 'y = (0u - x) & 255u;';
-    case 'abs': return i32 ? 'y = abs(x);' : 'y = x;';
-    case 'sign': return i32 ? 'y = sign(x);' : 'y = select(0u, 1u, x > 0u);';
-    case 'clamp': return clampInt(dtype, u, a);
-    default: throw new Error(`${op}: expects a float tensor, got ${dtype}`);
+    case 'neg':
+      return i32 ? 'y = 0i - x;' : 'y = (0u - x) & 255u;';
+    case 'abs':
+      return i32 ? 'y = abs(x);' : 'y = x;';
+    case 'sign':
+      return i32 ? 'y = sign(x);' : 'y = select(0u, 1u, x > 0u);';
+    case 'clamp':
+      return clampInt(dtype, u, a);
+    default:
+      throw new Error(`${op}: expects a float tensor, got ${dtype}`);
   }
 }
 
@@ -84,12 +122,16 @@ function unaryKernel(op: string) {
     const u = new Uniforms();
     const wg = be.wgSize;
     const [gx, gy] = be.grid(Math.ceil(n / wg));
-    const nW = u.u(n), gW = u.u(gx);
+    const nW = u.u(n),
+      gW = u.u(gx);
     const body = t === 'f32' ? unaryF32(op, u, attrs ?? {}) : unaryInt(op, x.dtype, u, attrs ?? {});
     const nanGuard = t === 'f32';
     be.dispatch({
       key: `unary:${op}:${x.dtype}`,
-      inputs: [x.dataId as GpuData], outputs: [o.data], uniforms: u, workgroups: [n === 0 ? 0 : gx, gy],
+      inputs: [x.dataId as GpuData],
+      outputs: [o.data],
+      uniforms: u,
+      workgroups: [n === 0 ? 0 : gx, gy],
       wgsl: () => `${F32_HELPERS}
 ${roDecl(0, 'X', t)}${rwDecl(1, 'Y', t)}${uniformDecl(2, u.vec4s)}
 @compute @workgroup_size(${wg})
@@ -105,10 +147,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   };
 }
 
-
 const castKernel: GpuKernel<'cast'> = (inputs, attrs, be) => {
   const x = inputs[0];
-  const ti = wtype(x.dtype, 'cast'), to = wtype(attrs.dtype, 'cast');
+  const ti = wtype(x.dtype, 'cast'),
+    to = wtype(attrs.dtype, 'cast');
   const o = be.out(x.shape, attrs.dtype);
   const n = o.data.size;
   if (x.dtype === attrs.dtype) {
@@ -118,10 +160,14 @@ const castKernel: GpuKernel<'cast'> = (inputs, attrs, be) => {
   const u = new Uniforms();
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx);
+  const nW = u.u(n),
+    gW = u.u(gx);
   be.dispatch({
     key: `cast:${x.dtype}:${attrs.dtype}`,
-    inputs: [x.dataId as GpuData], outputs: [o.data], uniforms: u, workgroups: [n === 0 ? 0 : gx, gy],
+    inputs: [x.dataId as GpuData],
+    outputs: [o.data],
+    uniforms: u,
+    workgroups: [n === 0 ? 0 : gx, gy],
     wgsl: () => `${F32_HELPERS}
 ${roDecl(0, 'X', ti)}${rwDecl(1, 'Y', to)}${uniformDecl(2, u.vec4s)}
 @compute @workgroup_size(${wg})
@@ -135,7 +181,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ------------------------------------------------------------------ binary
 
-const COMPARISONS = new Set(['equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr']);
+const COMPARISONS = new Set([
+  'equal',
+  'notEqual',
+  'less',
+  'lessEqual',
+  'greater',
+  'greaterEqual',
+  'logicalAnd',
+  'logicalOr',
+]);
 
 /** Helper functions for binary ops whose WGSL builtin differs from JavaScript. */
 const BINARY_HELPERS = /* wgsl */ `
@@ -191,27 +246,44 @@ fn pow_u(a: u32, b: u32) -> u32 {
 
 /** WGSL expression for op(a, b) in compute type `t`; comparisons give u32 0/1. */
 function binaryExpr(op: string, t: WType): string {
-  const f = t === 'f32', u8 = t === 'u32';
+  const f = t === 'f32',
+    u8 = t === 'u32';
   const wrap = (e: string) => (u8 ? `((${e}) & 255u)` : e);
   const nz = (v: string) => (f ? `is_nonzero_f(${v})` : `${v} != ${t === 'i32' ? '0i' : '0u'}`);
   const nanAny = 'is_nan(a) || is_nan(b)';
   switch (op) {
-    case 'add': return wrap('a + b');
-    case 'sub': return wrap('a - b');
-    case 'mul': return wrap('a * b');
-    case 'div': return f ? 'a / b' : `select(a / b, ${t}(0), b == ${t}(0))`;
-    case 'pow': return f ? 'pow_f(a, b)' : u8 ? 'pow_u(a, b)' : 'pow_i(a, b)';
-    case 'maximum': return f ? `select(max(a, b), f32_nan(), ${nanAny})` : 'max(a, b)';
-    case 'minimum': return f ? `select(min(a, b), f32_nan(), ${nanAny})` : 'min(a, b)';
-    case 'equal': return f ? `select(0u, 1u, a == b && !(${nanAny}))` : 'select(0u, 1u, a == b)';
-    case 'notEqual': return f ? `select(0u, 1u, a != b || ${nanAny})` : 'select(0u, 1u, a != b)';
-    case 'less': return f ? `select(0u, 1u, a < b && !(${nanAny}))` : 'select(0u, 1u, a < b)';
-    case 'lessEqual': return f ? `select(0u, 1u, a <= b && !(${nanAny}))` : 'select(0u, 1u, a <= b)';
-    case 'greater': return f ? `select(0u, 1u, a > b && !(${nanAny}))` : 'select(0u, 1u, a > b)';
-    case 'greaterEqual': return f ? `select(0u, 1u, a >= b && !(${nanAny}))` : 'select(0u, 1u, a >= b)';
-    case 'logicalAnd': return `select(0u, 1u, ${nz('a')} && ${nz('b')})`;
-    case 'logicalOr': return `select(0u, 1u, ${nz('a')} || ${nz('b')})`;
-    default: throw new Error(`webgpu: unknown binary op ${op}`);
+    case 'add':
+      return wrap('a + b');
+    case 'sub':
+      return wrap('a - b');
+    case 'mul':
+      return wrap('a * b');
+    case 'div':
+      return f ? 'a / b' : `select(a / b, ${t}(0), b == ${t}(0))`;
+    case 'pow':
+      return f ? 'pow_f(a, b)' : u8 ? 'pow_u(a, b)' : 'pow_i(a, b)';
+    case 'maximum':
+      return f ? `select(max(a, b), f32_nan(), ${nanAny})` : 'max(a, b)';
+    case 'minimum':
+      return f ? `select(min(a, b), f32_nan(), ${nanAny})` : 'min(a, b)';
+    case 'equal':
+      return f ? `select(0u, 1u, a == b && !(${nanAny}))` : 'select(0u, 1u, a == b)';
+    case 'notEqual':
+      return f ? `select(0u, 1u, a != b || ${nanAny})` : 'select(0u, 1u, a != b)';
+    case 'less':
+      return f ? `select(0u, 1u, a < b && !(${nanAny}))` : 'select(0u, 1u, a < b)';
+    case 'lessEqual':
+      return f ? `select(0u, 1u, a <= b && !(${nanAny}))` : 'select(0u, 1u, a <= b)';
+    case 'greater':
+      return f ? `select(0u, 1u, a > b && !(${nanAny}))` : 'select(0u, 1u, a > b)';
+    case 'greaterEqual':
+      return f ? `select(0u, 1u, a >= b && !(${nanAny}))` : 'select(0u, 1u, a >= b)';
+    case 'logicalAnd':
+      return `select(0u, 1u, ${nz('a')} && ${nz('b')})`;
+    case 'logicalOr':
+      return `select(0u, 1u, ${nz('a')} || ${nz('b')})`;
+    default:
+      throw new Error(`webgpu: unknown binary op ${op}`);
   }
 }
 
@@ -219,10 +291,12 @@ function binaryExpr(op: string, t: WType): string {
 function broadcastShape(shapes: readonly (readonly number[])[]): number[] {
   const n = Math.max(...shapes.map((s) => s.length));
   const out = new Array<number>(n).fill(1);
-  for (const s of shapes) for (let i = 0; i < s.length; i++) {
-    const d = s[i], k = i + n - s.length;
-    if (d !== 1) out[k] = d;
-  }
+  for (const s of shapes)
+    for (let i = 0; i < s.length; i++) {
+      const d = s[i],
+        k = i + n - s.length;
+      if (d !== 1) out[k] = d;
+    }
   return out;
 }
 
@@ -232,7 +306,10 @@ function broadcastShape(shapes: readonly (readonly number[])[]): number[] {
  * single element, an offset variable otherwise) and the key letter.
  */
 function planBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[], u: Uniforms) {
-  const c = collapse(outShape, shapes.map((s) => broadcastStridesOf(s, outShape)));
+  const c = collapse(
+    outShape,
+    shapes.map((s) => broadcastStridesOf(s, outShape)),
+  );
   const rank = c.shape.length;
   const contig = contiguousStrides(c.shape);
   const kinds = c.strides.map((s) => (s.every((v, d) => v === contig[d]) ? 'f' : s.every((v) => v === 0) ? 's' : 'g'));
@@ -255,7 +332,9 @@ function binaryKernel(op: string) {
   return (inputs: readonly TensorInfo[], attrs: DTypeAttrs, be: WebGpuBackend): TensorInfo => {
     const [a, b] = inputs;
     const dtype = attrs?.dtype ?? a.dtype;
-    const t = wtype(dtype, op), ta = wtype(a.dtype, op), tb = wtype(b.dtype, op);
+    const t = wtype(dtype, op),
+      ta = wtype(a.dtype, op),
+      tb = wtype(b.dtype, op);
     const outDtype: DType = cmp ? 'uint8' : dtype;
     const shape = broadcastShape([a.shape, b.shape]);
     const o = be.out(shape, outDtype);
@@ -263,11 +342,15 @@ function binaryKernel(op: string) {
     const u = new Uniforms();
     const wg = be.wgSize;
     const [gx, gy] = be.grid(Math.ceil(n / wg));
-    const nW = u.u(n), gW = u.u(gx);
+    const nW = u.u(n),
+      gW = u.u(gx);
     const plan = planBroadcast(shape, [a.shape, b.shape], u);
     be.dispatch({
       key: `binary:${op}:${a.dtype}:${b.dtype}:${dtype}:${plan.key}`,
-      inputs: [a.dataId as GpuData, b.dataId as GpuData], outputs: [o.data], uniforms: u, workgroups: [n === 0 ? 0 : gx, gy],
+      inputs: [a.dataId as GpuData, b.dataId as GpuData],
+      outputs: [o.data],
+      uniforms: u,
+      workgroups: [n === 0 ? 0 : gx, gy],
       wgsl: () => `${F32_HELPERS}${BINARY_HELPERS}
 ${roDecl(0, 'A', ta)}${roDecl(1, 'B', tb)}${rwDecl(2, 'Y', cmp ? 'u32' : t)}${uniformDecl(3, u.vec4s)}
 @compute @workgroup_size(${wg})
@@ -283,24 +366,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   };
 }
 
-
 const whereKernel: GpuKernel<'where'> = (inputs, attrs, be) => {
   const [c, a, b] = inputs;
   const dtype = attrs?.dtype ?? a.dtype;
-  const t = wtype(dtype, 'where'), tc = wtype(c.dtype, 'where');
+  const t = wtype(dtype, 'where'),
+    tc = wtype(c.dtype, 'where');
   const shape = broadcastShape([c.shape, a.shape, b.shape]);
   const o = be.out(shape, dtype);
   const n = o.data.size;
   const u = new Uniforms();
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx);
+  const nW = u.u(n),
+    gW = u.u(gx);
   const plan = planBroadcast(shape, [c.shape, a.shape, b.shape], u);
   // NaN counts as true, -0 as false (the CPU tests `!== 0`).
   const cond = tc === 'f32' ? `is_nonzero_f(C[${plan.index[0]}])` : `C[${plan.index[0]}] != ${tc}(0)`;
   be.dispatch({
     key: `where:${c.dtype}:${a.dtype}:${b.dtype}:${dtype}:${plan.key}`,
-    inputs: [c.dataId as GpuData, a.dataId as GpuData, b.dataId as GpuData], outputs: [o.data], uniforms: u,
+    inputs: [c.dataId as GpuData, a.dataId as GpuData, b.dataId as GpuData],
+    outputs: [o.data],
+    uniforms: u,
     workgroups: [n === 0 ? 0 : gx, gy],
     wgsl: () => `${F32_HELPERS}
 ${roDecl(0, 'C', tc)}${roDecl(1, 'A', wtype(a.dtype))}${roDecl(2, 'B', wtype(b.dtype))}${rwDecl(3, 'Y', t)}${uniformDecl(4, u.vec4s)}
@@ -316,14 +402,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 };
 
 export const elementwiseKernels = {
-  neg: unaryKernel('neg'), exp: unaryKernel('exp'), log: unaryKernel('log'), sqrt: unaryKernel('sqrt'), abs: unaryKernel('abs'),
-  sign: unaryKernel('sign'), relu: unaryKernel('relu'), sigmoid: unaryKernel('sigmoid'), tanh: unaryKernel('tanh'),
-  leakyRelu: unaryKernel('leakyRelu'), clamp: unaryKernel('clamp'), floor: unaryKernel('floor'),
+  neg: unaryKernel('neg'),
+  exp: unaryKernel('exp'),
+  log: unaryKernel('log'),
+  sqrt: unaryKernel('sqrt'),
+  abs: unaryKernel('abs'),
+  sign: unaryKernel('sign'),
+  relu: unaryKernel('relu'),
+  sigmoid: unaryKernel('sigmoid'),
+  tanh: unaryKernel('tanh'),
+  leakyRelu: unaryKernel('leakyRelu'),
+  clamp: unaryKernel('clamp'),
+  floor: unaryKernel('floor'),
   cast: castKernel,
-  add: binaryKernel('add'), sub: binaryKernel('sub'), mul: binaryKernel('mul'), div: binaryKernel('div'), pow: binaryKernel('pow'),
-  maximum: binaryKernel('maximum'), minimum: binaryKernel('minimum'),
-  equal: binaryKernel('equal'), notEqual: binaryKernel('notEqual'), less: binaryKernel('less'), lessEqual: binaryKernel('lessEqual'),
-  greater: binaryKernel('greater'), greaterEqual: binaryKernel('greaterEqual'),
-  logicalAnd: binaryKernel('logicalAnd'), logicalOr: binaryKernel('logicalOr'),
+  add: binaryKernel('add'),
+  sub: binaryKernel('sub'),
+  mul: binaryKernel('mul'),
+  div: binaryKernel('div'),
+  pow: binaryKernel('pow'),
+  maximum: binaryKernel('maximum'),
+  minimum: binaryKernel('minimum'),
+  equal: binaryKernel('equal'),
+  notEqual: binaryKernel('notEqual'),
+  less: binaryKernel('less'),
+  lessEqual: binaryKernel('lessEqual'),
+  greater: binaryKernel('greater'),
+  greaterEqual: binaryKernel('greaterEqual'),
+  logicalAnd: binaryKernel('logicalAnd'),
+  logicalOr: binaryKernel('logicalOr'),
   where: whereKernel,
 } satisfies Partial<GpuKernelTable>;

@@ -29,7 +29,13 @@ import { Uniforms, roDecl, rwDecl, uniformDecl, uw } from '../wgsl.js';
  * minimum of compatibility mode), and uniforms go in one block.
  */
 
-export interface Tile { bm: number; bn: number; bk: number; tm: number; tn: number }
+export interface Tile {
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
 
 export interface Operand {
   /** Consecutive threads load consecutive k (true) or consecutive rows (A) / columns (B) (false). */
@@ -40,12 +46,17 @@ export interface Operand {
   load: (g: string, k: string, s: string) => string;
 }
 
-export interface Binding { name: string; data: GpuData }
+export interface Binding {
+  name: string;
+  data: GpuData;
+}
 
 export interface GemmPlan {
   /** Pipeline key prefix: must determine every generated line except the tile (added here). */
   key: string;
-  M: number; N: number; K: number;
+  M: number;
+  N: number;
+  K: number;
   /** Appends the plan's uniform words (the same layout for every dispatch of one key). */
   words: (u: Uniforms) => void;
   /** WGSL helper functions (may read `prm`). */
@@ -93,7 +104,11 @@ const threads = (t: Tile) => (t.bm / t.tm) * (t.bn / t.tn);
 
 function fits(be: WebGpuBackend, t: Tile): boolean {
   const nt = threads(t);
-  return nt <= be.limits.maxInvocations && nt <= be.limits.maxSizeX && (t.bm + t.bn) * t.bk * 4 <= be.limits.maxWorkgroupStorage;
+  return (
+    nt <= be.limits.maxInvocations &&
+    nt <= be.limits.maxSizeX &&
+    (t.bm + t.bn) * t.bk * 4 <= be.limits.maxWorkgroupStorage
+  );
 }
 
 /**
@@ -104,14 +119,18 @@ function fits(be: WebGpuBackend, t: Tile): boolean {
  * dominant cost of an implicit GEMM).
  */
 export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
-  let best: Tile | null = null, bestScore = Infinity;
+  let best: Tile | null = null,
+    bestScore = Infinity;
   for (const t of TILES) {
     if (!fits(be, t)) continue;
     const padded = Math.ceil(M / t.bm) * t.bm * Math.ceil(N / t.bn) * t.bn;
     const score = padded * (1 + 0.5 * (1 / t.tm + 1 / t.tn) + 8 * (1 / t.bm + 1 / t.bn));
-    if (score < bestScore) { best = t; bestScore = score; }
+    if (score < bestScore) {
+      best = t;
+      bestScore = score;
+    }
   }
-  if (!best) throw new Error('webgpu: no GEMM tile fits this device\'s workgroup limits');
+  if (!best) throw new Error("webgpu: no GEMM tile fits this device's workgroup limits");
   return best;
 }
 
@@ -125,30 +144,54 @@ export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
 export function isSoftwareAdapter(be: WebGpuBackend): boolean {
   // LARGO_WEBGPU_UNROLL=1 forces the GPU variant (constant bounds), so that a software adapter can test it too.
   if (typeof process !== 'undefined' && process.env?.LARGO_WEBGPU_UNROLL === '1') return false;
-  return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${be.info.device} ${be.info.description} ${be.info.architecture}`);
+  return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
+    `${be.info.device} ${be.info.description} ${be.info.architecture}`,
+  );
 }
 
-interface Words { M: number; N: number; K: number; RT: number; gx: number; chunk: number; slotsA: number; slotsB: number; bk: number }
+interface Words {
+  M: number;
+  N: number;
+  K: number;
+  RT: number;
+  gx: number;
+  chunk: number;
+  slotsA: number;
+  slotsB: number;
+  bk: number;
+}
 
 /** WGSL of the tiled kernel. `w` holds the word indices appended by `gemm`. */
 function gemmWgsl(p: GemmPlan, t: Tile, u: Uniforms, w: Words, split: boolean, soft: boolean): string {
-  const nt = threads(t), TX = t.bn / t.tn, TY = t.bm / t.tm;
-  const M = uw(w.M), N = uw(w.N), K = uw(w.K);
+  const nt = threads(t),
+    TX = t.bn / t.tn,
+    TY = t.bm / t.tm;
+  const M = uw(w.M),
+    N = uw(w.N),
+    K = uw(w.K);
   const bound = (n: number, word: number) => (soft ? uw(word) : `${n}u`);
   const lines: string[] = [];
   const loop: string[] = [];
-  for (const [name, op, ext, extW, orig] of [['A', p.A, t.bm, M, 'row0'], ['B', p.B, t.bn, N, 'col0']] as const) {
+  for (const [name, op, ext, extW, orig] of [
+    ['A', p.A, t.bm, M, 'row0'],
+    ['B', p.B, t.bn, N, 'col0'],
+  ] as const) {
     const slots = Math.ceil((ext * t.bk) / nt);
     const exact = (ext * t.bk) % nt === 0;
     const shared = !op.kFast && nt % ext === 0;
     const sm = name === 'A' ? 'As' : 'Bs';
-    const slot = (l: string) => [
-      `let slE = lid + ${l} * ${nt}u;`,
-      op.kFast ? `let slK = slE % ${t.bk}u; let slM = slE / ${t.bk}u;` : `let slM = slE % ${ext}u; let slK = slE / ${ext}u;`,
-      `let slG = ${orig} + slM;`,
-    ].join(' ');
+    const slot = (l: string) =>
+      [
+        `let slE = lid + ${l} * ${nt}u;`,
+        op.kFast
+          ? `let slK = slE % ${t.bk}u; let slM = slE / ${t.bk}u;`
+          : `let slM = slE % ${ext}u; let slK = slE / ${ext}u;`,
+        `let slG = ${orig} + slM;`,
+      ].join(' ');
     // The row/column index is clamped, so that a setup never decodes an out-of-range one (its loads are skipped anyway).
-    const setup = op.setup ? `let slC${name} = min(slG, ${extW} - 1u);\n      ${op.setup(`slC${name}`, name)}` : `let slC${name} = min(slG, ${extW} - 1u);`;
+    const setup = op.setup
+      ? `let slC${name} = min(slG, ${extW} - 1u);\n      ${op.setup(`slC${name}`, name)}`
+      : `let slC${name} = min(slG, ${extW} - 1u);`;
     if (shared) {
       // Every slot of a thread has the same row/column: decode it once, before the K loop.
       lines.push(`let slC${name} = min(${orig} + lid % ${ext}u, ${extW} - 1u);`);
@@ -165,16 +208,22 @@ function gemmWgsl(p: GemmPlan, t: Tile, u: Uniforms, w: Words, split: boolean, s
       ${sm}[slK * ${ext}u + slM] = v;
     }`);
   }
-  const acc: string[] = [], fma: string[] = [], aR: string[] = [], bR: string[] = [], st: string[] = [];
+  const acc: string[] = [],
+    fma: string[] = [],
+    aR: string[] = [],
+    bR: string[] = [],
+    st: string[] = [];
   for (let i = 0; i < t.tm; i++) aR.push(`let a${i} = As[kk * ${t.bm}u + ty + ${i * TY}u];`);
   for (let j = 0; j < t.tn; j++) bR.push(`let b${j} = Bs[kk * ${t.bn}u + tx + ${j * TX}u];`);
-  for (let i = 0; i < t.tm; i++) for (let j = 0; j < t.tn; j++) {
-    acc.push(`var c${i}_${j} = 0.0f;`);
-    fma.push(`c${i}_${j} = c${i}_${j} + a${i} * b${j};`);
-  }
+  for (let i = 0; i < t.tm; i++)
+    for (let j = 0; j < t.tn; j++) {
+      acc.push(`var c${i}_${j} = 0.0f;`);
+      fma.push(`c${i}_${j} = c${i}_${j} + a${i} * b${j};`);
+    }
   for (let i = 0; i < t.tm; i++) {
     for (let j = 0; j < t.tn; j++) {
-      const m = `(row0 + ty + ${i * TY}u)`, n = `(col0 + tx + ${j * TX}u)`;
+      const m = `(row0 + ty + ${i * TY}u)`,
+        n = `(col0 + tx + ${j * TX}u)`;
       const s = split ? `P[(wid.z * ${M} + m) * ${N} + n] = c${i}_${j};` : p.store('m', 'n', `c${i}_${j}`);
       st.push(`{ let m = ${m}; let n = ${n}; if (m < ${M} && n < ${N}) { ${s} } }`);
     }
@@ -203,12 +252,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${lines.join('\n  ')}
   ${acc.join(' ')}
   for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${t.bk}u) {
-    ${p.kFields ? `if (lid < ${t.bk}u && k0 + lid < kEnd) {
+    ${
+      p.kFields
+        ? `if (lid < ${t.bk}u && k0 + lid < kEnd) {
       let gk = k0 + lid;
       ${p.kFields.decode('gk')}
       ${p.kFields.names.map((f) => `kf_${f}[lid] = ${f};`).join(' ')}
     }
-    workgroupBarrier();` : ''}
+    workgroupBarrier();`
+        : ''
+    }
     ${loop.join('\n    ')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${bound(t.bk, w.bk)}; kk = kk + 1u) {
@@ -230,7 +283,8 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
   const { M, N, K } = p;
   if (M === 0 || N === 0) return;
   const t = pickTile(be, M, N);
-  const RT = Math.ceil(M / t.bm), CT = Math.ceil(N / t.bn);
+  const RT = Math.ceil(M / t.bm),
+    CT = Math.ceil(N / t.bn);
   const tiles = RT * CT;
   const [gx, gy] = be.grid(tiles);
   // Split-K when the tiles alone leave the GPU idle and each chunk keeps ≥ 256 k.
@@ -241,22 +295,35 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
   }
   let chunk = Math.max(t.bk, Math.ceil(K / chunks / t.bk) * t.bk);
   chunks = Math.max(1, Math.ceil(K / chunk));
-  if (K === 0) { chunk = 0; chunks = 1; }
+  if (K === 0) {
+    chunk = 0;
+    chunks = 1;
+  }
   const split = chunks > 1;
   const u = new Uniforms();
   p.words(u);
   const nt = threads(t);
   const w: Words = {
-    M: u.u(M), N: u.u(N), K: u.u(K), RT: u.u(RT), gx: u.u(gx), chunk: u.u(chunk),
-    slotsA: u.u(Math.ceil((t.bm * t.bk) / nt)), slotsB: u.u(Math.ceil((t.bn * t.bk) / nt)), bk: u.u(t.bk),
+    M: u.u(M),
+    N: u.u(N),
+    K: u.u(K),
+    RT: u.u(RT),
+    gx: u.u(gx),
+    chunk: u.u(chunk),
+    slotsA: u.u(Math.ceil((t.bm * t.bk) / nt)),
+    slotsB: u.u(Math.ceil((t.bn * t.bk) / nt)),
+    bk: u.u(t.bk),
   };
   const soft = isSoftwareAdapter(be);
   const tk = `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}:w${u.length}`;
-  if (p.loadInputs.length + (p.epiInputs?.length ?? 0) + 1 > 4) throw new Error(`webgpu: ${p.key} would bind more than 4 storage buffers`);
+  if (p.loadInputs.length + (p.epiInputs?.length ?? 0) + 1 > 4)
+    throw new Error(`webgpu: ${p.key} would bind more than 4 storage buffers`);
   if (!split) {
     be.dispatch({
       key: `igemm:${p.key}:${tk}`,
-      inputs: [...p.loadInputs.map((x) => x.data), ...(p.epiInputs ?? []).map((x) => x.data)], outputs: [p.out], uniforms: u,
+      inputs: [...p.loadInputs.map((x) => x.data), ...(p.epiInputs ?? []).map((x) => x.data)],
+      outputs: [p.out],
+      uniforms: u,
       workgroups: [gx, gy, 1],
       wgsl: () => gemmWgsl(p, t, u, w, false, soft),
     });
@@ -266,7 +333,9 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
   try {
     be.dispatch({
       key: `igemm:${p.key}:${tk}:split`,
-      inputs: p.loadInputs.map((x) => x.data), outputs: [partial], uniforms: u,
+      inputs: p.loadInputs.map((x) => x.data),
+      outputs: [partial],
+      uniforms: u,
       workgroups: [gx, gy, chunks],
       wgsl: () => gemmWgsl(p, t, u, w, true, soft),
     });
@@ -278,10 +347,16 @@ export function gemm(be: WebGpuBackend, p: GemmPlan): void {
     const [fx, fy] = be.grid(Math.ceil(total / wg));
     const fw = { M: v.u(M), N: v.u(N), chunks: v.u(chunks), gx: v.u(fx) };
     let b = 0;
-    const decl = [roDecl(b++, 'P', 'f32'), ...(p.epiInputs ?? []).map((x) => roDecl(b++, x.name, 'f32')), rwDecl(b++, 'Y', 'f32')].join('');
+    const decl = [
+      roDecl(b++, 'P', 'f32'),
+      ...(p.epiInputs ?? []).map((x) => roDecl(b++, x.name, 'f32')),
+      rwDecl(b++, 'Y', 'f32'),
+    ].join('');
     be.dispatch({
       key: `igemm:${p.key}:finalize:w${v.length}`,
-      inputs: [partial, ...(p.epiInputs ?? []).map((x) => x.data)], outputs: [p.out], uniforms: v,
+      inputs: [partial, ...(p.epiInputs ?? []).map((x) => x.data)],
+      outputs: [p.out],
+      uniforms: v,
       workgroups: [fx, fy],
       wgsl: () => `${decl}${uniformDecl(b, v.vec4s)}
 ${p.helpers ?? ''}

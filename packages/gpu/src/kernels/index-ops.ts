@@ -23,21 +23,28 @@ import { launch1d } from './launch.js';
  * list given as numbers, or on the CPU, is still checked by the op).
  */
 
-
 const indexSelectKernel: GpuKernel<'indexSelect'> = (inputs, attrs, be) => {
   const [x, ix] = inputs;
   wtype(x.dtype, 'indexSelect');
   const ax = attrs.axis;
   const K = sizeOf(ix.shape);
-  const shape = [...x.shape]; shape[ax] = K;
+  const shape = [...x.shape];
+  shape[ax] = K;
   const o = be.out(shape, x.dtype);
-  const n = x.shape[ax], inner = sizeOf(x.shape.slice(ax + 1));
+  const n = x.shape[ax],
+    inner = sizeOf(x.shape.slice(ax + 1));
   let W: Record<string, string> = {};
-  const words = (u: Uniforms) => { W = { n: uw(u.u(n)), K: uw(u.u(K)), inner: uw(u.u(inner)) }; };
+  const words = (u: Uniforms) => {
+    W = { n: uw(u.u(n)), K: uw(u.u(K)), inner: uw(u.u(inner)) };
+  };
   launch1d(be, o.data.size, {
     key: 'indexSelect',
-    inputs: [{ name: 'X', data: x.dataId as GpuData, type: 'u32' }, { name: 'IX', data: ix.dataId as GpuData, type: 'i32' }],
-    outputs: [{ name: 'Y', data: o.data, type: 'u32' }], words,
+    inputs: [
+      { name: 'X', data: x.dataId as GpuData, type: 'u32' },
+      { name: 'IX', data: ix.dataId as GpuData, type: 'i32' },
+    ],
+    outputs: [{ name: 'Y', data: o.data, type: 'u32' }],
+    words,
     body: () => `let n = ${W.n}; let inner = ${W.inner};
   if (n == 0u) { Y[idx] = 0u; return; }
   let c = idx % inner; let t = idx / inner; let k = t % ${W.K}; let a = t / ${W.K};
@@ -54,15 +61,20 @@ const indexAddKernel: GpuKernel<'indexAdd'> = (inputs, attrs, be) => {
   const K = sizeOf(ix.shape);
   const o = be.out(attrs.shape, src.dtype);
   if (o.data.size === 0) return o.info;
-  const n = attrs.shape[ax], inner = sizeOf(attrs.shape.slice(ax + 1));
+  const n = attrs.shape[ax],
+    inner = sizeOf(attrs.shape.slice(ax + 1));
   // meta = [starts (n + 1) | source rows grouped by output row (K)]
   const meta = be.alloc('int32', n + 1 + K);
   try {
     let W: Record<string, string> = {};
-    const words = (u: Uniforms) => { W = { n: uw(u.u(n)), K: uw(u.u(K)), inner: uw(u.u(inner)) }; };
+    const words = (u: Uniforms) => {
+      W = { n: uw(u.u(n)), K: uw(u.u(K)), inner: uw(u.u(inner)) };
+    };
     launch1d(be, n + 1, {
       key: 'indexAdd:lists',
-      inputs: [{ name: 'IX', data: ix.dataId as GpuData, type: 'i32' }], outputs: [{ name: 'MT', data: meta, type: 'u32' }], words,
+      inputs: [{ name: 'IX', data: ix.dataId as GpuData, type: 'i32' }],
+      outputs: [{ name: 'MT', data: meta, type: 'u32' }],
+      words,
       helpers: () => `fn row_of(k: u32) -> u32 { return u32(clamp(IX[k], 0i, i32(${W.n}) - 1i)); }`,
       body: () => `let n = ${W.n}; let K = ${W.K};
   var start = 0u;
@@ -75,8 +87,12 @@ const indexAddKernel: GpuKernel<'indexAdd'> = (inputs, attrs, be) => {
     const add = t === 'u32' ? '(s + v) & 255u' : 's + v';
     launch1d(be, o.data.size, {
       key: `indexAdd:sum:${t}`,
-      inputs: [{ name: 'SRC', data: src.dataId as GpuData, type: t }, { name: 'MT', data: meta, type: 'u32' }],
-      outputs: [{ name: 'Y', data: o.data, type: t }], words,
+      inputs: [
+        { name: 'SRC', data: src.dataId as GpuData, type: t },
+        { name: 'MT', data: meta, type: 'u32' },
+      ],
+      outputs: [{ name: 'Y', data: o.data, type: t }],
+      words,
       body: () => `let n = ${W.n}; let inner = ${W.inner};
   let c = idx % inner; let q = idx / inner; let j = q % n; let a = q / n;
   var s = ${t}(0);

@@ -27,8 +27,13 @@ const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
   const w = attrs.hasWeight ? inputs[k++] : null;
   const b = attrs.hasBias ? inputs[k++] : null;
   checkF32('instanceNorm', x, ...(w ? [w] : []), ...(b ? [b] : []));
-  const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2)), R = N * C;
-  const y = be.out(x.shape, 'float32'), mo = be.out([N, C], 'float32'), io = be.out([N, C], 'float32');
+  const N = x.shape[0],
+    C = x.shape[1],
+    S = sizeOf(x.shape.slice(2)),
+    R = N * C;
+  const y = be.out(x.shape, 'float32'),
+    mo = be.out([N, C], 'float32'),
+    io = be.out([N, C], 'float32');
   if (R === 0 || S === 0) return [y.info, mo.info, io.info];
   let chunks = rowChunks(R, S);
   const L = Math.ceil(S / chunks);
@@ -41,13 +46,23 @@ const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
       W = {
-        S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)), R: uw(u.u(R)), C: uw(u.u(C)), eps: uwf(u.f(attrs.eps)),
-        hw: uw(u.u(w ? 1 : 0)), hb: uw(u.u(b ? 1 : 0)), bAt: uw(u.u(w && b ? C : 0)),
+        S: uw(u.u(S)),
+        chunks: uw(u.u(chunks)),
+        L: uw(u.u(L)),
+        R: uw(u.u(R)),
+        C: uw(u.u(C)),
+        eps: uwf(u.f(attrs.eps)),
+        hw: uw(u.u(w ? 1 : 0)),
+        hb: uw(u.u(b ? 1 : 0)),
+        bAt: uw(u.u(w && b ? C : 0)),
       };
     };
     // Pass 1: the mean (hi) from chunk sums added in order.
     launchGroups(be, R * chunks, {
-      key: 'instanceNorm:sum', inputs: [{ name: 'X', data: gd(x) }], outputs: [{ name: 'P', data: partial }], words,
+      key: 'instanceNorm:sum',
+      inputs: [{ name: 'X', data: gd(x) }],
+      outputs: [{ name: 'P', data: partial }],
+      words,
       helpers: 'var<workgroup> sa: array<f32, WG>;',
       body: () => `let row = grp / ${W.chunks}; let k = grp % ${W.chunks};
   let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let base = row * ${W.S};
@@ -58,14 +73,23 @@ const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
   if (lid == 0u) { P[grp] = sa[0]; }`,
     });
     launch1d(be, R, {
-      key: 'instanceNorm:mean', inputs: [{ name: 'P', data: partial }], outputs: [{ name: 'ST', data: stats }], words,
+      key: 'instanceNorm:mean',
+      inputs: [{ name: 'P', data: partial }],
+      outputs: [{ name: 'ST', data: stats }],
+      words,
       body: () => `var s = 0.0f;
   for (var k = 0u; k < ${W.chunks}; k = k + 1u) { s = s + P[idx * ${W.chunks} + k]; }
   ST[2u * ${W.R} + idx] = s / f32(${W.S});`,
     });
     // Pass 2: Σd and Σd² about hi (corrected two-pass); lo = Σd/S refines the mean, so that x − mean keeps full precision.
     launchGroups(be, R * chunks, {
-      key: 'instanceNorm:dev', inputs: [{ name: 'X', data: gd(x) }, { name: 'ST', data: stats }], outputs: [{ name: 'P', data: partial }], words,
+      key: 'instanceNorm:dev',
+      inputs: [
+        { name: 'X', data: gd(x) },
+        { name: 'ST', data: stats },
+      ],
+      outputs: [{ name: 'P', data: partial }],
+      words,
       helpers: 'var<workgroup> sv: array<vec2<f32>, WG>;',
       body: () => `let row = grp / ${W.chunks}; let k = grp % ${W.chunks};
   let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let base = row * ${W.S};
@@ -77,7 +101,11 @@ const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
   if (lid == 0u) { P[grp * 2u] = sv[0].x; P[grp * 2u + 1u] = sv[0].y; }`,
     });
     launch1d(be, R, {
-      key: 'instanceNorm:var', inputs: [{ name: 'P', data: partial }], outputs: [{ name: 'ST', data: stats }], words, helpers: CLAMP0,
+      key: 'instanceNorm:var',
+      inputs: [{ name: 'P', data: partial }],
+      outputs: [{ name: 'ST', data: stats }],
+      words,
+      helpers: CLAMP0,
       body: () => `var sd = 0.0f; var sq = 0.0f;
   for (var k = 0u; k < ${W.chunks}; k = k + 1u) { sd = sd + P[(idx * ${W.chunks} + k) * 2u]; sq = sq + P[(idx * ${W.chunks} + k) * 2u + 1u]; }
   let S = f32(${W.S});
@@ -92,7 +120,13 @@ const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
     const affine = wb ?? (w ? gd(w) : b ? gd(b) : gd(x));
     launch1d(be, R * S, {
       key: 'instanceNorm:apply',
-      inputs: [{ name: 'X', data: gd(x) }, { name: 'ST', data: stats }, { name: 'WB', data: affine }], outputs: [{ name: 'Y', data: y.data }], words,
+      inputs: [
+        { name: 'X', data: gd(x) },
+        { name: 'ST', data: stats },
+        { name: 'WB', data: affine },
+      ],
+      outputs: [{ name: 'Y', data: y.data }],
+      words,
       body: () => `let row = idx / ${W.S}; let c = row % ${W.C};
   var scale = ST[${W.R} + row];
   if (${W.hw} != 0u) { scale = scale * WB[c]; }
@@ -103,7 +137,8 @@ const instanceNormKernel: GpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
     be.copyRange(stats, 0, mo.data, 0, R);
     be.copyRange(stats, R, io.data, 0, R);
   } finally {
-    be.free(partial); be.free(stats);
+    be.free(partial);
+    be.free(stats);
     if (wb) be.free(wb);
   }
   return [y.info, mo.info, io.info];
@@ -116,8 +151,13 @@ const instanceNormGradKernel: GpuKernel<'instanceNormGrad'> = (inputs, attrs, be
   const gm = attrs.hasStatGrads ? inputs[k++] : null;
   const gi = attrs.hasStatGrads ? inputs[k++] : null;
   checkF32('instanceNormGrad', ...inputs);
-  const N = x.shape[0], C = x.shape[1], S = sizeOf(x.shape.slice(2)), R = N * C;
-  const dxo = be.out(x.shape, 'float32'), dwo = be.out([C], 'float32'), dbo = be.out([C], 'float32');
+  const N = x.shape[0],
+    C = x.shape[1],
+    S = sizeOf(x.shape.slice(2)),
+    R = N * C;
+  const dxo = be.out(x.shape, 'float32'),
+    dwo = be.out([C], 'float32'),
+    dbo = be.out([C], 'float32');
   if (C === 0) return [dxo.info, dwo.info, dbo.info];
   let chunks = rowChunks(R, S);
   const L = Math.max(1, Math.ceil(S / chunks));
@@ -131,15 +171,29 @@ const instanceNormGradKernel: GpuKernel<'instanceNormGrad'> = (inputs, attrs, be
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
       W = {
-        S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)), R: uw(u.u(R)), C: uw(u.u(C)), N: uw(u.u(N)),
-        gmAt: uw(u.u(aux.at[2])), giAt: uw(u.u(aux.at[3])), wAt: uw(u.u(aux.at[4])), hw: uw(u.u(w ? 1 : 0)), hs: uw(u.u(gm ? 1 : 0)),
+        S: uw(u.u(S)),
+        chunks: uw(u.u(chunks)),
+        L: uw(u.u(L)),
+        R: uw(u.u(R)),
+        C: uw(u.u(C)),
+        N: uw(u.u(N)),
+        gmAt: uw(u.u(aux.at[2])),
+        giAt: uw(u.u(aux.at[3])),
+        wAt: uw(u.u(aux.at[4])),
+        hw: uw(u.u(w ? 1 : 0)),
+        hs: uw(u.u(gm ? 1 : 0)),
       };
     };
     if (R > 0 && S > 0) {
       launchGroups(be, R * chunks, {
         key: 'instanceNormGrad:chunk',
-        inputs: [{ name: 'DY', data: gd(dy) }, { name: 'X', data: gd(x) }, { name: 'AUX', data: aux.buf }],
-        outputs: [{ name: 'P', data: partial }], words,
+        inputs: [
+          { name: 'DY', data: gd(dy) },
+          { name: 'X', data: gd(x) },
+          { name: 'AUX', data: aux.buf },
+        ],
+        outputs: [{ name: 'P', data: partial }],
+        words,
         helpers: 'var<workgroup> sv: array<vec4<f32>, WG>;',
         body: () => `let row = grp / ${W.chunks}; let k = grp % ${W.chunks};
   let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let base = row * ${W.S};
@@ -153,8 +207,15 @@ const instanceNormGradKernel: GpuKernel<'instanceNormGrad'> = (inputs, attrs, be
     }
     launch1d(be, C, {
       key: 'instanceNormGrad:rows',
-      inputs: [{ name: 'P', data: partial }, { name: 'AUX', data: aux.buf }],
-      outputs: [{ name: 'RC', data: rowc }, { name: 'DWDB', data: dwdb }], words,
+      inputs: [
+        { name: 'P', data: partial },
+        { name: 'AUX', data: aux.buf },
+      ],
+      outputs: [
+        { name: 'RC', data: rowc },
+        { name: 'DWDB', data: dwdb },
+      ],
+      words,
       body: () => `let c = idx; let S = f32(${W.S});
   var dw = 0.0f; var db = 0.0f;
   for (var n = 0u; n < ${W.N}; n = n + 1u) {
@@ -179,15 +240,23 @@ const instanceNormGradKernel: GpuKernel<'instanceNormGrad'> = (inputs, attrs, be
     });
     launch1d(be, R * S, {
       key: 'instanceNormGrad:dx',
-      inputs: [{ name: 'DY', data: gd(dy) }, { name: 'X', data: gd(x) }, { name: 'RC', data: rowc }],
-      outputs: [{ name: 'DX', data: dxo.data }], words,
+      inputs: [
+        { name: 'DY', data: gd(dy) },
+        { name: 'X', data: gd(x) },
+        { name: 'RC', data: rowc },
+      ],
+      outputs: [{ name: 'DX', data: dxo.data }],
+      words,
       body: () => `let r = (idx / ${W.S}) * 4u;
   DX[idx] = RC[r] * DY[idx] - RC[r + 1u] - (X[idx] - RC[r + 3u]) * RC[r + 2u];`,
     });
     be.copyRange(dwdb, 0, dwo.data, 0, C);
     be.copyRange(dwdb, C, dbo.data, 0, C);
   } finally {
-    be.free(aux.buf); be.free(partial); be.free(rowc); be.free(dwdb);
+    be.free(aux.buf);
+    be.free(partial);
+    be.free(rowc);
+    be.free(dwdb);
   }
   return [dxo.info, dwo.info, dbo.info];
 };

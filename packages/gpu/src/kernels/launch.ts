@@ -10,7 +10,11 @@ import { F32_HELPERS, Uniforms, roDecl, rwDecl, uniformDecl, uw, type WType } fr
  * of compatibility mode).
  */
 
-export interface Buf { name: string; data: GpuData; type?: WType }
+export interface Buf {
+  name: string;
+  data: GpuData;
+  type?: WType;
+}
 
 export interface LaunchSpec {
   /** Pipeline key: must determine every generated line (the uniform size is added here). */
@@ -30,11 +34,13 @@ function decls(spec: LaunchSpec, u: Uniforms): string {
   const d: string[] = [];
   for (const x of spec.inputs) d.push(roDecl(b++, x.name, x.type ?? 'f32'));
   for (const x of spec.outputs) d.push(rwDecl(b++, x.name, x.type ?? 'f32'));
-  if (spec.inputs.length + spec.outputs.length > 4) throw new Error(`webgpu: ${spec.key} would bind more than 4 storage buffers`);
+  if (spec.inputs.length + spec.outputs.length > 4)
+    throw new Error(`webgpu: ${spec.key} would bind more than 4 storage buffers`);
   return `${F32_HELPERS}${d.join('')}${uniformDecl(b, u.vec4s)}`;
 }
 
-const helpersOf = (spec: LaunchSpec): string => (typeof spec.helpers === 'function' ? spec.helpers() : spec.helpers ?? '');
+const helpersOf = (spec: LaunchSpec): string =>
+  typeof spec.helpers === 'function' ? spec.helpers() : (spec.helpers ?? '');
 
 /** A thread per index in [0, n): the body sees `idx` (u32). */
 export function launch1d(be: WebGpuBackend, n: number, spec: LaunchSpec): void {
@@ -43,10 +49,14 @@ export function launch1d(be: WebGpuBackend, n: number, spec: LaunchSpec): void {
   spec.words?.(u);
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx);
+  const nW = u.u(n),
+    gW = u.u(gx);
   be.dispatch({
     key: `${spec.key}:t${wg}:w${u.length}`,
-    inputs: spec.inputs.map((x) => x.data), outputs: spec.outputs.map((x) => x.data), uniforms: u, workgroups: [gx, gy],
+    inputs: spec.inputs.map((x) => x.data),
+    outputs: spec.outputs.map((x) => x.data),
+    uniforms: u,
+    workgroups: [gx, gy],
     wgsl: () => `${decls(spec, u)}
 ${helpersOf(spec)}
 @compute @workgroup_size(${wg})
@@ -75,10 +85,14 @@ export function launchGroups(be: WebGpuBackend, groups: number, spec: LaunchSpec
   const u = new Uniforms();
   spec.words?.(u);
   const [gx, gy] = be.grid(groups);
-  const nW = u.u(groups), gW = u.u(gx);
+  const nW = u.u(groups),
+    gW = u.u(gx);
   be.dispatch({
     key: `${spec.key}:g${wg}:w${u.length}`,
-    inputs: spec.inputs.map((x) => x.data), outputs: spec.outputs.map((x) => x.data), uniforms: u, workgroups: [gx, gy],
+    inputs: spec.inputs.map((x) => x.data),
+    outputs: spec.outputs.map((x) => x.data),
+    uniforms: u,
+    workgroups: [gx, gy],
     wgsl: () => `${decls(spec, u)}
 const WG: u32 = ${wg}u;
 ${helpersOf(spec)}
@@ -108,7 +122,8 @@ export function rowChunks(rows: number, len: number): number {
 
 /** The WebGPU kernels compute in f32 only: any other dtype is an error naming the op. */
 export function checkF32(op: string, ...ts: TensorInfo[]): void {
-  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: the webgpu kernel takes float32 tensors, got ${t.dtype}`);
+  for (const t of ts)
+    if (t.dtype !== 'float32') throw new Error(`${op}: the webgpu kernel takes float32 tensors, got ${t.dtype}`);
 }
 
 /** The GPU storage behind a kernel input. */
@@ -118,8 +133,13 @@ export const gd = (t: TensorInfo) => t.dataId as GpuData;
 export function pack(be: WebGpuBackend, parts: (TensorInfo | null | undefined)[]): { buf: GpuData; at: number[] } {
   const at: number[] = [];
   let n = 0;
-  for (const p of parts) { at.push(n); n += p ? sizeOf(p.shape) : 0; }
+  for (const p of parts) {
+    at.push(n);
+    n += p ? sizeOf(p.shape) : 0;
+  }
   const buf = be.alloc('float32', Math.max(n, 1));
-  parts.forEach((p, i) => { if (p) be.copyRange(gd(p), 0, buf, at[i], sizeOf(p.shape)); });
+  parts.forEach((p, i) => {
+    if (p) be.copyRange(gd(p), 0, buf, at[i], sizeOf(p.shape));
+  });
   return { buf, at };
 }

@@ -1,6 +1,17 @@
 import { type DType, type TensorInfo } from '@largo/core';
 import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
-import { Uniforms, broadcastStridesOf, collapse, contiguousStrides, linearIndex, offsetsCode, roDecl, rwDecl, uniformDecl, uw } from '../wgsl.js';
+import {
+  Uniforms,
+  broadcastStridesOf,
+  collapse,
+  contiguousStrides,
+  linearIndex,
+  offsetsCode,
+  roDecl,
+  rwDecl,
+  uniformDecl,
+  uw,
+} from '../wgsl.js';
 
 /*
  * Layout kernels move 32-bit words and never look at them, so one shader
@@ -11,20 +22,36 @@ import { Uniforms, broadcastStridesOf, collapse, contiguousStrides, linearIndex,
  */
 
 /** out (shape `shape`) = x gathered with per-axis `strides` from element `offset`. */
-export function gather(be: WebGpuBackend, x: GpuData, out: GpuData, shape: readonly number[], strides: readonly number[], offset: number): void {
+export function gather(
+  be: WebGpuBackend,
+  x: GpuData,
+  out: GpuData,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): void {
   const n = out.size;
   if (n === 0) return;
   const c = collapse(shape, [strides]);
   const rank = c.shape.length;
-  if (rank === 0 || (rank === 1 && c.strides[0][0] === 1)) { be.copyRange(x, offset, out, 0, n); return; }
+  if (rank === 0 || (rank === 1 && c.strides[0][0] === 1)) {
+    be.copyRange(x, offset, out, 0, n);
+    return;
+  }
   const u = new Uniforms();
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx), offW = u.u(offset);
-  const shapeAt = u.us(c.shape), strideAt = u.us(c.strides[0]);
+  const nW = u.u(n),
+    gW = u.u(gx),
+    offW = u.u(offset);
+  const shapeAt = u.us(c.shape),
+    strideAt = u.us(c.strides[0]);
   be.dispatch({
     key: `gather:${rank}`,
-    inputs: [x], outputs: [out], uniforms: u, workgroups: [gx, gy],
+    inputs: [x],
+    outputs: [out],
+    uniforms: u,
+    workgroups: [gx, gy],
     wgsl: () => `${roDecl(0, 'X', 'u32')}${rwDecl(1, 'Y', 'u32')}${uniformDecl(2, u.vec4s)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -40,7 +67,14 @@ const permuteKernel: GpuKernel<'permute'> = (inputs, attrs, be) => {
   const st = contiguousStrides(x.shape);
   const shape = attrs.perm.map((p) => x.shape[p]);
   const o = be.out(shape, x.dtype);
-  gather(be, x.dataId as GpuData, o.data, shape, attrs.perm.map((p) => st[p]), 0);
+  gather(
+    be,
+    x.dataId as GpuData,
+    o.data,
+    shape,
+    attrs.perm.map((p) => st[p]),
+    0,
+  );
   return o.info;
 };
 
@@ -55,7 +89,10 @@ const sliceKernel: GpuKernel<'slice'> = (inputs, attrs, be) => {
 
 const broadcastToKernel: GpuKernel<'broadcastTo'> = (inputs, attrs, be) => {
   const x = inputs[0];
-  if (attrs.shape.length < x.shape.length || x.shape.some((d, i) => d !== 1 && d !== attrs.shape[i + attrs.shape.length - x.shape.length])) {
+  if (
+    attrs.shape.length < x.shape.length ||
+    x.shape.some((d, i) => d !== 1 && d !== attrs.shape[i + attrs.shape.length - x.shape.length])
+  ) {
     throw new Error(`broadcastTo: cannot broadcast [${x.shape.join(', ')}] to [${attrs.shape.join(', ')}]`);
   }
   const o = be.out(attrs.shape, x.dtype);
@@ -81,17 +118,27 @@ const padKernel: GpuKernel<'pad'> = (inputs, attrs, be) => {
   const u = new Uniforms();
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx), valW = u.u(constantBits(attrs.value ?? 0, x.dtype));
-  const outAt = u.us(shape), beforeAt = u.us(attrs.pads.map((p) => p[0])), inAt = u.us(x.shape), strideAt = u.us(contiguousStrides(x.shape));
+  const nW = u.u(n),
+    gW = u.u(gx),
+    valW = u.u(constantBits(attrs.value ?? 0, x.dtype));
+  const outAt = u.us(shape),
+    beforeAt = u.us(attrs.pads.map((p) => p[0])),
+    inAt = u.us(x.shape),
+    strideAt = u.us(contiguousStrides(x.shape));
   const lines: string[] = ['var rem = idx;', 'var src = 0u;', 'var inside = true;'];
   for (let d = rank - 1; d >= 0; d--) {
     lines.push(`{ let c = rem % ${uw(outAt + d)}; rem = rem / ${uw(outAt + d)};`);
     // c - before wraps to a huge u32 when c < before, so one comparison tests both sides.
-    lines.push(`  let ci = c - ${uw(beforeAt + d)}; if (ci >= ${uw(inAt + d)}) { inside = false; } src = src + ci * ${uw(strideAt + d)}; }`);
+    lines.push(
+      `  let ci = c - ${uw(beforeAt + d)}; if (ci >= ${uw(inAt + d)}) { inside = false; } src = src + ci * ${uw(strideAt + d)}; }`,
+    );
   }
   be.dispatch({
     key: `pad:${rank}`,
-    inputs: [x.dataId as GpuData], outputs: [o.data], uniforms: u, workgroups: [gx, gy],
+    inputs: [x.dataId as GpuData],
+    outputs: [o.data],
+    uniforms: u,
+    workgroups: [gx, gy],
     wgsl: () => `${roDecl(0, 'X', 'u32')}${rwDecl(1, 'Y', 'u32')}${uniformDecl(2, u.vec4s)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -104,17 +151,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 };
 
 /** Y[dstOff + r·dstStride + c] = X[r·cols + c] for r < rows, c < cols. */
-function copyBand(be: WebGpuBackend, x: GpuData, out: GpuData, rows: number, cols: number, dstStride: number, dstOff: number): void {
+function copyBand(
+  be: WebGpuBackend,
+  x: GpuData,
+  out: GpuData,
+  rows: number,
+  cols: number,
+  dstStride: number,
+  dstOff: number,
+): void {
   const n = rows * cols;
   if (n === 0) return;
-  if (rows === 1 || cols === dstStride) { be.copyRange(x, 0, out, dstOff, n); return; }
+  if (rows === 1 || cols === dstStride) {
+    be.copyRange(x, 0, out, dstOff, n);
+    return;
+  }
   const u = new Uniforms();
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx), colsW = u.u(cols), strideW = u.u(dstStride), offW = u.u(dstOff);
+  const nW = u.u(n),
+    gW = u.u(gx),
+    colsW = u.u(cols),
+    strideW = u.u(dstStride),
+    offW = u.u(dstOff);
   be.dispatch({
     key: 'copyBand',
-    inputs: [x], outputs: [out], uniforms: u, workgroups: [gx, gy],
+    inputs: [x],
+    outputs: [out],
+    uniforms: u,
+    workgroups: [gx, gy],
     wgsl: () => `${roDecl(0, 'X', 'u32')}${rwDecl(1, 'Y', 'u32')}${uniformDecl(2, u.vec4s)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

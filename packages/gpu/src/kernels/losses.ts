@@ -32,10 +32,23 @@ const partialSum2 = (term: string, nExpr: string, groupsExpr: string) => `var a 
   if (lid == 0u) { P[grp * 2u] = sv[0].x; P[grp * 2u + 1u] = sv[0].y; }`;
 
 /** One workgroup: (Σ P[2j], Σ P[2j+1]) over j < np, then `fin` (statements using `tot`, run by lane 0). */
-function finalSum(be: WebGpuBackend, key: string, partial: GpuData, np: number, extraIn: Buf[], out: Buf, fin: string): void {
+function finalSum(
+  be: WebGpuBackend,
+  key: string,
+  partial: GpuData,
+  np: number,
+  extraIn: Buf[],
+  out: Buf,
+  fin: string,
+): void {
   let npW = 0;
   launchGroups(be, 1, {
-    key, inputs: [{ name: 'P', data: partial }, ...extraIn], outputs: [out], words: (u) => { npW = u.u(np); },
+    key,
+    inputs: [{ name: 'P', data: partial }, ...extraIn],
+    outputs: [out],
+    words: (u) => {
+      npW = u.u(np);
+    },
     helpers: 'var<workgroup> sv: array<vec2<f32>, WG>;',
     body: () => `var a = vec2<f32>(0.0f, 0.0f);
   for (var j = lid; j < ${uw(npW)}; j = j + WG) { a = a + vec2<f32>(P[2u * j], P[2u * j + 1u]); }
@@ -44,7 +57,6 @@ function finalSum(be: WebGpuBackend, key: string, partial: GpuData, np: number, 
   if (lid == 0u) { let tot = sv[0]; ${fin} }`,
   });
 }
-
 
 /** WGSL helpers of cross-entropy: the label at position `pos` and the log-sum-exp over classes. */
 function ceHelpers(W: Record<string, string>): string {
@@ -61,10 +73,14 @@ fn lse_at(base: u32) -> f32 {
 }
 
 function ceWords(logits: TensorInfo, attrs: CrossEntropyAttrs, extra: Record<string, number> = {}) {
-  const N = logits.shape[0], C = logits.shape[1], inner = sizeOf(logits.shape.slice(2));
+  const N = logits.shape[0],
+    C = logits.shape[1],
+    inner = sizeOf(logits.shape.slice(2));
   const W: Record<string, string> = {};
   const words = (u: Uniforms) => {
-    W.C = uw(u.u(C)); W.inner = uw(u.u(inner)); W.npos = uw(u.u(N * inner));
+    W.C = uw(u.u(C));
+    W.inner = uw(u.u(inner));
+    W.npos = uw(u.u(N * inner));
     W.ig = `bitcast<i32>(${uw(u.i(attrs.ignoreIndex))})`;
     W.hw = uw(u.u(attrs.hasWeight ? 1 : 0));
     for (const [k, v] of Object.entries(extra)) W[k] = uw(u.u(v));
@@ -84,12 +100,23 @@ const crossEntropyKernel: GpuKernel<'crossEntropy'> = (inputs, attrs, be) => {
   const partial = be.alloc('float32', groups * 2);
   try {
     let gW = 0;
-    launchGroups(be, groups, {
-      // int32 and uint8 labels are both 32-bit words on the GPU (bitcast); the weight is a flag, logits stand in when there is none.
-      key: 'crossEntropy:terms',
-      inputs: [{ name: 'L', data: gd(logits) }, { name: 'T', data: gd(target), type: 'u32' }, { name: 'CW', data: gd(w ?? logits) }],
-      outputs: [{ name: 'P', data: partial }], words: (u) => { words(u); gW = u.u(groups); },
-      helpers: () => `var<workgroup> sv: array<vec2<f32>, WG>;\n${ceHelpers(W)}
+    launchGroups(
+      be,
+      groups,
+      {
+        // int32 and uint8 labels are both 32-bit words on the GPU (bitcast); the weight is a flag, logits stand in when there is none.
+        key: 'crossEntropy:terms',
+        inputs: [
+          { name: 'L', data: gd(logits) },
+          { name: 'T', data: gd(target), type: 'u32' },
+          { name: 'CW', data: gd(w ?? logits) },
+        ],
+        outputs: [{ name: 'P', data: partial }],
+        words: (u) => {
+          words(u);
+          gW = u.u(groups);
+        },
+        helpers: () => `var<workgroup> sv: array<vec2<f32>, WG>;\n${ceHelpers(W)}
 fn term(pos: u32) -> vec2<f32> {
   let t = label(pos);
   if (t == ${W.ig}) { return vec2<f32>(0.0f, 0.0f); }
@@ -99,10 +126,19 @@ fn term(pos: u32) -> vec2<f32> {
   if (${W.hw} != 0u) { wt = CW[u32(t)]; }
   return vec2<f32>(wt * (lse_at(base) - L[base + u32(t) * ${W.inner}]), wt);
 }`,
-      body: () => partialSum2('term(i)', W.npos, uw(gW)),
-    }, wg);
-    finalSum(be, 'crossEntropy:final', partial, groups, [], { name: 'Y', data: o.data },
-      'if (tot.y == 0.0f) { Y[0] = f32_nan(); } else { Y[0] = tot.x / tot.y; }');
+        body: () => partialSum2('term(i)', W.npos, uw(gW)),
+      },
+      wg,
+    );
+    finalSum(
+      be,
+      'crossEntropy:final',
+      partial,
+      groups,
+      [],
+      { name: 'Y', data: o.data },
+      'if (tot.y == 0.0f) { Y[0] = f32_nan(); } else { Y[0] = tot.x / tot.y; }',
+    );
   } finally {
     be.free(partial);
   }
@@ -125,11 +161,21 @@ const crossEntropyGradKernel: GpuKernel<'crossEntropyGrad'> = (inputs, attrs, be
   try {
     if (w) be.copyRange(gd(w), 0, aux, 1, C);
     let gW = 0;
-    launchGroups(be, groups, {
-      key: 'crossEntropyGrad:wsum',
-      inputs: [{ name: 'T', data: gd(target), type: 'u32' }, { name: 'CW', data: gd(w ?? logits) }],
-      outputs: [{ name: 'P', data: partial }], words: (u) => { words(u); gW = u.u(groups); },
-      helpers: () => `var<workgroup> sv: array<vec2<f32>, WG>;
+    launchGroups(
+      be,
+      groups,
+      {
+        key: 'crossEntropyGrad:wsum',
+        inputs: [
+          { name: 'T', data: gd(target), type: 'u32' },
+          { name: 'CW', data: gd(w ?? logits) },
+        ],
+        outputs: [{ name: 'P', data: partial }],
+        words: (u) => {
+          words(u);
+          gW = u.u(groups);
+        },
+        helpers: () => `var<workgroup> sv: array<vec2<f32>, WG>;
 fn term(pos: u32) -> vec2<f32> {
   let t = bitcast<i32>(T[pos]);
   if (t == ${W.ig}) { return vec2<f32>(0.0f, 0.0f); }
@@ -137,14 +183,29 @@ fn term(pos: u32) -> vec2<f32> {
   if (${W.hw} != 0u) { return vec2<f32>(CW[u32(t)], 0.0f); }
   return vec2<f32>(1.0f, 0.0f);
 }`,
-      body: () => partialSum2('term(i)', W.npos, uw(gW)),
-    }, wg);
-    finalSum(be, 'crossEntropyGrad:scale', partial, groups, [{ name: 'DYB', data: gd(dy) }], { name: 'AUX', data: aux },
-      'AUX[0] = DYB[0] / tot.x;');
+        body: () => partialSum2('term(i)', W.npos, uw(gW)),
+      },
+      wg,
+    );
+    finalSum(
+      be,
+      'crossEntropyGrad:scale',
+      partial,
+      groups,
+      [{ name: 'DYB', data: gd(dy) }],
+      { name: 'AUX', data: aux },
+      'AUX[0] = DYB[0] / tot.x;',
+    );
     launch1d(be, npos, {
       key: 'crossEntropyGrad:apply',
-      inputs: [{ name: 'L', data: gd(logits) }, { name: 'T', data: gd(target), type: 'u32' }, { name: 'AUX', data: aux }],
-      outputs: [{ name: 'G', data: o.data }], words, helpers: () => ceHelpers(W),
+      inputs: [
+        { name: 'L', data: gd(logits) },
+        { name: 'T', data: gd(target), type: 'u32' },
+        { name: 'AUX', data: aux },
+      ],
+      outputs: [{ name: 'G', data: o.data }],
+      words,
+      helpers: () => ceHelpers(W),
       body: () => `let C = ${W.C}; let inner = ${W.inner};
   let base = (idx / inner) * C * inner + idx % inner;
   let t = label(idx);
@@ -159,7 +220,8 @@ fn term(pos: u32) -> vec2<f32> {
   }`,
     });
   } finally {
-    be.free(partial); be.free(aux);
+    be.free(partial);
+    be.free(aux);
   }
   return o.info;
 };
@@ -179,18 +241,38 @@ const bceWithLogitsKernel: GpuKernel<'bceWithLogits'> = (inputs, _attrs, be) => 
   const groups = strideGroups(n, wg);
   const partial = be.alloc('float32', groups * 2);
   try {
-    let nW = 0, gW = 0;
-    launchGroups(be, groups, {
-      key: 'bceWithLogits:terms', inputs: [{ name: 'X', data: gd(x) }, { name: 'T', data: gd(t) }], outputs: [{ name: 'P', data: partial }],
-      words: (u) => { nW = u.u(n); gW = u.u(groups); },
-      helpers: `var<workgroup> sv: array<vec2<f32>, WG>;\n${LOG1P}
+    let nW = 0,
+      gW = 0;
+    launchGroups(
+      be,
+      groups,
+      {
+        key: 'bceWithLogits:terms',
+        inputs: [
+          { name: 'X', data: gd(x) },
+          { name: 'T', data: gd(t) },
+        ],
+        outputs: [{ name: 'P', data: partial }],
+        words: (u) => {
+          nW = u.u(n);
+          gW = u.u(groups);
+        },
+        helpers: `var<workgroup> sv: array<vec2<f32>, WG>;\n${LOG1P}
 fn term(i: u32) -> vec2<f32> { let v = X[i]; return vec2<f32>(max(v, 0.0f) - v * T[i] + log1p_s(exp_s(-abs(v))), 0.0f); }`,
-      body: () => partialSum2('term(i)', uw(nW), uw(gW)),
-    }, wg);
-    let nF = 0, npW = 0;
+        body: () => partialSum2('term(i)', uw(nW), uw(gW)),
+      },
+      wg,
+    );
+    let nF = 0,
+      npW = 0;
     launchGroups(be, 1, {
-      key: 'bceWithLogits:final', inputs: [{ name: 'P', data: partial }], outputs: [{ name: 'Y', data: o.data }],
-      words: (u) => { nF = u.f(n); npW = u.u(groups); },
+      key: 'bceWithLogits:final',
+      inputs: [{ name: 'P', data: partial }],
+      outputs: [{ name: 'Y', data: o.data }],
+      words: (u) => {
+        nF = u.f(n);
+        npW = u.u(groups);
+      },
       helpers: 'var<workgroup> sa: array<f32, WG>;',
       body: () => `var a = 0.0f;
   for (var j = lid; j < ${uw(npW)}; j = j + WG) { a = a + P[2u * j]; }
@@ -208,20 +290,34 @@ const bceWithLogitsGradKernel: GpuKernel<'bceWithLogitsGrad'> = (inputs, _attrs,
   const [x, t, dy] = inputs;
   checkF32('bceWithLogitsGrad', x, t, dy);
   const n = sizeOf(x.shape);
-  const dx = be.out(x.shape, 'float32'), dt = be.out(x.shape, 'float32');
+  const dx = be.out(x.shape, 'float32'),
+    dt = be.out(x.shape, 'float32');
   let nF = 0;
-  const words = (u: Uniforms) => { nF = u.f(n); };
+  const words = (u: Uniforms) => {
+    nF = u.f(n);
+  };
   launch1d(be, n, {
-    key: 'bceWithLogitsGrad:dx', inputs: [{ name: 'X', data: gd(x) }, { name: 'T', data: gd(t) }, { name: 'DYB', data: gd(dy) }],
-    outputs: [{ name: 'DX', data: dx.data }], words,
+    key: 'bceWithLogitsGrad:dx',
+    inputs: [
+      { name: 'X', data: gd(x) },
+      { name: 'T', data: gd(t) },
+      { name: 'DYB', data: gd(dy) },
+    ],
+    outputs: [{ name: 'DX', data: dx.data }],
+    words,
     body: () => `let g = DYB[0] / ${uwf(nF)}; let v = X[idx];
   var sg: f32;
   if (v >= 0.0f) { sg = 1.0f / (1.0f + exp_s(-v)); } else { let e = exp_s(v); sg = e / (1.0f + e); }
   DX[idx] = g * (sg - T[idx]);`,
   });
   launch1d(be, n, {
-    key: 'bceWithLogitsGrad:dt', inputs: [{ name: 'X', data: gd(x) }, { name: 'DYB', data: gd(dy) }],
-    outputs: [{ name: 'DT', data: dt.data }], words,
+    key: 'bceWithLogitsGrad:dt',
+    inputs: [
+      { name: 'X', data: gd(x) },
+      { name: 'DYB', data: gd(dy) },
+    ],
+    outputs: [{ name: 'DT', data: dt.data }],
+    words,
     body: () => `let g = DYB[0] / ${uwf(nF)}; DT[idx] = -g * X[idx];`,
   });
   return [dx.info, dt.info];
@@ -230,10 +326,12 @@ const bceWithLogitsGradKernel: GpuKernel<'bceWithLogitsGrad'> = (inputs, _attrs,
 // ---------------------------------------------------------------------------
 // soft Dice
 
-
 /** Per (row, chunk) sums (Σp·t, Σp, Σt) into a new buffer [rows·chunks·3]. */
 function diceSums(be: WebGpuBackend, p: TensorInfo, t: TensorInfo) {
-  const N = p.shape[0], C = p.shape[1], S = sizeOf(p.shape.slice(2)), R = N * C;
+  const N = p.shape[0],
+    C = p.shape[1],
+    S = sizeOf(p.shape.slice(2)),
+    R = N * C;
   let chunks = rowChunks(R, S);
   const L = Math.max(1, Math.ceil(S / chunks));
   chunks = Math.max(1, Math.ceil(S / L));
@@ -241,8 +339,15 @@ function diceSums(be: WebGpuBackend, p: TensorInfo, t: TensorInfo) {
   let W: Record<string, string> = {};
   if (R > 0 && S > 0) {
     launchGroups(be, R * chunks, {
-      key: 'softDice:chunk', inputs: [{ name: 'PR', data: gd(p) }, { name: 'TG', data: gd(t) }], outputs: [{ name: 'P', data: partial }],
-      words: (u) => { W = { S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)) }; },
+      key: 'softDice:chunk',
+      inputs: [
+        { name: 'PR', data: gd(p) },
+        { name: 'TG', data: gd(t) },
+      ],
+      outputs: [{ name: 'P', data: partial }],
+      words: (u) => {
+        W = { S: uw(u.u(S)), chunks: uw(u.u(chunks)), L: uw(u.u(L)) };
+      },
       helpers: 'var<workgroup> sv: array<vec4<f32>, WG>;',
       body: () => `let row = grp / ${W.chunks}; let k = grp % ${W.chunks};
   let j0 = k * ${W.L}; let j1 = min(${W.S}, j0 + ${W.L}); let base = row * ${W.S};
@@ -253,7 +358,12 @@ function diceSums(be: WebGpuBackend, p: TensorInfo, t: TensorInfo) {
   if (lid == 0u) { P[grp * 3u] = sv[0].x; P[grp * 3u + 1u] = sv[0].y; P[grp * 3u + 2u] = sv[0].z; }`,
     });
   } else {
-    launch1d(be, R * chunks * 3, { key: 'zeros', inputs: [], outputs: [{ name: 'P', data: partial }], body: () => 'P[idx] = 0.0f;' });
+    launch1d(be, R * chunks * 3, {
+      key: 'zeros',
+      inputs: [],
+      outputs: [{ name: 'P', data: partial }],
+      body: () => 'P[idx] = 0.0f;',
+    });
   }
   return { N, C, S, R, chunks, partial };
 }
@@ -281,19 +391,32 @@ const softDiceLossKernel: GpuKernel<'softDiceLoss'> = (inputs, attrs, be) => {
   try {
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
-      W = { N: uw(u.u(d.N)), C: uw(u.u(d.C)), chunks: uw(u.u(d.chunks)), G: uw(u.u(G)), sm: uwf(u.f(attrs.smooth)), bd: uw(u.u(attrs.batchDice ? 1 : 0)) };
+      W = {
+        N: uw(u.u(d.N)),
+        C: uw(u.u(d.C)),
+        chunks: uw(u.u(d.chunks)),
+        G: uw(u.u(G)),
+        sm: uwf(u.f(attrs.smooth)),
+        bd: uw(u.u(attrs.batchDice ? 1 : 0)),
+      };
     };
     const helpers = () => `${diceGroupSums(W)}
 fn dice(g: u32) -> f32 { let s = group_sums(g); return (2.0f * s.x + ${W.sm}) / (s.y + s.z + ${W.sm}); }`;
     if (none) {
       launch1d(be, G, {
-        key: 'softDice:none', inputs: [{ name: 'P', data: d.partial }], outputs: [{ name: 'Y', data: o.data }], words,
+        key: 'softDice:none',
+        inputs: [{ name: 'P', data: d.partial }],
+        outputs: [{ name: 'Y', data: o.data }],
+        words,
         helpers,
         body: () => 'Y[idx] = 1.0f - dice(idx);',
       });
     } else {
       launchGroups(be, 1, {
-        key: 'softDice:mean', inputs: [{ name: 'P', data: d.partial }], outputs: [{ name: 'Y', data: o.data }], words,
+        key: 'softDice:mean',
+        inputs: [{ name: 'P', data: d.partial }],
+        outputs: [{ name: 'Y', data: o.data }],
+        words,
         helpers: () => `var<workgroup> sa: array<f32, WG>;\n${helpers()}`,
         body: () => `var a = 0.0f;
   for (var g = lid; g < ${W.G}; g = g + WG) { a = a + dice(g); }
@@ -311,7 +434,8 @@ fn dice(g: u32) -> f32 { let s = group_sums(g); return (2.0f * s.x + ${W.sm}) / 
 const softDiceLossGradKernel: GpuKernel<'softDiceLossGrad'> = (inputs, attrs, be) => {
   const [p, t, dy] = inputs;
   checkF32('softDiceLossGrad', p, t, dy);
-  const dp = be.out(p.shape, 'float32'), dt = be.out(p.shape, 'float32');
+  const dp = be.out(p.shape, 'float32'),
+    dt = be.out(p.shape, 'float32');
   const d = diceSums(be, p, t);
   const G = attrs.batchDice ? d.C : d.R;
   const none = attrs.reduction === 'none';
@@ -320,13 +444,24 @@ const softDiceLossGradKernel: GpuKernel<'softDiceLossGrad'> = (inputs, attrs, be
     let W: Record<string, string> = {};
     const words = (u: Uniforms) => {
       W = {
-        N: uw(u.u(d.N)), C: uw(u.u(d.C)), chunks: uw(u.u(d.chunks)), G: uw(u.u(G)), sm: uwf(u.f(attrs.smooth)), S: uw(u.u(d.S)),
-        bd: uw(u.u(attrs.batchDice ? 1 : 0)), none: uw(u.u(none ? 1 : 0)),
+        N: uw(u.u(d.N)),
+        C: uw(u.u(d.C)),
+        chunks: uw(u.u(d.chunks)),
+        G: uw(u.u(G)),
+        sm: uwf(u.f(attrs.smooth)),
+        S: uw(u.u(d.S)),
+        bd: uw(u.u(attrs.batchDice ? 1 : 0)),
+        none: uw(u.u(none ? 1 : 0)),
       };
     };
     launch1d(be, G, {
       key: 'softDiceGrad:coef',
-      inputs: [{ name: 'P', data: d.partial }, { name: 'DYB', data: gd(dy) }], outputs: [{ name: 'CF', data: coef }], words,
+      inputs: [
+        { name: 'P', data: d.partial },
+        { name: 'DYB', data: gd(dy) },
+      ],
+      outputs: [{ name: 'CF', data: coef }],
+      words,
       helpers: () => diceGroupSums(W),
       body: () => `let s = group_sums(idx);
   var cf = -DYB[0] / f32(${W.G});
@@ -337,16 +472,25 @@ const softDiceLossGradKernel: GpuKernel<'softDiceLossGrad'> = (inputs, attrs, be
   CF[2u * idx + 1u] = (cf * dd) / D;`,
     });
     // dp = a·t − b and dt = a·p − b: one shader, bound to (t → dp) and (p → dt).
-    for (const [src, dst] of [[t, dp], [p, dt]] as const) {
+    for (const [src, dst] of [
+      [t, dp],
+      [p, dt],
+    ] as const) {
       launch1d(be, sizeOf(p.shape), {
         key: 'softDiceGrad:apply',
-        inputs: [{ name: 'SRC', data: gd(src) }, { name: 'CF', data: coef }], outputs: [{ name: 'OUT', data: dst.data }], words,
+        inputs: [
+          { name: 'SRC', data: gd(src) },
+          { name: 'CF', data: coef },
+        ],
+        outputs: [{ name: 'OUT', data: dst.data }],
+        words,
         body: () => `let row = idx / ${W.S}; let g = select(row, row % ${W.C}, ${W.bd} != 0u);
   OUT[idx] = CF[2u * g] * SRC[idx] - CF[2u * g + 1u];`,
       });
     }
   } finally {
-    be.free(d.partial); be.free(coef);
+    be.free(d.partial);
+    be.free(coef);
   }
   return [dp.info, dt.info];
 };

@@ -1,7 +1,17 @@
 import { registerKernel } from '@largo/core';
 import { isSoftwareAdapter } from './igemm.js';
 import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
-import { Uniforms, broadcastStridesOf, collapse, offsetsCode, roDecl, rwDecl, uniformDecl, uw, wtype } from '../wgsl.js';
+import {
+  Uniforms,
+  broadcastStridesOf,
+  collapse,
+  offsetsCode,
+  roDecl,
+  rwDecl,
+  uniformDecl,
+  uw,
+  wtype,
+} from '../wgsl.js';
 
 /*
  * Tiled matrix product Y[z] = op(A[z]) · op(B[z]) for [..., M, K] × [..., K, N]
@@ -15,7 +25,13 @@ import { Uniforms, broadcastStridesOf, collapse, offsetsCode, roDecl, rwDecl, un
  * works. Batches go on the z axis of the grid.
  */
 
-interface Tile { bm: number; bn: number; bk: number; tm: number; tn: number }
+interface Tile {
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
 
 /**
  * Tiles by adapter kind. GPUs: 64×64 tiles, 256 threads of 4×4 outputs.
@@ -32,40 +48,61 @@ function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
     const [bm, bn, bk, tm, tn] = TILE_OVERRIDE.split(',').map(Number) as [number, number, number, number, number];
     return { bm, bn, bk, tm, tn };
   }
-  const big: Tile = isSoftwareAdapter(be) ? { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 } : { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+  const big: Tile = isSoftwareAdapter(be)
+    ? { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 }
+    : { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
   const small: Tile = { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 };
   const fits = (t: Tile) => {
-    const tx = t.bn / t.tn, ty = t.bm / t.tm;
-    return tx * ty <= be.limits.maxInvocations && tx <= be.limits.maxSizeX && ty <= be.limits.maxSizeY
-      && (t.bm + t.bn) * t.bk * 4 <= be.limits.maxWorkgroupStorage;
+    const tx = t.bn / t.tn,
+      ty = t.bm / t.tm;
+    return (
+      tx * ty <= be.limits.maxInvocations &&
+      tx <= be.limits.maxSizeX &&
+      ty <= be.limits.maxSizeY &&
+      (t.bm + t.bn) * t.bk * 4 <= be.limits.maxWorkgroupStorage
+    );
   };
   if (M > 32 && N > 32 && fits(big)) return big;
   if (fits(small)) return small;
   return { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 };
 }
 
-function matmulWgsl(t: Tile, tA: boolean, tB: boolean, batchRank: number, u: Uniforms,
-  w: { M: number; N: number; K: number; zBase: number; shapeAt: number; aAt: number; bAt: number }): string {
-  const tx = t.bn / t.tn, ty = t.bm / t.tm, nt = tx * ty;
-  const M = uw(w.M), N = uw(w.N), K = uw(w.K);
-  const la = (t.bm * t.bk) / nt, lb = (t.bk * t.bn) / nt;
+function matmulWgsl(
+  t: Tile,
+  tA: boolean,
+  tB: boolean,
+  batchRank: number,
+  u: Uniforms,
+  w: { M: number; N: number; K: number; zBase: number; shapeAt: number; aAt: number; bAt: number },
+): string {
+  const tx = t.bn / t.tn,
+    ty = t.bm / t.tm,
+    nt = tx * ty;
+  const M = uw(w.M),
+    N = uw(w.N),
+    K = uw(w.K);
+  const la = (t.bm * t.bk) / nt,
+    lb = (t.bk * t.bn) / nt;
   // A tile As[m·BK + k]: row-major A reads along k (k fastest), transposed A along m.
-  const aIdx = tA
-    ? `let m = e % ${t.bm}u; let kk = e / ${t.bm}u;`
-    : `let m = e / ${t.bk}u; let kk = e % ${t.bk}u;`;
+  const aIdx = tA ? `let m = e % ${t.bm}u; let kk = e / ${t.bm}u;` : `let m = e / ${t.bk}u; let kk = e % ${t.bk}u;`;
   const aAddr = tA ? `gk * ${M} + gm` : `gm * ${K} + gk`;
-  const bIdx = tB
-    ? `let kk = e % ${t.bk}u; let n = e / ${t.bk}u;`
-    : `let kk = e / ${t.bn}u; let n = e % ${t.bn}u;`;
+  const bIdx = tB ? `let kk = e % ${t.bk}u; let n = e / ${t.bk}u;` : `let kk = e / ${t.bn}u; let n = e % ${t.bn}u;`;
   const bAddr = tB ? `gn * ${K} + gk` : `gk * ${N} + gn`;
-  const accDecl: string[] = [], fma: string[] = [], store: string[] = [];
-  for (let i = 0; i < t.tm; i++) for (let j = 0; j < t.tn; j++) {
-    accDecl.push(`var c${i}_${j} = 0.0f;`);
-    fma.push(`c${i}_${j} = c${i}_${j} + a${i} * b${j};`);
-    store.push(`if (r${i} < ${M} && q${j} < ${N}) { Y[yOff + r${i} * ${N} + q${j}] = c${i}_${j}; }`);
-  }
-  const aRegs = Array.from({ length: t.tm }, (_, i) => `let a${i} = As[(ty * ${t.tm}u + ${i}u) * ${t.bk}u + kk];`).join(' ');
-  const bRegs = Array.from({ length: t.tn }, (_, j) => `let b${j} = Bs[kk * ${t.bn}u + tx * ${t.tn}u + ${j}u];`).join(' ');
+  const accDecl: string[] = [],
+    fma: string[] = [],
+    store: string[] = [];
+  for (let i = 0; i < t.tm; i++)
+    for (let j = 0; j < t.tn; j++) {
+      accDecl.push(`var c${i}_${j} = 0.0f;`);
+      fma.push(`c${i}_${j} = c${i}_${j} + a${i} * b${j};`);
+      store.push(`if (r${i} < ${M} && q${j} < ${N}) { Y[yOff + r${i} * ${N} + q${j}] = c${i}_${j}; }`);
+    }
+  const aRegs = Array.from({ length: t.tm }, (_, i) => `let a${i} = As[(ty * ${t.tm}u + ${i}u) * ${t.bk}u + kk];`).join(
+    ' ',
+  );
+  const bRegs = Array.from({ length: t.tn }, (_, j) => `let b${j} = Bs[kk * ${t.bn}u + tx * ${t.tn}u + ${j}u];`).join(
+    ' ',
+  );
   const rows = Array.from({ length: t.tm }, (_, i) => `let r${i} = row0 + ty * ${t.tm}u + ${i}u;`).join(' ');
   const cols = Array.from({ length: t.tn }, (_, j) => `let q${j} = col0 + tx * ${t.tn}u + ${j}u;`).join(' ');
   return `${roDecl(0, 'A', 'f32')}${roDecl(1, 'B', 'f32')}${rwDecl(2, 'Y', 'f32')}${uniformDecl(3, u.vec4s)}
@@ -74,7 +111,15 @@ var<workgroup> Bs: array<f32, ${t.bk * t.bn}>;
 @compute @workgroup_size(${tx}, ${ty}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let z = wid.z + ${uw(w.zBase)};
-  ${offsetsCode(batchRank, w.shapeAt, [{ name: 'aOff', at: w.aAt }, { name: 'bOff', at: w.bAt }], 'z')}
+  ${offsetsCode(
+    batchRank,
+    w.shapeAt,
+    [
+      { name: 'aOff', at: w.aAt },
+      { name: 'bOff', at: w.bAt },
+    ],
+    'z',
+  )}
   let yOff = z * ${M} * ${N};
   let row0 = wid.y * ${t.bm}u;
   let col0 = wid.x * ${t.bn}u;
@@ -114,20 +159,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
 const matmulKernel: GpuKernel<'matmul'> = (inputs, attrs, be) => {
   const [a, b] = inputs;
-  if (wtype(a.dtype, 'matmul') !== 'f32' || b.dtype !== a.dtype) throw new Error(`matmul: the webgpu kernel takes float32 operands, got ${a.dtype} and ${b.dtype}`);
-  const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
-  const ra = a.shape.length, rb = b.shape.length;
-  const aR = a.shape[ra - 2], aC = a.shape[ra - 1], bR = b.shape[rb - 2], bC = b.shape[rb - 1];
-  const M = tA ? aC : aR, K = tA ? aR : aC, N = tB ? bR : bC;
-  const batchA = a.shape.slice(0, ra - 2), batchB = b.shape.slice(0, rb - 2);
+  if (wtype(a.dtype, 'matmul') !== 'f32' || b.dtype !== a.dtype)
+    throw new Error(`matmul: the webgpu kernel takes float32 operands, got ${a.dtype} and ${b.dtype}`);
+  const tA = !!attrs?.transposeA,
+    tB = !!attrs?.transposeB;
+  const ra = a.shape.length,
+    rb = b.shape.length;
+  const aR = a.shape[ra - 2],
+    aC = a.shape[ra - 1],
+    bR = b.shape[rb - 2],
+    bC = b.shape[rb - 1];
+  const M = tA ? aC : aR,
+    K = tA ? aR : aC,
+    N = tB ? bR : bC;
+  const batchA = a.shape.slice(0, ra - 2),
+    batchB = b.shape.slice(0, rb - 2);
   const nb = Math.max(batchA.length, batchB.length);
   const batch = new Array<number>(nb).fill(1);
-  for (const s of [batchA, batchB]) s.forEach((d, i) => { if (d !== 1) batch[i + nb - s.length] = d; });
+  for (const s of [batchA, batchB])
+    s.forEach((d, i) => {
+      if (d !== 1) batch[i + nb - s.length] = d;
+    });
   const o = be.out([...batch, M, N], 'float32');
   const nBatch = batch.reduce((p, d) => p * d, 1);
   if (M * N * nBatch === 0) return o.info;
   const t = pickTile(be, M, N);
-  const gx = Math.ceil(N / t.bn), gy = Math.ceil(M / t.bm);
+  const gx = Math.ceil(N / t.bn),
+    gy = Math.ceil(M / t.bm);
   const maxZ = be.limits.maxWorkgroupsPerDim;
   if (gx > maxZ || gy > maxZ) throw new Error(`matmul: [${M}, ${N}] output exceeds the dispatch limit of this device`);
   const sa = batchA.length ? broadcastStridesOf(batchA, batch).map((s) => s * aR * aC) : [];
@@ -137,12 +195,19 @@ const matmulKernel: GpuKernel<'matmul'> = (inputs, attrs, be) => {
   for (let z0 = 0; z0 < nBatch; z0 += maxZ) {
     const u = new Uniforms();
     const w = {
-      M: u.u(M), N: u.u(N), K: u.u(K), zBase: u.u(z0),
-      shapeAt: u.us(c.shape), aAt: u.us(c.strides[0]), bAt: u.us(c.strides[1]),
+      M: u.u(M),
+      N: u.u(N),
+      K: u.u(K),
+      zBase: u.u(z0),
+      shapeAt: u.us(c.shape),
+      aAt: u.us(c.strides[0]),
+      bAt: u.us(c.strides[1]),
     };
     be.dispatch({
       key: `matmul:${tA ? 'T' : 'N'}${tB ? 'T' : 'N'}:${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}:b${batchRank}`,
-      inputs: [a.dataId as GpuData, b.dataId as GpuData], outputs: [o.data], uniforms: u,
+      inputs: [a.dataId as GpuData, b.dataId as GpuData],
+      outputs: [o.data],
+      uniforms: u,
       workgroups: [gx, gy, Math.min(maxZ, nBatch - z0)],
       wgsl: () => matmulWgsl(t, tA, tB, batchRank, u, w),
     });

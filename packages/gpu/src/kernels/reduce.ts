@@ -39,9 +39,7 @@ function combineFn(kind: Kind, t: WType): string {
 /** WGSL `better(v1, i1, v2, i2)`: is candidate 2 preferred to 1 (EMPTY index = no candidate)? */
 function betterFn(kind: 'argmax' | 'argmin', t: WType): string {
   const cmp = kind === 'argmax' ? '>' : '<';
-  const nan = t === 'f32'
-    ? 'if (is_nan(v1)) { return is_nan(v2) && i2 < i1; } if (is_nan(v2)) { return true; }'
-    : '';
+  const nan = t === 'f32' ? 'if (is_nan(v1)) { return is_nan(v2) && i2 < i1; } if (is_nan(v2)) { return true; }' : '';
   return `const EMPTY: u32 = 4294967295u;
 fn better(v1: ${t}, i1: u32, v2: ${t}, i2: u32) -> bool {
   if (i2 == EMPTY) { return false; }
@@ -52,18 +50,34 @@ fn better(v1: ${t}, i1: u32, v2: ${t}, i2: u32) -> bool {
 }`;
 }
 
-function pow2Below(n: number): number { let p = 1; while (p * 2 <= n) p *= 2; return p; }
+function pow2Below(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
 
-interface Stage { x: GpuData; xDtype: DType; outer: number; red: number; inner: number; out: GpuData; outDtype: DType }
+interface Stage {
+  x: GpuData;
+  xDtype: DType;
+  outer: number;
+  red: number;
+  inner: number;
+  out: GpuData;
+  outDtype: DType;
+}
 
 /** Thread per output: Y[a, c] = reduce_r X[a, r, c]. */
 function threadPerOutput(be: WebGpuBackend, kind: Kind, s: Stage): void {
-  const ti = wtype(s.xDtype), to = wtype(s.outDtype);
+  const ti = wtype(s.xDtype),
+    to = wtype(s.outDtype);
   const n = s.outer * s.inner;
   const u = new Uniforms();
   const wg = be.wgSize;
   const [gx, gy] = be.grid(Math.ceil(n / wg));
-  const nW = u.u(n), gW = u.u(gx), redW = u.u(s.red), innerW = u.u(s.inner);
+  const nW = u.u(n),
+    gW = u.u(gx),
+    redW = u.u(s.red),
+    innerW = u.u(s.inner);
   const arg = kind === 'argmax' || kind === 'argmin';
   const load = (e: string) => (kind === 'sum' && ti !== to ? `${to}(${e})` : e);
   const at = (r: string) => `X[(a * ${uw(redW)} + ${r}) * ${uw(innerW)} + c]`;
@@ -79,7 +93,10 @@ function threadPerOutput(be: WebGpuBackend, kind: Kind, s: Stage): void {
   Y[idx] = acc;`;
   be.dispatch({
     key: `reduceT:${kind}:${s.xDtype}`,
-    inputs: [s.x], outputs: [s.out], uniforms: u, workgroups: [n === 0 ? 0 : gx, gy],
+    inputs: [s.x],
+    outputs: [s.out],
+    uniforms: u,
+    workgroups: [n === 0 ? 0 : gx, gy],
     wgsl: () => `${F32_HELPERS}
 ${arg ? betterFn(kind, ti) : combineFn(kind, to)}
 ${roDecl(0, 'X', ti)}${rwDecl(1, 'Y', arg ? 'i32' : to)}${uniformDecl(2, u.vec4s)}
@@ -100,15 +117,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * is [outer, chunks, inner]-shaped partials (sum/max/min only).
  */
 function workgroupTree(be: WebGpuBackend, kind: Kind, s: Stage, chunks: number): void {
-  const ti = wtype(s.xDtype), to = wtype(s.outDtype);
+  const ti = wtype(s.xDtype),
+    to = wtype(s.outDtype);
   const arg = kind === 'argmax' || kind === 'argmin';
   const outputs = s.outer * s.inner;
   const groups = outputs * chunks;
   const wg = pow2Below(Math.min(256, be.limits.maxInvocations, be.limits.maxSizeX));
   const u = new Uniforms();
   const [gx, gy] = be.grid(groups);
-  const gW = u.u(gx), groupsW = u.u(groups), redW = u.u(s.red), innerW = u.u(s.inner);
-  const chunksW = u.u(chunks), chunkLenW = u.u(Math.ceil(s.red / chunks));
+  const gW = u.u(gx),
+    groupsW = u.u(groups),
+    redW = u.u(s.red),
+    innerW = u.u(s.inner);
+  const chunksW = u.u(chunks),
+    chunkLenW = u.u(Math.ceil(s.red / chunks));
   const load = (e: string) => (kind === 'sum' && ti !== to ? `${to}(${e})` : e);
   const at = (r: string) => `X[(a * ${uw(redW)} + ${r}) * ${uw(innerW)} + c]`;
   const vt = arg ? ti : to;
@@ -128,7 +150,10 @@ function workgroupTree(be: WebGpuBackend, kind: Kind, s: Stage, chunks: number):
   const write = arg ? 'Y[o] = i32(si[0]);' : `Y[(a * ${uw(chunksW)} + k) * ${uw(innerW)} + c] = sv[0];`;
   be.dispatch({
     key: `reduceW:${kind}:${s.xDtype}:${wg}`,
-    inputs: [s.x], outputs: [s.out], uniforms: u, workgroups: [groups === 0 ? 0 : gx, gy],
+    inputs: [s.x],
+    outputs: [s.out],
+    uniforms: u,
+    workgroups: [groups === 0 ? 0 : gx, gy],
     wgsl: () => `${F32_HELPERS}
 ${arg ? betterFn(kind, ti) : combineFn(kind, to)}
 ${roDecl(0, 'X', ti)}${rwDecl(1, 'Y', arg ? 'i32' : to)}${uniformDecl(2, u.vec4s)}
@@ -161,19 +186,32 @@ function reduceStage(be: WebGpuBackend, kind: Kind, s: Stage): void {
   if (outputs === 0) return;
   const arg = kind === 'argmax' || kind === 'argmin';
   const tree = s.red >= 128 && (s.inner === 1 || outputs <= 1024);
-  if (!tree) { threadPerOutput(be, kind, s); return; }
+  if (!tree) {
+    threadPerOutput(be, kind, s);
+    return;
+  }
   // Long rows with few outputs: cut into chunks of ≥ 4096 so that many workgroups share the work.
   const chunks = arg ? 1 : Math.min(256, Math.floor(s.red / 4096));
-  if (chunks <= 1 || outputs > 4096) { workgroupTree(be, kind, s, 1); return; }
+  if (chunks <= 1 || outputs > 4096) {
+    workgroupTree(be, kind, s, 1);
+    return;
+  }
   const partial = be.alloc(s.outDtype, s.outer * chunks * s.inner);
   try {
     workgroupTree(be, kind, { ...s, out: partial }, chunks);
-    reduceStage(be, kind, { x: partial, xDtype: s.outDtype, outer: s.outer, red: chunks, inner: s.inner, out: s.out, outDtype: s.outDtype });
+    reduceStage(be, kind, {
+      x: partial,
+      xDtype: s.outDtype,
+      outer: s.outer,
+      red: chunks,
+      inner: s.inner,
+      out: s.out,
+      outDtype: s.outDtype,
+    });
   } finally {
     be.free(partial);
   }
 }
-
 
 function reduceKernel(kind: Kind) {
   return (inputs: readonly TensorInfo[], attrs: ReduceAttrs, be: WebGpuBackend): TensorInfo => {
@@ -183,38 +221,61 @@ function reduceKernel(kind: Kind) {
     const arg = kind === 'argmax' || kind === 'argmin';
     const outDtype: DType = arg ? 'int32' : kind === 'sum' && x.dtype === 'uint8' ? 'int32' : x.dtype;
     const finalShape = x.shape.flatMap((d, i) => (axes.includes(i) ? (attrs.keepDims ? [1] : []) : [d]));
-    if (arg && axes.length !== 1) throw new Error(`${kind}: the webgpu kernel reduces exactly one axis, got [${axes.join(', ')}]`);
+    if (arg && axes.length !== 1)
+      throw new Error(`${kind}: the webgpu kernel reduces exactly one axis, got [${axes.join(', ')}]`);
     // Runs of adjacent axes, innermost first.
     const runs: [number, number][] = [];
     for (const a of axes) {
       const last = runs[runs.length - 1];
-      if (last && last[1] === a) last[1] = a + 1; else runs.push([a, a + 1]);
+      if (last && last[1] === a) last[1] = a + 1;
+      else runs.push([a, a + 1]);
     }
     runs.reverse();
     const o = be.out(finalShape, outDtype);
     if (runs.length === 0) {
       // Nothing to reduce: the values themselves (uint8 sums widen to int32).
       if (x.dtype === outDtype) be.copy(x.dataId, o.data);
-      else reduceStage(be, 'sum', { x: x.dataId as GpuData, xDtype: x.dtype, outer: o.data.size, red: 1, inner: 1, out: o.data, outDtype });
+      else
+        reduceStage(be, 'sum', {
+          x: x.dataId as GpuData,
+          xDtype: x.dtype,
+          outer: o.data.size,
+          red: 1,
+          inner: 1,
+          out: o.data,
+          outDtype,
+        });
       return o.info;
     }
-    let cur = x.dataId as GpuData, curDtype = x.dtype;
+    let cur = x.dataId as GpuData,
+      curDtype = x.dtype;
     const shape = [...x.shape];
     const temps: GpuData[] = [];
     try {
       runs.forEach(([lo, hi], i) => {
-        const outer = sizeOf(shape.slice(0, lo)), red = sizeOf(shape.slice(lo, hi)), inner = sizeOf(shape.slice(hi));
+        const outer = sizeOf(shape.slice(0, lo)),
+          red = sizeOf(shape.slice(lo, hi)),
+          inner = sizeOf(shape.slice(hi));
         const last = i === runs.length - 1;
         const dst = last ? o.data : be.alloc(outDtype, outer * inner);
         if (!last) temps.push(dst);
         if (red === 0 && outer * inner > 0) {
           // Sum over an empty axis: zeros (max/min/arg of an empty axis are rejected by the op).
-          reduceStage(be, 'sum', { x: cur, xDtype: curDtype, outer: outer * inner, red: 0, inner: 1, out: dst, outDtype });
+          reduceStage(be, 'sum', {
+            x: cur,
+            xDtype: curDtype,
+            outer: outer * inner,
+            red: 0,
+            inner: 1,
+            out: dst,
+            outDtype,
+          });
         } else {
           reduceStage(be, kind, { x: cur, xDtype: curDtype, outer, red, inner, out: dst, outDtype });
         }
         for (let d = lo; d < hi; d++) shape[d] = 1;
-        cur = dst; curDtype = outDtype;
+        cur = dst;
+        curDtype = outDtype;
       });
     } finally {
       for (const t of temps) be.free(t);
@@ -224,5 +285,9 @@ function reduceKernel(kind: Kind) {
 }
 
 export const reduceKernels = {
-  sum: reduceKernel('sum'), max: reduceKernel('max'), min: reduceKernel('min'), argmax: reduceKernel('argmax'), argmin: reduceKernel('argmin'),
+  sum: reduceKernel('sum'),
+  max: reduceKernel('max'),
+  min: reduceKernel('min'),
+  argmax: reduceKernel('argmax'),
+  argmin: reduceKernel('argmin'),
 } satisfies Partial<GpuKernelTable>;

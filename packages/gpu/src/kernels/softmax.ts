@@ -22,18 +22,28 @@ function softmaxKernel(logOut: boolean) {
     const x = inputs[0];
     checkF32(op, x);
     const ax = attrs.axis;
-    const outer = sizeOf(x.shape.slice(0, ax)), n = x.shape[ax], inner = sizeOf(x.shape.slice(ax + 1));
+    const outer = sizeOf(x.shape.slice(0, ax)),
+      n = x.shape[ax],
+      inner = sizeOf(x.shape.slice(ax + 1));
     const o = be.out(x.shape, 'float32');
     if (o.data.size === 0) return o.info;
-    const write = (v: string, mx: string, tot: string, bad: string) => logOut
-      ? `if (${bad}) { Y[q] = f32_nan(); } else if (is_inf(${v})) { Y[q] = ${v}; } else { Y[q] = ${v} - (${mx} + log(${tot})); }`
-      : `if (${bad}) { Y[q] = f32_nan(); } else { Y[q] = exp_s(${v} - ${mx}) * (1.0f / ${tot}); }`;
-    let nW = 0, innerW = 0;
-    const words = (u: Uniforms) => { nW = u.u(n); innerW = u.u(inner); };
+    const write = (v: string, mx: string, tot: string, bad: string) =>
+      logOut
+        ? `if (${bad}) { Y[q] = f32_nan(); } else if (is_inf(${v})) { Y[q] = ${v}; } else { Y[q] = ${v} - (${mx} + log(${tot})); }`
+        : `if (${bad}) { Y[q] = f32_nan(); } else { Y[q] = exp_s(${v} - ${mx}) * (1.0f / ${tot}); }`;
+    let nW = 0,
+      innerW = 0;
+    const words = (u: Uniforms) => {
+      nW = u.u(n);
+      innerW = u.u(inner);
+    };
     const io: Pick<Buf, 'name' | 'data'>[][] = [[{ name: 'X', data: gd(x) }], [{ name: 'Y', data: o.data }]];
     if (inner === 1 && n >= 64) {
       launchGroups(be, outer, {
-        key: `${op}:row`, inputs: io[0], outputs: io[1], words,
+        key: `${op}:row`,
+        inputs: io[0],
+        outputs: io[1],
+        words,
         helpers: 'var<workgroup> sm: array<f32, WG>;\nvar<workgroup> sb: array<u32, WG>;',
         body: () => `let n = ${uw(nW)};
   let base = grp * n;
@@ -58,7 +68,10 @@ function softmaxKernel(logOut: boolean) {
       return o.info;
     }
     launch1d(be, outer * inner, {
-      key: `${op}:lane`, inputs: io[0], outputs: io[1], words,
+      key: `${op}:lane`,
+      inputs: io[0],
+      outputs: io[1],
+      words,
       body: () => `let n = ${uw(nW)}; let inner = ${uw(innerW)};
   let base = (idx / inner) * n * inner + idx % inner;
   var m = -f32_inf(); var bad = false;

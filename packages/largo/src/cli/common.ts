@@ -11,15 +11,36 @@ import { CheckpointError } from '../checkpoint.js';
 import { parseBackendChoice, selectBackend, type BackendChoice, type SelectedBackend } from '../backend-select.js';
 
 export class UsageError extends Error {
-  constructor(message: string) { super(message); this.name = 'UsageError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
 }
 
 /** A bad input the user can fix (exit code 2). */
 export class InputError extends Error {
-  constructor(message: string) { super(message); this.name = 'InputError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
 }
 
-const INPUT_ERRORS = new Set(['UsageError', 'InputError', 'BackendError', 'ConfigError', 'CheckpointError', 'NiftiError', 'LabelError', 'SafetensorsError', 'WavError', 'IdxError', 'DataError', 'FileWriteError', 'AuditInputError', 'SlidingWindowError']);
+const INPUT_ERRORS = new Set([
+  'UsageError',
+  'InputError',
+  'BackendError',
+  'ConfigError',
+  'CheckpointError',
+  'NiftiError',
+  'LabelError',
+  'SafetensorsError',
+  'WavError',
+  'IdxError',
+  'DataError',
+  'FileWriteError',
+  'AuditInputError',
+  'SlidingWindowError',
+]);
 
 /** Exit codes (docs/cli.md): success, internal error, bad input, training diverged, interrupted. */
 export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3, interrupted: 130 } as const;
@@ -28,21 +49,46 @@ export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3, interrupted: 13
 export function exitCodeFor(e: unknown): number {
   if (e instanceof Error && e.name === 'DivergenceError') return EXIT.diverged;
   if (e instanceof Error && e.name === 'TrainingInterrupted') return EXIT.interrupted;
-  if (e instanceof UsageError || e instanceof InputError || e instanceof ConfigError || e instanceof CheckpointError) return EXIT.input;
+  if (e instanceof UsageError || e instanceof InputError || e instanceof ConfigError || e instanceof CheckpointError)
+    return EXIT.input;
   if (e instanceof Error && (INPUT_ERRORS.has(e.name) || INPUT_ERRORS.has(e.constructor.name))) return EXIT.input;
   const code = (e as NodeJS.ErrnoException | null)?.code;
   if (code && USER_ERRNO.has(code)) return EXIT.input;
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return EXIT.input;
+  if (
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+    code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
+    code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+  )
+    return EXIT.input;
   return EXIT.internal;
 }
 
 /** errno codes that describe the user's files or machine, not a bug. */
-const USER_ERRNO = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENOSPC', 'EDQUOT', 'EROFS', 'ENAMETOOLONG', 'ELOOP', 'EEXIST', 'EMFILE', 'ENFILE']);
+const USER_ERRNO = new Set([
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'EISDIR',
+  'ENOTDIR',
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EEXIST',
+  'EMFILE',
+  'ENFILE',
+]);
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** parseArgs, turning its errors into UsageErrors that carry the command's help hint. */
-export function parse(cmd: string, argv: string[], options: Options, allowPositionals = false): { values: Record<string, unknown>; positionals: string[] } {
+export function parse(
+  cmd: string,
+  argv: string[],
+  options: Options,
+  allowPositionals = false,
+): { values: Record<string, unknown>; positionals: string[] } {
   let r;
   try {
     r = parseArgs({ args: argv, options, allowPositionals, strict: true, tokens: true });
@@ -55,16 +101,24 @@ export function parse(cmd: string, argv: string[], options: Options, allowPositi
     const o = options[tok.name];
     if (!o || o.multiple || o.type === 'boolean') continue;
     const prev = seen.get(tok.name);
-    if (prev !== undefined) throw new UsageError(`${cmd}: --${tok.name} given twice ('${prev}' and '${tok.value ?? ''}'); give it once`);
+    if (prev !== undefined)
+      throw new UsageError(`${cmd}: --${tok.name} given twice ('${prev}' and '${tok.value ?? ''}'); give it once`);
     seen.set(tok.name, tok.value ?? '');
   }
   return { values: r.values as Record<string, unknown>, positionals: r.positionals };
 }
 
 /** Options every config-driven command accepts, with the config key each one sets. */
-export const CONFIG_FLAGS: Record<string, { key: string; help: string; kind: 'string' | 'number' | 'list' | 'numbers' | 'boolean' }> = {
+export const CONFIG_FLAGS: Record<
+  string,
+  { key: string; help: string; kind: 'string' | 'number' | 'list' | 'numbers' | 'boolean' }
+> = {
   dataset: { key: 'dataset', help: 'phantom | brats | isles | avmnist', kind: 'string' },
-  data: { key: 'data.path', help: 'data folder (BraTS/ISLES root, or the folder with mnist/ and fsdd/)', kind: 'string' },
+  data: {
+    key: 'data.path',
+    help: 'data folder (BraTS/ISLES root, or the folder with mnist/ and fsdd/)',
+    kind: 'string',
+  },
   out: { key: 'out', help: 'parent folder of run folders (default runs)', kind: 'string' },
   'run-name': { key: 'runName', help: 'run folder name (default: a UTC timestamp)', kind: 'string' },
   seed: { key: 'seed', help: 'the one seed (weights, data order, subsets, dropout)', kind: 'number' },
@@ -89,8 +143,12 @@ export function configOptions(): Options {
 }
 
 export function configHelp(): string {
-  const lines = ['  --config FILE            JSON config (flags win over it)', '  --set KEY=VALUE          any config key by dotted path, e.g. --set train.lr=0.005 (repeatable)'];
-  for (const [name, f] of Object.entries(CONFIG_FLAGS)) lines.push(`  --${(name + (f.kind === 'boolean' ? '' : ' V')).padEnd(23)}${f.help}`);
+  const lines = [
+    '  --config FILE            JSON config (flags win over it)',
+    '  --set KEY=VALUE          any config key by dotted path, e.g. --set train.lr=0.005 (repeatable)',
+  ];
+  for (const [name, f] of Object.entries(CONFIG_FLAGS))
+    lines.push(`  --${(name + (f.kind === 'boolean' ? '' : ' V')).padEnd(23)}${f.help}`);
   return lines.join('\n');
 }
 
@@ -103,12 +161,18 @@ export function overridesFrom(cmd: string, values: Record<string, unknown>): Rec
     if (f.kind === 'boolean') out[f.key] = v;
     else if (f.kind === 'number') {
       const n = Number(v);
-      if (!Number.isFinite(n) || String(v).trim() === '') throw new UsageError(`${cmd}: --${name} must be a number, got '${String(v)}'`);
+      if (!Number.isFinite(n) || String(v).trim() === '')
+        throw new UsageError(`${cmd}: --${name} must be a number, got '${String(v)}'`);
       out[f.key] = n;
-    } else if (f.kind === 'list') out[f.key] = String(v).split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (f.kind === 'list')
+      out[f.key] = String(v)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     else if (f.kind === 'numbers') {
       const ns = String(v).split(',').map(Number);
-      if (ns.some((n) => !Number.isFinite(n))) throw new UsageError(`${cmd}: --${name} must be comma-separated numbers, got '${String(v)}'`);
+      if (ns.some((n) => !Number.isFinite(n)))
+        throw new UsageError(`${cmd}: --${name} must be comma-separated numbers, got '${String(v)}'`);
       out[f.key] = ns.length === 1 ? [ns[0], ns[0], ns[0]] : ns;
     } else out[f.key] = v;
   }
@@ -121,7 +185,11 @@ export function overridesFrom(cmd: string, values: Record<string, unknown>): Rec
 }
 
 /** The effective config from --config and flags. */
-export function configFrom(cmd: string, values: Record<string, unknown>, base: Record<string, unknown> | null = null): LargoConfig {
+export function configFrom(
+  cmd: string,
+  values: Record<string, unknown>,
+  base: Record<string, unknown> | null = null,
+): LargoConfig {
   const file = values['config'] ? readConfigFile(String(values['config'])) : base;
   return resolveConfig(file, overridesFrom(cmd, values), values['config'] ? String(values['config']) : 'config');
 }
@@ -129,7 +197,9 @@ export function configFrom(cmd: string, values: Record<string, unknown>, base: R
 /** The newest run folder (by name: timestamps sort) under `out` that has a config.json. */
 export function latestRun(out: string): string | null {
   if (!existsSync(out)) return null;
-  const runs = readdirSync(out).filter((d) => existsSync(join(out, d, 'config.json')) && statSync(join(out, d)).isDirectory()).sort();
+  const runs = readdirSync(out)
+    .filter((d) => existsSync(join(out, d, 'config.json')) && statSync(join(out, d)).isDirectory())
+    .sort();
   return runs.length ? join(out, runs[runs.length - 1]!) : null;
 }
 
@@ -141,8 +211,10 @@ export function splitOptionalValue(argv: string[], flag: string, into: string): 
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === `--${flag}` && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) { out.push(a, `--${into}`, argv[i + 1]!); i++; }
-    else if (a.startsWith(`--${flag}=`)) out.push(`--${flag}`, `--${into}`, a.slice(flag.length + 3));
+    if (a === `--${flag}` && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) {
+      out.push(a, `--${into}`, argv[i + 1]!);
+      i++;
+    } else if (a.startsWith(`--${flag}=`)) out.push(`--${flag}`, `--${into}`, a.slice(flag.length + 3));
     else out.push(a);
   }
   return out;
@@ -153,9 +225,17 @@ export const BACKEND_HELP = `  --backend B              cpu | webgpu | auto (def
                            real GPU and never a software adapter such as llvmpipe`;
 
 /** Parses `--backend` (or LARGO_BACKEND), makes that backend active and logs which one and which adapter. */
-export async function useBackend(cmd: string, values: Record<string, unknown>, log: (s: string) => void): Promise<SelectedBackend & { choice: BackendChoice }> {
+export async function useBackend(
+  cmd: string,
+  values: Record<string, unknown>,
+  log: (s: string) => void,
+): Promise<SelectedBackend & { choice: BackendChoice }> {
   let choice: BackendChoice;
-  try { choice = parseBackendChoice(values['backend']); } catch (e) { throw new UsageError(`${cmd}: ${(e as Error).message}`); }
+  try {
+    choice = parseBackendChoice(values['backend']);
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${(e as Error).message}`);
+  }
   const sel = await selectBackend(choice, { log });
   return { ...sel, choice };
 }

@@ -35,21 +35,38 @@ Examples:
   largo experiment experiments/phantom-baselines.json --summarize /mnt/a/phantom-baselines /mnt/b/phantom-baselines`;
 
 export async function experimentCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('experiment', argv, {
-    out: { type: 'string' }, shard: { type: 'string' }, workers: { type: 'string' }, cell: { type: 'string', multiple: true },
-    summarize: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-  }, true);
-  if (values['help']) { console.log(EXPERIMENT_HELP); return 0; }
+  const { values, positionals } = parse(
+    'experiment',
+    argv,
+    {
+      out: { type: 'string' },
+      shard: { type: 'string' },
+      workers: { type: 'string' },
+      cell: { type: 'string', multiple: true },
+      summarize: { type: 'boolean' },
+      list: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
+  if (values['help']) {
+    console.log(EXPERIMENT_HELP);
+    return 0;
+  }
   const [file, ...extra] = positionals;
   if (!file) throw new UsageError('experiment: give an experiment file (see largo experiment --help)');
-  if (extra.length && !values['summarize']) throw new UsageError(`experiment: unexpected argument '${extra[0]}' (extra folders go with --summarize)`);
+  if (extra.length && !values['summarize'])
+    throw new UsageError(`experiment: unexpected argument '${extra[0]}' (extra folders go with --summarize)`);
   const spec = readExperimentFile(file);
   const out = (values['out'] as string | undefined) ?? join('runs', 'experiments');
   const log = values['quiet'] ? () => undefined : (s: string) => process.stderr.write(s + '\n');
   if (values['list']) {
     for (const c of cells(spec)) {
       const cfg = cellConfig(spec, c);
-      console.log(`${c.id}\tmethod ${c.method}, seed ${c.seed}, steps ${cfg.train.steps}, base features ${cfg.model.baseFeatures}, rank ×${cfg.model.rankMultiplier}`);
+      console.log(
+        `${c.id}\tmethod ${c.method}, seed ${c.seed}, steps ${cfg.train.steps}, base features ${cfg.model.baseFeatures}, rank ×${cfg.model.rankMultiplier}`,
+      );
     }
     return 0;
   }
@@ -57,7 +74,8 @@ export async function experimentCommand(argv: string[]): Promise<number> {
   if (!values['summarize']) {
     const only = values['cell'] as string[] | undefined;
     const workers = values['workers'] === undefined ? 1 : Number(values['workers']);
-    if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`experiment: --workers must be a positive integer, got '${String(values['workers'])}'`);
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new UsageError(`experiment: --workers must be a positive integer, got '${String(values['workers'])}'`);
     const shard = values['shard'] ? parseShard(values['shard'] as string) : null;
     if (only?.length === 1 && workers === 1 && !shard) {
       // one cell in this process (what worker processes run)
@@ -68,16 +86,23 @@ export async function experimentCommand(argv: string[]): Promise<number> {
     }
     const r = await runGrid(spec, { out, shard, workers, only, log });
     if (r.failed.length) {
-      console.error(`largo experiment: ${r.failed.length} cell(s) failed: ${r.failed.map((f) => `${f.cell.id} (${f.error})`).join('; ')}`);
+      console.error(
+        `largo experiment: ${r.failed.length} cell(s) failed: ${r.failed.map((f) => `${f.cell.id} (${f.error})`).join('; ')}`,
+      );
       return 1;
     }
     if (shard) {
-      log(`shard ${shard.index}/${shard.count} done; merge with: largo experiment ${file} --summarize ${dir} <the other shards' folders>`);
+      log(
+        `shard ${shard.index}/${shard.count} done; merge with: largo experiment ${file} --summarize ${dir} <the other shards' folders>`,
+      );
       return 0;
     }
   }
   const dirs = [...(existsSync(dir) ? [dir] : []), ...extra];
-  if (!dirs.length) throw new UsageError(`experiment: ${dir} does not exist; run the grid first or name the shards' folders after --summarize`);
+  if (!dirs.length)
+    throw new UsageError(
+      `experiment: ${dir} does not exist; run the grid first or name the shards' folders after --summarize`,
+    );
   const s = summarizeExperiment(spec, dirs);
   mkdirSync(dir, { recursive: true });
   const cmd = `largo experiment ${relative(process.cwd(), file) || file}`;

@@ -26,11 +26,25 @@ ${BACKEND_HELP}
   -h, --help               this help`;
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values } = parse('export', argv, { checkpoint: { type: 'string' }, subset: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
-  if (values['help']) { console.log(EXPORT_HELP); return 0; }
-  const ckPath = values['checkpoint'] as string | undefined, out = values['out'] as string | undefined, sub = values['subset'] as string | undefined;
-  if (!ckPath || !out || sub === undefined) throw new UsageError(`export: --checkpoint, --subset and --out are required (see 'largo export --help')`);
-  if (existsSync(out) && !values['force']) throw new InputError(`export: ${out} already exists; pass --force to overwrite it`);
+  const { values } = parse('export', argv, {
+    checkpoint: { type: 'string' },
+    subset: { type: 'string' },
+    out: { type: 'string' },
+    force: { type: 'boolean' },
+    backend: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values['help']) {
+    console.log(EXPORT_HELP);
+    return 0;
+  }
+  const ckPath = values['checkpoint'] as string | undefined,
+    out = values['out'] as string | undefined,
+    sub = values['subset'] as string | undefined;
+  if (!ckPath || !out || sub === undefined)
+    throw new UsageError(`export: --checkpoint, --subset and --out are required (see 'largo export --help')`);
+  if (existsSync(out) && !values['force'])
+    throw new InputError(`export: ${out} already exists; pass --force to overwrite it`);
   const ck = loadCheckpoint(ckPath);
   const desc = ck.model;
   if (desc['network'] !== 'unet3d') throw new InputError(`export: ${ckPath} is not a segmentation (U-Net) checkpoint`);
@@ -40,7 +54,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
     k = Number(sub);
     if (k >= numSubsets(M)) throw new UsageError(`export: subset ${k} out of range [0, ${numSubsets(M) - 1}]`);
   } else {
-    try { k = subsetIndex(sub.split(/[+,]/).map((s) => s.trim()), desc.modalities); } catch (e) { throw new UsageError(`export: ${(e as Error).message}`); }
+    try {
+      k = subsetIndex(
+        sub.split(/[+,]/).map((s) => s.trim()),
+        desc.modalities,
+      );
+    } catch (e) {
+      throw new UsageError(`export: ${(e as Error).message}`);
+    }
   }
   const cfg = resolveConfig(ck.config as Record<string, unknown>, {});
   await useBackend('export', values, (s) => console.error(s));
@@ -54,13 +75,26 @@ export async function exportCommand(argv: string[]): Promise<number> {
     const entries: Record<string, StEntry> = {};
     for (const [name, t] of w) entries[name] = { dtype: 'F32', shape: t.shape, data: t.data };
     const mods = channelsOf(k, M).map((i) => desc.modalities[i]!);
-    writeFileAtomic(out, encodeSafetensors(entries, {
-      'largo.export': '1', 'largo.subset': String(k), 'largo.modalities': JSON.stringify(mods), 'largo.method': desc.method,
-      'largo.model': JSON.stringify({ ...desc, method: 'full-only', modalities: mods }), 'largo.step': String(ck.step),
-      'largo.config': JSON.stringify(cfg), 'largo.seed': String(cfg.seed), 'largo.source': ckPath,
-    }));
+    writeFileAtomic(
+      out,
+      encodeSafetensors(entries, {
+        'largo.export': '1',
+        'largo.subset': String(k),
+        'largo.modalities': JSON.stringify(mods),
+        'largo.method': desc.method,
+        'largo.model': JSON.stringify({ ...desc, method: 'full-only', modalities: mods }),
+        'largo.step': String(ck.step),
+        'largo.config': JSON.stringify(cfg),
+        'largo.seed': String(cfg.seed),
+        'largo.source': ckPath,
+      }),
+    );
     const total = [...w.values()].reduce((a, t) => a + t.data.length, 0);
-    console.log(`exported subset ${k} (${subsetName(k, desc.modalities)}) of ${desc.method}: ${w.size} tensors, ${total} parameters → ${out}`);
-  } finally { net.dispose(); }
+    console.log(
+      `exported subset ${k} (${subsetName(k, desc.modalities)}) of ${desc.method}: ${w.size} tensors, ${total} parameters → ${out}`,
+    );
+  } finally {
+    net.dispose();
+  }
   return 0;
 }

@@ -15,7 +15,10 @@ Options:
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('inspect', argv, { help: { type: 'boolean', short: 'h' } }, true);
-  if (values['help']) { console.log(INSPECT_HELP); return 0; }
+  if (values['help']) {
+    console.log(INSPECT_HELP);
+    return 0;
+  }
   if (positionals.length !== 1) throw new UsageError(`inspect: expects exactly one PATH (see 'largo inspect --help')`);
   console.log(await inspectPath(positionals[0]!));
   return 0;

@@ -4,7 +4,18 @@ import { timestamp, type LargoConfig } from '../config.js';
 import { runExperiment } from '../train/experiment.js';
 import { TrainingInterrupted } from '../train/loop.js';
 import { formatDuration } from '../progress.js';
-import { BACKEND_HELP, configFrom, configHelp, configOptions, InputError, latestRun, parse, splitOptionalValue, useBackend, UsageError } from './common.js';
+import {
+  BACKEND_HELP,
+  configFrom,
+  configHelp,
+  configOptions,
+  InputError,
+  latestRun,
+  parse,
+  splitOptionalValue,
+  useBackend,
+  UsageError,
+} from './common.js';
 
 export const TRAIN_HELP = `largo train — train methods, evaluate every modality subset, write the report
 
@@ -37,10 +48,21 @@ Examples:
 export async function trainCommand(argv: string[]): Promise<number> {
   const args = splitOptionalValue(argv, 'resume', 'resume-dir');
   const { values } = parse('train', args, {
-    ...configOptions(), resume: { type: 'boolean' }, 'resume-dir': { type: 'string' }, 'no-eval': { type: 'boolean' },
-    quiet: { type: 'boolean' }, plain: { type: 'boolean' }, force: { type: 'boolean' }, 'stop-after': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    ...configOptions(),
+    resume: { type: 'boolean' },
+    'resume-dir': { type: 'string' },
+    'no-eval': { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    plain: { type: 'boolean' },
+    force: { type: 'boolean' },
+    'stop-after': { type: 'string' },
+    backend: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
-  if (values['help']) { console.log(TRAIN_HELP); return 0; }
+  if (values['help']) {
+    console.log(TRAIN_HELP);
+    return 0;
+  }
   let runDir: string;
   let cfg: LargoConfig;
   const resume = Boolean(values['resume']);
@@ -54,7 +76,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const cfgPath = join(dir, 'config.json');
     if (!existsSync(cfgPath)) throw new InputError(`train --resume: ${cfgPath} does not exist (not a run folder)`);
     let saved: { config: Record<string, unknown> };
-    try { saved = JSON.parse(readFileSync(cfgPath, 'utf8')); } catch (e) { throw new InputError(`${cfgPath}: not valid JSON (${(e as Error).message})`); }
+    try {
+      saved = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new InputError(`${cfgPath}: not valid JSON (${(e as Error).message})`);
+    }
     // the run's own config is the base; --config / flags may only change what resume allows (checked below)
     cfg = configFrom('train', values, saved.config);
     runDir = dir;
@@ -63,11 +89,18 @@ export async function trainCommand(argv: string[]): Promise<number> {
     cfg = configFrom('train', values);
     runDir = join(cfg.out, cfg.runName ?? timestamp());
     // a run folder is made fresh: files of another run (or anything else) are never replaced silently
-    if (existsSync(join(runDir, 'config.json')) && !values['force']) throw new InputError(`train: ${runDir} already holds a run; pass --resume ${runDir} to continue it, --force to start over in it, or choose another --run-name`);
+    if (existsSync(join(runDir, 'config.json')) && !values['force'])
+      throw new InputError(
+        `train: ${runDir} already holds a run; pass --resume ${runDir} to continue it, --force to start over in it, or choose another --run-name`,
+      );
     if (existsSync(runDir)) {
-      if (!statSync(runDir).isDirectory()) throw new InputError(`train: ${runDir} exists and is not a folder; choose another --run-name or --out`);
+      if (!statSync(runDir).isDirectory())
+        throw new InputError(`train: ${runDir} exists and is not a folder; choose another --run-name or --out`);
       const entries = readdirSync(runDir);
-      if (entries.length && !values['force']) throw new InputError(`train: the run folder ${runDir} exists and is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); choose another --run-name, or pass --force to write into it`);
+      if (entries.length && !values['force'])
+        throw new InputError(
+          `train: the run folder ${runDir} exists and is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); choose another --run-name, or pass --force to write into it`,
+        );
     }
   }
   const stopAfter = values['stop-after'] !== undefined ? Number(values['stop-after']) : undefined;
@@ -75,7 +108,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const stream = quiet ? { write: () => true, isTTY: false } : process.stderr;
   const log = quiet ? () => undefined : (s: string) => process.stderr.write(s + '\n');
   const be = await useBackend('train', values, log);
-  log(`run folder: ${resolve(runDir)} (seed ${cfg.seed}${resume ? ', resuming' : ''}; backend ${be.name}: ${be.adapter})`);
+  log(
+    `run folder: ${resolve(runDir)} (seed ${cfg.seed}${resume ? ', resuming' : ''}; backend ${be.name}: ${be.adapter})`,
+  );
   const t0 = performance.now();
   // SIGINT / SIGTERM: finish the current step, write a checkpoint, say how to resume, exit 130.
   // A second signal while that happens exits at once.
@@ -83,20 +118,35 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) process.exit(130);
     signalled = sig;
-    process.stderr.write(`\n${sig}: stopping after the current training step with a checkpoint (send it again to quit at once)\n`);
+    process.stderr.write(
+      `\n${sig}: stopping after the current training step with a checkpoint (send it again to quit at once)\n`,
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let r;
   try {
     r = await runExperiment(cfg, {
-      runDir, resume, stream, tty: values['plain'] ? false : undefined, log, evaluate: !values['no-eval'], stopAfter,
-      meta: { argv: ['train', ...argv], node: process.version, backend: { choice: be.choice, name: be.name, adapter: be.adapter } }, interrupt: () => signalled,
+      runDir,
+      resume,
+      stream,
+      tty: values['plain'] ? false : undefined,
+      log,
+      evaluate: !values['no-eval'],
+      stopAfter,
+      meta: {
+        argv: ['train', ...argv],
+        node: process.version,
+        backend: { choice: be.choice, name: be.name, adapter: be.adapter },
+      },
+      interrupt: () => signalled,
     });
   } catch (e) {
     if (e instanceof TrainingInterrupted) {
-      process.stderr.write(`train: interrupted by ${e.signal} at step ${e.step} of ${e.method}; checkpoint: ${resolve(e.file)}\n`
-        + `resume with: largo train --resume ${resolve(runDir)}\n`);
+      process.stderr.write(
+        `train: interrupted by ${e.signal} at step ${e.step} of ${e.method}; checkpoint: ${resolve(e.file)}\n` +
+          `resume with: largo train --resume ${resolve(runDir)}\n`,
+      );
       return 130;
     }
     throw e;
@@ -106,11 +156,17 @@ export async function trainCommand(argv: string[]): Promise<number> {
   }
   const wall = (performance.now() - t0) / 1000;
   if (r.markdown) process.stdout.write(r.markdown + '\n');
-  const avg = Object.entries(r.averages).map(([m, v]) => `${m} ${(100 * v).toFixed(2)}`).join(', ');
-  log(`${avg ? `average ${r.table?.metric ?? ''}: ${avg}; ` : ''}wall time ${formatDuration(wall)}; results in ${resolve(runDir)}`);
+  const avg = Object.entries(r.averages)
+    .map(([m, v]) => `${m} ${(100 * v).toFixed(2)}`)
+    .join(', ');
+  log(
+    `${avg ? `average ${r.table?.metric ?? ''}: ${avg}; ` : ''}wall time ${formatDuration(wall)}; results in ${resolve(runDir)}`,
+  );
   if (r.markdown && cfg.dataset === 'phantom') {
     // one seed, one split: say where the evidence that can carry a claim comes from
-    log('one seed on one split: for held-out selection, 5 seeds with mean ± std, the fair baselines and the ablations see docs/results.md and experiments/ (largo experiment experiments/phantom-baselines.json)');
+    log(
+      'one seed on one split: for held-out selection, 5 seeds with mean ± std, the fair baselines and the ablations see docs/results.md and experiments/ (largo experiment experiments/phantom-baselines.json)',
+    );
   }
   return 0;
 }

@@ -35,7 +35,13 @@ export interface SegEvalResult {
   seconds: number;
 }
 
-export async function evaluateSegmentation(net: SegmentationFamily & { cacheSubset?(k: number): void; train(on: boolean): void }, method: string, data: SegData, cases: readonly CaseArrays[], o: SegEvalOptions): Promise<SegEvalResult> {
+export async function evaluateSegmentation(
+  net: SegmentationFamily & { cacheSubset?(k: number): void; train(on: boolean): void },
+  method: string,
+  data: SegData,
+  cases: readonly CaseArrays[],
+  o: SegEvalOptions,
+): Promise<SegEvalResult> {
   const t0 = performance.now();
   const M = net.numModalities;
   const subsets = o.subsets ?? Array.from({ length: numSubsets(M) }, (_, k) => k);
@@ -49,7 +55,12 @@ export async function evaluateSegmentation(net: SegmentationFamily & { cacheSubs
       const c = cases[ci]!;
       const spatial = c.imageShape.slice(1);
       const n = spatial.reduce((a, b) => a * b, 1);
-      const logits = await predictVolume(net, c.image, spatial, k, { patchSize: o.patchSize, step: o.step, mirror: o.mirror, batchSize: o.batchSize });
+      const logits = await predictVolume(net, c.image, spatial, k, {
+        patchSize: o.patchSize,
+        step: o.step,
+        mirror: o.mirror,
+        batchSize: o.batchSize,
+      });
       const pred = predRegions(logits, data, n);
       const s = regionScores(pred, gts[ci]!, data.regions.length, spatial, c.spacing, o.hd95 ?? true);
       records.push({ method, subset: k, caseId: c.id, values: s.dice, hd95: o.hd95 === false ? undefined : s.hd95 });
@@ -71,11 +82,17 @@ export async function avPredict(net: AvMnistNet, s: AvMnistSplit, k: number, bat
   const [, ak, at] = s.audioShape as [number, number, number];
   for (let b = 0; b < s.count; b += batch) {
     const n = Math.min(batch, s.count - b);
-    const pred = noGrad(() => tidy(() => {
-      const image: Tensor | undefined = mask[0] ? tensor(s.images.slice(b * ih * iw, (b + n) * ih * iw), [n, 1, ih, iw]) : undefined;
-      const audio: Tensor | undefined = mask[1] ? tensor(s.audio.slice(b * ak * at, (b + n) * ak * at), [n, 1, ak, at]) : undefined;
-      return argmax(net.forward({ image, audio }, k), 1);
-    }));
+    const pred = noGrad(() =>
+      tidy(() => {
+        const image: Tensor | undefined = mask[0]
+          ? tensor(s.images.slice(b * ih * iw, (b + n) * ih * iw), [n, 1, ih, iw])
+          : undefined;
+        const audio: Tensor | undefined = mask[1]
+          ? tensor(s.audio.slice(b * ak * at, (b + n) * ak * at), [n, 1, ak, at])
+          : undefined;
+        return argmax(net.forward({ image, audio }, k), 1);
+      }),
+    );
     const values = pred.backend.name === 'cpu' ? pred.dataSync() : await pred.data();
     pred.dispose();
     out.set(values as Int32Array, b);
@@ -84,7 +101,13 @@ export async function avPredict(net: AvMnistNet, s: AvMnistSplit, k: number, bat
 }
 
 /** Accuracy per subset on a split, as one record per subset (caseId = the split name). */
-export async function evaluateAvMnist(net: AvMnistNet, method: string, s: AvMnistSplit, splitName = 'test', subsets: readonly number[] = [0, 1, 2]): Promise<CaseRecord[]> {
+export async function evaluateAvMnist(
+  net: AvMnistNet,
+  method: string,
+  s: AvMnistSplit,
+  splitName = 'test',
+  subsets: readonly number[] = [0, 1, 2],
+): Promise<CaseRecord[]> {
   const out: CaseRecord[] = [];
   for (const k of subsets) {
     const p = await avPredict(net, s, k);

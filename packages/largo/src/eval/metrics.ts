@@ -20,7 +20,8 @@ export type Mask = ArrayLike<number>;
 
 function checkShape(what: string, mask: Mask, shape: readonly number[]): void {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (mask.length !== n) throw new Error(`${what}: mask has ${mask.length} voxels, shape [${shape.join(', ')}] needs ${n}`);
+  if (mask.length !== n)
+    throw new Error(`${what}: mask has ${mask.length} voxels, shape [${shape.join(', ')}] needs ${n}`);
 }
 
 function count(mask: Mask): number {
@@ -31,11 +32,17 @@ function count(mask: Mask): number {
 
 /** Dice overlap 2|P∩G| / (|P|+|G|) of two binary masks (nonzero = foreground), BraTS conventions for empty masks. */
 export function dice(pred: Mask, gt: Mask): number {
-  if (pred.length !== gt.length) throw new Error(`dice: prediction has ${pred.length} voxels, ground truth ${gt.length}`);
-  let inter = 0, p = 0, g = 0;
+  if (pred.length !== gt.length)
+    throw new Error(`dice: prediction has ${pred.length} voxels, ground truth ${gt.length}`);
+  let inter = 0,
+    p = 0,
+    g = 0;
   for (let i = 0; i < pred.length; i++) {
-    const a = pred[i] ? 1 : 0, b = gt[i] ? 1 : 0;
-    p += a; g += b; inter += a & b;
+    const a = pred[i] ? 1 : 0,
+      b = gt[i] ? 1 : 0;
+    p += a;
+    g += b;
+    inter += a & b;
   }
   if (g === 0) return p === 0 ? 1 : 0;
   return (2 * inter) / (p + g);
@@ -43,7 +50,8 @@ export function dice(pred: Mask, gt: Mask): number {
 
 /** Fraction of equal entries. */
 export function accuracy(pred: ArrayLike<number>, target: ArrayLike<number>): number {
-  if (pred.length !== target.length) throw new Error(`accuracy: ${pred.length} predictions for ${target.length} targets`);
+  if (pred.length !== target.length)
+    throw new Error(`accuracy: ${pred.length} predictions for ${target.length} targets`);
   if (pred.length === 0) throw new Error('accuracy: no samples');
   let ok = 0;
   for (let i = 0; i < pred.length; i++) if (pred[i] === target[i]) ok++;
@@ -68,11 +76,13 @@ export function percentile(values: ArrayLike<number>, q: number): number {
   if (!(q >= 0 && q <= 100)) throw new Error(`percentile: q must be in [0, 100], got ${q}`);
   const a = Float64Array.from(values as ArrayLike<number>).sort();
   const pos = (q / 100) * (a.length - 1);
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   if (lo === hi) return a[lo]!;
   const f = pos - lo;
   // numpy's _lerp: a + (b - a) * t, switching form for t >= 0.5 for monotonicity
-  const x = a[lo]!, y = a[hi]!;
+  const x = a[lo]!,
+    y = a[hi]!;
   const d = y - x;
   return f >= 0.5 ? y - d * (1 - f) : x + d * f;
 }
@@ -86,7 +96,10 @@ export function surface(mask: Mask, shape: readonly number[]): Uint8Array {
   const dims = shape.length;
   const strides = new Array<number>(dims);
   let s = 1;
-  for (let d = dims - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]!; }
+  for (let d = dims - 1; d >= 0; d--) {
+    strides[d] = s;
+    s *= shape[d]!;
+  }
   const out = new Uint8Array(mask.length);
   const idx = new Array<number>(dims).fill(0);
   for (let i = 0; i < mask.length; i++) {
@@ -116,19 +129,40 @@ function edt1d(f: Float64Array, n: number, sp: number, d: Float64Array, v: Int32
   for (let q = 0; q < n; q++) {
     const fq = f[q]!;
     if (fq === Infinity) continue;
-    if (k < 0) { k = 0; v[0] = q; z[0] = -Infinity; z[1] = Infinity; continue; }
+    if (k < 0) {
+      k = 0;
+      v[0] = q;
+      z[0] = -Infinity;
+      z[1] = Infinity;
+      continue;
+    }
     const qs = q * sp;
     let s = 0;
     for (;;) {
-      const r = v[k]!, rs = r * sp;
-      s = ((fq + qs * qs) - (f[r]! + rs * rs)) / (2 * (qs - rs));
-      if (s <= z[k]!) { k--; if (k < 0) break; } else break;
+      const r = v[k]!,
+        rs = r * sp;
+      s = (fq + qs * qs - (f[r]! + rs * rs)) / (2 * (qs - rs));
+      if (s <= z[k]!) {
+        k--;
+        if (k < 0) break;
+      } else break;
     }
-    if (k < 0) { k = 0; v[0] = q; z[0] = -Infinity; z[1] = Infinity; continue; }
+    if (k < 0) {
+      k = 0;
+      v[0] = q;
+      z[0] = -Infinity;
+      z[1] = Infinity;
+      continue;
+    }
     k++;
-    v[k] = q; z[k] = s; z[k + 1] = Infinity;
+    v[k] = q;
+    z[k] = s;
+    z[k + 1] = Infinity;
   }
-  if (k < 0) { for (let p = 0; p < n; p++) d[p] = Infinity; return; }
+  if (k < 0) {
+    for (let p = 0; p < n; p++) d[p] = Infinity;
+    return;
+  }
   let j = 0;
   for (let p = 0; p < n; p++) {
     const ps = p * sp;
@@ -145,25 +179,35 @@ function edt1d(f: Float64Array, n: number, sp: number, d: Float64Array, v: Int32
  */
 export function squaredEdt(sites: Mask, shape: readonly number[], spacing: readonly number[]): Float64Array {
   checkShape('squaredEdt', sites, shape);
-  if (spacing.length !== shape.length) throw new Error(`squaredEdt: ${spacing.length} spacings for a ${shape.length}-D shape`);
-  for (const s of spacing) if (!(s > 0) || !Number.isFinite(s)) throw new Error(`squaredEdt: spacing must be positive, got [${spacing.join(', ')}]`);
+  if (spacing.length !== shape.length)
+    throw new Error(`squaredEdt: ${spacing.length} spacings for a ${shape.length}-D shape`);
+  for (const s of spacing)
+    if (!(s > 0) || !Number.isFinite(s))
+      throw new Error(`squaredEdt: spacing must be positive, got [${spacing.join(', ')}]`);
   const n = sites.length;
   const g = new Float64Array(n);
   for (let i = 0; i < n; i++) g[i] = sites[i] ? 0 : Infinity;
   const maxLen = Math.max(1, ...shape);
-  const f = new Float64Array(maxLen), d = new Float64Array(maxLen);
-  const v = new Int32Array(maxLen), z = new Float64Array(maxLen + 1);
+  const f = new Float64Array(maxLen),
+    d = new Float64Array(maxLen);
+  const v = new Int32Array(maxLen),
+    z = new Float64Array(maxLen + 1);
   const dims = shape.length;
   const strides = new Array<number>(dims);
   let st = 1;
-  for (let a = dims - 1; a >= 0; a--) { strides[a] = st; st *= shape[a]!; }
+  for (let a = dims - 1; a >= 0; a--) {
+    strides[a] = st;
+    st *= shape[a]!;
+  }
   for (let axis = dims - 1; axis >= 0; axis--) {
-    const len = shape[axis]!, stride = strides[axis]!;
+    const len = shape[axis]!,
+      stride = strides[axis]!;
     // every line along `axis`: starts are indices whose coordinate on `axis` is 0
     const lines = n / len;
     for (let l = 0; l < lines; l++) {
       // decompose l into (outer, inner) around the axis
-      const inner = l % stride, outer = Math.floor(l / stride);
+      const inner = l % stride,
+        outer = Math.floor(l / stride);
       const start = outer * stride * len + inner;
       for (let p = 0; p < len; p++) f[p] = g[start + p * stride]!;
       edt1d(f, len, spacing[axis]!, d, v, z);
@@ -181,8 +225,14 @@ export function volumeDiagonal(shape: readonly number[], spacing: readonly numbe
 }
 
 /** Distances (mm) from each surface voxel of `a` to the surface of `b` (directed surface distances). */
-export function directedSurfaceDistances(a: Mask, b: Mask, shape: readonly number[], spacing: readonly number[]): Float64Array {
-  const sa = surface(a, shape), sb = surface(b, shape);
+export function directedSurfaceDistances(
+  a: Mask,
+  b: Mask,
+  shape: readonly number[],
+  spacing: readonly number[],
+): Float64Array {
+  const sa = surface(a, shape),
+    sb = surface(b, shape);
   const dt = squaredEdt(sb, shape, spacing);
   const out: number[] = [];
   for (let i = 0; i < sa.length; i++) if (sa[i]) out.push(Math.sqrt(dt[i]!));
@@ -197,11 +247,14 @@ export function directedSurfaceDistances(a: Mask, b: Mask, shape: readonly numbe
 export function hd95(pred: Mask, gt: Mask, shape: readonly number[], spacing: readonly number[]): number {
   checkShape('hd95', pred, shape);
   checkShape('hd95', gt, shape);
-  const np = count(pred), ng = count(gt);
+  const np = count(pred),
+    ng = count(gt);
   if (np === 0 && ng === 0) return 0;
   if (np === 0 || ng === 0) return volumeDiagonal(shape, spacing);
-  const sp = surface(pred, shape), sg = surface(gt, shape);
-  const dg = squaredEdt(sg, shape, spacing), dp = squaredEdt(sp, shape, spacing);
+  const sp = surface(pred, shape),
+    sg = surface(gt, shape);
+  const dg = squaredEdt(sg, shape, spacing),
+    dp = squaredEdt(sp, shape, spacing);
   const all: number[] = [];
   for (let i = 0; i < sp.length; i++) {
     if (sp[i]) all.push(Math.sqrt(dg[i]!));
@@ -211,17 +264,33 @@ export function hd95(pred: Mask, gt: Mask, shape: readonly number[], spacing: re
 }
 
 /** Per-region Dice and HD95 of binary region channels [R, ...spatial] (nonzero = inside). */
-export interface RegionScores { dice: number[]; hd95: number[] }
+export interface RegionScores {
+  dice: number[];
+  hd95: number[];
+}
 
-export function regionScores(pred: Mask, gt: Mask, regions: number, spatial: readonly number[], spacing: readonly number[], withHd95 = true): RegionScores {
+export function regionScores(
+  pred: Mask,
+  gt: Mask,
+  regions: number,
+  spatial: readonly number[],
+  spacing: readonly number[],
+  withHd95 = true,
+): RegionScores {
   const n = spatial.reduce((a, b) => a * b, 1);
   if (pred.length !== regions * n || gt.length !== regions * n) {
-    throw new Error(`regionScores: expected ${regions}×[${spatial.join(', ')}] = ${regions * n} voxels, got prediction ${pred.length}, ground truth ${gt.length}`);
+    throw new Error(
+      `regionScores: expected ${regions}×[${spatial.join(', ')}] = ${regions * n} voxels, got prediction ${pred.length}, ground truth ${gt.length}`,
+    );
   }
-  const sub = (m: Mask, r: number): Mask => ('subarray' in m ? (m as Uint8Array).subarray(r * n, (r + 1) * n) : Array.prototype.slice.call(m, r * n, (r + 1) * n));
+  const sub = (m: Mask, r: number): Mask =>
+    'subarray' in m
+      ? (m as Uint8Array).subarray(r * n, (r + 1) * n)
+      : Array.prototype.slice.call(m, r * n, (r + 1) * n);
   const out: RegionScores = { dice: [], hd95: [] };
   for (let r = 0; r < regions; r++) {
-    const p = sub(pred, r), g = sub(gt, r);
+    const p = sub(pred, r),
+      g = sub(gt, r);
     out.dice.push(dice(p, g));
     out.hd95.push(withHd95 ? hd95(p, g, spatial, spacing) : NaN);
   }

@@ -53,7 +53,9 @@ export function cellDir(spec: ExperimentSpec, out: string, cell: Cell): string {
 export function readCellRecord(dir: string): CellRecord | null {
   const f = join(dir, 'cell.json');
   if (!existsSync(f)) return null;
-  try { return JSON.parse(readFileSync(f, 'utf8')) as CellRecord; } catch (e) {
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as CellRecord;
+  } catch (e) {
     throw new Error(`${f}: not valid JSON (${(e as Error).message}); delete it to rerun the cell`);
   }
 }
@@ -66,15 +68,24 @@ export async function runCell(spec: ExperimentSpec, cell: Cell, o: GridOptions):
   const cfg = cellConfig(spec, cell);
   const resume = existsSync(join(dir, 'config.json'));
   const r = await runExperiment(cfg, {
-    runDir: dir, resume, tty: false, log: o.log,
+    runDir: dir,
+    resume,
+    tty: false,
+    log: o.log,
     stream: o.quiet ? { write: () => true, isTTY: false } : undefined,
     meta: { experiment: spec.name, experimentFile: spec.file, cell: cell.id },
   });
   const tr = r.train[cell.method]!;
   const rec: CellRecord = {
-    cell, experiment: spec.name, config: cfg, params: r.params[cell.method] ?? 0, steps: tr.steps,
-    trainSeconds: tr.seconds, evalSeconds: r.seconds.eval[cell.method] ?? 0,
-    checkpoint: cfg.eval.checkpoint === 'best' ? 'best on validation' : 'last', splits: r.splits,
+    cell,
+    experiment: spec.name,
+    config: cfg,
+    params: r.params[cell.method] ?? 0,
+    steps: tr.steps,
+    trainSeconds: tr.seconds,
+    evalSeconds: r.seconds.eval[cell.method] ?? 0,
+    checkpoint: cfg.eval.checkpoint === 'best' ? 'best on validation' : 'last',
+    splits: r.splits,
     finished: new Date().toISOString(),
   };
   writeFileAtomic(join(dir, 'cell.json'), JSON.stringify(rec, null, 2) + '\n');
@@ -82,34 +93,46 @@ export async function runCell(spec: ExperimentSpec, cell: Cell, o: GridOptions):
 }
 
 /** Runs every (or this shard's) cell not yet done; returns the cells of this call with their state. */
-export async function runGrid(spec: ExperimentSpec, o: GridOptions): Promise<{ ran: Cell[]; skipped: Cell[]; failed: { cell: Cell; error: string }[] }> {
+export async function runGrid(
+  spec: ExperimentSpec,
+  o: GridOptions,
+): Promise<{ ran: Cell[]; skipped: Cell[]; failed: { cell: Cell; error: string }[] }> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
   let todo = shardCells(cells(spec), o.shard ?? null);
   if (o.only?.length) {
     const known = new Set(cells(spec).map((c) => c.id));
-    for (const id of o.only) if (!known.has(id)) throw new Error(`${spec.file}: no cell '${id}' (cells look like ${cells(spec)[0]!.id})`);
+    for (const id of o.only)
+      if (!known.has(id)) throw new Error(`${spec.file}: no cell '${id}' (cells look like ${cells(spec)[0]!.id})`);
     todo = todo.filter((c) => o.only!.includes(c.id));
   }
   mkdirSync(join(experimentDir(spec, o.out), 'cells'), { recursive: true });
   const skipped = todo.filter((c) => readCellRecord(cellDir(spec, o.out, c)));
   const pending = todo.filter((c) => !skipped.includes(c));
   const total = cells(spec).length;
-  log(`experiment ${spec.name}: ${total} cells in the grid${o.shard ? `, shard ${o.shard.index}/${o.shard.count} holds ${todo.length}` : ''}; ${skipped.length} done, ${pending.length} to run${(o.workers ?? 1) > 1 ? ` on ${o.workers} worker processes` : ''}`);
+  log(
+    `experiment ${spec.name}: ${total} cells in the grid${o.shard ? `, shard ${o.shard.index}/${o.shard.count} holds ${todo.length}` : ''}; ${skipped.length} done, ${pending.length} to run${(o.workers ?? 1) > 1 ? ` on ${o.workers} worker processes` : ''}`,
+  );
   const failed: { cell: Cell; error: string }[] = [];
   const ran: Cell[] = [];
   const t0 = performance.now();
   let finished = 0;
   const report = (c: Cell, rec: CellRecord | null, err?: string) => {
     finished++;
-    const eta = (performance.now() - t0) / 1000 / finished * (pending.length - finished);
-    log(`  [${finished}/${pending.length}] ${c.id}: ${err ? `FAILED (${err})` : `${rec!.steps} steps in ${formatDuration(rec!.trainSeconds)}`}${finished < pending.length ? `; about ${formatDuration(eta)} left` : ''}`);
+    const eta = ((performance.now() - t0) / 1000 / finished) * (pending.length - finished);
+    log(
+      `  [${finished}/${pending.length}] ${c.id}: ${err ? `FAILED (${err})` : `${rec!.steps} steps in ${formatDuration(rec!.trainSeconds)}`}${finished < pending.length ? `; about ${formatDuration(eta)} left` : ''}`,
+    );
   };
   const workers = Math.max(1, o.workers ?? 1);
   if (workers === 1) {
     for (const c of pending) {
-      try { report(c, await runCell(spec, c, { ...o, quiet: true, log: () => {} })); ran.push(c); } catch (e) {
+      try {
+        report(c, await runCell(spec, c, { ...o, quiet: true, log: () => {} }));
+        ran.push(c);
+      } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
-        failed.push({ cell: c, error: msg }); report(c, null, msg);
+        failed.push({ cell: c, error: msg });
+        report(c, null, msg);
       }
     }
   } else {
@@ -119,15 +142,24 @@ export async function runGrid(spec: ExperimentSpec, o: GridOptions): Promise<{ r
       for (let c = queue.shift(); c; c = queue.shift()) {
         const cell = c;
         const res = await new Promise<{ code: number; err: string }>((resolveP) => {
-          const child = spawn(process.execPath, [cli, 'experiment', spec.file, '--out', o.out, '--cell', cell.id, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn(
+            process.execPath,
+            [cli, 'experiment', spec.file, '--out', o.out, '--cell', cell.id, '--quiet'],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
           let err = '';
-          child.stderr.on('data', (b: Buffer) => { err = (err + b.toString()).slice(-2000); });
+          child.stderr.on('data', (b: Buffer) => {
+            err = (err + b.toString()).slice(-2000);
+          });
           child.on('close', (code) => resolveP({ code: code ?? 1, err }));
         });
-        if (res.code === 0) { ran.push(cell); report(cell, readCellRecord(cellDir(spec, o.out, cell))); }
-        else {
+        if (res.code === 0) {
+          ran.push(cell);
+          report(cell, readCellRecord(cellDir(spec, o.out, cell)));
+        } else {
           const msg = res.err.trim().split('\n').filter(Boolean).pop() ?? `exit ${res.code}`;
-          failed.push({ cell, error: msg }); report(cell, null, msg);
+          failed.push({ cell, error: msg });
+          report(cell, null, msg);
         }
       }
     };

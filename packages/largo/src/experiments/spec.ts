@@ -21,8 +21,15 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, readConfigFile, resolveConfig, type LargoConfig } from '../config.js';
 import { METHODS, type Method } from '../nets/factory.js';
 
-export interface Variant { name: string; method: Method; overrides?: Record<string, unknown> }
-export interface Setting { name: string; overrides?: Record<string, unknown> }
+export interface Variant {
+  name: string;
+  method: Method;
+  overrides?: Record<string, unknown>;
+}
+export interface Setting {
+  name: string;
+  overrides?: Record<string, unknown>;
+}
 
 export interface ExperimentSpec {
   name: string;
@@ -50,25 +57,35 @@ export interface Cell {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+×-]*$/;
 
-function isObj(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
 
 export function readExperimentFile(path: string): ExperimentSpec {
   let json: unknown;
-  try { json = JSON.parse(readFileSync(path, 'utf8')); } catch (e) {
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new ConfigError(`${path}: ${err.code ? `cannot read experiment file (${err.code})` : `not valid JSON (${err.message})`}`);
+    throw new ConfigError(
+      `${path}: ${err.code ? `cannot read experiment file (${err.code})` : `not valid JSON (${err.message})`}`,
+    );
   }
   return parseExperiment(json, path);
 }
 
 export function parseExperiment(json: unknown, file: string): ExperimentSpec {
-  const bad = (msg: string): never => { throw new ConfigError(`${file}: ${msg}`); };
+  const bad = (msg: string): never => {
+    throw new ConfigError(`${file}: ${msg}`);
+  };
   if (!isObj(json)) bad('an experiment file must hold a JSON object');
   const j = json as Record<string, unknown>;
   const known = ['name', 'base', 'overrides', 'seeds', 'variants', 'settings', 'compare', 'notes'];
-  for (const k of Object.keys(j)) if (!known.includes(k) && !k.startsWith('$')) bad(`unknown key '${k}' (known: ${known.join(', ')})`);
+  for (const k of Object.keys(j))
+    if (!known.includes(k) && !k.startsWith('$')) bad(`unknown key '${k}' (known: ${known.join(', ')})`);
   const name = j['name'];
-  if (typeof name !== 'string' || !NAME.test(name)) bad(`'name' must be a folder-safe name (letters, digits, . _ + × -), got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !NAME.test(name))
+    bad(`'name' must be a folder-safe name (letters, digits, . _ + × -), got ${JSON.stringify(name)}`);
   let base: Record<string, unknown> = {};
   if (typeof j['base'] === 'string') base = readConfigFile(resolve(dirname(file), j['base']));
   else if (isObj(j['base'])) base = j['base'];
@@ -76,12 +93,14 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
   const overrides = j['overrides'] === undefined ? {} : j['overrides'];
   if (!isObj(overrides)) bad(`'overrides' must be an object`);
   const seeds = j['seeds'];
-  if (!Array.isArray(seeds) || seeds.length === 0 || seeds.some((s) => !Number.isSafeInteger(s) || (s as number) < 0)) bad(`'seeds' must be a non-empty list of non-negative integers`);
+  if (!Array.isArray(seeds) || seeds.length === 0 || seeds.some((s) => !Number.isSafeInteger(s) || (s as number) < 0))
+    bad(`'seeds' must be a non-empty list of non-negative integers`);
   if (new Set(seeds as number[]).size !== (seeds as number[]).length) bad(`'seeds' lists a seed twice`);
   const names = (list: { name: string }[], what: string) => {
     const seen = new Set<string>();
     for (const v of list) {
-      if (typeof v.name !== 'string' || !NAME.test(v.name)) bad(`${what} name ${JSON.stringify(v.name)} is not folder-safe`);
+      if (typeof v.name !== 'string' || !NAME.test(v.name))
+        bad(`${what} name ${JSON.stringify(v.name)} is not folder-safe`);
       if (seen.has(v.name)) bad(`${what} '${v.name}' appears twice`);
       seen.add(v.name);
     }
@@ -91,9 +110,11 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
   const variants: Variant[] = (variantsJ as unknown[]).map((v, i) => {
     if (!isObj(v)) bad(`variants[${i}] must be an object`);
     const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['name', 'method', 'overrides'].includes(k) && !k.startsWith('$')) bad(`variants[${i}]: unknown key '${k}'`);
+    for (const k of Object.keys(o))
+      if (!['name', 'method', 'overrides'].includes(k) && !k.startsWith('$')) bad(`variants[${i}]: unknown key '${k}'`);
     const method = (o['method'] ?? o['name']) as Method;
-    if (!METHODS.includes(method)) bad(`variants[${i}]: unknown method '${String(method)}' (known: ${METHODS.join(', ')})`);
+    if (!METHODS.includes(method))
+      bad(`variants[${i}]: unknown method '${String(method)}' (known: ${METHODS.join(', ')})`);
     if (o['overrides'] !== undefined && !isObj(o['overrides'])) bad(`variants[${i}].overrides must be an object`);
     return { name: String(o['name']), method, overrides: o['overrides'] as Record<string, unknown> | undefined };
   });
@@ -113,13 +134,21 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
     if (!Array.isArray(j['compare'])) bad(`'compare' must be a list of [variant, variant] pairs`);
     compare = (j['compare'] as unknown[]).map((p, i) => {
       if (!Array.isArray(p) || p.length !== 2) bad(`compare[${i}] must be a [variant, variant] pair`);
-      for (const v of p as unknown[]) if (!variants.some((x) => x.name === v)) bad(`compare[${i}] names unknown variant ${JSON.stringify(v)}`);
+      for (const v of p as unknown[])
+        if (!variants.some((x) => x.name === v)) bad(`compare[${i}] names unknown variant ${JSON.stringify(v)}`);
       const q = p as unknown[];
       return [String(q[0]), String(q[1])] as [string, string];
     });
   }
   const spec: ExperimentSpec = {
-    name: name as string, file, base, overrides: overrides as Record<string, unknown>, seeds: seeds as number[], variants, settings, compare,
+    name: name as string,
+    file,
+    base,
+    overrides: overrides as Record<string, unknown>,
+    seeds: seeds as number[],
+    variants,
+    settings,
+    compare,
     notes: typeof j['notes'] === 'string' ? j['notes'] : '',
   };
   // resolve every cell's config now, so a typo in any override fails before anything runs
@@ -130,9 +159,18 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
 /** Every cell of the grid, in a fixed order. */
 export function cells(spec: ExperimentSpec): Cell[] {
   const out: Cell[] = [];
-  for (const s of spec.settings) for (const v of spec.variants) for (const seed of spec.seeds) {
-    out.push({ id: `${s.name}__${v.name}__s${seed}`, index: out.length, setting: s.name, variant: v.name, method: v.method, seed });
-  }
+  for (const s of spec.settings)
+    for (const v of spec.variants)
+      for (const seed of spec.seeds) {
+        out.push({
+          id: `${s.name}__${v.name}__s${seed}`,
+          index: out.length,
+          setting: s.name,
+          variant: v.name,
+          method: v.method,
+          seed,
+        });
+      }
   return out;
 }
 
@@ -140,7 +178,8 @@ export function cells(spec: ExperimentSpec): Cell[] {
 export function parseShard(s: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(s.trim());
   if (!m) throw new ConfigError(`--shard: expected i/n (e.g. 2/4), got '${s}'`);
-  const index = Number(m[1]), count = Number(m[2]);
+  const index = Number(m[1]),
+    count = Number(m[2]);
   if (count < 1 || index < 1 || index > count) throw new ConfigError(`--shard: i must be in 1..n, got '${s}'`);
   return { index, count };
 }
@@ -165,7 +204,7 @@ export function cellConfig(spec: ExperimentSpec, cell: Cell): LargoConfig {
 /** Plain deep merge of JSON objects (key checking happens in resolveConfig against the defaults). */
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = isObj(v) && isObj(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  for (const [k, v] of Object.entries(b))
+    out[k] = isObj(v) && isObj(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
   return out;
 }
-

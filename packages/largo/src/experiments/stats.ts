@@ -28,7 +28,39 @@ export function spread(xs: readonly number[]): Spread {
 
 /** The 0.975 quantile of Student's t with `df` degrees of freedom (table for small df, then a Cornish–Fisher expansion). */
 export function tQuantile975(df: number): number {
-  const table = [NaN, 12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.306, 2.2622, 2.2281, 2.201, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.093, 2.086, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423];
+  const table = [
+    NaN,
+    12.7062,
+    4.3027,
+    3.1824,
+    2.7764,
+    2.5706,
+    2.4469,
+    2.3646,
+    2.306,
+    2.2622,
+    2.2281,
+    2.201,
+    2.1788,
+    2.1604,
+    2.1448,
+    2.1314,
+    2.1199,
+    2.1098,
+    2.1009,
+    2.093,
+    2.086,
+    2.0796,
+    2.0739,
+    2.0687,
+    2.0639,
+    2.0595,
+    2.0555,
+    2.0518,
+    2.0484,
+    2.0452,
+    2.0423,
+  ];
   if (df < 1) return NaN;
   if (df < table.length && Number.isInteger(df)) return table[df]!;
   const z = 1.959964;
@@ -66,7 +98,15 @@ export function pairedTest(a: readonly number[], b: readonly number[]): PairedTe
   const d = all.filter((x) => Math.abs(x) > 1e-12);
   const wins = d.filter((x) => x > 0).length;
   const losses = d.length - wins;
-  return { n: d.length, wins, losses, ties: all.length - d.length, meanDiff, wilcoxonP: wilcoxonSignedRankP(d), signP: signTestP(wins, losses) };
+  return {
+    n: d.length,
+    wins,
+    losses,
+    ties: all.length - d.length,
+    meanDiff,
+    wilcoxonP: wilcoxonSignedRankP(d),
+    signP: signTestP(wins, losses),
+  };
 }
 
 /** Two-sided exact binomial sign test. */
@@ -94,7 +134,7 @@ export function wilcoxonSignedRankP(d: readonly number[]): number {
   if (n === 0) return 1;
   const order = d.map((x, i) => ({ a: Math.abs(x), i })).sort((p, q) => p.a - q.a);
   const rank2 = new Array<number>(n); // 2 × mid-rank, an integer
-  for (let s = 0; s < n; ) {
+  for (let s = 0; s < n;) {
     let e = s;
     while (e + 1 < n && Math.abs(order[e + 1]!.a - order[s]!.a) <= 1e-12 * Math.max(1, order[s]!.a)) e++;
     const r2 = s + 1 + (e + 1); // (first + last rank) = 2 × mid-rank
@@ -138,7 +178,9 @@ export function wilcoxonSignedRankP(d: readonly number[]): number {
 export function normalCdf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const erf =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 

@@ -70,14 +70,30 @@ export function collectCells(spec: ExperimentSpec, dirs: string[]): Map<string, 
     for (const name of readdirSync(cdir)) {
       const rec = readCellRecord(join(cdir, name));
       if (!rec) continue;
-      if (rec.experiment !== spec.name) throw new Error(`${join(cdir, name)}: belongs to experiment '${rec.experiment}', not '${spec.name}'`);
+      if (rec.experiment !== spec.name)
+        throw new Error(`${join(cdir, name)}: belongs to experiment '${rec.experiment}', not '${spec.name}'`);
       const resFile = join(cdir, name, 'results.json');
       if (!existsSync(resFile)) throw new Error(`${resFile}: missing (the cell finished without an evaluation)`);
-      const res = JSON.parse(readFileSync(resFile, 'utf8')) as { groups: string[]; modalities: string[]; subsets: CellResults['subsets']; records: CaseRecord[]; metric: string; hd95?: { records: CaseRecord[] } };
+      const res = JSON.parse(readFileSync(resFile, 'utf8')) as {
+        groups: string[];
+        modalities: string[];
+        subsets: CellResults['subsets'];
+        records: CaseRecord[];
+        metric: string;
+        hd95?: { records: CaseRecord[] };
+      };
       const records = res.records.map((r, i) => ({ ...r, hd95: res.hd95?.records[i]?.values }));
       const prev = out.get(rec.cell.id);
-      const cur: CellResults = { record: rec, groups: res.groups, modalities: res.modalities, subsets: res.subsets, records, metric: res.metric };
-      if (prev && JSON.stringify(prev.records) !== JSON.stringify(cur.records)) throw new Error(`cell ${rec.cell.id} appears in two folders with different results (${root})`);
+      const cur: CellResults = {
+        record: rec,
+        groups: res.groups,
+        modalities: res.modalities,
+        subsets: res.subsets,
+        records,
+        metric: res.metric,
+      };
+      if (prev && JSON.stringify(prev.records) !== JSON.stringify(cur.records))
+        throw new Error(`cell ${rec.cell.id} appears in two folders with different results (${root})`);
       out.set(rec.cell.id, cur);
     }
   }
@@ -96,48 +112,88 @@ export function summarizeExperiment(spec: ExperimentSpec, dirs: string[]): Exper
   const variants: VariantSummary[] = [];
   // per (setting, variant, seed): the per-(case, subset) average over groups, keyed for pairing
   const pairKeyed = new Map<string, Map<string, number>>();
-  for (const s of spec.settings) for (const v of spec.variants) {
-    const mine = all.filter((c) => c.setting === s.name && c.variant === v.name && found.has(c.id));
-    const per = mine.map((c) => found.get(c.id)!);
-    const dice: Record<string, Spread> = {};
-    const hdAcc: Record<string, number[]> = {};
-    groups.forEach((g, gi) => {
-      dice[g] = spread(per.map((p) => mean(p.records.map((r) => r.values[gi]!))));
-      const h = per.map((p) => mean(p.records.map((r) => r.hd95?.[gi] ?? NaN).filter(Number.isFinite)));
-      hdAcc[g] = h;
-    });
-    dice['avg'] = spread(per.map((p) => mean(p.records.map((r) => mean(r.values)))));
-    const hasHd = per.length > 0 && per.every((p) => p.records.some((r) => r.hd95));
-    const hd95 = hasHd ? Object.fromEntries([...groups.map((g) => [g, spread(hdAcc[g]!)] as const), ['avg', spread(per.map((p) => mean(groups.map((_, gi) => mean(p.records.map((r) => r.hd95?.[gi] ?? NaN).filter(Number.isFinite))))))] as const]) : null;
-    const perSubset = subsets.map((sub) => spread(per.map((p) => mean(p.records.filter((r) => r.subset === sub.index).map((r) => mean(r.values))))));
-    mine.forEach((c, i) => {
-      const m = new Map<string, number>();
-      for (const r of per[i]!.records) m.set(`${r.caseId}\u0000${r.subset}`, mean(r.values));
-      pairKeyed.set(`${s.name}\u0000${v.name}\u0000${c.seed}`, m);
-    });
-    variants.push({
-      setting: s.name, variant: v.name, method: v.method, seeds: mine.map((c) => c.seed), dice, hd95, perSubset,
-      params: per[0]?.record.params ?? 0,
-      msPerStep: spread(per.map((p) => (1000 * p.record.trainSeconds) / Math.max(1, p.record.steps))),
-    });
-  }
-  const pairs: PairSummary[] = [];
-  for (const s of spec.settings) for (const [a, b] of spec.compare) {
-    const seedA: number[] = [], seedB: number[] = [], poolA: number[] = [], poolB: number[] = [];
-    for (const seed of spec.seeds) {
-      const ma = pairKeyed.get(`${s.name}\u0000${a}\u0000${seed}`), mb = pairKeyed.get(`${s.name}\u0000${b}\u0000${seed}`);
-      if (!ma || !mb) continue;
-      const keys = [...ma.keys()].filter((k) => mb.has(k)).sort();
-      seedA.push(mean(keys.map((k) => ma.get(k)!)));
-      seedB.push(mean(keys.map((k) => mb.get(k)!)));
-      for (const k of keys) { poolA.push(ma.get(k)!); poolB.push(mb.get(k)!); }
+  for (const s of spec.settings)
+    for (const v of spec.variants) {
+      const mine = all.filter((c) => c.setting === s.name && c.variant === v.name && found.has(c.id));
+      const per = mine.map((c) => found.get(c.id)!);
+      const dice: Record<string, Spread> = {};
+      const hdAcc: Record<string, number[]> = {};
+      groups.forEach((g, gi) => {
+        dice[g] = spread(per.map((p) => mean(p.records.map((r) => r.values[gi]!))));
+        const h = per.map((p) => mean(p.records.map((r) => r.hd95?.[gi] ?? NaN).filter(Number.isFinite)));
+        hdAcc[g] = h;
+      });
+      dice['avg'] = spread(per.map((p) => mean(p.records.map((r) => mean(r.values)))));
+      const hasHd = per.length > 0 && per.every((p) => p.records.some((r) => r.hd95));
+      const hd95 = hasHd
+        ? Object.fromEntries([
+            ...groups.map((g) => [g, spread(hdAcc[g]!)] as const),
+            [
+              'avg',
+              spread(
+                per.map((p) =>
+                  mean(groups.map((_, gi) => mean(p.records.map((r) => r.hd95?.[gi] ?? NaN).filter(Number.isFinite)))),
+                ),
+              ),
+            ] as const,
+          ])
+        : null;
+      const perSubset = subsets.map((sub) =>
+        spread(per.map((p) => mean(p.records.filter((r) => r.subset === sub.index).map((r) => mean(r.values))))),
+      );
+      mine.forEach((c, i) => {
+        const m = new Map<string, number>();
+        for (const r of per[i]!.records) m.set(`${r.caseId}\u0000${r.subset}`, mean(r.values));
+        pairKeyed.set(`${s.name}\u0000${v.name}\u0000${c.seed}`, m);
+      });
+      variants.push({
+        setting: s.name,
+        variant: v.name,
+        method: v.method,
+        seeds: mine.map((c) => c.seed),
+        dice,
+        hd95,
+        perSubset,
+        params: per[0]?.record.params ?? 0,
+        msPerStep: spread(per.map((p) => (1000 * p.record.trainSeconds) / Math.max(1, p.record.steps))),
+      });
     }
-    pairs.push({ setting: s.name, a, b, seeds: pairedTest(seedA, seedB), pooled: pairedTest(poolA, poolB) });
-  }
+  const pairs: PairSummary[] = [];
+  for (const s of spec.settings)
+    for (const [a, b] of spec.compare) {
+      const seedA: number[] = [],
+        seedB: number[] = [],
+        poolA: number[] = [],
+        poolB: number[] = [];
+      for (const seed of spec.seeds) {
+        const ma = pairKeyed.get(`${s.name}\u0000${a}\u0000${seed}`),
+          mb = pairKeyed.get(`${s.name}\u0000${b}\u0000${seed}`);
+        if (!ma || !mb) continue;
+        const keys = [...ma.keys()].filter((k) => mb.has(k)).sort();
+        seedA.push(mean(keys.map((k) => ma.get(k)!)));
+        seedB.push(mean(keys.map((k) => mb.get(k)!)));
+        for (const k of keys) {
+          poolA.push(ma.get(k)!);
+          poolB.push(mb.get(k)!);
+        }
+      }
+      pairs.push({ setting: s.name, a, b, seeds: pairedTest(seedA, seedB), pooled: pairedTest(poolA, poolB) });
+    }
   const firstCfg = any?.record.config as { eval?: { checkpoint?: string } } | undefined;
   return {
-    name: spec.name, file: spec.file, metric: any?.metric ?? 'Dice', groups, modalities: any?.modalities ?? [], subsets, variants, pairs, missing,
-    cellsFound: found.size, cellsTotal: all.length, checkpoint: firstCfg?.eval?.checkpoint === 'best' ? 'best validation checkpoint' : 'last checkpoint', notes: spec.notes,
+    name: spec.name,
+    file: spec.file,
+    metric: any?.metric ?? 'Dice',
+    groups,
+    modalities: any?.modalities ?? [],
+    subsets,
+    variants,
+    pairs,
+    missing,
+    cellsFound: found.size,
+    cellsTotal: all.length,
+    checkpoint: firstCfg?.eval?.checkpoint === 'best' ? 'best validation checkpoint' : 'last checkpoint',
+    notes: spec.notes,
   };
 }
 
@@ -148,7 +204,9 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
   const pct = s.metric === 'Accuracy' || s.metric === 'Dice';
   L.push(`### ${s.name}`, '');
   if (o.command) L.push(`Command: \`${o.command}\``, '');
-  L.push(`${s.cellsFound} of ${s.cellsTotal} cells; ${s.metric} on the test split (mean ± sample std over seeds; each seed's value is the mean over test cases × modality subsets); evaluated: ${s.checkpoint}.`);
+  L.push(
+    `${s.cellsFound} of ${s.cellsTotal} cells; ${s.metric} on the test split (mean ± sample std over seeds; each seed's value is the mean over test cases × modality subsets); evaluated: ${s.checkpoint}.`,
+  );
   if (s.missing.length) L.push('', `Missing cells: ${s.missing.join(', ')}`);
   L.push('');
   const settings = [...new Set(s.variants.map((v) => v.setting))];
@@ -162,7 +220,13 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
     if (timings) head.push('ms/step (incl. validation)');
     L.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
     for (const v of vs) {
-      const row = [v.variant, v.method, String(v.seeds.length), ...s.groups.map((g) => fmtSpread(v.dice[g]!, pct ? 100 : 1)), fmtSpread(v.dice['avg']!, pct ? 100 : 1)];
+      const row = [
+        v.variant,
+        v.method,
+        String(v.seeds.length),
+        ...s.groups.map((g) => fmtSpread(v.dice[g]!, pct ? 100 : 1)),
+        fmtSpread(v.dice['avg']!, pct ? 100 : 1),
+      ];
       if (hasHd) row.push(v.hd95 ? fmtSpread(v.hd95['avg']!, 1) : '—');
       row.push(v.params.toLocaleString('en-US'));
       if (timings) row.push(fmtSpread(v.msPerStep, 1, 0));
@@ -171,17 +235,28 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
     L.push('');
     const ps = s.pairs.filter((p) => p.setting === st);
     if (ps.length) {
-      L.push('| comparison | seeds won (a/b) | mean diff | Wilcoxon p (seeds) | pooled pairs | wins/losses | Wilcoxon p (pooled) | sign p (pooled) |', '|---|---|---|---|---|---|---|---|');
+      L.push(
+        '| comparison | seeds won (a/b) | mean diff | Wilcoxon p (seeds) | pooled pairs | wins/losses | Wilcoxon p (pooled) | sign p (pooled) |',
+        '|---|---|---|---|---|---|---|---|',
+      );
       for (const p of ps) {
-        L.push(`| ${p.a} − ${p.b} | ${p.seeds.wins}/${p.seeds.losses} | ${Number.isFinite(p.seeds.meanDiff) ? (p.seeds.meanDiff * (pct ? 100 : 1)).toFixed(2) : '—'} | ${fmtP(p.seeds.wilcoxonP)} | ${p.pooled.n + p.pooled.ties} | ${p.pooled.wins}/${p.pooled.losses} | ${fmtP(p.pooled.wilcoxonP)} | ${fmtP(p.pooled.signP)} |`);
+        L.push(
+          `| ${p.a} − ${p.b} | ${p.seeds.wins}/${p.seeds.losses} | ${Number.isFinite(p.seeds.meanDiff) ? (p.seeds.meanDiff * (pct ? 100 : 1)).toFixed(2) : '—'} | ${fmtP(p.seeds.wilcoxonP)} | ${p.pooled.n + p.pooled.ties} | ${p.pooled.wins}/${p.pooled.losses} | ${fmtP(p.pooled.wilcoxonP)} | ${fmtP(p.pooled.signP)} |`,
+        );
       }
-      L.push('', `Pooled pairs are (seed, test case, subset) triples, not independent samples: read their p-values as a description, the seed-level test as the inference (with 5 seeds its smallest two-sided p is 0.0625).`, '');
+      L.push(
+        '',
+        `Pooled pairs are (seed, test case, subset) triples, not independent samples: read their p-values as a description, the seed-level test as the inference (with 5 seeds its smallest two-sided p is 0.0625).`,
+        '',
+      );
     }
     if (s.subsets.length > 1 && vs.length) {
       const head2 = [...s.modalities, ...vs.map((v) => v.variant)];
       L.push(`| ${head2.join(' | ')} |`, `|${head2.map(() => '---').join('|')}|`);
       s.subsets.forEach((sub, i) => {
-        L.push(`| ${[...sub.available.map((a) => (a ? '●' : '○')), ...vs.map((v) => fmtSpread(v.perSubset[i]!, pct ? 100 : 1))].join(' | ')} |`);
+        L.push(
+          `| ${[...sub.available.map((a) => (a ? '●' : '○')), ...vs.map((v) => fmtSpread(v.perSubset[i]!, pct ? 100 : 1))].join(' | ')} |`,
+        );
       });
       L.push('');
     }

@@ -6,8 +6,15 @@ export function predLabels(logits: Float32Array, d: SegData, n: number): Uint8Ar
   const out = new Uint8Array(n);
   if (d.labelMode === 'labels') {
     for (let i = 0; i < n; i++) {
-      let best = 0, bv = logits[i]!;
-      for (let c = 1; c < d.classes; c++) { const v = logits[c * n + i]!; if (v > bv) { bv = v; best = c; } }
+      let best = 0,
+        bv = logits[i]!;
+      for (let c = 1; c < d.classes; c++) {
+        const v = logits[c * n + i]!;
+        if (v > bv) {
+          bv = v;
+          best = c;
+        }
+      }
       out[i] = d.labelValues[best]!;
     }
     return out;

@@ -10,7 +10,10 @@ import { subsetMask } from '../subsets.js';
 import { slidingWindow, type PatchPredictor, type SlidingWindowOptions } from './sliding-window.js';
 
 /** Anything that can pre-compute one subset's weights for inference (every `Layer`). */
-interface Cacheable { cacheSubset?(k: number): void; train(on: boolean): void }
+interface Cacheable {
+  cacheSubset?(k: number): void;
+  train(on: boolean): void;
+}
 
 /** A copy of image [M, ...] with the channels missing from subset k set to zero. */
 export function zeroFill(image: Float32Array, M: number, k: number): Float32Array {
@@ -38,7 +41,10 @@ export function familyPredictor(net: SegmentationFamily, k: number, patchSize: r
       logits.dispose();
       return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
     }
-    return logits.data().then((d) => (d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>))).finally(() => logits.dispose());
+    return logits
+      .data()
+      .then((d) => (d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>)))
+      .finally(() => logits.dispose());
   };
 }
 
@@ -52,7 +58,13 @@ export interface PredictVolumeOptions extends Omit<SlidingWindowOptions, 'patchS
  * Fused logits [C, D, H, W] of subset k for image [M, D, H, W]. The caller
  * puts the net in eval mode and caches the subset (`prepareSubset`).
  */
-export function predictVolume(net: SegmentationFamily, image: Float32Array, spatial: readonly number[], k: number, o: PredictVolumeOptions): Promise<Float32Array> {
+export function predictVolume(
+  net: SegmentationFamily,
+  image: Float32Array,
+  spatial: readonly number[],
+  k: number,
+  o: PredictVolumeOptions,
+): Promise<Float32Array> {
   const M = net.numModalities;
   const x = o.alreadyZeroFilled ? image : zeroFill(image, M, k);
   return slidingWindow(x, [M, ...spatial], net.numClasses, familyPredictor(net, k, o.patchSize), o);

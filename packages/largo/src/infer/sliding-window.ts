@@ -35,7 +35,10 @@ export type PatchPredictor = (patches: Float32Array, n: number) => Float32Array 
 
 /** A sliding-window request the user can fix (step out of range, too many windows): exit code 2. */
 export class SlidingWindowError extends Error {
-  constructor(message: string) { super(message); this.name = 'SlidingWindowError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'SlidingWindowError';
+  }
 }
 
 /**
@@ -50,7 +53,8 @@ export function maxWindows(): number {
 }
 
 function checkStep(step: number): void {
-  if (!(typeof step === 'number' && step > 0 && step <= 1)) throw new SlidingWindowError(`sliding window: step must be in (0, 1], got ${step}`);
+  if (!(typeof step === 'number' && step > 0 && step <= 1))
+    throw new SlidingWindowError(`sliding window: step must be in (0, 1], got ${step}`);
 }
 
 /** Tiles along one axis; a step below one voxel gives every position once. */
@@ -75,34 +79,50 @@ export function gaussianImportance(patchSize: readonly number[], sigmaScale = 1 
     const sigma = p * sigmaScale;
     const c = Math.floor(p / 2);
     const radius = Math.floor(4 * sigma + 0.5); // scipy.ndimage truncate = 4
-    return Float64Array.from({ length: p }, (_, i) => (Math.abs(i - c) > radius || sigma === 0 ? (i === c ? 1 : 0) : Math.exp(-((i - c) ** 2) / (2 * sigma * sigma))));
+    return Float64Array.from({ length: p }, (_, i) =>
+      Math.abs(i - c) > radius || sigma === 0 ? (i === c ? 1 : 0) : Math.exp(-((i - c) ** 2) / (2 * sigma * sigma)),
+    );
   });
   const [a, b, c] = axes as [Float64Array, Float64Array, Float64Array];
   const out = new Float32Array(a.length * b.length * c.length);
   let max = 0;
-  for (let i = 0, o = 0; i < a.length; i++) for (let j = 0; j < b.length; j++) for (let k = 0; k < c.length; k++, o++) {
-    const v = a[i]! * b[j]! * c[k]!;
-    out[o] = v;
-    if (v > max) max = v;
-  }
+  for (let i = 0, o = 0; i < a.length; i++)
+    for (let j = 0; j < b.length; j++)
+      for (let k = 0; k < c.length; k++, o++) {
+        const v = a[i]! * b[j]! * c[k]!;
+        out[o] = v;
+        if (v > max) max = v;
+      }
   let minPos = Infinity;
-  for (let i = 0; i < out.length; i++) { out[i] = out[i]! / max; if (out[i]! > 0 && out[i]! < minPos) minPos = out[i]!; }
+  for (let i = 0; i < out.length; i++) {
+    out[i] = out[i]! / max;
+    if (out[i]! > 0 && out[i]! < minPos) minPos = out[i]!;
+  }
   for (let i = 0; i < out.length; i++) if (out[i] === 0) out[i] = minPos;
   return out;
 }
 
 /** Flips a [C, D, H, W] block along the given spatial axes (0 = D, 1 = H, 2 = W) into a new array. */
-export function flipBlock(x: Float32Array, C: number, spatial: readonly number[], axes: readonly number[]): Float32Array {
+export function flipBlock(
+  x: Float32Array,
+  C: number,
+  spatial: readonly number[],
+  axes: readonly number[],
+): Float32Array {
   if (axes.length === 0) return x.slice();
   const [D, H, W] = spatial as [number, number, number];
-  const fd = axes.includes(0), fh = axes.includes(1), fw = axes.includes(2);
+  const fd = axes.includes(0),
+    fh = axes.includes(1),
+    fw = axes.includes(2);
   const out = new Float32Array(x.length);
-  for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) for (let h = 0; h < H; h++) {
-    const src = ((c * D + (fd ? D - 1 - d : d)) * H + (fh ? H - 1 - h : h)) * W;
-    const dst = ((c * D + d) * H + h) * W;
-    if (fw) for (let w = 0; w < W; w++) out[dst + w] = x[src + W - 1 - w]!;
-    else out.set(x.subarray(src, src + W), dst);
-  }
+  for (let c = 0; c < C; c++)
+    for (let d = 0; d < D; d++)
+      for (let h = 0; h < H; h++) {
+        const src = ((c * D + (fd ? D - 1 - d : d)) * H + (fh ? H - 1 - h : h)) * W;
+        const dst = ((c * D + d) * H + h) * W;
+        if (fw) for (let w = 0; w < W; w++) out[dst + w] = x[src + W - 1 - w]!;
+        else out.set(x.subarray(src, src + W), dst);
+      }
   return out;
 }
 
@@ -117,12 +137,23 @@ function mirrorSets(mirror: boolean | readonly number[] | undefined): number[][]
  * Runs `predict` over tiles of `image` [C, D, H, W] and returns the fused
  * logits [K, D, H, W].
  */
-export async function slidingWindow(image: Float32Array, shape: readonly number[], outChannels: number, predict: PatchPredictor, o: SlidingWindowOptions): Promise<Float32Array> {
-  if (shape.length !== 4) throw new Error(`sliding window: image shape must be [C, D, H, W], got [${shape.join(', ')}]`);
+export async function slidingWindow(
+  image: Float32Array,
+  shape: readonly number[],
+  outChannels: number,
+  predict: PatchPredictor,
+  o: SlidingWindowOptions,
+): Promise<Float32Array> {
+  if (shape.length !== 4)
+    throw new Error(`sliding window: image shape must be [C, D, H, W], got [${shape.join(', ')}]`);
   const [C, D, H, W] = shape as [number, number, number, number];
-  if (image.length !== C * D * H * W) throw new Error(`sliding window: image has ${image.length} values, shape [${shape.join(', ')}] needs ${C * D * H * W}`);
+  if (image.length !== C * D * H * W)
+    throw new Error(
+      `sliding window: image has ${image.length} values, shape [${shape.join(', ')}] needs ${C * D * H * W}`,
+    );
   const ps = [...o.patchSize];
-  if (ps.length !== 3 || ps.some((p) => !Number.isInteger(p) || p < 1)) throw new Error(`sliding window: patchSize must be 3 positive integers, got [${ps.join(', ')}]`);
+  if (ps.length !== 3 || ps.some((p) => !Number.isInteger(p) || p < 1))
+    throw new Error(`sliding window: patchSize must be 3 positive integers, got [${ps.join(', ')}]`);
   const K = outChannels;
   // centred zero padding up to the patch size
   const spatial = [D, H, W];
@@ -133,13 +164,18 @@ export async function slidingWindow(image: Float32Array, shape: readonly number[
   let img = image;
   if (PD !== D || PH !== H || PW !== W) {
     img = new Float32Array(C * pn);
-    for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) for (let h = 0; h < H; h++) {
-      const src = ((c * D + d) * H + h) * W;
-      const dst = ((c * PD + d + before[0]!) * PH + h + before[1]!) * PW + before[2]!;
-      img.set(image.subarray(src, src + W), dst);
-    }
+    for (let c = 0; c < C; c++)
+      for (let d = 0; d < D; d++)
+        for (let h = 0; h < H; h++) {
+          const src = ((c * D + d) * H + h) * W;
+          const dst = ((c * PD + d + before[0]!) * PH + h + before[1]!) * PW + before[2]!;
+          img.set(image.subarray(src, src + W), dst);
+        }
   }
-  const weight = o.gaussian === false ? new Float32Array(ps[0]! * ps[1]! * ps[2]!).fill(1) : gaussianImportance(ps, o.sigmaScale ?? 1 / 8);
+  const weight =
+    o.gaussian === false
+      ? new Float32Array(ps[0]! * ps[1]! * ps[2]!).fill(1)
+      : gaussianImportance(ps, o.sigmaScale ?? 1 / 8);
   const acc = new Float64Array(K * pn);
   const wsum = new Float64Array(pn);
   const step = o.step ?? 0.5;
@@ -147,7 +183,10 @@ export async function slidingWindow(image: Float32Array, shape: readonly number[
   // count before building anything: the window list itself can be what exhausts memory
   const counts = padded.map((s, i) => tileCount(s, ps[i]!, step));
   const total = counts.reduce((a, b) => a * b, 1);
-  if (total > maxWindows()) throw new SlidingWindowError(`sliding window: step ${step} gives ${total} windows (${counts.join(' × ')}) for a ${padded.join('×')} volume and patch ${ps.join('×')}, more than the limit of ${maxWindows()} (LARGO_MAX_WINDOWS); use a larger --step`);
+  if (total > maxWindows())
+    throw new SlidingWindowError(
+      `sliding window: step ${step} gives ${total} windows (${counts.join(' × ')}) for a ${padded.join('×')} volume and patch ${ps.join('×')}, more than the limit of ${maxWindows()} (LARGO_MAX_WINDOWS); use a larger --step`,
+    );
   const starts = padded.map((s, i) => tileStarts(s, ps[i]!, step));
   const tiles: number[][] = [];
   for (const a of starts[0]!) for (const b of starts[1]!) for (const c of starts[2]!) tiles.push([a, b, c]);
@@ -161,10 +200,12 @@ export async function slidingWindow(image: Float32Array, shape: readonly number[
     const n = group.length;
     const batch = new Float32Array(n * C * tn);
     group.forEach(([sd, sh, sw], b) => {
-      for (let c = 0; c < C; c++) for (let d = 0; d < pd; d++) for (let h = 0; h < ph; h++) {
-        const src = ((c * PD + sd! + d) * PH + sh! + h) * PW + sw!;
-        batch.set(img.subarray(src, src + pw), ((b * C + c) * pd + d) * ph * pw + h * pw);
-      }
+      for (let c = 0; c < C; c++)
+        for (let d = 0; d < pd; d++)
+          for (let h = 0; h < ph; h++) {
+            const src = ((c * PD + sd! + d) * PH + sh! + h) * PW + sw!;
+            batch.set(img.subarray(src, src + pw), ((b * C + c) * pd + d) * ph * pw + h * pw);
+          }
     });
     // logits averaged over mirrorings
     const pred = new Float64Array(n * K * tn);
@@ -172,10 +213,14 @@ export async function slidingWindow(image: Float32Array, shape: readonly number[
       let input = batch;
       if (axes.length) {
         input = new Float32Array(batch.length);
-        for (let b = 0; b < n; b++) input.set(flipBlock(batch.subarray(b * C * tn, (b + 1) * C * tn), C, ps, axes), b * C * tn);
+        for (let b = 0; b < n; b++)
+          input.set(flipBlock(batch.subarray(b * C * tn, (b + 1) * C * tn), C, ps, axes), b * C * tn);
       }
       const out = await predict(input, n);
-      if (out.length !== n * K * tn) throw new Error(`sliding window: the network returned ${out.length} values for ${n} patch(es), expected ${n}×${K}×[${ps.join(', ')}] = ${n * K * tn}`);
+      if (out.length !== n * K * tn)
+        throw new Error(
+          `sliding window: the network returned ${out.length} values for ${n} patch(es), expected ${n}×${K}×[${ps.join(', ')}] = ${n * K * tn}`,
+        );
       for (let b = 0; b < n; b++) {
         const blk = out.subarray(b * K * tn, (b + 1) * K * tn);
         const back = axes.length ? flipBlock(blk, K, ps, axes) : blk;
@@ -184,19 +229,26 @@ export async function slidingWindow(image: Float32Array, shape: readonly number[
     }
     const inv = 1 / flips.length;
     group.forEach(([sd, sh, sw], b) => {
-      for (let d = 0; d < pd; d++) for (let h = 0; h < ph; h++) for (let w = 0; w < pw; w++) {
-        const pi = (d * ph + h) * pw + w;
-        const vi = ((sd! + d) * PH + sh! + h) * PW + sw! + w;
-        const g = weight[pi]!;
-        wsum[vi] += g;
-        for (let k = 0; k < K; k++) acc[k * pn + vi] += (flips.length === 1 ? pred[(b * K + k) * tn + pi]! : pred[(b * K + k) * tn + pi]! * inv) * g;
-      }
+      for (let d = 0; d < pd; d++)
+        for (let h = 0; h < ph; h++)
+          for (let w = 0; w < pw; w++) {
+            const pi = (d * ph + h) * pw + w;
+            const vi = ((sd! + d) * PH + sh! + h) * PW + sw! + w;
+            const g = weight[pi]!;
+            wsum[vi] += g;
+            for (let k = 0; k < K; k++)
+              acc[k * pn + vi] +=
+                (flips.length === 1 ? pred[(b * K + k) * tn + pi]! : pred[(b * K + k) * tn + pi]! * inv) * g;
+          }
     });
   }
   const out = new Float32Array(K * D * H * W);
-  for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) {
-    const vi = ((d + before[0]!) * PH + h + before[1]!) * PW + w + before[2]!;
-    out[((k * D + d) * H + h) * W + w] = acc[k * pn + vi]! / wsum[vi]!;
-  }
+  for (let k = 0; k < K; k++)
+    for (let d = 0; d < D; d++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) {
+          const vi = ((d + before[0]!) * PH + h + before[1]!) * PW + w + before[2]!;
+          out[((k * D + d) * H + h) * W + w] = acc[k * pn + vi]! / wsum[vi]!;
+        }
   return out;
 }

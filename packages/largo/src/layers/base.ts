@@ -4,10 +4,17 @@ import type { Module } from '../module.js';
 
 /** What a parameter is, for reports (`params.ts`). */
 export type ParamKind =
-  | 'weight' | 'bias'
-  | 'cp.model' | 'cp.out' | 'cp.in' | 'cp.kernel'
-  | 'tucker.core' | 'tucker.out' | 'tucker.in'
-  | 'norm.weight' | 'norm.bias';
+  | 'weight'
+  | 'bias'
+  | 'cp.model'
+  | 'cp.out'
+  | 'cp.in'
+  | 'cp.kernel'
+  | 'tucker.core'
+  | 'tucker.out'
+  | 'tucker.in'
+  | 'norm.weight'
+  | 'norm.bias';
 
 /**
  * Where a layer sits in the LARGO accounting: `stem` and `head` layers are
@@ -53,14 +60,20 @@ export abstract class Layer implements Module {
   }
 
   /** Own parameters (not the children's). */
-  ownParameters(): readonly [string, Tensor, ParamKind][] { return this.params; }
-  childLayers(): readonly [string, Layer][] { return this.children; }
+  ownParameters(): readonly [string, Tensor, ParamKind][] {
+    return this.params;
+  }
+  childLayers(): readonly [string, Layer][] {
+    return this.children;
+  }
 
   namedParameters(): [string, Tensor][] {
     return this.parameterInfo().map((p) => [p.name, p.tensor]);
   }
 
-  parameters(): Tensor[] { return this.parameterInfo().map((p) => p.tensor); }
+  parameters(): Tensor[] {
+    return this.parameterInfo().map((p) => p.tensor);
+  }
 
   /** Every parameter with its kind and owning layer, depth-first in registration order. */
   parameterInfo(prefix = ''): ParamInfo[] {
@@ -68,9 +81,11 @@ export abstract class Layer implements Module {
     // A child registered under '' is part of this layer (e.g. a conv's weight family): no path segment,
     // reported as this layer's, listed before the layer's own parameters (weights, then bias).
     for (const [n, c] of this.children) {
-      if (n === '') out.push(...c.parameterInfo(prefix).map((p) => (p.layer === c ? { ...p, layer: this as Layer } : p)));
+      if (n === '')
+        out.push(...c.parameterInfo(prefix).map((p) => (p.layer === c ? { ...p, layer: this as Layer } : p)));
     }
-    for (const [n, t, kind] of this.params) out.push({ name: prefix + n, tensor: t, kind, layerPath: prefix.replace(/\.$/, ''), layer: this });
+    for (const [n, t, kind] of this.params)
+      out.push({ name: prefix + n, tensor: t, kind, layerPath: prefix.replace(/\.$/, ''), layer: this });
     for (const [n, c] of this.children) if (n !== '') out.push(...c.parameterInfo(`${prefix}${n}.`));
     return out;
   }
@@ -104,8 +119,12 @@ export abstract class Layer implements Module {
     for (const [, c] of this.children) c.cacheSubset(k);
   }
 
-  protected clearOwnCache(): void { /* layers with caches override */ }
-  protected cacheOwn(_k: number): void { /* layers with caches override */ }
+  protected clearOwnCache(): void {
+    /* layers with caches override */
+  }
+  protected cacheOwn(_k: number): void {
+    /* layers with caches override */
+  }
 
   dispose(): void {
     this.clearOwnCache();
@@ -120,7 +139,8 @@ export interface SubsetLayer extends Layer {
 }
 
 export function checkSubsetIndex(op: string, k: number, K: number): void {
-  if (!Number.isInteger(k) || k < 0 || k >= K) throw new OpError(op, `subset index must be an integer in [0, ${K - 1}], got ${k}`);
+  if (!Number.isInteger(k) || k < 0 || k >= K)
+    throw new OpError(op, `subset index must be an integer in [0, ${K - 1}], got ${k}`);
 }
 
 /** 1, 2 or 3 ints → a 3-tuple (a number fills every axis). */

@@ -16,8 +16,14 @@ import { initGenerator } from '../init.js';
 import { triple } from './base.js';
 import { FamilyLayer, type FamilyLayerOptions } from './family.js';
 import {
-  CPWeights, DedicatedWeights, SharedWeights, TuckerWeights,
-  type CPOptions, type FamilyShape, type TuckerOptions, type WeightFamily,
+  CPWeights,
+  DedicatedWeights,
+  SharedWeights,
+  TuckerWeights,
+  type CPOptions,
+  type FamilyShape,
+  type TuckerOptions,
+  type WeightFamily,
 } from './weights.js';
 
 export type Int3 = number | readonly [number, number, number] | readonly number[];
@@ -40,10 +46,15 @@ export interface ConvTranspose3dOptions extends FamilyLayerOptions {
   outputPadding?: Int3;
 }
 
-export interface SubsetCount { numSubsets: number }
+export interface SubsetCount {
+  numSubsets: number;
+}
 
 function checkChannels(kind: string, o: { inChannels: number; outChannels: number }): void {
-  for (const [n, v] of [['inChannels', o.inChannels], ['outChannels', o.outChannels]] as const) {
+  for (const [n, v] of [
+    ['inChannels', o.inChannels],
+    ['outChannels', o.outChannels],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${kind}: ${n} must be a positive integer, got ${v}`);
   }
 }
@@ -86,7 +97,11 @@ export class FamilyConvTranspose3d extends FamilyLayer {
   readonly padding: [number, number, number];
   readonly outputPadding: [number, number, number];
 
-  constructor(kind: string, o: ConvTranspose3dOptions, makeWeights: (s: Omit<FamilyShape, 'numSubsets'>) => WeightFamily) {
+  constructor(
+    kind: string,
+    o: ConvTranspose3dOptions,
+    makeWeights: (s: Omit<FamilyShape, 'numSubsets'>) => WeightFamily,
+  ) {
     checkChannels(kind, o);
     const kernel = triple(o.kernelSize as number | number[], 1);
     super(makeWeights({ out: o.outChannels, in: o.inChannels, kernel, transposed: true }), o.bias ?? true, o.role);
@@ -116,7 +131,11 @@ export class Conv3d extends FamilyConv3d {
 /** K independent Conv3d kernels [K, O, I, kd, kh, kw] and biases [K, O]. */
 export class DedicatedConv3d extends FamilyConv3d {
   constructor(o: Conv3dOptions & SubsetCount) {
-    super('DedicatedConv3d', o, (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), slope(o)));
+    super(
+      'DedicatedConv3d',
+      o,
+      (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), slope(o)),
+    );
   }
 }
 
@@ -125,15 +144,23 @@ export class CPConv3d extends FamilyConv3d {
   constructor(o: Conv3dOptions & SubsetCount & CPOptions) {
     super('CPConv3d', o, (s) => new CPWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)));
   }
-  get rank(): number { return (this.weights as CPWeights).rank; }
+  get rank(): number {
+    return (this.weights as CPWeights).rank;
+  }
 }
 
 /** Tucker-factorized conv (the ablation of Appendix B.2). */
 export class TuckerConv3d extends FamilyConv3d {
   constructor(o: Conv3dOptions & SubsetCount & TuckerOptions) {
-    super('TuckerConv3d', o, (s) => new TuckerWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)));
+    super(
+      'TuckerConv3d',
+      o,
+      (s) => new TuckerWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)),
+    );
   }
-  get ranks(): { out: number; in: number } { return (this.weights as TuckerWeights).ranks; }
+  get ranks(): { out: number; in: number } {
+    return (this.weights as TuckerWeights).ranks;
+  }
 }
 
 export class ConvTranspose3d extends FamilyConvTranspose3d {
@@ -144,20 +171,36 @@ export class ConvTranspose3d extends FamilyConvTranspose3d {
 
 export class DedicatedConvTranspose3d extends FamilyConvTranspose3d {
   constructor(o: ConvTranspose3dOptions & SubsetCount) {
-    super('DedicatedConvTranspose3d', o, (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), slope(o)));
+    super(
+      'DedicatedConvTranspose3d',
+      o,
+      (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), slope(o)),
+    );
   }
 }
 
 export class CPConvTranspose3d extends FamilyConvTranspose3d {
   constructor(o: ConvTranspose3dOptions & SubsetCount & CPOptions) {
-    super('CPConvTranspose3d', o, (s) => new CPWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)));
+    super(
+      'CPConvTranspose3d',
+      o,
+      (s) => new CPWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)),
+    );
   }
-  get rank(): number { return (this.weights as CPWeights).rank; }
+  get rank(): number {
+    return (this.weights as CPWeights).rank;
+  }
 }
 
 export class TuckerConvTranspose3d extends FamilyConvTranspose3d {
   constructor(o: ConvTranspose3dOptions & SubsetCount & TuckerOptions) {
-    super('TuckerConvTranspose3d', o, (s) => new TuckerWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)));
+    super(
+      'TuckerConvTranspose3d',
+      o,
+      (s) => new TuckerWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)),
+    );
   }
-  get ranks(): { out: number; in: number } { return (this.weights as TuckerWeights).ranks; }
+  get ranks(): { out: number; in: number } {
+    return (this.weights as TuckerWeights).ranks;
+  }
 }

@@ -31,13 +31,18 @@ export abstract class FamilyLayer extends Layer {
     super();
     this.role = role;
     this.weights = this.child('', weights);
-    const K = weights.numSubsets, O = weights.outFeatures;
+    const K = weights.numSubsets,
+      O = weights.outFeatures;
     this.bias = bias ? this.param('bias', full(this.shared ? [O] : [K, O], 0), 'bias') : null;
   }
 
   /** Number of subsets K (1 for a plain layer, which ignores k). */
-  get numSubsets(): number { return this.weights.numSubsets; }
-  get shared(): boolean { return this.weights.kind === 'SharedWeights'; }
+  get numSubsets(): number {
+    return this.weights.numSubsets;
+  }
+  get shared(): boolean {
+    return this.weights.kind === 'SharedWeights';
+  }
 
   /** Applies weight w (and bias b) to x: the op of the layer. */
   protected abstract apply(x: Tensor, w: Tensor, b: Tensor | undefined): Tensor;
@@ -64,22 +69,29 @@ export abstract class FamilyLayer extends Layer {
   }
 
   /** Whether subset k's kernel is currently cached. */
-  isCached(k: number): boolean { return this.cache?.k === k; }
+  isCached(k: number): boolean {
+    return this.cache?.k === k;
+  }
 
   private cached(k: number): { w: Tensor; b: Tensor | undefined } {
     if (this.cache?.k === k) return this.cache;
     this.clearOwnCache();
     const e = engine();
-    const { w, b } = noGrad(() => tidy(() => {
-      const bb = this.biasFor(k);
-      return { w: this.weights.weight(k), b: bb && bb !== this.bias ? bb : undefined };
-    }));
+    const { w, b } = noGrad(() =>
+      tidy(() => {
+        const bb = this.biasFor(k);
+        return { w: this.weights.weight(k), b: bb && bb !== this.bias ? bb : undefined };
+      }),
+    );
     this.cache = { k, w: e.keep(w), b: b ? e.keep(b) : undefined };
     return this.cache;
   }
 
   protected override cacheOwn(k: number): void {
-    if (!this.shared) { checkSubsetIndex(this.kind, k, this.numSubsets); this.cached(k); }
+    if (!this.shared) {
+      checkSubsetIndex(this.kind, k, this.numSubsets);
+      this.cached(k);
+    }
   }
 
   protected override clearOwnCache(): void {

@@ -6,7 +6,16 @@
 import { add, matmul, reshape, type Tensor } from '@largo/core';
 import { initGenerator } from '../init.js';
 import { FamilyLayer, type FamilyLayerOptions } from './family.js';
-import { CPWeights, DedicatedWeights, SharedWeights, TuckerWeights, type CPOptions, type FamilyShape, type TuckerOptions, type WeightFamily } from './weights.js';
+import {
+  CPWeights,
+  DedicatedWeights,
+  SharedWeights,
+  TuckerWeights,
+  type CPOptions,
+  type FamilyShape,
+  type TuckerOptions,
+  type WeightFamily,
+} from './weights.js';
 import type { SubsetCount } from './conv.js';
 
 export interface LinearOptions extends FamilyLayerOptions {
@@ -20,7 +29,10 @@ export class FamilyLinear extends FamilyLayer {
   readonly outFeatures: number;
 
   constructor(kind: string, o: LinearOptions, makeWeights: (s: Omit<FamilyShape, 'numSubsets'>) => WeightFamily) {
-    for (const [n, v] of [['inFeatures', o.inFeatures], ['outFeatures', o.outFeatures]] as const) {
+    for (const [n, v] of [
+      ['inFeatures', o.inFeatures],
+      ['outFeatures', o.outFeatures],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`${kind}: ${n} must be a positive integer, got ${v}`);
     }
     super(makeWeights({ out: o.outFeatures, in: o.inFeatures, kernel: [] }), o.bias ?? true, o.role);
@@ -49,7 +61,11 @@ export class Linear extends FamilyLinear {
 
 export class DedicatedLinear extends FamilyLinear {
   constructor(o: LinearOptions & SubsetCount) {
-    super('DedicatedLinear', o, (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), slope(o)));
+    super(
+      'DedicatedLinear',
+      o,
+      (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), slope(o)),
+    );
   }
 }
 
@@ -57,12 +73,20 @@ export class CPLinear extends FamilyLinear {
   constructor(o: LinearOptions & SubsetCount & CPOptions) {
     super('CPLinear', o, (s) => new CPWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)));
   }
-  get rank(): number { return (this.weights as CPWeights).rank; }
+  get rank(): number {
+    return (this.weights as CPWeights).rank;
+  }
 }
 
 export class TuckerLinear extends FamilyLinear {
   constructor(o: LinearOptions & SubsetCount & TuckerOptions) {
-    super('TuckerLinear', o, (s) => new TuckerWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)));
+    super(
+      'TuckerLinear',
+      o,
+      (s) => new TuckerWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o, slope(o)),
+    );
   }
-  get ranks(): { out: number; in: number } { return (this.weights as TuckerWeights).ranks; }
+  get ranks(): { out: number; in: number } {
+    return (this.weights as TuckerWeights).ranks;
+  }
 }

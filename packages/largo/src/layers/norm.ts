@@ -40,7 +40,9 @@ abstract class AffineNorm extends Layer {
 /** Instance norm with one shared affine [C] (plain networks). */
 export class InstanceNorm3d extends AffineNorm {
   readonly kind: string = 'InstanceNorm3d';
-  constructor(C: number, opts: { eps?: number } = {}) { super(C, null, opts.eps ?? INSTANCE_NORM_EPS); }
+  constructor(C: number, opts: { eps?: number } = {}) {
+    super(C, null, opts.eps ?? INSTANCE_NORM_EPS);
+  }
   forward(x: Tensor, _k = 0): Tensor {
     return instanceNorm(x, this.weight, this.bias, this.eps);
   }
@@ -49,14 +51,24 @@ export class InstanceNorm3d extends AffineNorm {
 /** Instance norm with one affine set per subset: weight/bias [K, C]. */
 export class SubsetInstanceNorm extends AffineNorm {
   readonly kind: string = 'SubsetInstanceNorm';
-  constructor(K: number, C: number, opts: { eps?: number } = {}) { super(C, K, opts.eps ?? INSTANCE_NORM_EPS); }
+  constructor(K: number, C: number, opts: { eps?: number } = {}) {
+    super(C, K, opts.eps ?? INSTANCE_NORM_EPS);
+  }
   forward(x: Tensor, k: number): Tensor {
-    return tidy(() => { const [w, b] = this.affine(k); return instanceNorm(x, w, b, this.eps); });
+    return tidy(() => {
+      const [w, b] = this.affine(k);
+      return instanceNorm(x, w, b, this.eps);
+    });
   }
 }
 
 /** (x − mean) / sqrt(var + eps) over the last axis (two-pass variance). */
-export function layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined, eps = LAYER_NORM_EPS): Tensor {
+export function layerNorm(
+  x: Tensor,
+  weight: Tensor | undefined,
+  bias: Tensor | undefined,
+  eps = LAYER_NORM_EPS,
+): Tensor {
   return tidy(() => {
     const d = sub(x, mean(x, -1, true));
     const v = mean(mul(d, d), -1, true);
@@ -70,15 +82,24 @@ export function layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | 
 /** Layer norm over the last axis with a shared affine [C]. */
 export class LayerNorm extends AffineNorm {
   readonly kind: string = 'LayerNorm';
-  constructor(C: number, opts: { eps?: number } = {}) { super(C, null, opts.eps ?? LAYER_NORM_EPS); }
-  forward(x: Tensor, _k = 0): Tensor { return layerNorm(x, this.weight, this.bias, this.eps); }
+  constructor(C: number, opts: { eps?: number } = {}) {
+    super(C, null, opts.eps ?? LAYER_NORM_EPS);
+  }
+  forward(x: Tensor, _k = 0): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
 }
 
 /** Layer norm with one affine set per subset: weight/bias [K, C]. */
 export class SubsetLayerNorm extends AffineNorm {
   readonly kind: string = 'SubsetLayerNorm';
-  constructor(K: number, C: number, opts: { eps?: number } = {}) { super(C, K, opts.eps ?? LAYER_NORM_EPS); }
+  constructor(K: number, C: number, opts: { eps?: number } = {}) {
+    super(C, K, opts.eps ?? LAYER_NORM_EPS);
+  }
   forward(x: Tensor, k: number): Tensor {
-    return tidy(() => { const [w, b] = this.affine(k); return layerNorm(x, w, b, this.eps); });
+    return tidy(() => {
+      const [w, b] = this.affine(k);
+      return layerNorm(x, w, b, this.eps);
+    });
   }
 }

@@ -50,7 +50,10 @@ export function plainParams(O: number, I: number, S: number, bias = true): numbe
   return O * I * Math.max(1, S) + (bias ? O : 0);
 }
 
-export interface TuckerRanks { out: number; in: number }
+export interface TuckerRanks {
+  out: number;
+  in: number;
+}
 
 /**
  * Tucker ranks (paper Appendix B.2, Eq. 6). The model mode (K) and the

@@ -18,7 +18,9 @@ export class PerSubset<L extends Layer & { forward(x: Tensor, k: number): Tensor
     this.role = role;
     this.copies = copies.map((c, k) => this.child(String(k), c));
   }
-  get numSubsets(): number { return this.copies.length; }
+  get numSubsets(): number {
+    return this.copies.length;
+  }
   forward(x: Tensor, k: number): Tensor {
     checkSubsetIndex(this.kind, k, this.copies.length);
     return this.copies[k].forward(x, k);
@@ -55,21 +57,38 @@ export class SubsetStem extends Layer {
     const gen = initGenerator(o);
     const copies: Conv3d[] = [];
     for (let k = 0; k < K; k++) {
-      copies.push(this.child(String(k), new Conv3d({
-        inChannels: channelsOf(k, o.modalities).length, outChannels: o.outChannels, kernelSize: o.kernelSize ?? 3,
-        stride: o.stride, padding: o.padding ?? 1, generator: gen, negativeSlope: o.negativeSlope, role: 'stem',
-      })));
+      copies.push(
+        this.child(
+          String(k),
+          new Conv3d({
+            inChannels: channelsOf(k, o.modalities).length,
+            outChannels: o.outChannels,
+            kernelSize: o.kernelSize ?? 3,
+            stride: o.stride,
+            padding: o.padding ?? 1,
+            generator: gen,
+            negativeSlope: o.negativeSlope,
+            role: 'stem',
+          }),
+        ),
+      );
     }
     this.copies = copies;
   }
-  get numSubsets(): number { return this.copies.length; }
+  get numSubsets(): number {
+    return this.copies.length;
+  }
   forward(x: Tensor, k: number): Tensor {
     checkSubsetIndex(this.kind, k, this.copies.length);
     const ch = channelsOf(k, this.modalities);
     let xs: Tensor;
     if (x.shape[1] === this.modalities && ch.length < this.modalities) xs = indexSelect(x, 1, ch);
     else if (x.shape[1] === ch.length) xs = x;
-    else throw new OpError(this.kind, `input has ${x.shape[1]} channels; expected ${this.modalities} (all modalities) or ${ch.length} (subset ${k})`);
+    else
+      throw new OpError(
+        this.kind,
+        `input has ${x.shape[1]} channels; expected ${this.modalities} (all modalities) or ${ch.length} (subset ${k})`,
+      );
     const y = this.copies[k].forward(xs, k);
     if (xs !== x) xs.dispose();
     return y;
@@ -88,15 +107,21 @@ export interface HeadOptions {
 /** The per-subset 1×1×1 output conv (segmentation and deep-supervision heads). */
 export class SubsetHead extends FamilyConv3d {
   constructor(o: HeadOptions) {
-    super('SubsetHead', { ...o, kernelSize: 1, role: 'head' },
-      (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o.negativeSlope ?? 0));
+    super(
+      'SubsetHead',
+      { ...o, kernelSize: 1, role: 'head' },
+      (s) => new DedicatedWeights({ ...s, numSubsets: o.numSubsets }, initGenerator(o), o.negativeSlope ?? 0),
+    );
   }
 }
 
 /** Dropout with its own seeded stream; identity in eval mode. */
 export class Dropout extends Layer {
   readonly kind = 'Dropout';
-  constructor(readonly p: number, readonly generator: Philox) {
+  constructor(
+    readonly p: number,
+    readonly generator: Philox,
+  ) {
     super();
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
   }

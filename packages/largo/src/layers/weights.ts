@@ -5,7 +5,18 @@
  * them, add biases and cache the reconstructed kernels for inference.
  */
 import {
-  add, cpReconstruct, div, matmul, mul, permute, reshape, slice, sqrt, sum, type Philox, type Tensor,
+  add,
+  cpReconstruct,
+  div,
+  matmul,
+  mul,
+  permute,
+  reshape,
+  slice,
+  sqrt,
+  sum,
+  type Philox,
+  type Tensor,
 } from '@largo/core';
 import { fanIn, kaimingGain, kaimingNormal, onesInit } from '../init.js';
 import { Layer, checkSubsetIndex } from './base.js';
@@ -78,7 +89,9 @@ export class SharedWeights extends WeightFamily {
     super({ ...s, numSubsets: 1 });
     this.w = this.param('weight', kaimingNormal(this.shape, gen, { negativeSlope }), 'weight');
   }
-  weight(_k: number): Tensor { return this.w; }
+  weight(_k: number): Tensor {
+    return this.w;
+  }
 }
 
 /** K independent plain weights: the family of dedicated networks, stored explicitly. */
@@ -88,7 +101,11 @@ export class DedicatedWeights extends WeightFamily {
   readonly w: Tensor;
   constructor(s: FamilyShape, gen: Philox, negativeSlope = 0) {
     super(s);
-    this.w = this.param('weight', kaimingNormal([s.numSubsets, ...this.shape], gen, { negativeSlope, fan: fanIn(this.shape) }), 'weight');
+    this.w = this.param(
+      'weight',
+      kaimingNormal([s.numSubsets, ...this.shape], gen, { negativeSlope, fan: fanIn(this.shape) }),
+      'weight',
+    );
   }
   weight(k: number): Tensor {
     checkSubsetIndex(this.kind, k, this.numSubsets);
@@ -125,8 +142,13 @@ export class CPWeights extends WeightFamily {
   constructor(s: FamilyShape, gen: Philox, opts: CPOptions = {}, negativeSlope = 0) {
     super(s);
     const S = s.kernel.length > 0 ? this.kernelSize : 0;
-    this.rank = opts.rank ?? (opts.rankRule === 'exact' ? exactCpRank(s.numSubsets, s.out, s.in, S) : cpRank(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1));
-    if (!Number.isInteger(this.rank) || this.rank < 1) throw new RangeError(`CPWeights: rank must be a positive integer, got ${this.rank}`);
+    this.rank =
+      opts.rank ??
+      (opts.rankRule === 'exact'
+        ? exactCpRank(s.numSubsets, s.out, s.in, S)
+        : cpRank(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1));
+    if (!Number.isInteger(this.rank) || this.rank < 1)
+      throw new RangeError(`CPWeights: rank must be a positive integer, got ${this.rank}`);
     const R = this.rank;
     this.aModel = this.param('aModel', onesInit([s.numSubsets, R]), 'cp.model');
     this.aOut = this.param('aOut', kaimingNormal([s.out, R], gen, { negativeSlope }), 'cp.out');
@@ -137,7 +159,8 @@ export class CPWeights extends WeightFamily {
   weight(k: number): Tensor {
     checkSubsetIndex(this.kind, k, this.numSubsets);
     const w = row(this.aModel, k);
-    const nOut = normalizeColumns(this.aOut), nIn = normalizeColumns(this.aIn);
+    const nOut = normalizeColumns(this.aOut),
+      nIn = normalizeColumns(this.aIn);
     if (!this.aKernel) {
       // Linear: W = (Â_out · diag(w)) Â_inᵀ.
       return matmul(mul(nOut, w), nIn, { transposeB: true });
@@ -175,13 +198,21 @@ export class TuckerWeights extends WeightFamily {
   constructor(s: FamilyShape, gen: Philox, opts: TuckerOptions = {}, negativeSlope = 0) {
     super(s);
     const S = this.kernelSize;
-    this.ranks = opts.ranks ?? (opts.rankRule === 'exact' ? { out: s.out, in: s.in } : tuckerRanks(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1));
+    this.ranks =
+      opts.ranks ??
+      (opts.rankRule === 'exact'
+        ? { out: s.out, in: s.in }
+        : tuckerRanks(s.numSubsets, s.out, s.in, S, opts.rankMultiplier ?? 1));
     const { out: Ro, in: Ri } = this.ranks;
     const fan = fanIn(this.shape);
     const std = kaimingGain(negativeSlope) * Math.sqrt((s.out * s.in) / (fan * Ro * Ri));
     // Drawn through kaimingNormal with the fan that yields `std`.
     const coreFan = (kaimingGain(negativeSlope) / std) ** 2;
-    this.core = this.param('core', kaimingNormal([s.numSubsets, Ro, Ri, S], gen, { negativeSlope, fan: coreFan }), 'tucker.core');
+    this.core = this.param(
+      'core',
+      kaimingNormal([s.numSubsets, Ro, Ri, S], gen, { negativeSlope, fan: coreFan }),
+      'tucker.core',
+    );
     this.aOut = this.param('aOut', kaimingNormal([s.out, Ro], gen, { negativeSlope }), 'tucker.out');
     this.aIn = this.param('aIn', kaimingNormal([s.in, Ri], gen, { negativeSlope }), 'tucker.in');
   }
@@ -189,7 +220,9 @@ export class TuckerWeights extends WeightFamily {
   weight(k: number): Tensor {
     checkSubsetIndex(this.kind, k, this.numSubsets);
     const { out: Ro, in: Ri } = this.ranks;
-    const O = this.outFeatures, I = this.inFeatures, S = this.kernelSize;
+    const O = this.outFeatures,
+      I = this.inFeatures,
+      S = this.kernelSize;
     const G = reshape(row(this.core, k), [Ro, Ri * S]);
     const t1 = matmul(normalizeColumns(this.aOut), G); // [O, Ri·S]
     const t1p = reshape(permute(reshape(t1, [O, Ri, S]), [1, 0, 2]), [Ri, O * S]);

@@ -67,14 +67,28 @@ export class ConvEncoder2d extends Layer {
   readonly convs: SubsetModule[] = [];
   readonly fc: SubsetModule;
   readonly inputShape: readonly [number, number];
-  constructor(f: LayerFactory, K: number, channels: readonly number[], inputShape: readonly [number, number], features: number) {
+  constructor(
+    f: LayerFactory,
+    K: number,
+    channels: readonly number[],
+    inputShape: readonly [number, number],
+    features: number,
+  ) {
     super();
     this.role = 'container';
     this.inputShape = inputShape;
-    let [h, w] = inputShape, cin = 1;
+    let [h, w] = inputShape,
+      cin = 1;
     channels.forEach((c, i) => {
-      this.convs.push(this.child(`conv${i}`, f.conv({ in: cin, out: c, kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1] }, K)));
-      cin = c; h = convOut(h); w = convOut(w);
+      this.convs.push(
+        this.child(
+          `conv${i}`,
+          f.conv({ in: cin, out: c, kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1] }, K),
+        ),
+      );
+      cin = c;
+      h = convOut(h);
+      w = convOut(w);
     });
     this.fc = this.child('fc', f.linear(cin * h * w, features, K));
   }
@@ -140,47 +154,105 @@ export class AvMnistNet extends Layer {
   constructor(cfg: AvMnistConfig) {
     super();
     this.role = 'container';
-    const c = this.config = {
-      method: cfg.method, dropout: cfg.dropout ?? 0.1, imageShape: cfg.imageShape ?? [28, 28], audioShape: cfg.audioShape ?? [20, 20],
-      encoderChannels: cfg.encoderChannels ?? [16, 32, 64, 128], imageFeatures: cfg.imageFeatures ?? 160, audioFeatures: cfg.audioFeatures ?? 320,
-      hidden: cfg.hidden ?? 64, fusionBlocks: cfg.fusionBlocks ?? 3, classes: cfg.classes ?? 10,
-    };
+    const c = (this.config = {
+      method: cfg.method,
+      dropout: cfg.dropout ?? 0.1,
+      imageShape: cfg.imageShape ?? [28, 28],
+      audioShape: cfg.audioShape ?? [20, 20],
+      encoderChannels: cfg.encoderChannels ?? [16, 32, 64, 128],
+      imageFeatures: cfg.imageFeatures ?? 160,
+      audioFeatures: cfg.audioFeatures ?? 320,
+      hidden: cfg.hidden ?? 64,
+      fusionBlocks: cfg.fusionBlocks ?? 3,
+      classes: cfg.classes ?? 10,
+    });
     this.method = cfg.method;
     this.numClasses = c.classes;
     const gen = new Philox(cfg.seed ?? 0);
     const f = new LayerFactory({ method: cfg.method, generator: gen, rankMultiplier: cfg.rankMultiplier });
     this.perSubset = f.perSubset;
-    const M = 2, K = numSubsets(M);
-    const withImage = subsetsContaining(0, M), withAudio = subsetsContaining(1, M);
+    const M = 2,
+      K = numSubsets(M);
+    const withImage = subsetsContaining(0, M),
+      withAudio = subsetsContaining(1, M);
     this.localIndex = [0, 1].map((m) => {
       const has = m === 0 ? withImage : withAudio;
       return Array.from({ length: K }, (_, k) => (this.perSubset ? has.indexOf(k) : 0));
     }) as [number[], number[]];
     this.imputed = cfg.frozenFeatures ?? null;
-    if (this.imputed && (this.imputed.image.length !== c.imageFeatures || this.imputed.audio.length !== c.audioFeatures)) {
-      throw new OpError('AvMnistNet', `frozen features must be ${c.imageFeatures} (image) and ${c.audioFeatures} (audio) long, got ${this.imputed.image.length} and ${this.imputed.audio.length}`);
+    if (
+      this.imputed &&
+      (this.imputed.image.length !== c.imageFeatures || this.imputed.audio.length !== c.audioFeatures)
+    ) {
+      throw new OpError(
+        'AvMnistNet',
+        `frozen features must be ${c.imageFeatures} (image) and ${c.audioFeatures} (audio) long, got ${this.imputed.image.length} and ${this.imputed.audio.length}`,
+      );
     }
-    this.imageEncoder = this.imputed ? null : this.child('image', new ConvEncoder2d(f, withImage.length, c.encoderChannels, c.imageShape, c.imageFeatures));
-    this.audioEncoder = this.imputed ? null : this.child('audio', new ConvEncoder2d(f, withAudio.length, c.encoderChannels, c.audioShape, c.audioFeatures));
+    this.imageEncoder = this.imputed
+      ? null
+      : this.child('image', new ConvEncoder2d(f, withImage.length, c.encoderChannels, c.imageShape, c.imageFeatures));
+    this.audioEncoder = this.imputed
+      ? null
+      : this.child('audio', new ConvEncoder2d(f, withAudio.length, c.encoderChannels, c.audioShape, c.audioFeatures));
     if (this.perSubset) {
       const dims = Array.from({ length: K }, (_, k) => {
         const m = subsetMask(k, M);
         return (m[0] ? c.imageFeatures : 0) + (m[1] ? c.audioFeatures : 0);
       });
-      this.projection = this.child('proj', new PerSubset(dims.map((d) => new Linear({ inFeatures: d, outFeatures: c.hidden, generator: gen, role: 'stem' })), 'stem'));
+      this.projection = this.child(
+        'proj',
+        new PerSubset(
+          dims.map((d) => new Linear({ inFeatures: d, outFeatures: c.hidden, generator: gen, role: 'stem' })),
+          'stem',
+        ),
+      );
     } else {
-      this.projection = this.child('proj', new Linear({ inFeatures: c.imageFeatures + c.audioFeatures, outFeatures: c.hidden, generator: gen, role: 'stem' }));
+      this.projection = this.child(
+        'proj',
+        new Linear({
+          inFeatures: c.imageFeatures + c.audioFeatures,
+          outFeatures: c.hidden,
+          generator: gen,
+          role: 'stem',
+        }),
+      );
     }
     // The dropout stream is drawn from the same seed, after all weights.
     const dropGen = new Philox(gen.uint32(new Uint32Array(1))[0]);
-    for (let b = 0; b < c.fusionBlocks; b++) this.blocks.push(this.child(`fusion.${b}`, new FusionBlock(f, K, c.hidden, c.dropout, dropGen)));
+    for (let b = 0; b < c.fusionBlocks; b++)
+      this.blocks.push(this.child(`fusion.${b}`, new FusionBlock(f, K, c.hidden, c.dropout, dropGen)));
     this.finalNorm = this.child('norm', f.layerNorm(c.hidden, K));
     if (this.perSubset) {
-      this.head1 = this.child('head1', new DedicatedLinear({ numSubsets: K, inFeatures: c.hidden, outFeatures: c.hidden, generator: gen, role: 'head' }));
-      this.head2 = this.child('head2', new DedicatedLinear({ numSubsets: K, inFeatures: c.hidden, outFeatures: c.classes, generator: gen, role: 'head' }));
+      this.head1 = this.child(
+        'head1',
+        new DedicatedLinear({
+          numSubsets: K,
+          inFeatures: c.hidden,
+          outFeatures: c.hidden,
+          generator: gen,
+          role: 'head',
+        }),
+      );
+      this.head2 = this.child(
+        'head2',
+        new DedicatedLinear({
+          numSubsets: K,
+          inFeatures: c.hidden,
+          outFeatures: c.classes,
+          generator: gen,
+          role: 'head',
+        }),
+      );
     } else {
-      this.head1 = this.child('head1', new Linear({ inFeatures: c.hidden, outFeatures: c.hidden, generator: gen, role: 'head' }));
-      this.head2 = this.child('head2', new Linear({ inFeatures: c.hidden, outFeatures: c.classes, generator: gen, role: 'head' }));
+      this.head1 = this.child(
+        'head1',
+        new Linear({ inFeatures: c.hidden, outFeatures: c.hidden, generator: gen, role: 'head' }),
+      );
+      this.head2 = this.child(
+        'head2',
+        new Linear({ inFeatures: c.hidden, outFeatures: c.classes, generator: gen, role: 'head' }),
+      );
     }
     this.headDrop = this.child('headDrop', new Dropout(c.dropout, dropGen));
   }
@@ -207,8 +279,12 @@ export class AvMnistNet extends Layer {
     const avail = subsetMask(subset, 2);
     const N = (x.image ?? x.audio)?.shape[0];
     if (N === undefined) throw new OpError('AvMnistNet', 'needs at least one of image / audio');
-    for (const [m, name] of [[0, 'image'], [1, 'audio']] as const) {
-      if (avail[m] && !x[name]) throw new OpError('AvMnistNet', `subset ${subset} includes ${name} but no ${name} tensor was given`);
+    for (const [m, name] of [
+      [0, 'image'],
+      [1, 'audio'],
+    ] as const) {
+      if (avail[m] && !x[name])
+        throw new OpError('AvMnistNet', `subset ${subset} includes ${name} but no ${name} tensor was given`);
     }
     return tidy(() => {
       const feats: Tensor[] = [];
@@ -217,7 +293,11 @@ export class AvMnistNet extends Layer {
         // frozen encoders' features; a shared network gets the zero input's feature for a missing modality
         const feat = (t: Tensor | undefined, F: number, zero: Float32Array) => {
           if (t) {
-            if (t.size !== N * F) throw new OpError('AvMnistNet', `feature input must hold [${N}, ${F}] values, got [${t.shape.join(', ')}]`);
+            if (t.size !== N * F)
+              throw new OpError(
+                'AvMnistNet',
+                `feature input must hold [${N}, ${F}] values, got [${t.shape.join(', ')}]`,
+              );
             return reshape(t, [N, F]);
           }
           const rep = new Float32Array(N * F);
@@ -228,7 +308,10 @@ export class AvMnistNet extends Layer {
           if (avail[0]) feats.push(feat(x.image, c.imageFeatures, this.imputed.image));
           if (avail[1]) feats.push(feat(x.audio, c.audioFeatures, this.imputed.audio));
         } else {
-          feats.push(feat(avail[0] ? x.image : undefined, c.imageFeatures, this.imputed.image), feat(avail[1] ? x.audio : undefined, c.audioFeatures, this.imputed.audio));
+          feats.push(
+            feat(avail[0] ? x.image : undefined, c.imageFeatures, this.imputed.image),
+            feat(avail[1] ? x.audio : undefined, c.audioFeatures, this.imputed.audio),
+          );
         }
       } else if (this.perSubset) {
         if (avail[0]) feats.push(this.imageEncoder!.forward(x.image!, this.localIndex[0][subset]));

@@ -7,7 +7,16 @@ import { buildSegmentationFamily, type UNet3D } from './unet.js';
 export function buildSegNet(cfg: LargoConfig, method: string, data: Pick<SegData, 'modalities' | 'classes'>): UNet3D {
   const m = cfg.model;
   return buildSegmentationFamily({
-    method: method as Method, modalities: data.modalities.length, classes: data.classes, baseFeatures: m.baseFeatures,
-    depth: m.depth, maxFeatures: m.maxFeatures, rankMultiplier: m.rankMultiplier, rankRule: m.rankRule, deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, seed: cfg.seed,
+    method: method as Method,
+    modalities: data.modalities.length,
+    classes: data.classes,
+    baseFeatures: m.baseFeatures,
+    depth: m.depth,
+    maxFeatures: m.maxFeatures,
+    rankMultiplier: m.rankMultiplier,
+    rankRule: m.rankRule,
+    deepSupervision: m.deepSupervision,
+    convsPerStage: m.convsPerStage,
+    seed: cfg.seed,
   });
 }

@@ -6,8 +6,15 @@
 import type { Philox, Tensor } from '@largo/core';
 import type { Layer } from '../layers/base.js';
 import {
-  CPConv3d, CPConvTranspose3d, Conv3d, ConvTranspose3d, DedicatedConv3d, DedicatedConvTranspose3d,
-  TuckerConv3d, TuckerConvTranspose3d, type Int3,
+  CPConv3d,
+  CPConvTranspose3d,
+  Conv3d,
+  ConvTranspose3d,
+  DedicatedConv3d,
+  DedicatedConvTranspose3d,
+  TuckerConv3d,
+  TuckerConvTranspose3d,
+  type Int3,
 } from '../layers/conv.js';
 import { CPLinear, DedicatedLinear, Linear, TuckerLinear } from '../layers/linear.js';
 import type { RankRule } from '../layers/rank.js';
@@ -31,11 +38,17 @@ export function isPerSubset(method: Method): boolean {
 export type Factorization = 'cp' | 'tucker' | 'dedicated' | 'shared';
 export function factorizationOf(method: Method): Factorization {
   switch (method) {
-    case 'largo': return 'cp';
-    case 'largo-tucker': return 'tucker';
-    case 'dedicated': return 'dedicated';
-    case 'dropout': case 'full-only': return 'shared';
-    default: throw new RangeError(`unknown method '${String(method)}' (known: ${METHODS.join(', ')})`);
+    case 'largo':
+      return 'cp';
+    case 'largo-tucker':
+      return 'tucker';
+    case 'dedicated':
+      return 'dedicated';
+    case 'dropout':
+    case 'full-only':
+      return 'shared';
+    default:
+      throw new RangeError(`unknown method '${String(method)}' (known: ${METHODS.join(', ')})`);
   }
 }
 
@@ -78,41 +91,82 @@ export class LayerFactory {
     if (!(this.rankMultiplier > 0)) throw new RangeError(`rankMultiplier must be > 0, got ${this.rankMultiplier}`);
   }
 
-  get perSubset(): boolean { return this.factorization !== 'shared'; }
+  get perSubset(): boolean {
+    return this.factorization !== 'shared';
+  }
 
   /** An inner conv serving K subsets. */
   conv(s: ConvSpec, K: number): SubsetModule {
-    const o = { inChannels: s.in, outChannels: s.out, kernelSize: s.kernel, stride: s.stride, padding: s.padding,
-      generator: this.generator, negativeSlope: this.negativeSlope, numSubsets: K, rankMultiplier: this.rankMultiplier, rankRule: this.rankRule };
+    const o = {
+      inChannels: s.in,
+      outChannels: s.out,
+      kernelSize: s.kernel,
+      stride: s.stride,
+      padding: s.padding,
+      generator: this.generator,
+      negativeSlope: this.negativeSlope,
+      numSubsets: K,
+      rankMultiplier: this.rankMultiplier,
+      rankRule: this.rankRule,
+    };
     switch (this.factorization) {
-      case 'cp': return new CPConv3d(o);
-      case 'tucker': return new TuckerConv3d(o);
-      case 'dedicated': return new DedicatedConv3d(o);
-      case 'shared': return new Conv3d(o);
+      case 'cp':
+        return new CPConv3d(o);
+      case 'tucker':
+        return new TuckerConv3d(o);
+      case 'dedicated':
+        return new DedicatedConv3d(o);
+      case 'shared':
+        return new Conv3d(o);
     }
   }
 
   /** An inner transposed conv serving K subsets. */
   convTranspose(s: ConvSpec, K: number): SubsetModule {
-    const o = { inChannels: s.in, outChannels: s.out, kernelSize: s.kernel, stride: s.stride, padding: s.padding,
-      generator: this.generator, negativeSlope: this.negativeSlope, numSubsets: K, rankMultiplier: this.rankMultiplier, rankRule: this.rankRule };
+    const o = {
+      inChannels: s.in,
+      outChannels: s.out,
+      kernelSize: s.kernel,
+      stride: s.stride,
+      padding: s.padding,
+      generator: this.generator,
+      negativeSlope: this.negativeSlope,
+      numSubsets: K,
+      rankMultiplier: this.rankMultiplier,
+      rankRule: this.rankRule,
+    };
     switch (this.factorization) {
-      case 'cp': return new CPConvTranspose3d(o);
-      case 'tucker': return new TuckerConvTranspose3d(o);
-      case 'dedicated': return new DedicatedConvTranspose3d(o);
-      case 'shared': return new ConvTranspose3d(o);
+      case 'cp':
+        return new CPConvTranspose3d(o);
+      case 'tucker':
+        return new TuckerConvTranspose3d(o);
+      case 'dedicated':
+        return new DedicatedConvTranspose3d(o);
+      case 'shared':
+        return new ConvTranspose3d(o);
     }
   }
 
   /** An inner linear layer serving K subsets. */
   linear(inF: number, outF: number, K: number): SubsetModule {
-    const o = { inFeatures: inF, outFeatures: outF, generator: this.generator, negativeSlope: this.negativeSlope,
-      numSubsets: K, rankMultiplier: this.rankMultiplier, rankRule: this.rankRule };
+    const o = {
+      inFeatures: inF,
+      outFeatures: outF,
+      generator: this.generator,
+      negativeSlope: this.negativeSlope,
+      numSubsets: K,
+      rankMultiplier: this.rankMultiplier,
+      rankRule: this.rankRule,
+    };
     switch (this.factorization) {
-      case 'cp': return new CPLinear(o);
-      case 'tucker': return new TuckerLinear(o);
-      case 'dedicated': return new DedicatedLinear(o);
-      case 'shared': return new Linear(o);
+      case 'cp':
+        return new CPLinear(o);
+      case 'tucker':
+        return new TuckerLinear(o);
+      case 'dedicated':
+        return new DedicatedLinear(o);
+      case 'shared':
+        return new Linear(o);
     }
   }
 

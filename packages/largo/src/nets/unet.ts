@@ -24,7 +24,15 @@ import type { SegmentationFamily } from '../module.js';
 import { Layer } from '../layers/base.js';
 import { Conv3d } from '../layers/conv.js';
 import { SubsetHead, SubsetStem } from '../layers/subset.js';
-import { cpParams, cpRank, dedicatedParams, plainParams, tuckerParams, tuckerRanks, type RankRule } from '../layers/rank.js';
+import {
+  cpParams,
+  cpRank,
+  dedicatedParams,
+  plainParams,
+  tuckerParams,
+  tuckerRanks,
+  type RankRule,
+} from '../layers/rank.js';
 import { numSubsets } from '../subsets.js';
 import { LayerFactory, factorizationOf, type Method, type SubsetModule } from './factory.js';
 
@@ -50,12 +58,25 @@ export type ResolvedUNetConfig = Required<UNetConfig>;
 
 export function resolveUNetConfig(c: UNetConfig): ResolvedUNetConfig {
   const r: ResolvedUNetConfig = {
-    modalities: c.modalities, classes: c.classes, baseFeatures: c.baseFeatures ?? 32, maxFeatures: c.maxFeatures ?? 320,
-    depth: c.depth ?? 5, deepSupervision: c.deepSupervision ?? true, convsPerStage: c.convsPerStage ?? 2, negativeSlope: c.negativeSlope ?? 0.01,
+    modalities: c.modalities,
+    classes: c.classes,
+    baseFeatures: c.baseFeatures ?? 32,
+    maxFeatures: c.maxFeatures ?? 320,
+    depth: c.depth ?? 5,
+    deepSupervision: c.deepSupervision ?? true,
+    convsPerStage: c.convsPerStage ?? 2,
+    negativeSlope: c.negativeSlope ?? 0.01,
   };
-  const ints: [string, number, number][] = [['modalities', r.modalities, 1], ['classes', r.classes, 1], ['baseFeatures', r.baseFeatures, 1],
-    ['maxFeatures', r.maxFeatures, 1], ['depth', r.depth, 2], ['convsPerStage', r.convsPerStage, 1]];
-  for (const [n, v, lo] of ints) if (!Number.isInteger(v) || v < lo) throw new RangeError(`UNet3D: ${n} must be an integer >= ${lo}, got ${v}`);
+  const ints: [string, number, number][] = [
+    ['modalities', r.modalities, 1],
+    ['classes', r.classes, 1],
+    ['baseFeatures', r.baseFeatures, 1],
+    ['maxFeatures', r.maxFeatures, 1],
+    ['depth', r.depth, 2],
+    ['convsPerStage', r.convsPerStage, 1],
+  ];
+  for (const [n, v, lo] of ints)
+    if (!Number.isInteger(v) || v < lo) throw new RangeError(`UNet3D: ${n} must be an integer >= ${lo}, got ${v}`);
   return r;
 }
 
@@ -83,18 +104,62 @@ export function unetPlan(c: UNetConfig): UNetLayerSpec[] {
   const F = unetFeatures(r);
   const out: UNetLayerSpec[] = [];
   const block = (prefix: string, j: number, cin: number, cout: number, stride: number, stem: boolean): void => {
-    out.push({ name: `${prefix}.conv${j}`, role: stem ? 'stem' : 'inner', op: 'conv', in: cin, out: cout, kernel: 3, stride, padding: 1 });
-    out.push({ name: `${prefix}.norm${j}`, role: 'norm', op: 'norm', in: cout, out: cout, kernel: 1, stride: 1, padding: 0 });
+    out.push({
+      name: `${prefix}.conv${j}`,
+      role: stem ? 'stem' : 'inner',
+      op: 'conv',
+      in: cin,
+      out: cout,
+      kernel: 3,
+      stride,
+      padding: 1,
+    });
+    out.push({
+      name: `${prefix}.norm${j}`,
+      role: 'norm',
+      op: 'norm',
+      in: cout,
+      out: cout,
+      kernel: 1,
+      stride: 1,
+      padding: 0,
+    });
   };
   for (let s = 0; s < r.depth; s++) {
     for (let j = 1; j <= r.convsPerStage; j++) {
-      block(`enc.${s}`, j, j === 1 ? (s === 0 ? r.modalities : F[s - 1]) : F[s], F[s], j === 1 && s > 0 ? 2 : 1, s === 0 && j === 1);
+      block(
+        `enc.${s}`,
+        j,
+        j === 1 ? (s === 0 ? r.modalities : F[s - 1]) : F[s],
+        F[s],
+        j === 1 && s > 0 ? 2 : 1,
+        s === 0 && j === 1,
+      );
     }
   }
   for (let s = r.depth - 2; s >= 0; s--) {
-    out.push({ name: `dec.${s}.up`, role: 'inner', op: 'convT', in: F[s + 1], out: F[s], kernel: 2, stride: 2, padding: 0 });
+    out.push({
+      name: `dec.${s}.up`,
+      role: 'inner',
+      op: 'convT',
+      in: F[s + 1],
+      out: F[s],
+      kernel: 2,
+      stride: 2,
+      padding: 0,
+    });
     for (let j = 1; j <= r.convsPerStage; j++) block(`dec.${s}`, j, j === 1 ? 2 * F[s] : F[s], F[s], 1, false);
-    if (s === 0 || r.deepSupervision) out.push({ name: `dec.${s}.head`, role: 'head', op: 'conv', in: F[s], out: r.classes, kernel: 1, stride: 1, padding: 0 });
+    if (s === 0 || r.deepSupervision)
+      out.push({
+        name: `dec.${s}.head`,
+        role: 'head',
+        op: 'conv',
+        in: F[s],
+        out: r.classes,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+      });
   }
   return out;
 }
@@ -125,7 +190,8 @@ export interface UNetParamCounts {
 export function unetParamCounts(c: UNetConfig, method: Method, rankMultiplier = 1): UNetParamCounts {
   const r = resolveUNetConfig(c);
   const fz = factorizationOf(method);
-  const M = r.modalities, K = fz === 'shared' ? 1 : numSubsets(M);
+  const M = r.modalities,
+    K = fz === 'shared' ? 1 : numSubsets(M);
   const res: UNetParamCounts = { stem: 0, inner: 0, innerWeights: 0, head: 0, norm: 0, total: 0 };
   for (const l of unetPlan(r)) {
     const S = l.kernel ** 3;
@@ -139,10 +205,21 @@ export function unetParamCounts(c: UNetConfig, method: Method, rankMultiplier = 
     } else {
       let n: number, nb: number;
       switch (fz) {
-        case 'cp': n = cpParams(K, l.out, l.in, S, cpRank(K, l.out, l.in, S, rankMultiplier)); nb = K * l.out; break;
-        case 'tucker': n = tuckerParams(K, l.out, l.in, S, tuckerRanks(K, l.out, l.in, S, rankMultiplier)); nb = K * l.out; break;
-        case 'dedicated': n = dedicatedParams(K, l.out, l.in, S); nb = K * l.out; break;
-        default: n = plainParams(l.out, l.in, S); nb = l.out;
+        case 'cp':
+          n = cpParams(K, l.out, l.in, S, cpRank(K, l.out, l.in, S, rankMultiplier));
+          nb = K * l.out;
+          break;
+        case 'tucker':
+          n = tuckerParams(K, l.out, l.in, S, tuckerRanks(K, l.out, l.in, S, rankMultiplier));
+          nb = K * l.out;
+          break;
+        case 'dedicated':
+          n = dedicatedParams(K, l.out, l.in, S);
+          nb = K * l.out;
+          break;
+        default:
+          n = plainParams(l.out, l.in, S);
+          nb = l.out;
       }
       res.inner += n;
       res.innerWeights += n - nb;
@@ -173,17 +250,49 @@ export class UNet3D extends Layer implements SegmentationFamily {
     this.numClasses = this.config.classes;
     this.numSubsets = numSubsets(this.numModalities);
     this.features = unetFeatures(this.config);
-    const K = this.numSubsets, M = this.numModalities, gen = factory.generator;
+    const K = this.numSubsets,
+      M = this.numModalities,
+      gen = factory.generator;
     for (const l of unetPlan(this.config)) {
       let m: SubsetModule;
       if (l.role === 'stem') {
         m = factory.perSubset
-          ? new SubsetStem({ modalities: M, outChannels: l.out, kernelSize: l.kernel, stride: l.stride, padding: l.padding, generator: gen, negativeSlope: factory.negativeSlope })
-          : new Conv3d({ inChannels: M, outChannels: l.out, kernelSize: l.kernel, stride: l.stride, padding: l.padding, generator: gen, negativeSlope: factory.negativeSlope, role: 'stem' });
+          ? new SubsetStem({
+              modalities: M,
+              outChannels: l.out,
+              kernelSize: l.kernel,
+              stride: l.stride,
+              padding: l.padding,
+              generator: gen,
+              negativeSlope: factory.negativeSlope,
+            })
+          : new Conv3d({
+              inChannels: M,
+              outChannels: l.out,
+              kernelSize: l.kernel,
+              stride: l.stride,
+              padding: l.padding,
+              generator: gen,
+              negativeSlope: factory.negativeSlope,
+              role: 'stem',
+            });
       } else if (l.role === 'head') {
         m = factory.perSubset
-          ? new SubsetHead({ numSubsets: K, inChannels: l.in, outChannels: l.out, generator: gen, negativeSlope: factory.negativeSlope })
-          : new Conv3d({ inChannels: l.in, outChannels: l.out, kernelSize: 1, generator: gen, negativeSlope: factory.negativeSlope, role: 'head' });
+          ? new SubsetHead({
+              numSubsets: K,
+              inChannels: l.in,
+              outChannels: l.out,
+              generator: gen,
+              negativeSlope: factory.negativeSlope,
+            })
+          : new Conv3d({
+              inChannels: l.in,
+              outChannels: l.out,
+              kernelSize: 1,
+              generator: gen,
+              negativeSlope: factory.negativeSlope,
+              role: 'head',
+            });
       } else if (l.op === 'norm') {
         m = factory.instanceNorm(l.out, K);
       } else if (l.op === 'convT') {
@@ -203,10 +312,14 @@ export class UNet3D extends Layer implements SegmentationFamily {
   }
 
   /** Number of outputs forward returns. */
-  get numOutputs(): number { return this.config.deepSupervision ? this.config.depth - 1 : 1; }
+  get numOutputs(): number {
+    return this.config.deepSupervision ? this.config.depth - 1 : 1;
+  }
 
   /** Loss weights of the outputs, full resolution first. */
-  deepSupervisionWeights(): number[] { return deepSupervisionWeights(this.numOutputs); }
+  deepSupervisionWeights(): number[] {
+    return deepSupervisionWeights(this.numOutputs);
+  }
 
   forward(x: Tensor, subset: number): Tensor[] {
     const c = this.config;
@@ -214,24 +327,37 @@ export class UNet3D extends Layer implements SegmentationFamily {
       throw new OpError('UNet3D', `subset index must be an integer in [0, ${this.numSubsets - 1}], got ${subset}`);
     }
     if (x.rank !== 5 || x.shape[1] !== this.numModalities) {
-      throw new OpError('UNet3D', `input must be [N, ${this.numModalities}, D, H, W] (all modalities, missing ones zero-filled), got [${x.shape.join(', ')}]`);
+      throw new OpError(
+        'UNet3D',
+        `input must be [N, ${this.numModalities}, D, H, W] (all modalities, missing ones zero-filled), got [${x.shape.join(', ')}]`,
+      );
     }
     const f = 2 ** (c.depth - 1);
     if (x.shape.slice(2).some((d) => d % f !== 0)) {
-      throw new OpError('UNet3D', `spatial size [${x.shape.slice(2).join(', ')}] must be divisible by 2^(depth−1) = ${f}`);
+      throw new OpError(
+        'UNet3D',
+        `spatial size [${x.shape.slice(2).join(', ')}] must be divisible by 2^(depth−1) = ${f}`,
+      );
     }
     const k = subset;
     const slope = c.negativeSlope;
-    const block = (prefix: string, h: Tensor): Tensor => tidy(() => {
-      for (let j = 1; j <= c.convsPerStage; j++) {
-        h = leakyRelu(this.layer(`${prefix}.norm${j}`).forward(this.layer(`${prefix}.conv${j}`).forward(h, k), k), slope);
-      }
-      return h;
-    });
+    const block = (prefix: string, h: Tensor): Tensor =>
+      tidy(() => {
+        for (let j = 1; j <= c.convsPerStage; j++) {
+          h = leakyRelu(
+            this.layer(`${prefix}.norm${j}`).forward(this.layer(`${prefix}.conv${j}`).forward(h, k), k),
+            slope,
+          );
+        }
+        return h;
+      });
     return tidy(() => {
       const skips: Tensor[] = [];
       let h = x;
-      for (let s = 0; s < c.depth; s++) { h = block(`enc.${s}`, h); skips.push(h); }
+      for (let s = 0; s < c.depth; s++) {
+        h = block(`enc.${s}`, h);
+        skips.push(h);
+      }
       const outs: Tensor[] = [];
       for (let s = c.depth - 2; s >= 0; s--) {
         const up = this.layer(`dec.${s}.up`).forward(h, k);
@@ -271,10 +397,22 @@ export interface SegmentationFamilyOptions {
  */
 export function buildSegmentationFamily(o: SegmentationFamilyOptions): UNet3D {
   const cfg: UNetConfig = {
-    modalities: o.modalities, classes: o.classes, baseFeatures: o.baseFeatures, maxFeatures: o.maxFeatures, depth: o.depth,
-    deepSupervision: o.deepSupervision, convsPerStage: o.convsPerStage, negativeSlope: o.negativeSlope,
+    modalities: o.modalities,
+    classes: o.classes,
+    baseFeatures: o.baseFeatures,
+    maxFeatures: o.maxFeatures,
+    depth: o.depth,
+    deepSupervision: o.deepSupervision,
+    convsPerStage: o.convsPerStage,
+    negativeSlope: o.negativeSlope,
   };
   const r = resolveUNetConfig(cfg);
-  const factory = new LayerFactory({ method: o.method, generator: new Philox(o.seed ?? 0), rankMultiplier: o.rankMultiplier, rankRule: o.rankRule, negativeSlope: r.negativeSlope });
+  const factory = new LayerFactory({
+    method: o.method,
+    generator: new Philox(o.seed ?? 0),
+    rankMultiplier: o.rankMultiplier,
+    rankRule: o.rankRule,
+    negativeSlope: r.negativeSlope,
+  });
   return new UNet3D(factory, r);
 }

@@ -14,11 +14,15 @@ export const GT_COLOR: RGB = [255, 200, 0];
 /** The axial slice (index along D of [D, H, W]) with the most foreground; the middle one when empty. */
 export function bestSlice(mask: ArrayLike<number>, shape: readonly number[]): number {
   const [D, H, W] = shape as [number, number, number];
-  let best = Math.floor(D / 2), bestN = 0;
+  let best = Math.floor(D / 2),
+    bestN = 0;
   for (let d = 0; d < D; d++) {
     let n = 0;
     for (let i = d * H * W; i < (d + 1) * H * W; i++) if (mask[i]) n++;
-    if (n > bestN) { bestN = n; best = d; }
+    if (n > bestN) {
+      bestN = n;
+      best = d;
+    }
   }
   return best;
 }
@@ -28,7 +32,10 @@ export function greyTile(volume: Float32Array | ArrayLike<number>, shape: readon
   const [, H, W] = shape as [number, number, number];
   const off = d * H * W;
   const vals: number[] = [];
-  for (let i = 0; i < H * W; i++) { const v = volume[off + i]!; if (v !== 0 && Number.isFinite(v)) vals.push(v); }
+  for (let i = 0; i < H * W; i++) {
+    const v = volume[off + i]!;
+    if (v !== 0 && Number.isFinite(v)) vals.push(v);
+  }
   vals.sort((a, b) => a - b);
   const lo = vals.length ? vals[Math.floor(0.005 * (vals.length - 1))]! : 0;
   const hi = vals.length ? vals[Math.ceil(0.995 * (vals.length - 1))]! : 1;
@@ -49,7 +56,14 @@ export function greyTile(volume: Float32Array | ArrayLike<number>, shape: readon
  * Colours the comparison of a predicted and a true mask on top of a grey tile:
  * TP green, FP red, FN blue (alpha-blended so the anatomy stays visible).
  */
-export function overlayTile(grey: Uint8Array, pred: ArrayLike<number> | null, gt: ArrayLike<number>, shape: readonly number[], d: number, alpha = 0.6): Uint8Array {
+export function overlayTile(
+  grey: Uint8Array,
+  pred: ArrayLike<number> | null,
+  gt: ArrayLike<number>,
+  shape: readonly number[],
+  d: number,
+  alpha = 0.6,
+): Uint8Array {
   const [, H, W] = shape as [number, number, number];
   const off = d * H * W;
   const out = grey.slice();
@@ -103,10 +117,15 @@ export function caseFigure(f: CaseFigure): Canvas {
   const [D, H, W] = f.shape as [number, number, number];
   const n = D * H * W;
   const M = f.modalities.length;
-  if (f.image.length !== M * n) throw new Error(`caseFigure: image has ${f.image.length} values, expected ${M}×${D}×${H}×${W}`);
+  if (f.image.length !== M * n)
+    throw new Error(`caseFigure: image has ${f.image.length} values, expected ${M}×${D}×${H}×${W}`);
   const d = f.slice ?? bestSlice(f.gt, f.shape);
   const scale = f.scale ?? Math.max(1, Math.ceil(96 / Math.max(H, W)));
-  const tw = W * scale, th = H * scale, gap = 4, labelH = 14, labelW = 8 * 4 * 2 + 8;
+  const tw = W * scale,
+    th = H * scale,
+    gap = 4,
+    labelH = 14,
+    labelW = 8 * 4 * 2 + 8;
   const methods = f.rows[0]?.predictions.map((p) => p.method) ?? [];
   const cols = M + 1 + methods.length;
   const width = labelW + cols * (tw + gap) + gap;
@@ -124,16 +143,25 @@ export function caseFigure(f: CaseFigure): Canvas {
       if (row.available[m]) cv.blit(greys[m]!, W, H, colX(m), y, scale);
       else {
         cv.rect(colX(m), y, tw, th, [40, 40, 40]);
-        for (let k = 0; k < Math.min(tw, th); k++) { cv.set(colX(m) + k, y + k, [120, 120, 120]); cv.set(colX(m) + tw - 1 - k, y + k, [120, 120, 120]); }
+        for (let k = 0; k < Math.min(tw, th); k++) {
+          cv.set(colX(m) + k, y + k, [120, 120, 120]);
+          cv.set(colX(m) + tw - 1 - k, y + k, [120, 120, 120]);
+        }
       }
     }
     cv.blit(overlayTile(bg, null, f.gt, f.shape, d), W, H, colX(M), y, scale);
-    row.predictions.forEach((p, j) => cv.blit(overlayTile(bg, p.mask, f.gt, f.shape, d), W, H, colX(M + 1 + j), y, scale));
+    row.predictions.forEach((p, j) =>
+      cv.blit(overlayTile(bg, p.mask, f.gt, f.shape, d), W, H, colX(M + 1 + j), y, scale),
+    );
   });
   // legend
   const ly = height - labelH + 2;
   let lx = labelW;
-  for (const [name, c] of [['TP', TP], ['FP', FP], ['FN', FN]] as const) {
+  for (const [name, c] of [
+    ['TP', TP],
+    ['FP', FP],
+    ['FN', FN],
+  ] as const) {
     cv.rect(lx, ly, 10, 10, c);
     cv.text(name, lx + 14, ly, [0, 0, 0], 2);
     lx += 48;

@@ -39,14 +39,17 @@ export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`encodePng: width and height must be positive integers, got ${width}×${height}`);
   }
-  if (rgb.length !== width * height * 3) throw new Error(`encodePng: ${rgb.length} bytes for ${width}×${height} RGB (need ${width * height * 3})`);
+  if (rgb.length !== width * height * 3)
+    throw new Error(`encodePng: ${rgb.length} bytes for ${width}×${height} RGB (need ${width * height * 3})`);
   const ihdr = new Uint8Array(13);
   const dv = new DataView(ihdr.buffer);
   dv.setUint32(0, width);
   dv.setUint32(4, height);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // colour type: truecolour
-  ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0; // deflate, adaptive filtering, no interlace
+  ihdr[10] = 0;
+  ihdr[11] = 0;
+  ihdr[12] = 0; // deflate, adaptive filtering, no interlace
   const stride = width * 3;
   const raw = new Uint8Array((stride + 1) * height);
   for (let y = 0; y < height; y++) {
@@ -58,7 +61,10 @@ export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8
   const total = parts.reduce((a, p) => a + p.length, 0);
   const out = new Uint8Array(total);
   let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
   return out;
 }
 
@@ -67,19 +73,29 @@ export type RGB = readonly [number, number, number];
 /** An RGB8 raster with the few drawing operations the figures need. */
 export class Canvas {
   readonly data: Uint8Array;
-  constructor(readonly width: number, readonly height: number, background: RGB = [255, 255, 255]) {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    background: RGB = [255, 255, 255],
+  ) {
     this.data = new Uint8Array(width * height * 3);
     this.fill(background);
   }
 
   fill(c: RGB): void {
-    for (let i = 0; i < this.width * this.height; i++) { this.data[3 * i] = c[0]; this.data[3 * i + 1] = c[1]; this.data[3 * i + 2] = c[2]; }
+    for (let i = 0; i < this.width * this.height; i++) {
+      this.data[3 * i] = c[0];
+      this.data[3 * i + 1] = c[1];
+      this.data[3 * i + 2] = c[2];
+    }
   }
 
   set(x: number, y: number, c: RGB): void {
     if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
     const i = 3 * (y * this.width + x);
-    this.data[i] = c[0]; this.data[i + 1] = c[1]; this.data[i + 2] = c[2];
+    this.data[i] = c[0];
+    this.data[i + 1] = c[1];
+    this.data[i + 2] = c[2];
   }
 
   get(x: number, y: number): [number, number, number] {
@@ -88,7 +104,8 @@ export class Canvas {
   }
 
   rect(x: number, y: number, w: number, h: number, c: RGB): void {
-    for (let yy = Math.max(0, y); yy < Math.min(this.height, y + h); yy++) for (let xx = Math.max(0, x); xx < Math.min(this.width, x + w); xx++) this.set(xx, yy, c);
+    for (let yy = Math.max(0, y); yy < Math.min(this.height, y + h); yy++)
+      for (let xx = Math.max(0, x); xx < Math.min(this.width, x + w); xx++) this.set(xx, yy, c);
   }
 
   /** Copies an RGB tile of tw×th pixels scaled up by an integer factor. */
@@ -115,18 +132,59 @@ export class Canvas {
     }
   }
 
-  png(): Uint8Array { return encodePng(this.width, this.height, this.data); }
+  png(): Uint8Array {
+    return encodePng(this.width, this.height, this.data);
+  }
 }
 
 /** 3×5 bitmap glyphs: five rows of three bits. */
 const FONT: Record<string, number[]> = {
-  '0': [7, 5, 5, 5, 7], '1': [2, 6, 2, 2, 7], '2': [7, 1, 7, 4, 7], '3': [7, 1, 7, 1, 7], '4': [5, 5, 7, 1, 1],
-  '5': [7, 4, 7, 1, 7], '6': [7, 4, 7, 5, 7], '7': [7, 1, 1, 1, 1], '8': [7, 5, 7, 5, 7], '9': [7, 5, 7, 1, 7],
-  A: [2, 5, 7, 5, 5], B: [6, 5, 6, 5, 6], C: [7, 4, 4, 4, 7], D: [6, 5, 5, 5, 6], E: [7, 4, 6, 4, 7], F: [7, 4, 6, 4, 4],
-  G: [7, 4, 5, 5, 7], H: [5, 5, 7, 5, 5], I: [7, 2, 2, 2, 7], J: [1, 1, 1, 5, 7], K: [5, 5, 6, 5, 5], L: [4, 4, 4, 4, 7],
-  M: [5, 7, 7, 5, 5], N: [6, 5, 5, 5, 5], O: [7, 5, 5, 5, 7], P: [7, 5, 7, 4, 4], Q: [7, 5, 5, 7, 1], R: [6, 5, 6, 5, 5],
-  S: [7, 4, 7, 1, 7], T: [7, 2, 2, 2, 2], U: [5, 5, 5, 5, 7], V: [5, 5, 5, 5, 2], W: [5, 5, 7, 7, 5], X: [5, 5, 2, 5, 5],
-  Y: [5, 5, 2, 2, 2], Z: [7, 1, 2, 4, 7], ' ': [0, 0, 0, 0, 0], '-': [0, 0, 7, 0, 0], '+': [0, 2, 7, 2, 0], '.': [0, 0, 0, 0, 2],
-  ':': [0, 2, 0, 2, 0], '/': [1, 1, 2, 4, 4], '_': [0, 0, 0, 0, 7], '(': [1, 2, 2, 2, 1], ')': [4, 2, 2, 2, 4], '?': [7, 1, 2, 0, 2],
-  '=': [0, 7, 0, 7, 0], '%': [5, 1, 2, 4, 5],
+  '0': [7, 5, 5, 5, 7],
+  '1': [2, 6, 2, 2, 7],
+  '2': [7, 1, 7, 4, 7],
+  '3': [7, 1, 7, 1, 7],
+  '4': [5, 5, 7, 1, 1],
+  '5': [7, 4, 7, 1, 7],
+  '6': [7, 4, 7, 5, 7],
+  '7': [7, 1, 1, 1, 1],
+  '8': [7, 5, 7, 5, 7],
+  '9': [7, 5, 7, 1, 7],
+  A: [2, 5, 7, 5, 5],
+  B: [6, 5, 6, 5, 6],
+  C: [7, 4, 4, 4, 7],
+  D: [6, 5, 5, 5, 6],
+  E: [7, 4, 6, 4, 7],
+  F: [7, 4, 6, 4, 4],
+  G: [7, 4, 5, 5, 7],
+  H: [5, 5, 7, 5, 5],
+  I: [7, 2, 2, 2, 7],
+  J: [1, 1, 1, 5, 7],
+  K: [5, 5, 6, 5, 5],
+  L: [4, 4, 4, 4, 7],
+  M: [5, 7, 7, 5, 5],
+  N: [6, 5, 5, 5, 5],
+  O: [7, 5, 5, 5, 7],
+  P: [7, 5, 7, 4, 4],
+  Q: [7, 5, 5, 7, 1],
+  R: [6, 5, 6, 5, 5],
+  S: [7, 4, 7, 1, 7],
+  T: [7, 2, 2, 2, 2],
+  U: [5, 5, 5, 5, 7],
+  V: [5, 5, 5, 5, 2],
+  W: [5, 5, 7, 7, 5],
+  X: [5, 5, 2, 5, 5],
+  Y: [5, 5, 2, 2, 2],
+  Z: [7, 1, 2, 4, 7],
+  ' ': [0, 0, 0, 0, 0],
+  '-': [0, 0, 7, 0, 0],
+  '+': [0, 2, 7, 2, 0],
+  '.': [0, 0, 0, 0, 2],
+  ':': [0, 2, 0, 2, 0],
+  '/': [1, 1, 2, 4, 4],
+  _: [0, 0, 0, 0, 7],
+  '(': [1, 2, 2, 2, 1],
+  ')': [4, 2, 2, 2, 4],
+  '?': [7, 1, 2, 0, 2],
+  '=': [0, 7, 0, 7, 0],
+  '%': [5, 1, 2, 4, 5],
 };

@@ -4,7 +4,11 @@
  * Average row. Markdown for reading, CSV and JSON for machines.
  */
 
-export interface Stat { mean: number; std: number; n: number }
+export interface Stat {
+  mean: number;
+  std: number;
+  n: number;
+}
 
 /** One evaluation record: a method on one subset of one case. */
 export interface CaseRecord {
@@ -32,7 +36,10 @@ export interface ResultsTable {
   records: CaseRecord[];
 }
 
-export interface SummaryCell { value: Stat; hd95?: Stat }
+export interface SummaryCell {
+  value: Stat;
+  hd95?: Stat;
+}
 
 /** mean ± std (population) per (method, subset, group) over cases. */
 export function summarize(t: ResultsTable): Map<string, SummaryCell> {
@@ -51,7 +58,9 @@ export function summarize(t: ResultsTable): Map<string, SummaryCell> {
   return out;
 }
 
-export function cellKey(method: string, subset: number, group: number): string { return `${method}\u0000${subset}\u0000${group}`; }
+export function cellKey(method: string, subset: number, group: number): string {
+  return `${method}\u0000${subset}\u0000${group}`;
+}
 
 function stat(xs: number[]): Stat {
   const n = xs.length;
@@ -66,7 +75,9 @@ export function averages(t: ResultsTable, cells = summarize(t)): Map<string, Sta
   const out = new Map<string, Stat>();
   for (const m of t.methods) {
     for (let g = 0; g < t.groups.length; g++) {
-      const xs = t.subsets.map((s) => cells.get(cellKey(m, s.index, g))?.value.mean).filter((v): v is number => v !== undefined && Number.isFinite(v));
+      const xs = t.subsets
+        .map((s) => cells.get(cellKey(m, s.index, g))?.value.mean)
+        .filter((v): v is number => v !== undefined && Number.isFinite(v));
       out.set(`${m}\u0000${g}`, stat(xs));
     }
   }
@@ -94,7 +105,8 @@ export interface MarkdownOptions {
 
 /** The paper-style markdown table. */
 export function toMarkdown(t: ResultsTable, o: MarkdownOptions = {}): string {
-  const scale = o.scale ?? 100, digits = o.digits ?? 2;
+  const scale = o.scale ?? 100,
+    digits = o.digits ?? 2;
   const bold = o.bold ?? t.methods.length > 1;
   const cells = summarize(t);
   const avg = averages(t, cells);
@@ -102,7 +114,11 @@ export function toMarkdown(t: ResultsTable, o: MarkdownOptions = {}): string {
   const header = [...labels, ...t.groups.flatMap((g) => t.methods.map((m) => (t.groups.length > 1 ? `${g} ${m}` : m)))];
   const lines: string[] = [];
   const nc = countCases(t);
-  if (t.title) lines.push(`**${t.title}** (${t.metric}${scale === 100 ? ', %' : ''}${nc > 1 ? `; mean over ${nc} cases` : ''})`, '');
+  if (t.title)
+    lines.push(
+      `**${t.title}** (${t.metric}${scale === 100 ? ', %' : ''}${nc > 1 ? `; mean over ${nc} cases` : ''})`,
+      '',
+    );
   lines.push(`| ${header.join(' | ')} |`);
   lines.push(`|${header.map((_, i) => (i < labels.length ? ':-:' : '--:')).join('|')}|`);
   const fmt = (s: Stat | undefined, best: boolean): string => {
@@ -115,20 +131,33 @@ export function toMarkdown(t: ResultsTable, o: MarkdownOptions = {}): string {
     const cols = [...lead];
     for (let g = 0; g < t.groups.length; g++) {
       const vals = t.methods.map((m) => get(m, g));
-      const best = Math.max(...vals.map((v) => (v && Number.isFinite(v.mean) ? round(v.mean * scale, digits) : -Infinity)));
-      for (const v of vals) cols.push(fmt(v, bold && v !== undefined && Number.isFinite(v.mean) && round(v.mean * scale, digits) === best));
+      const best = Math.max(
+        ...vals.map((v) => (v && Number.isFinite(v.mean) ? round(v.mean * scale, digits) : -Infinity)),
+      );
+      for (const v of vals)
+        cols.push(fmt(v, bold && v !== undefined && Number.isFinite(v.mean) && round(v.mean * scale, digits) === best));
     }
     return `| ${cols.join(' | ')} |`;
   };
-  for (const s of t.subsets) lines.push(row(s.available.map((a) => (a ? '●' : '○')), (m, g) => cells.get(cellKey(m, s.index, g))?.value));
+  for (const s of t.subsets)
+    lines.push(
+      row(
+        s.available.map((a) => (a ? '●' : '○')),
+        (m, g) => cells.get(cellKey(m, s.index, g))?.value,
+      ),
+    );
   const avgLead = labels.map((_, i) => (i === 0 ? 'Average' : ''));
   lines.push(row(avgLead, (m, g) => avg.get(`${m}\u0000${g}`)));
   return lines.join('\n') + '\n';
 }
 
-function round(v: number, digits: number): number { return Number(v.toFixed(digits)); }
+function round(v: number, digits: number): number {
+  return Number(v.toFixed(digits));
+}
 
-function countCases(t: ResultsTable): number { return new Set(t.records.map((r) => r.caseId)).size; }
+function countCases(t: ResultsTable): number {
+  return new Set(t.records.map((r) => r.caseId)).size;
+}
 
 /** Long-format CSV of the summary: method, subset, modalities, group, metric, mean, std, n (+ hd95). */
 export function toCsv(t: ResultsTable): string {
@@ -140,7 +169,20 @@ export function toCsv(t: ResultsTable): string {
       t.groups.forEach((g, gi) => {
         const c = cells.get(cellKey(m, s.index, gi));
         if (!c) return;
-        out.push([csv(m), s.index, csv(mods), csv(g), csv(t.metric), num(c.value.mean), num(c.value.std), c.value.n, num(c.hd95?.mean), num(c.hd95?.std)].join(','));
+        out.push(
+          [
+            csv(m),
+            s.index,
+            csv(mods),
+            csv(g),
+            csv(t.metric),
+            num(c.value.mean),
+            num(c.value.std),
+            c.value.n,
+            num(c.hd95?.mean),
+            num(c.hd95?.std),
+          ].join(','),
+        );
       });
     }
   }
@@ -150,12 +192,28 @@ export function toCsv(t: ResultsTable): string {
 /** Per-case CSV: method, subset, case, then one column per group (and HD95 per group when present). */
 export function toCaseCsv(t: ResultsTable): string {
   const hasHd = t.records.some((r) => r.hd95);
-  const head = ['method', 'subset', 'modalities', 'case', ...t.groups.map((g) => `${g}_${t.metric}`), ...(hasHd ? t.groups.map((g) => `${g}_hd95`) : [])];
+  const head = [
+    'method',
+    'subset',
+    'modalities',
+    'case',
+    ...t.groups.map((g) => `${g}_${t.metric}`),
+    ...(hasHd ? t.groups.map((g) => `${g}_hd95`) : []),
+  ];
   const out = [head.map(csv).join(',')];
   for (const r of t.records) {
     const s = t.subsets.find((q) => q.index === r.subset);
     const mods = s ? t.modalities.filter((_, i) => s.available[i]).join('+') : '';
-    out.push([csv(r.method), r.subset, csv(mods), csv(r.caseId), ...r.values.map(num), ...(hasHd ? t.groups.map((_, g) => num(r.hd95?.[g])) : [])].join(','));
+    out.push(
+      [
+        csv(r.method),
+        r.subset,
+        csv(mods),
+        csv(r.caseId),
+        ...r.values.map(num),
+        ...(hasHd ? t.groups.map((_, g) => num(r.hd95?.[g])) : []),
+      ].join(','),
+    );
   }
   return out.join('\n') + '\n';
 }
@@ -165,7 +223,11 @@ export function toJson(t: ResultsTable): unknown {
   const cells = summarize(t);
   const avg = averages(t, cells);
   return {
-    title: t.title, metric: t.metric, modalities: t.modalities, groups: t.groups, methods: t.methods,
+    title: t.title,
+    metric: t.metric,
+    modalities: t.modalities,
+    groups: t.groups,
+    methods: t.methods,
     subsets: t.subsets,
     summary: t.methods.map((m) => ({
       method: m,
@@ -181,5 +243,9 @@ export function toJson(t: ResultsTable): unknown {
   };
 }
 
-function csv(s: string): string { return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; }
-function num(v: number | undefined): string { return v === undefined || Number.isNaN(v) ? '' : String(Number(v.toPrecision(8))); }
+function csv(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+function num(v: number | undefined): string {
+  return v === undefined || Number.isNaN(v) ? '' : String(Number(v.toPrecision(8)));
+}

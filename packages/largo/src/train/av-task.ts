@@ -24,7 +24,15 @@ import { evaluateAvMnist } from '../eval/evaluate.js';
 
 export function avDescriptor(cfg: LargoConfig, method: string): ModelDescriptor {
   const network = cfg.train.encoders === 'pretrained' ? 'avmnist-fusion (frozen pretrained encoders)' : 'avmnist';
-  return { method, modalities: ['image', 'audio'], classes: 10, network, rankMultiplier: cfg.model.rankMultiplier, hidden: cfg.model.hidden, dropout: cfg.model.dropout };
+  return {
+    method,
+    modalities: ['image', 'audio'],
+    classes: 10,
+    network,
+    rankMultiplier: cfg.model.rankMultiplier,
+    hidden: cfg.model.hidden,
+    dropout: cfg.model.dropout,
+  };
 }
 
 export class AvTask implements TrainTask {
@@ -36,7 +44,12 @@ export class AvTask implements TrainTask {
   private permEpoch = -1;
   private perm: number[] = [];
 
-  constructor(readonly net: AvMnistNet, readonly data: AvData, readonly cfg: LargoConfig, readonly method: string) {
+  constructor(
+    readonly net: AvMnistNet,
+    readonly data: AvData,
+    readonly cfg: LargoConfig,
+    readonly method: string,
+  ) {
     this.params = net.namedParameters();
     this.subsetParams = isPerSubset(method as Method) ? perSubsetParamNames(net) : new Set();
     this.descriptor = avDescriptor(cfg, method);
@@ -45,20 +58,28 @@ export class AvTask implements TrainTask {
     if (cfg.train.syncSubsetInit && isPerSubset(method as Method)) syncSubsetInit(net, 2);
   }
 
-  setTraining(on: boolean): void { this.net.train(on); }
+  setTraining(on: boolean): void {
+    this.net.train(on);
+  }
 
   private sampleIndex(i: number): number {
     const n = this.data.train.count;
     const epoch = Math.floor(i / n);
-    if (epoch !== this.permEpoch) { this.perm = permutation(n, deriveSeed(this.cfg.seed, STREAM.order, epoch)); this.permEpoch = epoch; }
+    if (epoch !== this.permEpoch) {
+      this.perm = permutation(n, deriveSeed(this.cfg.seed, STREAM.order, epoch));
+      this.permEpoch = epoch;
+    }
     return this.perm[i % n]!;
   }
 
   private batch(step: number): { image: Float32Array; audio: Float32Array; labels: Int32Array; n: number } {
     const s: AvMnistSplit = this.data.train;
     const N = this.cfg.train.batchSize;
-    const pix = s.imageShape[1]! * s.imageShape[2]!, au = s.audioShape[1]! * s.audioShape[2]!;
-    const image = new Float32Array(N * pix), audio = new Float32Array(N * au), labels = new Int32Array(N);
+    const pix = s.imageShape[1]! * s.imageShape[2]!,
+      au = s.audioShape[1]! * s.audioShape[2]!;
+    const image = new Float32Array(N * pix),
+      audio = new Float32Array(N * au),
+      labels = new Int32Array(N);
     for (let b = 0; b < N; b++) {
       const j = this.sampleIndex(step * N + b);
       image.set(s.images.subarray(j * pix, (j + 1) * pix), b * pix);
@@ -71,15 +92,24 @@ export class AvTask implements TrainTask {
   lossStep(step: number): Tensor[] {
     const { image, audio, labels, n } = this.batch(step);
     const s = this.data.train;
-    const [ih, iw] = [s.imageShape[1]!, s.imageShape[2]!], [ak, at] = [s.audioShape[1]!, s.audioShape[2]!];
+    const [ih, iw] = [s.imageShape[1]!, s.imageShape[2]!],
+      [ak, at] = [s.audioShape[1]!, s.audioShape[2]!];
     const full = this.method === 'full-only';
     const perSample = this.cfg.train.subsetPerSample && !full;
-    const ks = full ? new Array<number>(n).fill(fullSubset(2)) : perSample ? Array.from({ length: n }, () => this.subsetRng.int(3)) : new Array<number>(n).fill(this.subsetRng.int(3));
+    const ks = full
+      ? new Array<number>(n).fill(fullSubset(2))
+      : perSample
+        ? Array.from({ length: n }, () => this.subsetRng.int(3))
+        : new Array<number>(n).fill(this.subsetRng.int(3));
     const groups = new Map<number, number[]>();
-    ks.forEach((k, b) => { const g = groups.get(k); if (g) g.push(b); else groups.set(k, [b]); });
+    ks.forEach((k, b) => {
+      const g = groups.get(k);
+      if (g) g.push(b);
+      else groups.set(k, [b]);
+    });
     const take = <T extends Float32Array | Int32Array>(a: T, per: number, idx: number[]): T => {
       if (idx.length === n) return a;
-      const out = new (a.constructor as { new(m: number): T })(idx.length * per);
+      const out = new (a.constructor as { new (m: number): T })(idx.length * per);
       idx.forEach((b, i) => out.set(a.subarray(b * per, (b + 1) * per), i * per));
       return out;
     };

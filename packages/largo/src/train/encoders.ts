@@ -18,7 +18,16 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { Philox, crossEntropy, decodeSafetensors, encodeSafetensors, engine, tensor, tidy, type Tensor } from '@largo/core';
+import {
+  Philox,
+  crossEntropy,
+  decodeSafetensors,
+  encodeSafetensors,
+  engine,
+  tensor,
+  tidy,
+  type Tensor,
+} from '@largo/core';
 import { Adam, backward, noGrad, zeroGrad } from '@largo/autograd';
 import { Rng, type AvMnistSplit } from '@largo/datasets';
 import type { LargoConfig } from '../config.js';
@@ -54,7 +63,11 @@ export interface FeatureSpace {
   epochs: number;
 }
 
-function buildEncoder(kind: 'image' | 'audio', shape: [number, number], gen: Philox): { enc: ConvEncoder2d; cls: Linear } {
+function buildEncoder(
+  kind: 'image' | 'audio',
+  shape: [number, number],
+  gen: Philox,
+): { enc: ConvEncoder2d; cls: Linear } {
   const f = new LayerFactory({ method: 'dropout', generator: gen });
   const feats = kind === 'image' ? IMAGE_FEATURES : AUDIO_FEATURES;
   const enc = new ConvEncoder2d(f, 1, ENCODER_CHANNELS, shape, feats);
@@ -63,24 +76,45 @@ function buildEncoder(kind: 'image' | 'audio', shape: [number, number], gen: Phi
 }
 
 /** Trains one encoder + linear classifier; logs a line per epoch group. */
-function trainEncoder(kind: 'image' | 'audio', x: Float32Array, y: Int32Array, shape: [number, number], epochs: number, seed: number, log: (s: string) => void): { enc: ConvEncoder2d; cls: Linear } {
+function trainEncoder(
+  kind: 'image' | 'audio',
+  x: Float32Array,
+  y: Int32Array,
+  shape: [number, number],
+  epochs: number,
+  seed: number,
+  log: (s: string) => void,
+): { enc: ConvEncoder2d; cls: Linear } {
   const gen = new Philox(seed);
   const m = buildEncoder(kind, shape, gen);
-  const params = [...m.enc.namedParameters(), ...m.cls.namedParameters().map(([n, p]) => [`cls.${n}`, p] as [string, Tensor])];
+  const params = [
+    ...m.enc.namedParameters(),
+    ...m.cls.namedParameters().map(([n, p]) => [`cls.${n}`, p] as [string, Tensor]),
+  ];
   const opt = new Adam(params, { lr: 1e-3 });
-  const n = y.length, per = shape[0] * shape[1], B = 64;
+  const n = y.length,
+    per = shape[0] * shape[1],
+    B = 64;
   const t0 = performance.now();
   try {
     for (let e = 0; e < epochs; e++) {
       const order = new Rng(deriveSeed(seed, 7, e)).shuffle(Array.from({ length: n }, (_, i) => i));
-      let lossSum = 0, batches = 0;
+      let lossSum = 0,
+        batches = 0;
       for (let b = 0; b < n; b += B) {
         const idx = order.slice(b, b + B);
-        const xb = new Float32Array(idx.length * per), yb = new Int32Array(idx.length);
-        idx.forEach((j, i) => { xb.set(x.subarray(j * per, (j + 1) * per), i * per); yb[i] = y[j]!; });
+        const xb = new Float32Array(idx.length * per),
+          yb = new Int32Array(idx.length);
+        idx.forEach((j, i) => {
+          xb.set(x.subarray(j * per, (j + 1) * per), i * per);
+          yb[i] = y[j]!;
+        });
         zeroGrad(params.map(([, p]) => p));
         lossSum += tidy(() => {
-          const loss = crossEntropy(m.cls.forward(m.enc.forward(tensor(xb, [idx.length, 1, ...shape]), 0), 0), tensor(yb, [idx.length], 'int32'));
+          const loss = crossEntropy(
+            m.cls.forward(m.enc.forward(tensor(xb, [idx.length, 1, ...shape]), 0), 0),
+            tensor(yb, [idx.length], 'int32'),
+          );
           const v = loss.item();
           backward(loss);
           return v;
@@ -89,20 +123,27 @@ function trainEncoder(kind: 'image' | 'audio', x: Float32Array, y: Int32Array, s
         batches++;
       }
       if (e === 0 || e === epochs - 1 || (e + 1) % Math.max(1, Math.round(epochs / 5)) === 0) {
-        log(`  ${kind} encoder: epoch ${e + 1}/${epochs}, loss ${(lossSum / batches).toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+        log(
+          `  ${kind} encoder: epoch ${e + 1}/${epochs}, loss ${(lossSum / batches).toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        );
       }
     }
-  } finally { opt.dispose(); }
+  } finally {
+    opt.dispose();
+  }
   return m;
 }
 
 /** Encoder features [n, F] of n inputs (noGrad, batched). */
 function features(enc: ConvEncoder2d, x: Float32Array, n: number, shape: [number, number], F: number): Float32Array {
-  const out = new Float32Array(n * F), per = shape[0] * shape[1];
+  const out = new Float32Array(n * F),
+    per = shape[0] * shape[1];
   enc.train(false);
   for (let b = 0; b < n; b += 256) {
     const m = Math.min(256, n - b);
-    const f = noGrad(() => tidy(() => enc.forward(tensor(x.slice(b * per, (b + m) * per), [m, 1, ...shape]), 0).dataSync() as Float32Array));
+    const f = noGrad(() =>
+      tidy(() => enc.forward(tensor(x.slice(b * per, (b + m) * per), [m, 1, ...shape]), 0).dataSync() as Float32Array),
+    );
     out.set(f, b * F);
   }
   return out;
@@ -124,10 +165,29 @@ function accuracy(cls: Linear, feats: Float32Array, labels: Int32Array, F: numbe
  * Pretrains (or loads from the cache) both encoders and replaces the splits'
  * images and audio by their features: imageShape [n, 1, 160], audioShape [n, 1, 320].
  */
-export function toFeatureSpace(cfg: LargoConfig, encData: EncoderData, splits: AvMnistSplit[], log: (s: string) => void): FeatureSpace {
+export function toFeatureSpace(
+  cfg: LargoConfig,
+  encData: EncoderData,
+  splits: AvMnistSplit[],
+  log: (s: string) => void,
+): FeatureSpace {
   const epochs = cfg.train.encoderEpochs;
   const seed = deriveSeed(cfg.data.seed ?? cfg.seed, 11);
-  const key = createHash('sha256').update(JSON.stringify({ v: 1, epochs, seed, channels: ENCODER_CHANNELS, nImg: encData.imageLabels.length, nAud: encData.audioLabels.length, imgSum: checksum(encData.images), audSum: checksum(encData.audio) })).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        v: 1,
+        epochs,
+        seed,
+        channels: ENCODER_CHANNELS,
+        nImg: encData.imageLabels.length,
+        nAud: encData.audioLabels.length,
+        imgSum: checksum(encData.images),
+        audSum: checksum(encData.audio),
+      }),
+    )
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(cfg.out, '.cache');
   const cacheFile = join(dir, `avmnist-encoders-${key}.safetensors`);
   const img = buildEncoder('image', encData.imageShape, new Philox(seed));
@@ -156,7 +216,9 @@ export function toFeatureSpace(cfg: LargoConfig, encData: EncoderData, splits: A
     }
   }
   if (!loaded) {
-    log(`avMNIST encoders: pretraining for ${epochs} epoch(s) (image: ${encData.imageLabels.length} unpaired MNIST images; audio: ${encData.audioLabels.length} training recordings)`);
+    log(
+      `avMNIST encoders: pretraining for ${epochs} epoch(s) (image: ${encData.imageLabels.length} unpaired MNIST images; audio: ${encData.audioLabels.length} training recordings)`,
+    );
     const ti = trainEncoder('image', encData.images, encData.imageLabels, encData.imageShape, epochs, seed, log);
     const ta = trainEncoder('audio', encData.audio, encData.audioLabels, encData.audioShape, epochs, seed + 1, log);
     const entries: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
@@ -166,31 +228,72 @@ export function toFeatureSpace(cfg: LargoConfig, encData: EncoderData, splits: A
       ...ta.enc.namedParameters().map(([n, p]) => [`audio.${n}`, p] as [string, Tensor]),
       ...ta.cls.namedParameters().map(([n, p]) => [`audio.cls.${n}`, p] as [string, Tensor]),
     ];
-    for (const [n, p] of all) entries[n] = { dtype: 'F32', shape: [...p.shape], data: Float32Array.from(p.dataSync() as Float32Array) };
+    for (const [n, p] of all)
+      entries[n] = { dtype: 'F32', shape: [...p.shape], data: Float32Array.from(p.dataSync() as Float32Array) };
     mkdirSync(dir, { recursive: true });
-    writeFileAtomic(cacheFile, encodeSafetensors(entries, { kind: 'largo avMNIST pretrained encoders', epochs: String(epochs), seed: String(seed) }));
-    img.enc.dispose(); img.cls.dispose(); aud.enc.dispose(); aud.cls.dispose();
-    Object.assign(img, ti); Object.assign(aud, ta);
+    writeFileAtomic(
+      cacheFile,
+      encodeSafetensors(entries, {
+        kind: 'largo avMNIST pretrained encoders',
+        epochs: String(epochs),
+        seed: String(seed),
+      }),
+    );
+    img.enc.dispose();
+    img.cls.dispose();
+    aud.enc.dispose();
+    aud.cls.dispose();
+    Object.assign(img, ti);
+    Object.assign(aud, ta);
   }
   try {
-    const zerosImg = features(img.enc, new Float32Array(encData.imageShape[0] * encData.imageShape[1]), 1, encData.imageShape, IMAGE_FEATURES);
-    const zerosAud = features(aud.enc, new Float32Array(encData.audioShape[0] * encData.audioShape[1]), 1, encData.audioShape, AUDIO_FEATURES);
+    const zerosImg = features(
+      img.enc,
+      new Float32Array(encData.imageShape[0] * encData.imageShape[1]),
+      1,
+      encData.imageShape,
+      IMAGE_FEATURES,
+    );
+    const zerosAud = features(
+      aud.enc,
+      new Float32Array(encData.audioShape[0] * encData.audioShape[1]),
+      1,
+      encData.audioShape,
+      AUDIO_FEATURES,
+    );
     let probe = { image: NaN, audio: NaN };
     splits.forEach((s, si) => {
       const fi = features(img.enc, s.images, s.count, encData.imageShape, IMAGE_FEATURES);
       const fa = features(aud.enc, s.audio, s.count, encData.audioShape, AUDIO_FEATURES);
-      if (si === splits.length - 1) probe = { image: accuracy(img.cls, fi, s.labels, IMAGE_FEATURES), audio: accuracy(aud.cls, fa, s.labels, AUDIO_FEATURES) };
-      s.images = fi; s.imageShape = [s.count, 1, IMAGE_FEATURES];
-      s.audio = fa; s.audioShape = [s.count, 1, AUDIO_FEATURES];
+      if (si === splits.length - 1)
+        probe = {
+          image: accuracy(img.cls, fi, s.labels, IMAGE_FEATURES),
+          audio: accuracy(aud.cls, fa, s.labels, AUDIO_FEATURES),
+        };
+      s.images = fi;
+      s.imageShape = [s.count, 1, IMAGE_FEATURES];
+      s.audio = fa;
+      s.audioShape = [s.count, 1, AUDIO_FEATURES];
     });
-    const encoderParams = [...img.enc.namedParameters(), ...aud.enc.namedParameters()].reduce((a, [, p]) => a + p.size, 0);
-    log(`avMNIST encoders: ${encoderParams.toLocaleString('en-US')} frozen parameters; linear-probe test accuracy image ${(probe.image * 100).toFixed(2)}%, audio ${(probe.audio * 100).toFixed(2)}%`);
+    const encoderParams = [...img.enc.namedParameters(), ...aud.enc.namedParameters()].reduce(
+      (a, [, p]) => a + p.size,
+      0,
+    );
+    log(
+      `avMNIST encoders: ${encoderParams.toLocaleString('en-US')} frozen parameters; linear-probe test accuracy image ${(probe.image * 100).toFixed(2)}%, audio ${(probe.audio * 100).toFixed(2)}%`,
+    );
     return { imputed: { image: zerosImg, audio: zerosAud }, encoderParams, probeAccuracy: probe, cacheFile, epochs };
   } finally {
-    img.enc.dispose(); img.cls.dispose(); aud.enc.dispose(); aud.cls.dispose();
+    img.enc.dispose();
+    img.cls.dispose();
+    aud.enc.dispose();
+    aud.cls.dispose();
   }
 }
 
 function checksum(a: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex')
+    .slice(0, 16);
 }

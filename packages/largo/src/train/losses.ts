@@ -9,7 +9,17 @@
  *   downsampled (nearest) to the output's resolution.
  */
 import {
-  add, bceWithLogits, crossEntropy, mul, sigmoid, slice, softDiceLoss, softmax, tensor, tidy, type Tensor,
+  add,
+  bceWithLogits,
+  crossEntropy,
+  mul,
+  sigmoid,
+  slice,
+  softDiceLoss,
+  softmax,
+  tensor,
+  tidy,
+  type Tensor,
 } from '@largo/core';
 
 export type SegLossKind = 'region-dice-bce' | 'dice-ce';
@@ -32,19 +42,27 @@ export function dsWeights(n: number): number[] {
  * (voxel (d,h,w) of the output takes input voxel floor((d+0.5)·D/d') …,
  * i.e. every f-th voxel starting at f/2 − 0.5 → exact centres for integer factors f).
  */
-export function downsampleNearest<T extends Uint8Array | Float32Array>(x: T, shape: readonly number[], out: readonly number[]): T {
+export function downsampleNearest<T extends Uint8Array | Float32Array>(
+  x: T,
+  shape: readonly number[],
+  out: readonly number[],
+): T {
   const [N, C, D, H, W] = shape as [number, number, number, number, number];
   const [d2, h2, w2] = out as [number, number, number];
   if (d2 === D && h2 === H && w2 === W) return x;
-  const res = new (x.constructor as { new(n: number): T })(N * C * d2 * h2 * w2);
-  const idx = (n: number, m: number) => Array.from({ length: m }, (_, i) => Math.min(n - 1, Math.floor(((i + 0.5) * n) / m)));
-  const id = idx(D, d2), ih = idx(H, h2), iw = idx(W, w2);
+  const res = new (x.constructor as { new (n: number): T })(N * C * d2 * h2 * w2);
+  const idx = (n: number, m: number) =>
+    Array.from({ length: m }, (_, i) => Math.min(n - 1, Math.floor(((i + 0.5) * n) / m)));
+  const id = idx(D, d2),
+    ih = idx(H, h2),
+    iw = idx(W, w2);
   let o = 0;
   for (let nc = 0; nc < N * C; nc++) {
-    for (let d = 0; d < d2; d++) for (let h = 0; h < h2; h++) {
-      const row = ((nc * D + id[d]!) * H + ih[h]!) * W;
-      for (let w = 0; w < w2; w++) res[o++] = x[row + iw[w]!]!;
-    }
+    for (let d = 0; d < d2; d++)
+      for (let h = 0; h < h2; h++) {
+        const row = ((nc * D + id[d]!) * H + ih[h]!) * W;
+        for (let w = 0; w < w2; w++) res[o++] = x[row + iw[w]!]!;
+      }
   }
   return res;
 }
@@ -61,8 +79,15 @@ export interface SegTargets {
  * Builds targets for outputs of the given spatial shapes from a host label
  * array: region channels [N, R, D, H, W] (0/1) or class indices [N, 1, D, H, W].
  */
-export function makeTargets(label: Uint8Array, labelShape: readonly number[], outShapes: readonly (readonly number[])[], kind: SegLossKind, classes: number): SegTargets {
-  const dense: Tensor[] = [], index: (Tensor | null)[] = [];
+export function makeTargets(
+  label: Uint8Array,
+  labelShape: readonly number[],
+  outShapes: readonly (readonly number[])[],
+  kind: SegLossKind,
+  classes: number,
+): SegTargets {
+  const dense: Tensor[] = [],
+    index: (Tensor | null)[] = [];
   const [N, C] = labelShape as [number, number];
   for (const os of outShapes) {
     const sp = os.slice(2);
@@ -75,12 +100,13 @@ export function makeTargets(label: Uint8Array, labelShape: readonly number[], ou
       if (C !== 1) throw new Error(`dice-ce loss needs a label map [N, 1, D, H, W], got [${labelShape.join(', ')}]`);
       const oh = new Float32Array(N * classes * n);
       const ix = new Int32Array(N * n);
-      for (let b = 0; b < N; b++) for (let i = 0; i < n; i++) {
-        const c = ds[b * n + i]!;
-        if (c >= classes) throw new Error(`label value ${c} is not a class index below ${classes}`);
-        ix[b * n + i] = c;
-        oh[(b * classes + c) * n + i] = 1;
-      }
+      for (let b = 0; b < N; b++)
+        for (let i = 0; i < n; i++) {
+          const c = ds[b * n + i]!;
+          if (c >= classes) throw new Error(`label value ${c} is not a class index below ${classes}`);
+          ix[b * n + i] = c;
+          oh[(b * classes + c) * n + i] = 1;
+        }
       dense.push(tensor(oh, [N, classes, ...sp]));
       index.push(tensor(ix, [N, ...sp], 'int32'));
     }
@@ -100,7 +126,8 @@ export function segLoss1(logits: Tensor, dense: Tensor, index: Tensor | null, o:
     const C = logits.shape[1]!;
     const begin = [0, 1, 0, 0, 0];
     const size = [-1, C - 1, -1, -1, -1];
-    const dice = C > 1 ? softDiceLoss(slice(p, begin, size), slice(dense, begin, size), opts) : softDiceLoss(p, dense, opts);
+    const dice =
+      C > 1 ? softDiceLoss(slice(p, begin, size), slice(dense, begin, size), opts) : softDiceLoss(p, dense, opts);
     return add(dice, crossEntropy(logits, index!));
   });
 }

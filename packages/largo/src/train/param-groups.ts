@@ -12,9 +12,20 @@ export function perSubsetParamNames(net: Layer): Set<string> {
   const out = new Set<string>();
   for (const p of net.parameterInfo()) {
     const l = p.layer;
-    if (l.role === 'stem' || l.role === 'head' || l.role === 'norm') { out.add(p.name); continue; }
-    if (p.kind === 'cp.model' || p.kind === 'tucker.core') { out.add(p.name); continue; }
-    if (l instanceof FamilyLayer && !l.shared && (p.kind === 'bias' || (p.kind === 'weight' && p.tensor.shape[0] === l.numSubsets))) out.add(p.name);
+    if (l.role === 'stem' || l.role === 'head' || l.role === 'norm') {
+      out.add(p.name);
+      continue;
+    }
+    if (p.kind === 'cp.model' || p.kind === 'tucker.core') {
+      out.add(p.name);
+      continue;
+    }
+    if (
+      l instanceof FamilyLayer &&
+      !l.shared &&
+      (p.kind === 'bias' || (p.kind === 'weight' && p.tensor.shape[0] === l.numSubsets))
+    )
+      out.add(p.name);
   }
   return out;
 }

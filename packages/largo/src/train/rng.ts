@@ -8,7 +8,11 @@ import { Philox, defaultGenerator } from '@largo/core';
 import { Rng } from '@largo/datasets';
 import type { Layer } from '../layers/base.js';
 
-export interface PhiloxState { k0: number; k1: number; counter: number }
+export interface PhiloxState {
+  k0: number;
+  k1: number;
+  counter: number;
+}
 
 /** A seed for a named sub-stream of the run seed (stable across versions). */
 export function deriveSeed(seed: number, ...ids: number[]): number {
@@ -42,13 +46,22 @@ export function generatorStates(gens: readonly [string, Philox][]): Record<strin
   return out;
 }
 
-export function restoreGenerators(gens: readonly [string, Philox][], states: Record<string, unknown>, where: string): void {
+export function restoreGenerators(
+  gens: readonly [string, Philox][],
+  states: Record<string, unknown>,
+  where: string,
+): void {
   for (const [name, g] of gens) {
     const s = states[name] as PhiloxState | undefined;
-    if (!s || typeof s.counter !== 'number') throw new Error(`${where}: no saved state for the random stream '${name}'`);
+    if (!s || typeof s.counter !== 'number')
+      throw new Error(`${where}: no saved state for the random stream '${name}'`);
     g.state = s;
   }
 }
 
-export function globalGeneratorState(): PhiloxState { return defaultGenerator().state; }
-export function setGlobalGeneratorState(s: PhiloxState): void { defaultGenerator().state = s; }
+export function globalGeneratorState(): PhiloxState {
+  return defaultGenerator().state;
+}
+export function setGlobalGeneratorState(s: PhiloxState): void {
+  defaultGenerator().state = s;
+}

@@ -29,12 +29,26 @@ export function segLossKind(cfg: LargoConfig): SegLossKind {
   return cfg.data.labelMode === 'labels' ? 'dice-ce' : 'region-dice-bce';
 }
 
-export function segDescriptor(cfg: LargoConfig, method: string, data: Pick<SegData, 'modalities' | 'classes' | 'labelMode'>): ModelDescriptor {
+export function segDescriptor(
+  cfg: LargoConfig,
+  method: string,
+  data: Pick<SegData, 'modalities' | 'classes' | 'labelMode'>,
+): ModelDescriptor {
   const m = cfg.model;
   return {
-    method, modalities: [...data.modalities], classes: data.classes, labelMode: data.labelMode,
-    network: 'unet3d', baseFeatures: m.baseFeatures, depth: m.depth, maxFeatures: m.maxFeatures,
-    rankMultiplier: m.rankMultiplier, ...(m.rankRule === 'exact' ? { rankRule: 'exact' } : {}), deepSupervision: m.deepSupervision, convsPerStage: m.convsPerStage, patchSize: [...cfg.train.patchSize],
+    method,
+    modalities: [...data.modalities],
+    classes: data.classes,
+    labelMode: data.labelMode,
+    network: 'unet3d',
+    baseFeatures: m.baseFeatures,
+    depth: m.depth,
+    maxFeatures: m.maxFeatures,
+    rankMultiplier: m.rankMultiplier,
+    ...(m.rankRule === 'exact' ? { rankRule: 'exact' } : {}),
+    deepSupervision: m.deepSupervision,
+    convsPerStage: m.convsPerStage,
+    patchSize: [...cfg.train.patchSize],
   };
 }
 
@@ -50,7 +64,12 @@ export class SegTask implements TrainTask {
   private readonly K: number;
   private readonly lossKind: SegLossKind;
 
-  constructor(readonly net: UNet3D, readonly data: SegData, readonly cfg: LargoConfig, readonly method: string) {
+  constructor(
+    readonly net: UNet3D,
+    readonly data: SegData,
+    readonly cfg: LargoConfig,
+    readonly method: string,
+  ) {
     this.params = net.namedParameters();
     this.subsetParams = isPerSubset(method as Method) ? perSubsetParamNames(net) : new Set();
     this.descriptor = segDescriptor(cfg, method, data);
@@ -58,15 +77,19 @@ export class SegTask implements TrainTask {
     this.K = numSubsets(this.M);
     this.lossKind = segLossKind(cfg);
     this.sampler = new PatchSampler(data.train, {
-      patchSize: cfg.train.patchSize, seed: deriveSeed(cfg.seed, STREAM.patches),
-      foregroundFraction: cfg.train.foregroundFraction, augment: cfg.train.augment ? DEFAULT_AUGMENT : false,
+      patchSize: cfg.train.patchSize,
+      seed: deriveSeed(cfg.seed, STREAM.patches),
+      foregroundFraction: cfg.train.foregroundFraction,
+      augment: cfg.train.augment ? DEFAULT_AUGMENT : false,
     });
     this.subsetRng = new Philox(deriveSeed(cfg.seed, STREAM.subsets));
     this.gens = moduleGenerators(net);
     if (cfg.train.syncSubsetInit && isPerSubset(method as Method)) syncSubsetInit(net, this.M);
   }
 
-  setTraining(on: boolean): void { this.net.train(on); }
+  setTraining(on: boolean): void {
+    this.net.train(on);
+  }
 
   /** The next batch, nnU-Net style: the last round(N·fg) samples are forced to contain foreground. */
   private batch(): { image: Float32Array; label: Uint8Array; labelShape: number[]; missing: boolean[][] } {
@@ -74,13 +97,19 @@ export class SegTask implements TrainTask {
     const nRandom = Math.round(N * (1 - this.cfg.train.foregroundFraction));
     const ps = this.cfg.train.patchSize;
     const vox = ps[0]! * ps[1]! * ps[2]!;
-    let image: Float32Array | null = null, label: Uint8Array | null = null, C = 0;
+    let image: Float32Array | null = null,
+      label: Uint8Array | null = null,
+      C = 0;
     const missing: boolean[][] = [];
     for (let b = 0; b < N; b++) {
       const p = this.sampler.draw(this.draws++, b >= nRandom);
       missing.push(p.missing);
       if (!p.label) throw new Error(`case ${p.caseId} has no label`);
-      if (!image) { C = p.labelShape![0]!; image = new Float32Array(N * this.M * vox); label = new Uint8Array(N * C * vox); }
+      if (!image) {
+        C = p.labelShape![0]!;
+        image = new Float32Array(N * this.M * vox);
+        label = new Uint8Array(N * C * vox);
+      }
       image.set(p.image, b * this.M * vox);
       label!.set(p.label, b * C * vox);
     }
@@ -101,7 +130,9 @@ export class SegTask implements TrainTask {
     const vox = ps[0]! * ps[1]! * ps[2]!;
     // one subset for the whole batch (paper), or one per sample (same objective in expectation, same compute)
     const perSample = this.cfg.train.subsetPerSample && this.method !== 'full-only';
-    const drawn = perSample ? Array.from({ length: N }, () => this.nextSubset()) : new Array<number>(N).fill(this.nextSubset());
+    const drawn = perSample
+      ? Array.from({ length: N }, () => this.nextSubset())
+      : new Array<number>(N).fill(this.nextSubset());
     // a sample lacking a modality (data.incomplete = 'train') sees the drawn subset cut down to what it has,
     // or everything it has when nothing is left; complete data keeps the drawn subsets (and the RNG stream) as they were
     const ks = drawn.map((k, b) => {
@@ -119,12 +150,21 @@ export class SegTask implements TrainTask {
     const perSubsetNet = isPerSubset(this.method as Method);
     // forward groups: samples that share a subset (a shared network takes the whole zero-filled batch at once)
     const groups = new Map<number, number[]>();
-    if (perSubsetNet || mixed) ks.forEach((k, b) => { const g = groups.get(k); if (g) g.push(b); else groups.set(k, [b]); });
-    else groups.set(ks[0]!, ks.map((_, b) => b));
+    if (perSubsetNet || mixed)
+      ks.forEach((k, b) => {
+        const g = groups.get(k);
+        if (g) g.push(b);
+        else groups.set(k, [b]);
+      });
+    else
+      groups.set(
+        ks[0]!,
+        ks.map((_, b) => b),
+      );
     const C = labelShape[1]!;
     const pick = <T extends Float32Array | Uint8Array>(a: T, per: number, idx: number[]): T => {
       if (idx.length === N) return a;
-      const out = new (a.constructor as { new(n: number): T })(idx.length * per);
+      const out = new (a.constructor as { new (n: number): T })(idx.length * per);
       idx.forEach((b, i) => out.set(a.subarray(b * per, (b + 1) * per), i * per));
       return out;
     };
@@ -134,7 +174,13 @@ export class SegTask implements TrainTask {
         const n = idx.length;
         const x = tensor(pick(xk, this.M * vox, idx), [n, this.M, ...ps]);
         const outs = this.net.forward(x, k);
-        const t = makeTargets(pick(label, C * vox, idx), [n, C, ...ps], outs.map((o) => o.shape), this.lossKind, this.data.classes);
+        const t = makeTargets(
+          pick(label, C * vox, idx),
+          [n, C, ...ps],
+          outs.map((o) => o.shape),
+          this.lossKind,
+          this.data.classes,
+        );
         // weight n/N: the batch loss is the mean over samples
         const loss = n === N ? segLoss(outs, t, lossOpts) : mul(segLoss(outs, t, lossOpts), n / N);
         parts.push(loss);
@@ -144,7 +190,17 @@ export class SegTask implements TrainTask {
         // full-modality guidance L(f_full(x_full), y)
         const xf = tensor(image, [N, this.M, ...ps]);
         const outsF = this.net.forward(xf, full);
-        const loss = segLoss(outsF, makeTargets(label, labelShape, outsF.map((o) => o.shape), this.lossKind, this.data.classes), lossOpts);
+        const loss = segLoss(
+          outsF,
+          makeTargets(
+            label,
+            labelShape,
+            outsF.map((o) => o.shape),
+            this.lossKind,
+            this.data.classes,
+          ),
+          lossOpts,
+        );
         parts.push(loss);
         backward(loss);
       }
@@ -154,7 +210,11 @@ export class SegTask implements TrainTask {
 
   async validate(): Promise<{ score: number; metrics: Record<string, number> }> {
     const cases = this.data.val.slice(0, Math.max(1, this.cfg.train.valCases));
-    const r = await evaluateSegmentation(this.net, this.method, this.data, cases, { patchSize: this.cfg.train.patchSize, step: this.cfg.eval.step, hd95: false });
+    const r = await evaluateSegmentation(this.net, this.method, this.data, cases, {
+      patchSize: this.cfg.train.patchSize,
+      step: this.cfg.eval.step,
+      hd95: false,
+    });
     const metrics: Record<string, number> = {};
     const R = this.data.regions.length;
     let all = 0;
@@ -164,7 +224,8 @@ export class SegTask implements TrainTask {
       all += v / R;
     }
     const fullRecs = r.records.filter((rec) => rec.subset === fullSubset(this.M));
-    metrics['dice_full'] = fullRecs.reduce((a, rec) => a + rec.values.reduce((x, y) => x + y, 0) / R, 0) / Math.max(1, fullRecs.length);
+    metrics['dice_full'] =
+      fullRecs.reduce((a, rec) => a + rec.values.reduce((x, y) => x + y, 0) / R, 0) / Math.max(1, fullRecs.length);
     return { score: all, metrics };
   }
 

@@ -41,14 +41,18 @@ export function syncSubsetInit(net: Layer, numModalities: number): number {
         const ch = channelsOf(k, numModalities);
         const c = layer.copies[k]!;
         const w = new Float32Array(O * ch.length * S);
-        for (let o = 0; o < O; o++) ch.forEach((m, j) => w.set(fw.subarray((o * I + m) * S, (o * I + m + 1) * S), (o * ch.length + j) * S));
+        for (let o = 0; o < O; o++)
+          ch.forEach((m, j) => w.set(fw.subarray((o * I + m) * S, (o * I + m + 1) * S), (o * ch.length + j) * S));
         setData(c.weight(0), w);
         if (c.bias && full.bias) setData(c.bias, f32(full.bias));
       }
       n++;
     } else if (layer instanceof FamilyLayer && layer.role === 'head' && !layer.shared) {
       // dedicated copies [K, ...]: every row becomes the full set's row (K − 1)
-      for (const [, p] of [...layer.weights.namedParameters(), ...(layer.bias ? [['bias', layer.bias] as [string, Tensor]] : [])]) {
+      for (const [, p] of [
+        ...layer.weights.namedParameters(),
+        ...(layer.bias ? [['bias', layer.bias] as [string, Tensor]] : []),
+      ]) {
         const K = p.shape[0]!;
         const d = f32(p);
         const per = d.length / K;

@@ -4,12 +4,19 @@ import { initWebGpu, webGpuUnavailableReason } from '@largo/gpu';
 import { initGpuJs, gpuJsBackend } from '@largo/gpu/gpujs';
 import { runOpSuite, SUITE_OPS, type OpResult } from '@largo/test-support/op-suite';
 
-async function run(backend: 'webgpu' | 'gpujs', runs: number): Promise<{ available: string | null; mode: string; results: OpResult[] }> {
+async function run(
+  backend: 'webgpu' | 'gpujs',
+  runs: number,
+): Promise<{ available: string | null; mode: string; results: OpResult[] }> {
   if (backend === 'webgpu') {
     const b = await initWebGpu({ quiet: true });
     if (!b) return { available: webGpuUnavailableReason(), mode: '', results: [] };
     const info = (b as unknown as { info?: { description?: string; architecture?: string; vendor?: string } }).info;
-    return { available: null, mode: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' '), results: await runOpSuite('webgpu', runs) };
+    return {
+      available: null,
+      mode: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' '),
+      results: await runOpSuite('webgpu', runs),
+    };
   }
   const why = await initGpuJs();
   if (why) return { available: why, mode: '', results: [] };

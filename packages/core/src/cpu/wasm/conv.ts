@@ -18,35 +18,76 @@ import { parallelFor } from './pool.js';
  */
 
 export interface ConvGeom {
-  N: number; C: number; O: number;
-  D: number; H: number; W: number;
-  kd: number; kh: number; kw: number;
-  oD: number; oH: number; oW: number;
-  sd: number; sh: number; sw: number;
-  pd: number; ph: number; pw: number;
-  dd: number; dh: number; dw: number;
+  N: number;
+  C: number;
+  O: number;
+  D: number;
+  H: number;
+  W: number;
+  kd: number;
+  kh: number;
+  kw: number;
+  oD: number;
+  oH: number;
+  oW: number;
+  sd: number;
+  sh: number;
+  sw: number;
+  pd: number;
+  ph: number;
+  pw: number;
+  dd: number;
+  dh: number;
+  dw: number;
 }
 
 interface Layout {
-  Dp: number; Hp: number; Wq: number;
-  rowLen: number; planeLen: number; chanLen: number; sampleLen: number;
-  taps: number; Kc: number;
-  tiles: number; oWpad: number; rows: number;
-  rowD: number; rowH: number; yRow: number;
+  Dp: number;
+  Hp: number;
+  Wq: number;
+  rowLen: number;
+  planeLen: number;
+  chanLen: number;
+  sampleLen: number;
+  taps: number;
+  Kc: number;
+  tiles: number;
+  oWpad: number;
+  rows: number;
+  rowD: number;
+  rowH: number;
+  yRow: number;
 }
 
 function layout(g: ConvGeom): Layout {
-  const ext = (n: number, p: number, o: number, s: number, k: number, d: number) => Math.max(n + 2 * p, o > 0 ? (o - 1) * s + (k - 1) * d + 1 : 0);
-  const Dp = ext(g.D, g.pd, g.oD, g.sd, g.kd, g.dd), Hp = ext(g.H, g.ph, g.oH, g.sh, g.kh, g.dh);
+  const ext = (n: number, p: number, o: number, s: number, k: number, d: number) =>
+    Math.max(n + 2 * p, o > 0 ? (o - 1) * s + (k - 1) * d + 1 : 0);
+  const Dp = ext(g.D, g.pd, g.oD, g.sd, g.kd, g.dd),
+    Hp = ext(g.H, g.ph, g.oH, g.sh, g.kh, g.dh);
   const Wp = ext(g.W, g.pw, g.oW, g.sw, g.kw, g.dw);
-  const tiles = Math.ceil(g.oW / NR), oWpad = tiles * NR;
+  const tiles = Math.ceil(g.oW / NR),
+    oWpad = tiles * NR;
   const Wq = Math.max(Math.ceil(Wp / g.sw), oWpad + Math.floor(((g.kw - 1) * g.dw) / g.sw));
-  const rowLen = g.sw * Wq, planeLen = Hp * rowLen, chanLen = Dp * planeLen;
+  const rowLen = g.sw * Wq,
+    planeLen = Hp * rowLen,
+    chanLen = Dp * planeLen;
   const taps = g.kd * g.kh * g.kw;
   return {
-    Dp, Hp, Wq, rowLen, planeLen, chanLen, sampleLen: g.C * chanLen, taps, Kc: g.C * taps,
-    tiles, oWpad, rows: g.oD * g.oH,
-    rowD: 4 * g.sd * planeLen, rowH: 4 * g.sh * rowLen, yRow: 4 * oWpad,
+    Dp,
+    Hp,
+    Wq,
+    rowLen,
+    planeLen,
+    chanLen,
+    sampleLen: g.C * chanLen,
+    taps,
+    Kc: g.C * taps,
+    tiles,
+    oWpad,
+    rows: g.oD * g.oH,
+    rowD: 4 * g.sd * planeLen,
+    rowH: 4 * g.sh * rowLen,
+    yRow: 4 * oWpad,
   };
 }
 
@@ -60,7 +101,8 @@ function tapOffset(g: ConvGeom, L: Layout, c: number, a: number, b: number, e: n
 function tapTable(g: ConvGeom, L: Layout, mem: Int32Array, t0: number, pad: number): void {
   let k = t0;
   for (let c = 0; c < g.C; c++) {
-    for (let a = 0; a < g.kd; a++) for (let b = 0; b < g.kh; b++) for (let e = 0; e < g.kw; e++) mem[k++] = tapOffset(g, L, c, a, b, e);
+    for (let a = 0; a < g.kd; a++)
+      for (let b = 0; b < g.kh; b++) for (let e = 0; e < g.kw; e++) mem[k++] = tapOffset(g, L, c, a, b, e);
   }
   for (let i = 0; i < pad; i++) mem[k++] = 0;
 }
@@ -107,14 +149,25 @@ function packDy(dy: TypedArray, n: number, g: ConvGeom, L: Layout, oPad: number,
 }
 
 /** y = conv3d(x, w) + bias, float32, on the wasm kernels. */
-export function wasmConv3dForward(rt: WasmRuntime, x: TypedArray, w: TypedArray, bias: TypedArray | null, y: TypedArray, g: ConvGeom): void {
+export function wasmConv3dForward(
+  rt: WasmRuntime,
+  x: TypedArray,
+  w: TypedArray,
+  bias: TypedArray | null,
+  y: TypedArray,
+  g: ConvGeom,
+): void {
   const L = layout(g);
-  const mP = Math.ceil(g.O / MR), Kc = L.Kc;
+  const mP = Math.ceil(g.O / MR),
+    Kc = L.Kc;
   const ar = rt.arena;
   ar.reset();
-  const Wp = ar.alloc(mP * MR * Kc * 4), kTab = ar.alloc(Kc * 4);
-  const Xp = ar.alloc(L.sampleLen * 4), Y = ar.alloc(mP * MR * L.rows * L.oWpad * 4);
-  const mem = ar.f32(), mi = ar.i32();
+  const Wp = ar.alloc(mP * MR * Kc * 4),
+    kTab = ar.alloc(Kc * 4);
+  const Xp = ar.alloc(L.sampleLen * 4),
+    Y = ar.alloc(mP * MR * L.rows * L.oWpad * 4);
+  const mem = ar.f32(),
+    mi = ar.i32();
   // Weights as panels [mP][Kc][MR], channels past O zero.
   for (let m = 0; m < mP; m++) {
     let d = (Wp >> 2) + m * Kc * MR;
@@ -130,8 +183,15 @@ export function wasmConv3dForward(rt: WasmRuntime, x: TypedArray, w: TypedArray,
   const P = L.rows * g.oW;
   for (let n = 0; n < g.N; n++) {
     packSample(x, n, g, L, mem, Xp >> 2);
-    parallelFor(rt, 'convForward', [Wp, Xp, kTab, Kc, Y, mP, 0, 0, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow], 6, 7,
-      L.rows, L.rows * g.O * Kc * L.oWpad);
+    parallelFor(
+      rt,
+      'convForward',
+      [Wp, Xp, kTab, Kc, Y, mP, 0, 0, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow],
+      6,
+      7,
+      L.rows,
+      L.rows * g.O * Kc * L.oWpad,
+    );
     const yv = ar.f32();
     for (let o = 0; o < g.O; o++) {
       const bo = bias ? bias[o] : 0;
@@ -146,14 +206,25 @@ export function wasmConv3dForward(rt: WasmRuntime, x: TypedArray, w: TypedArray,
 }
 
 /** dx = conv3d's input gradient (+ bias per input channel: the transposed convolution's forward). */
-export function wasmConv3dGradInput(rt: WasmRuntime, dy: TypedArray, w: TypedArray, bias: TypedArray | null, dx: TypedArray, g: ConvGeom): void {
+export function wasmConv3dGradInput(
+  rt: WasmRuntime,
+  dy: TypedArray,
+  w: TypedArray,
+  bias: TypedArray | null,
+  dx: TypedArray,
+  g: ConvGeom,
+): void {
   const L = layout(g);
-  const pPC = Math.ceil(L.taps / MR), Kc = L.Kc;
+  const pPC = Math.ceil(L.taps / MR),
+    Kc = L.Kc;
   const ar = rt.arena;
   ar.reset();
-  const Wt = ar.alloc(g.C * pPC * MR * g.O * 4), kTab = ar.alloc(g.C * pPC * MR * 4);
-  const DX = ar.alloc(L.sampleLen * 4), DY = ar.alloc(g.O * L.rows * L.oWpad * 4);
-  const mem = ar.f32(), mi = ar.i32();
+  const Wt = ar.alloc(g.C * pPC * MR * g.O * 4),
+    kTab = ar.alloc(g.C * pPC * MR * 4);
+  const DX = ar.alloc(L.sampleLen * 4),
+    DY = ar.alloc(g.O * L.rows * L.oWpad * 4);
+  const mem = ar.f32(),
+    mi = ar.i32();
   // Wᵀ panels: panel (c, q) holds taps q·MR + i of channel c as [O][MR]; taps past the end have zero weight.
   for (let c = 0; c < g.C; c++) {
     for (let q = 0; q < pPC; q++) {
@@ -171,7 +242,9 @@ export function wasmConv3dGradInput(rt: WasmRuntime, dy: TypedArray, w: TypedArr
     for (let c = 0; c < g.C; c++) {
       for (let q = 0; q < pPC * MR; q++) {
         if (q < L.taps) {
-          const e = q % g.kw, b = ((q / g.kw) | 0) % g.kh, a = (q / (g.kw * g.kh)) | 0;
+          const e = q % g.kw,
+            b = ((q / g.kw) | 0) % g.kh,
+            a = (q / (g.kw * g.kh)) | 0;
           mi[t++] = tapOffset(g, L, c, a, b, e);
         } else mi[t++] = tapOffset(g, L, c, 0, 0, 0);
       }
@@ -182,8 +255,15 @@ export function wasmConv3dGradInput(rt: WasmRuntime, dy: TypedArray, w: TypedArr
   for (let n = 0; n < g.N; n++) {
     packDy(dy, n, g, L, g.O, mem, DY >> 2);
     mem.fill(0, DX >> 2, (DX >> 2) + L.sampleLen);
-    parallelFor(rt, 'convGradInput', [Wt, DY, kTab, g.O, DX, 0, 0, pPC, L.rows, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow], 5, 6,
-      g.C, L.rows * g.O * Kc * L.oWpad);
+    parallelFor(
+      rt,
+      'convGradInput',
+      [Wt, DY, kTab, g.O, DX, 0, 0, pPC, L.rows, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow],
+      5,
+      6,
+      g.C,
+      L.rows * g.O * Kc * L.oWpad,
+    );
     const v = ar.f32();
     let dst = n * g.C * S;
     for (let c = 0; c < g.C; c++) {
@@ -208,14 +288,26 @@ export function wasmConv3dGradInput(rt: WasmRuntime, dy: TypedArray, w: TypedArr
 }
 
 /** dw = Σ_n dy[n] ⋆ x[n], the weight gradient. */
-export function wasmConv3dGradWeight(rt: WasmRuntime, x: TypedArray, dy: TypedArray, dw: TypedArray, g: ConvGeom): void {
+export function wasmConv3dGradWeight(
+  rt: WasmRuntime,
+  x: TypedArray,
+  dy: TypedArray,
+  dw: TypedArray,
+  g: ConvGeom,
+): void {
   const L = layout(g);
-  const Kc = L.Kc, kP = Math.ceil(Kc / WK), Kpad = kP * WK, oPad = Math.ceil(g.O / WO) * WO;
+  const Kc = L.Kc,
+    kP = Math.ceil(Kc / WK),
+    Kpad = kP * WK,
+    oPad = Math.ceil(g.O / WO) * WO;
   const ar = rt.arena;
   ar.reset();
-  const kTab = ar.alloc(Kpad * 4), DW = ar.alloc(oPad * Kpad * 4);
-  const Xp = ar.alloc(L.sampleLen * 4), DY = ar.alloc(oPad * L.rows * L.oWpad * 4);
-  const mem = ar.f32(), mi = ar.i32();
+  const kTab = ar.alloc(Kpad * 4),
+    DW = ar.alloc(oPad * Kpad * 4);
+  const Xp = ar.alloc(L.sampleLen * 4),
+    DY = ar.alloc(oPad * L.rows * L.oWpad * 4);
+  const mem = ar.f32(),
+    mi = ar.i32();
   tapTable(g, L, mi, kTab >> 2, Kpad - Kc);
   const ldY = L.rows * L.oWpad * 4;
   if (g.N === 0) mem.fill(0, DW >> 2, (DW >> 2) + oPad * Kpad);
@@ -223,8 +315,16 @@ export function wasmConv3dGradWeight(rt: WasmRuntime, x: TypedArray, dy: TypedAr
     packSample(x, n, g, L, mem, Xp >> 2);
     packDy(dy, n, g, L, oPad, mem, DY >> 2);
     const acc = n > 0 ? 1 : 0;
-    parallelFor(rt, 'convGradWeight', [DY, Xp, kTab, DW, 0, 0, kP, Kpad, L.rows, g.oH, L.oWpad / 4, L.rowD, L.rowH, ldY, L.yRow, acc], 4, 5,
-      oPad / WO, L.rows * oPad * Kpad * L.oWpad, WO);
+    parallelFor(
+      rt,
+      'convGradWeight',
+      [DY, Xp, kTab, DW, 0, 0, kP, Kpad, L.rows, g.oH, L.oWpad / 4, L.rowD, L.rowH, ldY, L.yRow, acc],
+      4,
+      5,
+      oPad / WO,
+      L.rows * oPad * Kpad * L.oWpad,
+      WO,
+    );
   }
   const v = ar.f32();
   for (let o = 0; o < g.O; o++) {

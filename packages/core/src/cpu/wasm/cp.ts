@@ -11,7 +11,8 @@ import type { WasmRuntime } from './runtime.js';
  * JavaScript kernel does per input channel.
  */
 
-let krBuf: Float32Array = new Float32Array(0), hBuf: Float32Array = new Float32Array(0);
+let krBuf: Float32Array = new Float32Array(0),
+  hBuf: Float32Array = new Float32Array(0);
 function grow(b: Float32Array, n: number): Float32Array {
   return b.length >= n ? b : new Float32Array(Math.max(n, b.length * 2));
 }
@@ -28,24 +29,49 @@ function khatriRao(R: number, I: number, S: number, w: TypedArray, B: TypedArray
   return kr;
 }
 
-export function wasmCpReconstruct(rt: WasmRuntime, R: number, O: number, I: number, S: number,
-  w: TypedArray, A: TypedArray, B: TypedArray, K: TypedArray, W: TypedArray): void {
+export function wasmCpReconstruct(
+  rt: WasmRuntime,
+  R: number,
+  O: number,
+  I: number,
+  S: number,
+  w: TypedArray,
+  A: TypedArray,
+  B: TypedArray,
+  K: TypedArray,
+  W: TypedArray,
+): void {
   const kr = khatriRao(R, I, S, w, B, K);
   wasmMatmul(rt, O, I * S, R, A, 0, R, 1, kr, 0, 1, R, W, 0);
 }
 
-export function wasmCpReconstructGrad(rt: WasmRuntime, R: number, O: number, I: number, S: number,
-  G: TypedArray, w: TypedArray, A: TypedArray, B: TypedArray, K: TypedArray,
-  dw: TypedArray, dA: TypedArray, dB: TypedArray, dK: TypedArray): void {
+export function wasmCpReconstructGrad(
+  rt: WasmRuntime,
+  R: number,
+  O: number,
+  I: number,
+  S: number,
+  G: TypedArray,
+  w: TypedArray,
+  A: TypedArray,
+  B: TypedArray,
+  K: TypedArray,
+  dw: TypedArray,
+  dA: TypedArray,
+  dB: TypedArray,
+  dK: TypedArray,
+): void {
   const IS = I * S;
   const kr = khatriRao(R, I, S, w, B, K);
   wasmMatmul(rt, O, R, IS, G, 0, IS, 1, kr, 0, R, 1, dA, 0);
   hBuf = grow(hBuf, IS * R);
   const H = hBuf;
   wasmMatmul(rt, IS, R, O, G, 0, 1, IS, A, 0, R, 1, H, 0);
-  const sw = new Float64Array(R), sk = new Float64Array(S * R);
+  const sw = new Float64Array(R),
+    sk = new Float64Array(S * R);
   for (let i = 0; i < I; i++) {
-    const bi = i * R, hi = i * S * R;
+    const bi = i * R,
+      hi = i * S * R;
     for (let r = 0; r < R; r++) {
       let t = 0;
       for (let s = 0; s < S; s++) t += H[hi + s * R + r] * K[s * R + r];

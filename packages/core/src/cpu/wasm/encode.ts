@@ -22,7 +22,10 @@ function sleb(n: number, out: number[]): void {
   for (;;) {
     const b = n & 0x7f;
     n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) { out.push(b); return; }
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return;
+    }
     out.push(b | 0x80);
   }
 }
@@ -34,7 +37,10 @@ function name(s: string, out: number[]): void {
 }
 
 /** A local variable (parameters first, in declaration order). */
-export interface Local { readonly index: number; readonly type: ValType }
+export interface Local {
+  readonly index: number;
+  readonly type: ValType;
+}
 
 /**
  * Builds one function body. Methods append one instruction each and return
@@ -46,7 +52,10 @@ export class Fn {
   private extra: Local[] = [];
   private depth = 0;
 
-  constructor(readonly name: string, paramTypes: readonly ValType[]) {
+  constructor(
+    readonly name: string,
+    paramTypes: readonly ValType[],
+  ) {
     paramTypes.forEach((t, i) => this.params.push({ index: i, type: t }));
   }
 
@@ -56,15 +65,42 @@ export class Fn {
     return l;
   }
 
-  private op(...bytes: number[]): this { this.code.push(...bytes); return this; }
-  private simd(opcode: number): this { this.code.push(0xfd); uleb(opcode, this.code); return this; }
-  private mem(align: number, offset: number): this { uleb(align, this.code); uleb(offset, this.code); return this; }
+  private op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+  private simd(opcode: number): this {
+    this.code.push(0xfd);
+    uleb(opcode, this.code);
+    return this;
+  }
+  private mem(align: number, offset: number): this {
+    uleb(align, this.code);
+    uleb(offset, this.code);
+    return this;
+  }
 
-  get(l: Local): this { this.code.push(0x20); uleb(l.index, this.code); return this; }
-  set(l: Local): this { this.code.push(0x21); uleb(l.index, this.code); return this; }
-  tee(l: Local): this { this.code.push(0x22); uleb(l.index, this.code); return this; }
+  get(l: Local): this {
+    this.code.push(0x20);
+    uleb(l.index, this.code);
+    return this;
+  }
+  set(l: Local): this {
+    this.code.push(0x21);
+    uleb(l.index, this.code);
+    return this;
+  }
+  tee(l: Local): this {
+    this.code.push(0x22);
+    uleb(l.index, this.code);
+    return this;
+  }
 
-  i32(n: number): this { this.code.push(0x41); sleb(n | 0, this.code); return this; }
+  i32(n: number): this {
+    this.code.push(0x41);
+    sleb(n | 0, this.code);
+    return this;
+  }
   f32(x: number): this {
     this.code.push(0x43);
     const b = new Uint8Array(new Float32Array([x]).buffer);
@@ -73,71 +109,178 @@ export class Fn {
   }
 
   /** Calls function `index` (its position in the list given to `assemble`). */
-  call(index: number): this { this.code.push(0x10); uleb(index, this.code); return this; }
+  call(index: number): this {
+    this.code.push(0x10);
+    uleb(index, this.code);
+    return this;
+  }
   /** [a, b, cond] -> cond ? a : b */
-  select(): this { return this.op(0x1b); }
+  select(): this {
+    return this.op(0x1b);
+  }
 
   // i32 arithmetic and comparisons
-  add(): this { return this.op(0x6a); }
-  sub(): this { return this.op(0x6b); }
-  mul(): this { return this.op(0x6c); }
-  divU(): this { return this.op(0x6e); }
-  remU(): this { return this.op(0x70); }
-  shl(): this { return this.op(0x74); }
-  eqz(): this { return this.op(0x45); }
-  ltS(): this { return this.op(0x48); }
-  ltU(): this { return this.op(0x49); }
-  geS(): this { return this.op(0x4e); }
+  add(): this {
+    return this.op(0x6a);
+  }
+  sub(): this {
+    return this.op(0x6b);
+  }
+  mul(): this {
+    return this.op(0x6c);
+  }
+  divU(): this {
+    return this.op(0x6e);
+  }
+  remU(): this {
+    return this.op(0x70);
+  }
+  shl(): this {
+    return this.op(0x74);
+  }
+  eqz(): this {
+    return this.op(0x45);
+  }
+  ltS(): this {
+    return this.op(0x48);
+  }
+  ltU(): this {
+    return this.op(0x49);
+  }
+  geS(): this {
+    return this.op(0x4e);
+  }
 
   // f32 scalar
-  f32Add(): this { return this.op(0x92); }
-  f32Mul(): this { return this.op(0x94); }
-  f32Load(offset = 0): this { return this.op(0x2a).mem(2, offset); }
-  f32Store(offset = 0): this { return this.op(0x38).mem(2, offset); }
-  i32Load(offset = 0): this { return this.op(0x28).mem(2, offset); }
+  f32Add(): this {
+    return this.op(0x92);
+  }
+  f32Mul(): this {
+    return this.op(0x94);
+  }
+  f32Load(offset = 0): this {
+    return this.op(0x2a).mem(2, offset);
+  }
+  f32Store(offset = 0): this {
+    return this.op(0x38).mem(2, offset);
+  }
+  i32Load(offset = 0): this {
+    return this.op(0x28).mem(2, offset);
+  }
 
   // f32x4 SIMD
-  v128Load(offset = 0): this { return this.simd(0x00).mem(0, offset); }
-  v128Store(offset = 0): this { return this.simd(0x0b).mem(0, offset); }
-  loadSplat32(offset = 0): this { return this.simd(0x09).mem(2, offset); }
-  splat(): this { return this.simd(0x13); }
-  lane(i: number): this { return this.simd(0x1f).op(i); }
-  vadd(): this { return this.simd(0xe4); }
-  vsub(): this { return this.simd(0xe5); }
-  vmul(): this { return this.simd(0xe6); }
-  vmax(): this { return this.simd(0xe9); }
-  vgt(): this { return this.simd(0x44); }
-  bitselect(): this { return this.simd(0x52); }
+  v128Load(offset = 0): this {
+    return this.simd(0x00).mem(0, offset);
+  }
+  v128Store(offset = 0): this {
+    return this.simd(0x0b).mem(0, offset);
+  }
+  loadSplat32(offset = 0): this {
+    return this.simd(0x09).mem(2, offset);
+  }
+  splat(): this {
+    return this.simd(0x13);
+  }
+  lane(i: number): this {
+    return this.simd(0x1f).op(i);
+  }
+  vadd(): this {
+    return this.simd(0xe4);
+  }
+  vsub(): this {
+    return this.simd(0xe5);
+  }
+  vmul(): this {
+    return this.simd(0xe6);
+  }
+  vmax(): this {
+    return this.simd(0xe9);
+  }
+  vgt(): this {
+    return this.simd(0x44);
+  }
+  bitselect(): this {
+    return this.simd(0x52);
+  }
   /** f64x2 from lanes 0 and 1 of an f32x4. */
-  promoteLow(): this { return this.simd(0x5f); }
+  promoteLow(): this {
+    return this.simd(0x5f);
+  }
   /** [a, b] -> bytes of a and b picked by 16 lane indices (0-15: a, 16-31: b). */
-  shuffle(lanes: readonly number[]): this { this.simd(0x0d); for (const l of lanes) this.code.push(l); return this; }
-  f64x2Add(): this { return this.simd(0xf0); }
-  f64Lane(i: number): this { return this.simd(0x21).op(i); }
-  f64Add(): this { return this.op(0xa0); }
-  f32FromF64(): this { return this.op(0xb6); }
-  f64FromF32(): this { return this.op(0xbb); }
-  vzero(): this { this.simd(0x0c); for (let i = 0; i < 16; i++) this.code.push(0); return this; }
+  shuffle(lanes: readonly number[]): this {
+    this.simd(0x0d);
+    for (const l of lanes) this.code.push(l);
+    return this;
+  }
+  f64x2Add(): this {
+    return this.simd(0xf0);
+  }
+  f64Lane(i: number): this {
+    return this.simd(0x21).op(i);
+  }
+  f64Add(): this {
+    return this.op(0xa0);
+  }
+  f32FromF64(): this {
+    return this.op(0xb6);
+  }
+  f64FromF32(): this {
+    return this.op(0xbb);
+  }
+  vzero(): this {
+    this.simd(0x0c);
+    for (let i = 0; i < 16; i++) this.code.push(0);
+    return this;
+  }
 
   // Control flow. `loop` bodies branch back with `continueIf`; `block` bodies leave with `breakIf`.
-  block(body: (f: this) => void): this { this.op(0x02, 0x40); this.depth++; body(this); this.depth--; return this.op(0x0b); }
-  loop(body: (f: this) => void): this { this.op(0x03, 0x40); this.depth++; body(this); this.depth--; return this.op(0x0b); }
+  block(body: (f: this) => void): this {
+    this.op(0x02, 0x40);
+    this.depth++;
+    body(this);
+    this.depth--;
+    return this.op(0x0b);
+  }
+  loop(body: (f: this) => void): this {
+    this.op(0x03, 0x40);
+    this.depth++;
+    body(this);
+    this.depth--;
+    return this.op(0x0b);
+  }
   /** Branch to the innermost enclosing loop start / block end if the i32 on the stack is non-zero. */
-  brIf(levels = 0): this { this.code.push(0x0d); uleb(levels, this.code); return this; }
+  brIf(levels = 0): this {
+    this.code.push(0x0d);
+    uleb(levels, this.code);
+    return this;
+  }
   /** if (cond) { then } */
-  if(body: (f: this) => void): this { this.op(0x04, 0x40); this.depth++; body(this); this.depth--; return this.op(0x0b); }
+  if(body: (f: this) => void): this {
+    this.op(0x04, 0x40);
+    this.depth++;
+    body(this);
+    this.depth--;
+    return this.op(0x0b);
+  }
 
   /**
    * for (v = start; v < end; v += step) body. `start`, `end` and `step`
    * push an i32. The body runs zero times when start >= end.
    */
   for(v: Local, start: (f: this) => void, end: (f: this) => void, step: number, body: (f: this) => void): this {
-    start(this); this.set(v);
+    start(this);
+    this.set(v);
     return this.block((f) => {
-      f.get(v); end(f); f.geS(); f.brIf(0);
+      f.get(v);
+      end(f);
+      f.geS();
+      f.brIf(0);
       f.loop((g) => {
         body(g);
-        g.get(v).i32(step).add().tee(v); end(g); g.ltS(); g.brIf(0);
+        g.get(v).i32(step).add().tee(v);
+        end(g);
+        g.ltS();
+        g.brIf(0);
       });
     });
   }
@@ -152,7 +295,10 @@ export class Fn {
       else groups.push([1, l.type]);
     }
     uleb(groups.length, body);
-    for (const [n, t] of groups) { uleb(n, body); body.push(VALTYPE[t]); }
+    for (const [n, t] of groups) {
+      uleb(n, body);
+      body.push(VALTYPE[t]);
+    }
     body.push(...this.code, 0x0b);
     const out: number[] = [];
     uleb(body.length, out);
@@ -170,7 +316,10 @@ function section(id: number, content: number[], out: number[]): void {
  * A module importing one memory as env.memory (shared when `shared`, for the
  * worker pool) and exporting every function by name. Functions return nothing.
  */
-export function assemble(fns: readonly Fn[], memory: { initialPages: number; maxPages: number; shared: boolean }): Uint8Array<ArrayBuffer> {
+export function assemble(
+  fns: readonly Fn[],
+  memory: { initialPages: number; maxPages: number; shared: boolean },
+): Uint8Array<ArrayBuffer> {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   // One function type per function (simple; duplicates are harmless).
   const types: number[] = [];
@@ -184,9 +333,11 @@ export function assemble(fns: readonly Fn[], memory: { initialPages: number; max
   section(1, types, out);
   const imports: number[] = [];
   uleb(1, imports);
-  name('env', imports); name('memory', imports);
+  name('env', imports);
+  name('memory', imports);
   imports.push(0x02, memory.shared ? 0x03 : 0x01);
-  uleb(memory.initialPages, imports); uleb(memory.maxPages, imports);
+  uleb(memory.initialPages, imports);
+  uleb(memory.maxPages, imports);
   section(2, imports, out);
   const funcs: number[] = [];
   uleb(fns.length, funcs);
@@ -194,7 +345,11 @@ export function assemble(fns: readonly Fn[], memory: { initialPages: number; max
   section(3, funcs, out);
   const exports: number[] = [];
   uleb(fns.length, exports);
-  fns.forEach((f, i) => { name(f.name, exports); exports.push(0x00); uleb(i, exports); });
+  fns.forEach((f, i) => {
+    name(f.name, exports);
+    exports.push(0x00);
+    uleb(i, exports);
+  });
   section(7, exports, out);
   const code: number[] = [];
   uleb(fns.length, code);

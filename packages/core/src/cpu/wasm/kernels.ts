@@ -41,24 +41,42 @@ function tile(f: Fn, x: TileArgs, s: { acc: Local[]; b: Local[]; ap: Local; bp: 
   for (const v of s.acc) f.vzero().set(v);
   f.get(x.a).set(s.ap);
   if (!x.table) f.get(x.bBase).set(s.bp);
-  f.for(s.k, (g) => g.i32(0), (g) => g.get(x.K), 1, (g) => {
-    if (x.table) {
-      g.get(x.table).get(s.k).i32(2).shl().add().i32Load().get(x.bBase).add().set(s.bp);
-    }
-    for (let v = 0; v < NV; v++) g.get(s.bp).v128Load(16 * v).set(s.b[v]);
-    for (let i = 0; i < MR; i++) {
-      g.get(s.ap).loadSplat32(4 * i).set(s.b[NV]);
-      for (let v = 0; v < NV; v++) {
-        const acc = s.acc[i * NV + v];
-        g.get(acc).get(s.b[NV]).get(s.b[v]).vmul().vadd().set(acc);
+  f.for(
+    s.k,
+    (g) => g.i32(0),
+    (g) => g.get(x.K),
+    1,
+    (g) => {
+      if (x.table) {
+        g.get(x.table).get(s.k).i32(2).shl().add().i32Load().get(x.bBase).add().set(s.bp);
       }
-    }
-    g.get(s.ap).i32(4 * MR).add().set(s.ap);
-    if (!x.table) g.get(s.bp).get(x.bStride!).add().set(s.bp);
-  });
+      for (let v = 0; v < NV; v++)
+        g.get(s.bp)
+          .v128Load(16 * v)
+          .set(s.b[v]);
+      for (let i = 0; i < MR; i++) {
+        g.get(s.ap)
+          .loadSplat32(4 * i)
+          .set(s.b[NV]);
+        for (let v = 0; v < NV; v++) {
+          const acc = s.acc[i * NV + v];
+          g.get(acc).get(s.b[NV]).get(s.b[v]).vmul().vadd().set(acc);
+        }
+      }
+      g.get(s.ap)
+        .i32(4 * MR)
+        .add()
+        .set(s.ap);
+      if (!x.table) g.get(s.bp).get(x.bStride!).add().set(s.bp);
+    },
+  );
   for (let i = 0; i < MR; i++) {
     if (x.mode === 'scatterAdd') {
-      f.get(x.rowTab!).i32Load(4 * i).get(x.c).add().set(s.addr);
+      f.get(x.rowTab!)
+        .i32Load(4 * i)
+        .get(x.c)
+        .add()
+        .set(s.addr);
     } else {
       f.get(x.c);
       if (i > 0) f.get(x.ldc!).i32(i).mul().add();
@@ -68,7 +86,11 @@ function tile(f: Fn, x: TileArgs, s: { acc: Local[]; b: Local[]; ap: Local; bp: 
       const acc = s.acc[i * NV + v];
       f.get(s.addr);
       if (x.mode === 'store') f.get(acc);
-      else f.get(s.addr).v128Load(16 * v).get(acc).vadd();
+      else
+        f.get(s.addr)
+          .v128Load(16 * v)
+          .get(acc)
+          .vadd();
       f.v128Store(16 * v);
     }
   }
@@ -78,7 +100,10 @@ function tileScratch(f: Fn) {
   return {
     acc: Array.from({ length: MR * NV }, () => f.local('v128')),
     b: Array.from({ length: NV + 1 }, () => f.local('v128')),
-    ap: f.local('i32'), bp: f.local('i32'), k: f.local('i32'), addr: f.local('i32'),
+    ap: f.local('i32'),
+    bp: f.local('i32'),
+    k: f.local('i32'),
+    addr: f.local('i32'),
   };
 }
 
@@ -91,23 +116,69 @@ function tileScratch(f: Fn) {
 function gemmFn(): Fn {
   const f = new Fn('gemm', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [A, B, C, mP, nP, K, ldc, accum] = f.params;
-  const jr = f.local('i32'), ir = f.local('i32'), a = f.local('i32'), bBase = f.local('i32'), c = f.local('i32'), bStride = f.local('i32');
+  const jr = f.local('i32'),
+    ir = f.local('i32'),
+    a = f.local('i32'),
+    bBase = f.local('i32'),
+    c = f.local('i32'),
+    bStride = f.local('i32');
   const s = tileScratch(f);
   f.i32(NR * 4).set(bStride);
-  f.for(jr, (g) => g.i32(0), (g) => g.get(nP), 1, (g) => {
-    g.get(B).get(jr).get(K).mul().i32(NR * 4).mul().add().set(bBase);
-    g.for(ir, (h) => h.i32(0), (h) => h.get(mP), 1, (h) => {
-      h.get(A).get(ir).get(K).mul().i32(MR * 4).mul().add().set(a);
-      h.get(C).get(ir).i32(MR).mul().get(ldc).mul().add().get(jr).i32(NR * 4).mul().add().set(c);
-      h.get(accum).eqz().if((e) => tile(e, { a, bBase, bStride, K, c, ldc, mode: 'store' }, s));
-      h.get(accum).if((e) => tile(e, { a, bBase, bStride, K, c, ldc, mode: 'add' }, s));
-    });
-  });
+  f.for(
+    jr,
+    (g) => g.i32(0),
+    (g) => g.get(nP),
+    1,
+    (g) => {
+      g.get(B)
+        .get(jr)
+        .get(K)
+        .mul()
+        .i32(NR * 4)
+        .mul()
+        .add()
+        .set(bBase);
+      g.for(
+        ir,
+        (h) => h.i32(0),
+        (h) => h.get(mP),
+        1,
+        (h) => {
+          h.get(A)
+            .get(ir)
+            .get(K)
+            .mul()
+            .i32(MR * 4)
+            .mul()
+            .add()
+            .set(a);
+          h.get(C)
+            .get(ir)
+            .i32(MR)
+            .mul()
+            .get(ldc)
+            .mul()
+            .add()
+            .get(jr)
+            .i32(NR * 4)
+            .mul()
+            .add()
+            .set(c);
+          h.get(accum)
+            .eqz()
+            .if((e) => tile(e, { a, bBase, bStride, K, c, ldc, mode: 'store' }, s));
+          h.get(accum).if((e) => tile(e, { a, bBase, bStride, K, c, ldc, mode: 'add' }, s));
+        },
+      );
+    },
+  );
   return f;
 }
 
 /** GEMM cache blocking (see matmul.ts): reduction rows per packed block, A panels and B panels per block. */
-export const KC = 256, MC_P = 32, NC_P = 64;
+export const KC = 256,
+  MC_P = 32,
+  NC_P = 64;
 
 /**
  * gemmBlocks(A, B, C, mP, nP, K, jp0, jp1): the whole blocked product for
@@ -119,26 +190,78 @@ export const KC = 256, MC_P = 32, NC_P = 64;
 function gemmBlocksFn(): Fn {
   const f = new Fn('gemmBlocks', Array(8).fill('i32'));
   const [A, B, C, mP, nP, K, jp0, jp1] = f.params;
-  const jc = f.local('i32'), end = f.local('i32'), np = f.local('i32'), k0 = f.local('i32'), kc = f.local('i32');
-  const ic = f.local('i32'), mp = f.local('i32'), Mpad = f.local('i32'), Npad = f.local('i32');
-  const min = (g: Fn, a: (h: Fn) => void, b: (h: Fn) => void) => { a(g); b(g); a(g); b(g); g.ltS(); g.select(); };
+  const jc = f.local('i32'),
+    end = f.local('i32'),
+    np = f.local('i32'),
+    k0 = f.local('i32'),
+    kc = f.local('i32');
+  const ic = f.local('i32'),
+    mp = f.local('i32'),
+    Mpad = f.local('i32'),
+    Npad = f.local('i32');
+  const min = (g: Fn, a: (h: Fn) => void, b: (h: Fn) => void) => {
+    a(g);
+    b(g);
+    a(g);
+    b(g);
+    g.ltS();
+    g.select();
+  };
   f.get(mP).i32(MR).mul().set(Mpad);
   f.get(nP).i32(NR).mul().set(Npad);
-  min(f, (g) => g.get(jp1), (g) => g.get(nP)); f.set(end);
-  f.for(jc, (g) => g.get(jp0), (g) => g.get(end), NC_P, (g) => {
-    min(g, (h) => h.i32(NC_P), (h) => h.get(end).get(jc).sub()); g.set(np);
-    g.for(k0, (h) => h.i32(0), (h) => h.get(K), KC, (h) => {
-      min(h, (q) => q.i32(KC), (q) => q.get(K).get(k0).sub()); h.set(kc);
-      h.for(ic, (q) => q.i32(0), (q) => q.get(mP), MC_P, (q) => {
-        min(q, (e) => e.i32(MC_P), (e) => e.get(mP).get(ic).sub()); q.set(mp);
-        q.get(A).get(k0).get(Mpad).mul().get(ic).i32(MR).mul().get(kc).mul().add().i32(2).shl().add();
-        q.get(B).get(k0).get(Npad).mul().get(jc).i32(NR).mul().get(kc).mul().add().i32(2).shl().add();
-        q.get(C).get(ic).i32(MR).mul().get(Npad).mul().get(jc).i32(NR).mul().add().i32(2).shl().add();
-        q.get(mp).get(np).get(kc).get(Npad).i32(4).mul().get(k0).eqz().eqz();
-        q.call(0);
-      });
-    });
-  });
+  min(
+    f,
+    (g) => g.get(jp1),
+    (g) => g.get(nP),
+  );
+  f.set(end);
+  f.for(
+    jc,
+    (g) => g.get(jp0),
+    (g) => g.get(end),
+    NC_P,
+    (g) => {
+      min(
+        g,
+        (h) => h.i32(NC_P),
+        (h) => h.get(end).get(jc).sub(),
+      );
+      g.set(np);
+      g.for(
+        k0,
+        (h) => h.i32(0),
+        (h) => h.get(K),
+        KC,
+        (h) => {
+          min(
+            h,
+            (q) => q.i32(KC),
+            (q) => q.get(K).get(k0).sub(),
+          );
+          h.set(kc);
+          h.for(
+            ic,
+            (q) => q.i32(0),
+            (q) => q.get(mP),
+            MC_P,
+            (q) => {
+              min(
+                q,
+                (e) => e.i32(MC_P),
+                (e) => e.get(mP).get(ic).sub(),
+              );
+              q.set(mp);
+              q.get(A).get(k0).get(Mpad).mul().get(ic).i32(MR).mul().get(kc).mul().add().i32(2).shl().add();
+              q.get(B).get(k0).get(Npad).mul().get(jc).i32(NR).mul().get(kc).mul().add().i32(2).shl().add();
+              q.get(C).get(ic).i32(MR).mul().get(Npad).mul().get(jc).i32(NR).mul().add().i32(2).shl().add();
+              q.get(mp).get(np).get(kc).get(Npad).i32(4).mul().get(k0).eqz().eqz();
+              q.call(0);
+            },
+          );
+        },
+      );
+    },
+  );
   return f;
 }
 
@@ -153,22 +276,70 @@ function gemmBlocksFn(): Fn {
 function convForwardFn(): Fn {
   const f = new Fn('convForward', Array(14).fill('i32'));
   const [Wp, X, kTab, K, Y, mP, r0, r1, oH, tiles, rowD, rowH, ldY, yRow] = f.params;
-  const r = f.local('i32'), m = f.local('i32'), t = f.local('i32');
-  const xRow = f.local('i32'), a = f.local('i32'), bBase = f.local('i32'), c = f.local('i32');
+  const r = f.local('i32'),
+    m = f.local('i32'),
+    t = f.local('i32');
+  const xRow = f.local('i32'),
+    a = f.local('i32'),
+    bBase = f.local('i32'),
+    c = f.local('i32');
   const s = tileScratch(f);
-  f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, (g) => {
-    g.get(X).get(r).get(oH).divU().get(rowD).mul().add()
-      .get(r).get(oH).remU().get(rowH).mul().add().set(xRow);
-    g.for(m, (h) => h.i32(0), (h) => h.get(mP), 1, (h) => {
-      h.get(Wp).get(m).get(K).mul().i32(MR * 4).mul().add().set(a);
-      h.for(t, (e) => e.i32(0), (e) => e.get(tiles), 1, (e) => {
-        e.get(xRow).get(t).i32(NR * 4).mul().add().set(bBase);
-        e.get(Y).get(m).i32(MR).mul().get(ldY).mul().add()
-          .get(r).get(yRow).mul().add().get(t).i32(NR * 4).mul().add().set(c);
-        tile(e, { a, bBase, table: kTab, K, c, ldc: ldY, mode: 'store' }, s);
-      });
-    });
-  });
+  f.for(
+    r,
+    (g) => g.get(r0),
+    (g) => g.get(r1),
+    1,
+    (g) => {
+      g.get(X).get(r).get(oH).divU().get(rowD).mul().add().get(r).get(oH).remU().get(rowH).mul().add().set(xRow);
+      g.for(
+        m,
+        (h) => h.i32(0),
+        (h) => h.get(mP),
+        1,
+        (h) => {
+          h.get(Wp)
+            .get(m)
+            .get(K)
+            .mul()
+            .i32(MR * 4)
+            .mul()
+            .add()
+            .set(a);
+          h.for(
+            t,
+            (e) => e.i32(0),
+            (e) => e.get(tiles),
+            1,
+            (e) => {
+              e.get(xRow)
+                .get(t)
+                .i32(NR * 4)
+                .mul()
+                .add()
+                .set(bBase);
+              e.get(Y)
+                .get(m)
+                .i32(MR)
+                .mul()
+                .get(ldY)
+                .mul()
+                .add()
+                .get(r)
+                .get(yRow)
+                .mul()
+                .add()
+                .get(t)
+                .i32(NR * 4)
+                .mul()
+                .add()
+                .set(c);
+              tile(e, { a, bBase, table: kTab, K, c, ldc: ldY, mode: 'store' }, s);
+            },
+          );
+        },
+      );
+    },
+  );
   return f;
 }
 
@@ -186,24 +357,80 @@ function convForwardFn(): Fn {
 function convGradInputFn(): Fn {
   const f = new Fn('convGradInput', Array(15).fill('i32'));
   const [Wt, DY, kTab, O, DX, c0, c1, pPC, rows, oH, tiles, rowD, rowH, ldY, yRow] = f.params;
-  const ch = f.local('i32'), r = f.local('i32'), t = f.local('i32'), m = f.local('i32');
-  const xRow = f.local('i32'), a = f.local('i32'), bBase = f.local('i32'), c = f.local('i32'), rowTab = f.local('i32');
+  const ch = f.local('i32'),
+    r = f.local('i32'),
+    t = f.local('i32'),
+    m = f.local('i32');
+  const xRow = f.local('i32'),
+    a = f.local('i32'),
+    bBase = f.local('i32'),
+    c = f.local('i32'),
+    rowTab = f.local('i32');
   const s = tileScratch(f);
-  f.for(ch, (g) => g.get(c0), (g) => g.get(c1), 1, (g) => {
-    g.for(r, (h) => h.i32(0), (h) => h.get(rows), 1, (h) => {
-      h.get(DX).get(r).get(oH).divU().get(rowD).mul().add()
-        .get(r).get(oH).remU().get(rowH).mul().add().set(xRow);
-      h.for(t, (e) => e.i32(0), (e) => e.get(tiles), 1, (e) => {
-        e.get(DY).get(r).get(yRow).mul().add().get(t).i32(NR * 4).mul().add().set(bBase);
-        e.get(xRow).get(t).i32(NR * 4).mul().add().set(c);
-        e.for(m, (q) => q.get(ch).get(pPC).mul(), (q) => q.get(ch).i32(1).add().get(pPC).mul(), 1, (q) => {
-          q.get(Wt).get(m).get(O).mul().i32(MR * 4).mul().add().set(a);
-          q.get(kTab).get(m).i32(MR * 4).mul().add().set(rowTab);
-          tile(q, { a, bBase, bStride: ldY, K: O, c, rowTab, mode: 'scatterAdd' }, s);
-        });
-      });
-    });
-  });
+  f.for(
+    ch,
+    (g) => g.get(c0),
+    (g) => g.get(c1),
+    1,
+    (g) => {
+      g.for(
+        r,
+        (h) => h.i32(0),
+        (h) => h.get(rows),
+        1,
+        (h) => {
+          h.get(DX).get(r).get(oH).divU().get(rowD).mul().add().get(r).get(oH).remU().get(rowH).mul().add().set(xRow);
+          h.for(
+            t,
+            (e) => e.i32(0),
+            (e) => e.get(tiles),
+            1,
+            (e) => {
+              e.get(DY)
+                .get(r)
+                .get(yRow)
+                .mul()
+                .add()
+                .get(t)
+                .i32(NR * 4)
+                .mul()
+                .add()
+                .set(bBase);
+              e.get(xRow)
+                .get(t)
+                .i32(NR * 4)
+                .mul()
+                .add()
+                .set(c);
+              e.for(
+                m,
+                (q) => q.get(ch).get(pPC).mul(),
+                (q) => q.get(ch).i32(1).add().get(pPC).mul(),
+                1,
+                (q) => {
+                  q.get(Wt)
+                    .get(m)
+                    .get(O)
+                    .mul()
+                    .i32(MR * 4)
+                    .mul()
+                    .add()
+                    .set(a);
+                  q.get(kTab)
+                    .get(m)
+                    .i32(MR * 4)
+                    .mul()
+                    .add()
+                    .set(rowTab);
+                  tile(q, { a, bBase, bStride: ldY, K: O, c, rowTab, mode: 'scatterAdd' }, s);
+                },
+              );
+            },
+          );
+        },
+      );
+    },
+  );
   return f;
 }
 
@@ -221,8 +448,14 @@ const FLUSH = 32;
 function convGradWeightFn(): Fn {
   const f = new Fn('convGradWeight', Array(16).fill('i32'));
   const [DY, X, kTab, DW, o0, o1, kP, Kpad, rows, oH, vecs, rowD, rowH, ldY, yRow, accum] = f.params;
-  const o = f.local('i32'), kp = f.local('i32'), r = f.local('i32'), j = f.local('i32');
-  const xRow = f.local('i32'), yr = f.local('i32'), addr = f.local('i32'), steps = f.local('i32');
+  const o = f.local('i32'),
+    kp = f.local('i32'),
+    r = f.local('i32'),
+    j = f.local('i32');
+  const xRow = f.local('i32'),
+    yr = f.local('i32'),
+    addr = f.local('i32'),
+    steps = f.local('i32');
   const acc = Array.from({ length: WO * WK }, () => f.local('v128'));
   const xv = Array.from({ length: WK }, () => f.local('v128'));
   const av = f.local('v128');
@@ -239,50 +472,133 @@ function convGradWeightFn(): Fn {
       e.vzero().set(acc[q]);
     }
   };
-  f.for(o, (g) => g.get(o0), (g) => g.get(o1), WO, (g) => {
-    g.for(kp, (h) => h.i32(0), (h) => h.get(kP), 1, (h) => {
-      for (const v of [...acc, ...lo, ...hi]) h.vzero().set(v);
-      h.i32(0).set(steps);
-      for (let q = 0; q < WK; q++) h.get(kTab).get(kp).i32(WK * 4).mul().add().i32Load(4 * q).set(koff[q]);
-      h.for(r, (e) => e.i32(0), (e) => e.get(rows), 1, (e) => {
-        e.get(X).get(r).get(oH).divU().get(rowD).mul().add()
-          .get(r).get(oH).remU().get(rowH).mul().add().set(xRow);
-        e.get(DY).get(o).get(ldY).mul().add().get(r).get(yRow).mul().add().set(yr);
-        e.for(j, (q) => q.i32(0), (q) => q.get(vecs), 1, (q) => {
-          for (let w = 0; w < WK; w++) q.get(xRow).get(koff[w]).add().v128Load().set(xv[w]);
+  f.for(
+    o,
+    (g) => g.get(o0),
+    (g) => g.get(o1),
+    WO,
+    (g) => {
+      g.for(
+        kp,
+        (h) => h.i32(0),
+        (h) => h.get(kP),
+        1,
+        (h) => {
+          for (const v of [...acc, ...lo, ...hi]) h.vzero().set(v);
+          h.i32(0).set(steps);
+          for (let q = 0; q < WK; q++)
+            h.get(kTab)
+              .get(kp)
+              .i32(WK * 4)
+              .mul()
+              .add()
+              .i32Load(4 * q)
+              .set(koff[q]);
+          h.for(
+            r,
+            (e) => e.i32(0),
+            (e) => e.get(rows),
+            1,
+            (e) => {
+              e.get(X)
+                .get(r)
+                .get(oH)
+                .divU()
+                .get(rowD)
+                .mul()
+                .add()
+                .get(r)
+                .get(oH)
+                .remU()
+                .get(rowH)
+                .mul()
+                .add()
+                .set(xRow);
+              e.get(DY).get(o).get(ldY).mul().add().get(r).get(yRow).mul().add().set(yr);
+              e.for(
+                j,
+                (q) => q.i32(0),
+                (q) => q.get(vecs),
+                1,
+                (q) => {
+                  for (let w = 0; w < WK; w++) q.get(xRow).get(koff[w]).add().v128Load().set(xv[w]);
+                  for (let u = 0; u < WO; u++) {
+                    q.get(yr);
+                    if (u > 0) q.get(ldY).i32(u).mul().add();
+                    q.v128Load().set(av);
+                    for (let w = 0; w < WK; w++) {
+                      const a = acc[u * WK + w];
+                      q.get(a).get(av).get(xv[w]).vmul().vadd().set(a);
+                    }
+                  }
+                  q.get(xRow).i32(16).add().set(xRow);
+                  q.get(yr).i32(16).add().set(yr);
+                },
+              );
+              e.get(steps)
+                .get(vecs)
+                .add()
+                .tee(steps)
+                .i32(FLUSH)
+                .ltS()
+                .eqz()
+                .if((q) => {
+                  flush(q);
+                  q.i32(0).set(steps);
+                });
+            },
+          );
+          flush(h);
           for (let u = 0; u < WO; u++) {
-            q.get(yr);
-            if (u > 0) q.get(ldY).i32(u).mul().add();
-            q.v128Load().set(av);
             for (let w = 0; w < WK; w++) {
-              const a = acc[u * WK + w];
-              q.get(a).get(av).get(xv[w]).vmul().vadd().set(a);
+              const q = u * WK + w;
+              // addr = DW + ((o + u)·Kpad + kp·WK + w)·4
+              h.get(DW)
+                .get(o)
+                .i32(u)
+                .add()
+                .get(Kpad)
+                .mul()
+                .get(kp)
+                .i32(WK)
+                .mul()
+                .add()
+                .i32(w)
+                .add()
+                .i32(2)
+                .shl()
+                .add()
+                .set(addr);
+              h.get(lo[q])
+                .f64Lane(0)
+                .get(lo[q])
+                .f64Lane(1)
+                .f64Add()
+                .get(hi[q])
+                .f64Lane(0)
+                .f64Add()
+                .get(hi[q])
+                .f64Lane(1)
+                .f64Add()
+                .set(sum);
+              h.get(accum).if((e) => e.get(sum).get(addr).f32Load().f64FromF32().f64Add().set(sum));
+              h.get(addr).get(sum).f32FromF64().f32Store();
             }
           }
-          q.get(xRow).i32(16).add().set(xRow);
-          q.get(yr).i32(16).add().set(yr);
-        });
-        e.get(steps).get(vecs).add().tee(steps).i32(FLUSH).ltS().eqz().if((q) => { flush(q); q.i32(0).set(steps); });
-      });
-      flush(h);
-      for (let u = 0; u < WO; u++) {
-        for (let w = 0; w < WK; w++) {
-          const q = u * WK + w;
-          // addr = DW + ((o + u)·Kpad + kp·WK + w)·4
-          h.get(DW).get(o).i32(u).add().get(Kpad).mul().get(kp).i32(WK).mul().add().i32(w).add().i32(2).shl().add().set(addr);
-          h.get(lo[q]).f64Lane(0).get(lo[q]).f64Lane(1).f64Add().get(hi[q]).f64Lane(0).f64Add().get(hi[q]).f64Lane(1).f64Add().set(sum);
-          h.get(accum).if((e) => e.get(sum).get(addr).f32Load().f64FromF32().f64Add().set(sum));
-          h.get(addr).get(sum).f32FromF64().f32Store();
-        }
-      }
-    });
-  });
+        },
+      );
+    },
+  );
   return f;
 }
 
 export const KERNEL_NAMES = ['gemm', 'gemmBlocks', 'convForward', 'convGradInput', 'convGradWeight'] as const;
-export type KernelName = typeof KERNEL_NAMES[number];
+export type KernelName = (typeof KERNEL_NAMES)[number];
 
-export function buildKernels(memory: { initialPages: number; maxPages: number; shared: boolean }): Uint8Array<ArrayBuffer> {
+export function buildKernels(memory: {
+  initialPages: number;
+  maxPages: number;
+  shared: boolean;
+}): Uint8Array<ArrayBuffer> {
   return assemble([gemmFn(), gemmBlocksFn(), convForwardFn(), convGradInputFn(), convGradWeightFn()], memory);
 }

@@ -14,15 +14,31 @@ import { parallelFor } from './pool.js';
  * micro-kernel has no edge cases), C is computed with padded rows and
  * columns, and its M×N corner is copied out.
  */
-export function wasmMatmul(rt: WasmRuntime, M: number, N: number, K: number,
-  a: TypedArray, aOff: number, aI: number, aK: number,
-  b: TypedArray, bOff: number, bK: number, bJ: number,
-  out: TypedArray, oOff: number): void {
-  const mP = Math.ceil(M / MR), nP = Math.ceil(N / NR);
-  const Mpad = mP * MR, Npad = nP * NR;
+export function wasmMatmul(
+  rt: WasmRuntime,
+  M: number,
+  N: number,
+  K: number,
+  a: TypedArray,
+  aOff: number,
+  aI: number,
+  aK: number,
+  b: TypedArray,
+  bOff: number,
+  bK: number,
+  bJ: number,
+  out: TypedArray,
+  oOff: number,
+): void {
+  const mP = Math.ceil(M / MR),
+    nP = Math.ceil(N / NR);
+  const Mpad = mP * MR,
+    Npad = nP * NR;
   const ar = rt.arena;
   ar.reset();
-  const Ap = ar.alloc(Mpad * K * 4), Bp = ar.alloc(Npad * K * 4), Cp = ar.alloc(Mpad * Npad * 4);
+  const Ap = ar.alloc(Mpad * K * 4),
+    Bp = ar.alloc(Npad * K * 4),
+    Cp = ar.alloc(Mpad * Npad * 4);
   const mem = ar.f32();
   packA(a, aOff, aI, aK, M, K, mP, mem, Ap >> 2);
   packB(b, bOff, bK, bJ, N, K, nP, mem, Bp >> 2);
@@ -41,7 +57,17 @@ export function wasmMatmul(rt: WasmRuntime, M: number, N: number, K: number,
 }
 
 /** A as [K/KC blocks][mP panels][kc][MR], rows past M zero. */
-function packA(a: TypedArray, off: number, aI: number, aK: number, M: number, K: number, mP: number, dst: Float32Array, d0: number): void {
+function packA(
+  a: TypedArray,
+  off: number,
+  aI: number,
+  aK: number,
+  M: number,
+  K: number,
+  mP: number,
+  dst: Float32Array,
+  d0: number,
+): void {
   const Mpad = mP * MR;
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = Math.min(KC, K - k0);
@@ -51,7 +77,10 @@ function packA(a: TypedArray, off: number, aI: number, aK: number, M: number, K:
       if (i0 + MR <= M) {
         for (let k = k0; k < k0 + kc; k++) {
           const s = off + i0 * aI + k * aK;
-          dst[d] = a[s]; dst[d + 1] = a[s + aI]; dst[d + 2] = a[s + 2 * aI]; dst[d + 3] = a[s + 3 * aI];
+          dst[d] = a[s];
+          dst[d + 1] = a[s + aI];
+          dst[d + 2] = a[s + 2 * aI];
+          dst[d + 3] = a[s + 3 * aI];
           d += MR;
         }
       } else {
@@ -65,7 +94,17 @@ function packA(a: TypedArray, off: number, aI: number, aK: number, M: number, K:
 }
 
 /** B as [K/KC blocks][nP panels][kc][NR], columns past N zero. */
-function packB(b: TypedArray, off: number, bK: number, bJ: number, N: number, K: number, nP: number, dst: Float32Array, d0: number): void {
+function packB(
+  b: TypedArray,
+  off: number,
+  bK: number,
+  bJ: number,
+  N: number,
+  K: number,
+  nP: number,
+  dst: Float32Array,
+  d0: number,
+): void {
   const Npad = nP * NR;
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = Math.min(KC, K - k0);

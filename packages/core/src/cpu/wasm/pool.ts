@@ -16,7 +16,17 @@ import { nodeCores, nodeWorkers } from './node-threads.js';
  */
 
 /** Control block layout (Int32 slots). */
-const GEN = 0, DONE = 1, FN = 2, THREADS = 3, COUNT = 4, LO = 5, HI = 6, SCALE = 7, NARGS = 8, FAILED = 9, ARGS = 10;
+const GEN = 0,
+  DONE = 1,
+  FN = 2,
+  THREADS = 3,
+  COUNT = 4,
+  LO = 5,
+  HI = 6,
+  SCALE = 7,
+  NARGS = 8,
+  FAILED = 9,
+  ARGS = 10;
 const MAX_ARGS = 24;
 export const CONTROL_INTS = ARGS + MAX_ARGS;
 
@@ -24,10 +34,14 @@ export const CONTROL_INTS = ARGS + MAX_ARGS;
 export const PARALLEL_MIN_WORK = 1 << 25;
 let minWork = PARALLEL_MIN_WORK;
 /** For tests: the smallest call (multiply-adds) that goes to the threads. Not exported by the package. */
-export function setParallelMinWork(n: number): void { minWork = n; }
+export function setParallelMinWork(n: number): void {
+  minWork = n;
+}
 let jobs = 0;
 /** For tests: how many calls have been split across the pool so far. */
-export function pooledJobs(): number { return jobs; }
+export function pooledJobs(): number {
+  return jobs;
+}
 
 function defaultThreads(): number {
   const env = typeof process !== 'undefined' ? process.env?.LARGO_THREADS : undefined;
@@ -40,7 +54,6 @@ function defaultThreads(): number {
   return nodeCores ?? 1;
 }
 
-
 let wanted = -1;
 let threads: { ctl: Int32Array; workers: { terminate(): unknown }[]; rt: WasmRuntime } | null = null;
 
@@ -51,7 +64,8 @@ let threads: { ctl: Int32Array; workers: { terminate(): unknown }[]; rt: WasmRun
  * kernels run on one thread whatever is asked.
  */
 export function setCpuThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`setCpuThreads: thread count must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`setCpuThreads: thread count must be a positive integer, got ${n}`);
   // The pool is kept: fewer threads leave some workers with empty shares.
   wanted = n;
 }
@@ -75,8 +89,11 @@ function shutdown(): void {
 function canShare(rt: WasmRuntime): boolean {
   if (!rt.shared) return false;
   if (nodeWorkers) return true;
-  return typeof globalThis !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
-    && typeof Worker === 'function';
+  return (
+    typeof globalThis !== 'undefined' &&
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true &&
+    typeof Worker === 'function'
+  );
 }
 
 function start(rt: WasmRuntime, n: number): typeof threads {
@@ -130,11 +147,21 @@ export function share(count: number, n: number, index: number): [number, number]
  * (multiplied by `scale`). `work` (multiply-adds) decides whether threads
  * are worth waking.
  */
-export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], lo: number, hi: number, count: number, work: number, scale = 1): void {
+export function parallelFor(
+  rt: WasmRuntime,
+  name: KernelName,
+  args: number[],
+  lo: number,
+  hi: number,
+  count: number,
+  work: number,
+  scale = 1,
+): void {
   const n = Math.min(cpuThreads(), count);
   const fn = rt.k[name] as (...a: number[]) => void;
   if (n <= 1 || work < minWork || startFailed || !canShare(rt)) {
-    args[lo] = 0; args[hi] = count * scale;
+    args[lo] = 0;
+    args[hi] = count * scale;
     fn(...args);
     return;
   }
@@ -143,19 +170,29 @@ export function parallelFor(rt: WasmRuntime, name: KernelName, args: number[], l
   if (!threads || threads.rt !== rt || threads.workers.length + 1 < n) {
     shutdown();
     threads = start(rt, n);
-    if (!threads) { parallelFor(rt, name, args, lo, hi, count, work, scale); return; }
+    if (!threads) {
+      parallelFor(rt, name, args, lo, hi, count, work, scale);
+      return;
+    }
   }
-  const ctl = threads!.ctl, size = threads!.workers.length + 1;
+  const ctl = threads!.ctl,
+    size = threads!.workers.length + 1;
   jobs++;
   Atomics.store(ctl, DONE, 0);
   Atomics.store(ctl, FAILED, 0);
   ctl[FN] = KERNEL_NAMES.indexOf(name);
-  ctl[THREADS] = n; ctl[COUNT] = count; ctl[LO] = lo; ctl[HI] = hi; ctl[SCALE] = scale; ctl[NARGS] = args.length;
+  ctl[THREADS] = n;
+  ctl[COUNT] = count;
+  ctl[LO] = lo;
+  ctl[HI] = hi;
+  ctl[SCALE] = scale;
+  ctl[NARGS] = args.length;
   for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i];
   Atomics.add(ctl, GEN, 1);
   Atomics.notify(ctl, GEN);
   const [a, b] = share(count, n, 0);
-  args[lo] = a * scale; args[hi] = b * scale;
+  args[lo] = a * scale;
+  args[hi] = b * scale;
   try {
     if (b > a) fn(...args);
   } finally {
@@ -180,9 +217,14 @@ export function workerLoop(k: KernelExports, ctl: Int32Array, index: number): vo
     const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
     const [a, b] = index < ctl[THREADS] ? share(ctl[COUNT], ctl[THREADS], index) : [0, 0];
     if (b > a) {
-      args[ctl[LO]] = a * ctl[SCALE]; args[ctl[HI]] = b * ctl[SCALE];
+      args[ctl[LO]] = a * ctl[SCALE];
+      args[ctl[HI]] = b * ctl[SCALE];
       // A trap must still count as done, or the caller would wait forever.
-      try { (k[KERNEL_NAMES[f]] as (...x: number[]) => void)(...args); } catch { Atomics.store(ctl, FAILED, 1); }
+      try {
+        (k[KERNEL_NAMES[f]] as (...x: number[]) => void)(...args);
+      } catch {
+        Atomics.store(ctl, FAILED, 1);
+      }
     }
     Atomics.add(ctl, DONE, 1);
     Atomics.notify(ctl, DONE);

@@ -2,10 +2,18 @@ import { getKernel, overrideKernel, type Backend, type TensorInfo } from '../../
 import type { OpName } from '../../ops/schema.js';
 import type { TypedArray } from '../../dtype.js';
 import { broadcastShapes } from '../../shape.js';
-import { convOutputSize, type Conv3dAttrs as ConvAttrs, type Conv3dGradInputAttrs as ConvGradInputAttrs, type Conv3dGradWeightAttrs as ConvGradWeightAttrs } from '../../conv-geometry.js';
+import {
+  convOutputSize,
+  type Conv3dAttrs as ConvAttrs,
+  type Conv3dGradInputAttrs as ConvGradInputAttrs,
+  type Conv3dGradWeightAttrs as ConvGradWeightAttrs,
+} from '../../conv-geometry.js';
 import { CpuBackend, vals } from '../backend.js';
 import { forEachBroadcast } from '../elementwise.js';
-interface MatmulAttrs { transposeA?: boolean; transposeB?: boolean }
+interface MatmulAttrs {
+  transposeA?: boolean;
+  transposeB?: boolean;
+}
 import { useWasm } from './runtime.js';
 import { wasmMatmul } from './matmul.js';
 import { wasmCpReconstruct, wasmCpReconstructGrad } from './cp.js';
@@ -25,7 +33,10 @@ export function overrideCpu<A>(op: string, make: (prev: Raw<A>) => Raw<A>): void
   overrideKernel(op as OpName, 'cpu', make(prev) as never);
 }
 
-function wrap<A>(op: string, wasm: (inputs: readonly TensorInfo[], attrs: A, be: CpuBackend, js: Raw<A>) => TensorInfo | null): void {
+function wrap<A>(
+  op: string,
+  wasm: (inputs: readonly TensorInfo[], attrs: A, be: CpuBackend, js: Raw<A>) => TensorInfo | null,
+): void {
   overrideCpu<A>(op, (js) => (inputs, attrs, backend) => {
     if (inputs.every((t) => t.dtype === 'float32')) {
       const r = wasm(inputs, attrs, backend as CpuBackend, js);
@@ -36,8 +47,12 @@ function wrap<A>(op: string, wasm: (inputs: readonly TensorInfo[], attrs: A, be:
 }
 
 function geom(x: readonly number[], w: readonly number[], y: readonly number[], a: ConvAttrs): ConvGeom {
-  const [N, C, D, H, W] = x, [O, , kd, kh, kw] = w, [oD, oH, oW] = y;
-  const [sd, sh, sw] = a.stride, [pd, ph, pw] = a.padding, [dd, dh, dw] = a.dilation;
+  const [N, C, D, H, W] = x,
+    [O, , kd, kh, kw] = w,
+    [oD, oH, oW] = y;
+  const [sd, sh, sw] = a.stride,
+    [pd, ph, pw] = a.padding,
+    [dd, dh, dw] = a.dilation;
   return { N, C, O, D, H, W, kd, kh, kw, oD, oH, oW, sd, sh, sw, pd, ph, pw, dd, dh, dw };
 }
 let flipBuf = new Float32Array(0);
@@ -47,7 +62,8 @@ function flipped(w: TypedArray, g: ConvGeom): Float32Array {
   if (flipBuf.length < g.O * g.C * taps) flipBuf = new Float32Array(g.O * g.C * taps);
   for (let o = 0; o < g.O; o++) {
     for (let c = 0; c < g.C; c++) {
-      const src = (o * g.C + c) * taps, dst = (c * g.O + o) * taps;
+      const src = (o * g.C + c) * taps,
+        dst = (c * g.O + o) * taps;
       for (let t = 0; t < taps; t++) flipBuf[dst + t] = w[src + taps - 1 - t];
     }
   }
@@ -56,24 +72,38 @@ function flipped(w: TypedArray, g: ConvGeom): Float32Array {
 
 const convWork = (g: ConvGeom) => g.N * g.O * g.C * g.kd * g.kh * g.kw * g.oD * g.oH * g.oW;
 
-
 /** Puts the wasm kernels over the registered JavaScript ones (called once by cpu/index.ts). */
 export function installWasmKernels(): void {
   wrap<MatmulAttrs>('matmul', (inputs, attrs, be) => {
     const [a, b] = inputs;
-    const tA = !!attrs?.transposeA, tB = !!attrs?.transposeB;
-    const ra = a.shape.length, rb = b.shape.length;
-    const aR = a.shape[ra - 2], aC = a.shape[ra - 1], bR = b.shape[rb - 2], bC = b.shape[rb - 1];
-    const M = tA ? aC : aR, K = tA ? aR : aC, N = tB ? bR : bC;
+    const tA = !!attrs?.transposeA,
+      tB = !!attrs?.transposeB;
+    const ra = a.shape.length,
+      rb = b.shape.length;
+    const aR = a.shape[ra - 2],
+      aC = a.shape[ra - 1],
+      bR = b.shape[rb - 2],
+      bC = b.shape[rb - 1];
+    const M = tA ? aC : aR,
+      K = tA ? aR : aC,
+      N = tB ? bR : bC;
     const rt = useWasm(M * N * K, 1 << 15);
     if (!rt) return null;
-    const batchA = a.shape.slice(0, ra - 2), batchB = b.shape.slice(0, rb - 2);
+    const batchA = a.shape.slice(0, ra - 2),
+      batchB = b.shape.slice(0, rb - 2);
     const batch = broadcastShapes('matmul', batchA, batchB);
     const o = be.out([...batch, M, N], a.dtype);
     if (M * N === 0) return o.info;
-    const av = vals(a), bv = vals(b), ov = o.values;
-    const aI = tA ? 1 : aC, aK = tA ? aC : 1, bK = tB ? 1 : bC, bJ = tB ? bC : 1;
-    const sa = aR * aC, sb = bR * bC, so = M * N;
+    const av = vals(a),
+      bv = vals(b),
+      ov = o.values;
+    const aI = tA ? 1 : aC,
+      aK = tA ? aC : 1,
+      bK = tB ? 1 : bC,
+      bJ = tB ? bC : 1;
+    const sa = aR * aC,
+      sb = bR * bC,
+      so = M * N;
     forEachBroadcast(batch, [batchA, batchB], (i, offs) => {
       wasmMatmul(rt, M, N, K, av, offs[0] * sa, aI, aK, bv, offs[1] * sb, bK, bJ, ov, i * so);
     });
@@ -82,7 +112,9 @@ export function installWasmKernels(): void {
 
   wrap<ConvAttrs>('conv3d', (inputs, attrs, be) => {
     const [x, w, b] = inputs as [TensorInfo, TensorInfo, TensorInfo?];
-    const sp = [2, 3, 4].map((i) => convOutputSize(x.shape[i], w.shape[i], attrs.stride[i - 2], attrs.padding[i - 2], attrs.dilation[i - 2]));
+    const sp = [2, 3, 4].map((i) =>
+      convOutputSize(x.shape[i], w.shape[i], attrs.stride[i - 2], attrs.padding[i - 2], attrs.dilation[i - 2]),
+    );
     const g = geom(x.shape, w.shape, sp, attrs);
     const rt = useWasm(convWork(g));
     if (!rt || convWork(g) === 0) return null;
@@ -97,13 +129,30 @@ export function installWasmKernels(): void {
     const rt = useWasm(convWork(g));
     if (!rt || convWork(g) === 0) return null;
     const o = be.out(attrs.inputShape, dy.dtype);
-    if (g.sd === 1 && g.sh === 1 && g.sw === 1 && g.pd <= g.dd * (g.kd - 1) && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1)) {
+    if (
+      g.sd === 1 &&
+      g.sh === 1 &&
+      g.sw === 1 &&
+      g.pd <= g.dd * (g.kd - 1) &&
+      g.ph <= g.dh * (g.kh - 1) &&
+      g.pw <= g.dw * (g.kw - 1)
+    ) {
       // Stride 1: the input gradient is a forward convolution of dy with the
       // flipped, transposed kernel, which reduces over O·taps per output (a
       // gather) instead of adding each tap's product into dx (a scatter).
       const gf: ConvGeom = {
-        ...g, C: g.O, O: g.C, D: g.oD, H: g.oH, W: g.oW, oD: g.D, oH: g.H, oW: g.W,
-        pd: g.dd * (g.kd - 1) - g.pd, ph: g.dh * (g.kh - 1) - g.ph, pw: g.dw * (g.kw - 1) - g.pw,
+        ...g,
+        C: g.O,
+        O: g.C,
+        D: g.oD,
+        H: g.oH,
+        W: g.oW,
+        oD: g.D,
+        oH: g.H,
+        oW: g.W,
+        pd: g.dd * (g.kd - 1) - g.pd,
+        ph: g.dh * (g.kh - 1) - g.ph,
+        pw: g.dw * (g.kw - 1) - g.pw,
       };
       wasmConv3dForward(rt, vals(dy), flipped(vals(w), g), b ? vals(b) : null, o.values, gf);
       return o.info;
@@ -124,7 +173,10 @@ export function installWasmKernels(): void {
 
   wrap<unknown>('cpReconstruct', (inputs, _attrs, be) => {
     const [wt, ao, ai, ak] = inputs;
-    const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
+    const R = wt.shape[0],
+      O = ao.shape[0],
+      I = ai.shape[0],
+      S = ak.shape[0];
     const rt = useWasm(O * I * S * R, 1 << 15);
     if (!rt || O * I * S === 0) return null;
     const o = be.out([O, I, S], wt.dtype);
@@ -139,12 +191,33 @@ function registerGradCp(): void {
   overrideCpu<unknown>('cpReconstructGrad', (js) => (inputs, attrs, backend) => {
     const be = backend as CpuBackend;
     const [gW, wt, ao, ai, ak] = inputs;
-    const R = wt.shape[0], O = ao.shape[0], I = ai.shape[0], S = ak.shape[0];
+    const R = wt.shape[0],
+      O = ao.shape[0],
+      I = ai.shape[0],
+      S = ak.shape[0];
     const rt = inputs.every((t) => t.dtype === 'float32') ? useWasm(O * I * S * R, 1 << 15) : null;
     if (!rt || O * I * S * R === 0) return js(inputs, attrs, backend);
     const dt = wt.dtype;
-    const dw = be.out([R], dt), dA = be.out([O, R], dt), dB = be.out([I, R], dt), dK = be.out([S, R], dt);
-    wasmCpReconstructGrad(rt, R, O, I, S, vals(gW), vals(wt), vals(ao), vals(ai), vals(ak), dw.values, dA.values, dB.values, dK.values);
+    const dw = be.out([R], dt),
+      dA = be.out([O, R], dt),
+      dB = be.out([I, R], dt),
+      dK = be.out([S, R], dt);
+    wasmCpReconstructGrad(
+      rt,
+      R,
+      O,
+      I,
+      S,
+      vals(gW),
+      vals(wt),
+      vals(ao),
+      vals(ai),
+      vals(ak),
+      dw.values,
+      dA.values,
+      dB.values,
+      dK.values,
+    );
     return [dw.info, dA.info, dB.info, dK.info];
   });
 }

@@ -15,9 +15,57 @@ type I = number;
 export interface KernelExports {
   gemm(A: I, B: I, C: I, mPanels: I, nPanels: I, K: I, ldc: I, accumulate: I): void;
   gemmBlocks(A: I, B: I, C: I, mPanels: I, nPanels: I, K: I, jp0: I, jp1: I): void;
-  convForward(Wp: I, X: I, kTab: I, K: I, Y: I, mPanels: I, r0: I, r1: I, oH: I, tiles: I, rowD: I, rowH: I, ldY: I, yRow: I): void;
-  convGradInput(Wt: I, DY: I, kTab: I, O: I, DX: I, c0: I, c1: I, panelsPerC: I, rows: I, oH: I, tiles: I, rowD: I, rowH: I, ldY: I, yRow: I): void;
-  convGradWeight(DY: I, X: I, kTab: I, DW: I, o0: I, o1: I, kPanels: I, Kpad: I, rows: I, oH: I, vecs: I, rowD: I, rowH: I, ldY: I, yRow: I, accumulate: I): void;
+  convForward(
+    Wp: I,
+    X: I,
+    kTab: I,
+    K: I,
+    Y: I,
+    mPanels: I,
+    r0: I,
+    r1: I,
+    oH: I,
+    tiles: I,
+    rowD: I,
+    rowH: I,
+    ldY: I,
+    yRow: I,
+  ): void;
+  convGradInput(
+    Wt: I,
+    DY: I,
+    kTab: I,
+    O: I,
+    DX: I,
+    c0: I,
+    c1: I,
+    panelsPerC: I,
+    rows: I,
+    oH: I,
+    tiles: I,
+    rowD: I,
+    rowH: I,
+    ldY: I,
+    yRow: I,
+  ): void;
+  convGradWeight(
+    DY: I,
+    X: I,
+    kTab: I,
+    DW: I,
+    o0: I,
+    o1: I,
+    kPanels: I,
+    Kpad: I,
+    rows: I,
+    oH: I,
+    vecs: I,
+    rowD: I,
+    rowH: I,
+    ldY: I,
+    yRow: I,
+    accumulate: I,
+  ): void;
 }
 
 const PAGE = 65536;
@@ -27,7 +75,9 @@ const MAX_PAGES = 32768;
 export class Arena {
   private top = 0;
   constructor(readonly memory: WebAssembly.Memory) {}
-  reset(): void { this.top = 0; }
+  reset(): void {
+    this.top = 0;
+  }
   /** A 64-byte-aligned block of `bytes`; contents unspecified. */
   alloc(bytes: number): number {
     const p = this.top;
@@ -35,13 +85,18 @@ export class Arena {
     const need = this.top;
     const have = this.memory.buffer.byteLength;
     if (need > have) {
-      if (need > MAX_PAGES * PAGE) throw new RangeError(`wasm kernels: a single kernel needs ${need} bytes of scratch, more than 2 GiB`);
+      if (need > MAX_PAGES * PAGE)
+        throw new RangeError(`wasm kernels: a single kernel needs ${need} bytes of scratch, more than 2 GiB`);
       this.memory.grow(Math.ceil((need - have) / PAGE));
     }
     return p;
   }
-  f32(): Float32Array { return new Float32Array(this.memory.buffer); }
-  i32(): Int32Array { return new Int32Array(this.memory.buffer); }
+  f32(): Float32Array {
+    return new Float32Array(this.memory.buffer);
+  }
+  i32(): Int32Array {
+    return new Int32Array(this.memory.buffer);
+  }
 }
 
 export interface WasmRuntime {
@@ -65,7 +120,11 @@ export function wasmRuntime(): WasmRuntime | null {
   if (!WebAssembly.validate(bytes)) return null;
   try {
     const module = new WebAssembly.Module(bytes);
-    const memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared } as WebAssembly.MemoryDescriptor);
+    const memory = new WebAssembly.Memory({
+      initial: initialPages,
+      maximum: MAX_PAGES,
+      shared,
+    } as WebAssembly.MemoryDescriptor);
     const inst = new WebAssembly.Instance(module, { env: { memory } });
     runtime = { module, memory, shared, k: inst.exports as unknown as KernelExports, arena: new Arena(memory) };
   } catch {
@@ -92,11 +151,14 @@ let mode: KernelMode = envMode();
  * LARGO_CPU_KERNELS at start-up.
  */
 export function setCpuKernels(m: KernelMode): void {
-  if (m !== 'auto' && m !== 'js' && m !== 'wasm') throw new Error(`setCpuKernels: mode must be 'js', 'wasm' or 'auto', got '${String(m)}'`);
+  if (m !== 'auto' && m !== 'js' && m !== 'wasm')
+    throw new Error(`setCpuKernels: mode must be 'js', 'wasm' or 'auto', got '${String(m)}'`);
   if (m === 'wasm' && !wasmRuntime()) throw new Error("setCpuKernels('wasm'): this runtime has no WebAssembly SIMD");
   mode = m;
 }
-export function cpuKernelMode(): KernelMode { return mode; }
+export function cpuKernelMode(): KernelMode {
+  return mode;
+}
 
 /**
  * The runtime if a call of `work` multiply-adds should run on it: always in

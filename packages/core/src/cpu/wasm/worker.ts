@@ -2,7 +2,12 @@ import type { KernelExports } from './runtime.js';
 import { workerLoop } from './pool.js';
 
 /** A kernel thread (see pool.ts): instantiates the kernels on the shared memory, then serves jobs. */
-interface Init { module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: Int32Array; index: number }
+interface Init {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctl: Int32Array;
+  index: number;
+}
 
 function run(init: Init): void {
   const inst = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
