@@ -151,8 +151,16 @@ export async function readNifti(path: string): Promise<NiftiImage> {
     try {
       buf = await gunzipAsync(buf, { maxOutputLength: budget });
     } catch (e) {
-      if (tooBig(e)) throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
-      throw gzipError(path, e);
+      // zlib's async and sync paths can name the first problem of a broken stream differently
+      // (async may report the size limit where sync reports the truncation): classify it as the sync reader does
+      if (!tooBig(e)) throw gzipError(path, e);
+      try {
+        buf = gunzipSync(buf, { maxOutputLength: budget });
+      } catch (e2) {
+        if (tooBig(e2))
+          throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
+        throw gzipError(path, e2);
+      }
     }
   }
   return parseRawNifti(buf, path);
