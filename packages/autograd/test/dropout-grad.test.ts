@@ -24,25 +24,8 @@ import {
   type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
-import { gradCase, FC_RUNS } from '@largo/test-support';
-
-const RUNS = FC_RUNS;
-const seed = fc.integer({ min: 0, max: 1 << 30 });
-
-function expectOk(r: ReturnType<typeof gradcheck>, what: string): void {
-  if (!r.ok)
-    throw new Error(`gradcheck failed for ${what}: worst ${JSON.stringify(r.worst)} (max abs err ${r.maxAbsErr})`);
-}
-
-/** Runs a property and checks that it leaves no tensor behind. */
-function leakFreeProperty<T>(t: Test, arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns = RUNS): void {
-  const before = memory().tensors;
-  fc.assert(
-    fc.property(arb, (v) => tidy(() => body(v))),
-    { numRuns },
-  );
-  t.equal(memory().tensors, before, 'no leaked tensors');
-}
+import { gradCase } from '@largo/test-support';
+import { expectOk, leakFreeProperty, RUNS, seed } from './helpers/grad-props.js';
 
 t.test(gradCase('dropout'), async (t) => {
   const arb = fc.tuple(
