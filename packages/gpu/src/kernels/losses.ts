@@ -58,17 +58,22 @@ function finalSum(
   });
 }
 
-/** WGSL helpers of cross-entropy: the label at position `pos` and the log-sum-exp over classes. */
+/**
+ * WGSL helpers of cross-entropy: the label at position `pos` and the log-sum-exp over classes,
+ * returned as (max, log Σ exp(x − max)) and never added up: with logits of size 30,
+ * max + log Σ in f32 rounds to ulp(30) ≈ 2e-6, which exp(x − lse) turns into a 2e-6 error
+ * on every probability; (x − max) − log Σ keeps it at ulp(1).
+ */
 function ceHelpers(W: Record<string, string>): string {
   return `fn label(pos: u32) -> i32 { return bitcast<i32>(T[pos]); }
-fn lse_at(base: u32) -> f32 {
+fn lse_at(base: u32) -> vec2<f32> {
   let C = ${W.C}; let inner = ${W.inner};
   var m = -f32_inf(); var bad = false;
   for (var c = 0u; c < C; c = c + 1u) { let v = L[base + c * inner]; if (is_nan(v)) { bad = true; } else if (v > m) { m = v; } }
-  if (bad || is_inf(m)) { return f32_nan(); }
+  if (bad || is_inf(m)) { return vec2<f32>(f32_nan(), f32_nan()); }
   var s = 0.0f;
   for (var c = 0u; c < C; c = c + 1u) { s = s + exp_s(L[base + c * inner] - m); }
-  return m + log(s);
+  return vec2<f32>(m, log(s));
 }`;
 }
 
@@ -124,7 +129,8 @@ fn term(pos: u32) -> vec2<f32> {
   let base = (pos / ${W.inner}) * ${W.C} * ${W.inner} + pos % ${W.inner};
   var wt = 1.0f;
   if (${W.hw} != 0u) { wt = CW[u32(t)]; }
-  return vec2<f32>(wt * (lse_at(base) - L[base + u32(t) * ${W.inner}]), wt);
+  let ml = lse_at(base);
+  return vec2<f32>(wt * ((ml.x - L[base + u32(t) * ${W.inner}]) + ml.y), wt);
 }`,
         body: () => partialSum2('term(i)', W.npos, uw(gW)),
       },
@@ -213,10 +219,10 @@ fn term(pos: u32) -> vec2<f32> {
   if (t < 0i || t >= i32(C)) { for (var c = 0u; c < C; c = c + 1u) { G[base + c * inner] = f32_nan(); } return; }
   var s = AUX[0];
   if (${W.hw} != 0u) { s = s * AUX[1u + u32(t)]; }
-  let lse = lse_at(base);
+  let ml = lse_at(base);
   for (var c = 0u; c < C; c = c + 1u) {
     let q = base + c * inner;
-    G[q] = s * (exp_s(L[q] - lse) - select(0.0f, 1.0f, i32(c) == t));
+    G[q] = s * (exp_s((L[q] - ml.x) - ml.y) - select(0.0f, 1.0f, i32(c) == t));
   }`,
     });
   } finally {

@@ -29,7 +29,7 @@ function softmaxKernel(logOut: boolean) {
     if (o.data.size === 0) return o.info;
     const write = (v: string, mx: string, tot: string, bad: string) =>
       logOut
-        ? `if (${bad}) { Y[q] = f32_nan(); } else if (is_inf(${v})) { Y[q] = ${v}; } else { Y[q] = ${v} - (${mx} + log(${tot})); }`
+        ? `if (${bad}) { Y[q] = f32_nan(); } else if (is_inf(${v})) { Y[q] = ${v}; } else { Y[q] = (${v} - ${mx}) - log(${tot}); }`
         : `if (${bad}) { Y[q] = f32_nan(); } else { Y[q] = exp_s(${v} - ${mx}) * (1.0f / ${tot}); }`;
     let nW = 0,
       innerW = 0;
