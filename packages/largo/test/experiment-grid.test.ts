@@ -150,6 +150,64 @@ t.test('a grid run as two shards and merged gives the same table as one run; a f
   t.same([again.ran.length, again.skipped.length], [0, 4], 'rerunning skips finished cells');
 });
 
+t.test('a setting may run a subset of the variants: cells, summary rows and comparisons follow it', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'largo-grid-sv-'));
+  const spec = parseExperiment(
+    tinySpec({
+      seeds: [1, 2],
+      settings: [
+        { name: 'r1', variants: ['largo', 'dropout+guide'] },
+        { name: 'r2', overrides: { model: { rankMultiplier: 2 } }, variants: ['largo'] },
+      ],
+    }),
+    join(root, 'sv.json'),
+  );
+  const all = cells(spec);
+  t.same(
+    all.map((c) => c.id),
+    [
+      'r1__largo__s1',
+      'r1__largo__s2',
+      'r1__dropout+guide__s1',
+      'r1__dropout+guide__s2',
+      'r2__largo__s1',
+      'r2__largo__s2',
+    ],
+  );
+  t.same(spec.compare, [['largo', 'dropout+guide']], 'the default comparison exists in r1');
+  await runGrid(spec, { out: root, log: () => undefined });
+  const sum = summarizeExperiment(spec, [join(root, 'tiny-grid')]);
+  t.same(
+    sum.variants.map((v) => `${v.setting}/${v.variant}/${v.seeds.length}`),
+    ['r1/largo/2', 'r1/dropout+guide/2', 'r2/largo/2'],
+    'no empty row for a variant a setting does not run',
+  );
+  t.same(
+    sum.pairs.map((p) => p.setting),
+    ['r1'],
+    'compared only where both run',
+  );
+  const md = summaryMarkdown(sum, { timings: false });
+  t.match(md, /\| setting \| variant \| seeds \|/, 'a sweep gets one overview table');
+  t.match(md, /\| r2 \| largo \| 2 \| .* \| \[-?\d+\.\d+, -?\d+\.\d+\] \|/, 'with the 95% interval');
+  t.throws(
+    () => parseExperiment(tinySpec({ settings: [{ name: 'a', variants: ['ghost'] }] }), 'e.json'),
+    /e\.json: settings\[0\]\.variants names unknown variant "ghost"/,
+  );
+  t.throws(
+    () =>
+      parseExperiment(
+        tinySpec({ settings: [{ name: 'a', variants: ['largo'] }], compare: [['largo', 'dropout+guide']] }),
+        'e.json',
+      ),
+    /compare\[0\]: no setting runs both "largo" and "dropout\+guide"/,
+  );
+  t.throws(
+    () => parseExperiment(tinySpec({ settings: [{ name: 'a', varaints: [] }] }), 'e.json'),
+    /unknown key 'varaints'/,
+  );
+});
+
 t.test('largo experiment CLI: worker processes, --summarize of shard folders, bad file exits 2', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'largo-grid-cli-'));
   const file = join(root, 'tiny.json');

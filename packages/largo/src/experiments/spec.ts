@@ -12,6 +12,7 @@
  *   "variants": [ { "name": "largo", "method": "largo" },
  *                 { "name": "dropout+guide", "method": "dropout", "overrides": { "train": { "sharedGuidance": true } } } ],
  *   "settings": [ { "name": "R×1" }, { "name": "R×2", "overrides": { "model": { "rankMultiplier": 2 } } } ],
+ *                                                         // a setting may list "variants": [...] to run only those
  *   "compare": [["largo", "dropout+guide"]],               // paired tests (default: first variant vs each other)
  *   "notes": "what this experiment is for; shown under its table"
  * }
@@ -29,6 +30,8 @@ export interface Variant {
 export interface Setting {
   name: string;
   overrides?: Record<string, unknown>;
+  /** the variants this setting runs (default: all), e.g. a CP-vs-Tucker pair at one rank of a rank sweep */
+  variants?: string[];
 }
 
 export interface ExperimentSpec {
@@ -124,12 +127,33 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
   const settings: Setting[] = (settingsJ as unknown[]).map((s, i) => {
     if (!isObj(s)) bad(`settings[${i}] must be an object`);
     const o = s as Record<string, unknown>;
+    for (const k of Object.keys(o))
+      if (!['name', 'overrides', 'variants'].includes(k) && !k.startsWith('$'))
+        bad(`settings[${i}]: unknown key '${k}'`);
     if (o['overrides'] !== undefined && !isObj(o['overrides'])) bad(`settings[${i}].overrides must be an object`);
-    return { name: String(o['name']), overrides: o['overrides'] as Record<string, unknown> | undefined };
+    let only: string[] | undefined;
+    if (o['variants'] !== undefined) {
+      const vs = o['variants'];
+      if (!Array.isArray(vs) || vs.length === 0)
+        bad(`settings[${i}].variants must be a non-empty list of variant names`);
+      for (const v of vs as unknown[])
+        if (!variants.some((x) => x.name === v))
+          bad(`settings[${i}].variants names unknown variant ${JSON.stringify(v)}`);
+      only = (vs as unknown[]).map(String);
+    }
+    return {
+      name: String(o['name']),
+      overrides: o['overrides'] as Record<string, unknown> | undefined,
+      ...(only ? { variants: only } : {}),
+    };
   });
   names(settings, 'setting');
   let compare: [string, string][];
-  if (j['compare'] === undefined) compare = variants.slice(1).map((v) => [variants[0]!.name, v.name]);
+  if (j['compare'] === undefined)
+    compare = variants
+      .slice(1)
+      .map((v) => [variants[0]!.name, v.name] as [string, string])
+      .filter(([a, b]) => settings.some((s) => settingRuns(s, a) && settingRuns(s, b)));
   else {
     if (!Array.isArray(j['compare'])) bad(`'compare' must be a list of [variant, variant] pairs`);
     compare = (j['compare'] as unknown[]).map((p, i) => {
@@ -137,6 +161,8 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
       for (const v of p as unknown[])
         if (!variants.some((x) => x.name === v)) bad(`compare[${i}] names unknown variant ${JSON.stringify(v)}`);
       const q = p as unknown[];
+      if (!settings.some((s) => settingRuns(s, String(q[0])) && settingRuns(s, String(q[1]))))
+        bad(`compare[${i}]: no setting runs both ${JSON.stringify(q[0])} and ${JSON.stringify(q[1])}`);
       return [String(q[0]), String(q[1])] as [string, string];
     });
   }
@@ -156,11 +182,16 @@ export function parseExperiment(json: unknown, file: string): ExperimentSpec {
   return spec;
 }
 
+/** Whether setting `s` runs variant `v` (a setting without a `variants` list runs them all). */
+export function settingRuns(s: Setting, v: string): boolean {
+  return !s.variants || s.variants.includes(v);
+}
+
 /** Every cell of the grid, in a fixed order. */
 export function cells(spec: ExperimentSpec): Cell[] {
   const out: Cell[] = [];
   for (const s of spec.settings)
-    for (const v of spec.variants)
+    for (const v of spec.variants.filter((x) => settingRuns(s, x.name)))
       for (const seed of spec.seeds) {
         out.push({
           id: `${s.name}__${v.name}__s${seed}`,

@@ -191,6 +191,12 @@ export function fmtSpread(s: Spread, scale = 100, digits = 2): string {
   return Number.isFinite(s.std) ? `${m} ± ${(s.std * scale).toFixed(digits)}` : m;
 }
 
+/** The two-sided 95% Student-t interval of the mean as "[lo, hi]" ('—' below 2 seeds). */
+export function fmtCi(s: Spread, scale = 100, digits = 2): string {
+  if (!Number.isFinite(s.ci95)) return '—';
+  return `[${((s.mean - s.ci95) * scale).toFixed(digits)}, ${((s.mean + s.ci95) * scale).toFixed(digits)}]`;
+}
+
 export function fmtP(p: number): string {
   if (!Number.isFinite(p)) return '—';
   return p < 0.001 ? '<0.001' : p.toFixed(3);

@@ -9,8 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaseRecord } from '../report/table.js';
 import { readCellRecord, type CellRecord } from './runner.js';
-import { cells, type ExperimentSpec } from './spec.js';
-import { fmtP, fmtSpread, pairedTest, spread, type PairedTest, type Spread } from './stats.js';
+import { cells, settingRuns, type ExperimentSpec } from './spec.js';
+import { fmtCi, fmtP, fmtSpread, pairedTest, spread, type PairedTest, type Spread } from './stats.js';
 
 interface CellResults {
   record: CellRecord;
@@ -113,7 +113,7 @@ export function summarizeExperiment(spec: ExperimentSpec, dirs: string[]): Exper
   // per (setting, variant, seed): the per-(case, subset) average over groups, keyed for pairing
   const pairKeyed = new Map<string, Map<string, number>>();
   for (const s of spec.settings)
-    for (const v of spec.variants) {
+    for (const v of spec.variants.filter((x) => settingRuns(s, x.name))) {
       const mine = all.filter((c) => c.setting === s.name && c.variant === v.name && found.has(c.id));
       const per = mine.map((c) => found.get(c.id)!);
       const dice: Record<string, Spread> = {};
@@ -160,7 +160,7 @@ export function summarizeExperiment(spec: ExperimentSpec, dirs: string[]): Exper
     }
   const pairs: PairSummary[] = [];
   for (const s of spec.settings)
-    for (const [a, b] of spec.compare) {
+    for (const [a, b] of spec.compare.filter(([a, b]) => settingRuns(s, a) && settingRuns(s, b))) {
       const seedA: number[] = [],
         seedB: number[] = [],
         poolA: number[] = [],
@@ -210,10 +210,34 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
   if (s.missing.length) L.push('', `Missing cells: ${s.missing.join(', ')}`);
   L.push('');
   const settings = [...new Set(s.variants.map((v) => v.setting))];
+  const hdAny = s.variants.some((v) => v.hd95);
+  if (settings.length > 1) {
+    // One row per (setting, variant) first, so a sweep reads as a trend; the per-setting tables follow.
+    const head = ['setting', 'variant', 'seeds', ...s.groups, 'avg', 'avg 95% CI'];
+    if (hdAny) head.push('HD95 avg (mm)');
+    head.push('params');
+    if (timings) head.push('ms/step (incl. validation)');
+    L.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+    for (const v of s.variants) {
+      const row = [
+        v.setting,
+        v.variant,
+        String(v.seeds.length),
+        ...s.groups.map((g) => fmtSpread(v.dice[g]!, pct ? 100 : 1)),
+        fmtSpread(v.dice['avg']!, pct ? 100 : 1),
+        fmtCi(v.dice['avg']!, pct ? 100 : 1),
+      ];
+      if (hdAny) row.push(v.hd95 ? fmtSpread(v.hd95['avg']!, 1) : '—');
+      row.push(v.params.toLocaleString('en-US'));
+      if (timings) row.push(fmtSpread(v.msPerStep, 1, 0));
+      L.push(`| ${row.join(' | ')} |`);
+    }
+    L.push('');
+  }
   for (const st of settings) {
     const vs = s.variants.filter((v) => v.setting === st);
     if (settings.length > 1) L.push(`**setting ${st}**`, '');
-    const head = ['variant', 'method', 'seeds', ...s.groups.map((g) => `${g}`), 'avg'];
+    const head = ['variant', 'method', 'seeds', ...s.groups.map((g) => `${g}`), 'avg', 'avg 95% CI'];
     const hasHd = vs.some((v) => v.hd95);
     if (hasHd) head.push('HD95 avg (mm)');
     head.push('params');
@@ -226,6 +250,7 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
         String(v.seeds.length),
         ...s.groups.map((g) => fmtSpread(v.dice[g]!, pct ? 100 : 1)),
         fmtSpread(v.dice['avg']!, pct ? 100 : 1),
+        fmtCi(v.dice['avg']!, pct ? 100 : 1),
       ];
       if (hasHd) row.push(v.hd95 ? fmtSpread(v.hd95['avg']!, 1) : '—');
       row.push(v.params.toLocaleString('en-US'));
