@@ -35,7 +35,7 @@ t.test(
       const reason = await availability(p);
       if (reason) {
         unavailable.add(p.name);
-        t.skip(`${p.name}: not checked, the backend is unavailable (${reason})`);
+        t.test(`${p.name}: per-backend checks`, { skip: `the backend is unavailable (${reason})` }, async () => {});
       }
     }
     const input = schemaGuardInput(record, unavailable);

@@ -72,7 +72,7 @@ export function onCpu<T>(fn: () => T): T {
 
 interface TapLike {
   test(name: string, opts: { skip: string | false }, fn: (t: any) => Promise<void>): unknown;
-  same(a: unknown, b: unknown, m?: string): unknown;
+  same(a: unknown, b: unknown, m: string): unknown;
   passing(): boolean;
 }
 

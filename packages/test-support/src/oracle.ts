@@ -2,7 +2,7 @@
 // oracle, tolerance-aware comparison (each pass counted for the run record,
 // record.ts), fast-check generators.
 import fc from 'fast-check';
-import { tensor, type DType, type Tensor } from '@largo/core';
+import type { Tensor } from '@largo/core';
 import type { RefTensor } from '@largo/core/reference';
 import { comparisonPassed } from './record.js';
 
