@@ -5,7 +5,7 @@
 //  2. runs tap with the given arguments (every *.test.ts file when no path is
 //     given), LARGO_TEST_RECORD set: the shared test helpers append what each
 //     test process verified, one JSONL file per process;
-//  3. runs packages/autograd/test/op-coverage.guard.ts as a second tap run
+//  3. runs scripts/coverage-guard.mjs as a second tap run
 //     (with the options among the arguments, e.g. --reporter=tap), after every
 //     other file has finished: it fails for each (op, backend) not verified.
 // Exits non-zero when either run failed. Paths among the arguments narrow
@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const GUARD = 'packages/autograd/test/op-coverage.guard.ts';
+const GUARD = 'scripts/coverage-guard.mjs';
 const tap = join(root, 'node_modules', '.bin', 'tap');
 
 const args = process.argv.slice(2);

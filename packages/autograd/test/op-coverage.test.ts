@@ -1,4 +1,4 @@
-// Tests of the coverage guard (op-coverage.guard.ts, run by `npm test` after
+// Tests of the coverage guard (scripts/coverage-guard.mjs, run by `npm test` after
 // every other test file): its rules (@largo/test-support coverage.ts) on the
 // real schema with planted records and kernels, the run record itself
 // (record.ts) on planted subtests in a child process, the composites'
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as C from '@largo/core';
 import { COMPOSITE_OPS, engine, NON_DIFFERENTIABLE_OPS, Philox, setBackend, tidy } from '@largo/core';
 import { caseOf, coverageProblems, readRecord, RECORD_VAR, type GuardInput, type Verified } from '@largo/test-support';
-import { BACKEND_NAMES, schemaGuardInput } from './helpers/guard-input.js';
+import { BACKEND_NAMES, schemaGuardInput } from '@largo/test-support/guard';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -178,8 +178,8 @@ t.test('the guard run without a record fails and says how to produce one', async
   const dir = mkdtempSync(join(tmpdir(), 'largo-record-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [unset, empty] = await Promise.all([
-    runFile('packages/autograd/test/op-coverage.guard.ts', {}),
-    runFile('packages/autograd/test/op-coverage.guard.ts', { [RECORD_VAR]: dir }),
+    runFile('scripts/coverage-guard.mjs', {}),
+    runFile('scripts/coverage-guard.mjs', { [RECORD_VAR]: dir }),
   ]);
   for (const [what, r] of [
     ['LARGO_TEST_RECORD unset', unset],

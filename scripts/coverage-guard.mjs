@@ -6,14 +6,15 @@
 // op schema as backward-only or not differentiable, with its reason).
 // The record is written by the shared test helpers (forEachBackend,
 // verifiedTest; packages/test-support/src/record.ts) while the other test
-// files run, so this file is not one of them (not *.test.ts): `npm test`
-// (scripts/test.mjs) clears the record, runs every test file, then this one.
+// files run, so this file is none of them (outside every test folder, which
+// tap would run in parallel with the rest): `npm test` (scripts/test.mjs)
+// clears the record, runs every test file, then this one as a second tap run.
 // The rules are in @largo/test-support (coverage.ts), tested on planted
-// inputs in op-coverage.test.ts.
+// inputs in packages/autograd/test/op-coverage.test.ts.
 import t from 'tap';
 import { kernelsFor } from '@largo/core';
 import { availability, BACKENDS, coverageProblems, readRecord, RECORD_VAR } from '@largo/test-support';
-import { BACKEND_NAMES, schemaGuardInput } from './helpers/guard-input.js';
+import { BACKEND_NAMES, schemaGuardInput } from '@largo/test-support/guard';
 
 const dir = process.env[RECORD_VAR];
 const record = dir ? readRecord(dir) : null;
@@ -29,7 +30,7 @@ t.test(
       );
       return;
     }
-    const unavailable = new Set<string>();
+    const unavailable = new Set();
     for (const p of BACKENDS) {
       // Where the backend is required (LARGO_REQUIRE_WEBGPU=1) a missing one throws here: a failure, not a skip.
       const reason = await availability(p);
