@@ -11,7 +11,7 @@
 // Exits non-zero when either run failed. Paths among the arguments narrow
 // step 2 (.ci/run's core+autograd reruns); the guard then checks that subset.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,8 +29,9 @@ for (let i = 0; i < args.length; i++) {
 }
 
 const record = resolve(root, process.env.LARGO_TEST_RECORD || join('.tap', 'largo-record'));
-rmSync(record, { recursive: true, force: true });
 mkdirSync(record, { recursive: true });
+// Only the record's own files go (the folder may be one the caller named).
+for (const f of readdirSync(record)) if (f.endsWith('.jsonl')) rmSync(join(record, f));
 const env = { ...process.env, LARGO_TEST_RECORD: record };
 
 const run = (a) => spawnSync(tap, a, { cwd: root, env, stdio: 'inherit' }).status ?? 1;
