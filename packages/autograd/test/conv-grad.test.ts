@@ -15,7 +15,8 @@ import {
   type Tensor,
 } from '@largo/core';
 import { gradcheck, type GradcheckResult } from '@largo/autograd';
-import { gradCase, FC_RUNS } from '@largo/test-support';
+import { gradCase, FC_RUNS, verifiedTest } from '@largo/test-support';
+import { expectOk } from './helpers/grad-props.js';
 
 /**
  * Tiny float64 geometries (gradcheck runs two forward passes per input
@@ -69,14 +70,10 @@ const RUNS = Math.max(4, Math.ceil(FC_RUNS / 3));
 const f64 = (shape: number[], seed: number): Tensor => randn(shape, { seed, dtype: 'float64' });
 
 function expectGrad(name: string, g: unknown, run: () => GradcheckResult): void {
-  const r = tidy(run);
-  if (!r.ok)
-    throw new Error(
-      `${name}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr} for ${JSON.stringify(g)}`,
-    );
+  expectOk(tidy(run), `${name} ${JSON.stringify(g)}`);
 }
 
-t.test(gradCase('conv3d'), async (t) => {
+verifiedTest(t, gradCase('conv3d'), async (t) => {
   const before = memory().tensors;
   fc.assert(
     fc.property(arbGeom(3, 3), (g) =>
@@ -92,7 +89,7 @@ t.test(gradCase('conv3d'), async (t) => {
   t.equal(memory().tensors, before, 'no leaked tensors');
 });
 
-t.test(gradCase('conv3dGradInput'), async (t) => {
+verifiedTest(t, gradCase('conv3dGradInput'), async (t) => {
   fc.assert(
     fc.property(arbGeom(3, 3), (g) =>
       expectGrad('conv3dGradInput', g, () => {
@@ -109,7 +106,7 @@ t.test(gradCase('conv3dGradInput'), async (t) => {
   t.pass('gradcheck ok');
 });
 
-t.test(gradCase('conv3dGradWeight'), async (t) => {
+verifiedTest(t, gradCase('conv3dGradWeight'), async (t) => {
   fc.assert(
     fc.property(arbGeom(3, 3), (g) =>
       expectGrad('conv3dGradWeight', g, () => {
@@ -126,7 +123,7 @@ t.test(gradCase('conv3dGradWeight'), async (t) => {
   t.pass('gradcheck ok');
 });
 
-t.test(gradCase('conv2d'), async (t) => {
+verifiedTest(t, gradCase('conv2d'), async (t) => {
   fc.assert(
     fc.property(arbGeom(2, 5, 3), (g) =>
       expectGrad('conv2d', g, () => {
@@ -141,7 +138,7 @@ t.test(gradCase('conv2d'), async (t) => {
   t.pass('gradcheck ok');
 });
 
-t.test(gradCase('convTranspose3d'), async (t) => {
+verifiedTest(t, gradCase('convTranspose3d'), async (t) => {
   fc.assert(
     fc.property(arbGeom(3, 2), (g) =>
       expectGrad('convTranspose3d', g, () => {

@@ -25,10 +25,10 @@ import {
   type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
-import { gradCase } from '@largo/test-support';
+import { gradCase, verifiedTest } from '@largo/test-support';
 import { expectOk, leakFreeProperty, RUNS, seed } from './helpers/grad-props.js';
 
-t.test(gradCase('cpReconstruct'), async (t) => {
+verifiedTest(t, gradCase('cpReconstruct'), async (t) => {
   const arb = fc.record({
     R: fc.integer({ min: 1, max: 4 }),
     O: fc.integer({ min: 1, max: 5 }),
@@ -50,7 +50,8 @@ t.test(gradCase('cpReconstruct'), async (t) => {
   });
 });
 
-t.test(
+verifiedTest(
+  t,
   gradCase('cpReconstruct') + ': a LARGO-like chain (CP weights → normalized features → softmax → Dice + CE)',
   async (t) => {
     const before = memory().tensors;

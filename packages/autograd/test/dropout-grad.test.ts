@@ -24,10 +24,10 @@ import {
   type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
-import { gradCase } from '@largo/test-support';
+import { gradCase, verifiedTest } from '@largo/test-support';
 import { expectOk, leakFreeProperty, RUNS, seed } from './helpers/grad-props.js';
 
-t.test(gradCase('dropout'), async (t) => {
+verifiedTest(t, gradCase('dropout'), async (t) => {
   const arb = fc.tuple(
     fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 3 }),
     fc.constantFrom(0, 0.2, 0.5, 1),

@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, tidy, memory, type Tensor } from '@largo/core';
 import { backward, gradcheck, requireGrad, NON_DIFFERENTIABLE, hasGrad, type GradcheckOptions } from '@largo/autograd';
-import { gradCase, arbShape } from '@largo/test-support';
+import { gradCase, arbShape, verifiedTest } from '@largo/test-support';
+import { expectOk } from './helpers/grad-props.js';
 
 const RUNS = Math.max(5, Math.ceil(Number(process.env.LARGO_FC_RUNS ?? 60) / 4));
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -53,8 +54,7 @@ function expectGrad(
   what: string,
   opts: GradcheckOptions = {},
 ): void {
-  const r = gradcheck(fn, inputs, opts);
-  if (!r.ok) throw new Error(`${what}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr}`);
+  expectOk(gradcheck(fn, inputs, opts), what);
 }
 
 function leakFree(
@@ -89,7 +89,7 @@ const UNARY: UnaryGrad[] = [
 ];
 
 for (const c of UNARY) {
-  t.test(c.name, async (t) => {
+  verifiedTest(t, c.name, async (t) => {
     leakFree(t, c.op, () => {
       fc.assert(
         fc.property(
@@ -105,7 +105,7 @@ for (const c of UNARY) {
   });
 }
 
-t.test(gradCase('cast'), async (t) => {
+verifiedTest(t, gradCase('cast'), async (t) => {
   leakFree(t, 'cast', () => {
     fc.assert(
       fc.property(
@@ -160,7 +160,7 @@ const BINARY: BinaryGrad[] = [
 ];
 
 for (const c of BINARY) {
-  t.test(c.name, async (t) => {
+  verifiedTest(t, c.name, async (t) => {
     let checked = 0;
     leakFree(t, c.op, () => {
       fc.assert(
@@ -221,7 +221,7 @@ t.test(gradCase('maximum') + ' / ' + gradCase('minimum') + ' with ties', async (
   q.dispose();
 });
 
-t.test(gradCase('where'), async (t) => {
+verifiedTest(t, gradCase('where'), async (t) => {
   leakFree(t, 'where', () => {
     fc.assert(
       fc.property(

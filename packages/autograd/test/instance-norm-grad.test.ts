@@ -25,10 +25,10 @@ import {
   type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
-import { gradCase } from '@largo/test-support';
+import { gradCase, verifiedTest } from '@largo/test-support';
 import { expectOk, leakFreeProperty, RUNS, seed } from './helpers/grad-props.js';
 
-t.test(gradCase('instanceNorm'), async (t) => {
+verifiedTest(t, gradCase('instanceNorm'), async (t) => {
   const arb = fc.record({
     N: fc.integer({ min: 1, max: 2 }),
     C: fc.integer({ min: 1, max: 3 }),
@@ -50,7 +50,7 @@ t.test(gradCase('instanceNorm'), async (t) => {
   });
 });
 
-t.test(gradCase('instanceNorm') + ': through the returned statistics', async (t) => {
+verifiedTest(t, gradCase('instanceNorm') + ': through the returned statistics', async (t) => {
   leakFreeProperty(t, fc.tuple(fc.integer({ min: 1, max: 5 }), fc.boolean(), seed), ([S, affine, s]) => {
     const x = randn([2, 2, S], { seed: s, dtype: 'float64', mean: -1, std: 2 });
     const w = randn([2], { seed: s + 1, dtype: 'float64', mean: 1 });

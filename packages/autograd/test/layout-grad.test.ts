@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, tidy, memory, type Tensor } from '@largo/core';
 import { backward, gradcheck, requireGrad } from '@largo/autograd';
-import { gradCase, arbShape } from '@largo/test-support';
+import { gradCase, arbShape, verifiedTest } from '@largo/test-support';
+import { expectOk } from './helpers/grad-props.js';
 
 const RUNS = Math.max(5, Math.ceil(Number(process.env.LARGO_FC_RUNS ?? 60) / 4));
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -14,8 +15,7 @@ const arbX = (minRank = 0, maxRank = 3) =>
   arbShape(minRank, maxRank, 3).chain((s) => fc.tuple(fc.constant(s), arbVals(size(s))));
 
 function expectGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], what: string): void {
-  const r = gradcheck(fn, inputs);
-  if (!r.ok) throw new Error(`${what}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr}`);
+  expectOk(gradcheck(fn, inputs), what);
 }
 function leakFree(
   t: { same(found: unknown, wanted: unknown, msg: string): boolean },
@@ -34,7 +34,7 @@ const prop = <T>(arb: fc.Arbitrary<T>, body: (v: T) => void) =>
     { numRuns: RUNS },
   );
 
-t.test(gradCase('reshape'), async (t) => {
+verifiedTest(t, gradCase('reshape'), async (t) => {
   leakFree(t, 'reshape', () => {
     prop(arbX(), ([s, v]) => {
       expectGrad((x) => C.reshape(x, [-1]), [f64(v, s)], 'reshape to 1-d');
@@ -44,7 +44,7 @@ t.test(gradCase('reshape'), async (t) => {
   });
 });
 
-t.test(gradCase('permute'), async (t) => {
+verifiedTest(t, gradCase('permute'), async (t) => {
   leakFree(t, 'permute', () => {
     prop(
       arbX().chain(([s, v]) =>
@@ -65,7 +65,7 @@ t.test(gradCase('permute'), async (t) => {
   });
 });
 
-t.test(gradCase('slice'), async (t) => {
+verifiedTest(t, gradCase('slice'), async (t) => {
   leakFree(t, 'slice', () => {
     prop(
       arbX().chain(([s, v]) =>
@@ -96,7 +96,7 @@ t.test(gradCase('slice'), async (t) => {
   });
 });
 
-t.test(gradCase('pad'), async (t) => {
+verifiedTest(t, gradCase('pad'), async (t) => {
   leakFree(t, 'pad', () => {
     prop(
       arbX().chain(([s, v]) =>
@@ -117,7 +117,7 @@ t.test(gradCase('pad'), async (t) => {
   });
 });
 
-t.test(gradCase('concat'), async (t) => {
+verifiedTest(t, gradCase('concat'), async (t) => {
   leakFree(t, 'concat', () => {
     prop(
       arbShape(1, 3, 3).chain((s) =>
@@ -148,7 +148,7 @@ t.test(gradCase('concat'), async (t) => {
   });
 });
 
-t.test(gradCase('stack'), async (t) => {
+verifiedTest(t, gradCase('stack'), async (t) => {
   leakFree(t, 'stack', () => {
     prop(
       arbX(0, 2).chain(([s, v]) =>
@@ -161,7 +161,7 @@ t.test(gradCase('stack'), async (t) => {
   });
 });
 
-t.test(gradCase('indexSelect'), async (t) => {
+verifiedTest(t, gradCase('indexSelect'), async (t) => {
   leakFree(t, 'indexSelect', () => {
     // Repeated indices: the gradient rows add up (indexAdd is the adjoint).
     prop(
@@ -213,7 +213,7 @@ t.test(gradCase('indexSelect'), async (t) => {
   x.dispose();
 });
 
-t.test(gradCase('indexAdd'), async (t) => {
+verifiedTest(t, gradCase('indexAdd'), async (t) => {
   leakFree(t, 'indexAdd', () => {
     prop(
       arbShape(1, 3, 3).chain((s) =>
@@ -243,7 +243,7 @@ t.test(gradCase('indexAdd'), async (t) => {
   });
 });
 
-t.test(gradCase('broadcastTo'), async (t) => {
+verifiedTest(t, gradCase('broadcastTo'), async (t) => {
   leakFree(t, 'broadcastTo', () => {
     prop(
       arbShape(0, 3, 3)

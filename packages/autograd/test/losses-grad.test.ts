@@ -24,10 +24,10 @@ import {
   type Tensor,
 } from '@largo/core';
 import { backward, gradcheck, requireGrad, zeroGrad } from '@largo/autograd';
-import { gradCase } from '@largo/test-support';
+import { gradCase, verifiedTest } from '@largo/test-support';
 import { expectOk, leakFreeProperty, RUNS, seed } from './helpers/grad-props.js';
 
-t.test(gradCase('crossEntropy'), async (t) => {
+verifiedTest(t, gradCase('crossEntropy'), async (t) => {
   const arb = fc.record({
     N: fc.integer({ min: 1, max: 3 }),
     C: fc.integer({ min: 1, max: 4 }),
@@ -55,7 +55,7 @@ t.test(gradCase('crossEntropy'), async (t) => {
   });
 });
 
-t.test(gradCase('bceWithLogits'), async (t) => {
+verifiedTest(t, gradCase('bceWithLogits'), async (t) => {
   const arb = fc.tuple(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 3 }), seed);
   leakFreeProperty(t, arb, ([shape, s]) => {
     const x = randn(shape, { seed: s, dtype: 'float64', std: 3 });
@@ -67,7 +67,7 @@ t.test(gradCase('bceWithLogits'), async (t) => {
   });
 });
 
-t.test(gradCase('softDiceLoss'), async (t) => {
+verifiedTest(t, gradCase('softDiceLoss'), async (t) => {
   const arb = fc.record({
     N: fc.integer({ min: 1, max: 2 }),
     C: fc.integer({ min: 1, max: 3 }),

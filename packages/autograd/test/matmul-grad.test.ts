@@ -2,7 +2,8 @@ import t from 'tap';
 import fc from 'fast-check';
 import { matmul, memory, randn, tidy } from '@largo/core';
 import { gradcheck } from '@largo/autograd';
-import { gradCase, FC_RUNS } from '@largo/test-support';
+import { gradCase, FC_RUNS, verifiedTest } from '@largo/test-support';
+import { expectOk } from './helpers/grad-props.js';
 
 const arbCase = fc.record({
   batch: fc.array(fc.integer({ min: 1, max: 2 }), { minLength: 0, maxLength: 2 }),
@@ -17,7 +18,7 @@ const arbCase = fc.record({
   seed: fc.integer({ min: 0, max: 1 << 30 }),
 });
 
-t.test(gradCase('matmul'), async (t) => {
+verifiedTest(t, gradCase('matmul'), async (t) => {
   const before = memory().tensors;
   fc.assert(
     fc.property(arbCase, (c) => {
@@ -31,10 +32,7 @@ t.test(gradCase('matmul'), async (t) => {
           b = randn(shapeB, { seed: c.seed + 7, dtype: 'float64' });
         return gradcheck((x, y) => matmul(x, y, { transposeA: c.transposeA, transposeB: c.transposeB }), [a, b]);
       });
-      if (!r.ok)
-        throw new Error(
-          `gradcheck failed for a ${JSON.stringify(shapeA)} b ${JSON.stringify(shapeB)} ${JSON.stringify(c)}: ${JSON.stringify(r.worst)}`,
-        );
+      expectOk(r, `a ${JSON.stringify(shapeA)} b ${JSON.stringify(shapeB)} ${JSON.stringify(c)}`);
     }),
     { numRuns: FC_RUNS },
   );

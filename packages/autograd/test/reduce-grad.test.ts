@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import * as C from '@largo/core';
 import { tensor, tidy, memory, type Tensor } from '@largo/core';
 import { backward, gradcheck, requireGrad } from '@largo/autograd';
-import { gradCase, arbShape } from '@largo/test-support';
+import { gradCase, arbShape, verifiedTest } from '@largo/test-support';
+import { expectOk } from './helpers/grad-props.js';
 
 const RUNS = Math.max(5, Math.ceil(Number(process.env.LARGO_FC_RUNS ?? 60) / 4));
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -30,8 +31,7 @@ const arbCase = arbShape(0, 3, 3).chain((s) =>
 );
 
 function expectGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], what: string): void {
-  const r = gradcheck(fn, inputs);
-  if (!r.ok) throw new Error(`${what}: gradcheck failed, worst ${JSON.stringify(r.worst)}, max abs err ${r.maxAbsErr}`);
+  expectOk(gradcheck(fn, inputs), what);
 }
 function leakFree(
   t: { same(found: unknown, wanted: unknown, msg: string): boolean },
@@ -53,7 +53,7 @@ const CASES: [string, string, (x: Tensor, axes: number | number[] | undefined, k
 ];
 
 for (const [name, op, fn] of CASES) {
-  t.test(name, async (t) => {
+  verifiedTest(t, name, async (t) => {
     leakFree(t, op, () => {
       fc.assert(
         fc.property(arbCase, ([shape, axes, keepDims, v]) =>

@@ -1,3 +1,11 @@
+// The convolutions against the float64 oracle, written once and run on every
+// backend (forEachBackend): conv3d and its two backward kernels, conv2d and
+// convTranspose3d (which run on them), over random geometry (stride,
+// padding, dilation, kernel sizes, batch, bias, output padding) in the
+// backend's float dtypes; fixed geometries that cross the CPU's voxel and
+// reduction blocks and WebGPU's tiles (several row tiles, split-K, 1×1×1,
+// strided phases with empty tap sets); the adjoint identity; known values,
+// output sizes and errors.
 import t from 'tap';
 import fc from 'fast-check';
 import {
@@ -8,9 +16,8 @@ import {
   convTranspose3d,
   convOutputSize,
   convTransposeOutputSize,
-  memory,
   OpError,
-  randn,
+  Philox,
   tensor,
   tidy,
   zeros,
@@ -23,12 +30,20 @@ import {
   refConv3dGradInput,
   refConv3dGradWeight,
   refConvTranspose3d,
+  refTensor,
   type RefTensor,
 } from '@largo/core/reference';
-import { compare, oracleCase, toRef, reductionTol, FC_RUNS, type Tol } from '@largo/test-support';
+import {
+  compareAsync,
+  forEachBackend,
+  oracleCase,
+  reductionTol,
+  type BackendCase,
+  type Tol,
+} from '@largo/test-support';
 
 /** Random convolution geometry over `nsp` spatial axes whose dilated kernel always fits the padded input. */
-function arbGeom(nsp: number, maxSp = 6) {
+function arbGeom(nsp: number, maxSp = 6, maxC = 4, maxO = 5) {
   const axis = fc.record({
     n: fc.integer({ min: 1, max: maxSp }),
     k: fc.integer({ min: 1, max: 3 }),
@@ -40,8 +55,8 @@ function arbGeom(nsp: number, maxSp = 6) {
   return fc
     .record({
       N: fc.integer({ min: 1, max: 2 }),
-      C: fc.integer({ min: 1, max: 3 }),
-      O: fc.integer({ min: 1, max: 4 }),
+      C: fc.integer({ min: 1, max: maxC }),
+      O: fc.integer({ min: 1, max: maxO }),
       axes: fc.array(axis, { minLength: nsp, maxLength: nsp }),
       bias: fc.boolean(),
       seed: fc.integer({ min: 0, max: 1 << 30 }),
@@ -49,7 +64,11 @@ function arbGeom(nsp: number, maxSp = 6) {
     .map((g) => {
       const axes = g.axes.map((a) => ({ ...a, n: Math.max(a.n, a.d * (a.k - 1) + 1 - 2 * a.p) }));
       return {
-        ...g,
+        N: g.N,
+        C: g.C,
+        O: g.O,
+        bias: g.bias,
+        seed: g.seed,
         inSp: axes.map((a) => a.n),
         k: axes.map((a) => a.k),
         stride: axes.map((a) => a.s),
@@ -61,109 +80,219 @@ function arbGeom(nsp: number, maxSp = 6) {
     });
 }
 type Geom = ReturnType<typeof arbGeom> extends fc.Arbitrary<infer G> ? G : never;
+type FixedGeom = Omit<Geom, 'outputPadding'>;
 
-const tolFor = (dtype: DType, n: number): Tol => (dtype === 'float64' ? { rtol: 1e-11, atol: 1e-11 } : reductionTol(n));
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+const size = prod;
+/** Normal values (rounded to float32 for a float32 case). */
+const normals = (n: number, seed: number, dtype: DType = 'float32') => {
+  const v = new Philox(seed).normal(n);
+  return dtype === 'float32' ? Float32Array.from(v) : Float64Array.from(v);
+};
 
-/** Runs `body` on fresh tensors inside tidy and throws the compare() message, with the case, on mismatch. */
-function expectClose(name: string, g: unknown, body: () => [Tensor, RefTensor, Tol]): void {
-  const msg = tidy(() => {
-    const [y, r, tol] = body();
-    return compare(y, r, tol);
-  });
+/**
+ * float64: near ulp level. float32 over a reduction of n products: the CPU
+ * rounds once from doubles (reductionTol); an f32-accumulating backend
+ * (WebGPU's implicit GEMMs) sums in float32, its error growing with n.
+ */
+const tolFor = (b: BackendCase, dtype: DType, n: number): Tol =>
+  dtype === 'float64'
+    ? { rtol: 1e-11, atol: 1e-11 }
+    : b.pick({ f64: reductionTol(n), f32: { rtol: 2e-5, atol: 2e-6 * Math.max(n, 1) + 1e-6 } });
+
+/** Runs `make` in tidy on the active backend, then compares its result with the oracle (async reads); null when close. */
+async function closeTo(make: () => [Tensor, RefTensor, Tol]): Promise<string | null> {
+  const [y, want, tol] = tidy(make);
+  return compareAsync(y, want, tol, true);
+}
+async function expectClose(name: string, g: unknown, make: () => [Tensor, RefTensor, Tol]): Promise<void> {
+  const msg = await closeTo(make);
   if (msg) throw new Error(`${name}: ${msg} for ${JSON.stringify(g)}`);
 }
 
-const DTYPES: DType[] = ['float32', 'float64'];
+const outSp = (g: FixedGeom) =>
+  g.inSp.map((n, i) => convOutputSize(n, g.k[i], g.stride[i], g.padding[i], g.dilation[i]));
+const opts = (g: FixedGeom) => ({ stride: g.stride, padding: g.padding, dilation: g.dilation });
 
-t.test(oracleCase('conv3d'), async (t) => {
-  const before = memory().tensors;
-  for (const dtype of DTYPES) {
-    fc.assert(
-      fc.property(arbGeom(3), (g) =>
-        expectClose('conv3d', g, () => {
-          const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed, dtype });
-          const w = randn([g.O, g.C, ...g.k], { seed: g.seed + 1, dtype });
-          const b = g.bias ? randn([g.O], { seed: g.seed + 2, dtype }) : null;
-          const o = { stride: g.stride, padding: g.padding, dilation: g.dilation };
-          return [conv3d(x, w, b, o), refConv3d(toRef(x), toRef(w), b && toRef(b), o), tolFor(dtype, g.C * prod(g.k))];
-        }),
-      ),
-      { numRuns: FC_RUNS },
-    );
-  }
-  t.equal(memory().tensors, before, 'no leaked tensors');
-});
+/** The three conv3d kernels on geometry `g` in `dtype`: the backend's result and the oracle's. */
+const KERNELS: Record<
+  'conv3d' | 'conv3dGradInput' | 'conv3dGradWeight',
+  (b: BackendCase, g: FixedGeom, dtype: DType) => () => [Tensor, RefTensor, Tol]
+> = {
+  conv3d: (b, g, dtype) => () => {
+    const xs = [g.N, g.C, ...g.inSp],
+      ws = [g.O, g.C, ...g.k];
+    const xv = normals(size(xs), g.seed, dtype),
+      wv = normals(size(ws), g.seed + 1, dtype),
+      bv = normals(g.O, g.seed + 2, dtype);
+    return [
+      conv3d(tensor(xv, xs, dtype), tensor(wv, ws, dtype), g.bias ? tensor(bv, [g.O], dtype) : null, opts(g)),
+      refConv3d(refTensor(xs, xv), refTensor(ws, wv), g.bias ? refTensor([g.O], bv) : null, opts(g)),
+      tolFor(b, dtype, g.C * prod(g.k)),
+    ];
+  },
+  conv3dGradInput: (b, g, dtype) => () => {
+    const xs = [g.N, g.C, ...g.inSp],
+      ws = [g.O, g.C, ...g.k],
+      ys = [g.N, g.O, ...outSp(g)];
+    const dyv = normals(size(ys), g.seed, dtype),
+      wv = normals(size(ws), g.seed + 1, dtype);
+    return [
+      conv3dGradInput(tensor(dyv, ys, dtype), tensor(wv, ws, dtype), xs, opts(g)),
+      refConv3dGradInput(refTensor(ys, dyv), refTensor(ws, wv), xs, opts(g)),
+      tolFor(b, dtype, g.O * prod(g.k)),
+    ];
+  },
+  conv3dGradWeight: (b, g, dtype) => () => {
+    const xs = [g.N, g.C, ...g.inSp],
+      ws = [g.O, g.C, ...g.k],
+      ys = [g.N, g.O, ...outSp(g)];
+    const xv = normals(size(xs), g.seed, dtype),
+      dyv = normals(size(ys), g.seed + 1, dtype);
+    return [
+      conv3dGradWeight(tensor(xv, xs, dtype), tensor(dyv, ys, dtype), ws, opts(g)),
+      refConv3dGradWeight(refTensor(xs, xv), refTensor(ys, dyv), ws, opts(g)),
+      tolFor(b, dtype, g.N * prod(outSp(g))),
+    ];
+  },
+};
 
-t.test(oracleCase('conv3dGradInput'), async (t) => {
-  for (const dtype of DTYPES) {
-    fc.assert(
-      fc.property(arbGeom(3), (g) =>
-        expectClose('conv3dGradInput', g, () => {
+/** Fixed geometries: several row tiles (O = 70), long reductions (split-K), 1×1×1, strided phases with empty tap sets. */
+const FIXED: FixedGeom[] = [
+  {
+    N: 1,
+    C: 3,
+    O: 70,
+    inSp: [3, 4, 5],
+    k: [3, 3, 3],
+    stride: [1, 1, 1],
+    padding: [1, 1, 1],
+    dilation: [1, 1, 1],
+    bias: true,
+    seed: 1,
+  },
+  {
+    N: 2,
+    C: 2,
+    O: 4,
+    inSp: [10, 10, 8],
+    k: [3, 3, 3],
+    stride: [1, 1, 1],
+    padding: [1, 1, 1],
+    dilation: [1, 1, 1],
+    bias: false,
+    seed: 2,
+  },
+  {
+    N: 1,
+    C: 40,
+    O: 6,
+    inSp: [3, 3, 3],
+    k: [3, 3, 3],
+    stride: [1, 1, 1],
+    padding: [0, 0, 0],
+    dilation: [1, 1, 1],
+    bias: true,
+    seed: 3,
+  },
+  {
+    N: 2,
+    C: 5,
+    O: 3,
+    inSp: [4, 3, 5],
+    k: [1, 1, 1],
+    stride: [1, 1, 1],
+    padding: [0, 0, 0],
+    dilation: [1, 1, 1],
+    bias: true,
+    seed: 4,
+  },
+  {
+    N: 1,
+    C: 2,
+    O: 3,
+    inSp: [7, 6, 5],
+    k: [1, 2, 1],
+    stride: [3, 2, 2],
+    padding: [0, 1, 0],
+    dilation: [1, 1, 1],
+    bias: false,
+    seed: 5,
+  },
+  {
+    N: 2,
+    C: 3,
+    O: 17,
+    inSp: [9, 8, 7],
+    k: [3, 3, 3],
+    stride: [2, 2, 2],
+    padding: [1, 1, 1],
+    dilation: [1, 1, 1],
+    bias: true,
+    seed: 6,
+  },
+];
+
+for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const) {
+  forEachBackend(t, oracleCase(op), async (t, b) => {
+    for (const dtype of b.floatDtypes) {
+      await fc.assert(
+        fc.asyncProperty(arbGeom(3), async (g) => expectClose(`${op} ${dtype}`, g, KERNELS[op](b, g, dtype))),
+        { numRuns: b.runs },
+      );
+    }
+    for (const g of FIXED)
+      t.equal(
+        await closeTo(KERNELS[op](b, g, 'float32')),
+        null,
+        `O=${g.O} C=${g.C} [${g.inSp}] k=[${g.k}] s=[${g.stride}]`,
+      );
+  });
+}
+
+forEachBackend(t, oracleCase('conv2d'), async (t, b) => {
+  for (const dtype of b.floatDtypes) {
+    await fc.assert(
+      fc.asyncProperty(arbGeom(2, 8), (g) =>
+        expectClose(`conv2d ${dtype}`, g, () => {
+          const xs = [g.N, g.C, ...g.inSp],
+            ws = [g.O, g.C, ...g.k];
+          const xv = normals(size(xs), g.seed, dtype),
+            wv = normals(size(ws), g.seed + 1, dtype),
+            bv = normals(g.O, g.seed + 2, dtype);
           const o = { stride: g.stride, padding: g.padding, dilation: g.dilation };
-          const out = g.inSp.map((n, i) => convOutputSize(n, g.k[i], g.stride[i], g.padding[i], g.dilation[i]));
-          const dy = randn([g.N, g.O, ...out], { seed: g.seed, dtype });
-          const w = randn([g.O, g.C, ...g.k], { seed: g.seed + 1, dtype });
-          const inputShape = [g.N, g.C, ...g.inSp];
           return [
-            conv3dGradInput(dy, w, inputShape, o),
-            refConv3dGradInput(toRef(dy), toRef(w), inputShape, o),
-            tolFor(dtype, g.O * prod(g.k)),
+            conv2d(tensor(xv, xs, dtype), tensor(wv, ws, dtype), g.bias ? tensor(bv, [g.O], dtype) : null, o),
+            refConv2d(refTensor(xs, xv), refTensor(ws, wv), g.bias ? refTensor([g.O], bv) : null, o),
+            tolFor(b, dtype, g.C * prod(g.k)),
           ];
         }),
       ),
-      { numRuns: FC_RUNS },
+      { numRuns: b.runs },
     );
   }
-  t.pass('matches the oracle in float32 and float64');
+  const o2 = { stride: [2, 1], padding: [1, 0], dilation: [1, 2] };
+  t.equal(
+    await closeTo(() => {
+      const xv = normals(2 * 3 * 7 * 6, 11),
+        wv = normals(4 * 3 * 3 * 2, 12),
+        bv = normals(4, 13);
+      return [
+        conv2d(tensor(xv, [2, 3, 7, 6]), tensor(wv, [4, 3, 3, 2]), tensor(bv, [4]), o2),
+        refConv2d(refTensor([2, 3, 7, 6], xv), refTensor([4, 3, 3, 2], wv), refTensor([4], bv), o2),
+        tolFor(b, 'float32', 18),
+      ];
+    }),
+    null,
+    'conv2d, a fixed geometry',
+  );
 });
 
-t.test(oracleCase('conv3dGradWeight'), async (t) => {
-  for (const dtype of DTYPES) {
-    fc.assert(
-      fc.property(arbGeom(3), (g) =>
-        expectClose('conv3dGradWeight', g, () => {
-          const o = { stride: g.stride, padding: g.padding, dilation: g.dilation };
-          const out = g.inSp.map((n, i) => convOutputSize(n, g.k[i], g.stride[i], g.padding[i], g.dilation[i]));
-          const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed, dtype });
-          const dy = randn([g.N, g.O, ...out], { seed: g.seed + 1, dtype });
-          const ws = [g.O, g.C, ...g.k];
-          return [
-            conv3dGradWeight(x, dy, ws, o),
-            refConv3dGradWeight(toRef(x), toRef(dy), ws, o),
-            tolFor(dtype, g.N * prod(out)),
-          ];
-        }),
-      ),
-      { numRuns: FC_RUNS },
-    );
-  }
-  t.pass('matches the oracle in float32 and float64');
-});
-
-t.test(oracleCase('conv2d'), async (t) => {
-  for (const dtype of DTYPES) {
-    fc.assert(
-      fc.property(arbGeom(2, 8), (g) =>
-        expectClose('conv2d', g, () => {
-          const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed, dtype });
-          const w = randn([g.O, g.C, ...g.k], { seed: g.seed + 1, dtype });
-          const b = g.bias ? randn([g.O], { seed: g.seed + 2, dtype }) : null;
-          const o = { stride: g.stride, padding: g.padding, dilation: g.dilation };
-          return [conv2d(x, w, b, o), refConv2d(toRef(x), toRef(w), b && toRef(b), o), tolFor(dtype, g.C * prod(g.k))];
-        }),
-      ),
-      { numRuns: FC_RUNS },
-    );
-  }
-  t.pass('matches the oracle in float32 and float64');
-});
-
-t.test(oracleCase('convTranspose3d'), async (t) => {
-  for (const dtype of DTYPES) {
-    fc.assert(
-      fc.property(arbGeom(3, 4), (g) =>
-        expectClose('convTranspose3d', g, () => {
+forEachBackend(t, oracleCase('convTranspose3d'), async (t, b) => {
+  for (const dtype of b.floatDtypes) {
+    await fc.assert(
+      fc.asyncProperty(arbGeom(3, 4), (g) =>
+        expectClose(`convTranspose3d ${dtype}`, g, () => {
           // Keep the output non-empty: padding may not eat the whole extent.
           const padding = g.inSp.map((n, i) =>
             Math.min(
@@ -172,56 +301,118 @@ t.test(oracleCase('convTranspose3d'), async (t) => {
             ),
           );
           const o = { stride: g.stride, padding, dilation: g.dilation, outputPadding: g.outputPadding };
-          const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed, dtype });
-          const w = randn([g.C, g.O, ...g.k], { seed: g.seed + 1, dtype });
-          const b = g.bias ? randn([g.O], { seed: g.seed + 2, dtype }) : null;
+          const xs = [g.N, g.C, ...g.inSp],
+            ws = [g.C, g.O, ...g.k];
+          const xv = normals(size(xs), g.seed, dtype),
+            wv = normals(size(ws), g.seed + 1, dtype),
+            bv = normals(g.O, g.seed + 2, dtype);
           return [
-            convTranspose3d(x, w, b, o),
-            refConvTranspose3d(toRef(x), toRef(w), b && toRef(b), o),
-            tolFor(dtype, g.C * prod(g.k)),
+            convTranspose3d(tensor(xv, xs, dtype), tensor(wv, ws, dtype), g.bias ? tensor(bv, [g.O], dtype) : null, o),
+            refConvTranspose3d(refTensor(xs, xv), refTensor(ws, wv), g.bias ? refTensor([g.O], bv) : null, o),
+            tolFor(b, dtype, g.C * prod(g.k)),
           ];
         }),
       ),
-      { numRuns: FC_RUNS },
+      { numRuns: b.runs },
     );
   }
-  t.pass('matches the oracle in float32 and float64');
+  const ot = { stride: [2, 2, 1], padding: [1, 0, 1], outputPadding: [1, 1, 0], dilation: [1, 1, 1] };
+  t.equal(
+    await closeTo(() => {
+      const ts = [1, 3, 3, 4, 2],
+        tw = [3, 2, 3, 2, 3];
+      const tv = normals(size(ts), 14),
+        twv = normals(size(tw), 15),
+        tb = normals(2, 16);
+      return [
+        convTranspose3d(tensor(tv, ts), tensor(twv, tw), tensor(tb, [2]), ot),
+        refConvTranspose3d(refTensor(ts, tv), refTensor(tw, twv), refTensor([2], tb), ot),
+        tolFor(b, 'float32', 54),
+      ];
+    }),
+    null,
+    'convTranspose3d, a fixed geometry',
+  );
 });
 
-t.test(oracleCase('conv3d') + ' (shapes crossing the voxel and reduction blocks)', async (t) => {
+forEachBackend(t, oracleCase('conv3d') + ' (shapes crossing the voxel and reduction blocks)', async (t, b) => {
   // 990 output voxels (> 256 per block) and Kc = 162 (> 128 rows per block), odd row lengths.
   for (const [xs, ws, o] of [
     [[2, 6, 9, 10, 11], [5, 6, 3, 3, 3], { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] }],
     [[1, 5, 7, 19, 23], [7, 5, 3, 2, 3], { stride: [2, 1, 2], padding: [1, 0, 2], dilation: [1, 2, 1] }],
   ] as const) {
     const g = { xs, ws, o };
-    expectClose('conv3d', g, () => {
-      const x = randn([...xs], { seed: 11 }),
-        w = randn([...ws], { seed: 12 }),
-        b = randn([ws[0]], { seed: 13 });
-      return [conv3d(x, w, b, o), refConv3d(toRef(x), toRef(w), toRef(b), o), reductionTol(prod(ws.slice(1)))];
-    });
-    const out = xs.slice(2).map((n, i) => convOutputSize(n, ws[i + 2], o.stride[i], o.padding[i], o.dilation[i]));
-    expectClose('conv3dGradInput', g, () => {
-      const dy = randn([xs[0], ws[0], ...out], { seed: 14 }),
-        w = randn([...ws], { seed: 15 });
+    await expectClose('conv3d', g, () => {
+      const xv = normals(prod(xs), 11),
+        wv = normals(prod(ws), 12),
+        bv = normals(ws[0], 13);
       return [
-        conv3dGradInput(dy, w, xs, o),
-        refConv3dGradInput(toRef(dy), toRef(w), [...xs], o),
-        reductionTol(ws[0] * prod(ws.slice(2))),
+        conv3d(tensor(xv, [...xs]), tensor(wv, [...ws]), tensor(bv, [ws[0]]), o),
+        refConv3d(refTensor([...xs], xv), refTensor([...ws], wv), refTensor([ws[0]], bv), o),
+        tolFor(b, 'float32', prod(ws.slice(1))),
       ];
     });
-    expectClose('conv3dGradWeight', g, () => {
-      const x = randn([...xs], { seed: 16 }),
-        dy = randn([xs[0], ws[0], ...out], { seed: 17 });
+    const out = xs.slice(2).map((n, i) => convOutputSize(n, ws[i + 2], o.stride[i], o.padding[i], o.dilation[i]));
+    const ys = [xs[0], ws[0], ...out];
+    await expectClose('conv3dGradInput', g, () => {
+      const dyv = normals(prod(ys), 14),
+        wv = normals(prod(ws), 15);
       return [
-        conv3dGradWeight(x, dy, ws, o),
-        refConv3dGradWeight(toRef(x), toRef(dy), [...ws], o),
-        reductionTol(xs[0] * prod(out)),
+        conv3dGradInput(tensor(dyv, ys), tensor(wv, [...ws]), xs, o),
+        refConv3dGradInput(refTensor(ys, dyv), refTensor([...ws], wv), [...xs], o),
+        tolFor(b, 'float32', ws[0] * prod(ws.slice(2))),
+      ];
+    });
+    await expectClose('conv3dGradWeight', g, () => {
+      const xv = normals(prod(xs), 16),
+        dyv = normals(prod(ys), 17);
+      return [
+        conv3dGradWeight(tensor(xv, [...xs]), tensor(dyv, ys), ws, o),
+        refConv3dGradWeight(refTensor([...xs], xv), refTensor(ys, dyv), [...ws], o),
+        tolFor(b, 'float32', xs[0] * prod(out)),
       ];
     });
   }
   t.pass('blocked shapes match the oracle');
+});
+
+forEachBackend(t, 'conv3d: adjoint identity <conv(x, w), y> = <x, conv3dGradInput(y, w)>', async (t) => {
+  const g: FixedGeom = {
+    N: 2,
+    C: 3,
+    O: 4,
+    inSp: [6, 5, 7],
+    k: [3, 2, 3],
+    stride: [2, 1, 2],
+    padding: [1, 1, 0],
+    dilation: [1, 2, 1],
+    bias: false,
+    seed: 21,
+  };
+  const xs = [g.N, g.C, ...g.inSp],
+    ws = [g.O, g.C, ...g.k],
+    ys = [g.N, g.O, ...outSp(g)];
+  const xv = normals(size(xs), 1),
+    wv = normals(size(ws), 2),
+    yv = normals(size(ys), 3);
+  const read = async (y: Tensor) => {
+    const d = Array.from((await y.data()) as ArrayLike<number>);
+    y.dispose();
+    return d;
+  };
+  const cx = await read(tidy(() => conv3d(tensor(xv, xs), tensor(wv, ws), null, opts(g))));
+  const gy = await read(tidy(() => conv3dGradInput(tensor(yv, ys), tensor(wv, ws), xs, opts(g))));
+  let lhs = 0,
+    rhs = 0,
+    mag = 0;
+  cx.forEach((v, i) => {
+    lhs += v * yv[i];
+    mag += Math.abs(v * yv[i]);
+  });
+  gy.forEach((v, i) => {
+    rhs += v * xv[i];
+  });
+  t.ok(Math.abs(lhs - rhs) <= 1e-5 * mag, `${lhs} vs ${rhs}`);
 });
 
 t.test('conv: known values and output sizes', async (t) => {

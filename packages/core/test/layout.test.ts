@@ -446,7 +446,7 @@ t.test(oracleCase('slice') + ' via clone', async (t) => {
 });
 
 // ---------------------------------------------------------------------------
-// permute, slice, pad, concat, broadcastTo over random shapes for every dtype (they move words, exactly), and larger tensors; every backend (the WebGPU suite, folded in).
+// permute, slice, pad, concat, stack, broadcastTo over random shapes for every dtype (they move words, exactly), and larger tensors; every backend (the WebGPU suite, folded in).
 {
   const take = async (x: Tensor) => {
     const shape = [...x.shape],
@@ -608,6 +608,48 @@ t.test(oracleCase('slice') + ' via clone', async (t) => {
         { numRuns: b.runs },
       );
     }
+  });
+
+  // stack: a composite (unsqueeze views, then the concat kernel).
+  forEachBackend(t, oracleCase('stack'), async (t, b) => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbShape(0, 3, 4)
+          .chain((s) =>
+            fc.tuple(
+              fc.constant(s),
+              fc.integer({ min: -(s.length + 1), max: s.length }),
+              fc.integer({ min: 1, max: 4 }),
+              fc.constantFrom(...DTYPES),
+            ),
+          )
+          .chain(([s, axis, n, d]) =>
+            fc.tuple(
+              fc.constant(s),
+              fc.constant(axis),
+              fc.constant(d),
+              fc.tuple(...Array.from({ length: n }, () => vals(size(s), d))),
+            ),
+          ),
+        async ([s, axis, dtype, values]) => {
+          const y = tidy(() =>
+            C.stack(
+              values.map((v) => tensor(v, s, dtype)),
+              axis,
+            ),
+          );
+          const a = axis < 0 ? axis + s.length + 1 : axis;
+          const unsq = [...s];
+          unsq.splice(a, 0, 1);
+          const want = refConcat(
+            values.map((v) => refTensor(unsq, stored(v, dtype))),
+            a,
+          );
+          check(compareTo(await take(y), want, exact), `stack of ${values.length} [${s}] along ${axis}`);
+        },
+      ),
+      { numRuns: b.runs },
+    );
   });
 
   forEachBackend(t, oracleCase('broadcastTo'), async (t, b) => {

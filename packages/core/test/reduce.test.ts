@@ -1,20 +1,51 @@
-// Property tests of the reductions against the float64 oracle: random
-// shapes (rank 0 and size-1 dims), random axis subsets given with negative
-// numbers, keepDims both ways, NaN, ties, float32/float64 and integers.
+// Property tests of the reductions against the float64 oracle, written once
+// and run on every backend (forEachBackend): random shapes (rank 0 and size-1
+// dims), axis specs (all, one, a list, empty, non-adjacent, negative), keepDims
+// both ways, NaN, ties, the backend's float dtypes and int32 / uint8; sizes
+// that take WebGPU's workgroup-tree and two-pass paths; edge cases.
 import t from 'tap';
 import fc from 'fast-check';
 import * as C from '@largo/core';
-import { tensor, memory, tidy, type DType, type Tensor } from '@largo/core';
-import { refArg, refMax, refMean, refMin, refSum, refUnary, refVariance, type RefTensor } from '@largo/core/reference';
-import { compare, oracleCase, toRef, FC_RUNS, arbShape, reductionTol, type Tol } from '@largo/test-support';
+import { tensor, tidy, type DType, type Tensor } from '@largo/core';
+import {
+  refArg,
+  refMax,
+  refMean,
+  refMin,
+  refSum,
+  refTensor,
+  refUnary,
+  refVariance,
+  type RefTensor,
+} from '@largo/core/reference';
+import {
+  arbShape,
+  compareAsync,
+  forEachBackend,
+  oracleCase,
+  reductionTol,
+  stored,
+  type BackendCase,
+  type Tol,
+} from '@largo/test-support';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const EXACT: Tol = { rtol: 0, atol: 0 };
 
-/** Values: mostly floats in [-3, 3], a coarse grid to force ties, occasionally NaN. */
-const arbVals = (n: number, nan: boolean, f32: boolean) =>
+/**
+ * Values: mostly floats in [-3, 3], a coarse grid to force ties, occasionally
+ * NaN. For float32 on an f32-accumulating backend (WebGPU, which may flush
+ * subnormals) values below 1e-30 become 0.
+ */
+const arbVals = (n: number, nan: boolean, f32: boolean, flush = false) =>
   fc.array(
     fc.oneof(
-      { arbitrary: fc.double({ min: -3, max: 3, noNaN: true }).map((v) => (f32 ? Math.fround(v) : v)), weight: 8 },
+      {
+        arbitrary: fc
+          .double({ min: -3, max: 3, noNaN: true })
+          .map((v) => (flush && Math.abs(v) < 1e-30 ? 0 : f32 ? Math.fround(v) : v)),
+        weight: 8,
+      },
       { arbitrary: fc.constantFrom(-1, 0, 1, 2), weight: 3 },
       { arbitrary: fc.constant(NaN), weight: nan ? 1 : 0 },
     ),
@@ -23,10 +54,11 @@ const arbVals = (n: number, nan: boolean, f32: boolean) =>
 
 /**
  * A shape and a reduction spec: `undefined` (all axes), a single axis or a
- * list of axes, each given as a positive or negative number.
+ * list of axes (empty, or any subset, non-adjacent too), each given as a
+ * positive or negative number.
  */
-const arbReduction = (maxRank = 4) =>
-  arbShape(0, maxRank, 4).chain((shape) => {
+const arbReduction = (maxRank = 4, maxDim = 5) =>
+  arbShape(0, maxRank, maxDim).chain((shape) => {
     const r = shape.length;
     const axis =
       r === 0 ? fc.constantFrom(0, -1) : fc.integer({ min: 0, max: r - 1 }).chain((a) => fc.constantFrom(a, a - r));
@@ -36,7 +68,7 @@ const arbReduction = (maxRank = 4) =>
       r === 0
         ? fc.constant([] as number[])
         : fc
-            .uniqueArray(fc.integer({ min: 0, max: r - 1 }), { minLength: 1, maxLength: r })
+            .uniqueArray(fc.integer({ min: 0, max: r - 1 }), { minLength: 0, maxLength: r })
             .chain((list) => fc.tuple(...list.map((a) => fc.constantFrom(a, a - r)))),
     );
     return fc.tuple(fc.constant(shape), axes, fc.boolean());
@@ -53,31 +85,43 @@ function normAxes(axes: number | number[] | undefined, rank: number): number[] {
 function check(msg: string | null, what: string): void {
   if (msg !== null) throw new Error(`${what}: ${msg}`);
 }
-const show = (r: RefTensor) => `[${r.shape.join(', ')}] ${JSON.stringify(Array.from(r.data))}`;
 const rounded = (r: RefTensor, dtype: DType): RefTensor => (dtype === 'float32' ? refUnary(r, Math.fround) : r);
 
-function leakFree(
-  t: { same(found: unknown, wanted: unknown, msg: string): boolean },
-  name: string,
-  body: () => void,
-): void {
-  const before = memory();
-  body();
-  t.same(memory(), before, `${name}: no tensor or buffer leaked`);
+/** Reads `y` on any backend (then disposes it) and throws with `what` unless it matches `want`. */
+async function expectClose(y: Tensor, want: RefTensor, tol: Tol, what: string): Promise<void> {
+  check(await compareAsync(y, want, tol, true), what);
 }
+function expectDtype(y: Tensor, dtype: DType, what: string): void {
+  if (y.dtype === dtype) return;
+  const got = y.dtype;
+  y.dispose();
+  throw new Error(`${what}: dtype ${got}, expected ${dtype}`);
+}
+
+/**
+ * float32 summation in float32 (an f32-accumulating backend): at worst about
+ * n·eps·mean|x| per output (WebGPU's tree usually does far better).
+ */
+const f32SumTol = (x: ArrayLike<number>, n: number): Tol => {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) if (Number.isFinite(x[i])) s += Math.abs(x[i]);
+  return { rtol: 1e-5, atol: 2e-7 * Math.max(n, 1) * Math.max(s / Math.max(x.length, 1), 1) + 1e-6 };
+};
 
 interface ReduceCase {
   name: string;
-  op: string;
+  op: 'sum' | 'max' | 'min' | 'mean' | 'variance';
   fn: (x: Tensor, axes: number | number[] | undefined, keepDims: boolean) => Tensor;
   ref: (x: RefTensor, axes: number[], keepDims: boolean) => RefTensor;
   exact?: boolean;
   nan?: boolean;
+  /** Also on int32 / uint8 (sum of uint8 is int32, so it cannot overflow). */
+  ints?: boolean;
 }
 const CASES: ReduceCase[] = [
-  { name: oracleCase('sum'), op: 'sum', fn: C.sum, ref: refSum, nan: true },
-  { name: oracleCase('max'), op: 'max', fn: C.max, ref: refMax, exact: true, nan: true },
-  { name: oracleCase('min'), op: 'min', fn: C.min, ref: refMin, exact: true, nan: true },
+  { name: oracleCase('sum'), op: 'sum', fn: C.sum, ref: refSum, nan: true, ints: true },
+  { name: oracleCase('max'), op: 'max', fn: C.max, ref: refMax, exact: true, nan: true, ints: true },
+  { name: oracleCase('min'), op: 'min', fn: C.min, ref: refMin, exact: true, nan: true, ints: true },
   { name: oracleCase('mean'), op: 'mean', fn: C.mean, ref: refMean, nan: true },
   {
     name: oracleCase('variance') + ' (correction 0)',
@@ -93,141 +137,238 @@ const CASES: ReduceCase[] = [
   },
 ];
 
+/** The float tolerance of `c` over `n` reduced values: exact for max/min; an f32-accumulating backend's sum its own. */
+function floatTol(b: BackendCase, c: ReduceCase, dtype: DType, values: number[], n: number): Tol {
+  if (c.exact) return EXACT;
+  if (dtype === 'float64') return { rtol: 1e-12, atol: 1e-13 };
+  return c.op === 'sum' ? b.pick({ f64: reductionTol(n), f32: f32SumTol(values, n) }) : reductionTol(n);
+}
+
 for (const c of CASES) {
-  t.test(c.name, async (t) => {
-    leakFree(t, c.op, () => {
-      fc.assert(
-        fc.property(
-          arbReduction().chain(([shape, axes, keepDims]) =>
-            fc
-              .tuple(
+  forEachBackend(t, c.name, async (t, b) => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbReduction().chain(([shape, axes, keepDims]) =>
+          fc
+            .constantFrom<DType>(...b.floatDtypes)
+            .chain((dt) =>
+              fc.tuple(
                 fc.constant(shape),
                 fc.constant(axes),
                 fc.constant(keepDims),
-                fc.constantFrom<DType>('float32', 'float64'),
-              )
-              .chain(([s, a, k, dt]) =>
-                fc.tuple(
-                  fc.constant(s),
-                  fc.constant(a),
-                  fc.constant(k),
-                  fc.constant(dt),
-                  arbVals(size(s), !!c.nan, dt === 'float32'),
-                ),
+                fc.constant(dt),
+                arbVals(size(shape), !!c.nan, dt === 'float32', b.accumulate === 'f32'),
               ),
-          ),
-          ([shape, axes, keepDims, dtype, values]) =>
-            tidy(() => {
-              const x = tensor(Float64Array.from(values), shape, dtype);
-              const ax = normAxes(axes, shape.length);
-              const y = c.fn(x, axes, keepDims);
-              if (y.dtype !== dtype) throw new Error(`${c.op}: dtype ${y.dtype}, expected ${dtype}`);
-              const n = Math.max(1, size(ax.map((a) => shape[a])));
-              const tol: Tol = c.exact
-                ? { rtol: 0, atol: 0 }
-                : dtype === 'float64'
-                  ? { rtol: 1e-12, atol: 1e-13 }
-                  : reductionTol(n);
-              check(
-                compare(y, rounded(c.ref(toRef(x), ax, keepDims), dtype), tol),
-                `${c.op}(${show(toRef(x))}, axes ${JSON.stringify(axes)}, keepDims ${keepDims}) ${dtype}`,
-              );
-            }),
+            ),
         ),
-        { numRuns: FC_RUNS },
+        async ([shape, axes, keepDims, dtype, values]) => {
+          const ax = normAxes(axes, shape.length);
+          const y = tidy(() => c.fn(tensor(Float64Array.from(values), shape, dtype), axes, keepDims));
+          expectDtype(y, dtype, c.op);
+          const n = Math.max(1, size(ax.map((a) => shape[a])));
+          await expectClose(
+            y,
+            rounded(c.ref(refTensor(shape, values), ax, keepDims), dtype),
+            floatTol(b, c, dtype, values, n),
+            `${c.op}([${shape}] ${JSON.stringify(values)}, axes ${JSON.stringify(axes)}, keepDims ${keepDims}) ${dtype}`,
+          );
+        },
+      ),
+      { numRuns: b.runs },
+    );
+    if (!c.ints) return;
+    for (const dtype of ['int32', 'uint8'] as DType[]) {
+      await fc.assert(
+        fc.asyncProperty(
+          arbReduction(3).chain(([s, a, k]) =>
+            fc.tuple(
+              fc.constant(s),
+              fc.constant(a),
+              fc.constant(k),
+              fc.array(fc.integer({ min: dtype === 'uint8' ? 0 : -100, max: dtype === 'uint8' ? 255 : 100 }), {
+                minLength: size(s),
+                maxLength: size(s),
+              }),
+            ),
+          ),
+          async ([shape, axes, keepDims, values]) => {
+            const y = tidy(() => c.fn(tensor(values, shape, dtype), axes, keepDims));
+            // A sum of uint8 is int32 (uint8 would overflow); max and min keep the dtype.
+            const want: DType = c.op === 'sum' ? 'int32' : dtype;
+            expectDtype(y, want, `${c.op} of ${dtype}`);
+            const r = c.ref(refTensor(shape, values), normAxes(axes, shape.length), keepDims);
+            await expectClose(
+              y,
+              refTensor(r.shape, stored(r.data, want)),
+              EXACT,
+              `${c.op} ${dtype} over ${JSON.stringify(axes)} of [${shape}] keepDims ${keepDims}`,
+            );
+          },
+        ),
+        { numRuns: Math.ceil(b.runs / 2) },
       );
-    });
+    }
   });
 }
 
-t.test(oracleCase('sum') + ' (integer dtypes)', async (t) => {
-  leakFree(t, 'sum int', () => {
-    fc.assert(
-      fc.property(
-        arbReduction(3).chain(([s, a, k]) =>
-          fc.tuple(
-            fc.constant(s),
-            fc.constant(a),
-            fc.constant(k),
-            fc.constantFrom<DType>('int32', 'uint8'),
-            fc.array(fc.integer({ min: 0, max: 255 }), { minLength: size(s), maxLength: size(s) }),
-          ),
-        ),
-        ([shape, axes, keepDims, dtype, values]) =>
-          tidy(() => {
-            const x = tensor(Float64Array.from(values), shape, dtype);
-            const s = C.sum(x, axes, keepDims);
-            if (s.dtype !== 'int32')
-              throw new Error(`sum of ${dtype} gave ${s.dtype}, expected int32 (uint8 would overflow)`);
-            check(
-              compare(s, refSum(toRef(x), normAxes(axes, shape.length), keepDims), { rtol: 0, atol: 0 }),
-              `sum ${dtype}`,
-            );
-            const m = C.max(x, axes, keepDims);
-            if (m.dtype !== dtype) throw new Error(`max of ${dtype} gave ${m.dtype}`);
-            check(
-              compare(m, refMax(toRef(x), normAxes(axes, shape.length), keepDims), { rtol: 0, atol: 0 }),
-              `max ${dtype}`,
-            );
-          }),
-      ),
-      { numRuns: Math.ceil(FC_RUNS / 2) },
-    );
-  });
+t.test('mean and variance take float input only', async (t) => {
   t.throws(() => C.mean(tensor([1, 2], [2], 'int32')), {
     name: 'OpError',
     message: /^mean: input must be float32 or float64, got int32/,
   });
 });
 
+forEachBackend(t, oracleCase('variance') + ': fixed example, mean over two axes', async (t) => {
+  const xs = Array.from({ length: 24 }, (_, i) => Math.fround(Math.sin(i * 1.7 + 3)));
+  const x = tensor(Float32Array.from(xs), [2, 3, 4]);
+  const m = C.mean(x, [0, 2]),
+    v = C.variance(x, [1], true, 1);
+  const want = [0, 1, 2].map((j) => {
+    let s = 0;
+    for (let i = 0; i < 2; i++) for (let k = 0; k < 4; k++) s += xs[i * 12 + j * 4 + k];
+    return s / 8;
+  });
+  await expectClose(m, refTensor([3], want), { rtol: 1e-5, atol: 1e-6 }, 'mean');
+  t.same(v.shape, [2, 1, 4]);
+  t.ok(
+    Array.from(await v.data()).every((q) => q >= 0),
+    'variance is non-negative',
+  );
+  await expectClose(v, refVariance(refTensor([2, 3, 4], xs), [1], true, 1), reductionTol(3), 'variance');
+  x.dispose();
+});
+
 for (const [name, op, kind] of [
   [oracleCase('argmax'), 'argmax', 'max'],
   [oracleCase('argmin'), 'argmin', 'min'],
 ] as const) {
-  t.test(name, async (t) => {
+  forEachBackend(t, name, async (t, b) => {
     const fn = op === 'argmax' ? C.argmax : C.argmin;
-    leakFree(t, op, () => {
-      fc.assert(
-        fc.property(
-          arbShape(1, 4, 4).chain((s) =>
-            fc.tuple(
-              fc.constant(s),
-              fc.integer({ min: -s.length, max: s.length - 1 }),
-              fc.boolean(),
-              arbVals(size(s), true, true),
-            ),
+    const flush = b.accumulate === 'f32';
+    await fc.assert(
+      fc.asyncProperty(
+        arbShape(1, 4, 5).chain((s) =>
+          fc.tuple(
+            fc.constant(s),
+            fc.integer({ min: -s.length, max: s.length - 1 }),
+            fc.boolean(),
+            fc.constantFrom<DType>(...b.floatDtypes),
+            arbVals(size(s), true, true, flush),
           ),
-          ([shape, axis, keepDims, values]) =>
-            tidy(() => {
-              const x = tensor(Float64Array.from(values), shape);
-              const y = fn(x, axis, keepDims);
-              if (y.dtype !== 'int32') throw new Error(`${op}: dtype ${y.dtype}`);
-              const a = axis < 0 ? axis + shape.length : axis;
-              check(
-                compare(y, refArg(toRef(x), a, kind, keepDims), { rtol: 0, atol: 0 }),
-                `${op}(${show(toRef(x))}, ${axis}, ${keepDims})`,
-              );
-            }),
         ),
-        { numRuns: FC_RUNS },
-      );
-      // No axis: the index into the flattened tensor (rank 0 included).
-      fc.assert(
-        fc.property(
-          arbShape(0, 4, 4).chain((s) => fc.tuple(fc.constant(s), arbVals(size(s), true, true))),
-          ([shape, values]) =>
-            tidy(() => {
-              const x = tensor(Float64Array.from(values), shape);
-              const y = fn(x);
-              const flat = { shape: [values.length], data: toRef(x).data };
-              check(compare(y, refArg(flat, 0, kind), { rtol: 0, atol: 0 }), `${op}(${show(toRef(x))}) flattened`);
-            }),
+        async ([shape, axis, keepDims, dtype, values]) => {
+          const y = tidy(() => fn(tensor(Float64Array.from(values), shape, dtype), axis, keepDims));
+          expectDtype(y, 'int32', op);
+          const a = axis < 0 ? axis + shape.length : axis;
+          await expectClose(
+            y,
+            refArg(refTensor(shape, values), a, kind, keepDims),
+            EXACT,
+            `${op}([${shape}] ${JSON.stringify(values)}, ${axis}, ${keepDims}) ${dtype}`,
+          );
+        },
+      ),
+      { numRuns: b.runs },
+    );
+    // No axis: the index into the flattened tensor (rank 0 included).
+    await fc.assert(
+      fc.asyncProperty(
+        arbShape(0, 4, 4).chain((s) => fc.tuple(fc.constant(s), arbVals(size(s), true, true, flush))),
+        async ([shape, values]) => {
+          const y = tidy(() => fn(tensor(Float32Array.from(values), shape)));
+          const flat = refTensor([values.length], values);
+          await expectClose(y, refArg(flat, 0, kind), EXACT, `${op}([${shape}] ${JSON.stringify(values)}) flattened`);
+        },
+      ),
+      { numRuns: b.runs },
+    );
+    // int32 input, with ties on a coarse grid.
+    await fc.assert(
+      fc.asyncProperty(
+        arbShape(1, 3, 5).chain((s) =>
+          fc.tuple(
+            fc.constant(s),
+            fc.integer({ min: 0, max: s.length - 1 }),
+            fc.array(fc.integer({ min: -3, max: 3 }), { minLength: size(s), maxLength: size(s) }),
+          ),
         ),
-        { numRuns: FC_RUNS },
-      );
-    });
+        async ([shape, axis, values]) => {
+          const y = tidy(() => fn(tensor(values, shape, 'int32'), axis));
+          await expectClose(y, refArg(refTensor(shape, values), axis, kind), EXACT, `${op} int32 along ${axis}`);
+        },
+      ),
+      { numRuns: Math.ceil(b.runs / 3) },
+    );
+    const x = tensor([3, 1, 7, 7, -2, 0], [2, 3]);
+    const y = fn(x);
+    t.same(Array.from(await y.data()), [kind === 'max' ? 2 : 4], 'flattened index, first of ties');
+    y.dispose();
+    x.dispose();
   });
 }
+
+/** Deterministic values in [-1, 1) (a cheap hash; no fast-check needed for the big cases). */
+function pseudo(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+forEachBackend(t, oracleCase('sum') + ': sizes of the workgroup-tree and two-pass paths', async (t) => {
+  const cases: { shape: number[]; axes: number[] }[] = [
+    { shape: [3, 5000], axes: [1] }, // tree, rows contiguous
+    { shape: [40000], axes: [0] }, // tree in two passes (chunks)
+    { shape: [2, 300, 3], axes: [1] }, // tree with inner > 1 (few outputs)
+    { shape: [130, 3, 140], axes: [0, 2] }, // two runs: inner axis, then outer
+    { shape: [4, 2, 9000], axes: [0, 2] }, // chunked run, then a short one
+  ];
+  for (const { shape, axes } of cases) {
+    const v = pseudo(size(shape), size(shape));
+    v[7] = NaN;
+    for (const op of ['sum', 'max', 'min'] as const) {
+      const vals = op === 'sum' ? v.map((x) => (Number.isNaN(x) ? 0.5 : x)) : v;
+      const ref = { sum: refSum, max: refMax, min: refMin }[op](refTensor(shape, vals), axes, false);
+      const y = tidy(() => C[op](tensor(vals, shape), axes));
+      await expectClose(
+        y,
+        ref,
+        op === 'sum' ? { rtol: 1e-5, atol: 2e-6 * Math.sqrt(size(shape)) } : EXACT,
+        `${op} over [${axes}] of [${shape}]`,
+      );
+    }
+    if (axes.length === 1) {
+      for (const kind of ['max', 'min'] as const) {
+        const w = v.map((x) => (Number.isNaN(x) ? 0 : x));
+        w[w.length - 3] = kind === 'max' ? 5 : -5;
+        const y = tidy(() => C[kind === 'max' ? 'argmax' : 'argmin'](tensor(w, shape), axes[0]));
+        await expectClose(
+          y,
+          refArg(refTensor(shape, w), axes[0], kind),
+          EXACT,
+          `arg${kind} along ${axes[0]} of [${shape}]`,
+        );
+        const z = tidy(() => C[kind === 'max' ? 'argmax' : 'argmin'](tensor(v, shape), axes[0]));
+        await expectClose(
+          z,
+          refArg(refTensor(shape, v), axes[0], kind),
+          EXACT,
+          `arg${kind} with NaN along ${axes[0]} of [${shape}]`,
+        );
+      }
+    }
+  }
+  // Integer sums wrap like an Int32Array store; uint8 sums widen to int32.
+  const u8 = tensor(new Uint8Array(70000).fill(255), [70000], 'uint8');
+  const s = C.sum(u8);
+  t.equal(s.dtype, 'int32');
+  t.same(Array.from(await s.data()), [255 * 70000]);
+  s.dispose();
+  u8.dispose();
+});
 
 t.test('reduction edge cases', async (t) => {
   const x = tensor([

@@ -3,10 +3,9 @@
 // kernels, uniform arena overflow, and the clear errors.
 import t from 'tap';
 import * as C from '@largo/core';
-import { BACKWARD_OPS, engine, kernelsFor, NON_DIFFERENTIABLE_OPS, tensor, tidy } from '@largo/core';
-import { fileURLToPath } from 'node:url';
+import { engine, tensor, tidy } from '@largo/core';
 import { bucketBytes, initWebGpu, webGpuUnavailableReason, type GpuData } from '@largo/gpu';
-import { coverageProblems, requirement, scanSources, testSources } from '@largo/test-support';
+import { requirement } from '@largo/test-support';
 
 // Before anything selects a backend: registering WebGPU must not change the default.
 const be = await initWebGpu({ quiet: true });
@@ -167,28 +166,3 @@ t.test('GPU validation errors surface on the next read', opts(), async (t) => {
   await t.rejects(x.data(), { message: /webgpu: / });
   x.dispose();
 });
-
-// Runs without an adapter too: kernels register at import. The (op, backend)
-// coverage guard (autograd/test/op-coverage.test.ts) checks every backend; this
-// is its webgpu slice, next to the webgpu tests.
-t.test(
-  'every webgpu kernel has an oracle test that runs on webgpu, and no cpu kernel of this set is missing',
-  async (t) => {
-    const root = fileURLToPath(new URL('../../..', import.meta.url));
-    const { oracle, grad } = scanSources(testSources(root));
-    const gpu = kernelsFor('webgpu');
-    t.ok(gpu.length >= 40, `${gpu.length} webgpu kernels registered`);
-    const problems = coverageProblems({
-      kernels: new Map([['webgpu', gpu]]),
-      oracle,
-      grad,
-      backwardOnly: BACKWARD_OPS,
-      nonDifferentiable: NON_DIFFERENTIABLE_OPS,
-      gradOps: [],
-    }).filter((p) => p.includes('[webgpu]'));
-    for (const p of problems) t.fail(p);
-    if (problems.length === 0) t.pass(`all ${gpu.length} webgpu kernels have an oracle test on webgpu`);
-    const missing = kernelsFor('cpu').filter((op) => !gpu.includes(op));
-    t.comment(`cpu kernels without a webgpu kernel yet: ${missing.join(', ') || 'none'}`);
-  },
-);

@@ -96,7 +96,7 @@ const CASES: { what: string; file: string; env: Record<string, string>; reason: 
   },
   {
     what: 'WEBGPU',
-    file: 'packages/gpu/test/reduce.test.ts',
+    file: 'packages/gpu/test/move.test.ts',
     env: { LARGO_WEBGPU: 'off' },
     reason: /no WebGPU adapter: disabled by LARGO_WEBGPU=off/,
   },
@@ -117,7 +117,7 @@ const CASES: { what: string; file: string; env: Record<string, string>; reason: 
 
 // The children start together (each mostly waits on loading its modules).
 const runs = CASES.map((c) => runTestFile(c.file, { ...c.env, [`LARGO_REQUIRE_${c.what}`]: '1' }));
-const unrequired = runTestFile('packages/gpu/test/reduce.test.ts', { LARGO_WEBGPU: 'off' });
+const unrequired = runTestFile('packages/gpu/test/move.test.ts', { LARGO_WEBGPU: 'off' });
 
 CASES.forEach((c, i) => {
   t.test(`${c.file} without its requirement: fails under LARGO_REQUIRE_${c.what}=1`, async (t) => {

@@ -5,6 +5,7 @@
 // (tests pick a tolerance per precision class) and property-run count.
 import { engine, memory, setBackend, type DType, type Tensor } from '@largo/core';
 import { requirement } from './requirements.js';
+import { runRecorded } from './record.js';
 
 export interface BackendProfile {
   readonly name: string;
@@ -71,11 +72,13 @@ export function onCpu<T>(fn: () => T): T {
 
 interface TapLike {
   test(name: string, opts: { skip: string | false }, fn: (t: any) => Promise<void>): unknown;
-  same(a: unknown, b: unknown, m?: string): unknown;
+  same(a: unknown, b: unknown, m: string): unknown;
+  passing(): boolean;
 }
 
 const unavailable = new Map<string, Promise<string | null>>();
-function availability(p: BackendProfile): Promise<string | null> {
+/** Null when the backend is available in this process, else why not (tried once per process). */
+export function availability(p: BackendProfile): Promise<string | null> {
   let r = unavailable.get(p.name);
   if (!r) {
     r = p.init();
@@ -85,9 +88,9 @@ function availability(p: BackendProfile): Promise<string | null> {
 }
 
 /**
- * Options. (No way to restrict a case to some backends: the coverage guard
- * counts a forEachBackend marker as a test on every backend, so a
- * backend-specific check goes inside the body, under `if (b.name === …)`.)
+ * Options. (No way to restrict a case to some backends: a test written once
+ * runs on every backend, and a backend-specific check goes inside the body,
+ * under `if (b.name === …)`.)
  */
 export interface ForEachBackendOptions {
   /** Check that the body leaves no tensor or backend buffer behind (default true). */
@@ -97,8 +100,9 @@ export interface ForEachBackendOptions {
 /**
  * Runs `body` once per backend as a subtest titled `<title> [<backend>]`,
  * with that backend active; skipped, with the reason, where it is unavailable.
- * Use an `oracleCase('<op>')` / `gradCase('<op>')` marker as the title: the
- * coverage guard then counts the op as verified on every backend.
+ * With an `oracleCase('<op>')` / `gradCase('<op>')` title, each backend's
+ * subtest that passes with at least one passing oracle comparison is written
+ * to the run record (record.ts), which the coverage guard reads.
  */
 export async function forEachBackend<T extends TapLike>(
   t: T,
@@ -120,9 +124,11 @@ export async function forEachBackend<T extends TapLike>(
       const prev = engine().backend.name;
       setBackend(p.name);
       try {
-        const before = memory();
-        await body(st, b);
-        if (opts.leakCheck !== false) st.same(memory(), before, `no tensor or buffer leaked on ${p.name}`);
+        await runRecorded(st, title, p.name, async () => {
+          const before = memory();
+          await body(st, b);
+          if (opts.leakCheck !== false) st.same(memory(), before, `no tensor or buffer leaked on ${p.name}`);
+        });
       } finally {
         setBackend(prev);
       }

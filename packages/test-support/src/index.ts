@@ -5,5 +5,6 @@ export * from './errors.js';
 export * from './generators.js';
 export * from './backends.js';
 export * from './coverage.js';
+export * from './record.js';
 export * from './layering.js';
 export * from './requirements.js';

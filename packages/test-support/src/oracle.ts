@@ -1,17 +1,10 @@
-// Shared by every property test: the coverage markers, conversions to and
-// from the float64 oracle, tolerance-aware comparison, fast-check generators.
+// Shared by every property test: conversions to and from the float64
+// oracle, tolerance-aware comparison (each pass counted for the run record,
+// record.ts), fast-check generators.
 import fc from 'fast-check';
-import { tensor, type DType, type Tensor } from '@largo/core';
+import type { Tensor } from '@largo/core';
 import type { RefTensor } from '@largo/core/reference';
-
-/**
- * Marks a test as the oracle property test of `op` (scanned by the coverage
- * guard, see coverage.ts: inside `forEachBackend(t, oracleCase('op'), …)` it
- * covers every backend; elsewhere the backend of the test's package).
- */
-export const oracleCase = (op: string): string => `oracle: ${op}`;
-/** Marks a test as the gradient test of `op` (scanned by the op-coverage test). */
-export const gradCase = (op: string): string => `grad: ${op}`;
+import { comparisonPassed } from './record.js';
 
 export function toRef(t: Tensor): RefTensor {
   return { shape: [...t.shape], data: Float64Array.from(t.dataSync() as ArrayLike<number>) };
@@ -48,11 +41,21 @@ export async function compareAsync(
   return compareValues(got, expected, tol);
 }
 
-/** The comparison itself, on values already read. */
+/** The comparison itself, on values already read; a pass counts toward the enclosing case's record. */
 export function compareValues(
   actual: { shape: readonly number[]; data: ArrayLike<number> },
   expected: RefTensor,
   tol: Tol = {},
+): string | null {
+  const msg = mismatch(actual, expected, tol);
+  if (msg === null) comparisonPassed();
+  return msg;
+}
+
+function mismatch(
+  actual: { shape: readonly number[]; data: ArrayLike<number> },
+  expected: RefTensor,
+  tol: Tol,
 ): string | null {
   const rtol = tol.rtol ?? 1e-5,
     atol = tol.atol ?? 1e-6;

@@ -238,6 +238,21 @@ export const VIEW_OPS = {
   reshape: { inputs: ['x'], outputs: ['y'], attrs: attrs<ShapeAttrs>(), grad: 'rule' },
 } as const satisfies Record<string, OpSpec>;
 
+/**
+ * Ops composed of other ops (no kernel of their own; `uses` names the kernels
+ * they run). Each runs on every backend that has those kernels, so the
+ * coverage guard asks for its oracle test on each such backend, and for a
+ * gradient test (its gradient comes from its parts' rules).
+ */
+export const COMPOSITE_OPS = {
+  conv2d: { uses: ['conv3d'] },
+  convTranspose3d: { uses: ['conv3dGradInput'] },
+  mean: { uses: ['sum', 'div'] },
+  variance: { uses: ['sum', 'sub', 'mul', 'div'] },
+  dropout: { uses: ['mul'] },
+  stack: { uses: ['concat'] },
+} as const satisfies Record<string, { readonly uses: readonly OpName[] }>;
+
 /** Every kernel op's name. */
 export type OpName = keyof typeof OPS;
 export type ViewOpName = keyof typeof VIEW_OPS;
