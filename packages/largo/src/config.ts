@@ -2,6 +2,8 @@
  * Run configuration: defaults ← dataset defaults ← JSON config file ←
  * command-line flags (flags win). The effective config is saved beside
  * every result and inside every checkpoint.
+ * (Over 500 lines on purpose: the config's types, its defaults and the
+ * validation of every key are one schema, read side by side.)
  */
 import { readFileSync, statSync } from './node-fs.js';
 

@@ -9,6 +9,8 @@
  * integer division is written `Math.floor((a + 0.5) / b)`, which is exact for
  * the integer operands below 2^23 that these shapes give. Kernel sources are
  * strings: gpu.js parses them, and a bundler's minifier must not rewrite them.
+ * (Over 500 lines on purpose: the backend's whole kernel table, typed against
+ * the op schema with `satisfies`, in one file as the compile-time checklist.)
  */
 import {
   sizeOf,

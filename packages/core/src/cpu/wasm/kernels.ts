@@ -12,6 +12,8 @@ import { assemble, Fn, type Local } from './encode.js';
  * offsets (convolution taps read straight from the padded input: implicit
  * GEMM with no im2col at all). 4 × 8 keeps 8 accumulators + 2 B vectors + 1
  * broadcast in 11 of the 16 xmm registers V8 has on x86-64.
+ * (Over 500 lines on purpose: every kernel of the one wasm module is emitted
+ * here around the shared micro-tile, so the module's layout is read in one place.)
  */
 export const MR = 4;
 export const NV = 2;
