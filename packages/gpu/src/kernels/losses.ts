@@ -9,7 +9,7 @@ import { checkF32, gd, launch1d, launchGroups, rowChunks, treeReduce, type Buf }
  * op names, inputs, attrs and outputs). Accumulation is f32 (the CPU uses
  * doubles), with tree reductions in workgroup memory, so errors grow with log(length).
  * (Just over 500 lines: three losses and their backward kernels share the
- * partial-sum helpers above them.)
+ * partial-sum helpers defined at the top of this file.)
  *
  *  - crossEntropy / bceWithLogits / softDiceLoss (+Grad): per-element terms,
  *    per-workgroup partial sums, one final workgroup (deterministic order).
