@@ -59,6 +59,8 @@ export interface ExperimentSummary {
   cellsTotal: number;
   checkpoint: string;
   notes: string;
+  /** whether a cell's records are per test case (segmentation) or one per subset over all cases (classification accuracy) */
+  perCase: boolean;
 }
 
 /** Reads every finished cell of `spec` from the given experiment folders (later folders may not contradict earlier ones). */
@@ -192,6 +194,7 @@ export function summarizeExperiment(spec: ExperimentSpec, dirs: string[]): Exper
     missing,
     cellsFound: found.size,
     cellsTotal: all.length,
+    perCase: [...found.values()].some((c) => new Set(c.records.map((r) => r.caseId)).size > 1),
     checkpoint: firstCfg?.eval?.checkpoint === 'best' ? 'best validation checkpoint' : 'last checkpoint',
     notes: spec.notes,
   };
@@ -271,7 +274,7 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
       }
       L.push(
         '',
-        `Pooled pairs are (seed, test case, subset) triples, not independent samples: read their p-values as a description, the seed-level test as the inference (with 5 seeds its smallest two-sided p is 0.0625).`,
+        `Pooled pairs are ${s.perCase ? '(seed, test case, subset) triples' : '(seed, subset) pairs, each subset scored over all test cases'}, not independent samples: read their p-values as a description, the seed-level test as the inference (with 5 seeds its smallest two-sided p is 0.0625).`,
         '',
       );
     }
