@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { pairedTest, signTestP, spread, tQuantile975, wilcoxonSignedRankP } from '../src/experiments/stats.js';
 import { cells, parseExperiment, parseShard, shardCells } from '../src/experiments/spec.js';
 import { runGrid } from '../src/experiments/runner.js';
-import { summarizeExperiment, summaryMarkdown } from '../src/experiments/summary.js';
+import { summarizeExperiment, summaryChartSvg, summaryMarkdown } from '../src/experiments/summary.js';
 import { resolveConfig } from '../src/config.js';
 import { loadSegData } from '../src/train/data.js';
 import { SegTask } from '../src/train/seg-task.js';
@@ -189,6 +189,11 @@ t.test('a setting may run a subset of the variants: cells, summary rows and comp
   );
   const md = summaryMarkdown(sum, { timings: false });
   t.match(md, /\| setting \| variant \| seeds \|/, 'a sweep gets one overview table');
+  const svg = summaryChartSvg(sum);
+  t.match(svg, /^<svg [^>]*>/, 'the dot plot is an SVG document');
+  t.equal((svg.match(/class="seed"/g) ?? []).length, 6, 'one dot per (row, seed)');
+  t.equal((svg.match(/class="mean"/g) ?? []).length, 3, 'one mean bar per row');
+  t.match(svg, /r2 · largo/, 'rows named by setting and variant');
   t.match(md, /\| r2 \| largo \| 2 \| .* \| \[-?\d+\.\d+, -?\d+\.\d+\] \|/, 'with the 95% interval');
   t.throws(
     () => parseExperiment(tinySpec({ settings: [{ name: 'a', variants: ['ghost'] }] }), 'e.json'),
@@ -220,6 +225,7 @@ t.test('largo experiment CLI: worker processes, --summarize of shard folders, ba
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /2 of 2 cells/);
   t.ok(existsSync(join(root, 'out', 'tiny-grid', 'summary.md')));
+  t.ok(existsSync(join(root, 'out', 'tiny-grid', 'summary.svg')), 'the per-seed dot plot beside it');
   const s = spawnSync(
     process.execPath,
     [...CLI_ARGS, 'experiment', file, '--out', join(root, 'elsewhere'), '--summarize', join(root, 'out', 'tiny-grid')],

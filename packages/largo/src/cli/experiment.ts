@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cellConfig, cells, parseShard, readExperimentFile } from '../experiments/spec.js';
 import { experimentDir, runCell, runGrid } from '../experiments/runner.js';
-import { summarizeExperiment, summaryMarkdown } from '../experiments/summary.js';
+import { summarizeExperiment, summaryChartSvg, summaryMarkdown } from '../experiments/summary.js';
 import { parse, UsageError } from './common.js';
 
 export const EXPERIMENT_HELP = `largo experiment — run a grid of (setting × method variant × seed) and summarize it
@@ -16,7 +16,7 @@ Each cell of the grid is one ordinary training run (one method, one seed) in
 and results. Finished cells are skipped and interrupted ones resume, so the
 same command continues a grid. After running, the summary (mean ± std over
 seeds, per-subset tables, paired tests) is written to <out>/<name>/summary.md
-and summary.json and printed.
+and summary.json (and the per-seed dot plot summary.svg) and printed.
 
 Options:
   --out DIR          parent folder of experiment folders (default runs/experiments)
@@ -109,6 +109,7 @@ export async function experimentCommand(argv: string[]): Promise<number> {
   const md = summaryMarkdown(s, { command: cmd });
   writeFileSync(join(dir, 'summary.md'), md + '\n');
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(s, null, 2) + '\n');
+  writeFileSync(join(dir, 'summary.svg'), summaryChartSvg(s));
   console.log(md);
   return 0;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { CaseRecord } from '../report/table.js';
 import { readCellRecord, type CellRecord } from './runner.js';
 import { cells, settingRuns, type ExperimentSpec } from './spec.js';
+import { dotChartSvg } from '../report/dot-chart.js';
 import { fmtCi, fmtP, fmtSpread, pairedTest, spread, type PairedTest, type Spread } from './stats.js';
 
 interface CellResults {
@@ -28,6 +29,8 @@ export interface VariantSummary {
   seeds: number[];
   /** per group, then 'avg': spread over seeds of the seed's mean over test cases × subsets */
   dice: Record<string, Spread>;
+  /** each seed's average (over test cases × subsets × groups), in the order of `seeds` */
+  seedAvg: number[];
   hd95: Record<string, Spread> | null;
   /** per subset index: spread over seeds of the mean over cases and groups */
   perSubset: Spread[];
@@ -125,7 +128,8 @@ export function summarizeExperiment(spec: ExperimentSpec, dirs: string[]): Exper
         const h = per.map((p) => mean(p.records.map((r) => r.hd95?.[gi] ?? NaN).filter(Number.isFinite)));
         hdAcc[g] = h;
       });
-      dice['avg'] = spread(per.map((p) => mean(p.records.map((r) => mean(r.values)))));
+      const seedAvg = per.map((p) => mean(p.records.map((r) => mean(r.values))));
+      dice['avg'] = spread(seedAvg);
       const hasHd = per.length > 0 && per.every((p) => p.records.some((r) => r.hd95));
       const hd95 = hasHd
         ? Object.fromEntries([
@@ -154,6 +158,7 @@ export function summarizeExperiment(spec: ExperimentSpec, dirs: string[]): Exper
         method: v.method,
         seeds: mine.map((c) => c.seed),
         dice,
+        seedAvg,
         hd95,
         perSubset,
         params: per[0]?.record.params ?? 0,
@@ -291,4 +296,20 @@ export function summaryMarkdown(s: ExperimentSummary, o: { timings?: boolean; co
   }
   if (s.notes) L.push(s.notes, '');
   return L.join('\n');
+}
+
+/** Every (setting, variant) row's per-seed averages as an SVG dot plot (summary.svg). */
+export function summaryChartSvg(s: ExperimentSummary): string {
+  const pct = s.metric === 'Accuracy' || s.metric === 'Dice';
+  const several = new Set(s.variants.map((v) => v.setting)).size > 1;
+  return dotChartSvg(
+    s.variants.map((v) => ({
+      label: several ? `${v.setting} · ${v.variant}` : v.variant,
+      values: v.seedAvg.map((x) => (pct ? 100 * x : x)),
+    })),
+    {
+      title: `${s.name}: average ${s.metric} on the test split, one dot per seed (bar: mean ± std)`,
+      xLabel: `${s.metric}${pct ? ' (%)' : ''}`,
+    },
+  );
 }
