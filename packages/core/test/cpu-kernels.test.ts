@@ -12,6 +12,8 @@ import {
   convTranspose3d,
   cpuKernelMode,
   cpuThreads,
+  instanceNormGrad,
+  instanceNormWithStats,
   matmul,
   memory,
   randn,
@@ -158,6 +160,14 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
           wt = randn([16, 8, 2, 2, 2], { seed: 6 });
         out.push(convTranspose3d(up, wt, null, { stride: [2, 2, 2] }));
         out.push(matmul(randn([300, 200], { seed: 7 }), randn([200, 700], { seed: 8 })));
+        // instance norm: 10 rows of 210 floats (a scalar tail after the vectors), affine, statistics' cotangents
+        const xi = randn([2, 5, 7, 6, 5], { seed: 9 }),
+          gw = randn([5], { seed: 10 }),
+          gb = randn([5], { seed: 11 });
+        const st = instanceNormWithStats(xi, gw, gb);
+        const stats = { dmean: randn([2, 5], { seed: 13 }), dinvstd: randn([2, 5], { seed: 14 }) };
+        const gr = instanceNormGrad(randn(xi.shape, { seed: 12 }), xi, st.mean, st.invstd, gw, stats);
+        out.push(st.y, st.mean, st.invstd, gr.dx, gr.dweight, gr.dbias);
         return out.map((y) => Float32Array.from(y.dataSync() as Float32Array));
       }),
     );
@@ -167,7 +177,7 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
   for (const n of [2, 4]) {
     const before = pool.pooledJobs();
     const other = run(n);
-    t.ok(pool.pooledJobs() - before >= 9, `${n} threads: every kernel call was split across the pool`);
+    t.ok(pool.pooledJobs() - before >= 13, `${n} threads: every kernel call was split across the pool`);
     one.forEach((a, i) => {
       const b = other[i];
       let same = a.length === b.length;

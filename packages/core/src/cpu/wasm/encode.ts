@@ -138,6 +138,9 @@ export class Fn {
   shl(): this {
     return this.op(0x74);
   }
+  and(): this {
+    return this.op(0x71);
+  }
   eqz(): this {
     return this.op(0x45);
   }
@@ -157,6 +160,9 @@ export class Fn {
   }
   f32Mul(): this {
     return this.op(0x94);
+  }
+  f32Sub(): this {
+    return this.op(0x93);
   }
   f32Load(offset = 0): this {
     return this.op(0x2a).mem(2, offset);
@@ -220,6 +226,44 @@ export class Fn {
   }
   f64Add(): this {
     return this.op(0xa0);
+  }
+  f64ConvertI32U(): this {
+    return this.op(0xb8);
+  }
+  f64Sub(): this {
+    return this.op(0xa1);
+  }
+  f64Mul(): this {
+    return this.op(0xa2);
+  }
+  f64Div(): this {
+    return this.op(0xa3);
+  }
+  f64(x: number): this {
+    this.code.push(0x44);
+    const b = new Uint8Array(new Float64Array([x]).buffer);
+    for (const v of b) this.code.push(v);
+    return this;
+  }
+  f64Load(offset = 0): this {
+    return this.op(0x2b).mem(3, offset);
+  }
+  f64Store(offset = 0): this {
+    return this.op(0x39).mem(3, offset);
+  }
+  f64x2Sub(): this {
+    return this.simd(0xf1);
+  }
+  f64x2Mul(): this {
+    return this.simd(0xf2);
+  }
+  /** f64x2 with both lanes set to the f64 on the stack. */
+  f64x2Splat(): this {
+    return this.simd(0x14);
+  }
+  /** f32x4 [demote(a0), demote(a1), 0, 0] from an f64x2. */
+  demoteZero(): this {
+    return this.simd(0x5e);
   }
   f32FromF64(): this {
     return this.op(0xb6);

@@ -1,4 +1,5 @@
 import { assemble, Fn, type Local } from './encode.js';
+import { copyRowsFn, inormApplyFn, inormGradApplyFn, inormGradStatsFn, inormStatsFn } from './kernels-rows.js';
 
 /**
  * The f32x4 SIMD kernels, written with the emitter in encode.ts. All pointers
@@ -594,7 +595,18 @@ function convGradWeightFn(): Fn {
   return f;
 }
 
-export const KERNEL_NAMES = ['gemm', 'gemmBlocks', 'convForward', 'convGradInput', 'convGradWeight'] as const;
+export const KERNEL_NAMES = [
+  'gemm',
+  'gemmBlocks',
+  'convForward',
+  'convGradInput',
+  'convGradWeight',
+  'copyRows',
+  'inormStats',
+  'inormApply',
+  'inormGradStats',
+  'inormGradApply',
+] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
 export function buildKernels(memory: {
@@ -602,5 +614,20 @@ export function buildKernels(memory: {
   maxPages: number;
   shared: boolean;
 }): Uint8Array<ArrayBuffer> {
-  return assemble([gemmFn(), gemmBlocksFn(), convForwardFn(), convGradInputFn(), convGradWeightFn()], memory);
+  // Order = KERNEL_NAMES (the worker pool names kernels by index; gemmBlocks calls function 0).
+  return assemble(
+    [
+      gemmFn(),
+      gemmBlocksFn(),
+      convForwardFn(),
+      convGradInputFn(),
+      convGradWeightFn(),
+      copyRowsFn(),
+      inormStatsFn(),
+      inormApplyFn(),
+      inormGradStatsFn(),
+      inormGradApplyFn(),
+    ],
+    memory,
+  );
 }

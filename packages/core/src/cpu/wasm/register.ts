@@ -17,6 +17,8 @@ interface MatmulAttrs {
 import { useWasm } from './runtime.js';
 import { wasmMatmul } from './matmul.js';
 import { wasmCpReconstruct, wasmCpReconstructGrad } from './cp.js';
+import { wasmInstanceNorm, wasmInstanceNormGrad } from './instance-norm.js';
+import type { InstanceNormAttrs, InstanceNormGradAttrs } from '../../ops/schema.js';
 import { wasmConv3dForward, wasmConv3dGradInput, wasmConv3dGradWeight, type ConvGeom } from './conv.js';
 
 /**
@@ -35,7 +37,7 @@ export function overrideCpu<A>(op: string, make: (prev: Raw<A>) => Raw<A>): void
 
 function wrap<A>(
   op: string,
-  wasm: (inputs: readonly TensorInfo[], attrs: A, be: CpuBackend, js: Raw<A>) => TensorInfo | null,
+  wasm: (inputs: readonly TensorInfo[], attrs: A, be: CpuBackend, js: Raw<A>) => TensorInfo | TensorInfo[] | null,
 ): void {
   overrideCpu<A>(op, (js) => (inputs, attrs, backend) => {
     if (inputs.every((t) => t.dtype === 'float32')) {
@@ -184,8 +186,60 @@ export function installWasmKernels(): void {
     return o.info;
   });
 
+  wrap<InstanceNormAttrs>('instanceNorm', (inputs, attrs, be) => {
+    const x = inputs[0];
+    let k = 1;
+    const w = attrs.hasWeight ? vals(inputs[k++]) : null;
+    const b = attrs.hasBias ? vals(inputs[k++]) : null;
+    const N = x.shape[0],
+      C = x.shape[1],
+      S = spatial(x.shape);
+    const rt = useWasm(N * C * S);
+    if (!rt || N * C * S === 0) return null;
+    const y = be.out(x.shape, x.dtype),
+      mo = be.out([N, C], x.dtype),
+      io = be.out([N, C], x.dtype);
+    wasmInstanceNorm(rt, vals(x), w, b, C, N * C, S, attrs.eps, y.values, mo.values, io.values);
+    return [y.info, mo.info, io.info];
+  });
+
+  wrap<InstanceNormGradAttrs>('instanceNormGrad', (inputs, attrs, be) => {
+    const [dy, x, mean, invstd] = inputs;
+    let k = 4;
+    const w = attrs.hasWeight ? vals(inputs[k++]) : null;
+    const gm = attrs.hasStatGrads ? vals(inputs[k++]) : null;
+    const gi = attrs.hasStatGrads ? vals(inputs[k++]) : null;
+    const N = x.shape[0],
+      C = x.shape[1],
+      S = spatial(x.shape);
+    const rt = useWasm(N * C * S);
+    if (!rt || N * C * S === 0) return null;
+    const dx = be.out(x.shape, x.dtype),
+      dw = be.out([C], x.dtype),
+      db = be.out([C], x.dtype);
+    wasmInstanceNormGrad(
+      rt,
+      vals(dy),
+      vals(x),
+      vals(mean),
+      vals(invstd),
+      w,
+      gm,
+      gi,
+      C,
+      N * C,
+      S,
+      dx.values,
+      dw.values,
+      db.values,
+    );
+    return [dx.info, dw.info, db.info];
+  });
+
   registerGradCp();
 }
+
+const spatial = (shape: readonly number[]) => shape.slice(2).reduce((a, d) => a * d, 1);
 
 function registerGradCp(): void {
   overrideCpu<unknown>('cpReconstructGrad', (js) => (inputs, attrs, backend) => {

@@ -66,6 +66,26 @@ export interface KernelExports {
     yRow: I,
     accumulate: I,
   ): void;
+  copyRows(
+    src: I,
+    dst: I,
+    W: I,
+    n1: I,
+    n2: I,
+    n3: I,
+    s1: I,
+    s2: I,
+    s3: I,
+    d1: I,
+    d2: I,
+    d3: I,
+    bias: I,
+    hasBias: I,
+  ): void;
+  inormStats(X: I, S: I, out: I, r0: I, r1: I): void;
+  inormApply(X: I, Y: I, S: I, coef: I, r0: I, r1: I): void;
+  inormGradStats(DY: I, X: I, S: I, mu0: I, out: I, r0: I, r1: I): void;
+  inormGradApply(DY: I, X: I, DX: I, S: I, coef: I, r0: I, r1: I): void;
 }
 
 const PAGE = 65536;
