@@ -107,25 +107,56 @@ function tapTable(g: ConvGeom, L: Layout, mem: Int32Array, t0: number, pad: numb
   for (let i = 0; i < pad; i++) mem[k++] = 0;
 }
 
-/** Copies sample n of x (NCDHW) into the zeroed padded, phase-split layout at float index d0. */
-function packSample(x: TypedArray, n: number, g: ConvGeom, L: Layout, mem: Float32Array, d0: number): void {
-  mem.fill(0, d0, d0 + L.sampleLen);
-  let src = n * g.C * g.D * g.H * g.W;
-  const sw = g.sw;
+/**
+ * Copies sample n of x (NCDHW) into the padded, phase-split layout at byte
+ * offset `Xp`, whose padding must already be zero (it stays zero: later
+ * samples of the same call overwrite only the interior). Stride 1 stages the
+ * sample in the arena with one memcpy at `stage` and lets the wasm row
+ * kernel spread it; other strides scatter in JavaScript.
+ */
+function packSample(
+  rt: WasmRuntime,
+  x: TypedArray,
+  n: number,
+  g: ConvGeom,
+  L: Layout,
+  Xp: number,
+  stage: number,
+): void {
+  const mem = rt.arena.f32();
+  const len = g.C * g.D * g.H * g.W;
+  let src = n * len;
+  if (g.sw === 1 && x instanceof Float32Array) {
+    mem.set(x.subarray(src, src + len), stage >> 2);
+    const dst = Xp + 4 * (g.pd * L.planeLen + g.ph * L.rowLen + g.pw);
+    const sH = 4 * g.W;
+    rt.k.copyRows(
+      stage,
+      dst,
+      g.W,
+      g.C,
+      g.D,
+      g.H,
+      sH * g.H * g.D,
+      sH * g.H,
+      sH,
+      4 * L.chanLen,
+      4 * L.planeLen,
+      4 * L.rowLen,
+      0,
+      0,
+    );
+    return;
+  }
+  const d0 = Xp >> 2,
+    sw = g.sw;
   for (let c = 0; c < g.C; c++) {
     for (let z = 0; z < g.D; z++) {
       for (let y = 0; y < g.H; y++) {
         const row = d0 + c * L.chanLen + (z + g.pd) * L.planeLen + (y + g.ph) * L.rowLen;
-        if (sw === 1) {
-          const dst = row + g.pw;
-          // A subarray per row would be garbage; set() only pays off for long rows.
-          if (g.W >= 256 && x instanceof Float32Array) mem.set(x.subarray(src, src + g.W), dst);
-          else for (let i = 0; i < g.W; i++) mem[dst + i] = x[src + i];
-        } else {
-          for (let i = 0; i < g.W; i++) {
-            const w = i + g.pw;
-            mem[row + (w % sw) * L.Wq + ((w / sw) | 0)] = x[src + i];
-          }
+        for (let i = 0; i < g.W; i++) {
+          const w = i + g.pw;
+          mem[row + (w % sw) * L.Wq + ((w / sw) | 0)] = x[src + i];
         }
         src += g.W;
       }
@@ -133,19 +164,18 @@ function packSample(x: TypedArray, n: number, g: ConvGeom, L: Layout, mem: Float
   }
 }
 
-/** Copies dy[n] ([O][oD·oH][oW]) into [oPad][rows][oWpad] at float index d0, zeros in the padding. */
-function packDy(dy: TypedArray, n: number, g: ConvGeom, L: Layout, oPad: number, mem: Float32Array, d0: number): void {
+/**
+ * Copies dy[n] ([O][oD·oH][oW]) into rows of oWpad floats ([oPad][rows][oWpad])
+ * at byte offset DY, through a memcpy to `stage`; the padding (channels past
+ * O, columns past oW) must already be zero and stays zero.
+ */
+function packDy(rt: WasmRuntime, dy: TypedArray, n: number, g: ConvGeom, L: Layout, DY: number, stage: number): void {
   const P = L.rows * g.oW;
-  mem.fill(0, d0, d0 + oPad * L.rows * L.oWpad);
-  let src = n * g.O * P;
-  for (let o = 0; o < g.O; o++) {
-    for (let r = 0; r < L.rows; r++) {
-      const dst = d0 + (o * L.rows + r) * L.oWpad;
-      if (g.oW >= 256 && dy instanceof Float32Array) mem.set(dy.subarray(src, src + g.oW), dst);
-      else for (let i = 0; i < g.oW; i++) mem[dst + i] = dy[src + i];
-      src += g.oW;
-    }
-  }
+  const mem = rt.arena.f32();
+  const src = n * g.O * P;
+  if (dy instanceof Float32Array) mem.set(dy.subarray(src, src + g.O * P), stage >> 2);
+  else for (let i = 0; i < g.O * P; i++) mem[(stage >> 2) + i] = dy[src + i];
+  rt.k.copyRows(stage, DY, g.oW, g.O, L.rows, 1, 4 * P, 4 * g.oW, 0, 4 * L.rows * L.oWpad, 4 * L.oWpad, 0, 0, 0);
 }
 
 /** y = conv3d(x, w) + bias, float32, on the wasm kernels. */
@@ -166,6 +196,8 @@ export function wasmConv3dForward(
     kTab = ar.alloc(Kc * 4);
   const Xp = ar.alloc(L.sampleLen * 4),
     Y = ar.alloc(mP * MR * L.rows * L.oWpad * 4);
+  const stage = ar.alloc(g.C * g.D * g.H * g.W * 4),
+    B = ar.alloc(g.O * 4);
   const mem = ar.f32(),
     mi = ar.i32();
   // Weights as panels [mP][Kc][MR], channels past O zero.
@@ -178,11 +210,13 @@ export function wasmConv3dForward(
       }
     }
   }
+  if (bias) for (let o = 0; o < g.O; o++) mem[(B >> 2) + o] = bias[o];
   tapTable(g, L, mi, kTab >> 2, 0);
+  mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
   const ldY = L.rows * L.oWpad * 4;
   const P = L.rows * g.oW;
   for (let n = 0; n < g.N; n++) {
-    packSample(x, n, g, L, mem, Xp >> 2);
+    packSample(rt, x, n, g, L, Xp, stage);
     parallelFor(
       rt,
       'convForward',
@@ -192,16 +226,10 @@ export function wasmConv3dForward(
       L.rows,
       L.rows * g.O * Kc * L.oWpad,
     );
-    const yv = ar.f32();
-    for (let o = 0; o < g.O; o++) {
-      const bo = bias ? bias[o] : 0;
-      let dst = (n * g.O + o) * P;
-      for (let r = 0; r < L.rows; r++) {
-        const s = (Y >> 2) + (o * L.rows + r) * L.oWpad;
-        for (let j = 0; j < g.oW; j++) y[dst + j] = yv[s + j] + bo;
-        dst += g.oW;
-      }
-    }
+    // Drop the tile padding of each row and add the bias, compacting Y in
+    // place (each row moves down, rows in increasing order), then one memcpy.
+    rt.k.copyRows(Y, Y, g.oW, g.O, L.rows, 1, ldY, L.yRow, 0, 4 * P, 4 * g.oW, 0, B, bias ? 1 : 0);
+    y.set(ar.f32().subarray(Y >> 2, (Y >> 2) + g.O * P), n * g.O * P);
   }
 }
 
@@ -223,6 +251,9 @@ export function wasmConv3dGradInput(
     kTab = ar.alloc(g.C * pPC * MR * 4);
   const DX = ar.alloc(L.sampleLen * 4),
     DY = ar.alloc(g.O * L.rows * L.oWpad * 4);
+  const S = g.D * g.H * g.W;
+  const stage = ar.alloc(Math.max(g.O * L.rows * g.oW, g.C * S) * 4),
+    B = ar.alloc(g.C * 4);
   const mem = ar.f32(),
     mi = ar.i32();
   // Wᵀ panels: panel (c, q) holds taps q·MR + i of channel c as [O][MR]; taps past the end have zero weight.
@@ -251,9 +282,13 @@ export function wasmConv3dGradInput(
     }
   }
   const ldY = L.rows * L.oWpad * 4;
-  const S = g.D * g.H * g.W;
+  if (bias) for (let c = 0; c < g.C; c++) mem[(B >> 2) + c] = bias[c];
+  mem.fill(0, DY >> 2, (DY >> 2) + g.O * L.rows * L.oWpad);
+  // Stride > 1: where element i of a dx row sits in its padded, phase-split row.
+  const src = new Int32Array(g.sw === 1 ? 0 : g.W);
+  for (let i = 0; i < src.length; i++) src[i] = ((i + g.pw) % g.sw) * L.Wq + (((i + g.pw) / g.sw) | 0);
   for (let n = 0; n < g.N; n++) {
-    packDy(dy, n, g, L, g.O, mem, DY >> 2);
+    packDy(rt, dy, n, g, L, DY, stage);
     mem.fill(0, DX >> 2, (DX >> 2) + L.sampleLen);
     parallelFor(
       rt,
@@ -264,6 +299,28 @@ export function wasmConv3dGradInput(
       g.C,
       L.rows * g.O * Kc * L.oWpad,
     );
+    if (g.sw === 1) {
+      const from = DX + 4 * (g.pd * L.planeLen + g.ph * L.rowLen + g.pw);
+      const sH = 4 * g.W;
+      rt.k.copyRows(
+        from,
+        stage,
+        g.W,
+        g.C,
+        g.D,
+        g.H,
+        4 * L.chanLen,
+        4 * L.planeLen,
+        4 * L.rowLen,
+        sH * g.H * g.D,
+        sH * g.H,
+        sH,
+        B,
+        bias ? 1 : 0,
+      );
+      dx.set(ar.f32().subarray(stage >> 2, (stage >> 2) + g.C * S), n * g.C * S);
+      continue;
+    }
     const v = ar.f32();
     let dst = n * g.C * S;
     for (let c = 0; c < g.C; c++) {
@@ -271,15 +328,7 @@ export function wasmConv3dGradInput(
       for (let z = 0; z < g.D; z++) {
         for (let yy = 0; yy < g.H; yy++) {
           const row = (DX >> 2) + c * L.chanLen + (z + g.pd) * L.planeLen + (yy + g.ph) * L.rowLen;
-          if (g.sw === 1) {
-            const s = row + g.pw;
-            for (let i = 0; i < g.W; i++) dx[dst + i] = v[s + i] + bc;
-          } else {
-            for (let i = 0; i < g.W; i++) {
-              const ww = i + g.pw;
-              dx[dst + i] = v[row + (ww % g.sw) * L.Wq + ((ww / g.sw) | 0)] + bc;
-            }
-          }
+          for (let i = 0; i < g.W; i++) dx[dst + i] = v[row + src[i]] + bc;
           dst += g.W;
         }
       }
@@ -306,14 +355,17 @@ export function wasmConv3dGradWeight(
     DW = ar.alloc(oPad * Kpad * 4);
   const Xp = ar.alloc(L.sampleLen * 4),
     DY = ar.alloc(oPad * L.rows * L.oWpad * 4);
+  const stage = ar.alloc(Math.max(g.C * g.D * g.H * g.W, g.O * L.rows * g.oW) * 4);
   const mem = ar.f32(),
     mi = ar.i32();
   tapTable(g, L, mi, kTab >> 2, Kpad - Kc);
   const ldY = L.rows * L.oWpad * 4;
   if (g.N === 0) mem.fill(0, DW >> 2, (DW >> 2) + oPad * Kpad);
+  mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
+  mem.fill(0, DY >> 2, (DY >> 2) + oPad * L.rows * L.oWpad);
   for (let n = 0; n < g.N; n++) {
-    packSample(x, n, g, L, mem, Xp >> 2);
-    packDy(dy, n, g, L, oPad, mem, DY >> 2);
+    packSample(rt, x, n, g, L, Xp, stage);
+    packDy(rt, dy, n, g, L, DY, stage);
     const acc = n > 0 ? 1 : 0;
     parallelFor(
       rt,
