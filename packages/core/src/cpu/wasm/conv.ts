@@ -149,19 +149,25 @@ function packSample(
     return;
   }
   const d0 = Xp >> 2,
-    sw = g.sw;
+    W = g.W;
+  const to = phaseOffsets(g, L);
   for (let c = 0; c < g.C; c++) {
     for (let z = 0; z < g.D; z++) {
       for (let y = 0; y < g.H; y++) {
         const row = d0 + c * L.chanLen + (z + g.pd) * L.planeLen + (y + g.ph) * L.rowLen;
-        for (let i = 0; i < g.W; i++) {
-          const w = i + g.pw;
-          mem[row + (w % sw) * L.Wq + ((w / sw) | 0)] = x[src + i];
-        }
-        src += g.W;
+        for (let i = 0; i < W; i++) mem[row + to[i]] = x[src + i];
+        src += W;
       }
     }
   }
+}
+
+let phaseBuf = new Int32Array(64);
+/** Where element i of an input row sits in its padded, phase-split row (a reused buffer; no division per element). */
+function phaseOffsets(g: ConvGeom, L: Layout): Int32Array {
+  if (phaseBuf.length < g.W) phaseBuf = new Int32Array(g.W);
+  for (let i = 0; i < g.W; i++) phaseBuf[i] = ((i + g.pw) % g.sw) * L.Wq + (((i + g.pw) / g.sw) | 0);
+  return phaseBuf;
 }
 
 /**
@@ -284,9 +290,6 @@ export function wasmConv3dGradInput(
   const ldY = L.rows * L.oWpad * 4;
   if (bias) for (let c = 0; c < g.C; c++) mem[(B >> 2) + c] = bias[c];
   mem.fill(0, DY >> 2, (DY >> 2) + g.O * L.rows * L.oWpad);
-  // Stride > 1: where element i of a dx row sits in its padded, phase-split row.
-  const src = new Int32Array(g.sw === 1 ? 0 : g.W);
-  for (let i = 0; i < src.length; i++) src[i] = ((i + g.pw) % g.sw) * L.Wq + (((i + g.pw) / g.sw) | 0);
   for (let n = 0; n < g.N; n++) {
     packDy(rt, dy, n, g, L, DY, stage);
     mem.fill(0, DX >> 2, (DX >> 2) + L.sampleLen);
@@ -321,7 +324,8 @@ export function wasmConv3dGradInput(
       dx.set(ar.f32().subarray(stage >> 2, (stage >> 2) + g.C * S), n * g.C * S);
       continue;
     }
-    const v = ar.f32();
+    const v = ar.f32(),
+      src = phaseOffsets(g, L);
     let dst = n * g.C * S;
     for (let c = 0; c < g.C; c++) {
       const bc = bias ? bias[c] : 0;

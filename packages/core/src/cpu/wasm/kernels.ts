@@ -458,7 +458,10 @@ function convGradWeightFn(): Fn {
   const xRow = f.local('i32'),
     yr = f.local('i32'),
     addr = f.local('i32'),
-    steps = f.local('i32');
+    steps = f.local('i32'),
+    xBase = f.local('i32'),
+    yBase = f.local('i32'),
+    ohc = f.local('i32');
   const acc = Array.from({ length: WO * WK }, () => f.local('v128'));
   const xv = Array.from({ length: WK }, () => f.local('v128'));
   const av = f.local('v128');
@@ -497,27 +500,32 @@ function convGradWeightFn(): Fn {
               .add()
               .i32Load(4 * q)
               .set(koff[q]);
+          // Row origins advance incrementally (an integer division per row
+          // cost as much as the row's arithmetic on 8³ maps).
+          h.get(X).set(xBase);
+          h.get(DY).get(o).get(ldY).mul().add().set(yBase);
+          h.i32(0).set(ohc);
           h.for(
             r,
             (e) => e.i32(0),
             (e) => e.get(rows),
             1,
             (e) => {
-              e.get(X)
-                .get(r)
-                .get(oH)
-                .divU()
-                .get(rowD)
-                .mul()
+              e.get(xBase).set(xRow);
+              e.get(yBase).set(yr);
+              e.get(yBase).get(yRow).add().set(yBase);
+              e.get(xBase).get(rowH).add().set(xBase);
+              e.get(ohc)
+                .i32(1)
                 .add()
-                .get(r)
+                .tee(ohc)
                 .get(oH)
-                .remU()
-                .get(rowH)
-                .mul()
-                .add()
-                .set(xRow);
-              e.get(DY).get(o).get(ldY).mul().add().get(r).get(yRow).mul().add().set(yr);
+                .ltS()
+                .eqz()
+                .if((q) => {
+                  q.i32(0).set(ohc);
+                  q.get(xBase).get(rowD).get(oH).get(rowH).mul().sub().add().set(xBase);
+                });
               e.for(
                 j,
                 (q) => q.i32(0),
