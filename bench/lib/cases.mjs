@@ -474,6 +474,79 @@ export function instNormCase(xs) {
 }
 
 // ---------------------------------------------------------------------------
+// instance norm forward + backward (no affine): y and dx = vjp(dy)
+
+export function instNormFwdBwdCase(xs) {
+  return {
+    id: `instnorm-fb-${xs.join('x')}`,
+    kind: 'instnorm_fb',
+    label: `instanceNorm fwd+bwd [${xs.join(',')}]`,
+    what: `y = instanceNorm(x) (eps 1e-5, no affine) and dx = ∂⟨y, dy⟩/∂x through each library's autograd, x, dy [${xs}]`,
+    make: () => ({ x: randnArr(xs, 2, 0.5), dy: randnArr(xs) }),
+    ours(i) {
+      const x = requireGrad(ours(i.x)),
+        dy = ours(i.dy);
+      const f = () => {
+        x.grad?.dispose();
+        x.grad = null;
+        const y = C.instanceNorm(x);
+        backward(y, { grad: dy });
+        return y;
+      };
+      return {
+        run: () =>
+          C.tidy(() => {
+            f();
+          }),
+        outputs: async () => {
+          const y = C.tidy(f);
+          try {
+            return { y: await y.data(), dx: await x.grad.data() };
+          } finally {
+            y.dispose();
+          }
+        },
+        dispose: () => {
+          x.grad?.dispose();
+          x.dispose();
+          dy.dispose();
+        },
+      };
+    },
+    tfjs(tf, i) {
+      const x = tfIn(tf, i.x, NCDHW_TO_NDHWC),
+        dy = tfIn(tf, i.dy, NCDHW_TO_NDHWC);
+      // no instance-norm op in tfjs: moments over the spatial axes, then normalize; tf.grad differentiates it
+      const norm = (v) => {
+        const { mean, variance } = tf.moments(v, [1, 2, 3], true);
+        return tf.mul(tf.sub(v, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+      };
+      const g = tf.grad(norm);
+      const f = () => ({ y: norm(x), dx: g(x, dy) });
+      return {
+        run: () =>
+          tf.tidy(() => {
+            f();
+          }),
+        outputs: async () => {
+          const r = tf.tidy(f);
+          try {
+            return { y: await tfOut(tf, r.y, NDHWC_TO_NCDHW), dx: await tfOut(tf, r.dx, NDHWC_TO_NCDHW) };
+          } finally {
+            r.y.dispose();
+            r.dx.dispose();
+          }
+        },
+        dispose: () => {
+          x.dispose();
+          dy.dispose();
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
 // one training step of a small 3D U-Net block
 
 const PARAMS = ['w1', 'b1', 'g1', 'be1', 'w2', 'b2', 'g2', 'be2', 'wh', 'bh'];
@@ -665,6 +738,7 @@ export const CASES = [
   ...convCases('unet', [2, 16, 32, 32, 32], [16, 16, 3, 3, 3]),
   ...convCases('largo', [1, 32, 16, 16, 16], [64, 32, 3, 3, 3]),
   instNormCase([2, 32, 32, 32, 32]),
+  instNormFwdBwdCase([2, 32, 32, 32, 32]),
   trainCase(2, 4, 16, 3, 32),
   cpCase(64, 64, 27, 15),
   await largoStepCase(),

@@ -91,6 +91,19 @@ def case_instnorm(i):
     return f, (lambda: {"y": f()})
 
 
+def case_instnorm_fb(i):
+    x, dy = i["x"], i["dy"]
+
+    def f():
+        xx = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = F.instance_norm(xx, eps=1e-5)
+            (dx,) = torch.autograd.grad(y, (xx,), dy)
+        return y.detach(), dx
+
+    return f, (lambda: dict(zip(("y", "dx"), f())))
+
+
 def case_cp(i):
     w, a_out, a_in, a_k = i["weights"], i["aOut"], i["aIn"], i["aKernel"]
     O, R = a_out.shape
@@ -152,6 +165,7 @@ CASES = {
     "conv_gw": case_conv_gw,
     "conv_fb": case_conv_fb,
     "instnorm": case_instnorm,
+    "instnorm_fb": case_instnorm_fb,
     "cp": case_cp,
     "train": case_train,
 }

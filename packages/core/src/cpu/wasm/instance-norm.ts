@@ -11,8 +11,14 @@ import { parallelFor } from './pool.js';
  * order (n = 0, 1, …).
  */
 
-/** Memory-bound: weigh a float as this many multiply-adds when deciding to wake threads. */
-const WORK_PER_FLOAT = 16;
+/**
+ * Weight of one float, in multiply-adds, when deciding to wake threads. The
+ * passes are memory-bound and the copies into and out of the arena run on
+ * the calling thread: at [2,32,32³] (2 M floats) a second thread gained
+ * nothing (forward 4.4 ms on one thread, 5.3 on two; bench/compare.mjs,
+ * 2 cores), so only tensors past ~16 M floats are split.
+ */
+const WORK_PER_FLOAT = 2;
 
 /** y, mean, invstd = instanceNorm(x) for rows of S floats (x, y: [rows][S]; mean, invstd: [rows]). */
 export function wasmInstanceNorm(
