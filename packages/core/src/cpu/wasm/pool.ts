@@ -30,8 +30,16 @@ const GEN = 0,
 const MAX_ARGS = 24;
 export const CONTROL_INTS = ARGS + MAX_ARGS;
 
-/** Below this many multiply-adds (~2 ms of work) a kernel runs on the calling thread: waking threads costs 10-50 µs on an idle machine and milliseconds on a busy one (measured: matmul 256³ was slower on 2 threads than on 1 at load 30). */
-export const PARALLEL_MIN_WORK = 1 << 25;
+/**
+ * Below this many multiply-adds (~0.2 ms of work) a kernel runs on the
+ * calling thread: waking a thread costs 10-50 µs on an idle machine and
+ * milliseconds on a busy one (at load 30, matmul 256³ ran slower on 2
+ * threads than on 1). 2²⁵ kept every conv of the main job's step on one
+ * thread; at 2²² its larger convs split and the step took 102 ms on 2
+ * threads instead of 121 (1 thread: 118; bench/compare.mjs's largo-step,
+ * load 3 on 2 cores); 2²¹ and 2²⁰ were slower again.
+ */
+export const PARALLEL_MIN_WORK = 1 << 22;
 let minWork = PARALLEL_MIN_WORK;
 /** For tests: the smallest call (multiply-adds) that goes to the threads. Not exported by the package. */
 export function setParallelMinWork(n: number): void {
