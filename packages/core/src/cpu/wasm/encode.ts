@@ -141,6 +141,9 @@ export class Fn {
   and(): this {
     return this.op(0x71);
   }
+  shrU(): this {
+    return this.op(0x76);
+  }
   eqz(): this {
     return this.op(0x45);
   }
@@ -201,6 +204,59 @@ export class Fn {
   }
   vmax(): this {
     return this.simd(0xe9);
+  }
+  vmin(): this {
+    return this.simd(0xe8);
+  }
+  vdiv(): this {
+    return this.simd(0xe7);
+  }
+  vabs(): this {
+    return this.simd(0xe0);
+  }
+  vneg(): this {
+    return this.simd(0xe1);
+  }
+  /** f32x4 round to nearest, ties to even. */
+  vnearest(): this {
+    return this.simd(0x6a);
+  }
+  vge(): this {
+    return this.simd(0x46);
+  }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
+  /** f32x4 with every lane x. */
+  vconst(x: number): this {
+    this.simd(0x0c);
+    const b = new Uint8Array(new Float32Array([x, x, x, x]).buffer);
+    for (const v of b) this.code.push(v);
+    return this;
+  }
+  /** i32x4 constant. */
+  iconst(lanes: readonly [number, number, number, number]): this {
+    this.simd(0x0c);
+    const b = new Uint8Array(new Int32Array(lanes).buffer);
+    for (const v of b) this.code.push(v);
+    return this;
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
+  i32x4Add(): this {
+    return this.simd(0xae);
+  }
+  /** [v, i32 count] -> lanes shifted left. */
+  i32x4Shl(): this {
+    return this.simd(0xab);
+  }
+  i32x4LtS(): this {
+    return this.simd(0x39);
+  }
+  /** i32x4 from f32x4, truncating (saturating). */
+  i32x4TruncSat(): this {
+    return this.simd(0xf8);
   }
   vgt(): this {
     return this.simd(0x44);

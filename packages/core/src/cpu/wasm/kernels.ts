@@ -1,4 +1,5 @@
 import { assemble, Fn, type Local } from './encode.js';
+import { bceGradFn, bceSumFn } from './kernels-pointwise.js';
 import { copyRowsFn, inormApplyFn, inormGradApplyFn, inormGradStatsFn, inormStatsFn } from './kernels-rows.js';
 
 /**
@@ -614,6 +615,8 @@ export const KERNEL_NAMES = [
   'inormApply',
   'inormGradStats',
   'inormGradApply',
+  'bceSum',
+  'bceGrad',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -635,6 +638,8 @@ export function buildKernels(memory: {
       inormApplyFn(),
       inormGradStatsFn(),
       inormGradApplyFn(),
+      bceSumFn(),
+      bceGradFn(),
     ],
     memory,
   );

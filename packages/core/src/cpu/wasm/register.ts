@@ -17,6 +17,7 @@ interface MatmulAttrs {
 import { useWasm } from './runtime.js';
 import { wasmMatmul } from './matmul.js';
 import { wasmCpReconstruct, wasmCpReconstructGrad } from './cp.js';
+import { wasmBceGrad, wasmBceSum } from './pointwise.js';
 import { wasmInstanceNorm, wasmInstanceNormGrad } from './instance-norm.js';
 import type { InstanceNormAttrs, InstanceNormGradAttrs } from '../../ops/schema.js';
 import { wasmConv3dForward, wasmConv3dGradInput, wasmConv3dGradWeight, type ConvGeom } from './conv.js';
@@ -234,6 +235,27 @@ export function installWasmKernels(): void {
       db.values,
     );
     return [dx.info, dw.info, db.info];
+  });
+
+  wrap<unknown>('bceWithLogits', (inputs, _attrs, be) => {
+    const [x, t] = inputs;
+    const n = vals(x).length;
+    const rt = useWasm(n);
+    if (!rt || n === 0 || vals(t).length !== n) return null;
+    const o = be.out([], x.dtype);
+    o.values[0] = wasmBceSum(rt, vals(x), vals(t), n) / n;
+    return o.info;
+  });
+
+  wrap<unknown>('bceWithLogitsGrad', (inputs, _attrs, be) => {
+    const [x, t, dy] = inputs;
+    const n = vals(x).length;
+    const rt = useWasm(n);
+    if (!rt || n === 0 || vals(t).length !== n) return null;
+    const dx = be.out(x.shape, x.dtype),
+      dt = be.out(x.shape, x.dtype);
+    wasmBceGrad(rt, vals(x), vals(t), vals(dy)[0]! / n, dx.values, dt.values, n);
+    return [dx.info, dt.info];
   });
 
   registerGradCp();

@@ -86,6 +86,8 @@ export interface KernelExports {
   inormApply(X: I, Y: I, S: I, coef: I, r0: I, r1: I): void;
   inormGradStats(DY: I, X: I, S: I, mu0: I, out: I, r0: I, r1: I): void;
   inormGradApply(DY: I, X: I, DX: I, S: I, coef: I, r0: I, r1: I): void;
+  bceSum(X: I, T: I, n: I, out: I): void;
+  bceGrad(X: I, T: I, DX: I, DT: I, nv: I, G: I): void;
 }
 
 const PAGE = 65536;
