@@ -111,6 +111,29 @@ t.test(oracleCase('conv3d') + ' (wasm kernels: forward, grad-input, grad-weight)
   t.equal(memory().tensors, before, 'no tensor leaked');
 });
 
+t.test(oracleCase('conv3dGradWeight') + ' (wasm kernels: long rows, unrolled and looped row kernels)', async (t) => {
+  // grad-weight picks a kernel by vectors per tile-padded output row: unrolled for
+  // 2, 4 and 8 (rows of 8, 16, 32), the looped one otherwise (the property above
+  // keeps rows at 11 or less); widths 20 and 40 take the loop, 32 the 8-vector kernel
+  withKernels(1, () => {
+    for (const W of [20, 32, 40]) {
+      const msg = tidy(() => {
+        const x = randn([2, 3, 3, 4, W], { seed: W }),
+          w = randn([5, 3, 3, 3, 3], { seed: W + 1 });
+        const o = { padding: [1, 1, 1] };
+        const y = conv3d(x, w, null, o);
+        const dy = randn(y.shape, { seed: W + 2 });
+        return compare(
+          conv3dGradWeight(x, dy, w.shape, o),
+          refConv3dGradWeight(toRef(x), toRef(dy), w.shape, o),
+          reductionTol(2 * prod(y.shape.slice(2))),
+        );
+      });
+      t.equal(msg, null, `rows of ${W}: grad-weight matches the oracle`);
+    }
+  });
+});
+
 t.test(oracleCase('matmul') + ' (wasm kernels)', async (t) => {
   withKernels(1, () =>
     fc.assert(
