@@ -168,6 +168,10 @@ export function maxNiftiBytes(): number {
   return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_NIFTI_BYTES;
 }
 
+export function tooLargeMessage(implied: number, limit: number): string {
+  return `the header implies ${implied} bytes of image, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`;
+}
+
 /** Bytes a header says the file holds (vox_offset + voxels), or null when `head` does not start with a valid NIfTI-1 header. */
 export function niftiImpliedSize(head: Uint8Array): number | null {
   if (head.length < HEADER_SIZE) return null;
@@ -261,6 +265,12 @@ export function parseRawNifti(buf: Uint8Array, path = '<buffer>'): NiftiImage {
       `vox_offset ${voxOffset} is invalid (a single-file NIfTI-1 needs an integer ≥ ${DATA_OFFSET})`,
     );
   }
+  // The size limit before any length check, as for a gzipped file (whose data
+  // is not decompressed when its header already implies too much): the same
+  // file gives the same error either way.
+  const implied = voxOffset + product(dims) * info.bytes;
+  const limit = maxNiftiBytes();
+  if (implied > limit) throw new NiftiError(path, tooLargeMessage(implied, limit));
   if (voxOffset > buf.length) {
     throw new NiftiError(path, `truncated: vox_offset is ${voxOffset} but the file has only ${buf.length} bytes`);
   }

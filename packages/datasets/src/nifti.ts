@@ -64,16 +64,13 @@ function gunzipHead(gz: Uint8Array, path: string): Uint8Array {
 function gzipBudget(gz: Uint8Array, path: string): number {
   const head = gunzipHead(gz, path);
   const size = niftiImpliedSize(head);
-  if (size === null) {
-    parseRawNifti(head, path); // throws the header's own error (sizeof_hdr, magic, dims, datatype, ...)
+  if (size === null || size > maxNiftiBytes()) {
+    // Throws what the same file unzipped would: the header's own error
+    // (sizeof_hdr, magic, dims, datatype, bitpix, vox_offset, …) or, for a
+    // valid header, the size limit, which the raw parser checks first.
+    parseRawNifti(head, path);
     throw new NiftiError(path, 'the gzip stream does not start with a valid NIfTI-1 header');
   }
-  const limit = maxNiftiBytes();
-  if (size > limit)
-    throw new NiftiError(
-      path,
-      `the header implies ${size} bytes of image, more than the ${limit}-byte limit (LARGO_MAX_NIFTI_BYTES)`,
-    );
   return size + 1;
 }
 

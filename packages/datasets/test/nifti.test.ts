@@ -533,7 +533,22 @@ t.test('a corrupted file reads the same gzipped or not', async (t) => {
       // A raw file whose first bytes happen to be the gzip magic is read as gzip: nothing to compare.
       if (!(raw[0] === 0x1f && raw[1] === 0x8b) && gz !== plain) throw new Error(`gzipped: ${gz}; plain: ${plain}`);
     }),
-    { numRuns: 500 },
+    {
+      numRuns: 500,
+      // found by CI: vox_offset edited to 5.9e9 in a header-only file; the gzipped path named
+      // the size limit, the plain one the truncation (now both check the limit first)
+      examples: [
+        [
+          [
+            [
+              { at: 111, v: 79 },
+              { at: 2, v: 0 },
+            ],
+            348,
+          ],
+        ],
+      ],
+    },
   );
   t.pass('same image or same error');
 });
