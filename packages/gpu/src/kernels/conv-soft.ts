@@ -20,7 +20,11 @@ import { launch1d } from './launch.js';
  * kw taps: the shifted vectors are swizzles of neighbouring loads) and the
  * kw × TO weights as vec4s along the output channels, from a copy of the
  * weights transposed to [C·kd·kh·kw, Op] (Op: O rounded up to TO, zeros).
- * With TO = TX = 16 and kw = 3: 18 vec4 loads per 768 multiply-adds.
+ * With TO = 16, TX = 32 and kw = 3: 22 vec4 loads per 1536 multiply-adds
+ * (rows of 32 or more voxels; TX = 16 below: 18 per 768). Measured on
+ * llvmpipe (2-core VM), [1,32,32³]×[32,32,3³]: 16×32 blocks 0.56 s,
+ * 16×16 0.87 s, 8×32 0.8 s, 16×8 and 32×8 1.2 s, the implicit GEMM 3.6 s;
+ * 16×32 compiles in about 5 s (LLVM; once per pipeline, then Mesa's cache).
  * Out-of-volume window rows and vec4s are zeroed by a select (the address
  * is clamped), never branched around: masked branches do not skip work on
  * these adapters.
@@ -68,13 +72,12 @@ function block(g: DirectGeom): { to: number; tx: number } {
     const [to, tx] = TILE_ENV.split(',').map(Number) as [number, number];
     return { to, tx: Math.min(tx, g.oW) };
   }
-  return { to: g.O >= 16 ? 16 : g.O > 4 ? 8 : 4, tx: Math.min(16, g.oW) };
+  return { to: g.O >= 16 ? 16 : g.O > 4 ? 8 : 4, tx: g.oW >= 32 ? 32 : Math.min(16, g.oW) };
 }
 
 /**
- * Copies weights into the kernel's [C·kd·kh·kw, Op] layout. `src` maps the
- * destination's (input channel c, output channel o, tap a, b, e) to the WGSL
- * index of the source weight (all u32 expressions).
+ * Copies weights into the kernel's [C·kd·kh·kw, Op] layout: from [O, C, kd, kh, kw] (the forward), or with
+ * `flip` from [C, O, kd, kh, kw] with the taps reversed (the input gradient, where C and O are swapped).
  */
 export function prepareWeights(
   be: WebGpuBackend,
