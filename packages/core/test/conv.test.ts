@@ -413,7 +413,7 @@ const arbDirect = fc
   }));
 
 forEachBackend(t, oracleCase('conv3d') + ' (unit stride, rows of whole vec4s)', async (t, b) => {
-  for (const op of ['conv3d', 'conv3dGradInput'] as const)
+  for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const)
     await fc.assert(
       fc.asyncProperty(arbDirect, async (g) => expectClose(`${op} float32`, g, KERNELS[op](b, g, 'float32'))),
       { numRuns: b.runs },
@@ -431,7 +431,7 @@ forEachBackend(t, oracleCase('conv3d') + ' (unit stride, rows of whole vec4s)', 
     bias: true,
     seed: 31,
   };
-  for (const op of ['conv3d', 'conv3dGradInput'] as const)
+  for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const)
     t.equal(await closeTo(KERNELS[op](b, g, 'float32')), null, `${op} O=24 C=8 [3,5,32]`);
 });
 

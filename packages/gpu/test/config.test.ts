@@ -8,14 +8,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { conv3d, conv3dGradInput, matmul, Philox, tensor, tidy, type Tensor } from '@largo/core';
+import { conv3d, conv3dGradInput, conv3dGradWeight, matmul, Philox, tensor, tidy, type Tensor } from '@largo/core';
 import { backend, gpuOpts, wg } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const normals = (shape: number[], seed: number) =>
   tensor(Float32Array.from(new Philox(seed).normal(shape.reduce((a, b) => a * b, 1))), shape);
 
-/** matmul (vec4 sizes, a transpose), conv3d and its input gradient (unit stride, rows of 8) under the current configuration. */
+/** matmul (vec4 sizes, a transpose), conv3d and its two gradients (unit stride, rows of 8) under the current configuration. */
 async function run(): Promise<number[][]> {
   const ys = tidy(() => {
     const a = normals([36, 20], 1),
@@ -24,8 +24,10 @@ async function run(): Promise<number[][]> {
       w = normals([6, 3, 3, 3, 3], 4),
       bias = normals([6], 5);
     const y = conv3d(x, w, bias, { padding: 1 });
-    const dx = conv3dGradInput(y, w, [1, 3, 4, 5, 8], { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] });
-    return [matmul(a, b, { transposeB: true }), y, dx] as Tensor[];
+    const unit = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+    const dx = conv3dGradInput(y, w, [1, 3, 4, 5, 8], unit);
+    const dw = conv3dGradWeight(x, y, [6, 3, 3, 3, 3], unit);
+    return [matmul(a, b, { transposeB: true }), y, dx, dw] as Tensor[];
   });
   const out: number[][] = [];
   for (const y of ys) {
@@ -61,6 +63,11 @@ t.test(
         software,
         'conv3d: direct kernel iff a software adapter',
       );
+      t.equal(
+        kDefault.some((k) => k.startsWith('conv-soft-gw:')),
+        software,
+        'conv3dGradWeight: direct kernel iff a software adapter',
+      );
 
       process.env.LARGO_WEBGPU_CONFIG = 'gpu';
       before = be.pipelineKeys();
@@ -88,8 +95,12 @@ t.test(
         kSoft.some((k) => k.startsWith('conv-soft:')),
         'forced software: the direct convolution',
       );
+      t.ok(
+        kSoft.some((k) => k.startsWith('conv-soft-gw:')),
+        'forced software: the direct weight gradient',
+      );
 
-      // Same values up to float32 summation order (reductions of 20 and 81 products).
+      // Same values up to float32 summation order (reductions of 20 to 160 products).
       for (const [name, other] of [
         ['gpu', gpu],
         ['software', soft],

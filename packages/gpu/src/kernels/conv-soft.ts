@@ -249,3 +249,129 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`,
   });
 }
+
+/**
+ * The stride-1 weight gradient on software adapters: dW[o, c, a, b, e] =
+ * Σ_{n, z, y, x} dy[n, o, z, y, x] · X[n, c, z + a − pd, y + b − ph, x + e − pw].
+ * An invocation owns TO output channels × TC input channels × the kw taps of
+ * one (a, b) and walks the output rows in vec4 chunks of x: per chunk TO dy
+ * vec4s and, per input channel, the few aligned vec4s that the kw shifted
+ * windows need (TO + TC·⌈(kw + 3)/4⌉ loads for TO·TC·kw 4-term dot
+ * products). The implicit GEMM (split-K over the voxels) stays the GPU
+ * configuration. `g` is the forward geometry (X → dy).
+ */
+export function directGradWeight(be: WebGpuBackend, x: GpuData, dy: GpuData, out: GpuData, g: DirectGeom): void {
+  const many = Math.ceil(g.C / 8) * g.kd * g.kh * Math.ceil(g.O / 8) >= 64;
+  const to = many ? 8 : 4,
+    tc = many ? 8 : 4;
+  const nCB = Math.ceil(g.C / tc),
+    nOB = Math.ceil(g.O / to);
+  const total = nOB * nCB * g.kd * g.kh;
+  const wg = 8;
+  const [gx, gy] = be.grid(Math.ceil(total / wg));
+  const u = new Uniforms();
+  const v = (n: number) => uw(u.u(n));
+  const G = {
+    N: v(g.N),
+    C: v(g.C),
+    D: v(g.D),
+    H: v(g.H),
+    W4: v(g.W / 4),
+    O: v(g.O),
+    oD: v(g.oD),
+    oH: v(g.oH),
+    oW4: v(g.oW / 4),
+    kd: v(g.kd),
+    kh: v(g.kh),
+    pd: uwi(u.i(g.pd)),
+    ph: uwi(u.i(g.ph)),
+    nCB: v(nCB),
+    total: v(total),
+    gx: v(gx),
+  };
+  const { kw, pw } = g;
+  const qLo = Math.floor(-pw / 4),
+    qHi = Math.floor((3 - pw + kw - 1) / 4);
+  const rn = (r: number) => (r < 0 ? `m${-r}` : `${r}`);
+  const pre: string[] = [],
+    body: string[] = [],
+    acc: string[] = [],
+    st: string[] = [];
+  for (let r = qLo; r <= qHi; r++)
+    pre.push(
+      `let ok${rn(r)} = rowOk && u32(i32(q) + ${r}) < ${G.W4}; let xc${rn(r)} = u32(clamp(i32(q) + ${r}, 0, i32(${G.W4}) - 1));`,
+    );
+  const offs: string[] = [];
+  // channels past C / O read a clamped (valid) channel; their sums are never stored
+  for (let o = 0; o < to; o++) offs.push(`let do${o} = min(o0 + ${o}u, ${G.O} - 1u) * dyO;`);
+  for (let c = 0; c < tc; c++) offs.push(`let xo${c} = min(c0 + ${c}u, ${G.C} - 1u) * xC;`);
+  for (let o = 0; o < to; o++) body.push(`let d${o} = DY[dyb + do${o} + q];`);
+  for (let c = 0; c < tc; c++) {
+    for (let r = qLo; r <= qHi; r++)
+      body.push(`let x${c}_${rn(r)} = select(vec4<f32>(0.0f), X[xb + xo${c} + xc${rn(r)}], ok${rn(r)});`);
+    for (let e = 0; e < kw; e++) {
+      const parts: string[] = [];
+      for (let t = 0; t < 4; t++) {
+        const p = t - pw + e;
+        const r = Math.floor(p / 4);
+        parts.push(`x${c}_${rn(r)}.${'xyzw'[p - 4 * r]}`);
+      }
+      const off = e - pw;
+      const xv = ((off % 4) + 4) % 4 === 0 ? `x${c}_${rn(Math.floor(off / 4))}` : `vec4<f32>(${parts.join(', ')})`;
+      body.push(`let s${c}_${e} = ${xv};`);
+      for (let o = 0; o < to; o++) body.push(`c${o}_${c}_${e} = c${o}_${c}_${e} + dot(d${o}, s${c}_${e});`);
+    }
+  }
+  for (let o = 0; o < to; o++)
+    for (let c = 0; c < tc; c++)
+      for (let e = 0; e < kw; e++) {
+        acc.push(`var c${o}_${c}_${e} = 0.0f;`);
+        st.push(
+          `if (o0 + ${o}u < ${G.O} && c0 + ${c}u < ${G.C}) { Y[(((o0 + ${o}u) * ${G.C} + c0 + ${c}u) * ${G.kd} + a) * ${G.kh} * ${kw}u + b * ${kw}u + ${e}u] = c${o}_${c}_${e}; }`,
+        );
+      }
+  be.dispatch({
+    key: `conv-soft-gw:${to}x${tc}:k${kw}p${pw}`,
+    inputs: [x, dy],
+    outputs: [out],
+    uniforms: u,
+    workgroups: [gx, gy],
+    wgsl: () => `@group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> DY: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+${uniformDecl(3, u.vec4s)}
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let idx = (wid.y * ${G.gx} + wid.x) * ${wg}u + lid;
+  if (idx >= ${G.total}) { return; }
+  let b = idx % ${G.kh};
+  var rest = idx / ${G.kh};
+  let a = rest % ${G.kd};
+  rest = rest / ${G.kd};
+  let c0 = (rest % ${G.nCB}) * ${tc}u;
+  let o0 = (rest / ${G.nCB}) * ${to}u;
+  let xC = ${G.D} * ${G.H} * ${G.W4};
+  let dyO = ${G.oD} * ${G.oH} * ${G.oW4};
+  ${offs.join(' ')}
+  ${acc.join(' ')}
+  for (var n = 0u; n < ${G.N}; n = n + 1u) {
+    for (var z = 0u; z < ${G.oD}; z = z + 1u) {
+      let iz = i32(z + a) - ${G.pd};
+      for (var y = 0u; y < ${G.oH}; y = y + 1u) {
+        let iy = i32(y + b) - ${G.ph};
+        let rowOk = u32(iz) < ${G.D} && u32(iy) < ${G.H};
+        let zc = u32(clamp(iz, 0, i32(${G.D}) - 1));
+        let yc = u32(clamp(iy, 0, i32(${G.H}) - 1));
+        let xb = n * ${G.C} * xC + (zc * ${G.H} + yc) * ${G.W4};
+        let dyb = n * ${G.O} * dyO + (z * ${G.oH} + y) * ${G.oW4};
+        for (var q = 0u; q < ${G.oW4}; q = q + 1u) {
+          ${pre.join('\n          ')}
+          ${body.join('\n          ')}
+        }
+      }
+    }
+  }
+  ${st.join('\n  ')}
+}`,
+  });
+}

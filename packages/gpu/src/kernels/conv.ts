@@ -10,7 +10,7 @@ import {
 } from '@largo/core';
 import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { Uniforms, uw, uwi } from '../wgsl.js';
-import { directConv, directFits, prepareWeights, type DirectGeom } from './conv-soft.js';
+import { directConv, directFits, directGradWeight, prepareWeights, type DirectGeom } from './conv-soft.js';
 import { gemm, isSoftwareAdapter, type Operand } from './igemm.js';
 import { checkF32 } from './launch.js';
 
@@ -373,6 +373,27 @@ const conv3dGradWeightKernel: GpuKernel<'conv3dGradWeight'> = (inputs, attrs, be
   const o = be.out(attrs.weightShape, 'float32');
   if (o.data.size === 0) return o.info;
   const P = oD * oH * oW;
+  const dg: DirectGeom = {
+    N,
+    C,
+    D,
+    H,
+    W,
+    O,
+    oD,
+    oH,
+    oW,
+    kd,
+    kh,
+    kw,
+    pd: g.padding[0],
+    ph: g.padding[1],
+    pw: g.padding[2],
+  };
+  if (isSoftwareAdapter(be) && [...g.stride, ...g.dilation].every((v) => v === 1) && directFits(dg)) {
+    directGradWeight(be, x.dataId as GpuData, dy.dataId as GpuData, o.data, dg);
+    return o.info;
+  }
   const pw = pointwise(g);
   let G!: G;
   // Row k = (batch, output voxel), decoded once per K-slice: the dy offset, and the x offset and coordinates of
