@@ -418,21 +418,38 @@ forEachBackend(t, oracleCase('conv3d') + ' (unit stride, rows of whole vec4s)', 
       fc.asyncProperty(arbDirect, async (g) => expectClose(`${op} float32`, g, KERNELS[op](b, g, 'float32'))),
       { numRuns: b.runs },
     );
-  // A U-Net stage's shape at a small volume: 16 output channels, two 16-voxel row blocks, bias.
-  const g: FixedGeom = {
-    N: 1,
-    C: 8,
-    O: 24,
-    inSp: [3, 5, 32],
-    k: [3, 3, 3],
-    stride: [1, 1, 1],
-    padding: [1, 1, 1],
-    dilation: [1, 1, 1],
-    bias: true,
-    seed: 31,
-  };
-  for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const)
-    t.equal(await closeTo(KERNELS[op](b, g, 'float32')), null, `${op} O=24 C=8 [3,5,32]`);
+  const fixed: FixedGeom[] = [
+    // A U-Net stage's shape at a small volume: 24 output channels (a partial block of 16), a 32-voxel row, bias;
+    // the weight gradient splits its 3 (n, z) rows.
+    {
+      N: 1,
+      C: 8,
+      O: 24,
+      inSp: [3, 5, 32],
+      k: [3, 3, 3],
+      stride: [1, 1, 1],
+      padding: [1, 1, 1],
+      dilation: [1, 1, 1],
+      bias: true,
+      seed: 31,
+    },
+    // One (n, z) row (the weight gradient does not split), 9 input channels (a partial block of 8).
+    {
+      N: 1,
+      C: 9,
+      O: 5,
+      inSp: [1, 3, 12],
+      k: [1, 3, 3],
+      stride: [1, 1, 1],
+      padding: [0, 1, 1],
+      dilation: [1, 1, 1],
+      bias: false,
+      seed: 32,
+    },
+  ];
+  for (const g of fixed)
+    for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const)
+      t.equal(await closeTo(KERNELS[op](b, g, 'float32')), null, `${op} O=${g.O} C=${g.C} [${g.inSp}]`);
 });
 
 forEachBackend(t, 'conv3d: adjoint identity <conv(x, w), y> = <x, conv3dGradInput(y, w)>', async (t) => {

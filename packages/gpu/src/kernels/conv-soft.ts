@@ -65,7 +65,9 @@ export function directFits(g: DirectGeom): boolean {
   return g.W % 4 === 0 && g.oW % 4 === 0 && g.kw <= 8 && g.pw <= 8 && g.N * g.C * g.D * g.H * g.W > 0;
 }
 
+/** Block overrides, for measuring: LARGO_CONV_SOFT_TILE=to,tx (forward, input gradient), LARGO_CONV_SOFT_GW_TILE=to,tc. */
 const TILE_ENV = typeof process !== 'undefined' ? process.env?.LARGO_CONV_SOFT_TILE : undefined;
+const GW_TILE_ENV = typeof process !== 'undefined' ? process.env?.LARGO_CONV_SOFT_GW_TILE : undefined;
 
 function block(g: DirectGeom): { to: number; tx: number } {
   if (TILE_ENV) {
@@ -118,6 +120,8 @@ export function prepareWeights(
 }
 
 const WG = 64;
+/** Invocations the weight gradient aims for before it splits its reduction (llvmpipe: 8 per SIMD batch, a few batches per core). */
+const SPLIT_TARGET = 128;
 
 /** Y[N, O, oD, oH, oW] = conv(X, weights prepared by `prepareWeights`) (+ bias[o]). */
 export function directConv(
@@ -257,16 +261,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * one (a, b) and walks the output rows in vec4 chunks of x: per chunk TO dy
  * vec4s and, per input channel, the few aligned vec4s that the kw shifted
  * windows need (TO + TC·⌈(kw + 3)/4⌉ loads for TO·TC·kw 4-term dot
- * products). The implicit GEMM (split-K over the voxels) stays the GPU
- * configuration. `g` is the forward geometry (X → dy).
+ * products; TO = 16 and TC = 8, fewer for 8 or 4 channels or fewer). When
+ * that leaves fewer than 128 invocations (few channels), the (n, z) output
+ * rows split into slabs, each summed into a partial buffer, and a second
+ * pass adds the slabs in order (deterministic). Measured on llvmpipe (2-core
+ * VM, ms for [2,16,32³]×[16,16,3³] / [1,32,16³]×[64,32,3³] /
+ * [1,32,32³]×[32,32,3³]): 16×8 blocks 190 / 111 / 380, 8×8 286 / 151 / 594,
+ * 8×16 254 / 131 / 513, 32×8 564 / 160 / 573, 16×16 324 / 167 / 838; the
+ * implicit GEMM took 829 ms on the second (before this kernel). The implicit GEMM
+ * (split-K over the voxels) stays the GPU configuration. `g` is the forward
+ * geometry (X → dy).
  */
 export function directGradWeight(be: WebGpuBackend, x: GpuData, dy: GpuData, out: GpuData, g: DirectGeom): void {
-  const many = Math.ceil(g.C / 8) * g.kd * g.kh * Math.ceil(g.O / 8) >= 64;
-  const to = many ? 8 : 4,
-    tc = many ? 8 : 4;
+  const [to, tc] = GW_TILE_ENV
+    ? (GW_TILE_ENV.split(',').map(Number) as [number, number])
+    : [g.O <= 4 ? 4 : g.O <= 8 ? 8 : 16, g.C <= 4 ? 4 : 8];
   const nCB = Math.ceil(g.C / tc),
     nOB = Math.ceil(g.O / to);
-  const total = nOB * nCB * g.kd * g.kh;
+  // Few invocations (few channels): the (n, z) rows split into S slabs summed by a second pass, in slab order.
+  const rows = g.N * g.oD;
+  const per = Math.ceil(rows / Math.max(1, Math.min(rows, Math.ceil(SPLIT_TARGET / (nOB * nCB * g.kd * g.kh)))));
+  const slabs = Math.ceil(rows / per);
+  const total = nOB * nCB * g.kd * g.kh * slabs;
+  const size = g.O * g.C * g.kd * g.kh * g.kw;
+  const dst = slabs > 1 ? be.alloc('float32', slabs * size) : out;
   const wg = 8;
   const [gx, gy] = be.grid(Math.ceil(total / wg));
   const u = new Uniforms();
@@ -286,8 +304,12 @@ export function directGradWeight(be: WebGpuBackend, x: GpuData, dy: GpuData, out
     pd: uwi(u.i(g.pd)),
     ph: uwi(u.i(g.ph)),
     nCB: v(nCB),
+    nSlab: v(slabs),
     total: v(total),
     gx: v(gx),
+    rows: v(rows),
+    per: v(per),
+    size: v(size),
   };
   const { kw, pw } = g;
   const qLo = Math.floor(-pw / 4),
@@ -327,13 +349,13 @@ export function directGradWeight(be: WebGpuBackend, x: GpuData, dy: GpuData, out
       for (let e = 0; e < kw; e++) {
         acc.push(`var c${o}_${c}_${e} = 0.0f;`);
         st.push(
-          `if (o0 + ${o}u < ${G.O} && c0 + ${c}u < ${G.C}) { Y[(((o0 + ${o}u) * ${G.C} + c0 + ${c}u) * ${G.kd} + a) * ${G.kh} * ${kw}u + b * ${kw}u + ${e}u] = c${o}_${c}_${e}; }`,
+          `if (o0 + ${o}u < ${G.O} && c0 + ${c}u < ${G.C}) { Y[slab * ${G.size} + (((o0 + ${o}u) * ${G.C} + c0 + ${c}u) * ${G.kd} + a) * ${G.kh} * ${kw}u + b * ${kw}u + ${e}u] = c${o}_${c}_${e}; }`,
         );
       }
   be.dispatch({
     key: `conv-soft-gw:${to}x${tc}:k${kw}p${pw}`,
     inputs: [x, dy],
-    outputs: [out],
+    outputs: [dst],
     uniforms: u,
     workgroups: [gx, gy],
     wgsl: () => `@group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
@@ -349,13 +371,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let a = rest % ${G.kd};
   rest = rest / ${G.kd};
   let c0 = (rest % ${G.nCB}) * ${tc}u;
-  let o0 = (rest / ${G.nCB}) * ${to}u;
+  rest = rest / ${G.nCB};
+  let slab = rest % ${G.nSlab};
+  let o0 = (rest / ${G.nSlab}) * ${to}u;
+  let r0 = slab * ${G.per};
+  let r1 = min(${G.rows}, r0 + ${G.per});
   let xC = ${G.D} * ${G.H} * ${G.W4};
   let dyO = ${G.oD} * ${G.oH} * ${G.oW4};
   ${offs.join(' ')}
   ${acc.join(' ')}
-  for (var n = 0u; n < ${G.N}; n = n + 1u) {
-    for (var z = 0u; z < ${G.oD}; z = z + 1u) {
+  for (var r = r0; r < r1; r = r + 1u) {
+    {
+      let n = r / ${G.oD};
+      let z = r % ${G.oD};
       let iz = i32(z + a) - ${G.pd};
       for (var y = 0u; y < ${G.oH}; y = y + 1u) {
         let iy = i32(y + b) - ${G.ph};
@@ -374,4 +402,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${st.join('\n  ')}
 }`,
   });
+  if (slabs === 1) return;
+  try {
+    let S!: Record<'slabs' | 'size', string>;
+    launch1d(be, size, {
+      key: 'conv-soft-gw-sum',
+      inputs: [{ name: 'P', data: dst }],
+      outputs: [{ name: 'Y', data: out }],
+      words: (u2) => {
+        S = { slabs: uw(u2.u(slabs)), size: uw(u2.u(size)) };
+      },
+      body: () => `var s = 0.0f;
+  for (var k = 0u; k < ${S.slabs}; k = k + 1u) { s = s + P[k * ${S.size} + idx]; }
+  Y[idx] = s;`,
+    });
+  } finally {
+    be.free(dst);
+  }
 }
