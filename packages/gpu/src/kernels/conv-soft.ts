@@ -74,7 +74,8 @@ function block(g: DirectGeom): { to: number; tx: number } {
     const [to, tx] = TILE_ENV.split(',').map(Number) as [number, number];
     return { to, tx: Math.min(tx, g.oW) };
   }
-  return { to: g.O >= 16 ? 16 : g.O > 4 ? 8 : 4, tx: g.oW >= 32 ? 32 : Math.min(16, g.oW) };
+  // Row blocks of 16 even for shorter rows (the extra voxels are masked): fewer pipelines to compile.
+  return { to: g.O >= 16 ? 16 : g.O > 4 ? 8 : 4, tx: g.oW >= 32 ? 32 : 16 };
 }
 
 /**
