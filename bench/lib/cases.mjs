@@ -347,7 +347,7 @@ function convFwdBwdCase(xs, ws) {
           C.tidy(() => {
             f();
           }),
-        outputs: () => C.tidy(() => Object.fromEntries(Object.entries(f()).map(([k, t]) => [k, t.dataSync()]))),
+        outputs: () => readOurs(f),
         dispose: () => {
           x.dispose();
           wt.dispose();
@@ -373,15 +373,19 @@ function convFwdBwdCase(xs, ws) {
           tf.tidy(() => {
             f();
           }),
-        outputs: () =>
-          tf.tidy(() => {
-            const r = f();
+        // (the reads are asynchronous: the tensors are disposed after them, not by a tidy around them)
+        outputs: async () => {
+          const r = f();
+          try {
             return {
-              y: tfOut(tf, r.y, NDHWC_TO_NCDHW),
-              dx: tfOut(tf, r.dx, NDHWC_TO_NCDHW),
-              dw: tfOut(tf, r.dw, DHWIO_TO_OIDHW),
+              y: await tfOut(tf, r.y, NDHWC_TO_NCDHW),
+              dx: await tfOut(tf, r.dx, NDHWC_TO_NCDHW),
+              dw: await tfOut(tf, r.dw, DHWIO_TO_OIDHW),
             };
-          }),
+          } finally {
+            for (const t of Object.values(r)) t.dispose();
+          }
+        },
         dispose: () => {
           x.dispose();
           wt.dispose();

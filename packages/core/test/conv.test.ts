@@ -376,6 +376,82 @@ forEachBackend(t, oracleCase('conv3d') + ' (shapes crossing the voxel and reduct
   t.pass('blocked shapes match the oracle');
 });
 
+/**
+ * Unit stride and dilation with rows of whole vec4s (W and the output's W multiples of 4), as a U-Net's
+ * 3×3×3 layers: WebGPU's direct kernel on software adapters (output-channel blocks of 4, 8 and 16 with a
+ * partial last block, 4- to 16-voxel row blocks with a partial last one, padded x taps on both sides).
+ */
+const arbDirect = fc
+  .record({
+    N: fc.integer({ min: 1, max: 2 }),
+    C: fc.integer({ min: 1, max: 5 }),
+    O: fc.integer({ min: 1, max: 20 }),
+    dh: fc.array(fc.record({ n: fc.integer({ min: 1, max: 5 }), k: fc.integer({ min: 1, max: 3 }), p: fc.nat(2) }), {
+      minLength: 2,
+      maxLength: 2,
+    }),
+    // (kernel, padding) along x with an output width that stays a multiple of 4
+    xkp: fc.constantFrom([3, 1], [3, 1], [1, 0], [5, 2], [3, 3], [1, 2], [7, 3]),
+    W4: fc.integer({ min: 1, max: 6 }),
+    bias: fc.boolean(),
+    seed: fc.integer({ min: 0, max: 1 << 30 }),
+  })
+  .map((g): FixedGeom => ({
+    N: g.N,
+    C: g.C,
+    O: g.O,
+    inSp: [
+      ...g.dh.map((a) => Math.max(a.n, a.k - 2 * a.p)),
+      Math.max(4 * g.W4, 4 * Math.ceil((g.xkp[0] - 2 * g.xkp[1]) / 4)),
+    ],
+    k: [...g.dh.map((a) => a.k), g.xkp[0]],
+    stride: [1, 1, 1],
+    padding: [...g.dh.map((a) => a.p), g.xkp[1]],
+    dilation: [1, 1, 1],
+    bias: g.bias,
+    seed: g.seed,
+  }));
+
+forEachBackend(t, oracleCase('conv3d') + ' (unit stride, rows of whole vec4s)', async (t, b) => {
+  for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const)
+    await fc.assert(
+      fc.asyncProperty(arbDirect, async (g) => expectClose(`${op} float32`, g, KERNELS[op](b, g, 'float32'))),
+      { numRuns: b.runs },
+    );
+  const fixed: FixedGeom[] = [
+    // A U-Net stage's shape at a small volume: 24 output channels (a partial block of 16), a 32-voxel row, bias;
+    // the weight gradient splits its 3 (n, z) rows.
+    {
+      N: 1,
+      C: 8,
+      O: 24,
+      inSp: [3, 5, 32],
+      k: [3, 3, 3],
+      stride: [1, 1, 1],
+      padding: [1, 1, 1],
+      dilation: [1, 1, 1],
+      bias: true,
+      seed: 31,
+    },
+    // One (n, z) row (the weight gradient does not split), 9 input channels (a partial block of 8).
+    {
+      N: 1,
+      C: 9,
+      O: 5,
+      inSp: [1, 3, 12],
+      k: [1, 3, 3],
+      stride: [1, 1, 1],
+      padding: [0, 1, 1],
+      dilation: [1, 1, 1],
+      bias: false,
+      seed: 32,
+    },
+  ];
+  for (const g of fixed)
+    for (const op of ['conv3d', 'conv3dGradInput', 'conv3dGradWeight'] as const)
+      t.equal(await closeTo(KERNELS[op](b, g, 'float32')), null, `${op} O=${g.O} C=${g.C} [${g.inSp}]`);
+});
+
 forEachBackend(t, 'conv3d: adjoint identity <conv(x, w), y> = <x, conv3dGradInput(y, w)>', async (t) => {
   const g: FixedGeom = {
     N: 2,

@@ -40,13 +40,14 @@ interface Case {
   seed: number;
 }
 
-const arbCase = (maxDim: number, maxBatchRank = 3): fc.Arbitrary<Case> =>
+/** Dimensions up to `maxDim`, multiples of `step` (WebGPU's vec4 kernel takes multiples of 4). */
+const arbCase = (maxDim: number, maxBatchRank = 3, step = 1): fc.Arbitrary<Case> =>
   fc
     .record({
       b: arbBatches(maxBatchRank),
-      M: fc.integer({ min: 1, max: maxDim }),
-      K: fc.integer({ min: 0, max: maxDim }),
-      N: fc.integer({ min: 1, max: maxDim }),
+      M: fc.integer({ min: 1, max: maxDim / step }).map((d) => d * step),
+      K: fc.integer({ min: 0, max: maxDim / step }).map((d) => d * step),
+      N: fc.integer({ min: 1, max: maxDim / step }).map((d) => d * step),
       transposeA: fc.boolean(),
       transposeB: fc.boolean(),
       // 0: both matrices, 1: a is 1-d, 2: b is 1-d, 3: both 1-d
@@ -113,6 +114,11 @@ forEachBackend(t, oracleCase('matmul'), async (t, b) => {
     fc.asyncProperty(arbCase(72, 1), async (c) => fail(await runCase(b, c))),
     { numRuns: Math.ceil(b.runs / 3) },
   );
+  // Multiples of 4: WebGPU's vec4 kernel on software adapters (4-, 8- and 16-wide register blocks, clamped edges).
+  await fc.assert(
+    fc.asyncProperty(arbCase(72, 2, 4), async (c) => fail(await runCase(b, c))),
+    { numRuns: Math.ceil(b.runs / 2) },
+  );
 });
 
 forEachBackend(
@@ -128,6 +134,11 @@ forEachBackend(
       { shapeA: [65, 33], shapeB: [33, 129], transposeA: false, transposeB: false, seed: 5 },
       { shapeA: [4, 64, 64], shapeB: [64, 64], transposeA: true, transposeB: false, seed: 6 },
       { shapeA: [128, 16], shapeB: [128, 16], transposeA: false, transposeB: true, seed: 7 },
+      // WebGPU's software vec4 kernel: 16×16 blocks with ragged edges, each transpose, a broadcast batch
+      { shapeA: [2, 36, 44], shapeB: [44, 52], transposeA: false, transposeB: false, seed: 8 },
+      { shapeA: [44, 36], shapeB: [2, 52, 44], transposeA: true, transposeB: true, seed: 9 },
+      { shapeA: [20, 8], shapeB: [20, 40], transposeA: true, transposeB: false, seed: 10 },
+      { shapeA: [12, 100], shapeB: [4, 100], transposeA: false, transposeB: true, seed: 11 },
     ];
     for (const c of cases)
       t.equal(await runCase(b, c), null, `a [${c.shapeA}] b [${c.shapeB}] tA=${c.transposeA} tB=${c.transposeB}`);

@@ -387,6 +387,11 @@ export class WebGpuBackend implements Backend {
     return l;
   }
 
+  /** Keys of the pipelines compiled so far (which kernel variants ran: tests and benchmarks). */
+  pipelineKeys(): string[] {
+    return [...this.pipelines.keys()];
+  }
+
   private pipeline(spec: Dispatch): GPUComputePipeline {
     const k = `${spec.key}|${spec.inputs.length}:${spec.outputs.length}:${spec.uniforms ? 1 : 0}`;
     let p = this.pipelines.get(k);

@@ -10,7 +10,8 @@ import {
 } from '@largo/core';
 import type { GpuData, WebGpuBackend, GpuKernel, GpuKernelTable } from '../backend.js';
 import { Uniforms, uw, uwi } from '../wgsl.js';
-import { gemm, type Operand } from './igemm.js';
+import { directConv, directFits, directGradWeight, prepareWeights, type DirectGeom } from './conv-soft.js';
+import { gemm, isSoftwareAdapter, type Operand } from './igemm.js';
 import { checkF32 } from './launch.js';
 
 /*
@@ -128,6 +129,33 @@ const conv3dKernel: GpuKernel<'conv3d'> = (inputs, attrs, be) => {
   const o = be.out([N, O, ...sp], 'float32');
   const P = sizeOf(sp);
   if (o.data.size === 0) return o.info;
+  const unit = (v: readonly number[]) => v.every((s) => s === 1);
+  const dg: DirectGeom = {
+    N,
+    C,
+    D,
+    H,
+    W,
+    O,
+    oD: g.oD,
+    oH: g.oH,
+    oW: g.oW,
+    kd,
+    kh,
+    kw,
+    pd: g.padding[0],
+    ph: g.padding[1],
+    pw: g.padding[2],
+  };
+  if (isSoftwareAdapter(be) && unit(g.stride) && unit(g.dilation) && directFits(dg)) {
+    const wt = prepareWeights(be, w.dataId as GpuData, dg, false);
+    try {
+      directConv(be, x.dataId as GpuData, wt, b ? (b.dataId as GpuData) : null, o.data, dg);
+    } finally {
+      be.free(wt.data);
+    }
+    return o.info;
+  }
   let G!: G;
   let hb = '';
   const pw = pointwise(g);
@@ -204,6 +232,41 @@ const conv3dGradInputKernel: GpuKernel<'conv3dGradInput'> = (inputs, attrs, be) 
   if (o.data.size === 0) return o.info;
   const [sd, sh, sw] = attrs.stride;
   const ks = [kd, kh, kw];
+  // Software adapters, unit stride and dilation, padding < kernel: dx = conv(dy, flipped wᵀ, padding k − 1 − p).
+  const pads = attrs.padding;
+  const dg: DirectGeom = {
+    N,
+    C: O,
+    D: oD,
+    H: oH,
+    W: oW,
+    O: C,
+    oD: D,
+    oH: H,
+    oW: W,
+    kd,
+    kh,
+    kw,
+    pd: kd - 1 - pads[0],
+    ph: kh - 1 - pads[1],
+    pw: kw - 1 - pads[2],
+  };
+  if (
+    isSoftwareAdapter(be) &&
+    [...attrs.stride, ...attrs.dilation].every((v) => v === 1) &&
+    dg.pd >= 0 &&
+    dg.ph >= 0 &&
+    dg.pw >= 0 &&
+    directFits(dg)
+  ) {
+    const wt = prepareWeights(be, w.dataId as GpuData, dg, true);
+    try {
+      directConv(be, dy.dataId as GpuData, wt, b ? (b.dataId as GpuData) : null, o.data, dg);
+    } finally {
+      be.free(wt.data);
+    }
+    return o.info;
+  }
   const cap = Math.max(8, kd, kh, kw);
   for (let pz = 0; pz < sd; pz++)
     for (let py = 0; py < sh; py++)
@@ -310,6 +373,27 @@ const conv3dGradWeightKernel: GpuKernel<'conv3dGradWeight'> = (inputs, attrs, be
   const o = be.out(attrs.weightShape, 'float32');
   if (o.data.size === 0) return o.info;
   const P = oD * oH * oW;
+  const dg: DirectGeom = {
+    N,
+    C,
+    D,
+    H,
+    W,
+    O,
+    oD,
+    oH,
+    oW,
+    kd,
+    kh,
+    kw,
+    pd: g.padding[0],
+    ph: g.padding[1],
+    pw: g.padding[2],
+  };
+  if (isSoftwareAdapter(be) && [...g.stride, ...g.dilation].every((v) => v === 1) && directFits(dg)) {
+    directGradWeight(be, x.dataId as GpuData, dy.dataId as GpuData, o.data, dg);
+    return o.info;
+  }
   const pw = pointwise(g);
   let G!: G;
   // Row k = (batch, output voxel), decoded once per K-slice: the dy offset, and the x offset and coordinates of

@@ -135,15 +135,22 @@ export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
 }
 
 /**
- * Software adapters (llvmpipe, lavapipe, SwiftShader) compile shaders with
- * LLVM at the first dispatch, and loops with constant trip counts get
- * unrolled: there the load-slot and BK loops take their bounds from the
- * uniforms (same values), which halves the compile time; GPUs get constant
- * bounds (unrolled).
+ * Which kernel configuration a device gets: the software one (llvmpipe,
+ * lavapipe, SwiftShader: shaders compiled by LLVM for the CPU) or the GPU
+ * one. Software adapters compile at the first dispatch, and loops with
+ * constant trip counts get unrolled: there the load-slot and BK loops take
+ * their bounds from the uniforms (same values), which halves the compile
+ * time; GPUs get constant bounds (unrolled). Matmul (matmul.ts) and the
+ * stride-1 convolutions (conv-soft.ts) also have software-only kernels.
+ *
+ * LARGO_WEBGPU_CONFIG=gpu (or the older LARGO_WEBGPU_UNROLL=1) forces the GPU
+ * configuration, so that a software adapter tests it too;
+ * LARGO_WEBGPU_CONFIG=software forces the software one (measuring).
  */
 export function isSoftwareAdapter(be: WebGpuBackend): boolean {
-  // LARGO_WEBGPU_UNROLL=1 forces the GPU variant (constant bounds), so that a software adapter can test it too.
-  if (typeof process !== 'undefined' && process.env?.LARGO_WEBGPU_UNROLL === '1') return false;
+  const env = typeof process !== 'undefined' ? process.env : undefined;
+  if (env?.LARGO_WEBGPU_CONFIG === 'gpu' || env?.LARGO_WEBGPU_UNROLL === '1') return false;
+  if (env?.LARGO_WEBGPU_CONFIG === 'software') return true;
   return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
     `${be.info.device} ${be.info.description} ${be.info.architecture}`,
   );
