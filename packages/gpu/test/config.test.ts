@@ -125,6 +125,20 @@ t.test(
   },
 );
 
+t.test(wg('kernel configurations: an unknown LARGO_WEBGPU_CONFIG is an error that names it'), gpuOpts(), async (t) => {
+  const saved = process.env.LARGO_WEBGPU_CONFIG;
+  process.env.LARGO_WEBGPU_CONFIG = 'fast';
+  try {
+    t.throws(
+      () => tidy(() => matmul(normals([8, 8], 1), normals([8, 8], 2))),
+      /LARGO_WEBGPU_CONFIG must be 'gpu' or 'software' \(or unset\), got 'fast'/,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.LARGO_WEBGPU_CONFIG;
+    else process.env.LARGO_WEBGPU_CONFIG = saved;
+  }
+});
+
 t.test('.ci/run reruns the matmul and convolution tests with the GPU configuration forced', async (t) => {
   const ci = readFileSync(join(root, '.ci/run'), 'utf8');
   t.match(

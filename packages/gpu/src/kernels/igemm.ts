@@ -149,8 +149,11 @@ export function pickTile(be: WebGpuBackend, M: number, N: number): Tile {
  */
 export function isSoftwareAdapter(be: WebGpuBackend): boolean {
   const env = typeof process !== 'undefined' ? process.env : undefined;
-  if (env?.LARGO_WEBGPU_CONFIG === 'gpu' || env?.LARGO_WEBGPU_UNROLL === '1') return false;
-  if (env?.LARGO_WEBGPU_CONFIG === 'software') return true;
+  const config = env?.LARGO_WEBGPU_CONFIG;
+  if (config !== undefined && config !== '' && config !== 'gpu' && config !== 'software')
+    throw new Error(`LARGO_WEBGPU_CONFIG must be 'gpu' or 'software' (or unset), got '${config}'`);
+  if (config === 'gpu' || env?.LARGO_WEBGPU_UNROLL === '1') return false;
+  if (config === 'software') return true;
   return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
     `${be.info.device} ${be.info.description} ${be.info.architecture}`,
   );
