@@ -90,7 +90,9 @@ esac
 # ---- 4. our WebGPU kernels vs TensorFlow.js WebGPU
 left() { echo $(( 480 - ($(date +%s) - t_start) )); }
 log "gpu-compare (budget $(left) s)"
-timeout $(( $(left) / 2 )) "$NODE" bench/gpu-compare.mjs --reps "$reps" ${bench_only:+--only "$bench_only"} --out "$OUT/gpu-compare" > "$OUT/gpu-compare.log" 2>&1 \
+# half of what is left (two thirds without PyTorch), the rest for PyTorch and training
+share=2; [ "$skip_torch" = 1 ] && share=3
+timeout $(( $(left) * (share - 1) / share )) "$NODE" bench/gpu-compare.mjs --reps "$reps" ${bench_only:+--only "$bench_only"} --out "$OUT/gpu-compare" > "$OUT/gpu-compare.log" 2>&1 \
   && log "gpu-compare: $OUT/gpu-compare.md" || log "gpu-compare failed or ran out of time (exit $?); see $OUT/gpu-compare.log"
 
 # ---- 5. PyTorch / CUDA
