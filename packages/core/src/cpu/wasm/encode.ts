@@ -3,7 +3,7 @@
  * memory, functions with i32/f32/v128 locals, structured control flow, scalar
  * and f32x4 SIMD instructions) to write our CPU kernels in TypeScript and
  * assemble them at start-up. Users need no toolchain: the kernels are built
- * from this code in well under a millisecond.
+ * from this code when @largo/core loads (about 17 ms, docs/cpu-kernels.md).
  */
 
 export type ValType = 'i32' | 'f32' | 'f64' | 'v128';
