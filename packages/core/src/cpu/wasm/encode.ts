@@ -1,7 +1,7 @@
 /**
  * A small emitter of the WebAssembly binary format: just enough (one imported
- * memory, functions with i32/f32/v128 locals, structured control flow, scalar
- * and f32x4 SIMD instructions) to write our CPU kernels in TypeScript and
+ * memory, functions with i32/f32/f64/v128 locals, structured control flow, scalar
+ * and SIMD instructions) to write our CPU kernels in TypeScript and
  * assemble them at start-up. Users need no toolchain: the kernels are built
  * from this code when @largo/core loads (about 17 ms, docs/cpu-kernels.md).
  */
