@@ -4,6 +4,43 @@ import { sizeOf } from '../shape.js';
 import { CpuBackend, fvals, type CpuKernel, type CpuKernelTable } from './backend.js';
 import type { InstanceNormAttrs, InstanceNormGradAttrs } from '../ops/schema.js';
 
+/** 1/σ of a row from the corrected two-pass sums (Σd, Σd² with d = x − mean), biased variance (÷S). */
+export function rowInvStd(sd: number, sq: number, S: number, eps: number): number {
+  const variance = Math.max((sq - (sd * sd) / S) / S, 0);
+  return 1 / Math.sqrt(variance + eps);
+}
+
+/**
+ * The backward's per-row scalars from Σdy, Σdy·d and Σd (d = x − mu0, mu0 the
+ * saved, possibly rounded mean, refined here to μ = mu0 + Σd/S):
+ * dx = scale·dy − A − (x − μ)·B, and Σdy·x̂ (the weight gradient's term).
+ * `gm`, `gi`: cotangents of the saved mean and 1/σ, used when `stats`.
+ */
+export function gradRow(
+  S: number,
+  mu0: number,
+  is: number,
+  sdy: number,
+  sdyd: number,
+  sd: number,
+  weight: number,
+  stats: boolean,
+  gm: number,
+  gi: number,
+): { sdyx: number; scale: number; A: number; mu: number; B: number } {
+  const delta = sd / S,
+    mu = mu0 + delta;
+  const sdyx = (sdyd - delta * sdy) * is;
+  const scale = is * weight;
+  let A = (scale * sdy) / S,
+    B = (scale * sdyx * is) / S;
+  if (stats) {
+    A -= gm / S;
+    B += (gi * is * is * is) / S;
+  }
+  return { sdyx, scale, A, mu, B };
+}
+
 /**
  * inputs [x (N,C,...), weight? (C), bias? (C)] → [y, mean (N,C), invstd (N,C)].
  * Two-pass variance with the compensation term Σd (corrected two-pass
@@ -38,8 +75,7 @@ const instanceNormKernel: CpuKernel<'instanceNorm'> = (inputs, attrs, be) => {
       sd += d;
       sq += d * d;
     }
-    const variance = Math.max((sq - (sd * sd) / S) / S, 0);
-    const invstd = 1 / Math.sqrt(variance + eps);
+    const invstd = rowInvStd(sd, sq, S, eps);
     mv[nc] = mean;
     iv[nc] = invstd;
     const scale = invstd * (w ? w[c] : 1),
@@ -91,19 +127,10 @@ const instanceNormGradKernel: CpuKernel<'instanceNormGrad'> = (inputs, attrs, be
       sdyd += g * d;
       sd += d;
     }
-    const delta = sd / S,
-      mu = mu0 + delta;
-    const sdyx = (sdyd - delta * sdy) * is;
+    const r = gradRow(S, mu0, is, sdy, sdyd, sd, w ? w[c] : 1, !!(gm && gi), gm ? gm[nc] : 0, gi ? gi[nc] : 0);
     db[c] += sdy;
-    dw[c] += sdyx;
-    const scale = is * (w ? w[c] : 1);
-    // dx = scale·dy − A − (x − μ)·B
-    let A = (scale * sdy) / S,
-      B = (scale * sdyx * is) / S;
-    if (gm && gi) {
-      A -= gm[nc] / S;
-      B += (gi[nc] * is * is * is) / S;
-    }
+    dw[c] += r.sdyx;
+    const { scale, A, mu, B } = r;
     for (let j = 0; j < S; j++) dxv[base + j] = scale * dyv[base + j] - A - (xv[base + j] - mu) * B;
   }
   dwo.values.set(dw);

@@ -1,13 +1,14 @@
 import type { TypedArray } from '../../dtype.js';
 import type { WasmRuntime } from './runtime.js';
 import { parallelFor } from './pool.js';
+import { gradRow, rowInvStd } from '../instance-norm.js';
 
 /**
  * Instance norm on the wasm row kernels (kernels-rows.ts). Each (n, c) row
  * is reduced by one thread from start to end, so the bits do not depend on
- * the thread count; the per-row scalars between the two passes (variance,
- * 1/σ, the backward's coefficients) are computed here in float64 with the
- * JavaScript kernel's formulas, and the per-channel sums over n in a fixed
+ * the thread count; the per-row scalars between the two passes (1/σ, the
+ * backward's coefficients) come from the JavaScript kernel's own functions
+ * (rowInvStd, gradRow), and the per-channel sums over n in a fixed
  * order (n = 0, 1, …).
  */
 
@@ -48,8 +49,7 @@ export function wasmInstanceNorm(
     const mean = f64[s],
       sd = f64[s + 1],
       sq = f64[s + 2];
-    const variance = Math.max((sq - (sd * sd) / S) / S, 0);
-    const invstd = 1 / Math.sqrt(variance + eps);
+    const invstd = rowInvStd(sd, sq, S, eps);
     meanOut[i] = mean;
     invstdOut[i] = invstd;
     f64[q] = mean;
@@ -91,36 +91,34 @@ export function wasmInstanceNormGrad(
   const mem = ar.f32();
   mem.set(dy, DY >> 2);
   mem.set(x, X >> 2);
-  let f64 = new Float64Array(rt.memory.buffer);
+  const f64 = new Float64Array(rt.memory.buffer);
   for (let i = 0; i < rows; i++) f64[(mu0 >> 3) + i] = mean[i];
   const work = rows * S * WORK_PER_FLOAT;
   parallelFor(rt, 'inormGradStats', [DY, X, S, mu0, stats, 0, 0], 5, 6, rows, work);
-  f64 = new Float64Array(rt.memory.buffer);
   const dw = new Float64Array(C),
     db = new Float64Array(C);
   for (let i = 0, s = stats >> 3, q = coef >> 3; i < rows; i++, s += 3, q += 4) {
     const c = i % C,
       is = invstd[i];
-    const sdy = f64[s],
-      sdyd = f64[s + 1],
-      sd = f64[s + 2];
-    // The saved mean may be rounded (float32): refine it, mean = mu0 + Σ(x − mu0)/S.
-    const delta = sd / S,
-      mu = mean[i] + delta;
-    const sdyx = (sdyd - delta * sdy) * is;
+    const sdy = f64[s];
+    const r = gradRow(
+      S,
+      mean[i],
+      is,
+      sdy,
+      f64[s + 1],
+      f64[s + 2],
+      w ? w[c] : 1,
+      !!(gm && gi),
+      gm ? gm[i] : 0,
+      gi ? gi[i] : 0,
+    );
     db[c] += sdy;
-    dw[c] += sdyx;
-    const scale = is * (w ? w[c] : 1);
-    let A = (scale * sdy) / S,
-      B = (scale * sdyx * is) / S;
-    if (gm && gi) {
-      A -= gm[i] / S;
-      B += (gi[i] * is * is * is) / S;
-    }
-    f64[q] = scale;
-    f64[q + 1] = A;
-    f64[q + 2] = mu;
-    f64[q + 3] = B;
+    dw[c] += r.sdyx;
+    f64[q] = r.scale;
+    f64[q + 1] = r.A;
+    f64[q + 2] = r.mu;
+    f64[q + 3] = r.B;
   }
   // dx overwrites dy in the arena: each float is read before it is written.
   parallelFor(rt, 'inormGradApply', [DY, X, DY, S, coef, 0, 0], 5, 6, rows, work);
