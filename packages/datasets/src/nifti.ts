@@ -82,11 +82,29 @@ export function parseNifti(bytes: Uint8Array, path = '<buffer>'): NiftiImage {
     try {
       buf = gunzipSync(buf, { maxOutputLength: budget });
     } catch (e) {
-      if (tooBig(e)) throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
-      throw gzipError(path, e);
+      if (!tooBig(e)) throw gzipError(path, e);
+      buf = gunzipPastBudget(buf, path, budget);
     }
   }
   return parseRawNifti(buf, path);
+}
+
+/** Excess past the header's size that is still inflated, so that a slightly long file gets the plain reader's error. */
+const EXCESS_MARGIN = 1 << 20;
+
+/**
+ * A stream that inflates past what its header implies: up to EXCESS_MARGIN
+ * more bytes are inflated and returned (the raw parser then names the exact
+ * length, as for the same file unzipped); beyond that it is stopped there
+ * (a gzip bomb never inflates more than the margin).
+ */
+function gunzipPastBudget(gz: Uint8Array, path: string, budget: number): Uint8Array {
+  try {
+    return gunzipSync(gz, { maxOutputLength: budget + EXCESS_MARGIN });
+  } catch (e) {
+    if (tooBig(e)) throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
+    throw gzipError(path, e);
+  }
 }
 
 /** Refuses what cannot be a NIfTI file before reading it: missing paths, folders, devices, pipes, oversized files. */
@@ -154,9 +172,8 @@ export async function readNifti(path: string): Promise<NiftiImage> {
       try {
         buf = gunzipSync(buf, { maxOutputLength: budget });
       } catch (e2) {
-        if (tooBig(e2))
-          throw new NiftiError(path, `decompresses to more than the ${budget - 1} bytes its header implies`);
-        throw gzipError(path, e2);
+        if (!tooBig(e2)) throw gzipError(path, e2);
+        buf = gunzipPastBudget(buf, path, budget);
       }
     }
   }
