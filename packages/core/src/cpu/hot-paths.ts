@@ -225,8 +225,10 @@ const UNARY_LOOPS: Record<string, UnaryLoop> = {
   },
   sigmoid: (out, x, n) => {
     for (let i = 0; i < n; i++) {
-      const v = x[i];
-      out[i] = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
+      // One exp per element: e^(−|v|), the same double the generic kernel's two calls give.
+      const v = x[i],
+        e = Math.exp(v >= 0 ? -v : v);
+      out[i] = v >= 0 ? 1 / (1 + e) : e / (1 + e);
     }
   },
   neg: (out, x, n) => {

@@ -148,6 +148,34 @@ function packSample(
     );
     return;
   }
+  if (x instanceof Float32Array) {
+    // Other strides: one strided copy per W phase (every sW-th float of a row to that phase's row).
+    mem.set(x.subarray(src, src + len), stage >> 2);
+    const sH = 4 * g.W;
+    for (let p = 0; p < g.sw; p++) {
+      const i0 = (((p - g.pw) % g.sw) + g.sw) % g.sw;
+      if (i0 >= g.W) continue;
+      rt.k.copyStrided(
+        stage + 4 * i0,
+        Xp + 4 * (g.pd * L.planeLen + g.ph * L.rowLen + p * L.Wq + Math.floor((i0 + g.pw) / g.sw)),
+        Math.ceil((g.W - i0) / g.sw),
+        g.C,
+        g.D,
+        g.H,
+        sH * g.H * g.D,
+        sH * g.H,
+        sH,
+        4 * L.chanLen,
+        4 * L.planeLen,
+        4 * L.rowLen,
+        4 * g.sw,
+        4,
+        0,
+        0,
+      );
+    }
+    return;
+  }
   const d0 = Xp >> 2,
     W = g.W;
   const to = phaseOffsets(g, L);
@@ -321,6 +349,34 @@ export function wasmConv3dGradInput(
         B,
         bias ? 1 : 0,
       );
+      dx.set(ar.f32().subarray(stage >> 2, (stage >> 2) + g.C * S), n * g.C * S);
+      continue;
+    }
+    if (dx instanceof Float32Array) {
+      // Other strides: gather each W phase's row back to every sW-th float of the dense row, then one memcpy.
+      const sH = 4 * g.W;
+      for (let p = 0; p < g.sw; p++) {
+        const i0 = (((p - g.pw) % g.sw) + g.sw) % g.sw;
+        if (i0 >= g.W) continue;
+        rt.k.copyStrided(
+          DX + 4 * (g.pd * L.planeLen + g.ph * L.rowLen + p * L.Wq + Math.floor((i0 + g.pw) / g.sw)),
+          stage + 4 * i0,
+          Math.ceil((g.W - i0) / g.sw),
+          g.C,
+          g.D,
+          g.H,
+          4 * L.chanLen,
+          4 * L.planeLen,
+          4 * L.rowLen,
+          sH * g.H * g.D,
+          sH * g.H,
+          sH,
+          4,
+          4 * g.sw,
+          B,
+          bias ? 1 : 0,
+        );
+      }
       dx.set(ar.f32().subarray(stage >> 2, (stage >> 2) + g.C * S), n * g.C * S);
       continue;
     }

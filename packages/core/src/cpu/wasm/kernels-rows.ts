@@ -94,6 +94,64 @@ export function copyRowsFn(): Fn {
   return f;
 }
 
+/**
+ * copyStrided(src, dst, n, n1, n2, n3, s1, s2, s3, d1, d2, d3, srcStep, dstStep, bias, hasBias):
+ * like copyRows, but each row is n floats `srcStep` bytes apart in the source
+ * and `dstStep` apart in the destination, one at a time. The strided
+ * convolutions' input rows are split by phase this way (every sW-th float to
+ * one phase row), and their input gradients gathered back.
+ */
+export function copyStridedFn(): Fn {
+  const f = new Fn('copyStrided', Array(16).fill('i32'));
+  const [src, dst, n, n1, n2, n3, s1, s2, s3, d1, d2, d3, srcStep, dstStep, bias, hasBias] = f.params;
+  const i1 = f.local('i32'),
+    i2 = f.local('i32'),
+    i3 = f.local('i32'),
+    j = f.local('i32'),
+    sp = f.local('i32'),
+    dp = f.local('i32');
+  const bs = f.local('f32');
+  f.for(
+    i1,
+    (g) => g.i32(0),
+    (g) => g.get(n1),
+    1,
+    (g) => {
+      g.get(bias).get(i1).i32(2).shl().add().f32Load().f32(0).get(hasBias).select().set(bs);
+      g.for(
+        i2,
+        (h) => h.i32(0),
+        (h) => h.get(n2),
+        1,
+        (h) => {
+          h.for(
+            i3,
+            (e) => e.i32(0),
+            (e) => e.get(n3),
+            1,
+            (e) => {
+              e.get(src).get(i1).get(s1).mul().add().get(i2).get(s2).mul().add().get(i3).get(s3).mul().add().set(sp);
+              e.get(dst).get(i1).get(d1).mul().add().get(i2).get(d2).mul().add().get(i3).get(d3).mul().add().set(dp);
+              e.for(
+                j,
+                (q) => q.i32(0),
+                (q) => q.get(n),
+                1,
+                (q) => {
+                  q.get(dp).get(sp).f32Load().get(bs).f32Add().f32Store();
+                  q.get(sp).get(srcStep).add().set(sp);
+                  q.get(dp).get(dstStep).add().set(dp);
+                },
+              );
+            },
+          );
+        },
+      );
+    },
+  );
+  return f;
+}
+
 /** Shared shape of the row loops: for rows i ∈ [r0, r1), `p` = row i's byte offset (i·S·4). */
 function rowLoop(f: Fn, r0: Local, r1: Local, S: Local, i: Local, p: Local, body: (g: Fn) => void): void {
   f.for(

@@ -1,6 +1,13 @@
 import { assemble, Fn, type Local } from './encode.js';
 import { bceGradFn, bceSumFn } from './kernels-pointwise.js';
-import { copyRowsFn, inormApplyFn, inormGradApplyFn, inormGradStatsFn, inormStatsFn } from './kernels-rows.js';
+import {
+  copyRowsFn,
+  copyStridedFn,
+  inormApplyFn,
+  inormGradApplyFn,
+  inormGradStatsFn,
+  inormStatsFn,
+} from './kernels-rows.js';
 
 /**
  * The f32x4 SIMD kernels, written with the emitter in encode.ts. All pointers
@@ -628,6 +635,7 @@ export const KERNEL_NAMES = [
   'convGradWeight2',
   'convGradWeight4',
   'convGradWeight8',
+  'copyStrided',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -655,6 +663,7 @@ export function buildKernels(memory: {
       convGradWeightFn(2),
       convGradWeightFn(4),
       convGradWeightFn(8),
+      copyStridedFn(),
     ],
     memory,
   );

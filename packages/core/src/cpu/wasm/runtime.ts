@@ -91,6 +91,24 @@ export interface KernelExports {
   convGradWeight2: KernelExports['convGradWeight'];
   convGradWeight4: KernelExports['convGradWeight'];
   convGradWeight8: KernelExports['convGradWeight'];
+  copyStrided(
+    src: I,
+    dst: I,
+    n: I,
+    n1: I,
+    n2: I,
+    n3: I,
+    s1: I,
+    s2: I,
+    s3: I,
+    d1: I,
+    d2: I,
+    d3: I,
+    srcStep: I,
+    dstStep: I,
+    bias: I,
+    hasBias: I,
+  ): void;
 }
 
 const PAGE = 65536;
