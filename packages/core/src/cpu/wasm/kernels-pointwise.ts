@@ -1,4 +1,5 @@
 import { Fn, type Local } from './encode.js';
+import { HIGH, JOIN } from './kernels-rows.js';
 
 /**
  * Binary cross-entropy with logits (loss and gradient) in wasm: a
@@ -152,6 +153,71 @@ export function bceGradFn(): Fn {
       sigmoidOf(g, x, e, t);
       g.get(T).get(off).add().v128Load().vsub().get(gv).vmul().v128Store();
       g.get(DT).get(off).add().get(gv).get(x).vmul().vneg().v128Store();
+    },
+  );
+  return f;
+}
+
+/**
+ * Elementwise kernels over whole vectors of 4 floats (the driver pads):
+ * `ew<Op>(A, B, O, nv, aStep, bStep)` writes O = A ∘ B for nv vectors,
+ * stepping A and B by aStep and bStep bytes (16, or 0 for a scalar the
+ * driver stored as 4 copies). One float32 operation per lane gives the bits
+ * of the JavaScript loops, which compute in float64 and round once (for
+ * + − × ÷ of two float32 values the two are the same).
+ */
+export function ewBinaryFn(name: string, op: (f: Fn) => void): Fn {
+  const f = new Fn(name, ['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [A, B, O, nv, aStep, bStep] = f.params;
+  const k = f.local('i32');
+  f.for(
+    k,
+    (g) => g.i32(0),
+    (g) => g.get(nv),
+    1,
+    (g) => {
+      g.get(O).get(A).v128Load().get(B).v128Load();
+      op(g);
+      g.v128Store();
+      g.get(A).get(aStep).add().set(A);
+      g.get(B).get(bStep).add().set(B);
+      g.get(O).i32(16).add().set(O);
+    },
+  );
+  return f;
+}
+
+/** [v (f32x4), α (f64x2 local)] -> [f32(α·v) per lane], the product in float64 and rounded once more, as JavaScript does. */
+function scaleF64(f: Fn, v: Local, alpha: Local): void {
+  f.get(v).promoteLow().get(alpha).f64x2Mul().demoteZero();
+  f.get(v).get(v).shuffle(HIGH).promoteLow().get(alpha).f64x2Mul().demoteZero();
+  f.shuffle(JOIN);
+}
+
+/**
+ * leakyRelu(X, O, nv, alpha): O = X > 0 ? X : f32(α·X), α the float64 at
+ * byte offset `alpha` (JavaScript multiplies the float32 value by the double
+ * α and rounds to float32; the f64x2 lanes do the same).
+ */
+export function leakyReluFn(): Fn {
+  const f = new Fn('leakyRelu', ['i32', 'i32', 'i32', 'i32']);
+  const [X, O, nv, alphaAt] = f.params;
+  const k = f.local('i32'),
+    v = f.local('v128'),
+    alpha = f.local('v128');
+  f.get(alphaAt).f64Load().f64x2Splat().set(alpha);
+  f.for(
+    k,
+    (g) => g.i32(0),
+    (g) => g.get(nv),
+    1,
+    (g) => {
+      g.get(X).v128Load().set(v);
+      g.get(O).get(v);
+      scaleF64(g, v, alpha);
+      g.get(v).vzero().vgt().bitselect().v128Store();
+      g.get(X).i32(16).add().set(X);
+      g.get(O).i32(16).add().set(O);
     },
   );
   return f;

@@ -19,9 +19,9 @@ import { Fn, type Local } from './encode.js';
  */
 
 /** Byte lanes of the high half of an f32x4, twice (then promoteLow gives lanes 2 and 3 as f64x2). */
-const HIGH = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+export const HIGH = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** [a0, a1, _, _] and [b0, b1, _, _] -> [a0, a1, b0, b1]. */
-const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+export const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
  * copyRows(src, dst, W, n1, n2, n3, s1, s2, s3, d1, d2, d3, bias, hasBias):

@@ -1,5 +1,5 @@
 import { assemble, Fn, type Local } from './encode.js';
-import { bceGradFn, bceSumFn } from './kernels-pointwise.js';
+import { bceGradFn, bceSumFn, ewBinaryFn, leakyReluFn } from './kernels-pointwise.js';
 import {
   copyRowsFn,
   copyStridedFn,
@@ -636,6 +636,11 @@ export const KERNEL_NAMES = [
   'convGradWeight4',
   'convGradWeight8',
   'copyStrided',
+  'ewAdd',
+  'ewSub',
+  'ewMul',
+  'ewDiv',
+  'leakyRelu',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -664,6 +669,11 @@ export function buildKernels(memory: {
       convGradWeightFn(4),
       convGradWeightFn(8),
       copyStridedFn(),
+      ewBinaryFn('ewAdd', (g) => g.vadd()),
+      ewBinaryFn('ewSub', (g) => g.vsub()),
+      ewBinaryFn('ewMul', (g) => g.vmul()),
+      ewBinaryFn('ewDiv', (g) => g.vdiv()),
+      leakyReluFn(),
     ],
     memory,
   );

@@ -55,3 +55,48 @@ export function wasmBceGrad(
   dx.set(mem.subarray(DX >> 2, (DX >> 2) + n));
   dt.set(mem.subarray(DT >> 2, (DT >> 2) + n));
 }
+
+export type BinaryKernel = 'ewAdd' | 'ewSub' | 'ewMul' | 'ewDiv';
+
+/** Stages an operand of n floats (or a scalar, as 4 copies); returns its step in bytes per vector. */
+function operand(rt: WasmRuntime, v: TypedArray, n: number, at: number): number {
+  if (v.length === 1 && n !== 1) {
+    rt.arena.f32().fill(v[0]!, at >> 2, (at >> 2) + 4);
+    return 0;
+  }
+  stage(rt, v, n, at);
+  return 16;
+}
+
+/** out = a ∘ b over n floats; an operand of length 1 is broadcast. */
+export function wasmBinary(
+  rt: WasmRuntime,
+  kernel: BinaryKernel,
+  a: TypedArray,
+  b: TypedArray,
+  out: TypedArray,
+  n: number,
+): void {
+  const ar = rt.arena;
+  ar.reset();
+  const A = ar.alloc(vecs(n) * 16),
+    B = ar.alloc(vecs(n) * 16),
+    O = ar.alloc(vecs(n) * 16);
+  const aStep = operand(rt, a, n, A),
+    bStep = operand(rt, b, n, B);
+  rt.k[kernel](A, B, O, vecs(n), aStep, bStep);
+  out.set(ar.f32().subarray(O >> 2, (O >> 2) + n));
+}
+
+/** y = x > 0 ? x : f32(α·x) over n floats. */
+export function wasmLeakyRelu(rt: WasmRuntime, x: TypedArray, y: TypedArray, alpha: number, n: number): void {
+  const ar = rt.arena;
+  ar.reset();
+  const X = ar.alloc(vecs(n) * 16),
+    Y = ar.alloc(vecs(n) * 16),
+    AL = ar.alloc(8);
+  stage(rt, x, n, X);
+  new Float64Array(rt.memory.buffer, AL, 1)[0] = alpha;
+  rt.k.leakyRelu(X, Y, vecs(n), AL);
+  y.set(ar.f32().subarray(Y >> 2, (Y >> 2) + n));
+}

@@ -17,7 +17,7 @@ interface MatmulAttrs {
 import { useWasm } from './runtime.js';
 import { wasmMatmul } from './matmul.js';
 import { wasmCpReconstruct, wasmCpReconstructGrad } from './cp.js';
-import { wasmBceGrad, wasmBceSum } from './pointwise.js';
+import { wasmBceGrad, wasmBceSum, wasmBinary, wasmLeakyRelu, type BinaryKernel } from './pointwise.js';
 import { wasmInstanceNorm, wasmInstanceNormGrad } from './instance-norm.js';
 import type { InstanceNormAttrs, InstanceNormGradAttrs } from '../../ops/schema.js';
 import { wasmConv3dForward, wasmConv3dGradInput, wasmConv3dGradWeight, type ConvGeom } from './conv.js';
@@ -258,8 +258,41 @@ export function installWasmKernels(): void {
     return [dx.info, dt.info];
   });
 
+  // Elementwise arithmetic on large float32 tensors (activations and their
+  // gradients): copying in and out of the arena costs less than the
+  // JavaScript loop's typed-array accesses (~5 ns per element).
+  const binary: Record<string, BinaryKernel> = { add: 'ewAdd', sub: 'ewSub', mul: 'ewMul', div: 'ewDiv' };
+  for (const [op, kernel] of Object.entries(binary)) {
+    wrap<{ dtype: string }>(op, (inputs, attrs, be) => {
+      const [a, b] = inputs;
+      if (attrs.dtype !== 'float32') return null;
+      const shape = broadcastShapes(op, a.shape, b.shape);
+      const n = shape.reduce((x, d) => x * d, 1);
+      const av = vals(a),
+        bv = vals(b);
+      if (n === 0 || (av.length !== n && av.length !== 1) || (bv.length !== n && bv.length !== 1)) return null;
+      const rt = useWasm(n, EW_MIN);
+      if (!rt) return null;
+      const o = be.out(shape, 'float32');
+      wasmBinary(rt, kernel, av, bv, o.values, n);
+      return o.info;
+    });
+  }
+  wrap<{ alpha?: number }>('leakyRelu', (inputs, attrs, be) => {
+    const x = inputs[0];
+    const n = vals(x).length;
+    const rt = n > 0 ? useWasm(n, EW_MIN) : null;
+    if (!rt) return null;
+    const o = be.out(x.shape, 'float32');
+    wasmLeakyRelu(rt, vals(x), o.values, attrs?.alpha ?? 0.01, n);
+    return o.info;
+  });
+
   registerGradCp();
 }
+
+/** Elements from which the elementwise ops go to wasm ('auto'): the staging costs ~1 µs a call. */
+const EW_MIN = 1024;
 
 const spatial = (shape: readonly number[]) => shape.slice(2).reduce((a, d) => a * d, 1);
 

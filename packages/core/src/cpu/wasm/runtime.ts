@@ -109,6 +109,11 @@ export interface KernelExports {
     bias: I,
     hasBias: I,
   ): void;
+  ewAdd(A: I, B: I, O: I, nv: I, aStep: I, bStep: I): void;
+  ewSub: KernelExports['ewAdd'];
+  ewMul: KernelExports['ewAdd'];
+  ewDiv: KernelExports['ewAdd'];
+  leakyRelu(X: I, O: I, nv: I, alpha: I): void;
 }
 
 const PAGE = 65536;
