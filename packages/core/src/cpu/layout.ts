@@ -1,4 +1,5 @@
 import type { TensorInfo } from '../backend.js';
+import type { TypedArray } from '../dtype.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import { CpuBackend, vals, type CpuKernel, type CpuKernelTable } from './backend.js';
 
@@ -53,8 +54,12 @@ function copyBox(
   }
   const ss = stridesOf(srcShape),
     ds = stridesOf(dstShape);
-  const last = rank - 1,
-    n = size[last];
+  // A row spans the trailing axes the box covers whole in both tensors (a
+  // slice or concat along an outer axis copies one block per outer index).
+  let last = rank - 1;
+  while (last > 0 && size[last] === srcShape[last] && size[last] === dstShape[last]) last--;
+  let n = 1;
+  for (let d = last; d < rank; d++) n *= size[d];
   const idx = new Int32Array(rank);
   let so = 0,
     doff = 0;
@@ -63,8 +68,14 @@ function copyBox(
     doff += dstBegin[d] * ds[d];
   }
   const rows = sizeOf(size) / n;
+  // Long rows between arrays of one type: a memcpy each.
+  const block =
+    n >= 16 && ArrayBuffer.isView(src) && ArrayBuffer.isView(dst) && src.constructor === dst.constructor
+      ? (src as unknown as TypedArray)
+      : null;
   for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < n; j++) dst[doff + j] = src[so + j];
+    if (block) (dst as TypedArray).set(block.subarray(so, so + n), doff);
+    else for (let j = 0; j < n; j++) dst[doff + j] = src[so + j];
     for (let d = last - 1; d >= 0; d--) {
       idx[d]++;
       so += ss[d];
