@@ -67,22 +67,36 @@ export function wasmCpReconstructGrad(
   hBuf = grow(hBuf, IS * R);
   const H = hBuf;
   wasmMatmul(rt, IS, R, O, G, 0, 1, IS, A, 0, R, 1, H, 0);
-  const sw = new Float64Array(R),
-    sk = new Float64Array(S * R);
-  for (let i = 0; i < I; i++) {
-    const bi = i * R,
-      hi = i * S * R;
-    for (let r = 0; r < R; r++) {
-      let t = 0;
-      for (let s = 0; s < S; s++) t += H[hi + s * R + r] * K[s * R + r];
-      dB[bi + r] = w[r] * t;
-      sw[r] += B[bi + r] * t;
-    }
-    for (let s = 0; s < S; s++) {
-      const ks = s * R;
-      for (let r = 0; r < R; r++) sk[ks + r] += w[r] * B[bi + r] * H[hi + ks + r];
-    }
-  }
-  for (let r = 0; r < R; r++) dw[r] = sw[r];
-  for (let j = 0; j < S * R; j++) dK[j] = sk[j];
+  // The rest in the cpGrad kernel, over rows padded to an even rank.
+  const Rp = R + (R & 1);
+  const ar = rt.arena;
+  ar.reset();
+  const slack = 16;
+  const Hp = ar.alloc(IS * Rp * 4 + slack),
+    Kp = ar.alloc(S * Rp * 4 + slack),
+    Bp = ar.alloc(I * Rp * 4 + slack),
+    Wp = ar.alloc(Rp * 4 + slack),
+    DB = ar.alloc(I * Rp * 8),
+    SW = ar.alloc(Rp * 8),
+    SK = ar.alloc(S * Rp * 8);
+  const mem = ar.f32();
+  const rows = (src: TypedArray, n: number, at: number) => {
+    if (Rp === R) mem.set(src.length === n * R ? src : src.subarray(0, n * R), at >> 2);
+    else
+      for (let j = 0; j < n; j++) {
+        mem.set(src.subarray(j * R, j * R + R), (at >> 2) + j * Rp);
+        mem[(at >> 2) + j * Rp + R] = 0;
+      }
+  };
+  rows(H, IS, Hp);
+  rows(K, S, Kp);
+  rows(B, I, Bp);
+  rows(w, 1, Wp);
+  const f64 = new Float64Array(rt.memory.buffer);
+  f64.fill(0, SW >> 3, (SW >> 3) + Rp);
+  f64.fill(0, SK >> 3, (SK >> 3) + S * Rp);
+  rt.k.cpGrad(Hp, Kp, Bp, Wp, DB, SW, SK, I, S, Rp);
+  for (let i = 0; i < I; i++) for (let r = 0; r < R; r++) dB[i * R + r] = f64[(DB >> 3) + i * Rp + r]!;
+  for (let r = 0; r < R; r++) dw[r] = f64[(SW >> 3) + r]!;
+  for (let s = 0; s < S; s++) for (let r = 0; r < R; r++) dK[s * R + r] = f64[(SK >> 3) + s * Rp + r]!;
 }

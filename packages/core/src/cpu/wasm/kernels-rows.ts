@@ -484,3 +484,105 @@ export function inormGradApplyFn(): Fn {
   });
   return f;
 }
+
+/**
+ * cpGrad(H, K, B, W, DB, SW, SK, I, S, Rp): the elementwise part of the CP
+ * reconstruction's gradient, two ranks at a time in f64x2 lanes (Rp even;
+ * the driver pads with zeros). With H[i, s, r] = (Gᵀ·aOut)[(i, s), r]:
+ *   t = Σ_s H[i,s,r]·K[s,r],  DB[i,r] = W[r]·t,  SW[r] += B[i,r]·t,
+ *   SK[s,r] += (W[r]·B[i,r])·H[i,s,r]
+ * H, K, B, W are float32 rows of Rp; DB, SW, SK float64 (SW and SK zeroed by
+ * the caller). Every product and sum is the JavaScript kernel's, in its
+ * order, so the bits match it.
+ */
+export function cpGradFn(): Fn {
+  const f = new Fn('cpGrad', Array(10).fill('i32'));
+  const [H, K, B, W, DB, SW, SK, I, S, Rp] = f.params;
+  const i = f.local('i32'),
+    s = f.local('i32'),
+    r = f.local('i32'),
+    hRow = f.local('i32'),
+    hp = f.local('i32'),
+    kp = f.local('i32'),
+    q = f.local('i32'),
+    rowBytes = f.local('i32');
+  const t = f.local('v128'),
+    wb = f.local('v128');
+  const f64x2Of = (g: Fn, ptr: (g: Fn) => void) => {
+    ptr(g);
+    g.v128Load().promoteLow();
+  };
+  f.get(Rp).i32(2).shl().set(rowBytes);
+  f.for(
+    i,
+    (g) => g.i32(0),
+    (g) => g.get(I),
+    1,
+    (g) => {
+      // hRow = H + i·S·Rp·4
+      g.get(H).get(i).get(S).mul().get(rowBytes).mul().add().set(hRow);
+      g.for(
+        r,
+        (h) => h.i32(0),
+        (h) => h.get(Rp),
+        2,
+        (h) => {
+          h.vzero().set(t);
+          h.get(hRow).get(r).i32(2).shl().add().set(hp);
+          h.get(K).get(r).i32(2).shl().add().set(kp);
+          h.for(
+            s,
+            (e) => e.i32(0),
+            (e) => e.get(S),
+            1,
+            (e) => {
+              e.get(t);
+              f64x2Of(e, (x) => x.get(hp));
+              f64x2Of(e, (x) => x.get(kp));
+              e.f64x2Mul().f64x2Add().set(t);
+              e.get(hp).get(rowBytes).add().set(hp);
+              e.get(kp).get(rowBytes).add().set(kp);
+            },
+          );
+          // DB[i, r] = W[r]·t (float64; the driver rounds it to float32 once)
+          h.get(DB).get(i).get(Rp).mul().get(r).add().i32(3).shl().add();
+          f64x2Of(h, (x) => x.get(W).get(r).i32(2).shl().add());
+          h.get(t).f64x2Mul().v128Store();
+          // SW[r] += B[i, r]·t
+          h.get(SW).get(r).i32(3).shl().add().set(q);
+          h.get(q).get(q).v128Load();
+          f64x2Of(h, (x) => x.get(B).get(i).get(Rp).mul().get(r).add().i32(2).shl().add());
+          h.get(t).f64x2Mul().f64x2Add().v128Store();
+        },
+      );
+      g.for(
+        r,
+        (h) => h.i32(0),
+        (h) => h.get(Rp),
+        2,
+        (h) => {
+          // wb = W[r]·B[i, r]; SK[s, r] += wb·H[i, s, r] down the S rows
+          f64x2Of(h, (x) => x.get(W).get(r).i32(2).shl().add());
+          f64x2Of(h, (x) => x.get(B).get(i).get(Rp).mul().get(r).add().i32(2).shl().add());
+          h.f64x2Mul().set(wb);
+          h.get(hRow).get(r).i32(2).shl().add().set(hp);
+          h.get(SK).get(r).i32(3).shl().add().set(q);
+          h.for(
+            s,
+            (e) => e.i32(0),
+            (e) => e.get(S),
+            1,
+            (e) => {
+              e.get(q).get(q).v128Load().get(wb);
+              f64x2Of(e, (x) => x.get(hp));
+              e.f64x2Mul().f64x2Add().v128Store();
+              e.get(hp).get(rowBytes).add().set(hp);
+              e.get(q).get(rowBytes).i32(1).shl().add().set(q);
+            },
+          );
+        },
+      );
+    },
+  );
+  return f;
+}

@@ -3,6 +3,7 @@ import { bceGradFn, bceSumFn, ewBinaryFn, leakyReluFn } from './kernels-pointwis
 import {
   copyRowsFn,
   copyStridedFn,
+  cpGradFn,
   inormApplyFn,
   inormGradApplyFn,
   inormGradStatsFn,
@@ -641,6 +642,7 @@ export const KERNEL_NAMES = [
   'ewMul',
   'ewDiv',
   'leakyRelu',
+  'cpGrad',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -674,6 +676,7 @@ export function buildKernels(memory: {
       ewBinaryFn('ewMul', (g) => g.vmul()),
       ewBinaryFn('ewDiv', (g) => g.vdiv()),
       leakyReluFn(),
+      cpGradFn(),
     ],
     memory,
   );

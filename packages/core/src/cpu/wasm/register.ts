@@ -180,7 +180,7 @@ export function installWasmKernels(): void {
       O = ao.shape[0],
       I = ai.shape[0],
       S = ak.shape[0];
-    const rt = useWasm(O * I * S * R, 1 << 15);
+    const rt = useWasm(O * I * S * R, CP_MIN);
     if (!rt || O * I * S === 0) return null;
     const o = be.out([O, I, S], wt.dtype);
     wasmCpReconstruct(rt, R, O, I, S, vals(wt), vals(ao), vals(ai), vals(ak), o.values);
@@ -291,6 +291,8 @@ export function installWasmKernels(): void {
   registerGradCp();
 }
 
+/** CP reconstruction (forward + gradient) from 8×4·4·27 multiply-adds ran 3× faster in wasm than in JavaScript (38 vs 124 µs). */
+const CP_MIN = 1024;
 /** Elements from which the elementwise ops go to wasm ('auto'): the staging costs ~1 µs a call. */
 const EW_MIN = 1024;
 
@@ -304,7 +306,7 @@ function registerGradCp(): void {
       O = ao.shape[0],
       I = ai.shape[0],
       S = ak.shape[0];
-    const rt = inputs.every((t) => t.dtype === 'float32') ? useWasm(O * I * S * R, 1 << 15) : null;
+    const rt = inputs.every((t) => t.dtype === 'float32') ? useWasm(O * I * S * R, CP_MIN) : null;
     if (!rt || O * I * S * R === 0) return js(inputs, attrs, backend);
     const dt = wt.dtype;
     const dw = be.out([R], dt),

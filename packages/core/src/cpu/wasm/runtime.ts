@@ -114,6 +114,7 @@ export interface KernelExports {
   ewMul: KernelExports['ewAdd'];
   ewDiv: KernelExports['ewAdd'];
   leakyRelu(X: I, O: I, nv: I, alpha: I): void;
+  cpGrad(H: I, K: I, B: I, W: I, DB: I, SW: I, SK: I, I: I, S: I, Rp: I): void;
 }
 
 const PAGE = 65536;
