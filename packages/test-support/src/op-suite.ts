@@ -455,7 +455,7 @@ const CASES: Case[] = [
   },
 ];
 
-/** Op names covered by the suite (the ones every inference backend must pass). */
+/** Op names covered by the suite (the ones every inference backend must pass; leakyReluGrad too). */
 export const SUITE_OPS: readonly string[] = CASES.map((c) => c.name);
 
 /** Runs every case on `backend` (already registered); never throws, a failure is in `error`. */
