@@ -105,6 +105,41 @@ for (const c of UNARY) {
   });
 }
 
+// leakyReluGrad is linear in dy (its own op again) and flat in x away from the kink.
+verifiedTest(t, gradCase('leakyReluGrad'), async (t) => {
+  leakFree(t, 'leakyReluGrad', () => {
+    fc.assert(
+      fc.property(
+        arbShape(0, 3, 3).chain((s) =>
+          fc.tuple(
+            fc.constant(s),
+            arbAway(size(s), -3, 3, [0]),
+            arbAway(size(s), -3, 3),
+            fc.constantFrom(0.01, 0.1, -0.5, 0),
+          ),
+        ),
+        ([shape, vx, vg, alpha]) =>
+          tidy(() => {
+            expectGrad(
+              (x, dy) => C.leakyReluGrad(x, dy, alpha),
+              [f64(vx, shape), f64(vg, shape)],
+              `leakyReluGrad alpha ${alpha} at ${JSON.stringify([vx, vg])}`,
+            );
+          }),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+  // Second derivative of leakyRelu: d/dx of ⟨leakyReluGrad(x, dy), u⟩ is 0, d/d(dy) is leakyReluGrad(x, u).
+  const x = requireGrad(f64([2, -1, 0.5, -3], [4])),
+    dy = requireGrad(f64([1, 2, -3, 4], [4])),
+    u = f64([0.5, -1, 2, 3], [4]);
+  tidy(() => backward(C.sum(C.mul(C.leakyReluGrad(x, dy, 0.1), u))));
+  t.notOk(x.grad, 'no gradient for x (zero almost everywhere)');
+  t.same(Array.from(dy.grad!.dataSync()), [0.5, -0.1, 2, 0.30000000000000004], 'd/d(dy) = leakyReluGrad(x, u)');
+  for (const v of [x, dy, u]) v.dispose();
+});
+
 verifiedTest(t, gradCase('cast'), async (t) => {
   leakFree(t, 'cast', () => {
     fc.assert(

@@ -6,12 +6,22 @@
 import t from 'tap';
 import fc from 'fast-check';
 import * as C from '@largo/core';
-import { tensor, tidy, type DType, type Tensor } from '@largo/core';
-import { REF_BINARY, REF_UNARY, refBinary, refUnary, refWhere, refTensor, type RefTensor } from '@largo/core/reference';
+import { memory, tensor, tidy, type DType, type Tensor } from '@largo/core';
+import {
+  REF_BINARY,
+  REF_UNARY,
+  refBinary,
+  refLeakyReluGrad,
+  refUnary,
+  refWhere,
+  refTensor,
+  type RefTensor,
+} from '@largo/core/reference';
 import {
   arbF32,
   arbShape,
   compareAsync,
+  compareValues,
   forEachBackend,
   oracleCase,
   stored,
@@ -240,6 +250,84 @@ t.test('unary errors', async (t) => {
   t.throws(() => C.clamp(x, 1, 0), { name: 'OpError', message: /^clamp: min 1 > max 0/ });
   t.throws(() => C.leakyRelu(x, NaN), { name: 'OpError', message: /^leakyRelu/ });
   x.dispose();
+});
+
+/** The old three-op gradient of leakyRelu, which leakyReluGrad replaces bit for bit. */
+const threeOp = (x: Tensor, dy: Tensor, alpha: number) => C.where(C.greater(x, 0), dy, C.mul(dy, alpha));
+/** Values read back, then the tensor disposed. */
+async function values(y: Tensor): Promise<number[]> {
+  const d = Array.from((await y.data()) as ArrayLike<number>);
+  y.dispose();
+  return d;
+}
+
+forEachBackend(t, oracleCase('leakyReluGrad'), async (t, b) => {
+  await fc.assert(
+    fc.asyncProperty(
+      arbShape(0, 4, 5).chain((s) =>
+        fc.tuple(
+          fc.constant(s),
+          fc.constantFrom<DType>(...b.floatDtypes),
+          fc.constantFrom<DType>(...b.floatDtypes),
+          fc.constantFrom(0.01, 0.2, 0, -0.3, 1.7),
+          arbFloats(b, size(s), -5, 5),
+          arbFloats(b, size(s), -5, 5),
+        ),
+      ),
+      async ([shape, dtx, dtype, alpha, vx, vg]) => {
+        const [y, old] = tidy(() => {
+          const x = tensor(Float64Array.from(vx), shape, dtx),
+            dy = tensor(Float64Array.from(vg), shape, dtype);
+          return [C.leakyReluGrad(x, dy, alpha), threeOp(x, dy, alpha)];
+        });
+        expectDtype(y, dtype, 'leakyReluGrad');
+        // x as its dtype stores it; alpha as dy's dtype stores it (mul(dy, alpha) takes it so), one rounding.
+        const a = dtype === 'float32' ? Math.fround(alpha) : alpha;
+        const want = rounded(refLeakyReluGrad(refTensor(shape, stored(vx, dtx)), refTensor(shape, vg), a), dtype);
+        const what = `leakyReluGrad x ${dtx} dy ${dtype} alpha ${alpha} of [${shape}] ${JSON.stringify([vx, vg])}`;
+        // Select or one multiplication: exact in doubles; a float32 GPU may flush a subnormal product.
+        const got = await values(y);
+        check(
+          compareValues({ shape, data: got }, want, b.pick({ f64: EXACT, f32: { rtol: 2e-7, atol: 1e-30 } })),
+          what,
+        );
+        // The bits of the three-op formula it replaces (-0 included).
+        const ref = await values(old);
+        const i = got.findIndex((v, k) => !Object.is(v, ref[k]) && !(Number.isNaN(v) && Number.isNaN(ref[k])));
+        if (i >= 0) throw new Error(`${what}: element ${i} is ${got[i]}, the three-op formula gives ${ref[i]}`);
+      },
+    ),
+    { numRuns: b.runs },
+  );
+  // NaN in x is not > 0 (alpha·dy), nor is 0 or -0; NaN in dy propagates.
+  const x = tensor([NaN, 0, -0, 1, -1, Infinity, -Infinity, 2, -2]),
+    dy = tensor([3, 3, 3, 3, 3, 3, 3, NaN, NaN]);
+  t.same(
+    await arr(() => C.leakyReluGrad(x, dy, 0.5)),
+    [1.5, 1.5, 1.5, 3, 1.5, 3, 1.5, 'nan', 'nan'],
+    'NaN, 0 and -0 in x take alpha·dy',
+  );
+  t.same(await arr(() => C.leakyReluGrad(x, dy)), await arr(() => threeOp(x, dy, 0.01)), 'default slope 0.01');
+  x.dispose();
+  dy.dispose();
+});
+
+t.test('leakyReluGrad errors', async (t) => {
+  const x = tensor([1, -2, 3]),
+    x23 = tensor([1, 2, 3, 4, 5, 6], [2, 3]),
+    x1 = tensor([1], [1]),
+    i = tensor([1, 2, 3], [3], 'int32');
+  const before = memory();
+  t.throws(() => C.leakyReluGrad(x, x23), {
+    name: 'OpError',
+    message: /^leakyReluGrad: x \[3\] and dy \[2, 3\] must have the same shape/,
+  });
+  t.throws(() => C.leakyReluGrad(x1, x), { name: 'OpError', message: /^leakyReluGrad: x \[1\] and dy \[3\]/ });
+  t.throws(() => C.leakyReluGrad(x, x, NaN), { name: 'OpError', message: /^leakyReluGrad: alpha must be finite/ });
+  t.throws(() => C.leakyReluGrad(i, x), { name: 'OpError', message: /^leakyReluGrad: .*float.*int32/ });
+  t.throws(() => C.leakyReluGrad(x, i), { name: 'OpError', message: /^leakyReluGrad: .*float.*int32/ });
+  t.same(memory(), before, 'a failed call leaves nothing behind');
+  for (const v of [x, x23, x1, i]) v.dispose();
 });
 
 /** Oracle for cast: truncation toward zero for integers, rounding for float32, then the typed-array store (NaN/±Inf → 0, wrap-around). */

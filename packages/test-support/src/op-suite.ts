@@ -194,6 +194,17 @@ const CASES: Case[] = [
     }),
   })),
   {
+    name: 'leakyReluGrad',
+    run: prop(
+      tensorArb(1, 4).chain(({ s, v }) => valuesArb(size(s)).map((g) => ({ s, v, g }))),
+      async ({ s, v, g }) =>
+        check(
+          tidy(() => core.leakyReluGrad(tensor(Float32Array.from(v), s), tensor(Float32Array.from(g), s), 0.2)),
+          ref.refLeakyReluGrad(ref.refTensor(s, v), ref.refTensor(s, g), 0.2),
+        ),
+    ),
+  },
+  {
     name: 'slice',
     run: prop(
       tensorArb(1, 4).chain(({ s, v }) =>
@@ -444,7 +455,7 @@ const CASES: Case[] = [
   },
 ];
 
-/** Op names covered by the suite (the ones every inference backend must pass). */
+/** Op names covered by the suite (the ones every inference backend must pass; leakyReluGrad too). */
 export const SUITE_OPS: readonly string[] = CASES.map((c) => c.name);
 
 /** Runs every case on `backend` (already registered); never throws, a failure is in `error`. */

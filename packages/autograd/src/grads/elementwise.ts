@@ -4,6 +4,7 @@ import {
   div,
   greater,
   greaterEqual,
+  leakyReluGrad,
   lessEqual,
   logicalAnd,
   equal,
@@ -25,8 +26,15 @@ registerGrad('exp', ([dy], { outputs: [y] }) => [mul(dy, y)]);
 registerGrad('log', ([dy], { inputs: [x] }) => [div(dy, x)]);
 registerGrad('sqrt', ([dy], { outputs: [y] }) => [div(dy, mul(y, 2))]);
 registerGrad('abs', ([dy], { inputs: [x] }) => [mul(dy, sign(x))]);
-registerGrad('relu', ([dy], { inputs: [x] }) => [mul(dy, greater(x, 0))]);
-registerGrad('leakyRelu', ([dy], { inputs: [x], attrs }) => [where(greater(x, 0), dy, mul(dy, attrs.alpha))]);
+// relu is leakyRelu with slope 0: x > 0 ? dy : 0·dy, the bits of mul(dy, greater(x, 0)) (0·Inf is NaN in both).
+registerGrad('relu', ([dy], { inputs: [x] }) => [leakyReluGrad(x, dy, 0)]);
+// One fused op for where(greater(x, 0), dy, mul(dy, alpha)), with the same bits.
+registerGrad('leakyRelu', ([dy], { inputs: [x], attrs }) => [leakyReluGrad(x, dy, attrs.alpha)]);
+// Linear in dy (the same op again); piecewise constant in x, so no cotangent for x (zero almost everywhere).
+registerGrad('leakyReluGrad', ([g], { inputs: [x], attrs, needs }) => [
+  null,
+  needs[1] ? leakyReluGrad(x, g, attrs.alpha) : null,
+]);
 registerGrad('sigmoid', ([dy], { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
 registerGrad('tanh', ([dy], { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
 // Gradient flows where the input was inside [min, max] (PyTorch: inclusive bounds).

@@ -54,6 +54,29 @@ const castKernel: CpuKernel<'cast'> = (inputs, attrs, be) => {
   return o.info;
 };
 
+/**
+ * alpha as a tensor of `dtype` stores it: leakyReluGrad takes alpha in dy's
+ * dtype, as mul(dy, alpha) does, so that it gives that formula's bits.
+ */
+const alphaIn = (alpha: number, dtype: DType): number => (dtype === 'float32' ? Math.fround(alpha) : alpha);
+
+/**
+ * dx = x > 0 ? dy : alpha·dy (NaN in x takes alpha·dy), in dy's dtype; x and
+ * dy have one shape. Written dy·k[x > 0] with k = [alpha, 1]: dy·1 is dy
+ * exactly, and the comparison becomes an index instead of a branch, which
+ * activations' random signs mispredict half the time (2–3× slower).
+ */
+const leakyReluGradKernel: CpuKernel<'leakyReluGrad'> = (inputs, attrs, be) => {
+  const [x, dy] = inputs;
+  const k = new Float64Array([alphaIn(attrs.alpha, dy.dtype), 1]);
+  const o = be.out(dy.shape, dy.dtype);
+  const xv = vals(x),
+    gv = vals(dy),
+    ov = o.values;
+  for (let i = 0; i < ov.length; i++) ov[i] = gv[i] * k[+(xv[i] > 0)];
+  return o.info;
+};
+
 type Binary = (a: number, b: number) => number;
 
 export const BINARY: Record<string, Binary> = {
@@ -165,6 +188,7 @@ export const elementwiseKernels = {
   sigmoid: unaryKernel('sigmoid'),
   tanh: unaryKernel('tanh'),
   leakyRelu: unaryKernel('leakyRelu'),
+  leakyReluGrad: leakyReluGradKernel,
   clamp: unaryKernel('clamp'),
   floor: unaryKernel('floor'),
   cast: castKernel,

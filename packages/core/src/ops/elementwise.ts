@@ -1,6 +1,6 @@
 import { isFloat, upcast, type DType } from '../dtype.js';
-import { OpError } from '../errors.js';
-import { broadcastShapes } from '../shape.js';
+import { fmtShape, OpError } from '../errors.js';
+import { broadcastShapes, shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import type { AttrsOf, BinaryOpName, OpName } from './schema.js';
 import { assertTensor, run1, scalarLike, type TensorLike } from './util.js';
@@ -24,6 +24,24 @@ export const floor = (x: Tensor): Tensor => unary('floor', x, {});
 export function leakyRelu(x: Tensor, alpha = 0.01): Tensor {
   if (!Number.isFinite(alpha)) throw new OpError('leakyRelu', `alpha must be finite, got ${alpha}`);
   return unary('leakyRelu', x, { alpha });
+}
+/**
+ * The gradient of `leakyRelu` in one pass: dx = x > 0 ? dy : alpha·dy (NaN in
+ * x is not > 0, so it takes alpha·dy, as at x = 0). x and dy: float tensors
+ * of the same shape; dx has dy's dtype, and alpha is taken in that dtype
+ * (as `mul(dy, alpha)` takes a number), so the result has exactly the bits of
+ * `where(greater(x, 0), dy, mul(dy, alpha))`.
+ */
+export function leakyReluGrad(x: Tensor, dy: Tensor, alpha = 0.01): Tensor {
+  const op = 'leakyReluGrad';
+  assertTensor(op, x, 'x');
+  assertTensor(op, dy, 'dy');
+  if (!Number.isFinite(alpha)) throw new OpError(op, `alpha must be finite, got ${alpha}`);
+  if (!isFloat(x.dtype) || !isFloat(dy.dtype))
+    throw new OpError(op, `expects float tensors, got x ${x.dtype} and dy ${dy.dtype}`);
+  if (!shapesEqual(x.shape, dy.shape))
+    throw new OpError(op, `x ${fmtShape(x.shape)} and dy ${fmtShape(dy.shape)} must have the same shape`);
+  return run1(op, [x, dy], { alpha });
 }
 export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   if (min > max) throw new OpError('clamp', `min ${min} > max ${max}`);

@@ -118,6 +118,8 @@ export const OPS = {
   sign: unary('none', 'piecewise constant: zero gradient almost everywhere'),
   floor: unary('none', 'piecewise constant: zero gradient almost everywhere'),
   leakyRelu: { inputs: ['x'], outputs: ['y'], attrs: attrs<LeakyReluAttrs>(), grad: 'rule' },
+  /** leakyRelu's gradient in one pass: dx = x > 0 ? dy : alpha·dy (its own rule, so second derivatives work). */
+  leakyReluGrad: { inputs: ['x', 'dy'], outputs: ['dx'], attrs: attrs<LeakyReluAttrs>(), grad: 'rule' },
   clamp: { inputs: ['x'], outputs: ['y'], attrs: attrs<ClampAttrs>(), grad: 'rule' },
   cast: { inputs: ['x'], outputs: ['y'], attrs: attrs<DTypeAttrs>(), grad: 'rule' },
   add: binary(),

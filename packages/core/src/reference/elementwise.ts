@@ -21,6 +21,14 @@ export const REF_UNARY: Record<string, (v: number, a?: { alpha?: number; min?: n
   clamp: (v, a) => Math.min(Math.max(v, a?.min ?? -Infinity), a?.max ?? Infinity),
 };
 
+/** leakyRelu's gradient: dy where x > 0, alpha·dy elsewhere (NaN in x included). Shapes must be equal. */
+export function refLeakyReluGrad(x: RefTensor, dy: RefTensor, alpha: number): RefTensor {
+  if (x.shape.join(',') !== dy.shape.join(',')) throw new Error('reference: leakyReluGrad shapes differ');
+  const out = refTensor(x.shape);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = x.data[i] > 0 ? dy.data[i] : alpha * dy.data[i];
+  return out;
+}
+
 export const REF_BINARY: Record<string, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,

@@ -2,7 +2,8 @@
  * gpu.js kernels for every op that segmentation inference runs: conv3d and
  * transposed conv3d (conv3dGradInput), instance norm, the unary and binary
  * elementwise ops (broadcasting), sum / max / min, softmax / logSoftmax, the
- * CP reconstruction, slice, pad, concat, indexSelect and broadcastTo.
+ * CP reconstruction, slice, pad, concat, indexSelect and broadcastTo; and
+ * leakyReluGrad, the one training op (a one-line kernel).
  *
  * Each kernel computes one output element per thread (`this.thread.x` over
  * the flattened output). Index arithmetic runs in float32 in GLSL, so
@@ -101,6 +102,18 @@ function unaryKernel(op: string) {
     const p1 = op === 'clamp' ? (a.max ?? 3.4e38) : 0;
     return output(be, x.shape, x.dtype, be.run(`unary.${op}`, src, sizeOf(x.shape), [f32(x), p0, p1]));
   };
+}
+
+/** leakyRelu's gradient: x > 0 ? dy : alpha·dy, x and dy of one shape (the one training op here: cheap, and every backend has it). */
+const LEAKY_RELU_GRAD = `function (x, g, p0) { const v = x[this.thread.x]; const d = g[this.thread.x]; return v > 0 ? d : p0 * d; }`;
+function leakyReluGradKernel(inputs: Inputs, attrs: { alpha: number }, be: GpuJsBackend): TensorInfo {
+  const [x, dy] = inputs as [TensorInfo, TensorInfo];
+  return output(
+    be,
+    dy.shape,
+    dy.dtype,
+    be.run('leakyReluGrad', LEAKY_RELU_GRAD, sizeOf(dy.shape), [f32(x), f32(dy), attrs.alpha]),
+  );
 }
 
 const BINARY_EXPR: Record<string, string> = {
@@ -610,7 +623,7 @@ const cpReconstructKernel = (inputs: Inputs, _attrs: unknown, be: GpuJsBackend):
   );
 };
 
-/** The kernel table (the inference set; the training-only ops are not here). */
+/** The kernel table (the inference set, and leakyReluGrad; the other training-only ops are not here). */
 export const gpuJsKernels = {
   neg: unaryKernel('neg'),
   exp: unaryKernel('exp'),
@@ -622,6 +635,7 @@ export const gpuJsKernels = {
   sigmoid: unaryKernel('sigmoid'),
   tanh: unaryKernel('tanh'),
   leakyRelu: unaryKernel('leakyRelu'),
+  leakyReluGrad: leakyReluGradKernel,
   clamp: unaryKernel('clamp'),
   floor: unaryKernel('floor'),
   add: binaryKernel('add'),

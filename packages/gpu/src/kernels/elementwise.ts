@@ -147,6 +147,44 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   };
 }
 
+/**
+ * leakyRelu's gradient in one pass: dx = x > 0 ? dy : alpha·dy, x and dy of
+ * one shape (float32). NaN in x takes alpha·dy, as on the CPU; x's NaN test
+ * is on the bits.
+ */
+const leakyReluGradKernel: GpuKernel<'leakyReluGrad'> = (inputs, attrs, be) => {
+  const [x, dy] = inputs;
+  const t = wtype(dy.dtype, 'leakyReluGrad'),
+    tx = wtype(x.dtype, 'leakyReluGrad');
+  if (t !== 'f32' || tx !== 'f32')
+    throw new Error(`leakyReluGrad: expects float tensors, got x ${x.dtype} and dy ${dy.dtype}`);
+  const o = be.out(dy.shape, dy.dtype);
+  const n = o.data.size;
+  const u = new Uniforms();
+  const wg = be.wgSize;
+  const [gx, gy] = be.grid(Math.ceil(n / wg));
+  const nW = u.u(n),
+    gW = u.u(gx);
+  const w = u.f(attrs.alpha);
+  be.dispatch({
+    key: 'leakyReluGrad',
+    inputs: [x.dataId as GpuData, dy.dataId as GpuData],
+    outputs: [o.data],
+    uniforms: u,
+    workgroups: [n === 0 ? 0 : gx, gy],
+    wgsl: () => `${F32_HELPERS}
+${roDecl(0, 'X', 'f32')}${roDecl(1, 'G', 'f32')}${rwDecl(2, 'Y', 'f32')}${uniformDecl(3, u.vec4s)}
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  ${linearIndex(wg, nW, gW)}
+  let x = X[idx];
+  let g = G[idx];
+  Y[idx] = select(${uwf(w)} * g, g, x > 0.0f && !is_nan(x));
+}`,
+  });
+  return o.info;
+};
+
 const castKernel: GpuKernel<'cast'> = (inputs, attrs, be) => {
   const x = inputs[0];
   const ti = wtype(x.dtype, 'cast'),
@@ -412,6 +450,7 @@ export const elementwiseKernels = {
   sigmoid: unaryKernel('sigmoid'),
   tanh: unaryKernel('tanh'),
   leakyRelu: unaryKernel('leakyRelu'),
+  leakyReluGrad: leakyReluGradKernel,
   clamp: unaryKernel('clamp'),
   floor: unaryKernel('floor'),
   cast: castKernel,
