@@ -9,6 +9,7 @@ import {
   add,
   div,
   leakyRelu,
+  leakyReluGrad,
   mul,
   sub,
   tensor,
@@ -166,55 +167,58 @@ t.test(oracleCase('matmul') + ' (wasm kernels)', async (t) => {
   t.pass('matmul matches the oracle');
 });
 
-t.test("wasm elementwise kernels (add, sub, mul, div, leakyRelu) give the JavaScript kernels' bits", async (t) => {
-  // Same shape, a scalar on either side, lengths with a tail past the last
-  // vector, and the special values (±0, ±∞, NaN, subnormals, huge products).
-  const special = fc.constantFrom(0, -0, Infinity, -Infinity, NaN, 1e-45, -3e-39, 3.4e38, -1, 1);
-  const f32 = fc.oneof(fc.float(), special);
-  const arb = fc.record({
-    n: fc.integer({ min: 1, max: 23 }),
-    a: fc.array(f32, { minLength: 23, maxLength: 23 }),
-    b: fc.array(f32, { minLength: 23, maxLength: 23 }),
-    form: fc.constantFrom('same', 'a scalar', 'b scalar'),
-    alpha: fc.oneof(fc.double({ min: -2, max: 2, noNaN: true }), fc.constant(0.01)),
-  });
-  const bits = (x: Float32Array) =>
-    Array.from(x, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : String(v)));
-  const each = (
-    mode: 'js' | 'wasm',
-    c: fc.RecordValue<{ n: number; a: number[]; b: number[]; form: string; alpha: number }>,
-  ) => {
-    const m = cpuKernelMode();
-    setCpuKernels(mode);
-    try {
-      return tidy(() => {
-        const a = tensor(
-          c.form === 'a scalar' ? c.a.slice(0, 1) : c.a.slice(0, c.n),
-          c.form === 'a scalar' ? [1] : [c.n],
-        );
-        const b = tensor(
-          c.form === 'b scalar' ? c.b.slice(0, 1) : c.b.slice(0, c.n),
-          c.form === 'b scalar' ? [1] : [c.n],
-        );
-        return [add(a, b), sub(a, b), mul(a, b), div(a, b), leakyRelu(a, c.alpha)].map((y) =>
-          bits(y.dataSync() as Float32Array),
-        );
-      });
-    } finally {
-      setCpuKernels(m);
-    }
-  };
-  fc.assert(
-    fc.property(arb, (c) => {
-      const js = each('js', c),
-        wasm = each('wasm', c);
-      for (let i = 0; i < js.length; i++) if (js[i]!.join() !== wasm[i]!.join()) return false;
-      return true;
-    }),
-    { numRuns: FC_RUNS * 4 },
-  );
-  t.pass('wasm elementwise = JavaScript elementwise, bitwise');
-});
+t.test(
+  "wasm elementwise kernels (add, sub, mul, div, leakyRelu, leakyReluGrad) give the JavaScript kernels' bits",
+  async (t) => {
+    // Same shape, a scalar on either side, lengths with a tail past the last
+    // vector, and the special values (±0, ±∞, NaN, subnormals, huge products).
+    const special = fc.constantFrom(0, -0, Infinity, -Infinity, NaN, 1e-45, -3e-39, 3.4e38, -1, 1);
+    const f32 = fc.oneof(fc.float(), special);
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 23 }),
+      a: fc.array(f32, { minLength: 23, maxLength: 23 }),
+      b: fc.array(f32, { minLength: 23, maxLength: 23 }),
+      form: fc.constantFrom('same', 'a scalar', 'b scalar'),
+      alpha: fc.oneof(fc.double({ min: -2, max: 2, noNaN: true }), fc.constant(0.01)),
+    });
+    const bits = (x: Float32Array) =>
+      Array.from(x, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : String(v)));
+    const each = (
+      mode: 'js' | 'wasm',
+      c: fc.RecordValue<{ n: number; a: number[]; b: number[]; form: string; alpha: number }>,
+    ) => {
+      const m = cpuKernelMode();
+      setCpuKernels(mode);
+      try {
+        return tidy(() => {
+          const a = tensor(
+            c.form === 'a scalar' ? c.a.slice(0, 1) : c.a.slice(0, c.n),
+            c.form === 'a scalar' ? [1] : [c.n],
+          );
+          const b = tensor(
+            c.form === 'b scalar' ? c.b.slice(0, 1) : c.b.slice(0, c.n),
+            c.form === 'b scalar' ? [1] : [c.n],
+          );
+          const ys = [add(a, b), sub(a, b), mul(a, b), div(a, b), leakyRelu(a, c.alpha)];
+          if (c.form === 'same') ys.push(leakyReluGrad(a, b, c.alpha));
+          return ys.map((y) => bits(y.dataSync() as Float32Array));
+        });
+      } finally {
+        setCpuKernels(m);
+      }
+    };
+    fc.assert(
+      fc.property(arb, (c) => {
+        const js = each('js', c),
+          wasm = each('wasm', c);
+        for (let i = 0; i < js.length; i++) if (js[i]!.join() !== wasm[i]!.join()) return false;
+        return true;
+      }),
+      { numRuns: FC_RUNS * 4 },
+    );
+    t.pass('wasm elementwise = JavaScript elementwise, bitwise');
+  },
+);
 
 t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
   // Every call below goes to the threads, however small (the package's

@@ -222,3 +222,32 @@ export function leakyReluFn(): Fn {
   );
   return f;
 }
+
+/**
+ * leakyReluGrad(X, DY, O, nv, alpha): O = X > 0 ? DY : α·DY, α the float32
+ * at byte offset `alpha` (the op takes α in dy's dtype: one float32 product,
+ * the JavaScript kernel's bits; NaN in X takes α·DY as there).
+ */
+export function leakyReluGradFn(): Fn {
+  const f = new Fn('leakyReluGrad', ['i32', 'i32', 'i32', 'i32', 'i32']);
+  const [X, DY, O, nv, alphaAt] = f.params;
+  const k = f.local('i32'),
+    g = f.local('v128'),
+    alpha = f.local('v128');
+  f.get(alphaAt).loadSplat32().set(alpha);
+  f.for(
+    k,
+    (e) => e.i32(0),
+    (e) => e.get(nv),
+    1,
+    (e) => {
+      e.get(DY).v128Load().set(g);
+      e.get(O).get(g).get(g).get(alpha).vmul();
+      e.get(X).v128Load().vzero().vgt().bitselect().v128Store();
+      e.get(X).i32(16).add().set(X);
+      e.get(DY).i32(16).add().set(DY);
+      e.get(O).i32(16).add().set(O);
+    },
+  );
+  return f;
+}

@@ -100,3 +100,26 @@ export function wasmLeakyRelu(rt: WasmRuntime, x: TypedArray, y: TypedArray, alp
   rt.k.leakyRelu(X, Y, vecs(n), AL);
   y.set(ar.f32().subarray(Y >> 2, (Y >> 2) + n));
 }
+
+/** dx = x > 0 ? dy : α·dy over n floats, α already in float32. */
+export function wasmLeakyReluGrad(
+  rt: WasmRuntime,
+  x: TypedArray,
+  dy: TypedArray,
+  dx: TypedArray,
+  alpha: number,
+  n: number,
+): void {
+  const ar = rt.arena;
+  ar.reset();
+  const X = ar.alloc(vecs(n) * 16),
+    DY = ar.alloc(vecs(n) * 16),
+    DX = ar.alloc(vecs(n) * 16),
+    AL = ar.alloc(4);
+  stage(rt, x, n, X);
+  stage(rt, dy, n, DY);
+  const mem = ar.f32();
+  mem[AL >> 2] = alpha;
+  rt.k.leakyReluGrad(X, DY, DX, vecs(n), AL);
+  dx.set(mem.subarray(DX >> 2, (DX >> 2) + n));
+}

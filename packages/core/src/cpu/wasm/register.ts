@@ -17,7 +17,14 @@ interface MatmulAttrs {
 import { useWasm } from './runtime.js';
 import { wasmMatmul } from './matmul.js';
 import { wasmCpReconstruct, wasmCpReconstructGrad } from './cp.js';
-import { wasmBceGrad, wasmBceSum, wasmBinary, wasmLeakyRelu, type BinaryKernel } from './pointwise.js';
+import {
+  wasmBceGrad,
+  wasmBceSum,
+  wasmBinary,
+  wasmLeakyRelu,
+  wasmLeakyReluGrad,
+  type BinaryKernel,
+} from './pointwise.js';
 import { wasmInstanceNorm, wasmInstanceNormGrad } from './instance-norm.js';
 import type { InstanceNormAttrs, InstanceNormGradAttrs } from '../../ops/schema.js';
 import { wasmConv3dForward, wasmConv3dGradInput, wasmConv3dGradWeight, type ConvGeom } from './conv.js';
@@ -285,6 +292,16 @@ export function installWasmKernels(): void {
     if (!rt) return null;
     const o = be.out(x.shape, 'float32');
     wasmLeakyRelu(rt, vals(x), o.values, attrs?.alpha ?? 0.01, n);
+    return o.info;
+  });
+
+  wrap<{ alpha: number }>('leakyReluGrad', (inputs, attrs, be) => {
+    const [x, dy] = inputs;
+    const n = vals(dy).length;
+    const rt = n > 0 && vals(x).length === n ? useWasm(n, EW_MIN) : null;
+    if (!rt) return null;
+    const o = be.out(dy.shape, 'float32');
+    wasmLeakyReluGrad(rt, vals(x), vals(dy), o.values, Math.fround(attrs.alpha), n);
     return o.info;
   });
 
