@@ -53,56 +53,35 @@ function tile(f: Fn, x: TileArgs, s: { acc: Local[]; b: Local[]; ap: Local; bp: 
   for (const v of s.acc) f.vzero().set(v);
   f.get(x.a).set(s.ap);
   if (!x.table) f.get(x.bBase).set(s.bp);
-  // Reduction step k + j (j = 0 or 1 within an unrolled pair): B row, then
-  // the MR broadcasts of A against it. The order of the additions into each
-  // accumulator is k = 0, 1, 2, … whether unrolled or not.
-  const step = (g: Fn, j: number) => {
-    if (x.table) {
-      g.get(x.table)
-        .get(s.k)
-        .i32(2)
-        .shl()
-        .add()
-        .i32Load(4 * j)
-        .get(x.bBase)
-        .add()
-        .set(s.bp);
-    } else if (j > 0) g.get(s.bp).get(x.bStride!).add().set(s.bp);
-    for (let v = 0; v < NV; v++)
-      g.get(s.bp)
-        .v128Load(16 * v)
-        .set(s.b[v]);
-    for (let i = 0; i < MR; i++) {
-      g.get(s.ap)
-        .loadSplat32(4 * (i + MR * j))
-        .set(s.b[NV]);
-      for (let v = 0; v < NV; v++) {
-        const acc = s.acc[i * NV + v];
-        g.get(acc).get(s.b[NV]).get(s.b[v]).vmul().vadd().set(acc);
-      }
-    }
-  };
-  // Two steps per iteration (half the loop overhead: the counter, the
-  // branch, the pointer bumps), then the odd one.
   f.for(
     s.k,
     (g) => g.i32(0),
-    (g) => g.get(x.K).i32(1).sub(),
-    2,
+    (g) => g.get(x.K),
+    1,
     (g) => {
-      step(g, 0);
-      step(g, 1);
+      if (x.table) {
+        g.get(x.table).get(s.k).i32(2).shl().add().i32Load().get(x.bBase).add().set(s.bp);
+      }
+      for (let v = 0; v < NV; v++)
+        g.get(s.bp)
+          .v128Load(16 * v)
+          .set(s.b[v]);
+      for (let i = 0; i < MR; i++) {
+        g.get(s.ap)
+          .loadSplat32(4 * i)
+          .set(s.b[NV]);
+        for (let v = 0; v < NV; v++) {
+          const acc = s.acc[i * NV + v];
+          g.get(acc).get(s.b[NV]).get(s.b[v]).vmul().vadd().set(acc);
+        }
+      }
       g.get(s.ap)
-        .i32(8 * MR)
+        .i32(4 * MR)
         .add()
         .set(s.ap);
       if (!x.table) g.get(s.bp).get(x.bStride!).add().set(s.bp);
     },
   );
-  f.get(s.k)
-    .get(x.K)
-    .ltS()
-    .if((g) => step(g, 0));
   for (let i = 0; i < MR; i++) {
     if (x.mode === 'scatterAdd') {
       f.get(x.rowTab!)
