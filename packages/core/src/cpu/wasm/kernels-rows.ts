@@ -586,3 +586,55 @@ export function cpGradFn(): Fn {
   );
   return f;
 }
+
+/**
+ * khatriRao(W, B, K, KR, I, S, Rp): KR[(i·S + s)·Rp + r] = f32((W[r]·B[i,r])·K[s,r]),
+ * two ranks at a time: the products in f64x2 lanes (W·B exact, ·K rounded
+ * once) and rounded to float32, as the JavaScript loop stores them. Rows of
+ * Rp floats (even; the driver pads with zeros); each pair is stored as the
+ * 8 bytes of lane 0 of the demoted vector.
+ */
+export function khatriRaoFn(): Fn {
+  const f = new Fn('khatriRao', Array(7).fill('i32'));
+  const [W, B, K, KR, I, S, Rp] = f.params;
+  const i = f.local('i32'),
+    s = f.local('i32'),
+    r = f.local('i32'),
+    out = f.local('i32'),
+    kp = f.local('i32');
+  const wb = f.local('v128');
+  f.get(KR).set(out);
+  f.for(
+    i,
+    (g) => g.i32(0),
+    (g) => g.get(I),
+    1,
+    (g) => {
+      g.get(K).set(kp);
+      g.for(
+        s,
+        (h) => h.i32(0),
+        (h) => h.get(S),
+        1,
+        (h) => {
+          h.for(
+            r,
+            (e) => e.i32(0),
+            (e) => e.get(Rp),
+            2,
+            (e) => {
+              e.get(W).get(r).i32(2).shl().add().v128Load().promoteLow();
+              e.get(B).get(i).get(Rp).mul().get(r).add().i32(2).shl().add().v128Load().promoteLow();
+              e.f64x2Mul().set(wb);
+              e.get(out).get(wb).get(kp).get(r).i32(2).shl().add().v128Load().promoteLow().f64x2Mul();
+              e.demoteZero().f64Lane(0).f64Store();
+              e.get(out).i32(8).add().set(out);
+            },
+          );
+          h.get(kp).get(Rp).i32(2).shl().add().set(kp);
+        },
+      );
+    },
+  );
+  return f;
+}

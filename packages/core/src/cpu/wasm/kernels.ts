@@ -4,6 +4,7 @@ import {
   copyRowsFn,
   copyStridedFn,
   cpGradFn,
+  khatriRaoFn,
   inormApplyFn,
   inormGradApplyFn,
   inormGradStatsFn,
@@ -644,6 +645,7 @@ export const KERNEL_NAMES = [
   'leakyRelu',
   'cpGrad',
   'leakyReluGrad',
+  'khatriRao',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -679,6 +681,7 @@ export function buildKernels(memory: {
       leakyReluFn(),
       cpGradFn(),
       leakyReluGradFn(),
+      khatriRaoFn(),
     ],
     memory,
   );

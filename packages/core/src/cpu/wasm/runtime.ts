@@ -116,6 +116,7 @@ export interface KernelExports {
   leakyRelu(X: I, O: I, nv: I, alpha: I): void;
   cpGrad(H: I, K: I, B: I, W: I, DB: I, SW: I, SK: I, I: I, S: I, Rp: I): void;
   leakyReluGrad(X: I, DY: I, O: I, nv: I, alpha: I): void;
+  khatriRao(W: I, B: I, K: I, KR: I, I: I, S: I, Rp: I): void;
 }
 
 const PAGE = 65536;
