@@ -378,7 +378,7 @@ for (const cs of selected) {
     // a case may ask for more (a training step: the first steps include the
     // wasm kernels' tier-up from the baseline compiler and the JIT's warm-up)
     for (let k = 0; k < (cs.warmup ?? 0); k++) t = (await runners[l].sample(1)).wall;
-    row.inner[l] = innerFor(t);
+    row.inner[l] = Math.max(cs.minInner ?? 1, innerFor(t));
     row.wall[l] = [];
     row.cpu[l] = [];
   }

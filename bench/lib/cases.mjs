@@ -410,6 +410,9 @@ async function largoStepCase() {
     // steady state, as in the 1000 steps of `npm start`: the first steps run the
     // wasm kernels from V8's baseline compiler until they tier up (~130 ms vs ~90)
     warmup: 10,
+    // a step's cost depends on the subsets it samples (60–140 ms): a sample is
+    // 5 consecutive steps, the same step numbers in every column of a round
+    minInner: 5,
     label: `LARGO train step (main job: U-Net ${cfg.model.baseFeatures} features, depth ${cfg.model.depth}, batch ${cfg.train.batchSize}×${cfg.train.patchSize.join('×')})`,
     what:
       "One step of `npm start`'s LARGO training: sampled subset and full-modality passes (CP kernel reconstruction included), " +
