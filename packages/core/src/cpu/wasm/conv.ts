@@ -262,7 +262,10 @@ export function wasmConv3dForward(
     );
     // Drop the tile padding of each row and add the bias, compacting Y in
     // place (each row moves down, rows in increasing order), then one memcpy.
-    rt.k.copyRows(Y, Y, g.oW, g.O, L.rows, 1, ldY, L.yRow, 0, 4 * P, 4 * g.oW, 0, B, bias ? 1 : 0);
+    // Whole-tile rows and no bias: Y is already the output (and never −0:
+    // the accumulators start at +0).
+    if (bias || L.oWpad !== g.oW || ldY !== 4 * P)
+      rt.k.copyRows(Y, Y, g.oW, g.O, L.rows, 1, ldY, L.yRow, 0, 4 * P, 4 * g.oW, 0, B, bias ? 1 : 0);
     y.set(ar.f32().subarray(Y >> 2, (Y >> 2) + g.O * P), n * g.O * P);
   }
 }
