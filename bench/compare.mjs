@@ -527,7 +527,9 @@ const md = lines.join('\n') + '\n';
 console.log('\n' + md);
 
 if (!args['no-save']) {
-  const out = args.out ?? join(here, 'results', `${machine.date.slice(0, 10)}-${machine.host}.md`);
+  // the table as .md and the raw numbers as .json beside it (an --out without .md gets it added)
+  const given = args.out ?? join(here, 'results', `${machine.date.slice(0, 10)}-${machine.host}.md`);
+  const out = given.endsWith('.md') ? given : `${given}.md`;
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, md);
   writeFileSync(

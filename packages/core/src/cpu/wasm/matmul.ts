@@ -51,7 +51,10 @@ export function wasmMatmul(
   // Threads own disjoint groups of NC_P column panels; within a group every C
   // element is summed over the K blocks in order, whatever the thread count.
   const groups = Math.ceil(nP / NC_P);
-  parallelFor(rt, 'gemmBlocks', [Ap, Bp, Cp, mP, nP, K, 0, 0], 6, 7, groups, M * N * K, NC_P);
+  // A GEMM splits from 8× the pool's threshold (2²⁵ multiply-adds): its
+  // packing and copy-out stay on this thread, and matmul 256³ (2²⁴) ran
+  // slower on 2 threads than on 1 in every bench run on the 2-core VM.
+  parallelFor(rt, 'gemmBlocks', [Ap, Bp, Cp, mP, nP, K, 0, 0], 6, 7, groups, (M * N * K) / 8, NC_P);
   const c = Cp >> 2;
   for (let i = 0; i < M; i++) {
     const s = c + i * Npad;
