@@ -275,6 +275,8 @@ const tStart = performance.now();
 for (const cs of selected) {
   const inputs = cs.make();
   const row = {
+    // a case may ask for more rounds than --reps (a noisy one: the LARGO step)
+    reps: Math.max(REPS, cs.minReps ?? 0),
     pooled: {},
     id: cs.id,
     label: cs.label,
@@ -397,13 +399,13 @@ for (const cs of selected) {
   // 2-core machine; their check run above served as their warm-up.
   const goesOn = (l, r) => {
     const w = row.wall[l];
-    if (r >= REPS) return false;
+    if (r >= row.reps) return false;
     if (r === 0) return true;
     const m = median(w) * row.inner[l],
       spent = w.reduce((a, b) => a + b, 0) * row.inner[l];
     return (r < 3 && (l in OURS || m < SLOW_MS)) || spent + m <= BUDGET_MS;
   };
-  for (let r = 0; r < REPS; r++) {
+  for (let r = 0; r < row.reps; r++) {
     const active = libs.filter((l) => goesOn(l, r));
     if (!active.length) break;
     // Rotate the start each round, and reverse the cycle every other round:
@@ -457,7 +459,7 @@ function cell(row, lib, which = 'median') {
   if (row.errors[lib]) return 'error';
   if (row[which][lib] === undefined) return '—';
   const n = row.wall[lib].length;
-  return fmtMs(row[which][lib]) + (n < REPS ? ` (n=${n})` : '');
+  return fmtMs(row[which][lib]) + (n < row.reps ? ` (n=${n})` : '');
 }
 
 const lines = [];

@@ -413,6 +413,8 @@ async function largoStepCase() {
     // a step's cost depends on the subsets it samples (60–140 ms): a sample is
     // 5 consecutive steps, the same step numbers in every column of a round
     minInner: 5,
+    // and 9 rounds for our columns (the JS one stays within --budget-s)
+    minReps: 9,
     label: `LARGO train step (main job: U-Net ${cfg.model.baseFeatures} features, depth ${cfg.model.depth}, batch ${cfg.train.batchSize}×${cfg.train.patchSize.join('×')})`,
     what:
       "One step of `npm start`'s LARGO training: sampled subset and full-modality passes (CP kernel reconstruction included), " +
