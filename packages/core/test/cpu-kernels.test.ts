@@ -64,6 +64,8 @@ const arbConv = fc
       { minLength: 3, maxLength: 3 },
     ),
     bias: fc.boolean(),
+    // input channels per reduction block of the forward kernel (0: its own choice, one block at these sizes)
+    block: fc.integer({ min: 0, max: 3 }),
     seed: fc.integer({ min: 0, max: 1 << 30 }),
   })
   .map((g) => {
@@ -73,6 +75,7 @@ const arbConv = fc
       C: g.C,
       O: g.O,
       bias: g.bias,
+      block: g.block,
       seed: g.seed,
       inSp: axes.map((a) => a.n),
       k: axes.map((a) => a.k),
@@ -84,9 +87,12 @@ const arbConv = fc
 
 t.test(oracleCase('conv3d') + ' (wasm kernels: forward, grad-input, grad-weight)', async (t) => {
   const before = memory().tensors;
+  const conv = await import(new URL('../dist/cpu/wasm/conv.js', import.meta.url).href);
+  t.teardown(() => conv.setConvChannelBlock(0));
   withKernels(1, () =>
     fc.assert(
       fc.property(arbConv, (g) => {
+        conv.setConvChannelBlock(g.block);
         const msg = tidy(() => {
           const x = randn([g.N, g.C, ...g.inSp], { seed: g.seed });
           const w = randn([g.O, g.C, ...g.k], { seed: g.seed + 1 });
@@ -224,8 +230,10 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
   // Every call below goes to the threads, however small (the package's
   // threshold is ~2 ms of work); restored after.
   const pool = await import(new URL('../dist/cpu/wasm/pool.js', import.meta.url).href);
+  const conv = await import(new URL('../dist/cpu/wasm/conv.js', import.meta.url).href);
   pool.setParallelMinWork(0);
   t.teardown(() => pool.setParallelMinWork(pool.PARALLEL_MIN_WORK));
+  t.teardown(() => conv.setConvChannelBlock(0));
   const run = (threads: number): Float32Array[] =>
     withKernels(threads, () =>
       tidy(() => {
@@ -238,6 +246,10 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
           const y = conv3d(x, w, b, o);
           const dy = randn(y.shape, { seed: 4 });
           out.push(y, conv3dGradInput(dy, w, x.shape, o), conv3dGradWeight(x, dy, w.shape, o));
+          // the forward's reduction in blocks of 3 input channels (3 + 3 + 2)
+          conv.setConvChannelBlock(3);
+          out.push(conv3d(x, w, b, o));
+          conv.setConvChannelBlock(0);
         }
         const up = randn([1, 16, 10, 10, 10], { seed: 5 }),
           wt = randn([16, 8, 2, 2, 2], { seed: 6 });
@@ -260,7 +272,7 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
   for (const n of [2, 4]) {
     const before = pool.pooledJobs();
     const other = run(n);
-    t.ok(pool.pooledJobs() - before >= 13, `${n} threads: every kernel call was split across the pool`);
+    t.ok(pool.pooledJobs() - before >= 15, `${n} threads: every kernel call was split across the pool`);
     one.forEach((a, i) => {
       const b = other[i];
       let same = a.length === b.length;

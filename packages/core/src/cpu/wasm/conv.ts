@@ -1,5 +1,5 @@
 import type { TypedArray } from '../../dtype.js';
-import { MR, NR, WK, WO, type KernelName } from './kernels.js';
+import { MR, NR, TAP_PANEL_STEP, WK, WO, type KernelName } from './kernels.js';
 import type { WasmRuntime } from './runtime.js';
 import { parallelFor } from './pool.js';
 
@@ -97,14 +97,16 @@ function tapOffset(g: ConvGeom, L: Layout, c: number, a: number, b: number, e: n
   return 4 * (c * L.chanLen + a * g.dd * L.planeLen + b * g.dh * L.rowLen + (we % g.sw) * L.Wq + Math.floor(we / g.sw));
 }
 
-/** Writes the tap table (k = c·taps + tap order of the weight layout) at i32 index t0; `pad` extra entries point at offset 0. */
-function tapTable(g: ConvGeom, L: Layout, mem: Int32Array, t0: number, pad: number): void {
-  let k = t0;
+let tapBuf = new Int32Array(64);
+/** The tap table (k = c·taps + tap, the weight layout's order): byte offsets in the padded, phase-split sample, in a reused buffer. */
+function tapTable(g: ConvGeom, L: Layout): Int32Array {
+  if (tapBuf.length < L.Kc) tapBuf = new Int32Array(L.Kc);
+  let k = 0;
   for (let c = 0; c < g.C; c++) {
     for (let a = 0; a < g.kd; a++)
-      for (let b = 0; b < g.kh; b++) for (let e = 0; e < g.kw; e++) mem[k++] = tapOffset(g, L, c, a, b, e);
+      for (let b = 0; b < g.kh; b++) for (let e = 0; e < g.kw; e++) tapBuf[k++] = tapOffset(g, L, c, a, b, e);
   }
-  for (let i = 0; i < pad; i++) mem[k++] = 0;
+  return tapBuf;
 }
 
 /**
@@ -212,6 +214,21 @@ function packDy(rt: WasmRuntime, dy: TypedArray, n: number, g: ConvGeom, L: Layo
   rt.k.copyRows(stage, DY, g.oW, g.O, L.rows, 1, 4 * P, 4 * g.oW, 0, 4 * L.rows * L.oWpad, 4 * L.oWpad, 0, 0, 0);
 }
 
+let channelBlock = 0;
+/** For tests: input channels per reduction block of the forward kernel (0: sized to L1). Not exported by the package. */
+export function setConvChannelBlock(n: number): void {
+  channelBlock = n;
+}
+/**
+ * Input channels per reduction block of the forward kernel: as many as keep
+ * one block's input rows (kd·kh rows per channel) within ~16 KiB of L1, next
+ * to the A panel. The main job's small convolutions fit in one block.
+ */
+function convChannelBlock(g: ConvGeom, L: Layout): number {
+  if (channelBlock > 0) return channelBlock;
+  return Math.max(1, Math.floor(16384 / (g.kd * g.kh * L.rowLen * 4)));
+}
+
 /** y = conv3d(x, w) + bias, float32, on the wasm kernels. */
 export function wasmConv3dForward(
   rt: WasmRuntime,
@@ -226,26 +243,26 @@ export function wasmConv3dForward(
     Kc = L.Kc;
   const ar = rt.arena;
   ar.reset();
-  const Wp = ar.alloc(mP * MR * Kc * 4),
-    kTab = ar.alloc(Kc * 4);
+  const Wp = ar.alloc(mP * Kc * TAP_PANEL_STEP);
   const Xp = ar.alloc(L.sampleLen * 4),
     Y = ar.alloc(mP * MR * L.rows * L.oWpad * 4);
   const stage = ar.alloc(g.C * g.D * g.H * g.W * 4),
     B = ar.alloc(g.O * 4);
   const mem = ar.f32(),
     mi = ar.i32();
-  // Weights as panels [mP][Kc][MR], channels past O zero.
+  // Weights as panels [mP][Kc][MR floats, tap offset], channels past O zero.
+  const tab = tapTable(g, L);
   for (let m = 0; m < mP; m++) {
-    let d = (Wp >> 2) + m * Kc * MR;
+    let d = (Wp + m * Kc * TAP_PANEL_STEP) >> 2;
     for (let k = 0; k < Kc; k++) {
       for (let i = 0; i < MR; i++) {
         const o = m * MR + i;
         mem[d++] = o < g.O ? w[o * Kc + k] : 0;
       }
+      mi[d++] = tab[k];
     }
   }
   if (bias) for (let o = 0; o < g.O; o++) mem[(B >> 2) + o] = bias[o];
-  tapTable(g, L, mi, kTab >> 2, 0);
   mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
   const ldY = L.rows * L.oWpad * 4;
   const P = L.rows * g.oW;
@@ -254,9 +271,9 @@ export function wasmConv3dForward(
     parallelFor(
       rt,
       'convForward',
-      [Wp, Xp, kTab, Kc, Y, mP, 0, 0, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow],
+      [Wp, Xp, Kc, Y, mP, 0, 0, g.oH, L.tiles, L.rowD, L.rowH, ldY, L.yRow, convChannelBlock(g, L) * L.taps],
+      5,
       6,
-      7,
       L.rows,
       L.rows * g.O * Kc * L.oWpad,
     );
@@ -424,7 +441,8 @@ export function wasmConv3dGradWeight(
   const stage = ar.alloc(Math.max(g.C * g.D * g.H * g.W, g.O * L.rows * g.oW) * 4);
   const mem = ar.f32(),
     mi = ar.i32();
-  tapTable(g, L, mi, kTab >> 2, Kpad - Kc);
+  mi.set(tapTable(g, L).subarray(0, Kc), kTab >> 2);
+  mi.fill(0, (kTab >> 2) + Kc, (kTab >> 2) + Kpad);
   const ldY = L.rows * L.oWpad * 4;
   if (g.N === 0) mem.fill(0, DW >> 2, (DW >> 2) + oPad * Kpad);
   mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);

@@ -46,43 +46,72 @@ interface TileArgs {
   c: Local;
   ldc?: Local;
   rowTab?: Local;
+  /**
+   * Taps inside the A panel: element (k, i) at a + k·(4·MR + 4) + 4i, and
+   * B row k at bBase + i32[a + k·(4·MR + 4) + 4·MR]. One pointer walks both,
+   * so a reduction step costs two integer ops fewer than with a separate
+   * table (the convolution's loop is bound by instruction dispatch).
+   */
+  inlineTaps?: boolean;
   mode: 'store' | 'add' | 'scatterAdd';
 }
+
+/** Bytes per reduction step of an A panel with inline taps. */
+export const TAP_PANEL_STEP = 4 * MR + 4;
 
 /** Emits one micro-tile inline; `acc`, `b`, `t` are scratch locals owned by the caller. */
 function tile(f: Fn, x: TileArgs, s: { acc: Local[]; b: Local[]; ap: Local; bp: Local; k: Local; addr: Local }): void {
   for (const v of s.acc) f.vzero().set(v);
   f.get(x.a).set(s.ap);
   if (!x.table) f.get(x.bBase).set(s.bp);
-  f.for(
-    s.k,
-    (g) => g.i32(0),
-    (g) => g.get(x.K),
-    1,
-    (g) => {
-      if (x.table) {
-        g.get(x.table).get(s.k).i32(2).shl().add().i32Load().get(x.bBase).add().set(s.bp);
-      }
-      for (let v = 0; v < NV; v++)
-        g.get(s.bp)
-          .v128Load(16 * v)
-          .set(s.b[v]);
-      for (let i = 0; i < MR; i++) {
-        g.get(s.ap)
-          .loadSplat32(4 * i)
-          .set(s.b[NV]);
-        for (let v = 0; v < NV; v++) {
-          const acc = s.acc[i * NV + v];
-          g.get(acc).get(s.b[NV]).get(s.b[v]).vmul().vadd().set(acc);
-        }
-      }
+  const step = (g: Fn) => {
+    for (let v = 0; v < NV; v++)
+      g.get(s.bp)
+        .v128Load(16 * v)
+        .set(s.b[v]);
+    for (let i = 0; i < MR; i++) {
       g.get(s.ap)
-        .i32(4 * MR)
-        .add()
-        .set(s.ap);
-      if (!x.table) g.get(s.bp).get(x.bStride!).add().set(s.bp);
-    },
-  );
+        .loadSplat32(4 * i)
+        .set(s.b[NV]);
+      for (let v = 0; v < NV; v++) {
+        const acc = s.acc[i * NV + v];
+        g.get(acc).get(s.b[NV]).get(s.b[v]).vmul().vadd().set(acc);
+      }
+    }
+  };
+  if (x.inlineTaps) {
+    // s.k holds the panel's end pointer; the loop runs while ap < end.
+    f.get(x.a).get(x.K).i32(TAP_PANEL_STEP).mul().add().set(s.k);
+    f.block((b) => {
+      b.get(x.K).eqz().brIf(0);
+      b.loop((g) => {
+        g.get(s.ap)
+          .i32Load(4 * MR)
+          .get(x.bBase)
+          .add()
+          .set(s.bp);
+        step(g);
+        g.get(s.ap).i32(TAP_PANEL_STEP).add().tee(s.ap).get(s.k).ltU().brIf(0);
+      });
+    });
+  } else
+    f.for(
+      s.k,
+      (g) => g.i32(0),
+      (g) => g.get(x.K),
+      1,
+      (g) => {
+        if (x.table) {
+          g.get(x.table).get(s.k).i32(2).shl().add().i32Load().get(x.bBase).add().set(s.bp);
+        }
+        step(g);
+        g.get(s.ap)
+          .i32(4 * MR)
+          .add()
+          .set(s.ap);
+        if (!x.table) g.get(s.bp).get(x.bStride!).add().set(s.bp);
+      },
+    );
   for (let i = 0; i < MR; i++) {
     if (x.mode === 'scatterAdd') {
       f.get(x.rowTab!)
@@ -279,16 +308,24 @@ function gemmBlocksFn(): Fn {
 }
 
 /**
- * convForward(Wp, X, kTab, K, Y, mPanels, r0, r1, oH, tiles, rowD, rowH, ldY, yRow):
+ * convForward(Wp, X, K, Y, mPanels, r0, r1, oH, tiles, rowD, rowH, ldY, yRow, KB):
  * implicit-GEMM convolution over output rows r ∈ [r0, r1) (r = od·oH + oh).
  * Output row r, tile t, channels of panel m get
- *   Y[m·MR + i][r][t·NR + j] = Σ_k Wp[m][k][i] · X[xRow(r) + kTab[k] + (t·NR + j)·4]
+ *   Y[m·MR + i][r][t·NR + j] = Σ_k Wp[m][k][i] · X[xRow(r) + tap[k] + (t·NR + j)·4]
  * with xRow(r) = od·rowD + oh·rowH. The input is padded and split by W phase
- * so that every tap reads NR consecutive floats.
+ * so that every tap reads NR consecutive floats. Panels carry the taps
+ * inline (`inlineTaps`: [K][MR floats, tap's byte offset]).
+ *
+ * The reduction runs in blocks of KB taps (whole channels), every block
+ * over all panels and tiles of the row before the next: one block's input
+ * rows (KB/taps channels × kd·kh rows) stay in L1 while the 8 panels × tiles
+ * reuse them (1 thread, [1,32,32³]: 93 → 80 ms). Blocks after the first add
+ * to Y, so each output is still summed in k order within a block and in
+ * block order across them, whatever the thread count.
  */
 function convForwardFn(): Fn {
   const f = new Fn('convForward', Array(14).fill('i32'));
-  const [Wp, X, kTab, K, Y, mP, r0, r1, oH, tiles, rowD, rowH, ldY, yRow] = f.params;
+  const [Wp, X, K, Y, mP, r0, r1, oH, tiles, rowD, rowH, ldY, yRow, KB] = f.params;
   const r = f.local('i32'),
     m = f.local('i32'),
     t = f.local('i32');
@@ -296,7 +333,13 @@ function convForwardFn(): Fn {
     a = f.local('i32'),
     bBase = f.local('i32'),
     c = f.local('i32');
+  const kb = f.local('i32'),
+    k0 = f.local('i32'),
+    kl = f.local('i32'),
+    nB = f.local('i32');
   const s = tileScratch(f);
+  // blocks of KB taps: nB = ceil(K / KB)
+  f.get(K).get(KB).add().i32(1).sub().get(KB).divU().set(nB);
   f.for(
     r,
     (g) => g.get(r0),
@@ -305,48 +348,55 @@ function convForwardFn(): Fn {
     (g) => {
       g.get(X).get(r).get(oH).divU().get(rowD).mul().add().get(r).get(oH).remU().get(rowH).mul().add().set(xRow);
       g.for(
-        m,
+        kb,
         (h) => h.i32(0),
-        (h) => h.get(mP),
+        (h) => h.get(nB),
         1,
         (h) => {
-          h.get(Wp)
-            .get(m)
-            .get(K)
-            .mul()
-            .i32(MR * 4)
-            .mul()
-            .add()
-            .set(a);
+          h.get(kb).get(KB).mul().set(k0);
+          // kl = min(KB, K - k0)
+          h.get(KB).get(K).get(k0).sub().get(KB).get(K).get(k0).sub().ltS().select().set(kl);
           h.for(
-            t,
-            (e) => e.i32(0),
-            (e) => e.get(tiles),
+            m,
+            (q) => q.i32(0),
+            (q) => q.get(mP),
             1,
-            (e) => {
-              e.get(xRow)
-                .get(t)
-                .i32(NR * 4)
-                .mul()
-                .add()
-                .set(bBase);
-              e.get(Y)
-                .get(m)
-                .i32(MR)
-                .mul()
-                .get(ldY)
-                .mul()
-                .add()
-                .get(r)
-                .get(yRow)
-                .mul()
-                .add()
-                .get(t)
-                .i32(NR * 4)
-                .mul()
-                .add()
-                .set(c);
-              tile(e, { a, bBase, table: kTab, K, c, ldc: ldY, mode: 'store' }, s);
+            (q) => {
+              q.get(Wp).get(m).get(K).mul().get(k0).add().i32(TAP_PANEL_STEP).mul().add().set(a);
+              q.for(
+                t,
+                (e) => e.i32(0),
+                (e) => e.get(tiles),
+                1,
+                (e) => {
+                  e.get(xRow)
+                    .get(t)
+                    .i32(NR * 4)
+                    .mul()
+                    .add()
+                    .set(bBase);
+                  e.get(Y)
+                    .get(m)
+                    .i32(MR)
+                    .mul()
+                    .get(ldY)
+                    .mul()
+                    .add()
+                    .get(r)
+                    .get(yRow)
+                    .mul()
+                    .add()
+                    .get(t)
+                    .i32(NR * 4)
+                    .mul()
+                    .add()
+                    .set(c);
+                  e.get(kb)
+                    .eqz()
+                    .if((z) => tile(z, { a, bBase, inlineTaps: true, K: kl, c, ldc: ldY, mode: 'store' }, s));
+                  e.get(kb).if((z) => tile(z, { a, bBase, inlineTaps: true, K: kl, c, ldc: ldY, mode: 'add' }, s));
+                },
+              );
             },
           );
         },

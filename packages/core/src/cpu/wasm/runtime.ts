@@ -18,7 +18,6 @@ export interface KernelExports {
   convForward(
     Wp: I,
     X: I,
-    kTab: I,
     K: I,
     Y: I,
     mPanels: I,
@@ -30,6 +29,7 @@ export interface KernelExports {
     rowH: I,
     ldY: I,
     yRow: I,
+    KB: I,
   ): void;
   convGradInput(
     Wt: I,
