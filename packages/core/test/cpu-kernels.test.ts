@@ -124,10 +124,9 @@ t.test(oracleCase('conv3d') + ' (wasm kernels: forward, grad-input, grad-weight)
   t.equal(memory().tensors, before, 'no tensor leaked');
 });
 
-t.test(oracleCase('conv3dGradWeight') + ' (wasm kernels: long rows, unrolled and looped row kernels)', async (t) => {
-  // grad-weight picks a kernel by vectors per tile-padded output row: unrolled for
-  // 2, 4 and 8 (rows of 8, 16, 32), the looped one otherwise (the property above
-  // keeps rows at 11 or less); widths 20 and 40 take the loop, 32 the 8-vector kernel
+t.test(oracleCase('conv3dGradWeight') + ' (wasm kernels: long rows)', async (t) => {
+  // the property above keeps rows at 11 or less: rows of 20, 32 and 40 floats
+  // (5, 8 and 10 vector steps per row, float64 flushes inside a channel's rows)
   withKernels(1, () => {
     for (const W of [20, 32, 40]) {
       const msg = tidy(() => {

@@ -1,5 +1,5 @@
 import type { TypedArray } from '../../dtype.js';
-import { MR, NR, TAP_PANEL_STEP, WK, WO, type KernelName } from './kernels.js';
+import { MR, NR, TAP_PANEL_STEP, WK, WO } from './kernels.js';
 import type { WasmRuntime } from './runtime.js';
 import { parallelFor } from './pool.js';
 
@@ -416,9 +416,6 @@ export function wasmConv3dGradInput(
   }
 }
 
-/** grad-weight kernels with the row's vector loop unrolled, by vectors per (tile-padded) output row. */
-const GW_UNROLLED: Record<number, KernelName> = { 2: 'convGradWeight2', 4: 'convGradWeight4', 8: 'convGradWeight8' };
-
 /** dw = Σ_n dy[n] ⋆ x[n], the weight gradient. */
 export function wasmConv3dGradWeight(
   rt: WasmRuntime,
@@ -453,7 +450,7 @@ export function wasmConv3dGradWeight(
     const acc = n > 0 ? 1 : 0;
     parallelFor(
       rt,
-      GW_UNROLLED[L.oWpad / 4] ?? 'convGradWeight',
+      'convGradWeight',
       [DY, Xp, kTab, DW, 0, 0, kP, Kpad, L.rows, g.oH, L.oWpad / 4, L.rowD, L.rowH, ldY, L.yRow, acc],
       4,
       5,

@@ -88,9 +88,6 @@ export interface KernelExports {
   inormGradApply(DY: I, X: I, DX: I, S: I, coef: I, r0: I, r1: I): void;
   bceSum(X: I, T: I, n: I, out: I): void;
   bceGrad(X: I, T: I, DX: I, DT: I, nv: I, G: I): void;
-  convGradWeight2: KernelExports['convGradWeight'];
-  convGradWeight4: KernelExports['convGradWeight'];
-  convGradWeight8: KernelExports['convGradWeight'];
   copyStrided(
     src: I,
     dst: I,
