@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     'sample-ms': { type: 'string', default: '50' },
     'budget-s': { type: 'string', default: '4' },
+    'settle-ms': { type: 'string', default: '150' },
     tol: { type: 'string', default: '1e-3' },
     'no-torch': { type: 'boolean', default: false },
     'no-torch1': { type: 'boolean', default: false },
@@ -49,6 +50,15 @@ const MAX_INNER = 64;
 const BUDGET_MS = 1000 * Number(args['budget-s']);
 const SLOW_MS = 1000; // see goesOn() below
 const TOL = Number(args.tol);
+// After a PyTorch sample its BLAS threads keep spinning: OpenBLAS's pthreads
+// wait 2^28 cycles (~110 ms here) before they sleep, and measured on the
+// 2-core VM the subprocess burned ~100 ms of CPU after each reply. The next
+// library's sample ran on a shared core: matmul 256³ 1.79 ms vs 1.17 with no
+// PyTorch in the run, tfjs-cpu 69 vs 47. So the driver waits that long after
+// every PyTorch sample (PyTorch's own timing, taken inside the subprocess, is
+// untouched: its threads spin between the calls of a sample as usual).
+const SETTLE_MS = Number(args['settle-ms']);
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
 // tfjs prints a banner recommending tfjs-node (not installable here: it downloads a binary).
 for (const k of ['log', 'warn']) {
@@ -385,13 +395,18 @@ for (const cs of selected) {
   for (const l of libs) {
     last[l] = row.verifyMs[l];
     if (last[l] < 2000) last[l] = (await runners[l].sample(1)).wall;
+    if (torchProcs[l]) await settle();
   }
   // A case may ask for more (a training step: the first steps include the
   // wasm kernels' tier-up from the baseline compiler and the JIT's warm-up),
   // taken in turns so that no library is warmed up alone first (measured:
   // with sequential warm-ups the first column ran the LARGO step up to 18%
   // slower than the second, both on one thread with the same code).
-  for (let k = 0; k < (cs.warmup ?? 0); k++) for (const l of libs) last[l] = (await runners[l].sample(1)).wall;
+  for (let k = 0; k < (cs.warmup ?? 0); k++)
+    for (const l of libs) {
+      last[l] = (await runners[l].sample(1)).wall;
+      if (torchProcs[l]) await settle();
+    }
   for (const l of libs) {
     row.inner[l] = Math.max(cs.minInner ?? 1, innerFor(last[l]));
     row.wall[l] = [];
@@ -425,6 +440,7 @@ for (const cs of selected) {
       const s = await runners[l].sample(row.inner[l]);
       row.wall[l].push(s.wall);
       row.cpu[l].push(s.cpu);
+      if (torchProcs[l]) await settle();
     }
     loads.push(loadavg()[0]);
   }
