@@ -1,6 +1,6 @@
 // LARGO.ts side by side with peers, as ratios from one run.
 //
-//   npm run bench -w bench                 # every case, 5 interleaved rounds
+//   npm run bench -w bench                 # every case, 9 interleaved rounds
 //   node bench/compare.mjs --reps 3 --only conv --no-wasm --no-save
 //
 // For each case: make the inputs once (our seeded generator), hand the same
@@ -27,7 +27,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 const { values: args } = parseArgs({
   options: {
-    reps: { type: 'string', default: '5' },
+    reps: { type: 'string', default: '9' },
     only: { type: 'string' },
     threads: { type: 'string', default: '2' },
     python: { type: 'string', default: '/usr/bin/python3' },
