@@ -6,8 +6,17 @@ import { nodeCores, nodeWorkers } from './node-threads.js';
  * A pool of threads that run the wasm kernels on the shared memory: Node's
  * worker_threads, or Web Workers in a cross-origin-isolated page. One job at
  * a time: the caller writes the kernel and its arguments into a shared
- * control block, wakes the workers, runs the first share itself, and waits
- * until every worker has finished its share (kernels are synchronous).
+ * control block, wakes the workers, claims chunks of the job itself like
+ * they do, and waits until every unit of the job is done (kernels are
+ * synchronous). A worker that wakes late finds nothing left and goes back to
+ * sleep: the caller never waits for a worker that took no part.
+ *
+ * The job's fields are guarded by GEN as a sequence lock: the caller makes
+ * GEN odd, waits until no worker is inside a job (ACTIVE = 0), writes the
+ * job, then makes GEN even and wakes the workers. A worker enters with
+ * ACTIVE + 1 and proceeds only if GEN is still the even value it woke to, so
+ * it never reads a job while it is being written, and the caller never
+ * rewrites a job a worker is still reading or claiming from.
  *
  * Work is split into contiguous ranges of independent units (output rows,
  * channels, panels), and each unit is computed start to end by one thread
@@ -20,6 +29,7 @@ import { nodeCores, nodeWorkers } from './node-threads.js';
 
 /** Control block layout (Int32 slots). */
 const GEN = 0,
+  /** workers that have started (start-up handshake), then units done in the current job */
   DONE = 1,
   FN = 2,
   THREADS = 3,
@@ -31,7 +41,8 @@ const GEN = 0,
   FAILED = 9,
   NEXT = 10,
   GRAIN = 11,
-  ARGS = 12;
+  ACTIVE = 12,
+  ARGS = 13;
 const MAX_ARGS = 24;
 export const CONTROL_INTS = ARGS + MAX_ARGS;
 
@@ -92,6 +103,8 @@ export function cpuThreads(): number {
 function shutdown(): void {
   if (!threads) return;
   const { ctl, workers } = threads;
+  Atomics.add(ctl, GEN, 1);
+  waitActive(ctl);
   Atomics.store(ctl, FN, -1);
   Atomics.add(ctl, GEN, 1);
   Atomics.notify(ctl, GEN);
@@ -139,22 +152,35 @@ function start(rt: WasmRuntime, n: number): typeof threads {
 let startFailed = false;
 
 /**
- * Polls of DONE before the caller sleeps on it: the shares of a job end
+ * Polls before the caller sleeps on a counter: the chunks of a job end
  * within microseconds of each other, and a futex wake-up of the caller costs
  * tens to hundreds of µs on a VM. ~20k polls are ~50 µs. (Workers do not
  * spin between jobs: a spinning worker slowed the caller's own work.)
  */
 const SPIN = 20_000;
 
-function waitDone(ctl: Int32Array, target: number, timeoutMs = Infinity): boolean {
+/** Waits until ctl[slot] >= target (spin, then sleep; a browser main thread may not block, so it spins). */
+function waitAtLeast(ctl: Int32Array, slot: number, target: number, timeoutMs = Infinity): boolean {
+  for (let i = 0; i < SPIN; i++) if (Atomics.load(ctl, slot) >= target) return true;
   const t0 = Date.now();
-  for (let i = 0; i < SPIN; i++) if (Atomics.load(ctl, DONE) >= target) return true;
   for (;;) {
-    const d = Atomics.load(ctl, DONE);
+    const d = Atomics.load(ctl, slot);
     if (d >= target) return true;
     if (Date.now() - t0 > timeoutMs) return false;
-    if (nodeWorkers) Atomics.wait(ctl, DONE, d, 1000);
-    // A browser main thread may not block: spin.
+    if (nodeWorkers) Atomics.wait(ctl, slot, d, 1000);
+  }
+}
+
+function waitDone(ctl: Int32Array, target: number, timeoutMs = Infinity): boolean {
+  return waitAtLeast(ctl, DONE, target, timeoutMs);
+}
+
+/** Waits until no worker is inside a job (see the sequence lock above). */
+function waitActive(ctl: Int32Array): void {
+  for (let i = 0; ; i++) {
+    const a = Atomics.load(ctl, ACTIVE);
+    if (a === 0) return;
+    if (i >= SPIN && nodeWorkers) Atomics.wait(ctl, ACTIVE, a, 1);
   }
 }
 
@@ -168,7 +194,11 @@ export function grainFor(count: number, n: number): number {
   return Math.max(1, Math.ceil(count / (32 * n)));
 }
 
-/** Claims chunks of the current job from ctl[NEXT] and runs them until none is left. */
+/**
+ * Claims chunks of the current job from ctl[NEXT] and runs them until none
+ * is left, adding each chunk's units to DONE. A trap gives up the rest of
+ * the job (counted as done, so nobody waits for it) and sets FAILED.
+ */
 function runChunks(fn: (...a: number[]) => void, args: number[], ctl: Int32Array): void {
   const count = ctl[COUNT],
     grain = ctl[GRAIN],
@@ -178,9 +208,18 @@ function runChunks(fn: (...a: number[]) => void, args: number[], ctl: Int32Array
   for (;;) {
     const a = Atomics.add(ctl, NEXT, grain);
     if (a >= count) return;
+    const b = Math.min(a + grain, count);
+    let units = b - a;
     args[lo] = a * scale;
-    args[hi] = Math.min(a + grain, count) * scale;
-    fn(...args);
+    args[hi] = b * scale;
+    try {
+      fn(...args);
+    } catch {
+      Atomics.store(ctl, FAILED, 1);
+      const rest = Atomics.exchange(ctl, NEXT, count);
+      if (rest < count) units += count - rest;
+    }
+    if (Atomics.add(ctl, DONE, units) + units >= count) Atomics.notify(ctl, DONE);
   }
 }
 
@@ -218,11 +257,11 @@ export function parallelFor(
       return;
     }
   }
-  const ctl = threads!.ctl,
-    size = threads!.workers.length + 1;
+  const ctl = threads!.ctl;
   jobs++;
-  Atomics.store(ctl, DONE, 0);
-  Atomics.store(ctl, FAILED, 0);
+  // Sequence lock: GEN odd while the job is written, and only once no worker is inside the last one.
+  Atomics.add(ctl, GEN, 1);
+  waitActive(ctl);
   ctl[FN] = KERNEL_NAMES.indexOf(name);
   ctl[THREADS] = n;
   ctl[COUNT] = count;
@@ -231,41 +270,37 @@ export function parallelFor(
   ctl[SCALE] = scale;
   ctl[NARGS] = args.length;
   ctl[GRAIN] = grainFor(count, n);
-  Atomics.store(ctl, NEXT, 0);
   for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i];
+  Atomics.store(ctl, FAILED, 0);
+  Atomics.store(ctl, DONE, 0);
+  Atomics.store(ctl, NEXT, 0);
   Atomics.add(ctl, GEN, 1);
   Atomics.notify(ctl, GEN);
-  try {
-    runChunks(fn, args, ctl);
-  } finally {
-    waitDone(ctl, size - 1);
-  }
-  if (Atomics.load(ctl, FAILED)) throw new Error(`wasm kernel '${name}' failed on a worker thread`);
+  runChunks(fn, args, ctl);
+  waitDone(ctl, count);
+  if (Atomics.load(ctl, FAILED)) throw new Error(`wasm kernel '${name}' failed (a trap on one of its threads)`);
 }
 
-/** The worker side: runs its share of every job until told to stop. */
+/** The worker side: claims chunks of every job it wakes to until told to stop. */
 export function workerLoop(k: KernelExports, ctl: Int32Array, index: number): void {
   // Read the generation before reporting ready: the first job may follow at once.
-  let gen = Atomics.load(ctl, GEN);
+  let seen = Atomics.load(ctl, GEN);
   Atomics.add(ctl, DONE, 1);
   Atomics.notify(ctl, DONE);
   for (;;) {
-    Atomics.wait(ctl, GEN, gen);
+    Atomics.wait(ctl, GEN, seen);
     const g = Atomics.load(ctl, GEN);
-    if (g === gen) continue;
-    gen = g;
-    const f = ctl[FN];
-    if (f < 0) return;
-    const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
-    if (index < ctl[THREADS]) {
-      // A trap must still count as done, or the caller would wait forever.
-      try {
+    seen = g;
+    if (g & 1) continue; // a job is being written: its even GEN follows
+    Atomics.add(ctl, ACTIVE, 1);
+    if (Atomics.load(ctl, GEN) === g) {
+      const f = ctl[FN];
+      if (f < 0) return;
+      if (index < ctl[THREADS]) {
+        const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
         runChunks(k[KERNEL_NAMES[f]] as (...x: number[]) => void, args, ctl);
-      } catch {
-        Atomics.store(ctl, FAILED, 1);
       }
     }
-    Atomics.add(ctl, DONE, 1);
-    Atomics.notify(ctl, DONE);
+    if (Atomics.sub(ctl, ACTIVE, 1) === 1) Atomics.notify(ctl, ACTIVE);
   }
 }
