@@ -17,9 +17,11 @@ import { gradRow, rowInvStd } from '../instance-norm.js';
  * passes are memory-bound and the copies into and out of the arena run on
  * the calling thread: at [2,32,32³] (2 M floats) a second thread gained
  * nothing (forward 4.4 ms on one thread, 5.3 on two; bench/compare.mjs,
- * 2 cores), so only tensors past ~16 M floats are split.
+ * 2 cores), and forward + backward moved between 10% faster and 8% slower
+ * from run to run, so only tensors past ~16 M floats are split. (This was 2
+ * per float, which split from 2 M floats against the intent above.)
  */
-const WORK_PER_FLOAT = 2;
+const WORK_PER_FLOAT = 1 / 4;
 
 /** y, mean, invstd = instanceNorm(x) for rows of S floats (x, y: [rows][S]; mean, invstd: [rows]). */
 export function wasmInstanceNorm(

@@ -48,13 +48,12 @@ export function wasmMatmul(
   if (rowMajorB) packRowMajorB(rt, b as Float32Array, bOff, N, K, nP, stage, Bp);
   else packB(b, bOff, bK, bJ, N, K, nP, mem, Bp >> 2);
   if (K === 0) mem.fill(0, Cp >> 2, (Cp >> 2) + Mpad * Npad);
-  // Threads own disjoint groups of NC_P column panels; within a group every C
-  // element is summed over the K blocks in order, whatever the thread count.
-  const groups = Math.ceil(nP / NC_P);
-  // A GEMM splits from 8× the pool's threshold (2²⁵ multiply-adds): its
-  // packing and copy-out stay on this thread, and matmul 256³ (2²⁴) ran
-  // slower on 2 threads than on 1 in every bench run on the 2-core VM.
-  parallelFor(rt, 'gemmBlocks', [Ap, Bp, Cp, mP, nP, K, 0, 0], 6, 7, groups, (M * N * K) / 8, NC_P);
+  // Threads claim runs of column panels (gemmBlocks walks a run in groups of
+  // NC_P); every C element is summed over the K blocks in order, whatever
+  // the thread count. Claimed one panel at a time, matmul 256³ gains from a
+  // second thread (1.35 → 1.08 ms; with whole groups of NC_P panels it had
+  // one unit and stayed on one thread).
+  parallelFor(rt, 'gemmBlocks', [Ap, Bp, Cp, mP, nP, K, 0, 0], 6, 7, nP, M * N * K);
   const c = Cp >> 2;
   for (let i = 0; i < M; i++) {
     const s = c + i * Npad;
