@@ -109,12 +109,19 @@ function tapTable(g: ConvGeom, L: Layout): Int32Array {
   return tapBuf;
 }
 
+/** Whether packSample writes the whole padded sample, zeros included (else the caller zeroes it once per call). */
+function packWritesPadding(g: ConvGeom, x: TypedArray): boolean {
+  return g.sw === 1 && x instanceof Float32Array;
+}
+
 /**
  * Copies sample n of x (NCDHW) into the padded, phase-split layout at byte
- * offset `Xp`, whose padding must already be zero (it stays zero: later
- * samples of the same call overwrite only the interior). Stride 1 stages the
- * sample in the arena with one memcpy at `stage` and lets the wasm row
- * kernel spread it; other strides scatter in JavaScript.
+ * offset `Xp`. Stride 1 stages the sample in the arena with one memcpy at
+ * `stage`, and the wasm `padRows` kernel writes every padded row, zeros
+ * included (split over the threads when `work`, the convolution's
+ * multiply-adds, is). Otherwise the padding must already be zero (it stays
+ * zero: later samples of the same call overwrite only the interior), and
+ * other strides scatter by W phase.
  */
 function packSample(
   rt: WasmRuntime,
@@ -124,29 +131,21 @@ function packSample(
   L: Layout,
   Xp: number,
   stage: number,
+  work: number,
 ): void {
   const mem = rt.arena.f32();
   const len = g.C * g.D * g.H * g.W;
   let src = n * len;
-  if (g.sw === 1 && x instanceof Float32Array) {
+  if (packWritesPadding(g, x)) {
     mem.set(x.subarray(src, src + len), stage >> 2);
-    const dst = Xp + 4 * (g.pd * L.planeLen + g.ph * L.rowLen + g.pw);
-    const sH = 4 * g.W;
-    rt.k.copyRows(
-      stage,
-      dst,
-      g.W,
-      g.C,
-      g.D,
-      g.H,
-      sH * g.H * g.D,
-      sH * g.H,
-      sH,
-      4 * L.chanLen,
-      4 * L.planeLen,
-      4 * L.rowLen,
-      0,
-      0,
+    parallelFor(
+      rt,
+      'padRows',
+      [stage, Xp, 0, 0, 4 * L.rowLen, L.Dp, L.Hp, g.pd, g.ph, g.pw, g.D, g.H, g.W],
+      2,
+      3,
+      g.C * L.Dp * L.Hp,
+      work,
     );
     return;
   }
@@ -263,11 +262,12 @@ export function wasmConv3dForward(
     }
   }
   if (bias) for (let o = 0; o < g.O; o++) mem[(B >> 2) + o] = bias[o];
-  mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
+  if (!packWritesPadding(g, x)) mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
   const ldY = L.rows * L.oWpad * 4;
   const P = L.rows * g.oW;
+  const work = L.rows * g.O * Kc * L.oWpad;
   for (let n = 0; n < g.N; n++) {
-    packSample(rt, x, n, g, L, Xp, stage);
+    packSample(rt, x, n, g, L, Xp, stage, work);
     parallelFor(
       rt,
       'convForward',
@@ -275,7 +275,7 @@ export function wasmConv3dForward(
       5,
       6,
       L.rows,
-      L.rows * g.O * Kc * L.oWpad,
+      work,
     );
     // Drop the tile padding of each row and add the bias, compacting Y in
     // place (each row moves down, rows in increasing order), then one memcpy.
@@ -442,10 +442,11 @@ export function wasmConv3dGradWeight(
   mi.fill(0, (kTab >> 2) + Kc, (kTab >> 2) + Kpad);
   const ldY = L.rows * L.oWpad * 4;
   if (g.N === 0) mem.fill(0, DW >> 2, (DW >> 2) + oPad * Kpad);
-  mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
+  if (!packWritesPadding(g, x)) mem.fill(0, Xp >> 2, (Xp >> 2) + L.sampleLen);
   mem.fill(0, DY >> 2, (DY >> 2) + oPad * L.rows * L.oWpad);
+  const work = L.rows * oPad * Kpad * L.oWpad;
   for (let n = 0; n < g.N; n++) {
-    packSample(rt, x, n, g, L, Xp, stage);
+    packSample(rt, x, n, g, L, Xp, stage, work);
     packDy(rt, dy, n, g, L, DY, stage);
     const acc = n > 0 ? 1 : 0;
     parallelFor(
@@ -455,7 +456,7 @@ export function wasmConv3dGradWeight(
       4,
       5,
       oPad / WO,
-      L.rows * oPad * Kpad * L.oWpad,
+      work,
       WO,
     );
   }

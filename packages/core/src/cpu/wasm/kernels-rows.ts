@@ -638,3 +638,120 @@ export function khatriRaoFn(): Fn {
   );
   return f;
 }
+
+/**
+ * padRows(src, dst, u0, u1, rowBytes, Dp, Hp, pd, ph, pw, D, H, W): writes
+ * padded rows u ∈ [u0, u1) of a zero-padded, stride-1 convolution input
+ * ([C][Dp][Hp] rows of rowBytes, contiguous from dst): each row is zeroed,
+ * then an interior row (pd ≤ z < pd + D, ph ≤ y < ph + H) gets its W floats
+ * from the dense sample at src ([C][D][H][W]) at float pw. One pass instead
+ * of a fill of the whole sample and a copy after it, and rows are
+ * independent units for the threads.
+ */
+export function padRowsFn(): Fn {
+  const f = new Fn('padRows', Array(13).fill('i32'));
+  const [src, dst, u0, u1, rowBytes, Dp, Hp, pd, ph, pw, D, H, W] = f.params;
+  const u = f.local('i32'),
+    c = f.local('i32'),
+    zp = f.local('i32'),
+    yp = f.local('i32'),
+    dp = f.local('i32'),
+    sp = f.local('i32'),
+    j = f.local('i32'),
+    zBytes = f.local('i32'),
+    wBytes = f.local('i32'),
+    wVec = f.local('i32'),
+    rowsPerC = f.local('i32'),
+    z = f.local('i32'),
+    y = f.local('i32');
+  f.get(Dp).get(Hp).mul().set(rowsPerC);
+  f.get(rowBytes).i32(-16).and().set(zBytes);
+  f.get(W).i32(2).shl().set(wBytes);
+  f.get(wBytes).i32(-16).and().set(wVec);
+  // (c, zp, yp) of row u0 once; then counted forward (no division per row).
+  f.get(u0).get(rowsPerC).divU().set(c);
+  f.get(u0).get(rowsPerC).remU().get(Hp).divU().set(zp);
+  f.get(u0).get(Hp).remU().set(yp);
+  f.for(
+    u,
+    (g) => g.get(u0),
+    (g) => g.get(u1),
+    1,
+    (g) => {
+      g.get(dst).get(u).get(rowBytes).mul().add().set(dp);
+      g.for(
+        j,
+        (q) => q.i32(0),
+        (q) => q.get(zBytes),
+        16,
+        (q) => {
+          q.get(dp).get(j).add().vzero().v128Store();
+        },
+      );
+      g.for(
+        j,
+        (q) => q.get(zBytes),
+        (q) => q.get(rowBytes),
+        4,
+        (q) => {
+          q.get(dp).get(j).add().f32(0).f32Store();
+        },
+      );
+      g.get(zp).get(pd).sub().set(z);
+      g.get(yp).get(ph).sub().set(y);
+      // interior: 0 ≤ z < D and 0 ≤ y < H (unsigned compares catch negatives)
+      g.get(z)
+        .get(D)
+        .ltU()
+        .get(y)
+        .get(H)
+        .ltU()
+        .and()
+        .if((h) => {
+          h.get(src).get(c).get(D).mul().get(z).add().get(H).mul().get(y).add().get(wBytes).mul().add().set(sp);
+          h.get(dp).get(pw).i32(2).shl().add().set(dp);
+          h.for(
+            j,
+            (q) => q.i32(0),
+            (q) => q.get(wVec),
+            16,
+            (q) => {
+              q.get(dp).get(j).add().get(sp).get(j).add().v128Load().v128Store();
+            },
+          );
+          h.for(
+            j,
+            (q) => q.get(wVec),
+            (q) => q.get(wBytes),
+            4,
+            (q) => {
+              q.get(dp).get(j).add().get(sp).get(j).add().f32Load().f32Store();
+            },
+          );
+        });
+      // next row: yp, then zp, then c
+      g.get(yp)
+        .i32(1)
+        .add()
+        .tee(yp)
+        .get(Hp)
+        .ltS()
+        .eqz()
+        .if((h) => {
+          h.i32(0).set(yp);
+          h.get(zp)
+            .i32(1)
+            .add()
+            .tee(zp)
+            .get(Dp)
+            .ltS()
+            .eqz()
+            .if((e) => {
+              e.i32(0).set(zp);
+              e.get(c).i32(1).add().set(c);
+            });
+        });
+    },
+  );
+  return f;
+}

@@ -2,6 +2,7 @@ import { assemble, Fn, type Local } from './encode.js';
 import { bceGradFn, bceSumFn, ewBinaryFn, leakyReluFn, leakyReluGradFn } from './kernels-pointwise.js';
 import {
   copyRowsFn,
+  padRowsFn,
   copyStridedFn,
   cpGradFn,
   khatriRaoFn,
@@ -693,6 +694,7 @@ export const KERNEL_NAMES = [
   'cpGrad',
   'leakyReluGrad',
   'khatriRao',
+  'padRows',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -725,6 +727,7 @@ export function buildKernels(memory: {
       cpGradFn(),
       leakyReluGradFn(),
       khatriRaoFn(),
+      padRowsFn(),
     ],
     memory,
   );
