@@ -254,6 +254,8 @@ t.test('wasm kernels: the same bits with 1, 2 and 4 threads', async (t) => {
           wt = randn([16, 8, 2, 2, 2], { seed: 6 });
         out.push(convTranspose3d(up, wt, null, { stride: [2, 2, 2] }));
         out.push(matmul(randn([300, 200], { seed: 7 }), randn([200, 700], { seed: 8 })));
+        // B handed as rows of Bᵀ (CP reconstruction's case): the wasm gather, 37 full panels and a partial one
+        out.push(matmul(randn([40, 300], { seed: 15 }), randn([301, 300], { seed: 16 }), { transposeB: true }));
         // instance norm: 10 rows of 210 floats (a scalar tail after the vectors), affine, statistics' cotangents
         const xi = randn([2, 5, 7, 6, 5], { seed: 9 }),
           gw = randn([5], { seed: 10 }),

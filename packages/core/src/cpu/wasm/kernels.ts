@@ -224,6 +224,68 @@ export const KC = 256,
   NC_P = 64;
 
 /**
+ * packBT(src, dst, ldb, K, Npad, p0, p1): packs full column panels [p0, p1)
+ * of a GEMM's B from its transpose (row j of Bᵀ, K floats, at src + j·ldb
+ * bytes) into the [K/KC blocks][panels][kc][NR] layout at dst: a gather of
+ * NR floats per reduction step, one float from each of NR rows of Bᵀ. (CP
+ * reconstruction hands its Khatri-Rao rows this way: as a JavaScript loop
+ * this was ~45% of cpReconstruct 64×64×27 at R = 650.)
+ */
+function packBTFn(): Fn {
+  const f = new Fn('packBT', Array(7).fill('i32'));
+  const [src, dst, ldb, K, Npad, p0, p1] = f.params;
+  const p = f.local('i32'),
+    k0 = f.local('i32'),
+    kc = f.local('i32'),
+    d = f.local('i32'),
+    k4 = f.local('i32'),
+    kEnd = f.local('i32');
+  const rows = Array.from({ length: NR }, () => f.local('i32'));
+  f.for(
+    p,
+    (g) => g.get(p0),
+    (g) => g.get(p1),
+    1,
+    (g) => {
+      g.for(
+        k0,
+        (h) => h.i32(0),
+        (h) => h.get(K),
+        KC,
+        (h) => {
+          // kc = min(KC, K − k0)
+          h.i32(KC).get(K).get(k0).sub().i32(KC).get(K).get(k0).sub().ltS().select().set(kc);
+          h.get(dst).get(k0).get(Npad).mul().get(p).i32(NR).mul().get(kc).mul().add().i32(2).shl().add().set(d);
+          for (let j = 0; j < NR; j++)
+            h.get(src).get(p).i32(NR).mul().i32(j).add().get(ldb).mul().add().get(k0).i32(2).shl().add().set(rows[j]);
+          h.get(kc).i32(2).shl().set(kEnd);
+          h.for(
+            k4,
+            (q) => q.i32(0),
+            (q) => q.get(kEnd),
+            4,
+            (q) => {
+              for (let j = 0; j < NR; j++)
+                q.get(d)
+                  .get(rows[j])
+                  .get(k4)
+                  .add()
+                  .f32Load()
+                  .f32Store(4 * j);
+              q.get(d)
+                .i32(4 * NR)
+                .add()
+                .set(d);
+            },
+          );
+        },
+      );
+    },
+  );
+  return f;
+}
+
+/**
  * gemmBlocks(A, B, C, mP, nP, K, jp0, jp1): the whole blocked product for
  * column panels [jp0, min(jp1, nP)), operands packed by matmul.ts as
  * [K/KC blocks][panels][kc][MR or NR]. Each C element is summed over the K
@@ -695,6 +757,7 @@ export const KERNEL_NAMES = [
   'leakyReluGrad',
   'khatriRao',
   'padRows',
+  'packBT',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -728,6 +791,7 @@ export function buildKernels(memory: {
       leakyReluGradFn(),
       khatriRaoFn(),
       padRowsFn(),
+      packBTFn(),
     ],
     memory,
   );

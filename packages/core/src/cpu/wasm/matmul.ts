@@ -42,10 +42,13 @@ export function wasmMatmul(
   // Row-major B (the common case) is staged with one memcpy and packed by
   // the SIMD row kernel: the JavaScript packing loop was ~5% of matmul 1024³.
   const rowMajorB = bJ === 1 && bK === N && b instanceof Float32Array && K * N > 0;
-  const stage = rowMajorB ? ar.alloc(K * N * 4) : 0;
+  // B given as rows of Bᵀ (bK = 1: CP reconstruction's Khatri-Rao rows) is staged and gathered in wasm.
+  const transposedB = !rowMajorB && bK === 1 && bJ >= K && b instanceof Float32Array && K * N > 0 && N >= NR;
+  const stage = rowMajorB ? ar.alloc(K * N * 4) : transposedB ? ar.alloc(((N - 1) * bJ + K) * 4) : 0;
   const mem = ar.f32();
   packA(a, aOff, aI, aK, M, K, mP, mem, Ap >> 2);
   if (rowMajorB) packRowMajorB(rt, b as Float32Array, bOff, N, K, nP, stage, Bp);
+  else if (transposedB) packTransposedB(rt, b as Float32Array, bOff, bJ, N, K, nP, stage, Bp, M * N * K);
   else packB(b, bOff, bK, bJ, N, K, nP, mem, Bp >> 2);
   if (K === 0) mem.fill(0, Cp >> 2, (Cp >> 2) + Mpad * Npad);
   // Threads claim runs of column panels (gemmBlocks walks a run in groups of
@@ -61,6 +64,30 @@ export function wasmMatmul(
     if (out instanceof Float32Array) out.set(mem.subarray(s, s + N), o);
     else for (let j = 0; j < N; j++) out[o + j] = mem[s + j];
   }
+}
+
+/**
+ * B from rows of Bᵀ (element (k, j) at b[off + j·ldb + k]): staged with one
+ * memcpy, the full panels gathered by the wasm packBT kernel (split over the
+ * threads when the GEMM is), the last partial panel by packB.
+ */
+function packTransposedB(
+  rt: WasmRuntime,
+  b: Float32Array,
+  off: number,
+  ldb: number,
+  N: number,
+  K: number,
+  nP: number,
+  stage: number,
+  Bp: number,
+  work: number,
+): void {
+  const mem = rt.arena.f32();
+  mem.set(b.subarray(off, off + (N - 1) * ldb + K), stage >> 2);
+  const full = Math.floor(N / NR);
+  parallelFor(rt, 'packBT', [stage, Bp, 4 * ldb, K, nP * NR, 0, 0], 5, 6, full, work);
+  if (full < nP) packPanelsB(mem, stage >> 2, 1, ldb, N, K, nP, full, mem, Bp >> 2);
 }
 
 /** A as [K/KC blocks][mP panels][kc][MR], rows past M zero. */
@@ -142,10 +169,26 @@ function packB(
   dst: Float32Array,
   d0: number,
 ): void {
+  packPanelsB(b, off, bK, bJ, N, K, nP, 0, dst, d0);
+}
+
+/** Panels [p0, nP) of B in packB's layout. */
+function packPanelsB(
+  b: TypedArray,
+  off: number,
+  bK: number,
+  bJ: number,
+  N: number,
+  K: number,
+  nP: number,
+  p0: number,
+  dst: Float32Array,
+  d0: number,
+): void {
   const Npad = nP * NR;
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = Math.min(KC, K - k0);
-    for (let p = 0; p < nP; p++) {
+    for (let p = p0; p < nP; p++) {
       let d = d0 + k0 * Npad + p * NR * kc;
       const j0 = p * NR;
       const w = Math.min(NR, N - j0);

@@ -16,6 +16,7 @@ export interface KernelExports {
   gemm(A: I, B: I, C: I, mPanels: I, nPanels: I, K: I, ldc: I, accumulate: I): void;
   gemmBlocks(A: I, B: I, C: I, mPanels: I, nPanels: I, K: I, jp0: I, jp1: I): void;
   padRows(src: I, dst: I, u0: I, u1: I, rowBytes: I, Dp: I, Hp: I, pd: I, ph: I, pw: I, D: I, H: I, W: I): void;
+  packBT(src: I, dst: I, ldb: I, K: I, Npad: I, p0: I, p1: I): void;
   convForward(
     Wp: I,
     X: I,
