@@ -49,7 +49,7 @@ export function wasmMatmul(
   packA(a, aOff, aI, aK, M, K, mP, mem, Ap >> 2);
   if (rowMajorB) packRowMajorB(rt, b as Float32Array, bOff, N, K, nP, stage, Bp);
   else if (transposedB) packTransposedB(rt, b as Float32Array, bOff, bJ, N, K, nP, stage, Bp, M * N * K);
-  else packB(b, bOff, bK, bJ, N, K, nP, mem, Bp >> 2);
+  else packPanelsB(b, bOff, bK, bJ, N, K, nP, 0, mem, Bp >> 2);
   if (K === 0) mem.fill(0, Cp >> 2, (Cp >> 2) + Mpad * Npad);
   // Threads claim runs of column panels (gemmBlocks walks a run in groups of
   // NC_P); every C element is summed over the K blocks in order, whatever
@@ -69,7 +69,7 @@ export function wasmMatmul(
 /**
  * B from rows of Bᵀ (element (k, j) at b[off + j·ldb + k]): staged with one
  * memcpy, the full panels gathered by the wasm packBT kernel (split over the
- * threads when the GEMM is), the last partial panel by packB.
+ * threads when the GEMM is), the last partial panel by packPanelsB.
  */
 function packTransposedB(
   rt: WasmRuntime,
@@ -127,7 +127,7 @@ function packA(
   }
 }
 
-/** packB for a row-major [K][N] float32 B (bK = N, bJ = 1), in wasm: per K block, every full panel's kc rows of NR floats in one call. */
+/** packPanelsB for a row-major [K][N] float32 B (bK = N, bJ = 1), in wasm: per K block, every full panel's kc rows of NR floats in one call. */
 function packRowMajorB(
   rt: WasmRuntime,
   b: Float32Array,
@@ -158,21 +158,7 @@ function packRowMajorB(
 }
 
 /** B as [K/KC blocks][nP panels][kc][NR], columns past N zero. */
-function packB(
-  b: TypedArray,
-  off: number,
-  bK: number,
-  bJ: number,
-  N: number,
-  K: number,
-  nP: number,
-  dst: Float32Array,
-  d0: number,
-): void {
-  packPanelsB(b, off, bK, bJ, N, K, nP, 0, dst, d0);
-}
-
-/** Panels [p0, nP) of B in packB's layout. */
+/** B as [K/KC blocks][nP panels][kc][NR], columns past N zero: panels [p0, nP). */
 function packPanelsB(
   b: TypedArray,
   off: number,

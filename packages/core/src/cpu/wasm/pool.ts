@@ -90,7 +90,7 @@ let threads: { ctl: Int32Array; workers: { terminate(): unknown }[]; rt: WasmRun
 export function setCpuThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`setCpuThreads: thread count must be a positive integer, got ${n}`);
-  // The pool is kept: fewer threads leave some workers with empty shares.
+  // The pool is kept: with fewer threads some workers claim nothing.
   wanted = n;
 }
 
@@ -184,11 +184,6 @@ function waitActive(ctl: Int32Array): void {
   }
 }
 
-/** The [lo, hi) share of `count` units that thread `index` of `n` owns. */
-export function share(count: number, n: number, index: number): [number, number] {
-  return [Math.floor((count * index) / n), Math.floor((count * (index + 1)) / n)];
-}
-
 /** Units per claimed chunk: about 32 chunks per thread, so the threads finish within a small chunk of each other (conv3d [1,32,32³] on 2 threads: ~3% faster than with 8). */
 export function grainFor(count: number, n: number): number {
   return Math.max(1, Math.ceil(count / (32 * n)));
@@ -248,7 +243,7 @@ export function parallelFor(
     return;
   }
   // The pool only grows (starting workers takes milliseconds); every worker
-  // takes part in every job, those past the job's thread count with no share.
+  // wakes for every job, those past the job's thread count without claiming any of it.
   if (!threads || threads.rt !== rt || threads.workers.length + 1 < n) {
     shutdown();
     threads = start(rt, n);
