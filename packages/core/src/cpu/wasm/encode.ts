@@ -118,6 +118,15 @@ export class Fn {
   select(): this {
     return this.op(0x1b);
   }
+  /** Pushes min(a, b) of two i32 (signed); each operand is emitted twice, so pass cheap expressions. */
+  minS(a: (f: this) => void, b: (f: this) => void): this {
+    a(this);
+    b(this);
+    a(this);
+    b(this);
+    this.ltS();
+    return this.select();
+  }
 
   // i32 arithmetic and comparisons
   add(): this {

@@ -253,8 +253,10 @@ function packBTFn(): Fn {
         (h) => h.get(K),
         KC,
         (h) => {
-          // kc = min(KC, K − k0)
-          h.i32(KC).get(K).get(k0).sub().i32(KC).get(K).get(k0).sub().ltS().select().set(kc);
+          h.minS(
+            (q) => q.i32(KC),
+            (q) => q.get(K).get(k0).sub(),
+          ).set(kc);
           h.get(dst).get(k0).get(Npad).mul().get(p).i32(NR).mul().get(kc).mul().add().i32(2).shl().add().set(d);
           for (let j = 0; j < NR; j++)
             h.get(src).get(p).i32(NR).mul().i32(j).add().get(ldb).mul().add().get(k0).i32(2).shl().add().set(rows[j]);
@@ -304,18 +306,9 @@ function gemmBlocksFn(): Fn {
     mp = f.local('i32'),
     Mpad = f.local('i32'),
     Npad = f.local('i32');
-  const min = (g: Fn, a: (h: Fn) => void, b: (h: Fn) => void) => {
-    a(g);
-    b(g);
-    a(g);
-    b(g);
-    g.ltS();
-    g.select();
-  };
   f.get(mP).i32(MR).mul().set(Mpad);
   f.get(nP).i32(NR).mul().set(Npad);
-  min(
-    f,
+  f.minS(
     (g) => g.get(jp1),
     (g) => g.get(nP),
   );
@@ -326,8 +319,7 @@ function gemmBlocksFn(): Fn {
     (g) => g.get(end),
     NC_P,
     (g) => {
-      min(
-        g,
+      g.minS(
         (h) => h.i32(NC_P),
         (h) => h.get(end).get(jc).sub(),
       );
@@ -338,8 +330,7 @@ function gemmBlocksFn(): Fn {
         (h) => h.get(K),
         KC,
         (h) => {
-          min(
-            h,
+          h.minS(
             (q) => q.i32(KC),
             (q) => q.get(K).get(k0).sub(),
           );
@@ -350,8 +341,7 @@ function gemmBlocksFn(): Fn {
             (q) => q.get(mP),
             MC_P,
             (q) => {
-              min(
-                q,
+              q.minS(
                 (e) => e.i32(MC_P),
                 (e) => e.get(mP).get(ic).sub(),
               );
@@ -417,8 +407,10 @@ function convForwardFn(): Fn {
         1,
         (h) => {
           h.get(kb).get(KB).mul().set(k0);
-          // kl = min(KB, K - k0)
-          h.get(KB).get(K).get(k0).sub().get(KB).get(K).get(k0).sub().ltS().select().set(kl);
+          h.minS(
+            (q) => q.get(KB),
+            (q) => q.get(K).get(k0).sub(),
+          ).set(kl);
           h.for(
             m,
             (q) => q.i32(0),
